@@ -1,0 +1,71 @@
+# Cross-Modal Learning, Hands-On — the two commands a newcomer needs: `make lab` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
+NBVAL_ENV := CMLIB_CHECKS_RAISE=1 MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: help venv lab test lint pairs unit nbval book sync student bench test-gpu clean
+
+help:
+	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
+	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile)"
+	@echo "make book      execute every chapter, refresh outputs, write _build/html/index.html"
+	@echo "make sync      jupytext --sync every chapter pair (edit the .py, then run this)"
+	@echo "make student   write student notebooks to _build/student/ (FORCE=1 to overwrite edits)"
+	@echo "make bench     run benchmarks/, JSON results in benchmarks/results/"
+	@echo "make test-gpu  every notebook under nbval with CMLIB_PROFILE=gpu (needs CUDA)"
+	@echo "make clean     remove build outputs and caches (keeps .venv)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python tools/nbtools.py lab-settings $(VENV)
+	@touch $@
+
+lab: venv
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/jupyter lab --notebook-dir=chapters
+
+test: venv lint pairs unit nbval
+
+lint: venv
+	$(BIN)/ruff check cmlib tests benchmarks tools chapters
+
+pairs: venv
+	$(BIN)/python tools/nbtools.py check-pairs
+
+unit: venv
+	$(NBVAL_ENV) CMLIB_PROFILE=cpu $(BIN)/python -m pytest -q tests
+
+nbval: venv
+	@set -e; for nb in $(CHAPTERS); do \
+	  echo "== nbval $$nb"; start=$$(date +%s); \
+	  $(NBVAL_ENV) CMLIB_PROFILE=$${CMLIB_PROFILE:-cpu} $(BIN)/python -m pytest -q -p no:cacheprovider \
+	    --nbval-lax --nbval-current-env --nbval-cell-timeout=600 $$nb; \
+	  echo "== $$nb took $$(( $$(date +%s) - start )) s"; \
+	done
+
+book: venv
+	$(NBVAL_ENV) CMLIB_PROFILE=cpu $(BIN)/python tools/nbtools.py book
+
+sync: venv
+	$(BIN)/jupytext --sync chapters/*.py
+
+student: venv
+	$(BIN)/python tools/nbtools.py student $(if $(FORCE),--force,)
+
+bench: venv
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+test-gpu: venv
+	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+	  || { echo "make test-gpu needs a CUDA GPU, and torch sees none here."; exit 2; }
+	$(MAKE) nbval CMLIB_PROFILE=gpu
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache data/cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Datasets of the course: ShapesWorld (generated) and offline real data."""

@@ -1,0 +1,155 @@
+"""Exercises: a registry of reference solutions and the :func:`check` that grades answers.
+
+In a chapter's ``.py`` the solution sits between nbgrader's markers::
+
+    def relu(x):
+        ### BEGIN SOLUTION
+        return x.clamp(min=0)
+        ### END SOLUTION
+
+    check("0.1", relu)
+
+``make student`` replaces each marked block with
+``raise NotImplementedError("Exercise 0.1")``. :func:`check` calls the answer
+on fresh random inputs, compares it with the reference, prints a clear pass
+or fail with a hint and returns ``True``/``False``. With
+``CMLIB_CHECKS_RAISE=1`` (set by ``make test``) a failed check raises, so an
+instructor notebook whose solution is wrong fails CI.
+
+Each chapter registers its exercises in ``cmlib/exercises/chNN.py``; the
+part of the id before the dot is the chapter number.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Exercise:
+    """One exercise.
+
+    Attributes:
+        id: ``"N.M"`` — chapter N, exercise M.
+        title: what the reader writes.
+        hint: shown when an answer fails.
+        reference: the reference solution (a function, or a plain value).
+        make_inputs: ``rng -> tuple of arguments`` for a function exercise; ``None`` for a value.
+        wrong_answers: plausible mistakes the checker must reject (tests use them).
+        trials: how many fresh random inputs a function answer is tried on.
+        atol: tolerance for numeric comparisons.
+    """
+
+    id: str
+    title: str
+    hint: str
+    reference: Any
+    make_inputs: Callable[[np.random.Generator], tuple] | None = None
+    wrong_answers: Sequence[Any] = field(default_factory=tuple)
+    trials: int = 5
+    atol: float = 1e-5
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to the registry (ids must be unique)."""
+    if exercise.id in REGISTRY:
+        raise ValueError(f"exercise {exercise.id} is registered twice")
+    REGISTRY[exercise.id] = exercise
+    return exercise
+
+
+def get(exercise_id: str) -> Exercise:
+    """The registered exercise ``"N.M"``, importing its chapter module on demand."""
+    if not isinstance(exercise_id, str) or "." not in exercise_id:
+        raise ValueError(f"exercise ids look like '1.2', got {exercise_id!r}")
+    chapter = exercise_id.split(".")[0]
+    if exercise_id not in REGISTRY:
+        try:
+            importlib.import_module(f"{__name__}.ch{int(chapter):02d}")
+        except (ModuleNotFoundError, ValueError):
+            pass
+    if exercise_id not in REGISTRY:
+        raise ValueError(f"unknown exercise {exercise_id!r}; known: {sorted(REGISTRY)}")
+    return REGISTRY[exercise_id]
+
+
+def all_exercises() -> list[Exercise]:
+    """Every exercise of every chapter module, in id order."""
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("ch"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    return [REGISTRY[k] for k in sorted(REGISTRY, key=lambda s: tuple(map(int, s.split("."))))]
+
+
+def same(a: Any, b: Any, atol: float) -> bool:
+    """Loose equality for answers: tensors, arrays, numbers, sequences, dicts."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            return False
+        return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and np.allclose(a, b, atol=atol, rtol=1e-4)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k], atol) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y, atol) for x, y in zip(a, b))
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
+        return bool(abs(float(a) - float(b)) <= atol + 1e-4 * abs(float(b)))
+    return a == b
+
+
+def _verdict(ex: Exercise, answer: Any) -> str | None:
+    """``None`` if ``answer`` is right, else what went wrong."""
+    if ex.make_inputs is None:
+        if callable(answer):
+            return "expected a value, got a function"
+        return None if same(answer, ex.reference, ex.atol) else f"{answer!r} is not right"
+    if not callable(answer):
+        return f"expected a function, got {type(answer).__name__}"
+    rng = np.random.default_rng()  # fresh inputs every time: no answer can be memorised
+    for _ in range(ex.trials):
+        args = ex.make_inputs(rng)
+        expected = ex.reference(*args)
+        try:
+            got = answer(*args)
+        except NotImplementedError:
+            return "not attempted yet (the function still raises NotImplementedError)"
+        except Exception as err:  # the reader's code: report, don't crash the notebook
+            return f"it raised {type(err).__name__}: {err}"
+        if not same(got, expected, ex.atol):
+            shape = getattr(got, "shape", None)
+            detail = f" (shape {tuple(shape)} vs {tuple(expected.shape)})" \
+                if shape is not None and hasattr(expected, "shape") else ""
+            return f"its output differs from the reference on a random input{detail}"
+    return None
+
+
+def check(exercise_id: str, answer: Any, quiet: bool = False) -> bool:
+    """Grade ``answer`` for exercise ``exercise_id``; print the result and return it.
+
+    Raises:
+        AssertionError: on a wrong answer when ``CMLIB_CHECKS_RAISE=1``.
+    """
+    ex = get(exercise_id)
+    problem = _verdict(ex, answer)
+    if not quiet:
+        if problem is None:
+            print(f"✅ Exercise {ex.id} ({ex.title}): passed.")
+        else:
+            print(f"❌ Exercise {ex.id} ({ex.title}): {problem}.\n   Hint: {ex.hint}")
+    if problem is not None and os.environ.get("CMLIB_CHECKS_RAISE") == "1":
+        raise AssertionError(f"Exercise {ex.id} failed: {problem}")
+    return problem is None

@@ -1,0 +1,145 @@
+"""Plots the chapters share: image grids, training curves, 2-D embeddings.
+
+Every function returns the matplotlib ``Figure`` so a notebook can show it
+or a test can inspect it, and every plot has a title, axis labels and, where
+there is more than one series, a legend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .train import History
+
+
+def _to_hwc(image) -> np.ndarray:
+    """A CHW/HWC tensor or array (or a PIL image) as an HWC float array in [0, 1]."""
+    array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = array.transpose(1, 2, 0)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.dtype == np.uint8:
+        array = array / 255.0
+    return np.clip(array, 0.0, 1.0)
+
+
+def show_images(images, captions: Sequence[str] | None = None, ncols: int = 8,
+                title: str | None = None, cell_size: float = 1.6, wrap: int = 22):
+    """A grid of images, each with an optional caption underneath.
+
+    Args:
+        images: a tensor ``(N, C, H, W)`` or a sequence of images (CHW, HWC or PIL).
+        captions: N strings, wrapped to ``wrap`` characters.
+        ncols: images per row.
+        title: the figure title.
+        cell_size: inches per image.
+    """
+    import textwrap
+
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_images needs at least one image")
+    if captions is not None and len(captions) != n:
+        raise ValueError(f"got {n} images but {len(captions)} captions")
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    extra = 0.45 if captions is not None else 0.0
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, (cell_size + extra) * nrows),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        ax = axes.flat[i]
+        array = _to_hwc(images[i])
+        ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=1)
+        if captions is not None:
+            ax.set_title(textwrap.fill(str(captions[i]), wrap), fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: History | Mapping[str, Sequence[float]], title: str = "Training",
+                 xlabel: str = "epoch", ylabel: str = "value"):
+    """Training curves: the loss and every metric of a :class:`History`, or named series.
+
+    Args:
+        history: a History, or a mapping from series name to values per step/epoch.
+        title: the plot title.
+    """
+    if isinstance(history, History):
+        series = {"train loss": history.train_loss}
+        for name in sorted({k for m in history.metrics for k in m}):
+            series[name] = history.metric(name)
+        ylabel = "loss / metric" if ylabel == "value" else ylabel
+    else:
+        series = dict(history)
+    if not series or all(len(v) == 0 for v in series.values()):
+        raise ValueError("plot_history needs at least one non-empty series")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in series.items():
+        values = list(values)
+        ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None,
+                label=name)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def project_2d(embeddings, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """Project ``(N, D)`` embeddings to ``(N, 2)`` with PCA or t-SNE."""
+    x = embeddings.detach().cpu().numpy() if isinstance(embeddings, torch.Tensor) else np.asarray(embeddings)
+    if x.ndim != 2 or x.shape[0] < 3:
+        raise ValueError(f"expected embeddings of shape (N >= 3, D), got {x.shape}")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = min(30.0, (x.shape[0] - 1) / 3)
+        return TSNE(n_components=2, init="pca", perplexity=perplexity,
+                    random_state=seed).fit_transform(x)
+    raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+
+
+def plot_embedding_2d(embeddings, labels, label_names: Sequence[str] | None = None,
+                      method: str = "pca", title: str | None = None, ax=None, seed: int = 0):
+    """Scatter ``(N, D)`` embeddings in 2-D, coloured by integer ``labels``.
+
+    Args:
+        embeddings: ``(N, D)`` tensor or array.
+        labels: ``(N,)`` integer class ids.
+        label_names: the legend text of each class id.
+        method: ``"pca"`` or ``"tsne"``.
+        title: the plot title (default: the method).
+        ax: draw into this axes instead of a new figure.
+    """
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    if labels.shape != (len(embeddings),):
+        raise ValueError(f"expected {len(embeddings)} labels, got shape {labels.shape}")
+    points = project_2d(embeddings, method, seed)
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+    cmap = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
+    for k in np.unique(labels):
+        mask = labels == k
+        name = label_names[k] if label_names is not None else str(k)
+        ax.scatter(points[mask, 0], points[mask, 1], s=8, alpha=0.7, color=cmap(int(k) % cmap.N),
+                   label=name)
+    ax.set(title=title or f"{method.upper()} of the embeddings", xlabel=f"{method} 1",
+           ylabel=f"{method} 2")
+    ax.legend(fontsize=7, markerscale=2, loc="best", ncol=1 + len(np.unique(labels)) // 10)
+    if fig is not None:
+        fig.tight_layout()
+    return ax.figure
