@@ -18,13 +18,13 @@ on ``heldout`` must *compose* what it learned.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import Dataset
 
 SHAPES = ("circle", "square", "triangle")
@@ -98,13 +98,56 @@ def allowed_pairs(split: str) -> tuple[tuple[str, str], ...]:
     return HELDOUT_PAIRS if split == "heldout" else SEEN_PAIRS
 
 
-def _sample_object(rng: np.random.Generator, pair: tuple[str, str], box) -> Obj:
+def _choose(options, u: float):
+    """The option that the uniform number ``u`` in [0, 1) falls on."""
+    return options[min(int(u * len(options)), len(options) - 1)]
+
+
+def _make_object(pair: tuple[str, str], box, u: list[float]) -> Obj:
+    """An object of ``pair`` whose centre lies in ``box`` and inside the frame (``u``: 4 uniforms)."""
     color, shape = pair
-    size = SIZES[rng.integers(2)]
+    size = _choose(SIZES, u[0])
     lo, hi = _RADIUS[size]
+    radius = lo + (hi - lo) * u[1]
+    margin = radius + 0.03
     (x0, x1), (y0, y1) = box
-    u = rng.random(3)
-    return Obj(shape, color, size, x0 + (x1 - x0) * u[0], y0 + (y1 - y0) * u[1], lo + (hi - lo) * u[2])
+    x = min(max(x0 + (x1 - x0) * u[2], margin), 1 - margin)
+    y = min(max(y0 + (y1 - y0) * u[3], margin), 1 - margin)
+    return Obj(shape, color, size, x, y, radius)
+
+
+_NEAR, _FAR, _FREE = (0.15, 0.30), (0.70, 0.85), (0.32, 0.68)
+_RELATION_BOXES = {  # centre boxes of (first, second) object; the first is <relation> the second
+    "left of": ((_NEAR, _FREE), (_FAR, _FREE)),
+    "right of": ((_FAR, _FREE), (_NEAR, _FREE)),
+    "above": ((_FREE, _NEAR), (_FREE, _FAR)),
+    "below": ((_FREE, _FAR), (_FREE, _NEAR)),
+}
+_PARTNERS = {  # (split is heldout, first pair) -> pairs the second object may have
+    (heldout, first): tuple(p for p in (SEEN_PAIRS + HELDOUT_PAIRS if heldout else SEEN_PAIRS)
+                            if p != first)
+    for heldout in (False, True) for first in SEEN_PAIRS + HELDOUT_PAIRS
+}
+
+
+def scene_from_uniforms(u: list[float], split: str, style: str, num_objects: int) -> Scene:
+    """The scene that 12 uniform numbers in [0, 1) pick (see :func:`sample_scene`)."""
+    _check_choice("style", style, STYLES)
+    pairs = allowed_pairs(split)
+    if num_objects == 1:
+        position = _choose(POSITIONS, u[0])
+        obj = _make_object(_choose(pairs, u[1]), _POSITION_BOX[position], u[2:6])
+        return Scene((obj,), style, position=position)
+    if num_objects != 2:
+        raise ValueError(f"num_objects must be 1 or 2, got {num_objects}")
+    first = _choose(pairs, u[0])
+    second = _choose(_PARTNERS[split == "heldout", first], u[1])
+    if u[2] < 0.5:
+        first, second = second, first  # the held-out object may be either one
+    relation = _choose(RELATIONS, u[3])
+    box_a, box_b = _RELATION_BOXES[relation]
+    return Scene((_make_object(first, box_a, u[4:8]), _make_object(second, box_b, u[8:12])),
+                 style, relation=relation)
 
 
 def sample_scene(
@@ -116,107 +159,195 @@ def sample_scene(
         rng: the random generator.
         split: decides which (colour, shape) pairs may appear.
         style: ``"photo"`` or ``"sketch"``.
-        num_objects: 1 or 2.
+        num_objects: 1 or 2. Two objects always differ in colour or shape, so
+            each can be named uniquely.
     """
-    _check_choice("style", style, STYLES)
-    pairs = allowed_pairs(split)
-    if num_objects == 1:
-        position = POSITIONS[rng.integers(len(POSITIONS))]
-        obj = _sample_object(rng, pairs[rng.integers(len(pairs))], _POSITION_BOX[position])
-        return Scene((obj,), style, position=position)
-    if num_objects != 2:
-        raise ValueError(f"num_objects must be 1 or 2, got {num_objects}")
-    # Two objects that differ in colour or shape, so each can be named uniquely.
-    first = pairs[rng.integers(len(pairs))]
-    others = [p for p in (SEEN_PAIRS + HELDOUT_PAIRS) if p != first]
-    if split != "heldout":
-        others = [p for p in others if p not in HELDOUT_PAIRS]
-    second = others[rng.integers(len(others))]
-    if rng.random() < 0.5:
-        first, second = second, first  # the held-out object may be either one
-    relation = RELATIONS[rng.integers(len(RELATIONS))]
-    near, far, free = (0.15, 0.30), (0.70, 0.85), (0.32, 0.68)
-    boxes = {
-        "left of": ((near, free), (far, free)),
-        "right of": ((far, free), (near, free)),
-        "above": ((free, near), (free, far)),
-        "below": ((free, far), (free, near)),
-    }[relation]
-    a = _sample_object(rng, first, boxes[0])
-    b = _sample_object(rng, second, boxes[1])
-    return Scene((a, b), style, relation=relation)
+    return scene_from_uniforms(rng.random(12).tolist(), split, style, num_objects)
 
 
-def item_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    """The generator behind item ``index`` of ``split``: a pure function of its arguments."""
-    return np.random.default_rng((seed, _SPLIT_CODE[split], index))
+@dataclass(frozen=True)
+class Paint:
+    """The random look of one image: colour jitter, background and texture choice."""
+
+    color_jitter: tuple[tuple[float, float, float], ...]  # one RGB offset per object
+    background: tuple[float, float, float]                 # photo base colour or sketch paper
+    texture: int                                           # index into the texture bank
+    orientation: int                                       # 0..7: rotations and flips
+
+
+_PAPER = (0.96, 0.95, 0.91)
+
+
+def paint_from_uniforms(u: list[float], style: str) -> Paint:
+    """The look that 12 uniform numbers in [0, 1) pick (see :func:`sample_paint`)."""
+    j = [0.08 * v - 0.04 for v in u[6:12]]
+    jitter = ((j[0], j[1], j[2]), (j[3], j[4], j[5]))
+    if style == "photo":
+        grey = 0.24 + 0.24 * u[0]
+        background = (grey + 0.08 * u[1], grey + 0.08 * u[2], grey + 0.08 * u[3])
+    else:
+        shift = 0.05 * u[0] - 0.03
+        background = tuple(c + shift for c in _PAPER)
+    return Paint(jitter, background, int(u[4] * _TEXTURES), int(u[5] * 8))
+
+
+def sample_paint(rng: np.random.Generator, style: str) -> Paint:
+    """Draw the look of an image (see :class:`Paint`)."""
+    return paint_from_uniforms(rng.random(12).tolist(), style)
+
+
+# Items are counter-based: the uniforms of item i are a hash of (seed, split, i, stream),
+# computed for many items at once, so random access costs nothing and batches vectorise.
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def item_uniforms(seed: int, split: str, indices, count: int = 25, stream: int = 0) -> np.ndarray:
+    """``(len(indices), count)`` uniforms in [0, 1): a pure function of the arguments."""
+    _check_choice("split", split, SPLITS)
+    key = _splitmix64(np.array([(seed * 8 + _SPLIT_CODE[split]) * 4 + stream], np.uint64))
+    idx = np.asarray(indices, dtype=np.uint64)[:, None] * np.uint64(64)
+    bits = _splitmix64(key ^ _splitmix64(idx + np.arange(count, dtype=np.uint64)))
+    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def item_rng(seed: int, split: str, index: int, stream: int = 1) -> np.random.Generator:
+    """A generator for item ``index``; stream 1 draws its caption and question wording."""
+    return np.random.default_rng(int(item_uniforms(seed, split, [index], 1, stream)[0, 0] * 2**53))
 
 
 # ---------------------------------------------------------------- rendering
+_TEXTURES = 64
+
+
 @lru_cache(maxsize=8)
 def _grid(image_size: int) -> tuple[np.ndarray, np.ndarray]:
     centres = np.arange(image_size, dtype=np.float32) + 0.5
     return np.meshgrid(centres, centres)  # X, Y in pixels
 
 
+@lru_cache(maxsize=8)
+def _texture_bank(image_size: int) -> np.ndarray:
+    """``(8 * _TEXTURES, H, W)`` grey textures, zero mean: smooth blotches plus grain."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(20240601)
+    coarse = torch.from_numpy(rng.normal(0.0, 0.07, (_TEXTURES, 1, 5, 5)).astype(np.float32))
+    smooth = F.interpolate(coarse, size=image_size, mode="bicubic", align_corners=True)[:, 0]
+    bank = smooth.numpy() + rng.normal(0.0, 0.025, (_TEXTURES, image_size, image_size))
+    views = [np.rot90(bank, k, axes=(1, 2)) for k in range(4)]
+    views += [v[:, :, ::-1] for v in views]
+    return np.ascontiguousarray(np.concatenate(views), dtype=np.float32)
+
+
 _TRI_NORMALS = np.array([[0.0, 1.0], [0.866, -0.5], [-0.866, -0.5]], dtype=np.float32)
+
+
+def _sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Signed distance (pixels, < 0 inside) of one shape kind; ``r`` broadcasts against dx."""
+    if shape == "circle":
+        return np.sqrt(dx * dx + dy * dy) - r
+    if shape == "square":
+        return np.maximum(np.abs(dx), np.abs(dy)) - 0.85 * r
+    if shape == "triangle":  # apex up; circumradius 1.3 r, inradius half of it
+        n = _TRI_NORMALS
+        d = np.maximum(n[0, 1] * dy, n[1, 0] * dx + n[1, 1] * dy)
+        return np.maximum(d, n[2, 0] * dx + n[2, 1] * dy) - 0.65 * r
+    raise ValueError(f"unknown shape {shape!r}; valid values are {SHAPES}")
 
 
 def signed_distance(obj: Obj, image_size: int) -> np.ndarray:
     """Signed distance in pixels from each pixel to the object's edge (< 0 inside)."""
     X, Y = _grid(image_size)
-    dx, dy, r = X - obj.x * image_size, Y - obj.y * image_size, obj.radius * image_size
-    if obj.shape == "circle":
-        return np.sqrt(dx * dx + dy * dy) - r
-    if obj.shape == "square":
-        return np.maximum(np.abs(dx), np.abs(dy)) - 0.85 * r
-    if obj.shape == "triangle":  # apex up; circumradius 1.3 r, inradius half of it
-        n = _TRI_NORMALS
-        d = np.maximum(np.maximum(n[0, 0] * dx + n[0, 1] * dy, n[1, 0] * dx + n[1, 1] * dy),
-                       n[2, 0] * dx + n[2, 1] * dy)
-        return d - 0.65 * r
-    raise ValueError(f"unknown shape {obj.shape!r}; valid values are {SHAPES}")
+    return _sdf(obj.shape, X - obj.x * image_size, Y - obj.y * image_size, obj.radius * image_size)
 
 
-def _photo_background(rng: np.random.Generator, image_size: int) -> np.ndarray:
-    base = rng.uniform(0.28, 0.52) + rng.uniform(-0.04, 0.04, size=3)
-    coarse = rng.normal(0.0, 0.06, size=(4, 4)).astype(np.float32)
-    idx = (np.arange(image_size) * 4) // image_size
-    texture = coarse[idx][:, idx] + rng.normal(0.0, 0.025, size=(image_size, image_size))
-    return (base[None, None, :] + texture[..., None]).astype(np.float32)
+def render_batch(scenes: list[Scene], paints: list[Paint], image_size: int = 32) -> np.ndarray:
+    """Draw many scenes at once, vectorised: ``(N, H, W, 3)`` float32 in [0, 1].
+
+    The images are computed together, one style and one object slot at a
+    time, which is what makes ShapesWorld fast (``benchmarks/bench_shapes.py``).
+    """
+    check_image_size(image_size)
+    if len(scenes) != len(paints) or not scenes:
+        raise ValueError(f"need as many paints as scenes (at least one), got {len(scenes)} "
+                         f"scenes and {len(paints)} paints")
+    canvas = np.empty((len(scenes), image_size, image_size, 3), np.float32)
+    canvas[:] = np.array([p.background for p in paints], np.float32)[:, None, None, :]
+    for style in STYLES:
+        rows = [i for i, s in enumerate(scenes) if s.style == style]
+        if not rows:
+            continue
+        part = canvas[rows] if len(rows) < len(scenes) else canvas
+        if style == "photo":
+            views = np.array([paints[i].orientation * _TEXTURES + paints[i].texture for i in rows])
+            part += _texture_bank(image_size)[views][..., None]
+        _draw_objects(part, [scenes[i] for i in rows], [paints[i] for i in rows], style)
+        if part is not canvas:
+            canvas[rows] = part
+    return np.clip(canvas, 0.0, 1.0, out=canvas)
 
 
-def render(scene: Scene, image_size: int = 32, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Draw ``scene`` as an ``(H, W, 3)`` float32 array in [0, 1].
+def _draw_objects(canvas: np.ndarray, scenes: list[Scene], paints: list[Paint], style: str) -> None:
+    """Paint every object of ``scenes`` (all of one style) onto ``canvas`` ``(N, S, S, 3)`` in place.
+
+    Each object is drawn inside a square window just big enough for the
+    largest object, so the work per image does not grow with the background.
+    """
+    size = canvas.shape[1]
+    window = min(size, int(np.ceil(2 * 1.3 * _RADIUS["large"][1] * size)) + 4)
+    offsets = np.arange(window, dtype=np.float32) + 0.5
+    for slot in (0, 1):
+        rows = np.array([i for i, s in enumerate(scenes) if len(s.objects) > slot])
+        if len(rows) == 0:
+            break
+        objs = [scenes[i].objects[slot] for i in rows]
+        geometry = np.array([(o.x, o.y, o.radius) for o in objs], np.float32) * size
+        corner = np.clip(np.floor(geometry[:, :2] - window / 2), 0, size - window).astype(np.int64)
+        dx = offsets[None, None, :] + (corner[:, 0] - geometry[:, 0])[:, None, None]  # (n, 1, w)
+        dy = offsets[None, :, None] + (corner[:, 1] - geometry[:, 1])[:, None, None]  # (n, w, 1)
+        r = geometry[:, 2, None, None]
+        d = np.empty((len(rows), window, window), np.float32)
+        kinds = np.array([SHAPES.index(o.shape) for o in objs])
+        for k, shape in enumerate(SHAPES):
+            sel = kinds == k
+            if sel.any():
+                d[sel] = _sdf(shape, dx[sel], dy[sel], r[sel])
+        colour = np.array([RGB[o.color] for o in objs], np.float32)
+        colour += np.array([paints[i].color_jitter[slot] for i in rows], np.float32)
+        colour = np.clip(colour, 0.0, 1.0)[:, None, None, :]
+        if style == "photo":  # filled, lit from the top left
+            alpha = np.clip(0.5 - d, 0.0, 1.0)
+            paint = colour * (1.0 - (0.18 / r) * (dx + dy))[..., None]
+        else:  # an outline of constant width
+            width = max(1.0, 1.5 * size / 32)
+            alpha = np.clip(0.5 * width + 0.5 - np.abs(d), 0.0, 1.0)
+            paint = colour
+        # (N, S-w+1, S-w+1, 3, w, w): every window of every image, as a view of the canvas
+        windows = sliding_window_view(canvas, (window, window), axis=(1, 2), writeable=True)
+        index = (rows, corner[:, 1], corner[:, 0])
+        patch = windows[index].transpose(0, 2, 3, 1)  # (n, w, w, 3)
+        patch += alpha[..., None] * (paint - patch)
+        windows[index] = patch.transpose(0, 3, 1, 2)  # each image has one window per slot
+
+
+def render(scene: Scene, image_size: int = 32, rng: np.random.Generator | None = None,
+           paint: Paint | None = None) -> np.ndarray:
+    """Draw one scene as an ``(H, W, 3)`` float32 array in [0, 1].
 
     Args:
         scene: what to draw.
         image_size: height and width in pixels (at least 16).
-        rng: the source of texture and colour jitter (default: a fixed one).
+        rng: draws the look when ``paint`` is not given (default: a fixed generator).
+        paint: the look (colour jitter, background, texture).
     """
-    check_image_size(image_size)
-    rng = rng if rng is not None else np.random.default_rng(0)
-    if scene.style == "photo":
-        canvas = _photo_background(rng, image_size)
-    else:
-        paper = np.array([0.96, 0.95, 0.91], dtype=np.float32) + rng.uniform(-0.03, 0.02)
-        canvas = np.broadcast_to(paper, (image_size, image_size, 3)).copy()
-    X, Y = _grid(image_size)
-    for obj in scene.objects:
-        colour = np.clip(np.array(RGB[obj.color], np.float32) + rng.uniform(-0.04, 0.04, 3), 0, 1)
-        d = signed_distance(obj, image_size)
-        if scene.style == "photo":
-            alpha = np.clip(0.5 - d, 0.0, 1.0)
-            r = obj.radius * image_size
-            light = 1.0 - 0.18 * ((X - obj.x * image_size) + (Y - obj.y * image_size)) / r
-            paint = colour[None, None, :] * np.clip(light, 0.65, 1.2)[..., None]
-        else:
-            width = max(1.0, 1.5 * image_size / 32)
-            alpha = np.clip(0.5 * width + 0.5 - np.abs(d), 0.0, 1.0)
-            paint = colour[None, None, :]
-        a = alpha[..., None]
-        canvas = canvas * (1.0 - a) + paint * a
-    return np.clip(canvas, 0.0, 1.0, out=canvas)
+    if paint is None:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        paint = sample_paint(rng, scene.style)
+    return render_batch([scene], [paint], image_size)[0]
 
 
 def check_image_size(image_size: int) -> None:
@@ -306,72 +437,91 @@ class ShapesWorld(Dataset):
     def __len__(self) -> int:
         return self.size
 
-    def _rng_and_scene(self, index: int) -> tuple[np.random.Generator, Scene]:
+    def _index(self, index: int) -> int:
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"index must be an int, got {type(index).__name__}")
         if not -self.size <= index < self.size:
             raise IndexError(f"index {index} out of range for a split of {self.size}")
-        index %= self.size
-        rng = item_rng(self.seed, self.split, index)
-        style = self.style if self.style != "mixed" else STYLES[rng.integers(2)]
-        num_objects = self.num_objects[index % len(self.num_objects)]
-        return rng, sample_scene(rng, self.split, style, num_objects)
+        return int(index) % self.size
+
+    def _items(self, indices) -> list[tuple[Scene, Paint]]:
+        """Scene and look of each index, from one vectorised draw of their uniforms."""
+        rows = item_uniforms(self.seed, self.split, indices).tolist()
+        out = []
+        for index, u in zip(indices, rows):
+            style = self.style if self.style != "mixed" else _choose(STYLES, u[0])
+            num_objects = self.num_objects[index % len(self.num_objects)]
+            out.append((scene_from_uniforms(u[1:13], self.split, style, num_objects),
+                        paint_from_uniforms(u[13:25], style)))
+        return out
+
+    def _scene_and_paint(self, index: int) -> tuple[Scene, Paint]:
+        return self._items([self._index(index)])[0]
 
     def scene(self, index: int) -> Scene:
         """The scene of item ``index``."""
-        return self._rng_and_scene(index)[1]
+        return self._scene_and_paint(index)[0]
 
     def image_array(self, index: int) -> np.ndarray:
         """Item ``index`` as an ``(H, W, 3)`` float32 array, before ``transform``."""
-        rng, scene = self._rng_and_scene(index)
-        return render(scene, self.image_size, rng)
+        scene, paint = self._scene_and_paint(index)
+        return render(scene, self.image_size, paint=paint)
 
     def captions(self, index: int) -> list[str]:
         """All caption variants of item ``index`` (the first is the canonical one)."""
         from .shapes_text import captions
 
-        return captions(self.scene(index), _text_rng(self.seed, self.split, index))
+        index = self._index(index)
+        return captions(self.scene(index), item_rng(self.seed, self.split, index, stream=1))
+
+    def caption(self, index: int) -> str:
+        """The caption ``__getitem__`` returns: variant ``index % 5`` of :meth:`captions`."""
+        variants = self.captions(index)
+        return variants[self._index(index) % len(variants)]
 
     def questions(self, index: int):
-        """Question–answer pairs about item ``index`` (see :func:`shapes_text.questions`)."""
+        """One question of each kind about item ``index`` (see :func:`shapes_text.questions`)."""
         from .shapes_text import questions
 
-        return questions(self.scene(index), _text_rng(self.seed, self.split, index))
+        index = self._index(index)
+        return questions(self.scene(index), item_rng(self.seed, self.split, index, stream=1))
 
     def __getitem__(self, index: int):
         from .shapes_text import captions
 
-        rng, scene = self._rng_and_scene(index)
-        image = torch.from_numpy(render(scene, self.image_size, rng)).permute(2, 0, 1)
-        variants = captions(scene, _text_rng(self.seed, self.split, index % self.size))
-        caption = variants[index % len(variants)]
+        index = self._index(index)
+        scene, paint = self._scene_and_paint(index)
+        image = torch.from_numpy(render(scene, self.image_size, paint=paint)).permute(2, 0, 1)
+        variants = captions(scene, item_rng(self.seed, self.split, index, stream=1))
         target = attributes(scene)
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
             target = self.target_transform(target)
-        return image, caption, target
+        return image, variants[index % len(variants)], target
+
+    def render_all(self, batch_size: int = 256) -> np.ndarray:
+        """Every image of the split, rendered in vectorised batches: ``(N, H, W, 3)`` uint8."""
+        out = np.empty((self.size, self.image_size, self.image_size, 3), np.uint8)
+        for start in range(0, self.size, batch_size):
+            items = self._items(range(start, min(start + batch_size, self.size)))
+            images = render_batch([s for s, _ in items], [p for _, p in items], self.image_size)
+            out[start:start + len(items)] = np.round(images * 255.0)
+        return out
 
     def tensors(self, cache: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The whole split at once: images ``(N, 3, H, W)`` float32 and attribute tensors ``(N,)``.
 
-        With ``cache=True`` the rendered images are kept under ``data/cache``
+        Images are stored as 8-bit, so they differ from ``self[i][0]`` by at
+        most 1/510. With ``cache=True`` they are kept under ``data/cache``
         (written atomically, verified on load, rebuilt when corrupt).
         """
         from .cache import cached_array
 
-        def build() -> np.ndarray:
-            out = np.empty((self.size, self.image_size, self.image_size, 3), np.uint8)
-            for i in range(self.size):
-                out[i] = np.round(self.image_array(i) * 255)
-            return out
-
-        key = f"shapes-v1-{self.split}-{self.size}-{self.image_size}-{self.style}-" \
-              f"{'-'.join(map(str, self.num_objects))}-{self.seed}"
-        pixels = cached_array(key, build) if cache else build()
+        key = (f"shapes-v2-{self.split}-{self.size}-{self.image_size}-{self.style}-"
+               f"{'-'.join(map(str, self.num_objects))}-{self.seed}")
+        pixels = cached_array(key, self.render_all) if cache else self.render_all()
         images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255.0)
-        labels = [attributes(self.scene(i)) for i in range(self.size)]
+        labels = [attributes(scene) for scene, _ in self._items(range(self.size))]
         attrs = {k: torch.tensor([row[k] for row in labels]) for k in ATTRIBUTE_KEYS}
         return images, attrs
-
-
-def _text_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.default_rng((seed, _SPLIT_CODE[split], index, zlib.crc32(b"text")))
