@@ -43,6 +43,8 @@ class Exercise:
         reference: the reference solution (a function, or a plain value).
         make_inputs: ``rng -> tuple of arguments`` for a function exercise; ``None`` for a value.
         wrong_answers: plausible mistakes the checker must reject (tests use them).
+        cases: hand-picked argument tuples tried before the random ones, so that the
+            edge cases that catch common mistakes are always covered.
         trials: how many fresh random inputs a function answer is tried on.
         atol: tolerance for numeric comparisons.
     """
@@ -53,6 +55,7 @@ class Exercise:
     reference: Any
     make_inputs: Callable[[np.random.Generator], tuple] | None = None
     wrong_answers: Sequence[Any] = field(default_factory=tuple)
+    cases: Sequence[tuple] = field(default_factory=tuple)
     trials: int = 5
     atol: float = 1e-5
 
@@ -120,8 +123,8 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
     if not callable(answer):
         return f"expected a function, got {type(answer).__name__}"
     rng = np.random.default_rng()  # fresh inputs every time: no answer can be memorised
-    for _ in range(ex.trials):
-        args = ex.make_inputs(rng)
+    trials = list(ex.cases) + [ex.make_inputs(rng) for _ in range(ex.trials)]
+    for args in trials:
         expected = ex.reference(*args)
         try:
             got = answer(*args)
@@ -137,11 +140,18 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
     return None
 
 
-def check(exercise_id: str, answer: Any, quiet: bool = False) -> bool:
+def check(exercise_id: str, answer: Any, quiet: bool = False,
+          raise_on_failure: bool | None = None) -> bool:
     """Grade ``answer`` for exercise ``exercise_id``; print the result and return it.
 
+    Args:
+        exercise_id: ``"N.M"``.
+        answer: the reader's function (or value).
+        quiet: print nothing.
+        raise_on_failure: raise on a wrong answer; ``None`` follows ``CMLIB_CHECKS_RAISE=1``.
+
     Raises:
-        AssertionError: on a wrong answer when ``CMLIB_CHECKS_RAISE=1``.
+        AssertionError: on a wrong answer when asked to (see ``raise_on_failure``).
     """
     ex = get(exercise_id)
     problem = _verdict(ex, answer)
@@ -150,6 +160,8 @@ def check(exercise_id: str, answer: Any, quiet: bool = False) -> bool:
             print(f"✅ Exercise {ex.id} ({ex.title}): passed.")
         else:
             print(f"❌ Exercise {ex.id} ({ex.title}): {problem}.\n   Hint: {ex.hint}")
-    if problem is not None and os.environ.get("CMLIB_CHECKS_RAISE") == "1":
+    if raise_on_failure is None:
+        raise_on_failure = os.environ.get("CMLIB_CHECKS_RAISE") == "1"
+    if problem is not None and raise_on_failure:
         raise AssertionError(f"Exercise {ex.id} failed: {problem}")
     return problem is None

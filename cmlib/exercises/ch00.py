@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.shapes import COLORS, Scene, sample_scene
+from ..data.shapes import COLORS, Obj, Scene, sample_scene
 from . import Exercise, register
 
 
@@ -20,6 +20,13 @@ def _random_scene_and_colour(rng: np.random.Generator) -> tuple[Scene, str]:
     return scene, colour
 
 
+def _edge_cases() -> tuple[tuple[Scene, str], ...]:
+    red, blue = (Obj("circle", "red", "small", 0.3, 0.5, 0.1), Obj("square", "blue", "large", 0.7, 0.5, 0.15))
+    both_red = Scene((red, Obj("square", "red", "large", 0.7, 0.5, 0.15)), "photo", relation="left of")
+    red_blue = Scene((red, blue), "photo", relation="left of")
+    return ((both_red, "red"), (red_blue, "blue"), (red_blue, "green"))
+
+
 register(Exercise(
     id="0.1",
     title="count the objects of one colour",
@@ -30,5 +37,6 @@ register(Exercise(
         lambda scene, color: len(scene.objects),                      # ignores the colour
         lambda scene, color: int(scene.objects[0].color == color),    # looks at one object only
     ),
+    cases=_edge_cases(),
     trials=20,
 ))
