@@ -27,8 +27,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python tools/nbtools.py lab-settings $(VENV)
 	@touch $@
 
+# The server's root is the repository, so jupytext finds jupytext.toml; the browser opens on chapters/.
 lab: venv
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/jupyter lab --notebook-dir=chapters
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/jupyter lab --ServerApp.root_dir=. \
+	  --LabApp.default_url=/lab/tree/chapters
 
 test: venv lint pairs unit nbval
 
