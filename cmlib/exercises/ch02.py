@@ -1,0 +1,96 @@
+"""Chapter 02 exercises: PPMI, the negative-sampling loss, cosine nearest neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..embeddings import negative_sampling_loss, ppmi, top_k_cosine
+from . import Exercise, register
+
+
+def _counts(rng: np.random.Generator) -> tuple[np.ndarray]:
+    counts = rng.integers(0, 6, size=(int(rng.integers(4, 8)), int(rng.integers(4, 9))))
+    counts[0, 0] += 1  # never all zeros
+    return (counts.astype(np.float64),)
+
+
+def _pmi_unclipped(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(counts * total / (counts.sum(1, keepdims=True) * counts.sum(0, keepdims=True)))
+    return np.where(np.isfinite(pmi), pmi, 0.0)
+
+
+def _ppmi_conditional(counts: np.ndarray) -> np.ndarray:
+    """A mistake: log P(c | w) instead of log P(w, c) / (P(w) P(c))."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(counts / counts.sum(1, keepdims=True))
+    return np.where(np.isfinite(out) & (out > 0), out, 0.0)
+
+
+register(Exercise(
+    id="2.1",
+    title="PPMI from a count matrix",
+    hint="P(w,c) = C/C.sum(), P(w) = row sums / total, P(c) = column sums / total; "
+         "PMI = log(P(w,c) / (P(w) P(c))); keep max(PMI, 0) and put 0 where the count is 0",
+    reference=lambda counts: ppmi(counts),
+    make_inputs=_counts,
+    wrong_answers=(_pmi_unclipped, _ppmi_conditional),
+    trials=10,
+))
+
+
+def _sgns_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    b, k, d = int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(3, 8))
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    return (torch.randn(b, d, generator=gen), torch.randn(b, d, generator=gen),
+            torch.randn(b, k, d, generator=gen))
+
+
+def _sgns_wrong_sign(center, context, negatives):
+    positive = torch.nn.functional.logsigmoid((center * context).sum(-1))
+    negative = torch.nn.functional.logsigmoid((negatives * center[:, None]).sum(-1)).sum(-1)
+    return -(positive + negative).mean()
+
+
+def _sgns_sum(center, context, negatives):
+    return negative_sampling_loss(center, context, negatives) * center.shape[0]
+
+
+register(Exercise(
+    id="2.2",
+    title="the negative-sampling loss",
+    hint="−log σ(u_o·v_c) − Σ_k log σ(−u_k·v_c), averaged over the batch; "
+         "use torch.nn.functional.logsigmoid and (negatives * center[:, None]).sum(-1)",
+    reference=negative_sampling_loss,
+    make_inputs=_sgns_inputs,
+    wrong_answers=(_sgns_wrong_sign, _sgns_sum),
+    trials=5,
+))
+
+
+def _nn_inputs(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    v, d = int(rng.integers(10, 30)), int(rng.integers(3, 8))
+    matrix = rng.normal(size=(v, d)) * rng.uniform(0.1, 3.0, size=(v, 1))  # varied lengths
+    return rng.normal(size=d), matrix, int(rng.integers(1, 5))
+
+
+def _nearest_dot(query, matrix, k):
+    return np.argsort(-(matrix @ query))[:k]
+
+
+def _nearest_ascending(query, matrix, k):
+    return top_k_cosine(query[None], matrix, k)[0][::-1].copy()
+
+
+register(Exercise(
+    id="2.3",
+    title="cosine nearest neighbours",
+    hint="divide the query and every row by their norms, take the dot products, "
+         "and return the indices of the k largest, best first (np.argsort(-scores)[:k])",
+    reference=lambda query, matrix, k: top_k_cosine(query[None], matrix, k)[0],
+    make_inputs=_nn_inputs,
+    wrong_answers=(_nearest_dot, _nearest_ascending),
+    trials=10,
+))

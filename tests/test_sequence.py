@@ -1,0 +1,86 @@
+"""Sequence models: TextEncoder, the bag-of-embeddings baseline, the order task, the LSTM errata."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from cmlib.data.shapes import COLORS, SHAPES, pair_label
+from cmlib.data.shapes_text import shapes_vocab
+from cmlib.sequence import (
+    ArticleLSTM,
+    BagOfEmbeddings,
+    FixedLSTM,
+    SentenceClassifier,
+    TextEncoder,
+    left_object_data,
+)
+
+
+def test_bag_of_embeddings_ignores_order_and_padding():
+    torch.manual_seed(0)
+    model = BagOfEmbeddings(10, 4, 6).eval()
+    ids = torch.tensor([[4, 5, 6, 0], [6, 5, 4, 0], [4, 5, 6, 7]])
+    out = model(ids, torch.tensor([3, 3, 3]))
+    assert out.shape == (3, 6)
+    assert torch.allclose(out[0], out[1]) and torch.allclose(out[0], out[2])
+    with pytest.raises(ValueError, match="lengths"):
+        model(ids, torch.tensor([3, 3]))
+
+
+def test_text_encoder_tells_orders_apart():
+    torch.manual_seed(0)
+    model = TextEncoder(10, 4, 6, cell="gru").eval()
+    out = model(torch.tensor([[4, 5, 6], [6, 5, 4]]), torch.tensor([3, 3]))
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_left_object_data_labels_the_left_object():
+    texts, labels = left_object_data("val", num_scenes=40, seed=0)
+    assert len(texts) == len(labels) > 0 and len(texts) % 5 == 0
+    for text, label in zip(texts, labels):
+        assert COLORS[label // len(SHAPES)] in text and ("left" in text or "right" in text)
+        assert "above" not in text and "below" not in text
+    for canonical, label in zip(texts[::5], labels[::5]):  # "a small red circle left of a ..."
+        words = canonical.split()
+        colours = [w for w in words if w in COLORS]
+        shapes = [w for w in words if w in SHAPES]
+        first, second = pair_label(colours[0], shapes[0]), pair_label(colours[1], shapes[1])
+        assert label == (first if " left of " in canonical else second)
+    with pytest.raises(ValueError, match="num_scenes"):
+        left_object_data(num_scenes=0)
+
+
+def test_order_task_gru_loss_falls():
+    torch.manual_seed(0)
+    vocab = shapes_vocab()
+    texts, labels = left_object_data("train", num_scenes=300)
+    ids, lengths = vocab.encode_batch(texts)
+    gru = SentenceClassifier(TextEncoder(len(vocab), 16, 32, cell="gru"), 18)
+    optimizer = torch.optim.Adam(gru.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        loss = F.cross_entropy(gru(ids, lengths), labels)
+        first = first if first is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < first * 0.7
+
+
+def test_sentence_classifier_shapes_and_bad_classes():
+    model = SentenceClassifier(BagOfEmbeddings(10, 4, 6), 3)
+    assert model(torch.tensor([[4, 5]]), torch.tensor([2])).shape == (1, 3)
+    with pytest.raises(ValueError, match="num_classes"):
+        SentenceClassifier(BagOfEmbeddings(10, 4, 6), 1)
+
+
+def test_errata_article_lstm_returns_outputs_and_a_tuple():
+    x = torch.randn(7, 2, 16)  # (T, B, F): time first, as nn.LSTM expects by default
+    hidden, cell = ArticleLSTM(16, 32)(x)
+    assert hidden.shape == (7, 2, 32)  # the per-step outputs, not the final hidden state
+    assert isinstance(cell, tuple) and len(cell) == 2  # (h_n, c_n), not the cell state
+    output, h_n, c_n = FixedLSTM(16, 32)(x.transpose(0, 1))
+    assert output.shape == (2, 7, 32) and h_n.shape == (2, 32) and c_n.shape == (2, 32)
+    assert torch.allclose(output[:, -1], h_n)
+    with pytest.raises(ValueError, match="expected input"):
+        FixedLSTM(16, 32)(torch.randn(2, 7))
