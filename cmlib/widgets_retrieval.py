@@ -1,0 +1,121 @@
+"""A search box over a picture gallery: type a query, see the top-k images and their scores.
+
+:func:`plot_text_search` and :func:`plot_image_search` draw static figures
+(they work without a kernel, e.g. in the HTML book); :func:`search_widget`
+wraps them in ipywidgets. Bad input — an empty query — shows a message in the
+figure or the widget, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .retrieval import CrossModalSearch
+
+
+def _as_hwc(image) -> np.ndarray:
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.ndim == 3 and image.shape[0] in (1, 3):
+            image = image.permute(1, 2, 0)
+        image = image.numpy()
+    image = np.asarray(image)
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else np.clip(image, 0, 1)
+
+
+def _message_figure(title: str, message: str):
+    fig, ax = plt.subplots(figsize=(6, 1.6))
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12, wrap=True)
+    ax.set_axis_off()
+    ax.set_title(title)
+    return fig
+
+
+def plot_text_search(search: CrossModalSearch, query: str, images, k: int = 5,
+                     captions: Sequence[str] | None = None):
+    """Text → image: a row of the ``k`` best gallery images, titled with their cosine scores.
+
+    Args:
+        search: the search engine.
+        query: the text typed by the reader.
+        images: the gallery pictures, ``(N, H, W, 3)`` uint8/float or ``(N, 3, H, W)`` tensor.
+        k: how many results (clamped to the gallery size).
+        captions: optional true captions, printed under each result.
+
+    Returns:
+        The figure (a message figure for an empty query).
+    """
+    try:
+        hits = search.text_to_image(query, k)
+    except ValueError as err:
+        return _message_figure(f"search: {query!r}", f"⚠ {err}")
+    fig, axes = plt.subplots(1, len(hits), figsize=(2.0 * len(hits), 2.6), squeeze=False)
+    for ax, (index, score) in zip(axes[0], hits):
+        ax.imshow(_as_hwc(images[index]))
+        ax.set_title(f"#{index}  cos {score:.2f}", fontsize=9)
+        if captions is not None:
+            ax.set_xlabel(captions[index][:28], fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"text → image: top-{len(hits)} for {query.strip()!r}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_search(search: CrossModalSearch, image_embedding: torch.Tensor, image,
+                      k: int = 5):
+    """Image → text: the picture beside a bar chart of its ``k`` best gallery texts."""
+    hits = search.image_to_text(image_embedding, k)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.6), width_ratios=(1, 2.5))
+    left.imshow(_as_hwc(image))
+    left.set_axis_off()
+    left.set_title("query image")
+    texts, scores = zip(*hits)
+    right.barh(range(len(hits))[::-1], scores, color="tab:blue", label="cosine")
+    right.set_yticks(range(len(hits))[::-1], [t[:40] for t in texts], fontsize=8)
+    right.set_xlabel("cosine similarity")
+    right.set_title(f"image → text: top-{len(hits)}")
+    right.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def search_widget(search: CrossModalSearch, images, k: int = 5,
+                  captions: Sequence[str] | None = None, initial_query: str = ""):
+    """An ipywidgets search box; returns the widget, or ``None`` where ipywidgets is missing.
+
+    The notebook should also draw a static :func:`plot_text_search` figure, so the
+    page still shows a result without a kernel.
+    """
+    try:
+        import ipywidgets as widgets
+        from IPython.display import display
+    except ImportError:
+        return None
+    box = widgets.Text(value=initial_query, description="query", continuous_update=False,
+                       placeholder="type a description and press Enter")
+    slider = widgets.IntSlider(value=k, min=1, max=min(12, len(search.images)), description="k")
+    out = widgets.Output()
+
+    def refresh(_=None):
+        out.clear_output(wait=True)
+        with out:
+            if not box.value.strip():
+                print("Type a query (for example 'a red heart') and press Enter.")
+                return
+            try:
+                fig = plot_text_search(search, box.value, images, slider.value, captions)
+            except Exception as err:  # a widget shows a message, never a traceback
+                print(f"search failed: {type(err).__name__}: {err}")
+                return
+            display(fig)
+            plt.close(fig)
+
+    box.observe(refresh, names="value")
+    slider.observe(refresh, names="value")
+    refresh()
+    return widgets.VBox([widgets.HBox([box, slider]), out])
