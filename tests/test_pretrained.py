@@ -7,8 +7,12 @@ import pytest
 import torch
 
 from cmlib import pretrained
-from cmlib.pretrained import (PretrainedUnavailable, SentenceEncoder, efficientnet_preprocess,
-                              mean_pool)
+from cmlib.pretrained import (
+    PretrainedUnavailable,
+    SentenceEncoder,
+    efficientnet_preprocess,
+    mean_pool,
+)
 
 
 @pytest.fixture(scope="module")

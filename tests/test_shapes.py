@@ -184,3 +184,11 @@ def test_vocab_covers_questions():
     for i in range(100):
         for qa in ds.questions(i):
             assert all(w in vocab for w in tokenize(qa.question)), qa.question
+
+
+def test_existence_questions_never_leak_the_heldout_pairs():
+    """In train, a question naming a held-out pair would always be "no": a learnable prior."""
+    ds = ShapesWorld("train", 400)
+    for i in range(400):
+        qa = ds.questions(i)[3]
+        assert not any(f"{c} {s}" in qa.question for c, s in HELDOUT_PAIRS), qa.question

@@ -162,7 +162,11 @@ def _exist_question(scene: Scene, rng: np.random.Generator) -> QA:
     if rng.random() < 0.5:
         colour, shape = present[rng.integers(len(present))]
         return QA(_a_an(f"is there a {colour} {shape} ?"), "yes", "exist")
-    pairs = [p for p in SEEN_PAIRS + HELDOUT_PAIRS if p not in present]
+    # Only pairs the scene's split can hold: a held-out pair asked about in a training scene
+    # would always be answered "no", a prior a question-only model could learn.
+    heldout_scene = any(p in HELDOUT_PAIRS for p in present)
+    pool = SEEN_PAIRS + HELDOUT_PAIRS if heldout_scene else SEEN_PAIRS
+    pairs = [p for p in pool if p not in present]
     hard = [p for p in pairs if any(p[0] == c or p[1] == s for c, s in present)]
     colour, shape = _pick_pair(rng, hard if hard and rng.random() < 0.7 else pairs)
     return QA(_a_an(f"is there a {colour} {shape} ?"), "no", "exist")
