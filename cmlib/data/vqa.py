@@ -1,0 +1,253 @@
+"""ShapesWorld visual question answering (VQA) as tensors, built once and cached.
+
+Each image of a ShapesWorld split comes with five questions, one per kind in
+:data:`~cmlib.data.shapes_text.QUESTION_KINDS` (colour, shape, count,
+existence, relation), from :meth:`ShapesWorld.questions`. :func:`load_vqa`
+renders the images (cached by :meth:`ShapesWorld.tensors`), tokenises every
+question with :func:`~cmlib.data.shapes_text.shapes_vocab` and stores the
+question table under ``data/cache`` so that it is never rebuilt per epoch.
+
+Example:
+    >>> data = load_vqa("train", num_images=2000)
+    >>> data.images.shape, data.ids.shape          # (2000, 3, 32, 32), (10000, T)
+    >>> data.question(0), data.answer_text(0)      # 'what color is the circle', 'red'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..text import Vocab
+from .cache import cached_array
+from .shapes import HELDOUT_PAIRS, SEEN_PAIRS, ShapesWorld, signed_distance
+from .shapes_text import ANSWERS, QUESTION_KINDS, shapes_vocab
+
+#: Questions are padded (or would be cut) to this many tokens in the cache.
+MAX_QUESTION_TOKENS = 20
+#: Every (colour, shape) pair, in the order :func:`cell_labels` uses.
+ALL_PAIRS = SEEN_PAIRS + HELDOUT_PAIRS
+#: The label of a cell no object touches.
+BACKGROUND = len(ALL_PAIRS)
+_FIXED_COLUMNS = 4  # image index, answer id, kind id, length
+
+
+@dataclass
+class VQAData:
+    """One split of ShapesWorld VQA.
+
+    Attributes:
+        images: ``(N, 3, H, W)`` float images in [0, 1].
+        image_index: ``(Q,)`` which image each question is about.
+        ids: ``(Q, T)`` question token ids, padded with ``vocab.pad_id``.
+        lengths: ``(Q,)`` true question lengths.
+        answers: ``(Q,)`` answer ids into :data:`ANSWERS`.
+        kinds: ``(Q,)`` kind ids into :data:`QUESTION_KINDS`.
+        cells: ``(N, g, g)`` what each cell of a ``g × g`` grid shows (see :func:`cell_labels`;
+            ``g = image_size // 8``, the grid of a :class:`~cmlib.vision.ConvEncoder`).
+        vocab: the vocabulary of the ids.
+    """
+
+    images: torch.Tensor
+    image_index: torch.Tensor
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    answers: torch.Tensor
+    kinds: torch.Tensor
+    cells: torch.Tensor
+    vocab: Vocab
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    def question(self, q: int) -> str:
+        """The text of question ``q`` (tokenised, so without the question mark)."""
+        return self.vocab.decode(self.ids[q, : self.lengths[q]].tolist())
+
+    def answer_text(self, q: int) -> str:
+        """The answer word of question ``q``."""
+        return ANSWERS[int(self.answers[q])]
+
+    def kind_text(self, q: int) -> str:
+        """The kind of question ``q`` (``"color"``, ``"shape"``...)."""
+        return QUESTION_KINDS[int(self.kinds[q])]
+
+
+def _question_table(dataset: ShapesWorld, vocab: Vocab) -> np.ndarray:
+    """``(Q, 4 + MAX_QUESTION_TOKENS)`` int64: image, answer, kind, length, padded ids."""
+    rows = []
+    for i in range(len(dataset)):
+        for qa in dataset.questions(i):
+            ids = vocab.encode(qa.question, strict=True)
+            if len(ids) > MAX_QUESTION_TOKENS:
+                raise ValueError(f"question {qa.question!r} has {len(ids)} tokens, "
+                                 f"more than MAX_QUESTION_TOKENS={MAX_QUESTION_TOKENS}")
+            padded = ids + [vocab.pad_id] * (MAX_QUESTION_TOKENS - len(ids))
+            rows.append([i, ANSWERS.index(qa.answer), QUESTION_KINDS.index(qa.kind), len(ids),
+                         *padded])
+    return np.asarray(rows, dtype=np.int64)
+
+
+def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
+    """What each cell of a ``grid_size × grid_size`` grid shows: ``(N, grid_size, grid_size)`` long.
+
+    A cell's label is the index in :data:`ALL_PAIRS` of the (colour, shape) pair
+    that covers most of it, or :data:`BACKGROUND` where no object touches it —
+    a dense, detector-like "what is where" target for pretraining a CNN.
+    """
+    if not isinstance(grid_size, int) or grid_size < 1 or dataset.image_size % grid_size:
+        raise ValueError(f"grid_size must divide image_size={dataset.image_size}, got {grid_size!r}")
+    cell = dataset.image_size // grid_size
+    out = torch.full((len(dataset), grid_size, grid_size), BACKGROUND, dtype=torch.long)
+    for i in range(len(dataset)):
+        best = torch.zeros(grid_size, grid_size)
+        for obj in dataset.scene(i).objects:
+            inside = torch.from_numpy(signed_distance(obj, dataset.image_size) < 0).float()
+            coverage = inside.view(grid_size, cell, grid_size, cell).mean(dim=(1, 3))
+            wins = coverage > best
+            out[i][wins] = ALL_PAIRS.index((obj.color, obj.shape))
+            best = torch.maximum(best, coverage)
+    return out
+
+
+def load_vqa(split: str = "train", num_images: int = 2000, image_size: int = 32,
+             style: str = "photo", seed: int = 0, cache: bool = True) -> VQAData:
+    """Images, questions and answers of a ShapesWorld split.
+
+    Args:
+        split: ``"train"``, ``"val"``, ``"test"`` or ``"heldout"``.
+        num_images: images in the split; there are five questions per image.
+        image_size: image height and width in pixels.
+        style: ``"photo"``, ``"sketch"`` or ``"mixed"``.
+        seed: the ShapesWorld seed (the same seed gives the same data).
+        cache: keep the rendered images and the question table under ``data/cache``.
+
+    Raises:
+        ValueError: for an unknown split or style, or a non-positive ``num_images``.
+    """
+    if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
+        raise ValueError(f"num_images must be a positive int, got {num_images!r}")
+    dataset = ShapesWorld(split, size=num_images, image_size=image_size, style=style,
+                          num_objects=(1, 2), seed=seed)
+    vocab = shapes_vocab()
+    images, _ = dataset.tensors(cache=cache)
+    key = f"vqa-v1-{split}-{num_images}-{style}-{seed}-{len(vocab)}"
+    table = cached_array(key, lambda: _question_table(dataset, vocab)) if cache \
+        else _question_table(dataset, vocab)
+    table = torch.from_numpy(table)
+    lengths = table[:, 3]
+    width = int(lengths.max())
+    return VQAData(
+        images=images,
+        image_index=table[:, 0].clone(),
+        ids=table[:, _FIXED_COLUMNS:_FIXED_COLUMNS + width].clone(),
+        lengths=lengths.clone(),
+        answers=table[:, 1].clone(),
+        kinds=table[:, 2].clone(),
+        cells=cell_labels(dataset, grid_size=image_size // 8),
+        vocab=vocab,
+    )
+
+
+@dataclass
+class PartialViews:
+    """One-object scenes seen through two partial views, for late fusion and alignment.
+
+    Attributes:
+        images: ``(N, 3, H, W)`` degraded images (block-averaged, then noisy): colour survives,
+            shape barely does.
+        clean_images: ``(N, 3, H, W)`` the original images.
+        captions: N partial captions: the colour word and the shape word are each left out
+            with probability ``drop``.
+        ids, lengths: the partial captions as ``(N, T)`` ids and ``(N,)`` lengths.
+        full_ids, full_lengths: the canonical (complete) captions.
+        labels: ``(N,)`` the object's (colour, shape) as an index into :data:`ALL_PAIRS`.
+    """
+
+    images: torch.Tensor
+    clean_images: torch.Tensor
+    captions: list[str]
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    full_ids: torch.Tensor
+    full_lengths: torch.Tensor
+    labels: torch.Tensor
+
+
+def load_partial_views(split: str = "train", num_images: int = 1500, image_size: int = 32,
+                       block: int = 8, noise: float = 0.1, drop: float = 0.5,
+                       seed: int = 0) -> PartialViews:
+    """A task where each modality is partly informative (see :class:`PartialViews`).
+
+    Args:
+        split: the ShapesWorld split (one-object scenes, dataset seed 0).
+        num_images: number of scenes.
+        image_size: image height and width.
+        block: the image is averaged over ``block × block`` pixel blocks (1 = no blur).
+        noise: standard deviation of the Gaussian pixel noise added after blurring.
+        drop: probability of leaving each of the colour and the shape word out of a caption.
+        seed: seeds the noise and the dropped words.
+    """
+    if not 0.0 <= drop <= 1.0 or noise < 0:
+        raise ValueError(f"drop must lie in [0, 1] and noise be >= 0, got drop={drop}, noise={noise}")
+    if not isinstance(block, int) or block < 1 or image_size % block:
+        raise ValueError(f"block must be a positive int dividing image_size={image_size}, got {block!r}")
+    from .shapes_text import canonical_caption
+
+    dataset = ShapesWorld(split, size=num_images, image_size=image_size, num_objects=1, seed=0)
+    clean, _ = dataset.tensors()
+    gen = torch.Generator().manual_seed(seed)
+    blurred = torch.nn.functional.avg_pool2d(clean, block)
+    blurred = torch.nn.functional.interpolate(blurred, scale_factor=block, mode="nearest")
+    images = (blurred + noise * torch.randn(clean.shape, generator=gen)).clamp_(0, 1)
+    rng = np.random.default_rng(seed)
+    captions, full, labels = [], [], []
+    for i in range(num_images):
+        scene = dataset.scene(i)
+        obj = scene.objects[0]
+        keep_color, keep_shape = rng.random(2) >= drop
+        colour = f"{obj.color} " if keep_color else ""
+        shape = obj.shape if keep_shape else "object"
+        where = canonical_caption(scene).split(obj.shape, 1)[1].strip()
+        captions.append(f"a {obj.size} {colour}{shape} {where}")
+        full.append(canonical_caption(scene))
+        labels.append(ALL_PAIRS.index((obj.color, obj.shape)))
+    vocab = shapes_vocab()
+    ids, lengths = vocab.encode_batch(captions)
+    full_ids, full_lengths = vocab.encode_batch(full)
+    return PartialViews(images, clean, captions, ids, lengths, full_ids, full_lengths,
+                        torch.tensor(labels))
+
+
+def majority_rates(answers: torch.Tensor, kinds: torch.Tensor,
+                   train_answers: torch.Tensor | None = None,
+                   train_kinds: torch.Tensor | None = None) -> dict[str, float]:
+    """How often guessing the most common answer is right.
+
+    The guesses are the training majorities when ``train_answers``/``train_kinds``
+    are given, else the majorities of ``answers`` itself.
+
+    Returns:
+        ``{"overall": ..., "per_kind": ...}``: ``overall`` always answers the single most
+        common answer; ``per_kind`` answers the most common answer *of the question's kind*
+        (a question-only model can at least tell the kind from the words).
+    """
+    if answers.shape != kinds.shape or answers.ndim != 1:
+        raise ValueError(f"answers and kinds must be (Q,) of the same shape, got "
+                         f"{tuple(answers.shape)} and {tuple(kinds.shape)}")
+    ref_a = answers if train_answers is None else train_answers
+    ref_k = kinds if train_kinds is None else train_kinds
+    overall_guess = torch.bincount(ref_a, minlength=len(ANSWERS)).argmax()
+    per_kind_guess = torch.stack([
+        torch.bincount(ref_a[ref_k == k], minlength=len(ANSWERS)).argmax()
+        for k in range(len(QUESTION_KINDS))])
+    return {
+        "overall": (answers == overall_guess).float().mean().item(),
+        "per_kind": (answers == per_kind_guess[kinds]).float().mean().item(),
+    }
+
+
+__all__ = ["ALL_PAIRS", "BACKGROUND", "MAX_QUESTION_TOKENS", "PartialViews", "VQAData", "cell_labels",
+           "load_partial_views", "load_vqa", "majority_rates"]
