@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
-NBVAL_ENV := CMLIB_CHECKS_RAISE=1 MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 .PHONY: help venv lab test lint pairs unit nbval book sync student bench test-gpu clean
 
@@ -41,7 +41,7 @@ pairs: venv
 	$(BIN)/python tools/nbtools.py check-pairs
 
 unit: venv
-	$(NBVAL_ENV) CMLIB_PROFILE=cpu $(BIN)/python -m pytest -q tests
+	$(NBVAL_ENV) MPLBACKEND=Agg CMLIB_PROFILE=cpu $(BIN)/python -m pytest -q tests
 
 nbval: venv
 	@set -e; for nb in $(CHAPTERS); do \
