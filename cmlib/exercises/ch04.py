@@ -1,0 +1,86 @@
+"""Chapter 04 exercises: the pieces of a CVAE and a GAN."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import Exercise, register
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps, with sigma = exp(logvar / 2)."""
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) for each row: (B, D) -> (B,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def discriminator_bce_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's binary cross-entropy on logits: real -> 1, fake -> 0."""
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+def _gaussian_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    b, d = int(rng.integers(2, 6)), int(rng.integers(2, 9))
+    mu = torch.tensor(rng.normal(size=(b, d)), dtype=torch.float32)
+    logvar = torch.tensor(rng.normal(scale=0.8, size=(b, d)), dtype=torch.float32)
+    return mu, logvar
+
+
+def _reparam_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    mu, logvar = _gaussian_inputs(rng)
+    return mu, logvar, torch.tensor(rng.normal(size=mu.shape), dtype=torch.float32)
+
+
+def _score_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    n = int(rng.integers(3, 9))
+    return (torch.tensor(rng.normal(1.0, 2.0, n), dtype=torch.float32),
+            torch.tensor(rng.normal(-1.0, 2.0, n), dtype=torch.float32))
+
+
+register(Exercise(
+    id="4.1",
+    title="the reparameterisation trick",
+    hint="sigma is exp(logvar / 2), not logvar and not exp(logvar); then z = mu + sigma * eps",
+    reference=reparameterize,
+    make_inputs=_reparam_inputs,
+    wrong_answers=(
+        lambda mu, logvar, eps: mu + torch.exp(logvar) * eps,     # variance instead of std
+        lambda mu, logvar, eps: mu + logvar * eps,                # log-variance used as std
+        lambda mu, logvar, eps: mu,                               # no sampling at all
+    ),
+    trials=5,
+))
+
+register(Exercise(
+    id="4.2",
+    title="the KL term of a diagonal Gaussian against N(0, I)",
+    hint="0.5 * sum over dimensions of (mu^2 + exp(logvar) - 1 - logvar), one number per row",
+    reference=kl_to_standard_normal,
+    make_inputs=_gaussian_inputs,
+    wrong_answers=(
+        lambda mu, logvar: (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1),          # no 1/2
+        lambda mu, logvar: 0.5 * (mu.pow(2) + logvar - 1 - logvar.exp()).sum(1),    # terms swapped
+        lambda mu, logvar: 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(1),  # mean, not sum
+    ),
+    trials=5,
+))
+
+register(Exercise(
+    id="4.3",
+    title="the discriminator's loss on real and fake scores",
+    hint="binary cross-entropy on logits: real images should score 1, fakes 0; "
+         "softplus(-s) = -log sigmoid(s) and softplus(s) = -log(1 - sigmoid(s))",
+    reference=discriminator_bce_loss,
+    make_inputs=_score_inputs,
+    wrong_answers=(
+        lambda d_real, d_fake: F.softplus(d_real).mean() + F.softplus(-d_fake).mean(),  # labels swapped
+        lambda d_real, d_fake: F.softplus(-d_real).mean(),                              # ignores fakes
+        lambda d_real, d_fake: (d_fake - d_real).mean(),                                # a critic, not BCE
+    ),
+    trials=5,
+))

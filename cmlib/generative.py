@@ -1,0 +1,840 @@
+"""Prompt-driven generation: prompt encoders, a conditional VAE, a conditional GAN and a judge.
+
+The pieces of chapter 04 (article §3.1 提示词的概念与应用 and §3.2.1
+基于条件生成模型的跨模态学习):
+
+* prompts — :func:`make_prompt` writes a ShapesWorld prompt ("a small red
+  circle on the left"); :func:`training_prompts` writes one per image, with
+  synonyms and with the size and position words left out at random, so that
+  a short prompt such as "a red circle" is a normal input;
+* prompt encoders — :class:`BagOfWordsEncoder` (learned, over a fixed
+  vocabulary) and :class:`SentencePromptEncoder` (a frozen sentence encoder
+  such as all-MiniLM-L6-v2 plus a linear head aligned to a learned encoder);
+* :class:`CVAE` — q(z|x,c) and p(x|z,c) with the reparameterisation trick
+  and the ELBO (:func:`elbo_loss`);
+* :class:`Generator` and :class:`ProjectionDiscriminator` — a DCGAN-style
+  conditional GAN, trained by :func:`train_cgan` with the fakes detached in
+  the discriminator step;
+* :class:`AttributeJudge` — an attribute classifier trained on real images
+  only, which scores generated images (:func:`prompt_fidelity`);
+* :class:`ArticleGAN` and :class:`ArticleCVAE` — the article's two listings,
+  reproduced as printed for the errata.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data.shapes import COLORS, POSITIONS, SHAPES, SIZES
+from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
+from .text import SPECIALS, Vocab, tokenize
+from .vision import ConvEncoder, check_images
+
+# ---------------------------------------------------------------- prompts
+#: Colour and shape words that ShapesWorld never uses: paraphrases for the MiniLM encoder.
+COLOR_PARAPHRASES = {
+    "red": ("crimson", "scarlet"), "green": ("emerald", "lime"), "blue": ("navy", "azure"),
+    "yellow": ("golden", "lemon"), "purple": ("violet", "lavender"), "orange": ("amber", "tangerine"),
+}
+SHAPE_PARAPHRASES = {"circle": ("disc", "round dot"), "square": ("tile", "block"),
+                     "triangle": ("pyramid", "triangular shape")}
+
+
+def _a_an(text: str) -> str:
+    return ("an " + text[2:]) if text.startswith("a ") and text[2:3] in "aeiou" else text
+
+
+def make_prompt(color: str, shape: str, size: str | None = None, position: str | None = None,
+                rng: np.random.Generator | None = None) -> str:
+    """A content prompt ("a red circle"), with size and position words when given.
+
+    Args:
+        color: one of :data:`COLORS`.
+        shape: one of :data:`SHAPES`.
+        size: ``None`` or one of :data:`SIZES`.
+        position: ``None`` or one of :data:`POSITIONS` (a context prompt).
+        rng: pick synonyms at random ("ball", "little", "to the left"); ``None`` uses the canonical words.
+    """
+    for name, value, valid in (("color", color, COLORS), ("shape", shape, SHAPES)):
+        if value not in valid:
+            raise ValueError(f"unknown {name} {value!r}; valid values are {valid}")
+    if size is not None and size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; valid values are {SIZES} or None")
+    if position is not None and position not in POSITIONS:
+        raise ValueError(f"unknown position {position!r}; valid values are {POSITIONS} or None")
+
+    def word(options: tuple[str, ...]) -> str:
+        return options[0] if rng is None else options[rng.integers(len(options))]
+
+    words = ["a"] + ([word(SIZE_WORDS[size])] if size else []) + [color, word(SHAPE_WORDS[shape])]
+    if position:
+        words.append(word(POSITION_WORDS[position]))
+    return _a_an(" ".join(words))
+
+
+def training_prompts(attrs: dict[str, torch.Tensor], rng: np.random.Generator,
+                     p_size: float = 0.5, p_position: float = 0.5) -> list[str]:
+    """One random prompt per image, naming its colour and shape, and sometimes its size and position.
+
+    Args:
+        attrs: ShapesWorld attribute tensors with keys ``color``, ``shape``, ``size``, ``position``.
+        rng: picks synonyms and which words to say.
+        p_size: the chance a prompt names the size.
+        p_position: the chance a prompt names the position.
+    """
+    missing = {"color", "shape", "size", "position"} - set(attrs)
+    if missing:
+        raise ValueError(f"attrs lacks {sorted(missing)}")
+    n = len(attrs["color"])
+    say_size, say_position = rng.random(n) < p_size, rng.random(n) < p_position
+    return [make_prompt(COLORS[int(attrs["color"][i])], SHAPES[int(attrs["shape"][i])],
+                        SIZES[int(attrs["size"][i])] if say_size[i] else None,
+                        POSITIONS[int(attrs["position"][i])] if say_position[i] else None, rng)
+            for i in range(n)]
+
+
+def paraphrase_prompts(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Prompts with words ShapesWorld never uses: ``(prompt, colour, shape)`` for each pair and synonym.
+
+    Each pair gets two prompts: (1st colour synonym, 1st shape synonym) and (2nd, 2nd).
+    """
+    out = []
+    for color, shape in pairs:
+        for k in range(2):
+            out.append((_a_an(f"a {COLOR_PARAPHRASES[color][k]} {SHAPE_PARAPHRASES[shape][k]}"),
+                        color, shape))
+    return out
+
+
+def check_prompts(prompts: str | Sequence[str]) -> list[str]:
+    """Return ``prompts`` as a list of strings; raise ValueError on an empty list or an empty prompt."""
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
+        raise TypeError(f"expected a prompt string or a list of them, got {type(prompts).__name__}")
+    if len(prompts) == 0:
+        raise ValueError("expected at least one prompt, got an empty list")
+    for p in prompts:
+        if not p.strip():
+            raise ValueError("the prompt is empty: write what to draw, e.g. 'a red circle'")
+    return list(prompts)
+
+
+# ---------------------------------------------------------------- prompt encoders
+class BagOfWordsEncoder(nn.Module):
+    """A learned prompt encoder: word counts over a fixed vocabulary → linear map.
+
+    Word order is ignored, so "a red circle" and "circle red a" give the same
+    condition. Words outside the vocabulary are ignored; a prompt with no known
+    word at all raises ValueError (there is nothing to condition on).
+
+    Args:
+        vocab: the vocabulary (e.g. :func:`cmlib.data.shapes_text.shapes_vocab`).
+        cond_dim: size of the condition vector.
+
+    Shapes:
+        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
+    """
+
+    def __init__(self, vocab: Vocab, cond_dim: int = 32):
+        super().__init__()
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a cmlib.text.Vocab, got {type(vocab).__name__}")
+        self.vocab, self.cond_dim = vocab, cond_dim
+        self._memo: dict[str, torch.Tensor] = {}  # prompt -> its word counts
+        self.linear = nn.Linear(len(vocab), cond_dim)
+        nn.init.normal_(self.linear.weight, std=0.5)  # a prompt of a few words gives c of unit scale
+
+    def bag(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        """Word counts ``(B, len(vocab))`` (special tokens and unknown words not counted)."""
+        prompts = check_prompts(prompts)
+        for prompt in set(prompts) - self._memo.keys():
+            ids = [self.vocab.stoi[w] for w in tokenize(prompt)
+                   if w in self.vocab.stoi and w not in SPECIALS]
+            if not ids:
+                raise ValueError(f"no word of {prompt!r} is in the vocabulary, so it says nothing "
+                                 f"to draw; try e.g. 'a red circle'")
+            self._memo[prompt] = torch.zeros(len(self.vocab)).index_add_(
+                0, torch.tensor(ids), torch.ones(len(ids)))
+        return torch.stack([self._memo[p] for p in prompts])
+
+    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        return self.linear(self.bag(prompts).to(self.linear.weight.device))
+
+
+class SentencePromptEncoder(nn.Module):
+    """A frozen sentence encoder (all-MiniLM-L6-v2) plus a linear head into a model's condition space.
+
+    The head is fitted in closed form (ridge regression) so that the sentence
+    embedding of a training prompt lands on the condition a learned encoder
+    gives the same prompt (:meth:`fit`). Then a prompt with words the
+    generator never saw ("a crimson disc") still gets a condition vector:
+    whatever MiniLM thinks it is close to.
+
+    Args:
+        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
+        cond_dim: size of the condition vector.
+
+    Shapes:
+        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
+    """
+
+    def __init__(self, sentence_encoder, cond_dim: int = 32):
+        super().__init__()
+        if not hasattr(sentence_encoder, "encode"):
+            raise TypeError("sentence_encoder needs an encode(texts) method")
+        self.sentence_encoder, self.cond_dim = sentence_encoder, cond_dim
+        self.embed_dim = int(getattr(sentence_encoder, "dim", 384))
+        self.head = nn.Linear(self.embed_dim, cond_dim)
+        self._memo: dict[str, torch.Tensor] = {}
+
+    def embed(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        """Frozen sentence embeddings ``(B, embed_dim)``, each prompt encoded once."""
+        prompts = check_prompts(prompts)
+        todo = sorted({p for p in prompts if p not in self._memo})
+        if todo:
+            vectors = self.sentence_encoder.encode(todo)
+            if vectors.ndim != 2 or vectors.shape[1] != self.embed_dim:
+                raise ValueError(f"the sentence encoder returned {tuple(vectors.shape)}, "
+                                 f"expected (N, {self.embed_dim})")
+            self._memo.update(zip(todo, vectors.float().cpu()))
+        return torch.stack([self._memo[p] for p in prompts])
+
+    @torch.no_grad()
+    def fit(self, prompts: Sequence[str], targets: torch.Tensor, ridge: float = 0.1) -> float:
+        """Fit the head by ridge regression onto ``targets`` ``(N, cond_dim)``; return the R².
+
+        Args:
+            prompts: training prompts.
+            targets: the condition a learned encoder gives each prompt.
+            ridge: the L2 penalty; larger trusts the sentence encoder's neighbourhoods more.
+        """
+        x = self.embed(prompts)
+        if targets.shape != (len(x), self.cond_dim):
+            raise ValueError(f"targets must be ({len(x)}, {self.cond_dim}), got {tuple(targets.shape)}")
+        y = targets.detach().float().cpu()
+        x_mean, y_mean = x.mean(0), y.mean(0)
+        xc, yc = x - x_mean, y - y_mean
+        weight = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(self.embed_dim), xc.T @ yc)
+        self.head.weight.copy_(weight.T)
+        self.head.bias.copy_(y_mean - x_mean @ weight)
+        residual = ((self.head(x) - y) ** 2).sum()
+        return float(1 - residual / (yc ** 2).sum().clamp_min(1e-12))
+
+    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        return self.head(self.embed(prompts).to(self.head.weight.device))
+
+
+# ---------------------------------------------------------------- building blocks
+def _num_upsamplings(image_size: int) -> int:
+    steps = math.log2(image_size / 4) if image_size >= 8 else -1
+    if steps < 1 or steps != int(steps):
+        raise ValueError(f"image_size must be a power of two >= 8, got {image_size}")
+    return int(steps)
+
+
+class ConvDecoder(nn.Module):
+    """A DCGAN generator body: a vector → 4x4 feature map → transposed convs → an image (logits).
+
+    With ``cond_dim > 0`` the condition also modulates every hidden layer by
+    FiLM (feature-wise linear modulation: ``h * (1 + gamma(c)) + beta(c)``), so
+    the prompt reaches every scale instead of only the input.
+
+    Args:
+        in_dim: size of the input vector (latent plus condition).
+        out_channels: image channels.
+        image_size: output height and width (a power of two >= 8).
+        width: channels of the last hidden layer; they double towards the 4x4 map.
+        cond_dim: size of the condition for FiLM (0: no FiLM).
+
+    Shapes:
+        ``forward(h (B, in_dim), c (B, cond_dim) or None)`` → ``(B, out_channels, image_size,
+        image_size)`` (unbounded logits).
+    """
+
+    def __init__(self, in_dim: int, out_channels: int = 3, image_size: int = 32, width: int = 32,
+                 cond_dim: int = 0):
+        super().__init__()
+        steps = _num_upsamplings(image_size)
+        channels = [width * 2 ** (steps - 1 - k) for k in range(steps)]  # e.g. 128, 64, 32
+        self.start_channels, self.cond_dim = channels[0], cond_dim
+        self.project = nn.Linear(in_dim, channels[0] * 16)
+        self.norms = nn.ModuleList([nn.BatchNorm2d(channels[0])])
+        self.ups = nn.ModuleList()
+        for k in range(steps - 1):
+            self.ups.append(nn.ConvTranspose2d(channels[k], channels[k + 1], 4, 2, 1, bias=False))
+            self.norms.append(nn.BatchNorm2d(channels[k + 1]))
+        self.to_image = nn.ConvTranspose2d(channels[-1], out_channels, 4, 2, 1)
+        self.films = nn.ModuleList([nn.Linear(cond_dim, 2 * n.num_features) for n in self.norms]) \
+            if cond_dim > 0 else None
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.project(h).view(len(h), self.start_channels, 4, 4)
+        for k, norm in enumerate(self.norms):
+            if k > 0:
+                x = self.ups[k - 1](x)
+            x = norm(x)
+            if self.films is not None:
+                gamma, beta = self.films[k](c)[:, :, None, None].chunk(2, dim=1)
+                x = x * (1 + gamma) + beta
+            x = F.relu(x)
+        return self.to_image(x)
+
+
+def _check_condition(c: torch.Tensor, batch: int | None, cond_dim: int) -> None:
+    if not isinstance(c, torch.Tensor) or c.ndim != 2 or c.shape[1] != cond_dim:
+        raise ValueError(f"expected a condition of shape (B, {cond_dim}), got "
+                         f"{tuple(getattr(c, 'shape', ())) or type(c).__name__}")
+    if batch is not None and c.shape[0] != batch:
+        raise ValueError(f"expected {batch} conditions (one per image), got {c.shape[0]}")
+
+
+# ---------------------------------------------------------------- conditional VAE
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps with eps ~ N(0, I): a sample that gradients can flow through."""
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per row: ``(B, D)`` → ``(B,)``."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def elbo_loss(x: torch.Tensor, x_logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+              beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The negative ELBO per image: reconstruction (Bernoulli, summed over pixels) + beta * KL.
+
+    Returns:
+        ``(loss, reconstruction, kl)``, each a scalar mean over the batch.
+    """
+    if x.shape != x_logits.shape:
+        raise ValueError(f"x {tuple(x.shape)} and x_logits {tuple(x_logits.shape)} must match")
+    recon = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1).sum(1).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    return recon + beta * kl, recon, kl
+
+
+class CVAE(nn.Module):
+    """A convolutional conditional VAE: encoder q(z|x,c), decoder p(x|z,c).
+
+    The encoder is a :class:`cmlib.vision.ConvEncoder` whose embedding is
+    concatenated with the condition and mapped to the mean and log-variance
+    of z. The decoder is a :class:`ConvDecoder` fed ``[z, c]``, so it can draw
+    from the prompt alone: z ~ N(0, I), x = decoder(z, c).
+
+    Args:
+        cond_dim: size of the condition vector.
+        latent_dim: size of z.
+        image_size: height and width (a power of two >= 8).
+        in_channels: image channels.
+        width: channel width of encoder and decoder.
+
+    Shapes:
+        ``forward(x (B, C, S, S), c (B, cond_dim))`` → ``(x_logits (B, C, S, S), mu (B, latent),
+        logvar (B, latent))``; ``decode(z, c)`` → logits; ``sample(c)`` → images in [0, 1].
+    """
+
+    def __init__(self, cond_dim: int, latent_dim: int = 16, image_size: int = 32,
+                 in_channels: int = 3, width: int = 32):
+        super().__init__()
+        self.cond_dim, self.latent_dim = cond_dim, latent_dim
+        self.image_size, self.in_channels = image_size, in_channels
+        self.encoder = ConvEncoder(in_channels, image_size, width=max(8, width // 2), embed_dim=128)
+        self.to_stats = nn.Sequential(nn.Linear(128 + cond_dim, 128), nn.ReLU(inplace=True),
+                                      nn.Linear(128, 2 * latent_dim))
+        self.decoder = ConvDecoder(latent_dim + cond_dim, in_channels, image_size, width, cond_dim)
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x,c): ``(mu, logvar)``, each ``(B, latent_dim)``."""
+        check_images(x, self.in_channels, self.image_size)
+        _check_condition(c, len(x), self.cond_dim)
+        mu, logvar = self.to_stats(torch.cat([self.encoder(x), c], dim=1)).chunk(2, dim=1)
+        return mu, logvar.clamp(-10, 10)
+
+    def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """p(x|z,c) as pixel logits ``(B, C, S, S)``."""
+        _check_condition(c, len(z), self.cond_dim)
+        return self.decoder(torch.cat([z, c], dim=1), c)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor):
+        mu, logvar = self.encode(x, c)
+        return self.decode(reparameterize(mu, logvar), c), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, c: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] for conditions ``c`` ``(B, cond_dim)``; z from the prior unless given."""
+        _check_condition(c, None, self.cond_dim)
+        if z is None:
+            z = torch.randn(len(c), self.latent_dim, device=c.device)
+        return torch.sigmoid(self.decode(z, c))
+
+
+# ---------------------------------------------------------------- conditional GAN
+class Generator(nn.Module):
+    """G(z, c): a DCGAN generator fed noise and the prompt's condition.
+
+    Args:
+        cond_dim: size of the condition vector.
+        noise_dim: size of z.
+        image_size: output height and width (a power of two >= 8).
+        out_channels: image channels.
+        width: channel width.
+
+    Shapes:
+        ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
+    """
+
+    def __init__(self, cond_dim: int, noise_dim: int = 32, image_size: int = 32,
+                 out_channels: int = 3, width: int = 32):
+        super().__init__()
+        self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
+        self.body = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.noise_dim:
+            raise ValueError(f"expected noise of shape (B, {self.noise_dim}), got {tuple(z.shape)}")
+        _check_condition(c, len(z), self.cond_dim)
+        return torch.sigmoid(self.body(torch.cat([z, c], dim=1), c))
+
+
+class ProjectionDiscriminator(nn.Module):
+    """D(x, c) = w·φ(x) + <c, V φ(x)>: a DCGAN discriminator conditioned by projection.
+
+    φ is a strided-conv trunk (no batch norm, LeakyReLU). The condition enters
+    through an inner product with the image features (Miyato & Koyama, 2018),
+    so D scores "is this a real image *of this prompt*?".
+
+    Args:
+        cond_dim: size of the condition vector.
+        image_size: input height and width (a power of two >= 8).
+        in_channels: image channels.
+        width: channels of the first conv; they double per layer.
+        feature_dim: size of φ(x).
+        aux_classes: optional ``{attribute: number of classes}``: auxiliary heads that also
+            classify the image (AC-GAN, Odena et al., 2017), a strong, fast signal for G.
+
+    Shapes:
+        ``forward(x (B, C, S, S), c (B, cond_dim))`` → ``(B,)`` scores (logits);
+        ``features(x)`` → ``(B, feature_dim)``; ``classify(x)`` → dict of ``(B, classes)`` logits.
+    """
+
+    def __init__(self, cond_dim: int, image_size: int = 32, in_channels: int = 3, width: int = 32,
+                 feature_dim: int = 128, aux_classes: dict[str, int] | None = None):
+        super().__init__()
+        steps = _num_upsamplings(image_size)
+        self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for k in range(steps):
+            layers += [nn.Conv2d(channels, width * 2 ** k, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            channels = width * 2 ** k
+        self.trunk = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, feature_dim),
+                                   nn.LeakyReLU(0.2, inplace=True))
+        self.score = nn.Linear(feature_dim, 1)
+        self.project = nn.Linear(cond_dim, feature_dim, bias=False)
+        self.aux = nn.ModuleDict({k: nn.Linear(feature_dim, n) for k, n in (aux_classes or {}).items()})
+
+    def classify(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The auxiliary heads' logits (empty without ``aux_classes``)."""
+        phi = self.features(x)
+        return {k: head(phi) for k, head in self.aux.items()}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """φ(x) ``(B, feature_dim)``: usable as an image embedding (article §2.1.1.2)."""
+        check_images(x, self.in_channels, self.image_size)
+        return self.trunk(x)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, with_aux: bool = False):
+        _check_condition(c, len(x), self.cond_dim)
+        phi = self.features(x)
+        score = self.score(phi).squeeze(1) + (self.project(c) * phi).sum(dim=1)
+        if with_aux:
+            return score, {k: head(phi) for k, head in self.aux.items()}
+        return score
+
+
+def discriminator_hinge_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for D: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
+    return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+
+
+def generator_hinge_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for G: -mean(D(fake))."""
+    return -d_fake.mean()
+
+
+# ---------------------------------------------------------------- training
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n - batch_size + 1, batch_size):
+        yield order[start:start + batch_size]
+
+
+def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
+               prompt_fn: Callable[[torch.Tensor], list[str]], num_epochs: int, device: torch.device,
+               batch_size: int = 64, lr: float = 2e-3, beta: float = 1.0, kl_warmup: float = 0.0,
+               seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
+    """Train a CVAE and its prompt encoder by minimising the negative ELBO.
+
+    Args:
+        model: the CVAE.
+        text_encoder: turns prompts into conditions; trained jointly (it may have no parameters).
+        images: ``(N, C, S, S)`` in [0, 1].
+        prompt_fn: ``indices (B,) -> B prompts`` for those images (fresh wording each epoch).
+        num_epochs: passes over the images.
+        device: where to train.
+        batch_size: images per step.
+        lr: Adam's learning rate (cosine-decayed to zero).
+        beta: weight of the KL term (β-VAE); ramped up from 0 over the first ``kl_warmup`` of training.
+        kl_warmup: the share of steps over which β ramps up.
+        seed: fixes the batch order.
+        progress: show a tqdm bar.
+
+    Returns:
+        Per-step ``loss``, ``recon`` and ``kl``, plus ``seconds``.
+    """
+    check_images(images, model.in_channels, model.image_size)
+    if not isinstance(num_epochs, int) or num_epochs < 1:
+        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+    model.to(device).train()
+    text_encoder.to(device).train()
+    params = list(model.parameters()) + [p for p in text_encoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    steps_per_epoch = len(images) // batch_size
+    total = num_epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total, pct_start=0.1)
+    g = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": []}
+    start, step = time.perf_counter(), 0
+    with tqdm(total=total, desc="CVAE", disable=not progress) as bar:
+        for _ in range(num_epochs):
+            for idx in _batches(len(images), batch_size, g):
+                x = images[idx].to(device)
+                c = text_encoder(prompt_fn(idx))
+                x_logits, mu, logvar = model(x, c)
+                weight = beta * min(1.0, step / max(1.0, kl_warmup * total))
+                loss, recon, kl = elbo_loss(x, x_logits, mu, logvar, weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                for key, value in (("loss", loss), ("recon", recon), ("kl", kl)):
+                    history[key].append(value.item())
+                bar.update(1)
+                bar.set_postfix(recon=f"{recon.item():.1f}", kl=f"{kl.item():.1f}")
+    history["seconds"] = [time.perf_counter() - start]
+    model.eval()
+    text_encoder.eval()
+    return history
+
+
+def train_cgan(generator: Generator, discriminator: ProjectionDiscriminator,
+               g_text: nn.Module, d_text: nn.Module, images: torch.Tensor,
+               prompt_fn: Callable[[torch.Tensor], list[str]], num_steps: int, device: torch.device,
+               batch_size: int = 64, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
+               attrs: dict[str, torch.Tensor] | None = None, aux_weight: float = 1.0,
+               seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
+    """Train a conditional GAN with the hinge loss, alternating one D step and one G step.
+
+    In the D step the fakes are **detached**: D's loss must not push gradients
+    into G (G would be trained to *help* D). Each player has its own prompt encoder.
+
+    Args:
+        generator: G(z, c).
+        discriminator: D(x, c).
+        g_text: the generator's prompt encoder (trained with G).
+        d_text: the discriminator's prompt encoder (trained with D).
+        images: real images ``(N, C, S, S)`` in [0, 1].
+        prompt_fn: ``indices (B,) -> B prompts`` for those real images.
+        num_steps: D+G updates.
+        device: where to train.
+        batch_size: real images per step (and as many fakes).
+        lr: Adam's learning rate for both players.
+        betas: Adam's betas.
+        attrs: labels of the real images for the discriminator's auxiliary heads (each ``(N,)``);
+            the fakes carry the labels of the real images whose prompts they were drawn for.
+        aux_weight: weight of the auxiliary classification losses.
+        seed: fixes the batch order.
+        progress: show a tqdm bar.
+
+    Returns:
+        Per-step ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean scores), plus ``seconds``.
+    """
+    check_images(images, discriminator.in_channels, discriminator.image_size)
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    for m in (generator, discriminator, g_text, d_text):
+        m.to(device).train()
+    opt_g = torch.optim.Adam(list(generator.parameters()) + list(g_text.parameters()), lr, betas=betas)
+    opt_d = torch.optim.Adam(list(discriminator.parameters()) + list(d_text.parameters()), lr,
+                             betas=betas)
+    aux = len(discriminator.aux) > 0
+    if aux and (attrs is None or set(discriminator.aux) - set(attrs)):
+        raise ValueError(f"the discriminator's auxiliary heads need attrs with keys {sorted(discriminator.aux)}")
+    g = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+    start, batches = time.perf_counter(), iter(())
+    for _ in tqdm(range(num_steps), desc="cGAN", disable=not progress):
+        idx = next(batches, None)
+        if idx is None:
+            batches = _batches(len(images), batch_size, g)
+            idx = next(batches)
+        real = images[idx].to(device)
+        prompts = prompt_fn(idx)  # the fakes are drawn for the same prompts as the reals
+        z = torch.randn(len(idx), generator.noise_dim, device=device)
+        fake = generator(z, g_text(prompts))
+        # D step: real vs (detached) fake, both with their prompt.
+        labels = {k: attrs[k][idx].to(device) for k in discriminator.aux} if aux else {}
+        c_d = d_text(prompts)
+        d_real, aux_real = discriminator(real, c_d, with_aux=True)
+        d_fake = discriminator(fake.detach(), c_d)
+        d_loss = discriminator_hinge_loss(d_real, d_fake)
+        if aux:
+            d_loss = d_loss + aux_weight * sum(F.cross_entropy(aux_real[k], labels[k]) for k in labels)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        # G step: make D score the fakes as real images of their prompt (and classify them so).
+        d_gen, aux_gen = discriminator(fake, d_text(prompts).detach(), with_aux=True)
+        g_loss = generator_hinge_loss(d_gen)
+        if aux:
+            g_loss = g_loss + aux_weight * sum(F.cross_entropy(aux_gen[k], labels[k]) for k in labels)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("d_real", d_real.mean()),
+                           ("d_fake", d_fake.mean())):
+            history[key].append(value.item())
+    history["seconds"] = [time.perf_counter() - start]
+    for m in (generator, discriminator, g_text, d_text):
+        m.eval()
+    return history
+
+
+# ---------------------------------------------------------------- generation
+def _check_num_samples(n: int) -> None:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
+        raise ValueError(f"the number of samples must be a positive int, got {n!r}")
+
+
+@torch.no_grad()
+def generate_from_condition(model: CVAE | Generator, condition: torch.Tensor, n: int,
+                            seed: int | None = None) -> torch.Tensor:
+    """``n`` images in [0, 1] on the CPU for one condition vector ``(cond_dim,)`` or ``(1, cond_dim)``.
+
+    Raises:
+        ValueError: if ``n`` is not positive or the condition has the wrong size.
+    """
+    _check_num_samples(n)
+    if not isinstance(condition, torch.Tensor):
+        raise TypeError(f"condition must be a tensor, got {type(condition).__name__}")
+    c = condition.reshape(1, -1) if condition.ndim == 1 else condition
+    if c.ndim != 2 or c.shape != (1, model.cond_dim):
+        raise ValueError(f"expected one condition of size {model.cond_dim}, got shape "
+                         f"{tuple(condition.shape)}")
+    device = next(model.parameters()).device
+    c = c.to(device).expand(n, -1)
+    noise_dim = model.latent_dim if isinstance(model, CVAE) else model.noise_dim
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, noise_dim, generator=gen).to(device)
+    model.eval()
+    out = model.sample(c, z) if isinstance(model, CVAE) else model(z, c)
+    return out.cpu()
+
+
+@torch.no_grad()
+def generate(model: CVAE | Generator, text_encoder: nn.Module, prompt: str, n: int,
+             seed: int | None = None) -> torch.Tensor:
+    """Draw ``n`` images ``(n, C, S, S)`` in [0, 1] for a text ``prompt``.
+
+    Raises:
+        ValueError: on an empty prompt, a prompt with no known word (bag-of-words
+            encoder), a non-positive ``n``, or an encoder whose condition size does not fit the model.
+    """
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+    _check_num_samples(n)
+    text_encoder.eval()
+    return generate_from_condition(model, text_encoder([prompt]), n, seed)
+
+
+# ---------------------------------------------------------------- the judge
+JUDGE_HEADS = {"color": len(COLORS), "shape": len(SHAPES), "size": len(SIZES),
+               "position": len(POSITIONS)}
+
+
+class AttributeJudge(nn.Module):
+    """An attribute classifier for one-object ShapesWorld images: colour, shape, size, position.
+
+    A :class:`cmlib.vision.ConvEncoder` with one linear head per attribute.
+    Trained on real images only, it then scores generated ones.
+
+    Args:
+        image_size: input height and width.
+        width: ConvEncoder width.
+
+    Shapes:
+        ``forward(x (B, 3, S, S))`` → dict of logits, ``"color"`` ``(B, 6)``, ``"shape"`` ``(B, 3)``,
+        ``"size"`` ``(B, 2)``, ``"position"`` ``(B, 5)``.
+    """
+
+    def __init__(self, image_size: int = 32, width: int = 16):
+        super().__init__()
+        self.encoder = ConvEncoder(3, image_size, width, embed_dim=64)
+        self.heads = nn.ModuleDict({k: nn.Linear(64, n) for k, n in JUDGE_HEADS.items()})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = F.relu(self.encoder(x))
+        return {k: head(h) for k, head in self.heads.items()}
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, batch_size: int = 500) -> dict[str, torch.Tensor]:
+        """Predicted class ids per attribute, each ``(N,)`` on the CPU."""
+        self.eval()
+        device = next(self.parameters()).device
+        outs = [self(images[i:i + batch_size].to(device)) for i in range(0, len(images), batch_size)]
+        return {k: torch.cat([o[k] for o in outs]).argmax(1).cpu() for k in JUDGE_HEADS}
+
+
+def train_judge(judge: AttributeJudge, images: torch.Tensor, attrs: dict[str, torch.Tensor],
+                num_epochs: int, device: torch.device, batch_size: int = 64, lr: float = 3e-3,
+                seed: int = 0, progress: bool = True) -> list[float]:
+    """Train the judge on real images (sum of the four cross-entropies); return per-epoch losses."""
+    check_images(images, 3)
+    missing = set(JUDGE_HEADS) - set(attrs)
+    if missing:
+        raise ValueError(f"attrs lacks {sorted(missing)}")
+    judge.to(device).train()
+    optimizer = torch.optim.AdamW(judge.parameters(), lr=lr, weight_decay=1e-4)
+    steps_per_epoch = len(images) // batch_size
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=num_epochs * steps_per_epoch)
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    with tqdm(total=num_epochs * steps_per_epoch, desc="judge", disable=not progress) as bar:
+        for _ in range(num_epochs):
+            total = 0.0
+            for idx in _batches(len(images), batch_size, g):
+                logits = judge(images[idx].to(device))
+                loss = sum(F.cross_entropy(logits[k], attrs[k][idx].to(device)) for k in JUDGE_HEADS)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total += loss.item()
+                bar.update(1)
+            losses.append(total / steps_per_epoch)
+    judge.eval()
+    return losses
+
+
+def judge_accuracy(judge: AttributeJudge, images: torch.Tensor,
+                   attrs: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Accuracy per attribute and for colour+shape together, on labelled images."""
+    pred = judge.predict(images)
+    out = {k: (pred[k] == attrs[k]).float().mean().item() for k in JUDGE_HEADS}
+    both = (pred["color"] == attrs["color"]) & (pred["shape"] == attrs["shape"])
+    out["color+shape"] = both.float().mean().item()
+    return out
+
+
+def prompt_fidelity(judge: AttributeJudge, images: torch.Tensor, color: str, shape: str,
+                    size: str | None = None, position: str | None = None) -> dict[str, float]:
+    """The share of ``images`` the judge sees as the prompted colour, shape (and size, position).
+
+    Returns:
+        ``color``, ``shape`` and ``color+shape`` rates, plus ``size`` and ``position`` when prompted.
+    """
+    pred = judge.predict(images)
+    hit_color = pred["color"] == COLORS.index(color)
+    hit_shape = pred["shape"] == SHAPES.index(shape)
+    out = {"color": hit_color.float().mean().item(), "shape": hit_shape.float().mean().item(),
+           "color+shape": (hit_color & hit_shape).float().mean().item()}
+    if size is not None:
+        out["size"] = (pred["size"] == SIZES.index(size)).float().mean().item()
+    if position is not None:
+        out["position"] = (pred["position"] == POSITIONS.index(position)).float().mean().item()
+    return out
+
+
+def diversity(images: torch.Tensor) -> float:
+    """Mean pixel distance (RMS) between pairs of images: 0 means every sample is the same."""
+    if images.ndim != 4 or len(images) < 2:
+        raise ValueError(f"expected at least two images (N, C, H, W), got {tuple(images.shape)}")
+    flat = images.flatten(1).float()
+    d = torch.cdist(flat, flat) / math.sqrt(flat.shape[1])
+    n = len(flat)
+    return float(d.sum() / (n * (n - 1)))
+
+
+# ---------------------------------------------------------------- the article's listings (errata)
+class ArticleGAN(nn.Module):
+    """The §3.2.1.1 ``GAN`` listing, as printed (only the Chinese comment translated).
+
+    Kept for the errata: the generator has no noise input, outputs one number,
+    and the discriminator sees the image concatenated with the *generator's
+    output* instead of with the condition, through a one-unit bottleneck.
+    """
+
+    def __init__(self, vis_dim, lang_dim):
+        super(ArticleGAN, self).__init__()
+        self.generator = nn.Sequential(
+            nn.Linear(lang_dim, vis_dim),
+            nn.ReLU(),
+            nn.Linear(vis_dim, vis_dim * 2),
+            nn.ReLU(),
+            nn.Linear(vis_dim * 2, vis_dim * 4),
+            nn.ReLU(),
+            nn.Linear(vis_dim * 4, 1)  # generate an image
+        )
+        self.discriminator = nn.Sequential(
+            nn.Linear(vis_dim + lang_dim, 1),
+            nn.ReLU(),
+            nn.Linear(1, 1),
+            nn.Sigmoid()
+        )
+
+    def forward(self, text, vis_data=None):
+        if vis_data is not None:
+            return self.discriminator(torch.cat([vis_data, self.generator(text)], dim=1))
+        else:
+            return self.generator(text)
+
+
+class ArticleCVAE(nn.Module):
+    """The §3.2.1.2 ``CVAE`` listing, as printed (only the Chinese comments translated).
+
+    Kept for the errata: the encoder emits 2 numbers with no mean/log-variance
+    split, no sampling and no KL term; ``self.embed`` is never defined; the
+    decoder never sees the prompt.
+    """
+
+    def __init__(self, vis_dim, lang_dim):
+        super(ArticleCVAE, self).__init__()
+        self.encoder = nn.Sequential(
+            nn.Linear(vis_dim + lang_dim, 20),
+            nn.ReLU(),
+            nn.Linear(20, 10),
+            nn.ReLU(),
+            nn.Linear(10, 2)  # the encoder's latent variable
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(2, 10),
+            nn.ReLU(),
+            nn.Linear(10, 20),
+            nn.ReLU(),
+            nn.Linear(20, vis_dim)  # the decoder's output
+        )
+
+    def forward(self, text, vis_data):
+        z = self.encoder(torch.cat([vis_data, self.embed(text)], dim=1))
+        x_recon = self.decoder(z)
+        return x_recon, z

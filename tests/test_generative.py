@@ -1,0 +1,247 @@
+"""Tests for cmlib.generative: prompt encoders, CVAE, cGAN, judge, generation checks, errata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cmlib import generative as gen
+from cmlib.data.shapes import HELDOUT_PAIRS, SEEN_PAIRS, ShapesWorld
+from cmlib.data.shapes_text import shapes_vocab
+
+COND = 8
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return ShapesWorld("train", size=64, num_objects=1, style="photo").tensors(cache=False)
+
+
+class FakeSentenceEncoder:
+    """Stands in for MiniLM: a fixed random projection of word counts (deterministic, offline)."""
+
+    dim = 12
+
+    def __init__(self):
+        self.vocab = shapes_vocab()
+        self.proj = torch.randn(len(self.vocab), self.dim, generator=torch.Generator().manual_seed(0))
+
+    def encode(self, texts):
+        bag = gen.BagOfWordsEncoder(self.vocab, 1).bag(texts)
+        return bag @ self.proj
+
+
+# ------------------------------------------------------------ prompts
+def test_make_prompt_and_synonyms():
+    assert gen.make_prompt("red", "circle") == "a red circle"
+    assert gen.make_prompt("orange", "square", "large", "left") == "a large orange square on the left"
+    assert gen.make_prompt("orange", "square") == "an orange square"
+    rng = np.random.default_rng(0)
+    words = {gen.make_prompt("red", "circle", rng=rng).split()[-1] for _ in range(40)}
+    assert words == {"circle", "ball"}
+    with pytest.raises(ValueError, match="colour|color"):
+        gen.make_prompt("crimson", "circle")
+    with pytest.raises(ValueError, match="position"):
+        gen.make_prompt("red", "circle", position="behind")
+
+
+def test_training_prompts_name_colour_and_shape(shapes):
+    _, attrs = shapes
+    prompts = gen.training_prompts(attrs, np.random.default_rng(0))
+    assert len(prompts) == len(attrs["color"])
+    from cmlib.data.shapes import COLORS
+    assert all(COLORS[int(c)] in p for p, c in zip(prompts, attrs["color"]))
+    with pytest.raises(ValueError, match="lacks"):
+        gen.training_prompts({"color": attrs["color"]}, np.random.default_rng(0))
+
+
+def test_paraphrases_use_unseen_words():
+    vocab = shapes_vocab()
+    para = gen.paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)
+    assert len(para) == 2 * 18
+    for text, _, _ in para:
+        colour_word, shape_word = text.split()[1:3]  # e.g. "crimson", "disc" / "round" (dot)
+        assert colour_word not in vocab.stoi and shape_word not in vocab.stoi, text
+
+
+# ------------------------------------------------------------ encoders
+def test_bag_of_words_encoder():
+    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    c = enc(["a red circle", "circle red a", "a big blue box on the left"])
+    assert c.shape == (3, COND)
+    assert torch.allclose(c[0], c[1])
+    with pytest.raises(ValueError, match="empty"):
+        enc([""])
+    with pytest.raises(ValueError, match="vocabulary"):
+        enc(["a crimson disc"][0].replace("a ", ""))
+    with pytest.raises(ValueError, match="at least one"):
+        enc([])
+    with pytest.raises(TypeError):
+        gen.BagOfWordsEncoder(["red"], COND)
+
+
+def test_sentence_encoder_head_fits_targets():
+    teacher = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    student = gen.SentencePromptEncoder(FakeSentenceEncoder(), COND)
+    prompts = [gen.make_prompt(c, s, size) for c, s in SEEN_PAIRS for size in (None, "small", "large")]
+    with torch.no_grad():
+        r2 = student.fit(prompts, teacher(prompts), ridge=1e-3)
+        assert r2 > 0.95
+        assert torch.allclose(student(prompts[:3]), teacher(prompts[:3]), atol=0.2)
+    with pytest.raises(ValueError, match="targets"):
+        student.fit(prompts, torch.zeros(len(prompts), COND + 1))
+
+
+# ------------------------------------------------------------ CVAE
+def test_kl_and_reparameterize():
+    mu, logvar = torch.zeros(3, 4), torch.zeros(3, 4)
+    assert torch.allclose(gen.kl_divergence(mu, logvar), torch.zeros(3))
+    assert gen.kl_divergence(torch.ones(2, 4), torch.zeros(2, 4)).tolist() == [2.0, 2.0]
+    torch.manual_seed(0)
+    z = gen.reparameterize(torch.full((20000, 1), 2.0), torch.full((20000, 1), np.log(9.0)))
+    assert abs(z.mean().item() - 2.0) < 0.1 and abs(z.std().item() - 3.0) < 0.1
+
+
+def test_cvae_shapes_and_bad_condition(shapes):
+    x, _ = shapes
+    model = gen.CVAE(COND, latent_dim=4, image_size=32, width=8)
+    logits, mu, logvar = model(x[:5], torch.randn(5, COND))
+    assert logits.shape == (5, 3, 32, 32) and mu.shape == logvar.shape == (5, 4)
+    model.eval()
+    assert model.sample(torch.randn(3, COND)).shape == (3, 3, 32, 32)
+    with pytest.raises(ValueError, match="condition"):
+        model(x[:5], torch.randn(5, COND + 1))
+    with pytest.raises(ValueError, match="one per image"):
+        model(x[:5], torch.randn(4, COND))
+    with pytest.raises(ValueError, match="power of two"):
+        gen.CVAE(COND, image_size=24)
+
+
+def test_cvae_training_lowers_the_loss(shapes):
+    x, attrs = shapes
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    model = gen.CVAE(COND, latent_dim=4, image_size=32, width=8)
+    hist = gen.train_cvae(model, enc, x, lambda idx: gen.training_prompts(
+        {k: v[idx] for k, v in attrs.items()}, rng), 6, torch.device("cpu"), batch_size=16,
+        lr=3e-3, progress=False)
+    assert np.mean(hist["loss"][-4:]) < np.mean(hist["loss"][:4])
+
+
+# ------------------------------------------------------------ cGAN
+def test_gan_shapes_and_aux(shapes):
+    x, _ = shapes
+    g = gen.Generator(COND, noise_dim=6, image_size=32, width=8)
+    d = gen.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6})
+    fake = g(torch.randn(4, 6), torch.randn(4, COND))
+    assert fake.shape == (4, 3, 32, 32) and 0 <= fake.min() and fake.max() <= 1
+    score, aux = d(x[:4], torch.randn(4, COND), with_aux=True)
+    assert score.shape == (4,) and aux["color"].shape == (4, 6)
+    assert d.features(x[:4]).shape == (4, 128)
+    with pytest.raises(ValueError, match="noise"):
+        g(torch.randn(4, 5), torch.randn(4, COND))
+
+
+def test_condition_changes_the_discriminator_score(shapes):
+    x, _ = shapes
+    torch.manual_seed(0)
+    d = gen.ProjectionDiscriminator(COND, width=8)
+    c1, c2 = torch.randn(1, COND), torch.randn(1, COND)
+    assert not torch.allclose(d(x[:1], c1), d(x[:1], c2))
+
+
+def test_train_cgan_detaches_fakes_and_runs(shapes):
+    x, attrs = shapes
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    g_text, d_text = gen.BagOfWordsEncoder(shapes_vocab(), COND), gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    g = gen.Generator(COND, noise_dim=6, width=8)
+    d = gen.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6, "shape": 3})
+    before = [p.detach().clone() for p in g.parameters()]
+    hist = gen.train_cgan(g, d, g_text, d_text, x, lambda idx: gen.training_prompts(
+        {k: v[idx] for k, v in attrs.items()}, rng), 6, torch.device("cpu"), batch_size=16,
+        attrs=attrs, progress=False)
+    assert len(hist["d_loss"]) == 6 and all(np.isfinite(hist["g_loss"]))
+    assert any(not torch.equal(a, b) for a, b in zip(before, g.parameters()))
+    with pytest.raises(ValueError, match="auxiliary"):
+        gen.train_cgan(g, d, g_text, d_text, x, lambda idx: ["a red circle"] * len(idx), 1,
+                       torch.device("cpu"), progress=False)
+
+
+def test_hinge_losses():
+    assert gen.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
+    assert gen.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
+    assert gen.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
+
+
+# ------------------------------------------------------------ generation: bad input
+@pytest.mark.parametrize("kind", ["cvae", "gan"])
+def test_generate_rejects_bad_input(kind):
+    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    model = gen.CVAE(COND, latent_dim=4, width=8) if kind == "cvae" else gen.Generator(COND, 6, width=8)
+    out = gen.generate(model, enc, "a red circle", 3, seed=1)
+    assert out.shape == (3, 3, 32, 32)
+    assert torch.equal(out, gen.generate(model, enc, "a red circle", 3, seed=1))
+    with pytest.raises(ValueError, match="empty"):
+        gen.generate(model, enc, "   ", 3)
+    with pytest.raises(ValueError, match="positive"):
+        gen.generate(model, enc, "a red circle", 0)
+    with pytest.raises(ValueError, match="positive"):
+        gen.generate(model, enc, "a red circle", -2)
+    with pytest.raises(ValueError, match="vocabulary"):
+        gen.generate(model, enc, "xyzzy", 2)
+    with pytest.raises(ValueError, match="size"):
+        gen.generate_from_condition(model, torch.randn(COND + 3), 2)
+    wrong_encoder = gen.BagOfWordsEncoder(shapes_vocab(), COND + 1)
+    with pytest.raises(ValueError, match="size"):
+        gen.generate(model, wrong_encoder, "a red circle", 2)
+
+
+# ------------------------------------------------------------ judge
+def test_judge_and_fidelity(shapes):
+    x, attrs = shapes
+    judge = gen.AttributeJudge(width=8)
+    losses = gen.train_judge(judge, x, attrs, 3, torch.device("cpu"), batch_size=16, progress=False)
+    assert losses[-1] < losses[0]
+    acc = gen.judge_accuracy(judge, x, attrs)
+    assert set(acc) == {"color", "shape", "size", "position", "color+shape"}
+    fid = gen.prompt_fidelity(judge, x[:8], "red", "circle", size="large")
+    assert set(fid) == {"color", "shape", "color+shape", "size"}
+    assert 0 <= fid["color+shape"] <= min(fid["color"], fid["shape"])
+
+
+def test_diversity():
+    same = torch.zeros(5, 3, 8, 8)
+    assert gen.diversity(same) == 0.0
+    assert gen.diversity(torch.rand(5, 3, 8, 8)) > 0.1
+    with pytest.raises(ValueError):
+        gen.diversity(torch.rand(1, 3, 8, 8))
+
+
+# ------------------------------------------------------------ errata: the article's listings
+def test_article_gan_errata():
+    vis_dim, lang_dim = 48, 8
+    model = gen.ArticleGAN(vis_dim, lang_dim)
+    text = torch.randn(3, lang_dim)
+    out = model(text)
+    assert out.shape == (3, 1)                       # one number, not an image
+    assert torch.equal(out, model(text))             # no noise: deterministic
+    with pytest.raises(RuntimeError):                # image ++ generator output has the wrong size
+        model(text, torch.randn(3, vis_dim))
+    assert model.discriminator[0].out_features == 1  # the one-unit bottleneck
+
+
+def test_article_cvae_errata():
+    vis_dim, lang_dim = 48, 8
+    model = gen.ArticleCVAE(vis_dim, lang_dim)
+    text, x = torch.randn(3, lang_dim), torch.randn(3, vis_dim)
+    with pytest.raises(AttributeError, match="embed"):
+        model(text, x)
+    model.embed = nn.Identity()
+    recon, z = model(text, x)
+    assert z.shape == (3, 2)                         # no mean/log-variance split
+    assert torch.equal(z, model(text, x)[1])         # no sampling
+    assert model.decoder[0].in_features == 2         # the decoder never sees the prompt
