@@ -16,7 +16,7 @@ import torch
 from .train import History
 
 
-def _to_hwc(image) -> np.ndarray:
+def to_hwc(image) -> np.ndarray:
     """A CHW/HWC tensor or array (or a PIL image) as an HWC float array in [0, 1]."""
     array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
@@ -55,7 +55,7 @@ def show_images(images, captions: Sequence[str] | None = None, ncols: int = 8,
         ax.axis("off")
     for i in range(n):
         ax = axes.flat[i]
-        array = _to_hwc(images[i])
+        array = to_hwc(images[i])
         ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=1)
         if captions is not None:
             ax.set_title(textwrap.fill(str(captions[i]), wrap), fontsize=7)

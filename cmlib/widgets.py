@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
+
+from .viz import to_hwc
 
 
 def safe_interact(fn: Callable[..., object], **controls) -> object | None:
@@ -69,7 +70,7 @@ def plot_feature_maps(maps: Mapping[str, torch.Tensor], num_channels: int = 6,
         for ax in axes[row]:
             ax.axis("off")
         if image is not None and row == 0:
-            axes[row, 0].imshow(_as_hwc(image))
+            axes[row, 0].imshow(to_hwc(image))
             axes[row, 0].set_title("input", fontsize=7)
         for c in range(min(num_channels, m.shape[1])):
             ax = axes[row, c + offset]
@@ -80,16 +81,6 @@ def plot_feature_maps(maps: Mapping[str, torch.Tensor], num_channels: int = 6,
     return fig
 
 
-def _as_hwc(image) -> np.ndarray:
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu()
-        if image.ndim == 3 and image.shape[0] in (1, 3):
-            image = image.permute(1, 2, 0)
-        image = image.numpy()
-    array = np.asarray(image)
-    if array.dtype == np.uint8:
-        array = array / 255.0
-    return np.clip(array.squeeze(), 0, 1)
 
 
 def feature_map_explorer(maps: Mapping[str, torch.Tensor], image=None,
@@ -124,7 +115,7 @@ def feature_map_explorer(maps: Mapping[str, torch.Tensor], image=None,
                              f"channel {channel} does not exist")
         fig, axes = plt.subplots(1, 2 if image is not None else 1, figsize=(7, 3.4), squeeze=False)
         if image is not None:
-            axes[0, 0].imshow(_as_hwc(image))
+            axes[0, 0].imshow(to_hwc(image))
             axes[0, 0].set(title="input image", xlabel="x (pixels)", ylabel="y (pixels)")
         ax = axes[0, -1]
         shown = ax.imshow(m[0, channel].numpy(), cmap="viridis")

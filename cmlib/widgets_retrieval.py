@@ -11,20 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 from .retrieval import CrossModalSearch
-
-
-def _as_hwc(image) -> np.ndarray:
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu()
-        if image.ndim == 3 and image.shape[0] in (1, 3):
-            image = image.permute(1, 2, 0)
-        image = image.numpy()
-    image = np.asarray(image)
-    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else np.clip(image, 0, 1)
+from .viz import to_hwc
 
 
 def _message_figure(title: str, message: str):
@@ -55,7 +45,7 @@ def plot_text_search(search: CrossModalSearch, query: str, images, k: int = 5,
         return _message_figure(f"search: {query!r}", f"⚠ {err}")
     fig, axes = plt.subplots(1, len(hits), figsize=(2.0 * len(hits), 2.6), squeeze=False)
     for ax, (index, score) in zip(axes[0], hits):
-        ax.imshow(_as_hwc(images[index]))
+        ax.imshow(to_hwc(images[index]))
         ax.set_title(f"#{index}  cos {score:.2f}", fontsize=9)
         if captions is not None:
             ax.set_xlabel(captions[index][:28], fontsize=7)
@@ -71,7 +61,7 @@ def plot_image_search(search: CrossModalSearch, image_embedding: torch.Tensor, i
     """Image → text: the picture beside a bar chart of its ``k`` best gallery texts."""
     hits = search.image_to_text(image_embedding, k)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.6), width_ratios=(1, 2.5))
-    left.imshow(_as_hwc(image))
+    left.imshow(to_hwc(image))
     left.set_axis_off()
     left.set_title("query image")
     texts, scores = zip(*hits)
