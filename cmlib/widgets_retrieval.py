@@ -8,6 +8,7 @@ figure or the widget, never a traceback.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -83,29 +84,30 @@ def search_widget(search: CrossModalSearch, images, k: int = 5,
     """
     try:
         import ipywidgets as widgets
-        from IPython.display import display
     except ImportError:
         return None
     box = widgets.Text(value=initial_query, description="query", continuous_update=False,
                        placeholder="type a description and press Enter")
     slider = widgets.IntSlider(value=k, min=1, max=min(12, len(search.images)), description="k")
-    out = widgets.Output()
+    # An Image widget redrawn in place (no Output widget), so headless runners never wait on it.
+    picture = widgets.Image(format="png")
+    message = widgets.HTML()
 
     def refresh(_=None):
-        out.clear_output(wait=True)
-        with out:
-            if not box.value.strip():
-                print("Type a query (for example 'a red heart') and press Enter.")
-                return
-            try:
-                fig = plot_text_search(search, box.value, images, slider.value, captions)
-            except Exception as err:  # a widget shows a message, never a traceback
-                print(f"search failed: {type(err).__name__}: {err}")
-                return
-            display(fig)
-            plt.close(fig)
+        if not box.value.strip():
+            message.value = "Type a query (for example 'a red heart') and press Enter."
+            return
+        try:
+            fig = plot_text_search(search, box.value, images, slider.value, captions)
+        except Exception as err:  # a widget shows a message, never a traceback
+            message.value = f"search failed: {type(err).__name__}: {err}"
+            return
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=72)
+        plt.close(fig)
+        picture.value, message.value = buffer.getvalue(), ""
 
     box.observe(refresh, names="value")
     slider.observe(refresh, names="value")
     refresh()
-    return widgets.VBox([widgets.HBox([box, slider]), out])
+    return widgets.VBox([widgets.HBox([box, slider]), message, picture])

@@ -242,3 +242,9 @@ def test_widget_figures_and_empty_query_message():
     assert len(fig.axes) == 2
     widget = widgets_retrieval.search_widget(search, images, k=2, initial_query="")
     assert widget is not None
+    (box, _), message, picture = widget.children[0].children, *widget.children[1:]
+    assert "Type a query" in message.value and not picture.value
+    box.value = "red"
+    assert picture.value[:4] == b"\x89PNG" and message.value == ""
+    box.value = "   "  # an empty query: a message, never a traceback
+    assert "Type a query" in message.value
