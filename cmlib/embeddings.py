@@ -35,7 +35,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from .train import progress_bar
 
 
 # ---------------------------------------------------------------- corpus → ids
@@ -500,7 +501,7 @@ def train_skipgram(corpus: EncodedCorpus, dim: int = 100, window: int = 5, negat
     epochs = [skipgram_pairs(corpus, window, rng, sample) for _ in range(num_epochs)]
     total_steps = sum(math.ceil(len(c) / batch_size) for c, _ in epochs)
     losses, step = [], 0
-    bar = tqdm(total=total_steps, desc="skip-gram", disable=not progress)
+    bar = progress_bar(total=total_steps, desc="skip-gram", disable=not progress)
     for centers, contexts in epochs:
         centers, contexts = torch.from_numpy(centers), torch.from_numpy(contexts)
         loss_sum, steps = 0.0, 0
@@ -612,7 +613,7 @@ def train_glove(cooc: sp.spmatrix, words: Sequence[str], dim: int = 50, num_epoc
     optimizer = torch.optim.Adagrad(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(rows) / batch_size)
     losses = []
-    bar = tqdm(total=num_epochs * steps_per_epoch, desc="GloVe", disable=not progress)
+    bar = progress_bar(total=num_epochs * steps_per_epoch, desc="GloVe", disable=not progress)
     for _ in range(num_epochs):
         order = torch.randperm(len(rows), generator=generator)
         loss_sum = 0.0

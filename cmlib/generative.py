@@ -31,11 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .data.shapes import COLORS, POSITIONS, SHAPES, SIZES
 from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
 from .text import SPECIALS, Vocab, tokenize
+from .train import progress_bar
 from .vision import ConvEncoder, check_images
 
 # ---------------------------------------------------------------- prompts
@@ -514,7 +514,7 @@ def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
     g = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": []}
     start, step = time.perf_counter(), 0
-    with tqdm(total=total, desc="CVAE", disable=not progress) as bar:
+    with progress_bar(total=total, desc="CVAE", disable=not progress) as bar:
         for _ in range(num_epochs):
             for idx in _batches(len(images), batch_size, g):
                 x = images[idx].to(device)
@@ -530,7 +530,7 @@ def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
                 for key, value in (("loss", loss), ("recon", recon), ("kl", kl)):
                     history[key].append(value.item())
                 bar.update(1)
-                bar.set_postfix(recon=f"{recon.item():.1f}", kl=f"{kl.item():.1f}")
+                bar.set_postfix(recon=f"{recon.item():.1f}", kl=f"{kl.item():.1f}", refresh=False)
     history["seconds"] = [time.perf_counter() - start]
     model.eval()
     text_encoder.eval()
@@ -583,7 +583,7 @@ def train_cgan(generator: Generator, discriminator: ProjectionDiscriminator,
     g = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
     start, batches = time.perf_counter(), iter(())
-    for _ in tqdm(range(num_steps), desc="cGAN", disable=not progress):
+    for _ in progress_bar(range(num_steps), desc="cGAN", disable=not progress):
         idx = next(batches, None)
         if idx is None:
             batches = _batches(len(images), batch_size, g)
@@ -719,7 +719,7 @@ def train_judge(judge: AttributeJudge, images: torch.Tensor, attrs: dict[str, to
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=num_epochs * steps_per_epoch)
     g = torch.Generator().manual_seed(seed)
     losses = []
-    with tqdm(total=num_epochs * steps_per_epoch, desc="judge", disable=not progress) as bar:
+    with progress_bar(total=num_epochs * steps_per_epoch, desc="judge", disable=not progress) as bar:
         for _ in range(num_epochs):
             total = 0.0
             for idx in _batches(len(images), batch_size, g):
