@@ -19,7 +19,8 @@ image vector ``(B, vision_dim)``, or, for the *spatial* fusions
 classifier. Model-level fusion (§2.3.2): :func:`late_fusion` /
 :class:`LateFusionEnsemble`, and adversarial alignment with
 :func:`grad_reverse` and a :class:`ModalityDiscriminator`
-(:class:`AdversarialAligner`). :class:`ArticleFeatureFusion` and
+(:class:`AdversarialAligner`, trained by :func:`train_adversarial_alignment`
+and checked with a fresh :func:`modality_probe`). :class:`ArticleFeatureFusion` and
 :class:`ArticleAdversarialFusion` are the article's listings as printed, kept
 for the errata.
 """
@@ -27,13 +28,15 @@ for the errata.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .sequence import TextEncoder
+from .train import History, progress_bar, to_device
 from .vision import ConvEncoder
 
 
@@ -556,6 +559,12 @@ def grad_reverse(x: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
     return _GradReverse.apply(x, float(strength))
 
 
+def _check_embeddings(z: torch.Tensor, embed_dim: int, what: str = "embeddings") -> None:
+    if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != embed_dim:
+        raise ValueError(f"expected {what} (B, {embed_dim}), got "
+                         f"{getattr(z, 'shape', type(z).__name__)}")
+
+
 class ModalityDiscriminator(nn.Module):
     """Tells image embeddings (label 1) from text embeddings (label 0): one logit per embedding.
 
@@ -570,7 +579,7 @@ class ModalityDiscriminator(nn.Module):
     def __init__(self, embed_dim: int, hidden_dim: int | None = 64):
         super().__init__()
         _positive(embed_dim=embed_dim)
-        self.embed_dim = embed_dim
+        self.embed_dim, self.hidden_dim = embed_dim, hidden_dim
         if hidden_dim is None:
             self.net = nn.Sequential(nn.Linear(embed_dim, 1))
         else:
@@ -579,10 +588,61 @@ class ModalityDiscriminator(nn.Module):
                                      nn.Linear(hidden_dim, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.embed_dim:
-            raise ValueError(f"expected embeddings (B, {self.embed_dim}), got "
-                             f"{getattr(z, 'shape', type(z).__name__)}")
+        _check_embeddings(z, self.embed_dim)
         return self.net(z).squeeze(1)
+
+
+def modality_loss(discriminator: ModalityDiscriminator, z_image: torch.Tensor,
+                  z_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discriminator's loss and accuracy on a batch of each modality.
+
+    Args:
+        discriminator: scores an embedding; > 0 means "image".
+        z_image: ``(B_i, embed_dim)`` image embeddings (label 1).
+        z_text: ``(B_t, embed_dim)`` text embeddings (label 0).
+
+    Returns:
+        ``(loss, accuracy)``: binary cross-entropy over all ``B_i + B_t`` embeddings, and the
+        share it labels correctly.
+    """
+    if not isinstance(discriminator, ModalityDiscriminator):
+        raise TypeError(f"discriminator must be a ModalityDiscriminator, got "
+                        f"{type(discriminator).__name__}")
+    for name, z in (("image", z_image), ("text", z_text)):
+        _check_embeddings(z, discriminator.embed_dim, f"{name} embeddings")
+    logits = discriminator(torch.cat([z_image, z_text]))
+    modality = torch.cat([torch.ones(len(z_image)), torch.zeros(len(z_text))]).to(logits)
+    loss = F.binary_cross_entropy_with_logits(logits, modality)
+    return loss, ((logits > 0).to(modality) == modality).float().mean()
+
+
+class CosineClassifier(nn.Module):
+    """Cosine classifier (余弦分类器): ``logits = scale · cos(z, w_c)`` for each class ``c``.
+
+    Only directions count, so embeddings on the unit sphere suffice, and every class is a
+    direction ``w_c`` that both modalities are pulled towards. ``scale`` is the inverse
+    temperature: the logits lie in ``[−scale, scale]``.
+
+    Args:
+        embed_dim: size of the embeddings.
+        num_classes: number of classes.
+        scale: inverse temperature.
+
+    Shapes:
+        ``(B, embed_dim)`` → ``(B, num_classes)``.
+    """
+
+    def __init__(self, embed_dim: int, num_classes: int, scale: float = 20.0):
+        super().__init__()
+        _positive(embed_dim=embed_dim, num_classes=num_classes)
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0, got {scale!r}")
+        self.embed_dim, self.scale = embed_dim, float(scale)
+        self.weight = nn.Parameter(torch.randn(num_classes, embed_dim) / math.sqrt(embed_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        _check_embeddings(z, self.embed_dim)
+        return self.scale * F.normalize(z, dim=1) @ F.normalize(self.weight, dim=1).T
 
 
 class AdversarialAligner(nn.Module):
@@ -592,7 +652,13 @@ class AdversarialAligner(nn.Module):
     :class:`ModalityDiscriminator` tries to tell which modality an embedding
     came from. The discriminator sees the embeddings through
     :func:`grad_reverse`, so one backward pass trains it to tell them apart and
-    the encoders to make that impossible.
+    the encoders to make that impossible. Train it with
+    :func:`train_adversarial_alignment`.
+
+    With ``scale`` (the default) the embeddings are L2-normalised — both modalities live on
+    the unit sphere, so neither can escape the discriminator by growing its norm — and the
+    classifier is a :class:`CosineClassifier`. With ``scale=None`` they are raw and the
+    classifier is linear.
 
     Args:
         image_encoder: image input → ``(B, embed_dim)``.
@@ -600,29 +666,58 @@ class AdversarialAligner(nn.Module):
         embed_dim: the shared embedding size.
         num_classes: classes of the shared task.
         disc_hidden: hidden width of the discriminator (``None``: linear).
+        scale: inverse temperature of the cosine classifier; ``None`` for raw embeddings and a
+            linear classifier.
     """
 
     def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module, embed_dim: int,
-                 num_classes: int, disc_hidden: int | None = 64):
+                 num_classes: int, disc_hidden: int | None = None, scale: float | None = 20.0):
         super().__init__()
         _positive(embed_dim=embed_dim, num_classes=num_classes)
+        for name, module in (("image_encoder", image_encoder), ("text_encoder", text_encoder)):
+            if not isinstance(module, nn.Module):
+                raise TypeError(f"{name} must be an nn.Module, got {type(module).__name__}")
         self.image_encoder, self.text_encoder = image_encoder, text_encoder
-        self.embed_dim = embed_dim
-        self.classifier = nn.Linear(embed_dim, num_classes)
+        self.embed_dim, self.normalize = embed_dim, scale is not None
+        self.classifier = (nn.Linear(embed_dim, num_classes) if scale is None
+                           else CosineClassifier(embed_dim, num_classes, scale))
         self.discriminator = ModalityDiscriminator(embed_dim, disc_hidden)
 
-    def embed(self, image_input, text_input) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(z_image, z_text)``, each ``(B, embed_dim)``."""
+    def embed(self, image_input: Sequence[torch.Tensor],
+              text_input: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z_image, z_text)``, each ``(B, embed_dim)`` (unit length unless ``scale=None``).
+
+        Args:
+            image_input: tuple of the image encoder's arguments.
+            text_input: tuple of the text encoder's arguments.
+        """
         z_img = self.image_encoder(*image_input)
         z_txt = self.text_encoder(*text_input)
         for name, z in (("image", z_img), ("text", z_txt)):
-            if z.ndim != 2 or z.shape[1] != self.embed_dim:
+            if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.embed_dim:
                 raise ValueError(f"the {name} encoder must give (B, {self.embed_dim}), "
-                                 f"got {tuple(z.shape)}")
+                                 f"got {tuple(getattr(z, 'shape', ()))}")
+        if self.normalize:
+            z_img, z_txt = F.normalize(z_img, dim=1), F.normalize(z_txt, dim=1)
         return z_img, z_txt
 
-    def losses(self, image_input, text_input, labels: torch.Tensor,
-               strength: float = 1.0) -> dict[str, torch.Tensor]:
+    def embedding_losses(self, z_image: torch.Tensor, z_text: torch.Tensor, labels: torch.Tensor,
+                         strength: float = 1.0) -> dict[str, torch.Tensor]:
+        """:meth:`losses` for embeddings already computed by :meth:`embed`."""
+        if not isinstance(labels, torch.Tensor) or labels.shape != (len(z_image),) \
+                or len(z_text) != len(z_image):
+            raise ValueError(f"expected labels (B,) for B images and B texts, got labels "
+                             f"{getattr(labels, 'shape', type(labels).__name__)}, "
+                             f"{len(z_image)} images and {len(z_text)} texts")
+        y = torch.cat([labels, labels])
+        task_logits = self.classifier(torch.cat([z_image, z_text]))
+        disc, disc_acc = modality_loss(self.discriminator, grad_reverse(z_image, strength),
+                                       grad_reverse(z_text, strength))
+        return {"task": F.cross_entropy(task_logits, y), "disc": disc,
+                "task_acc": (task_logits.argmax(1) == y).float().mean(), "disc_acc": disc_acc}
+
+    def losses(self, image_input: Sequence[torch.Tensor], text_input: Sequence[torch.Tensor],
+               labels: torch.Tensor, strength: float = 1.0) -> dict[str, torch.Tensor]:
         """Task and discriminator losses and accuracies for one batch.
 
         Args:
@@ -636,17 +731,216 @@ class AdversarialAligner(nn.Module):
             ``task``, ``disc`` (losses; minimise ``task + disc``), ``task_acc``, ``disc_acc``.
         """
         z_img, z_txt = self.embed(image_input, text_input)
-        z = torch.cat([z_img, z_txt])
-        y = torch.cat([labels, labels])
-        task_logits = self.classifier(z)
-        modality = torch.cat([torch.ones(len(z_img)), torch.zeros(len(z_txt))]).to(z.device)
-        disc_logits = self.discriminator(grad_reverse(z, strength))
-        return {
-            "task": F.cross_entropy(task_logits, y),
-            "disc": F.binary_cross_entropy_with_logits(disc_logits, modality),
-            "task_acc": (task_logits.argmax(1) == y).float().mean(),
-            "disc_acc": ((disc_logits > 0).float() == modality).float().mean(),
-        }
+        return self.embedding_losses(z_img, z_txt, labels, strength)
+
+
+def train_adversarial_alignment(
+    aligner: AdversarialAligner,
+    train_loader: Iterable,
+    warmup_epochs: int,
+    adversarial_epochs: int,
+    device: torch.device,
+    strength: float = 1.0,
+    disc_steps: int = 10,
+    encoder_lr: float = 1e-3,
+    final_encoder_lr: float | None = 1e-4,
+    disc_lr: float = 1e-2,
+    disc_weight_decay: float = 0.2,
+    num_image_inputs: int = 1,
+    eval_fn: Callable[[AdversarialAligner], dict[str, float]] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train an :class:`AdversarialAligner`: a warm-up with ``λ = 0``, then the adversarial game.
+
+    Each batch is ``(*image_input, *text_input, labels)``; its first ``num_image_inputs``
+    tensors are the image encoder's arguments. Per batch the discriminator first takes
+    ``disc_steps − 1`` steps of its own on the batch's (frozen) embeddings, then one joint
+    step on ``task + disc`` trains everyone, the encoders through :func:`grad_reverse` with
+    ``λ = strength`` (``λ = 0`` during the warm-up). Three choices keep the game from circling:
+
+    * the discriminator is the faster player (``disc_steps``, ``disc_lr > encoder_lr``), so
+      it is near its best response and its accuracy measures overlap, not lag;
+    * weight decay pulls its weights to zero, so once the modalities overlap the best
+      discriminator is *no* discriminator and the reversed gradient fades out, instead of
+      pushing the two clouds through each other;
+    * the encoders' learning rate falls along a cosine from ``encoder_lr`` to
+      ``final_encoder_lr`` over the adversarial epochs, so they end with small steps that the
+      discriminator can follow, not with a jump it has not seen yet.
+
+    Args:
+        aligner: the model; it is moved to ``device``.
+        train_loader: yields ``(*image_input, *text_input, labels)`` batches.
+        warmup_epochs: epochs with ``λ = 0`` (the discriminator learns, the encoders ignore it).
+        adversarial_epochs: epochs with ``λ = strength``.
+        device: where to train.
+        strength: the gradient-reversal strength ``λ``.
+        disc_steps: discriminator steps per encoder step.
+        encoder_lr: Adam learning rate of the encoders and the classifier.
+        final_encoder_lr: their learning rate in the last epoch (cosine schedule, set once per
+            epoch); ``None`` keeps ``encoder_lr`` throughout.
+        disc_lr: Adam learning rate of the discriminator.
+        disc_weight_decay: L2 weight decay of the discriminator.
+        num_image_inputs: how many leading tensors of a batch go to the image encoder.
+        eval_fn: called after each epoch in eval mode (gradients enabled, so it may train a
+            probe); returns metrics.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`cmlib.train.History`, warm-up epochs first.
+    """
+    if not isinstance(aligner, AdversarialAligner):
+        raise TypeError(f"aligner must be an AdversarialAligner, got {type(aligner).__name__}")
+    if not isinstance(warmup_epochs, int) or isinstance(warmup_epochs, bool) or warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be an int >= 0, got {warmup_epochs!r}")
+    _positive(adversarial_epochs=adversarial_epochs, disc_steps=disc_steps,
+              num_image_inputs=num_image_inputs)
+    for name, value in (("strength", strength), ("disc_weight_decay", disc_weight_decay)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
+    for name, value in (("encoder_lr", encoder_lr), ("disc_lr", disc_lr)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    if final_encoder_lr is not None and not 0 < final_encoder_lr <= encoder_lr:
+        raise ValueError(f"final_encoder_lr must lie in (0, encoder_lr={encoder_lr}], "
+                         f"got {final_encoder_lr!r}")
+    disc_params = list(aligner.discriminator.parameters())
+    disc_ids = {id(p) for p in disc_params}
+    encoder_params = [p for p in aligner.parameters() if p.requires_grad and id(p) not in disc_ids]
+    optimizer = torch.optim.Adam([
+        {"params": encoder_params, "lr": encoder_lr},
+        {"params": disc_params, "lr": disc_lr, "weight_decay": disc_weight_decay}])
+    aligner.to(device)
+    num_epochs = warmup_epochs + adversarial_epochs
+    history = History()
+    total = num_epochs * len(train_loader) if hasattr(train_loader, "__len__") else None
+    bar = progress_bar(total=total, desc="adversarial alignment", disable=not progress)
+    for epoch in range(num_epochs):
+        lam = 0.0 if epoch < warmup_epochs else strength
+        if final_encoder_lr is not None and epoch >= warmup_epochs:  # cosine, once per epoch
+            done = (epoch - warmup_epochs) / max(1, adversarial_epochs - 1)
+            optimizer.param_groups[0]["lr"] = final_encoder_lr + (
+                encoder_lr - final_encoder_lr) * 0.5 * (1 + math.cos(math.pi * done))
+        start, loss_sum, count = time.perf_counter(), 0.0, 0
+        aligner.train()
+        for batch in train_loader:
+            batch = to_device(batch, device)
+            if len(batch) < num_image_inputs + 2:
+                raise ValueError(f"a batch must be (*image_input, *text_input, labels) with "
+                                 f"{num_image_inputs} image tensor(s), got {len(batch)} tensors")
+            image_input, text_input = batch[:num_image_inputs], batch[num_image_inputs:-1]
+            z_img, z_txt = aligner.embed(image_input, text_input)
+            for _ in range(disc_steps - 1):  # the discriminator catches up on these embeddings
+                optimizer.zero_grad(set_to_none=True)  # the encoders get no gradient: Adam skips them
+                modality_loss(aligner.discriminator, z_img.detach(), z_txt.detach())[0].backward()
+                optimizer.step()
+            out = aligner.embedding_losses(z_img, z_txt, batch[-1], lam)
+            optimizer.zero_grad(set_to_none=True)
+            (out["task"] + out["disc"]).backward()
+            optimizer.step()
+            loss_sum, count = loss_sum + out["task"].item(), count + 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, strength=lam, task=f"{loss_sum / count:.4f}", refresh=False)
+        if count == 0:
+            raise ValueError("train_loader yielded no batches")
+        history.train_loss.append(loss_sum / count)
+        metrics: dict[str, float] = {}
+        if eval_fn is not None:
+            aligner.eval()
+            metrics = {k: float(v) for k, v in eval_fn(aligner).items()}
+        history.metrics.append(metrics)
+        history.seconds.append(time.perf_counter() - start)
+    bar.close()
+    aligner.eval()
+    return history
+
+
+@torch.no_grad()
+def alignment_accuracies(aligner: AdversarialAligner, image_input: Sequence[torch.Tensor],
+                         text_input: Sequence[torch.Tensor], labels: torch.Tensor,
+                         device: torch.device | None = None) -> dict[str, float]:
+    """The aligner's own task and discriminator accuracy on a (test) set, in eval mode.
+
+    The aligner's train/eval mode is restored afterwards.
+
+    Args:
+        image_input, text_input: the encoders' arguments for all ``N`` examples (CPU is fine).
+        labels: ``(N,)`` classes.
+        device: where to compute (default: where the aligner is).
+
+    Returns:
+        ``{"task_acc": ..., "disc_acc": ...}``: the shared classifier's accuracy over all ``2N``
+        embeddings, and the game's discriminator's accuracy at telling their modality.
+    """
+    if not isinstance(aligner, AdversarialAligner):
+        raise TypeError(f"aligner must be an AdversarialAligner, got {type(aligner).__name__}")
+    device = device or next(aligner.parameters()).device
+    was_training = aligner.training
+    aligner.eval().to(device)
+    z_img, z_txt = aligner.embed([x.to(device) for x in image_input],
+                                 [x.to(device) for x in text_input])
+    out = aligner.embedding_losses(z_img, z_txt, labels.to(device), strength=0.0)
+    aligner.train(was_training)
+    return {"task_acc": out["task_acc"].item(), "disc_acc": out["disc_acc"].item()}
+
+
+def modality_probe(aligner: AdversarialAligner,
+                   train_inputs: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]],
+                   test_inputs: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]],
+                   hidden_dim: int | None = None, max_iter: int = 200, seed: int = 0,
+                   device: torch.device | None = None) -> float:
+    """Accuracy of a *fresh* discriminator trained on the aligner's frozen embeddings.
+
+    The game's own discriminator can be behind: the encoders have just moved to where it is
+    wrong. A probe (探针) trained from scratch to convergence — full-batch L-BFGS, no weight
+    decay — on the training embeddings, and scored on the test embeddings, says whether the
+    modalities can still be told apart by a discriminator of this kind. For the linear probe
+    (logistic regression) the training problem is convex, so the answer does not depend on
+    the initialisation. The global random state is left untouched.
+
+    Args:
+        aligner: the trained aligner (left unchanged).
+        train_inputs: ``(image_input, text_input)`` for the probe's training set.
+        test_inputs: ``(image_input, text_input)`` for its test set.
+        hidden_dim: the probe's hidden width (``None``: linear).
+        max_iter: L-BFGS iterations.
+        seed: seeds the probe's initial weights.
+        device: where to compute (default: where the aligner is).
+
+    Returns:
+        The probe's test accuracy at telling image (1) from text (0) embeddings; 0.5 is chance.
+    """
+    if not isinstance(aligner, AdversarialAligner):
+        raise TypeError(f"aligner must be an AdversarialAligner, got {type(aligner).__name__}")
+    for name, inputs in (("train_inputs", train_inputs), ("test_inputs", test_inputs)):
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+            raise ValueError(f"{name} must be a pair (image_input, text_input)")
+    _positive(max_iter=max_iter)
+    device = device or next(aligner.parameters()).device
+    was_training = aligner.training
+    aligner.eval().to(device)
+    with torch.no_grad():
+        (tr_img, tr_txt), (te_img, te_txt) = (
+            aligner.embed([x.to(device) for x in image_input], [x.to(device) for x in text_input])
+            for image_input, text_input in (train_inputs, test_inputs))
+    aligner.train(was_training)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        probe = ModalityDiscriminator(aligner.embed_dim, hidden_dim).to(device)
+    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=max_iter,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = modality_loss(probe, tr_img, tr_txt)[0]
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    if not all(torch.isfinite(p).all() for p in probe.parameters()):
+        raise RuntimeError("the probe's weights diverged; its accuracy would be meaningless")
+    with torch.no_grad():
+        return modality_loss(probe.eval(), te_img, te_txt)[1].item()
 
 
 # ---------------------------------------------------------------- the article's listings (errata)

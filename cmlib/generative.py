@@ -303,60 +303,209 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per row: ``(B, D)`` → ``(B,)``."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | None = None,
+                  prior_logvar: torch.Tensor | None = None) -> torch.Tensor:
+    """KL( N(mu, diag(exp(logvar))) || prior ) per row: ``(B, D)`` → ``(B,)``.
+
+    The prior is N(0, I) unless ``prior_mu`` and ``prior_logvar`` (both ``(B, D)``) give a
+    diagonal Gaussian of its own — a CVAE's learned prior p(z|c). For two diagonal Gaussians::
+
+        KL = ½ Σ_d [ log σ_p² − log σ_q² + (σ_q² + (μ_q − μ_p)²) / σ_p² − 1 ]
+    """
+    if (prior_mu is None) != (prior_logvar is None):
+        raise ValueError("give both prior_mu and prior_logvar, or neither")
+    if prior_mu is None:
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+    if prior_mu.shape != mu.shape or prior_logvar.shape != mu.shape:
+        raise ValueError(f"the prior's mean {tuple(prior_mu.shape)} and log-variance "
+                         f"{tuple(prior_logvar.shape)} must match the posterior's {tuple(mu.shape)}")
+    return 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp()
+                  - 1.0).sum(dim=1)
+
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def reconstruction_loss(x: torch.Tensor, x_logits: torch.Tensor, likelihood: str = "bernoulli",
+                        sigma: float = 0.1) -> torch.Tensor:
+    """−log p(x|z,c) per image, summed over pixels, averaged over the batch (up to a constant).
+
+    Args:
+        x: images ``(B, C, S, S)`` in [0, 1].
+        x_logits: the decoder's output, same shape; the pixel mean is ``sigmoid(x_logits)``.
+        likelihood: ``"bernoulli"`` (binary cross-entropy) or ``"gaussian"`` with a fixed standard
+            deviation ``sigma``: ``‖x − mean‖² / (2 sigma²)``. On grey photos a wrong pixel costs the
+            Bernoulli far less than a sharp Gaussian, so a small ``sigma`` makes the code z worth using.
+        sigma: the Gaussian's standard deviation (pixel units).
+    """
+    if x.shape != x_logits.shape:
+        raise ValueError(f"x {tuple(x.shape)} and x_logits {tuple(x_logits.shape)} must match")
+    if likelihood == "bernoulli":
+        per_pixel = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none")
+    elif likelihood == "gaussian":
+        if not sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        per_pixel = (torch.sigmoid(x_logits) - x).pow(2) / (2 * sigma ** 2)
+    else:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    return per_pixel.flatten(1).sum(1).mean()
 
 
 def elbo_loss(x: torch.Tensor, x_logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-              beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The negative ELBO per image: reconstruction (Bernoulli, summed over pixels) + beta * KL.
+              beta: float = 1.0, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
+              likelihood: str = "bernoulli", sigma: float = 0.1
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The negative ELBO per image: reconstruction (summed over pixels) + beta * KL.
+
+    Args:
+        x, x_logits: images and the decoder's logits, ``(B, C, S, S)``.
+        mu, logvar: the posterior q(z|x,c), each ``(B, latent_dim)``.
+        beta: weight of the KL term.
+        prior: ``(prior_mu, prior_logvar)`` of a learned prior p(z|c); ``None`` for N(0, I).
+        likelihood, sigma: see :func:`reconstruction_loss`.
 
     Returns:
         ``(loss, reconstruction, kl)``, each a scalar mean over the batch.
     """
-    if x.shape != x_logits.shape:
-        raise ValueError(f"x {tuple(x.shape)} and x_logits {tuple(x_logits.shape)} must match")
-    recon = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1).sum(1).mean()
-    kl = kl_divergence(mu, logvar).mean()
+    recon = reconstruction_loss(x, x_logits, likelihood, sigma)
+    kl = kl_divergence(mu, logvar, *(prior if prior is not None else (None, None))).mean()
     return recon + beta * kl, recon, kl
 
 
-class CVAE(nn.Module):
-    """A convolutional conditional VAE: encoder q(z|x,c), decoder p(x|z,c).
+def pixel_coordinates(batch: int, image_size: int, device: torch.device | None = None) -> torch.Tensor:
+    """``(batch, 2, image_size, image_size)``: each pixel's x and y in [−1, 1] (CoordConv channels)."""
+    ticks = torch.linspace(-1, 1, image_size, device=device)
+    y, x = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([x, y]).unsqueeze(0).expand(batch, 2, image_size, image_size)
 
-    The encoder is a :class:`cmlib.vision.ConvEncoder` whose embedding is
-    concatenated with the condition and mapped to the mean and log-variance
-    of z. The decoder is a :class:`ConvDecoder` fed ``[z, c]``, so it can draw
-    from the prompt alone: z ~ N(0, I), x = decoder(z, c).
+
+class CoordinateDecoder(nn.Module):
+    """A coordinate (spatial-broadcast) decoder: every pixel runs one small MLP on its (x, y) and the code.
+
+    Layer ``k`` computes ``ReLU(W_k h_{k−1} + U_k code)`` at every pixel, starting from the
+    pixel's coordinates in [−1, 1]. A shape is a simple function of where a pixel lies
+    relative to the object ("inside a triangle of radius r centred at (cx, cy)?"), which this
+    decoder can express directly; a transposed-conv decoder must learn to paint each glyph at
+    every sub-cell offset (Watters et al., 2019, *Spatial Broadcast Decoder*). The layers are
+    matrix products over ``(B, S·S, width)`` — the same as 1×1 convolutions, faster on a CPU.
+
+    Args:
+        in_dim: size of the code (latent plus condition).
+        out_channels: image channels.
+        image_size: output height and width.
+        width: hidden units per pixel.
+        depth: hidden layers after the first.
+
+    Shapes:
+        ``forward(code (B, in_dim), c ignored)`` → ``(B, out_channels, image_size, image_size)`` logits.
+    """
+
+    def __init__(self, in_dim: int, out_channels: int = 3, image_size: int = 16, width: int = 64,
+                 depth: int = 3):
+        super().__init__()
+        for name, value in (("in_dim", in_dim), ("out_channels", out_channels),
+                            ("image_size", image_size), ("width", width), ("depth", depth)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.in_dim, self.image_size = in_dim, image_size
+        ticks = torch.linspace(-1, 1, image_size)
+        y, x = torch.meshgrid(ticks, ticks, indexing="ij")
+        self.register_buffer("coords", torch.stack([x, y], dim=-1).view(1, image_size ** 2, 2))
+        self.from_coords = nn.Linear(2, width)
+        self.from_code = nn.ModuleList(nn.Linear(in_dim, width) for _ in range(depth + 1))
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.to_image = nn.Linear(width, out_channels)
+
+    def forward(self, code: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if not isinstance(code, torch.Tensor) or code.ndim != 2 or code.shape[1] != self.in_dim:
+            raise ValueError(f"expected a code (B, {self.in_dim}), got "
+                             f"{tuple(getattr(code, 'shape', ())) or type(code).__name__}")
+        h = F.relu(self.from_coords(self.coords) + self.from_code[0](code)[:, None, :])
+        for layer, from_code in zip(self.hidden, self.from_code[1:]):
+            h = F.relu(layer(h) + from_code(code)[:, None, :])
+        out = self.to_image(h)  # (B, S·S, C)
+        return out.transpose(1, 2).reshape(len(code), -1, self.image_size, self.image_size)
+
+
+class CVAE(nn.Module):
+    """A convolutional conditional VAE: encoder q(z|x,c), decoder p(x|z,c), prior p(z|c).
+
+    The encoder is the conv trunk of a :class:`cmlib.vision.ConvEncoder`; its
+    feature map is **flattened, not average-pooled** — pooling would throw away
+    *where* the object is, which is exactly what z must carry when the prompt
+    does not say it — then concatenated with the condition and mapped to the
+    mean and log-variance of z. The decoder is fed ``[z, c]``, so it can draw
+    from the prompt alone: z from the prior, x = decoder(z, c).
+
+    Two options turn the textbook model into one that draws small objects crisply
+    (chapter 04 compares them):
+
+    * ``decoder="coordinate"`` — a :class:`CoordinateDecoder` instead of the transposed-conv
+      :class:`ConvDecoder`, and two coordinate channels appended to the encoder's input
+      (CoordConv), so that both sides can say precisely *where*;
+    * ``learned_prior=True`` — the prior is p(z|c) = N(μ_p(c), σ_p(c)²), a small MLP of the
+      condition (Sohn et al., 2015), instead of N(0, I). The KL term then pulls each posterior
+      towards the region of z-space that belongs to its prompt, so that "on the left" in the
+      prompt and the position carried by z agree when sampling.
 
     Args:
         cond_dim: size of the condition vector.
         latent_dim: size of z.
         image_size: height and width (a power of two >= 8).
         in_channels: image channels.
-        width: channel width of encoder and decoder.
+        width: channel width of encoder and decoder (the coordinate decoder has ``2 * width``
+            units per pixel).
+        decoder: ``"conv"`` or ``"coordinate"``.
+        learned_prior: learn p(z|c) instead of using N(0, I).
 
     Shapes:
         ``forward(x (B, C, S, S), c (B, cond_dim))`` → ``(x_logits (B, C, S, S), mu (B, latent),
-        logvar (B, latent))``; ``decode(z, c)`` → logits; ``sample(c)`` → images in [0, 1].
+        logvar (B, latent))``; ``prior(c)`` → ``(mu_p, logvar_p)``; ``decode(z, c)`` → logits;
+        ``sample(c)`` → images in [0, 1].
     """
 
+    DECODERS = ("conv", "coordinate")
+
     def __init__(self, cond_dim: int, latent_dim: int = 16, image_size: int = 32,
-                 in_channels: int = 3, width: int = 32):
+                 in_channels: int = 3, width: int = 32, decoder: str = "conv",
+                 learned_prior: bool = False):
         super().__init__()
+        if decoder not in self.DECODERS:
+            raise ValueError(f"decoder must be one of {self.DECODERS}, got {decoder!r}")
+        _num_upsamplings(image_size)
         self.cond_dim, self.latent_dim = cond_dim, latent_dim
         self.image_size, self.in_channels = image_size, in_channels
-        self.encoder = ConvEncoder(in_channels, image_size, width=max(8, width // 2), embed_dim=128)
-        self.to_stats = nn.Sequential(nn.Linear(128 + cond_dim, 128), nn.ReLU(inplace=True),
+        self.coordinates, self.learned_prior = decoder == "coordinate", bool(learned_prior)
+        encoder_channels = in_channels + (2 if self.coordinates else 0)
+        self.encoder = ConvEncoder(encoder_channels, image_size, width=max(8, width // 2),
+                                   embed_dim=128)
+        grid_features = self.encoder.out_channels * self.encoder.grid_size ** 2
+        self.to_stats = nn.Sequential(nn.Linear(grid_features + cond_dim, 128), nn.ReLU(inplace=True),
                                       nn.Linear(128, 2 * latent_dim))
-        self.decoder = ConvDecoder(latent_dim + cond_dim, in_channels, image_size, width, cond_dim)
+        if self.coordinates:
+            self.decoder = CoordinateDecoder(latent_dim + cond_dim, in_channels, image_size, 2 * width)
+        else:
+            self.decoder = ConvDecoder(latent_dim + cond_dim, in_channels, image_size, width, cond_dim)
+        self.prior_net = nn.Sequential(nn.Linear(cond_dim, 64), nn.ReLU(inplace=True),
+                                       nn.Linear(64, 2 * latent_dim)) if self.learned_prior else None
 
     def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x,c): ``(mu, logvar)``, each ``(B, latent_dim)``."""
         check_images(x, self.in_channels, self.image_size)
         _check_condition(c, len(x), self.cond_dim)
-        mu, logvar = self.to_stats(torch.cat([self.encoder(x), c], dim=1)).chunk(2, dim=1)
+        if self.coordinates:
+            x = torch.cat([x, pixel_coordinates(len(x), self.image_size, x.device)], dim=1)
+        grid = self.encoder.feature_map(x).flatten(1)  # keeps where things are
+        mu, logvar = self.to_stats(torch.cat([grid, c], dim=1)).chunk(2, dim=1)
+        return mu, logvar.clamp(-10, 10)
+
+    def prior(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(z|c): ``(mu_p, logvar_p)``, each ``(B, latent_dim)`` — zeros for the N(0, I) prior."""
+        _check_condition(c, None, self.cond_dim)
+        if self.prior_net is None:
+            zeros = c.new_zeros(len(c), self.latent_dim)
+            return zeros, zeros
+        mu, logvar = self.prior_net(c).chunk(2, dim=1)
         return mu, logvar.clamp(-10, 10)
 
     def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -369,12 +518,20 @@ class CVAE(nn.Module):
         return self.decode(reparameterize(mu, logvar), c), mu, logvar
 
     @torch.no_grad()
-    def sample(self, c: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        """Images in [0, 1] for conditions ``c`` ``(B, cond_dim)``; z from the prior unless given."""
+    def sample(self, c: torch.Tensor, noise: torch.Tensor | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """Images in [0, 1] for conditions ``c`` ``(B, cond_dim)``.
+
+        z = μ_p(c) + temperature · σ_p(c) · noise, with ``noise`` ~ N(0, I) unless given. A
+        temperature below 1 draws from the prior's dense core: cleaner, less varied samples.
+        """
         _check_condition(c, None, self.cond_dim)
-        if z is None:
-            z = torch.randn(len(c), self.latent_dim, device=c.device)
-        return torch.sigmoid(self.decode(z, c))
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        if noise is None:
+            noise = torch.randn(len(c), self.latent_dim, device=c.device)
+        mu, logvar = self.prior(c)
+        return torch.sigmoid(self.decode(mu + temperature * torch.exp(0.5 * logvar) * noise, c))
 
 
 # ---------------------------------------------------------------- conditional GAN
@@ -481,7 +638,8 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
                prompt_fn: Callable[[torch.Tensor], list[str]], num_epochs: int, device: torch.device,
                batch_size: int = 64, lr: float = 2e-3, beta: float = 1.0, kl_warmup: float = 0.0,
-               seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
+               likelihood: str = "bernoulli", sigma: float = 0.1, seed: int = 0,
+               progress: bool = True) -> dict[str, list[float]]:
     """Train a CVAE and its prompt encoder by minimising the negative ELBO.
 
     Args:
@@ -495,6 +653,8 @@ def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
         lr: Adam's learning rate (cosine-decayed to zero).
         beta: weight of the KL term (β-VAE); ramped up from 0 over the first ``kl_warmup`` of training.
         kl_warmup: the share of steps over which β ramps up.
+        likelihood: ``"bernoulli"`` or ``"gaussian"`` (see :func:`reconstruction_loss`).
+        sigma: the Gaussian likelihood's standard deviation.
         seed: fixes the batch order.
         progress: show a tqdm bar.
 
@@ -521,7 +681,8 @@ def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
                 c = text_encoder(prompt_fn(idx))
                 x_logits, mu, logvar = model(x, c)
                 weight = beta * min(1.0, step / max(1.0, kl_warmup * total))
-                loss, recon, kl = elbo_loss(x, x_logits, mu, logvar, weight)
+                prior = model.prior(c) if model.learned_prior else None
+                loss, recon, kl = elbo_loss(x, x_logits, mu, logvar, weight, prior, likelihood, sigma)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -628,8 +789,10 @@ def _check_num_samples(n: int) -> None:
 
 @torch.no_grad()
 def generate_from_condition(model: CVAE | Generator, condition: torch.Tensor, n: int,
-                            seed: int | None = None) -> torch.Tensor:
+                            seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
     """``n`` images in [0, 1] on the CPU for one condition vector ``(cond_dim,)`` or ``(1, cond_dim)``.
+
+    ``temperature`` scales a CVAE's prior noise (see :meth:`CVAE.sample`); a GAN ignores it.
 
     Raises:
         ValueError: if ``n`` is not positive or the condition has the wrong size.
@@ -647,14 +810,14 @@ def generate_from_condition(model: CVAE | Generator, condition: torch.Tensor, n:
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     z = torch.randn(n, noise_dim, generator=gen).to(device)
     model.eval()
-    out = model.sample(c, z) if isinstance(model, CVAE) else model(z, c)
+    out = model.sample(c, z, temperature) if isinstance(model, CVAE) else model(z, c)
     return out.cpu()
 
 
 @torch.no_grad()
 def generate(model: CVAE | Generator, text_encoder: nn.Module, prompt: str, n: int,
-             seed: int | None = None) -> torch.Tensor:
-    """Draw ``n`` images ``(n, C, S, S)`` in [0, 1] for a text ``prompt``.
+             seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """Draw ``n`` images ``(n, C, S, S)`` in [0, 1] for a text ``prompt`` (``temperature``: CVAE only).
 
     Raises:
         ValueError: on an empty prompt, a prompt with no known word (bag-of-words
@@ -664,7 +827,7 @@ def generate(model: CVAE | Generator, text_encoder: nn.Module, prompt: str, n: i
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     _check_num_samples(n)
     text_encoder.eval()
-    return generate_from_condition(model, text_encoder([prompt]), n, seed)
+    return generate_from_condition(model, text_encoder([prompt]), n, seed, temperature)
 
 
 # ---------------------------------------------------------------- the judge

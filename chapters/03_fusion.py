@@ -448,78 +448,123 @@ print("the encoder's gradient is the discriminator's own, not reversed: it helps
 
 # %% [markdown]
 # The working version: image and text encoders map into one 32-d space and share a classifier
-# (the task: name the object's colour and shape). A `ModalityDiscriminator` guesses whether an
-# embedding came from an image or a caption; it sees the embeddings through `grad_reverse`, the
-# identity going forward and $-\lambda\times$ the gradient going back. One backward pass then trains
-# the discriminator to tell the modalities apart and the encoders to make that impossible. For the
-# first epochs $\lambda = 0$: the discriminator learns, the encoders ignore it. Adversarial games
-# oscillate when both players move fast, so the discriminator learns fast and the encoders' steps
-# shrink as training goes on (two time scales). Our discriminator is linear: it checks that the
-# two clouds of embeddings overlap, not that every detail of their shapes matches — a stronger
-# (MLP) discriminator is a harder opponent to fool.
+# (the task: name the object's colour and shape). A `ModalityDiscriminator` (判别器) guesses
+# whether an embedding came from an image or a caption; it sees the embeddings through
+# `grad_reverse`, the identity going forward and $-\lambda\times$ the gradient going back. One
+# backward pass then trains the discriminator to tell the modalities apart and the encoders to
+# make that impossible. For the first epochs $\lambda = 0$ (warm-up): the discriminator learns,
+# the encoders ignore it.
+#
+# Done naively — raw embeddings, one discriminator step per encoder step — this game does not
+# settle: the encoders push the images across the discriminator's boundary, it flips, they push
+# back, and its accuracy swings between 0 and 1. Four choices make it settle:
+#
+# 1. **Unit-length embeddings and a cosine classifier** (余弦分类器). Both encoders' outputs are
+#    L2-normalised and the logit of class $c$ is $s \cos(z, w_c)$, so neither modality can
+#    escape the discriminator by growing or shrinking its norm, and the task pulls both
+#    modalities' embeddings of a class towards the same direction $w_c$. The inverse temperature
+#    $s = 20$ is high enough that the task loss stops pulling once an embedding is classified
+#    with a margin: the task alone does not merge the modalities (after the warm-up they are
+#    still perfectly separable, and with $\lambda = 0$ throughout they stay so), so what merges
+#    them afterwards is the adversary's doing.
+# 2. **A faster discriminator** (two time scales, 双时间尺度). It takes 10 steps per encoder step,
+#    with a 10× larger learning rate, so it stays near its best response to the current
+#    embeddings: its accuracy measures how much the two clouds overlap, not how far it lags.
+# 3. **Weight decay on the discriminator** (权重衰减). Once the clouds overlap, the best
+#    discriminator is *no* discriminator — weights 0 — and weight decay takes it there, so the
+#    reversed gradient fades out instead of pushing the clouds through each other. Without it
+#    the two players circle around the equilibrium for ever (the "Dirac-GAN" example of
+#    Mescheder et al., 2018).
+# 4. **Shrinking encoder steps** (学习率余弦退火). The encoders' learning rate falls along a cosine
+#    from $10^{-3}$ to $10^{-4}$ over the adversarial epochs, so training ends with small steps
+#    the discriminator can follow rather than with a jump it has not seen yet.
+#
+# The discriminator is linear (logistic regression, 逻辑回归): the claim under test is that *no
+# hyperplane* tells an image embedding from a text embedding. A game's discriminator can read
+# 0.5 merely because the encoders have just moved to where it is wrong, so after every epoch we
+# also train a **fresh probe** (探针) — a new logistic regression, fitted from scratch to
+# convergence (L-BFGS, no weight decay) on the frozen training embeddings — and score it on the
+# test embeddings. The checkpoint is asserted on both; the probe is the stronger test.
 
 # %%
-from cmlib.fusion import AdversarialAligner
+from cmlib.fusion import (
+    AdversarialAligner,
+    alignment_accuracies,
+    modality_probe,
+    train_adversarial_alignment,
+)
 
+ADVERSARIAL_START = time.perf_counter()
 EMBED_DIM = 32
-WARMUP_EPOCHS, ADVERSARIAL_EPOCHS = 3, runtime.pick(cpu=10, gpu=20)
+WARMUP_EPOCHS, ADVERSARIAL_EPOCHS = 3, 25
 clean_train, clean_test = (pooled_features(views_train.clean_images),
                            pooled_features(views_test.clean_images))
+train_inputs = ((clean_train,), (views_train.full_ids, views_train.full_lengths))
+test_inputs = ((clean_test,), (views_test.full_ids, views_test.full_lengths))
+torch.manual_seed(SEED)  # this section's result does not depend on the random numbers drawn above
 aligner = AdversarialAligner(
     nn.Sequential(nn.Linear(GRID_CHANNELS, 64), nn.ReLU(), nn.Linear(64, EMBED_DIM)),  # image side
     SentenceClassifier(TextEncoder(len(train.vocab), 32, 64), EMBED_DIM),              # text side
-    EMBED_DIM, num_classes, disc_hidden=None)  # a logistic-regression discriminator
+    EMBED_DIM, num_classes, disc_hidden=None, scale=20.0)  # linear discriminator, cosine classifier
 adv_loader = DataLoader(TensorDataset(clean_train, views_train.full_ids, views_train.full_lengths,
                                       views_train.labels), batch_size=64, shuffle=True)
-disc_params = list(aligner.discriminator.parameters())
-encoder_params = [p for p in aligner.parameters()
-                  if p.requires_grad and all(p is not q for q in disc_params)]
-optimizer = torch.optim.Adam([{"params": encoder_params, "lr": 3e-3},
-                              {"params": disc_params, "lr": 1e-2}])
 
 
 def evaluate_aligner(model):
-    out = model.losses((clean_test.to(DEVICE),),
-                       (views_test.full_ids.to(DEVICE), views_test.full_lengths.to(DEVICE)),
-                       views_test.labels.to(DEVICE), strength=0.0)
-    return {"task_acc": out["task_acc"], "disc_acc": out["disc_acc"]}
+    """Test accuracies of the task and the game's discriminator, and a fresh linear probe's."""
+    return {**alignment_accuracies(model, *test_inputs, views_test.labels),
+            "probe_acc": modality_probe(model, train_inputs, test_inputs)}
 
 
-def adversarial_step(strength):
-    def step(model, batch):
-        images, ids, lengths, labels = batch
-        out = model.losses((images,), (ids, lengths), labels, strength=strength)
-        return out["task"] + out["disc"]
-    return step
-
-
-warmup = fit(aligner, adv_loader, optimizer, WARMUP_EPOCHS, DEVICE, step_fn=adversarial_step(0.0),
-             eval_fn=evaluate_aligner, desc="warm-up (λ = 0)")
-# the discriminator keeps its pace; the encoders' steps shrink (cosine), so the game settles
-steps = ADVERSARIAL_EPOCHS * len(adv_loader)
-settle = torch.optim.lr_scheduler.LambdaLR(
-    optimizer, [lambda s: 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)), lambda s: 1.0])
-adversarial = fit(aligner, adv_loader, optimizer, ADVERSARIAL_EPOCHS, DEVICE, scheduler=settle,
-                  step_fn=adversarial_step(1.0), eval_fn=evaluate_aligner, desc="adversarial (λ = 1)")
+history = train_adversarial_alignment(
+    aligner, adv_loader, WARMUP_EPOCHS, ADVERSARIAL_EPOCHS, DEVICE, strength=1.0, disc_steps=10,
+    encoder_lr=1e-3, final_encoder_lr=1e-4, disc_lr=1e-2, disc_weight_decay=0.2,
+    eval_fn=evaluate_aligner)
 
 # %%
-disc_curve = warmup.metric("disc_acc") + adversarial.metric("disc_acc")
-task_curve = warmup.metric("task_acc") + adversarial.metric("task_acc")
-epochs = np.arange(1, len(disc_curve) + 1)
+epochs = np.arange(1, WARMUP_EPOCHS + ADVERSARIAL_EPOCHS + 1)
 fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.plot(epochs, disc_curve, "o-", label="discriminator accuracy (image vs text)")
-ax.plot(epochs, task_curve, "s-", label="task accuracy (colour + shape)")
-ax.axhline(0.5, color="gray", ls=":", label="chance for the discriminator")
+ax.plot(epochs, history.metric("disc_acc"), "o-", ms=4, label="game's discriminator (image vs text)")
+ax.plot(epochs, history.metric("probe_acc"), "^--", ms=4, label="fresh linear probe (image vs text)")
+ax.plot(epochs, history.metric("task_acc"), "s-", ms=4, label="task accuracy (colour + shape)")
+ax.axhline(0.5, color="gray", ls=":", label="chance for a discriminator")
 ax.axvline(WARMUP_EPOCHS + 0.5, color="black", ls="--", lw=1, label="gradient reversal switched on")
 ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1.05),
        title="Adversarial alignment: the discriminator is fooled, the task holds")
 ax.legend(fontsize=8, loc="lower left")
 plt.show()
-disc_before, disc_after = warmup.metric("disc_acc")[-1], adversarial.metric("disc_acc")[-1]
-print(f"discriminator accuracy: {disc_before:.3f} before, {disc_after:.3f} after; "
-      f"task accuracy {warmup.metric('task_acc')[-1]:.3f} → {adversarial.metric('task_acc')[-1]:.3f}")
-assert disc_before >= 0.9
-assert disc_after <= 0.65
+before, after = history.metrics[WARMUP_EPOCHS - 1], history.metrics[-1]
+disc_before, disc_after = before["disc_acc"], after["disc_acc"]
+probe_before, probe_after = before["probe_acc"], after["probe_acc"]
+print(f"game's discriminator: {disc_before:.3f} before, {disc_after:.3f} after; "
+      f"fresh linear probe: {probe_before:.3f} before, {probe_after:.3f} after")
+print(f"task accuracy: {before['task_acc']:.3f} before, {after['task_acc']:.3f} after")
+assert disc_before >= 0.9 and probe_before >= 0.9
+assert disc_after <= 0.65 and probe_after <= 0.65
+assert after["task_acc"] >= before["task_acc"] - 0.05
+
+# %% [markdown]
+# The claim is only as strong as the discriminator. A fresh **MLP** probe — one hidden layer —
+# still tells the modalities apart:
+
+# %%
+mlp_probe = modality_probe(aligner, train_inputs, test_inputs, hidden_dim=64)
+print(f"fresh MLP probe after alignment: {mlp_probe:.3f}   "
+      f"(adversarial alignment took {time.perf_counter() - ADVERSARIAL_START:.0f} s)")
+
+# %% [markdown]
+# Why: the full captions are only about 150 distinct sentences, so the text embeddings are about
+# 150 points, while the images — every position and size slightly different — form a continuum
+# around them. Along every direction the two clouds now overlap almost completely (the linear
+# probe is near chance); but a non-linear discriminator can draw small regions around those
+# points and say "text" inside them. Playing the game against an MLP discriminator instead did
+# not close this gap in our runs: with weight decay the MLP dies (it answers 0.5 for everything,
+# before and after), and with a gradient penalty instead its own accuracy falls towards 0.5
+# while a fresh MLP probe stays near 1 — the encoders merely outrun it. Either way the game's
+# discriminator would have "passed", which is why a fresh probe is the honest measurement. What
+# adversarial alignment (对抗对齐) buys is indistinguishability *to the class of discriminators
+# it was trained against*; matching whole distributions is much harder (one face of the
+# modality gap, 模态鸿沟, that CLIP-style models show too).
 
 # %% [markdown]
 # ## Summary
