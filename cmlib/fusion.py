@@ -28,16 +28,16 @@ for the errata.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import DataLoader
 
 from .sequence import TextEncoder
-from .train import History, progress_bar, to_device
-from .vision import ConvEncoder
+from .train import History, fit
+from .vision import ConvEncoder, coordinate_grid
 
 
 # ---------------------------------------------------------------- checks
@@ -186,14 +186,6 @@ class LowRankBilinearFusion(Fusion):
     def fuse(self, vision, language):
         joint = torch.tanh(self.vision_factor(vision)) * torch.tanh(self.language_factor(language))
         return F.relu(self.out(joint))
-
-
-def coordinate_grid(batch: int, h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
-    """``(batch, 2, h, w)`` x and y coordinates in [-1, 1], to tell a network *where*."""
-    ys = torch.linspace(-1, 1, h, device=device)
-    xs = torch.linspace(-1, 1, w, device=device)
-    y, x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([x, y]).unsqueeze(0).expand(batch, 2, h, w)
 
 
 class FiLMFusion(Fusion):
@@ -736,7 +728,7 @@ class AdversarialAligner(nn.Module):
 
 def train_adversarial_alignment(
     aligner: AdversarialAligner,
-    train_loader: Iterable,
+    train_loader: DataLoader,
     warmup_epochs: int,
     adversarial_epochs: int,
     device: torch.device,
@@ -769,7 +761,8 @@ def train_adversarial_alignment(
 
     Args:
         aligner: the model; it is moved to ``device``.
-        train_loader: yields ``(*image_input, *text_input, labels)`` batches.
+        train_loader: yields ``(*image_input, *text_input, labels)`` batches and has a length
+            (a ``DataLoader``).
         warmup_epochs: epochs with ``λ = 0`` (the discriminator learns, the encoders ignore it).
         adversarial_epochs: epochs with ``λ = strength``.
         device: where to train.
@@ -781,12 +774,12 @@ def train_adversarial_alignment(
         disc_lr: Adam learning rate of the discriminator.
         disc_weight_decay: L2 weight decay of the discriminator.
         num_image_inputs: how many leading tensors of a batch go to the image encoder.
-        eval_fn: called after each epoch in eval mode (gradients enabled, so it may train a
-            probe); returns metrics.
+        eval_fn: called after each epoch, as :func:`cmlib.train.fit` does (eval mode, no
+            gradients; :func:`modality_probe` switches them on for its own training); returns metrics.
         progress: show a progress bar.
 
     Returns:
-        A :class:`cmlib.train.History`, warm-up epochs first.
+        A :class:`cmlib.train.History` (loss = task + discriminator), warm-up epochs first.
     """
     if not isinstance(aligner, AdversarialAligner):
         raise TypeError(f"aligner must be an AdversarialAligner, got {type(aligner).__name__}")
@@ -803,55 +796,49 @@ def train_adversarial_alignment(
     if final_encoder_lr is not None and not 0 < final_encoder_lr <= encoder_lr:
         raise ValueError(f"final_encoder_lr must lie in (0, encoder_lr={encoder_lr}], "
                          f"got {final_encoder_lr!r}")
+    if not hasattr(train_loader, "__len__"):
+        raise TypeError(f"train_loader must have a length (a DataLoader), got "
+                        f"{type(train_loader).__name__}")
+    if len(train_loader) == 0:
+        raise ValueError("train_loader has no batches")
     disc_params = list(aligner.discriminator.parameters())
     disc_ids = {id(p) for p in disc_params}
     encoder_params = [p for p in aligner.parameters() if p.requires_grad and id(p) not in disc_ids]
     optimizer = torch.optim.Adam([
         {"params": encoder_params, "lr": encoder_lr},
         {"params": disc_params, "lr": disc_lr, "weight_decay": disc_weight_decay}])
-    aligner.to(device)
-    num_epochs = warmup_epochs + adversarial_epochs
-    history = History()
-    total = num_epochs * len(train_loader) if hasattr(train_loader, "__len__") else None
-    bar = progress_bar(total=total, desc="adversarial alignment", disable=not progress)
-    for epoch in range(num_epochs):
-        lam = 0.0 if epoch < warmup_epochs else strength
-        if final_encoder_lr is not None and epoch >= warmup_epochs:  # cosine, once per epoch
-            done = (epoch - warmup_epochs) / max(1, adversarial_epochs - 1)
-            optimizer.param_groups[0]["lr"] = final_encoder_lr + (
-                encoder_lr - final_encoder_lr) * 0.5 * (1 + math.cos(math.pi * done))
-        start, loss_sum, count = time.perf_counter(), 0.0, 0
-        aligner.train()
-        for batch in train_loader:
-            batch = to_device(batch, device)
+
+    def game_step(lam: float) -> Callable[[AdversarialAligner, Sequence[torch.Tensor]], torch.Tensor]:
+        def step(model: AdversarialAligner, batch: Sequence[torch.Tensor]) -> torch.Tensor:
             if len(batch) < num_image_inputs + 2:
                 raise ValueError(f"a batch must be (*image_input, *text_input, labels) with "
                                  f"{num_image_inputs} image tensor(s), got {len(batch)} tensors")
-            image_input, text_input = batch[:num_image_inputs], batch[num_image_inputs:-1]
-            z_img, z_txt = aligner.embed(image_input, text_input)
+            z_img, z_txt = model.embed(batch[:num_image_inputs], batch[num_image_inputs:-1])
             for _ in range(disc_steps - 1):  # the discriminator catches up on these embeddings
                 optimizer.zero_grad(set_to_none=True)  # the encoders get no gradient: Adam skips them
-                modality_loss(aligner.discriminator, z_img.detach(), z_txt.detach())[0].backward()
+                modality_loss(model.discriminator, z_img.detach(), z_txt.detach())[0].backward()
                 optimizer.step()
-            out = aligner.embedding_losses(z_img, z_txt, batch[-1], lam)
-            optimizer.zero_grad(set_to_none=True)
-            (out["task"] + out["disc"]).backward()
-            optimizer.step()
-            loss_sum, count = loss_sum + out["task"].item(), count + 1
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, strength=lam, task=f"{loss_sum / count:.4f}", refresh=False)
-        if count == 0:
-            raise ValueError("train_loader yielded no batches")
-        history.train_loss.append(loss_sum / count)
-        metrics: dict[str, float] = {}
-        if eval_fn is not None:
-            aligner.eval()
-            metrics = {k: float(v) for k, v in eval_fn(aligner).items()}
-        history.metrics.append(metrics)
-        history.seconds.append(time.perf_counter() - start)
-    bar.close()
-    aligner.eval()
-    return history
+            out = model.embedding_losses(z_img, z_txt, batch[-1], lam)
+            return out["task"] + out["disc"]  # fit takes the joint step
+        return step
+
+    warmup = fit(aligner, train_loader, optimizer, warmup_epochs, device, step_fn=game_step(0.0),
+                 eval_fn=eval_fn, progress=progress, desc="warm-up (λ = 0)") if warmup_epochs else History()
+    scheduler = None
+    if final_encoder_lr is not None:  # cosine over epochs; constant within an epoch
+        steps_per_epoch = len(train_loader)
+        ratio = final_encoder_lr / encoder_lr
+
+        def encoder_factor(step: int) -> float:
+            done = min(step // steps_per_epoch, adversarial_epochs - 1) / max(1, adversarial_epochs - 1)
+            return ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * done))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [encoder_factor, lambda step: 1.0])
+    game = fit(aligner, train_loader, optimizer, adversarial_epochs, device,
+               step_fn=game_step(strength), eval_fn=eval_fn, scheduler=scheduler,
+               progress=progress, desc=f"adversarial (λ = {strength:g})")
+    return History(warmup.train_loss + game.train_loss, warmup.metrics + game.metrics,
+                   warmup.seconds + game.seconds)
 
 
 @torch.no_grad()

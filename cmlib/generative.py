@@ -36,7 +36,7 @@ from .data.shapes import COLORS, POSITIONS, SHAPES, SIZES
 from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
 from .text import SPECIALS, Vocab, tokenize
 from .train import progress_bar
-from .vision import ConvEncoder, check_images
+from .vision import ConvEncoder, check_images, coordinate_grid
 
 # ---------------------------------------------------------------- prompts
 #: Colour and shape words that ShapesWorld never uses: paraphrases for the MiniLM encoder.
@@ -372,13 +372,6 @@ def elbo_loss(x: torch.Tensor, x_logits: torch.Tensor, mu: torch.Tensor, logvar:
     return recon + beta * kl, recon, kl
 
 
-def pixel_coordinates(batch: int, image_size: int, device: torch.device | None = None) -> torch.Tensor:
-    """``(batch, 2, image_size, image_size)``: each pixel's x and y in [−1, 1] (CoordConv channels)."""
-    ticks = torch.linspace(-1, 1, image_size, device=device)
-    y, x = torch.meshgrid(ticks, ticks, indexing="ij")
-    return torch.stack([x, y]).unsqueeze(0).expand(batch, 2, image_size, image_size)
-
-
 class CoordinateDecoder(nn.Module):
     """A coordinate (spatial-broadcast) decoder: every pixel runs one small MLP on its (x, y) and the code.
 
@@ -408,9 +401,8 @@ class CoordinateDecoder(nn.Module):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.in_dim, self.image_size = in_dim, image_size
-        ticks = torch.linspace(-1, 1, image_size)
-        y, x = torch.meshgrid(ticks, ticks, indexing="ij")
-        self.register_buffer("coords", torch.stack([x, y], dim=-1).view(1, image_size ** 2, 2))
+        grid = coordinate_grid(1, image_size, image_size)  # (1, 2, S, S)
+        self.register_buffer("coords", grid.flatten(2).transpose(1, 2).contiguous())  # (1, S·S, 2)
         self.from_coords = nn.Linear(2, width)
         self.from_code = nn.ModuleList(nn.Linear(in_dim, width) for _ in range(depth + 1))
         self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
@@ -494,7 +486,7 @@ class CVAE(nn.Module):
         check_images(x, self.in_channels, self.image_size)
         _check_condition(c, len(x), self.cond_dim)
         if self.coordinates:
-            x = torch.cat([x, pixel_coordinates(len(x), self.image_size, x.device)], dim=1)
+            x = torch.cat([x, coordinate_grid(len(x), self.image_size, self.image_size, x.device)], dim=1)
         grid = self.encoder.feature_map(x).flatten(1)  # keeps where things are
         mu, logvar = self.to_stats(torch.cat([grid, c], dim=1)).chunk(2, dim=1)
         return mu, logvar.clamp(-10, 10)

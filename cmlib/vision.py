@@ -46,6 +46,14 @@ def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
+def coordinate_grid(batch: int, h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
+    """``(batch, 2, h, w)``: each cell's x and y in [-1, 1], to tell a network *where* (CoordConv channels)."""
+    ys = torch.linspace(-1, 1, h, device=device)
+    xs = torch.linspace(-1, 1, w, device=device)
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([x, y]).unsqueeze(0).expand(batch, 2, h, w)
+
+
 class ConvEncoder(nn.Module):
     """A small CNN: three conv blocks, then global average pooling and a linear projection.
 
