@@ -12,7 +12,8 @@ The pieces of chapter 04 (article §3.1 提示词的概念与应用 and §3.2.1
   such as all-MiniLM-L6-v2 plus a linear head aligned to a learned encoder);
 * :class:`CVAE` — q(z|x,c) and p(x|z,c) with the reparameterisation trick
   and the ELBO (:func:`elbo_loss`);
-* :class:`Generator` and :class:`ProjectionDiscriminator` — a DCGAN-style
+* :class:`Generator` (DCGAN-style), :class:`GlyphGenerator` (draws a glyph in the
+  object's frame and places it) and :class:`ProjectionDiscriminator` — a
   conditional GAN, trained by :func:`train_cgan` with the fakes detached in
   the discriminator step;
 * :class:`AttributeJudge` — an attribute classifier trained on real images
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.shapes import COLORS, POSITIONS, SHAPES, SIZES
+from .data.shapes import COLORS, HELDOUT_PAIRS, POSITIONS, SEEN_PAIRS, SHAPES, SIZES
 from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
 from .text import SPECIALS, Vocab, tokenize
 from .train import progress_bar
@@ -112,6 +113,16 @@ def paraphrase_prompts(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str,
             out.append((_a_an(f"a {COLOR_PARAPHRASES[color][k]} {SHAPE_PARAPHRASES[shape][k]}"),
                         color, shape))
     return out
+
+
+def alignment_prompts(repeats: int = 4) -> list[str]:
+    """Prompts of the seen pairs, with and without size and position, in varied wording (a few hundred).
+
+    What a :class:`SentencePromptEncoder`'s head is fitted on (``repeats`` wordings per combination).
+    """
+    return sorted({make_prompt(c, s, size, position, rng=np.random.default_rng(k))
+                   for k, (c, s) in enumerate(SEEN_PAIRS * repeats)
+                   for size in (None, *SIZES) for position in (None, *POSITIONS)})
 
 
 def check_prompts(prompts: str | Sequence[str]) -> list[str]:
@@ -554,12 +565,109 @@ class Generator(nn.Module):
         return torch.sigmoid(self.body(torch.cat([z, c], dim=1), c))
 
 
+class GlyphGenerator(nn.Module):
+    """G(z, c) that draws one object in its own frame, places it, and lays it over a background.
+
+    Three learned parts (a layered generator, as in LR-GAN, Yang et al., 2017):
+
+    * **placement** — an MLP of ``[z, c]`` gives the object's centre (cx, cy) in [−1, 1] and its
+      radius r, so *where* and *how big* come from the noise and the prompt;
+    * **glyph** — every pixel computes its coordinates in the object's frame, u = (p − centre) / r,
+      and a per-pixel MLP of (u, c) gives its opacity α and colour (a coordinate decoder, like
+      :class:`CoordinateDecoder`). The glyph depends on the prompt only, so a shape is learnt once
+      in its own frame instead of at every pixel offset — which a transposed-conv generator must do;
+    * **background** — a :class:`ConvDecoder` of ``[z, c]``.
+
+    The image is α · colour + (1 − α) · background.
+
+    Args:
+        cond_dim: size of the condition vector.
+        noise_dim: size of z.
+        image_size: output height and width (a power of two >= 8).
+        out_channels: image channels.
+        width: hidden units of the placement and glyph MLPs, and of the background decoder.
+        depth: hidden layers of the glyph MLP after the first.
+
+    Shapes:
+        ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
+    """
+
+    def __init__(self, cond_dim: int, noise_dim: int = 16, image_size: int = 16,
+                 out_channels: int = 3, width: int = 32, depth: int = 2):
+        super().__init__()
+        _num_upsamplings(image_size)
+        for name, value in (("cond_dim", cond_dim), ("noise_dim", noise_dim), ("width", width),
+                            ("depth", depth)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
+        grid = coordinate_grid(1, image_size, image_size)  # (1, 2, S, S)
+        self.register_buffer("coords", grid.flatten(2).transpose(1, 2).contiguous())  # (1, S·S, 2)
+        self.placement = nn.Sequential(nn.Linear(noise_dim + cond_dim, width), nn.ReLU(inplace=True),
+                                       nn.Linear(width, width), nn.ReLU(inplace=True),
+                                       nn.Linear(width, 3))
+        self.from_frame = nn.Linear(2, width)
+        self.from_cond = nn.ModuleList(nn.Linear(cond_dim, width) for _ in range(depth + 1))
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.to_glyph = nn.Linear(width, 1 + out_channels)  # opacity logit, colour logits
+        self.background = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
+
+    def place(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The object's centre ``(B, 2)`` in [−1, 1] and radius ``(B,)`` (in the same units)."""
+        p = self.placement(torch.cat([z, c], dim=1))
+        return torch.tanh(p[:, :2]), 0.25 * torch.exp(p[:, 2].clamp(-3, 3))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.noise_dim:
+            raise ValueError(f"expected noise of shape (B, {self.noise_dim}), got "
+                             f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
+        _check_condition(c, len(z), self.cond_dim)
+        centre, radius = self.place(z, c)
+        frame = (self.coords - centre[:, None, :]) / radius[:, None, None]  # (B, S·S, 2)
+        h = F.relu(self.from_frame(frame) + self.from_cond[0](c)[:, None, :])
+        for layer, from_cond in zip(self.hidden, self.from_cond[1:]):
+            h = F.relu(layer(h) + from_cond(c)[:, None, :])
+        glyph = self.to_glyph(h).transpose(1, 2).reshape(len(z), -1, self.image_size, self.image_size)
+        alpha, colour = torch.sigmoid(glyph[:, :1]), torch.sigmoid(glyph[:, 1:])
+        background = torch.sigmoid(self.background(torch.cat([z, c], dim=1), c))
+        return alpha * colour + (1 - alpha) * background
+
+
+def _strided_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
+    """DCGAN: 4×4 convolutions with stride 2 down to a 4×4 map."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for k in range(steps):
+        layers += [nn.Conv2d(channels, width * 2 ** k, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        channels = width * 2 ** k
+    return layers, channels
+
+
+def _pooled_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
+    """3×3 convolutions at full resolution, batch norm and max-pooling down to a 4×4 map, one more 3×3."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for k in range(steps):
+        layers += [nn.Conv2d(channels, width * 2 ** k, 3, 1, 1), nn.BatchNorm2d(width * 2 ** k),
+                   nn.LeakyReLU(0.2, inplace=True), nn.MaxPool2d(2)]
+        channels = width * 2 ** k
+    layers += [nn.Conv2d(channels, 2 * channels, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
+    return layers, 2 * channels
+
+
 class ProjectionDiscriminator(nn.Module):
     """D(x, c) = w·φ(x) + <c, V φ(x)>: a DCGAN discriminator conditioned by projection.
 
-    φ is a strided-conv trunk (no batch norm, LeakyReLU). The condition enters
-    through an inner product with the image features (Miyato & Koyama, 2018),
-    so D scores "is this a real image *of this prompt*?".
+    φ is a conv trunk; the condition enters through an inner product with the image
+    features (Miyato & Koyama, 2018), so D scores "is this a real image *of this prompt*?".
+    Two trunks:
+
+    * ``"strided"`` — DCGAN's 4×4 convolutions with stride 2 and no batch norm. Its first layer
+      already halves the image, so on 16×16 images, where an object is 3–6 pixels wide, it
+      learns shape slowly (chapter 04 measures this);
+    * ``"pooled"`` — 3×3 convolutions at full resolution with batch norm and max-pooling, like
+      the judge: it tells a small square from a small circle after a few hundred steps. A
+      discriminator that cannot see a shape cannot teach it to the generator.
 
     Args:
         cond_dim: size of the condition vector.
@@ -569,6 +677,7 @@ class ProjectionDiscriminator(nn.Module):
         feature_dim: size of φ(x).
         aux_classes: optional ``{attribute: number of classes}``: auxiliary heads that also
             classify the image (AC-GAN, Odena et al., 2017), a strong, fast signal for G.
+        trunk: ``"strided"`` or ``"pooled"``.
 
     Shapes:
         ``forward(x (B, C, S, S), c (B, cond_dim))`` → ``(B,)`` scores (logits);
@@ -576,15 +685,15 @@ class ProjectionDiscriminator(nn.Module):
     """
 
     def __init__(self, cond_dim: int, image_size: int = 32, in_channels: int = 3, width: int = 32,
-                 feature_dim: int = 128, aux_classes: dict[str, int] | None = None):
+                 feature_dim: int = 128, aux_classes: dict[str, int] | None = None,
+                 trunk: str = "strided"):
         super().__init__()
         steps = _num_upsamplings(image_size)
+        trunks = {"strided": _strided_trunk, "pooled": _pooled_trunk}
+        if trunk not in trunks:
+            raise ValueError(f"trunk must be one of {tuple(trunks)}, got {trunk!r}")
         self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for k in range(steps):
-            layers += [nn.Conv2d(channels, width * 2 ** k, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-            channels = width * 2 ** k
+        layers, channels = trunks[trunk](in_channels, width, steps)
         self.trunk = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, feature_dim),
                                    nn.LeakyReLU(0.2, inplace=True))
         self.score = nn.Linear(feature_dim, 1)
@@ -690,11 +799,12 @@ def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
     return history
 
 
-def train_cgan(generator: Generator, discriminator: ProjectionDiscriminator,
+def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionDiscriminator,
                g_text: nn.Module, d_text: nn.Module, images: torch.Tensor,
                prompt_fn: Callable[[torch.Tensor], list[str]], num_steps: int, device: torch.device,
                batch_size: int = 64, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                attrs: dict[str, torch.Tensor] | None = None, aux_weight: float = 1.0,
+               d_aux_weight: float | None = None, ema_decay: float | None = None,
                seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
     """Train a conditional GAN with the hinge loss, alternating one D step and one G step.
 
@@ -715,7 +825,12 @@ def train_cgan(generator: Generator, discriminator: ProjectionDiscriminator,
         betas: Adam's betas.
         attrs: labels of the real images for the discriminator's auxiliary heads (each ``(N,)``);
             the fakes carry the labels of the real images whose prompts they were drawn for.
-        aux_weight: weight of the auxiliary classification losses.
+        aux_weight: weight of the auxiliary classification loss in G's step.
+        d_aux_weight: its weight in D's step (default: ``aux_weight``). A larger weight makes D
+            learn *what* the images show sooner, and G can only learn what D already knows.
+        ema_decay: if set (e.g. 0.99), keep an exponential moving average of G's and its prompt
+            encoder's weights and load it into them at the end. The average smooths out the
+            oscillation of the game: its samples are steadier than the last step's.
         seed: fixes the batch order.
         progress: show a tqdm bar.
 
@@ -727,9 +842,14 @@ def train_cgan(generator: Generator, discriminator: ProjectionDiscriminator,
         raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
     for m in (generator, discriminator, g_text, d_text):
         m.to(device).train()
-    opt_g = torch.optim.Adam(list(generator.parameters()) + list(g_text.parameters()), lr, betas=betas)
+    g_params = list(generator.parameters()) + list(g_text.parameters())
+    opt_g = torch.optim.Adam(g_params, lr, betas=betas)
     opt_d = torch.optim.Adam(list(discriminator.parameters()) + list(d_text.parameters()), lr,
                              betas=betas)
+    d_aux_weight = aux_weight if d_aux_weight is None else d_aux_weight
+    if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
+    averages = [p.detach().clone() for p in g_params] if ema_decay is not None else None
     aux = len(discriminator.aux) > 0
     if aux and (attrs is None or set(discriminator.aux) - set(attrs)):
         raise ValueError(f"the discriminator's auxiliary heads need attrs with keys {sorted(discriminator.aux)}")
@@ -752,7 +872,7 @@ def train_cgan(generator: Generator, discriminator: ProjectionDiscriminator,
         d_fake = discriminator(fake.detach(), c_d)
         d_loss = discriminator_hinge_loss(d_real, d_fake)
         if aux:
-            d_loss = d_loss + aux_weight * sum(F.cross_entropy(aux_real[k], labels[k]) for k in labels)
+            d_loss = d_loss + d_aux_weight * sum(F.cross_entropy(aux_real[k], labels[k]) for k in labels)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -764,10 +884,18 @@ def train_cgan(generator: Generator, discriminator: ProjectionDiscriminator,
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if averages is not None:
+            with torch.no_grad():
+                for average, p in zip(averages, g_params):
+                    average.lerp_(p, 1.0 - ema_decay)
         for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("d_real", d_real.mean()),
                            ("d_fake", d_fake.mean())):
             history[key].append(value.item())
     history["seconds"] = [time.perf_counter() - start]
+    if averages is not None:
+        with torch.no_grad():
+            for average, p in zip(averages, g_params):
+                p.copy_(average)
     for m in (generator, discriminator, g_text, d_text):
         m.eval()
     return history
@@ -780,7 +908,7 @@ def _check_num_samples(n: int) -> None:
 
 
 @torch.no_grad()
-def generate_from_condition(model: CVAE | Generator, condition: torch.Tensor, n: int,
+def generate_from_condition(model: CVAE | Generator | GlyphGenerator, condition: torch.Tensor, n: int,
                             seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
     """``n`` images in [0, 1] on the CPU for one condition vector ``(cond_dim,)`` or ``(1, cond_dim)``.
 
@@ -807,7 +935,7 @@ def generate_from_condition(model: CVAE | Generator, condition: torch.Tensor, n:
 
 
 @torch.no_grad()
-def generate(model: CVAE | Generator, text_encoder: nn.Module, prompt: str, n: int,
+def generate(model: CVAE | Generator | GlyphGenerator, text_encoder: nn.Module, prompt: str, n: int,
              seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
     """Draw ``n`` images ``(n, C, S, S)`` in [0, 1] for a text ``prompt`` (``temperature``: CVAE only).
 
@@ -918,6 +1046,51 @@ def prompt_fidelity(judge: AttributeJudge, images: torch.Tensor, color: str, sha
     if position is not None:
         out["position"] = (pred["position"] == POSITIONS.index(position)).float().mean().item()
     return out
+
+
+#: One evaluation prompt: (text, colour, shape, size or None, position or None).
+EvalPrompt = tuple[str, str, str, "str | None", "str | None"]
+
+
+def evaluation_prompts(seed: int = 0) -> dict[str, list[EvalPrompt]]:
+    """The four prompt sets of chapter 04.
+
+    * ``seen`` — "a red circle" for the 15 colour–shape pairs of training;
+    * ``seen, full`` — each seen pair at each position with a random size ("a large red circle
+      on the left"), also scored on size and position;
+    * ``held-out`` — the 3 pairs no generator saw ("a red triangle"): compositional generalisation;
+    * ``paraphrase`` — words ShapesWorld never uses ("a crimson disc"), for all 18 pairs.
+    """
+    rng = np.random.default_rng(seed)
+    full = []
+    for color, shape in SEEN_PAIRS:
+        for position in POSITIONS:
+            size = SIZES[rng.integers(len(SIZES))]
+            full.append((make_prompt(color, shape, size, position), color, shape, size, position))
+    return {
+        "seen": [(make_prompt(c, s), c, s, None, None) for c, s in SEEN_PAIRS],
+        "seen, full": full,
+        "held-out": [(make_prompt(c, s), c, s, None, None) for c, s in HELDOUT_PAIRS],
+        "paraphrase": [(p, c, s, None, None) for p, c, s in paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)],
+    }
+
+
+def fidelity_over(judge: AttributeJudge, model: CVAE | Generator | GlyphGenerator, encoder: nn.Module,
+                  prompts: Sequence[EvalPrompt], n: int, seed: int = 0,
+                  temperature: float = 1.0) -> dict[str, float]:
+    """Mean :func:`prompt_fidelity` over ``prompts``, ``n`` samples each (noise seeds from ``seed``).
+
+    Returns:
+        ``color``, ``shape`` and ``color+shape``, plus ``size`` and ``position`` when prompted.
+    """
+    if not prompts:
+        raise ValueError("fidelity_over needs at least one prompt")
+    scores: dict[str, list[float]] = {}
+    for k, (text, color, shape, size, position) in enumerate(prompts):
+        images = generate(model, encoder, text, n, seed=seed * 1000 + k, temperature=temperature)
+        for key, value in prompt_fidelity(judge, images, color, shape, size, position).items():
+            scores.setdefault(key, []).append(value)
+    return {key: float(np.mean(values)) for key, values in scores.items()}
 
 
 def diversity(images: torch.Tensor) -> float:

@@ -280,6 +280,79 @@ def test_train_cgan_detaches_fakes_and_runs(shapes):
                        torch.device("cpu"), progress=False)
 
 
+def test_glyph_generator_shapes_placement_and_bad_input():
+    torch.manual_seed(0)
+    g = gen.GlyphGenerator(COND, noise_dim=6, image_size=16, width=8)
+    z, c = torch.randn(5, 6), torch.randn(5, COND)
+    fake = g(z, c)
+    assert fake.shape == (5, 3, 16, 16) and 0 <= fake.min() and fake.max() <= 1
+    centre, radius = g.place(z, c)
+    assert centre.shape == (5, 2) and centre.abs().max() <= 1 and (radius > 0).all()
+    assert not torch.allclose(centre[0], centre[1])  # the noise moves the object
+    with pytest.raises(ValueError, match="noise"):
+        g(torch.randn(5, 7), c)
+    with pytest.raises(ValueError, match="condition"):
+        g(z, torch.randn(5, COND + 1))
+    with pytest.raises(ValueError, match="width"):
+        gen.GlyphGenerator(COND, width=0)
+
+
+def test_glyph_generator_moves_the_glyph_with_its_centre():
+    """Shift the centre by two pixels: the drawn object shifts by exactly two pixels."""
+    torch.manual_seed(0)
+    g = gen.GlyphGenerator(COND, noise_dim=4, image_size=16, width=8).eval()
+    with torch.no_grad():  # a flat grey background, so that only the glyph differs
+        g.background.to_image.weight.zero_()
+        g.background.to_image.bias.zero_()
+    pixel = 2 / 15  # one pixel in the [-1, 1] coordinates of a 16-pixel image
+    z, c = torch.randn(1, 4), torch.randn(1, COND)
+
+    def draw(cx):
+        g.place = lambda z, c: (torch.tensor([[cx, 0.0]]), torch.tensor([0.3]))
+        return g(z, c)
+
+    before, after = draw(-0.2), draw(-0.2 + 2 * pixel)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after[..., 2:], before[..., :-2], atol=1e-5)
+
+
+def test_pooled_discriminator_trunk(shapes):
+    x, _ = shapes
+    small = torch.nn.functional.interpolate(x[:4], size=16, mode="area")
+    d = gen.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
+                                    aux_classes={"shape": 3})
+    score, aux = d(small, torch.randn(4, COND), with_aux=True)
+    assert score.shape == (4,) and aux["shape"].shape == (4, 3)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in d.trunk)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in gen.ProjectionDiscriminator(COND).trunk)
+    with pytest.raises(ValueError, match="trunk"):
+        gen.ProjectionDiscriminator(COND, trunk="resnet")
+
+
+def test_train_cgan_ema_loads_the_average(shapes):
+    x, attrs = shapes
+    small = torch.nn.functional.interpolate(x, size=16, mode="area")
+    rng = np.random.default_rng(0)
+
+    def run(ema_decay):
+        torch.manual_seed(0)
+        g_text, d_text = gen.BagOfWordsEncoder(shapes_vocab(), COND), gen.BagOfWordsEncoder(shapes_vocab(), COND)
+        g = gen.GlyphGenerator(COND, noise_dim=4, image_size=16, width=8)
+        d = gen.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
+                                        aux_classes={"color": 6, "shape": 3})
+        before = [p.detach().clone() for p in g.parameters()]
+        gen.train_cgan(g, d, g_text, d_text, small, lambda idx: gen.training_prompts(
+            {k: v[idx] for k, v in attrs.items()}, rng), 5, torch.device("cpu"), batch_size=16,
+            lr=1e-2, attrs=attrs, aux_weight=3.0, d_aux_weight=5.0, ema_decay=ema_decay, progress=False)
+        return max((a - b).abs().max().item() for a, b in zip(before, g.parameters()))
+
+    moved_raw, moved_ema = run(None), run(0.9999)
+    assert moved_raw > 1e-2  # five steps at lr 1e-2 move the weights...
+    assert moved_ema < 1e-3  # ...but their slow average has barely left the start
+    with pytest.raises(ValueError, match="ema_decay"):
+        run(1.5)
+
+
 def test_hinge_losses():
     assert gen.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
     assert gen.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
@@ -322,6 +395,22 @@ def test_judge_and_fidelity(shapes):
     assert 0 <= fid["color+shape"] <= min(fid["color"], fid["shape"])
 
 
+def test_evaluation_prompts_and_fidelity_over(shapes):
+    sets = gen.evaluation_prompts(seed=0)
+    assert [len(sets[k]) for k in ("seen", "seen, full", "held-out", "paraphrase")] == [15, 75, 3, 36]
+    assert all(p[3] is not None and p[4] is not None for p in sets["seen, full"])
+    assert {(c, s) for _, c, s, _, _ in sets["held-out"]} == set(HELDOUT_PAIRS)
+    x, attrs = shapes
+    judge = gen.AttributeJudge(image_size=32, width=4)
+    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    model = gen.CVAE(COND, latent_dim=4, width=8)
+    scores = gen.fidelity_over(judge, model, enc, sets["seen, full"][:2], n=3)
+    assert set(scores) == {"color", "shape", "color+shape", "size", "position"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    with pytest.raises(ValueError, match="at least one"):
+        gen.fidelity_over(judge, model, enc, [], n=3)
+
+
 def test_diversity():
     same = torch.zeros(5, 3, 8, 8)
     assert gen.diversity(same) == 0.0
@@ -354,3 +443,24 @@ def test_article_cvae_errata():
     assert z.shape == (3, 2)                         # no mean/log-variance split
     assert torch.equal(z, model(text, x)[1])         # no sampling
     assert model.decoder[0].in_features == 2         # the decoder never sees the prompt
+
+
+# ------------------------------------------------------------ the prompt widget
+def test_prompt_widget_grid_and_bad_prompts(capsys):
+    from cmlib.widgets_generative import draw_prompt_grid, prompt_explorer, sample_grid
+
+    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    model = gen.CVAE(COND, latent_dim=4, image_size=16, width=8)
+    fig = sample_grid(model, enc, ["a red circle", "a blue square"], "grid", n=3, temperature=0.5)
+    assert len(fig.axes) == 6
+    models = {"CVAE": (model, enc)}
+    with pytest.raises(ValueError, match="unknown model"):
+        draw_prompt_grid(models, "a red circle", "GAN")
+    with pytest.raises(ValueError, match="at least one model"):
+        prompt_explorer({})
+    ui = prompt_explorer(models, prompt="a red circle", n=2)
+    if ui is not None:  # with ipywidgets: a bad prompt prints a message, never a traceback
+        ui.widget.children[0].value = "xyzzy"
+        ui.widget.children[0].value = "   "
+        out = capsys.readouterr().out
+        assert "vocabulary" in out and "Type a prompt" in out
