@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.shapes import COLORS, HELDOUT_PAIRS, POSITIONS, SEEN_PAIRS, SHAPES, SIZES
+from .data.shapes import COLORS, HELDOUT_PAIRS, POSITIONS, SEEN_PAIRS, SHAPES, SIZES, ShapesWorld
 from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
 from .text import SPECIALS, Vocab, tokenize
 from .train import progress_bar
@@ -100,6 +100,14 @@ def training_prompts(attrs: dict[str, torch.Tensor], rng: np.random.Generator,
                         SIZES[int(attrs["size"][i])] if say_size[i] else None,
                         POSITIONS[int(attrs["position"][i])] if say_position[i] else None, rng)
             for i in range(n)]
+
+
+def prompt_sampler(attrs: dict[str, torch.Tensor],
+                   rng: np.random.Generator) -> Callable[[torch.Tensor], list[str]]:
+    """``indices (B,) -> B prompts``: fresh :func:`training_prompts` for those images at every call."""
+    def prompts_for(idx: torch.Tensor) -> list[str]:
+        return training_prompts({k: v[idx] for k, v in attrs.items()}, rng)
+    return prompts_for
 
 
 def paraphrase_prompts(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
@@ -402,6 +410,8 @@ class CoordinateDecoder(nn.Module):
 
     Shapes:
         ``forward(code (B, in_dim), c ignored)`` → ``(B, out_channels, image_size, image_size)`` logits.
+        ``forward(code, coords=(B, S·S, 2))`` evaluates the MLP at other coordinates than the pixel
+        grid, e.g. each pixel's position in an object's own frame (:class:`GlyphGenerator`).
     """
 
     def __init__(self, in_dim: int, out_channels: int = 3, image_size: int = 16, width: int = 64,
@@ -419,11 +429,16 @@ class CoordinateDecoder(nn.Module):
         self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
         self.to_image = nn.Linear(width, out_channels)
 
-    def forward(self, code: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, code: torch.Tensor, c: torch.Tensor | None = None,
+                coords: torch.Tensor | None = None) -> torch.Tensor:
         if not isinstance(code, torch.Tensor) or code.ndim != 2 or code.shape[1] != self.in_dim:
             raise ValueError(f"expected a code (B, {self.in_dim}), got "
                              f"{tuple(getattr(code, 'shape', ())) or type(code).__name__}")
-        h = F.relu(self.from_coords(self.coords) + self.from_code[0](code)[:, None, :])
+        if coords is None:
+            coords = self.coords
+        elif coords.shape[1:] != self.coords.shape[1:] or coords.shape[0] not in (1, len(code)):
+            raise ValueError(f"expected coords (B, {self.coords.shape[1]}, 2), got {tuple(coords.shape)}")
+        h = F.relu(self.from_coords(coords) + self.from_code[0](code)[:, None, :])
         for layer, from_code in zip(self.hidden, self.from_code[1:]):
             h = F.relu(layer(h) + from_code(code)[:, None, :])
         out = self.to_image(h)  # (B, S·S, C)
@@ -573,8 +588,8 @@ class GlyphGenerator(nn.Module):
     * **placement** — an MLP of ``[z, c]`` gives the object's centre (cx, cy) in [−1, 1] and its
       radius r, so *where* and *how big* come from the noise and the prompt;
     * **glyph** — every pixel computes its coordinates in the object's frame, u = (p − centre) / r,
-      and a per-pixel MLP of (u, c) gives its opacity α and colour (a coordinate decoder, like
-      :class:`CoordinateDecoder`). The glyph depends on the prompt only, so a shape is learnt once
+      and a per-pixel MLP of (u, c) gives its opacity α and colour (a :class:`CoordinateDecoder`
+      of c evaluated at u). The glyph depends on the prompt only, so a shape is learnt once
       in its own frame instead of at every pixel offset — which a transposed-conv generator must do;
     * **background** — a :class:`ConvDecoder` of ``[z, c]``.
 
@@ -601,15 +616,11 @@ class GlyphGenerator(nn.Module):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
-        grid = coordinate_grid(1, image_size, image_size)  # (1, 2, S, S)
-        self.register_buffer("coords", grid.flatten(2).transpose(1, 2).contiguous())  # (1, S·S, 2)
         self.placement = nn.Sequential(nn.Linear(noise_dim + cond_dim, width), nn.ReLU(inplace=True),
                                        nn.Linear(width, width), nn.ReLU(inplace=True),
                                        nn.Linear(width, 3))
-        self.from_frame = nn.Linear(2, width)
-        self.from_cond = nn.ModuleList(nn.Linear(cond_dim, width) for _ in range(depth + 1))
-        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
-        self.to_glyph = nn.Linear(width, 1 + out_channels)  # opacity logit, colour logits
+        # the glyph: opacity logit and colour logits, a coordinate decoder of the prompt alone
+        self.glyph = CoordinateDecoder(cond_dim, 1 + out_channels, image_size, width, depth)
         self.background = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
 
     def place(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -623,11 +634,8 @@ class GlyphGenerator(nn.Module):
                              f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
         _check_condition(c, len(z), self.cond_dim)
         centre, radius = self.place(z, c)
-        frame = (self.coords - centre[:, None, :]) / radius[:, None, None]  # (B, S·S, 2)
-        h = F.relu(self.from_frame(frame) + self.from_cond[0](c)[:, None, :])
-        for layer, from_cond in zip(self.hidden, self.from_cond[1:]):
-            h = F.relu(layer(h) + from_cond(c)[:, None, :])
-        glyph = self.to_glyph(h).transpose(1, 2).reshape(len(z), -1, self.image_size, self.image_size)
+        frame = (self.glyph.coords - centre[:, None, :]) / radius[:, None, None]  # (B, S·S, 2)
+        glyph = self.glyph(c, coords=frame)
         alpha, colour = torch.sigmoid(glyph[:, :1]), torch.sigmoid(glyph[:, 1:])
         background = torch.sigmoid(self.background(torch.cat([z, c], dim=1), c))
         return alpha * colour + (1 - alpha) * background
@@ -950,6 +958,28 @@ def generate(model: CVAE | Generator | GlyphGenerator, text_encoder: nn.Module, 
     return generate_from_condition(model, text_encoder([prompt]), n, seed, temperature)
 
 
+# ---------------------------------------------------------------- data of chapter 04
+def one_object_photos(split: str, size: int, image_size: int = 16,
+                      seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Chapter 04's data: one-object, photo-style ShapesWorld images ``(N, 3, S, S)`` and their labels."""
+    data = ShapesWorld(split, size=size, image_size=image_size, num_objects=1, style="photo", seed=seed)
+    return data.tensors(cache=False)
+
+
+def judge_training_set(x_train: torch.Tensor, a_train: dict[str, torch.Tensor], x_heldout: torch.Tensor,
+                       a_heldout: dict[str, torch.Tensor],
+                       num_kept: int = 500) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The judge's training images: the generators' training set plus ``heldout[num_kept:]``.
+
+    The judge must know all 18 colour–shape pairs, so it also learns from held-out pairs, which the
+    generators never see; ``heldout[:num_kept]`` stays unseen by everyone, to score the judge on.
+    """
+    if not 0 <= num_kept < len(x_heldout):
+        raise ValueError(f"num_kept must be in [0, {len(x_heldout)}), got {num_kept}")
+    return (torch.cat([x_train, x_heldout[num_kept:]]),
+            {k: torch.cat([a_train[k], a_heldout[k][num_kept:]]) for k in a_train})
+
+
 # ---------------------------------------------------------------- the judge
 JUDGE_HEADS = {"color": len(COLORS), "shape": len(SHAPES), "size": len(SIZES),
                "position": len(POSITIONS)}
@@ -1101,6 +1131,15 @@ def diversity(images: torch.Tensor) -> float:
     d = torch.cdist(flat, flat) / math.sqrt(flat.shape[1])
     n = len(flat)
     return float(d.sum() / (n * (n - 1)))
+
+
+def real_diversity(images: torch.Tensor, attrs: dict[str, torch.Tensor], color: str, shape: str,
+                   n: int = 40) -> float:
+    """:func:`diversity` of (at most ``n``) real images of one colour and shape: the yardstick for samples."""
+    keep = (attrs["color"] == COLORS.index(color)) & (attrs["shape"] == SHAPES.index(shape))
+    if int(keep.sum()) < 2:
+        raise ValueError(f"fewer than two real images of a {color} {shape}")
+    return diversity(images[keep][:n])
 
 
 # ---------------------------------------------------------------- the article's listings (errata)

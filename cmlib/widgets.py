@@ -81,8 +81,6 @@ def plot_feature_maps(maps: Mapping[str, torch.Tensor], num_channels: int = 6,
     return fig
 
 
-
-
 def feature_map_explorer(maps: Mapping[str, torch.Tensor], image=None,
                          title: str = "Feature maps", num_channels: int = 6):
     """Pick a layer and a channel and see its feature map beside the input image.

@@ -395,6 +395,31 @@ def test_judge_and_fidelity(shapes):
     assert 0 <= fid["color+shape"] <= min(fid["color"], fid["shape"])
 
 
+def test_chapter_data_helpers():
+    x, a = gen.one_object_photos("heldout", 12, image_size=16, seed=3)
+    assert x.shape == (12, 3, 16, 16) and (a["num_objects"] == 1).all()
+    xt, at = gen.one_object_photos("train", 8, image_size=16, seed=3)
+    xj, aj = gen.judge_training_set(xt, at, x, a, num_kept=5)
+    assert len(xj) == 8 + 7 and torch.equal(xj[8:], x[5:]) and torch.equal(aj["shape"][8:], a["shape"][5:])
+    with pytest.raises(ValueError, match="num_kept"):
+        gen.judge_training_set(xt, at, x, a, num_kept=12)
+    sampler = gen.prompt_sampler(at, np.random.default_rng(0))
+    first, second = sampler(torch.arange(8)), sampler(torch.arange(8))
+    assert len(first) == 8 and first != second  # fresh wording at every call
+    again = gen.prompt_sampler(at, np.random.default_rng(0))(torch.arange(8))
+    assert again == first
+
+
+def test_coordinate_decoder_at_other_coordinates():
+    dec = gen.CoordinateDecoder(5, 3, image_size=8, width=8)
+    code = torch.randn(2, 5)
+    assert torch.equal(dec(code), dec(code, coords=dec.coords))
+    shifted = dec(code, coords=dec.coords.expand(2, -1, -1) + 0.5)
+    assert shifted.shape == (2, 3, 8, 8) and not torch.allclose(shifted, dec(code))
+    with pytest.raises(ValueError, match="coords"):
+        dec(code, coords=torch.zeros(2, 10, 2))
+
+
 def test_evaluation_prompts_and_fidelity_over(shapes):
     sets = gen.evaluation_prompts(seed=0)
     assert [len(sets[k]) for k in ("seen", "seen, full", "held-out", "paraphrase")] == [15, 75, 3, 36]
@@ -409,6 +434,16 @@ def test_evaluation_prompts_and_fidelity_over(shapes):
     assert all(0.0 <= v <= 1.0 for v in scores.values())
     with pytest.raises(ValueError, match="at least one"):
         gen.fidelity_over(judge, model, enc, [], n=3)
+
+
+def test_real_diversity():
+    images = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    attrs = {"color": torch.tensor([0, 0, 0, 1, 1]), "shape": torch.tensor([2, 2, 1, 2, 2])}
+    color, shape = gen.COLORS[0], gen.SHAPES[2]
+    assert gen.real_diversity(images, attrs, color, shape) == gen.diversity(images[:2])
+    assert gen.real_diversity(images, attrs, gen.COLORS[1], shape, n=2) == gen.diversity(images[3:])
+    with pytest.raises(ValueError, match="fewer than two"):
+        gen.real_diversity(images, attrs, color, gen.SHAPES[1])
 
 
 def test_diversity():

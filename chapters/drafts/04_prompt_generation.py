@@ -92,20 +92,10 @@ _ = show_images([styles[i][0] for i in range(8)], captions=[styles.captions(i)[3
 # position to chance.
 
 # %%
-def one_object_photos(split, size):
-    data = ShapesWorld(split, size=size, image_size=IMAGE_SIZE, num_objects=1, style="photo", seed=SEED)
-    return data.tensors(cache=False)
-
-
-x_train, a_train = one_object_photos("train", NUM_TRAIN)
-x_test, a_test = one_object_photos("test", 1000)
-x_heldout, a_heldout = one_object_photos("heldout", 1000)
-prompt_rng = np.random.default_rng(SEED)
-
-
-def train_prompts(idx: torch.Tensor) -> list[str]:
-    """Fresh prompts for the training images ``idx``."""
-    return gen.training_prompts({k: v[idx] for k, v in a_train.items()}, prompt_rng)
+x_train, a_train = gen.one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
+x_test, a_test = gen.one_object_photos("test", 1000, IMAGE_SIZE, SEED)
+x_heldout, a_heldout = gen.one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
+train_prompts = gen.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
 
 
 print(x_train.shape, "e.g.", train_prompts(torch.arange(4)))
@@ -209,8 +199,7 @@ print("sampled from a prompt's condition alone:", tuple(cvae_demo.sample(torch.r
 # generators, so it also learns from half of the `heldout` split; the generators never see those images.
 
 # %%
-x_judge = torch.cat([x_train, x_heldout[500:]])
-a_judge = {k: torch.cat([a_train[k], a_heldout[k][500:]]) for k in a_train}
+x_judge, a_judge = gen.judge_training_set(x_train, a_train, x_heldout, a_heldout)
 judge = gen.AttributeJudge(image_size=IMAGE_SIZE, width=16)
 judge_losses = gen.train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
 judge_test = gen.judge_accuracy(judge, x_test, a_test)
@@ -393,14 +382,9 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase via MiniLM"):
 # number for real images of that colour and shape (a ratio near 0 would mean one image per prompt):
 
 # %%
-def real_diversity(color, shape):
-    keep = (a_test["color"] == COLORS.index(color)) & (a_test["shape"] == SHAPES.index(shape))
-    return gen.diversity(x_test[keep][:40])
-
-
 print(f"{'prompt':<22}{'real':>8}{'τ=1 / real':>12}{f'τ={TEMPERATURE} / real':>14}")
 for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square")]:
-    prompt, real = gen.make_prompt(color, shape), real_diversity(color, shape)
+    prompt, real = gen.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
     ratios = [gen.diversity(gen.generate(cvae, cvae_text, prompt, 40, seed=SEED, temperature=t)) / real
               for t in (1.0, TEMPERATURE)]
     print(f"{prompt:<22}{real:8.3f}{ratios[0]:12.2f}{ratios[1]:14.2f}")

@@ -47,7 +47,7 @@ print(runtime.describe())
 import matplotlib.pyplot as plt
 
 from cmlib import generative as gen
-from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
+from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes_text import shapes_vocab
 from cmlib.exercises import check
 from cmlib.widgets_generative import sample_grid
@@ -68,25 +68,14 @@ SAMPLES_PER_PROMPT = runtime.pick(cpu=30, gpu=100)
 # images only — including half of the held-out colour–shape pairs, which the generator never sees.
 
 # %%
-def one_object_photos(split, size):
-    data = ShapesWorld(split, size=size, image_size=IMAGE_SIZE, num_objects=1, style="photo", seed=SEED)
-    return data.tensors(cache=False)
-
-
-x_train, a_train = one_object_photos("train", NUM_TRAIN)
-x_test, a_test = one_object_photos("test", 1000)
-x_heldout, a_heldout = one_object_photos("heldout", 1000)
-prompt_rng = np.random.default_rng(SEED)
+x_train, a_train = gen.one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
+x_test, a_test = gen.one_object_photos("test", 1000, IMAGE_SIZE, SEED)
+x_heldout, a_heldout = gen.one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
+train_prompts = gen.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
 vocab = shapes_vocab()
 
 
-def train_prompts(idx: torch.Tensor) -> list[str]:
-    """Fresh prompts for the training images ``idx``."""
-    return gen.training_prompts({k: v[idx] for k, v in a_train.items()}, prompt_rng)
-
-
-x_judge = torch.cat([x_train, x_heldout[500:]])
-a_judge = {k: torch.cat([a_train[k], a_heldout[k][500:]]) for k in a_train}
+x_judge, a_judge = gen.judge_training_set(x_train, a_train, x_heldout, a_heldout)
 judge = gen.AttributeJudge(image_size=IMAGE_SIZE, width=16)
 gen.train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
 judge_test = gen.judge_accuracy(judge, x_test, a_test)
@@ -242,15 +231,10 @@ _ = sample_grid(generator, g_text, grid_prompts, "cGAN samples (EMA generator), 
 # and shape. A ratio near 0 is collapse.
 
 # %%
-def real_diversity(color, shape):
-    keep = (a_test["color"] == COLORS.index(color)) & (a_test["shape"] == SHAPES.index(shape))
-    return gen.diversity(x_test[keep][:40])
-
-
 diversity_ratio = {}
 print(f"{'prompt':<22}{'real':>8}{'cGAN / real':>13}")
 for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square")]:
-    prompt, real = gen.make_prompt(color, shape), real_diversity(color, shape)
+    prompt, real = gen.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
     diversity_ratio[prompt] = gen.diversity(gen.generate(generator, g_text, prompt, 40, seed=SEED)) / real
     print(f"{prompt:<22}{real:8.3f}{diversity_ratio[prompt]:13.2f}")
 
