@@ -165,7 +165,7 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # | 01 visual features | §2.1 视觉信息处理 — visual information processing |
 # | 02 language features | §2.2 语言信息处理 — language information processing |
 # | 03 fusion | §2.3 视觉和语言信息的融合方法 — fusing vision and language |
-# | 04 prompt-driven generation: cGAN and CVAE | §3.1 提示词的概念与应用, §3.2.1 基于条件生成模型的跨模态学习 |
+# | 04 prompt-driven generation, in three parts: CVAE, real digits, cGAN | §3.1 提示词的概念与应用, §3.2.1 基于条件生成模型的跨模态学习 |
 # | 05 encoder–decoder and captioning | §3.2.2 基于编码器-解码器模型的跨模态学习 |
 # | 06 feature alignment and CycleGAN | §4.1 特征对齐方法 |
 # | 07 cross-modal retrieval and prompts | §3.1 跨模态检索, 提示词 |

@@ -1,25 +1,20 @@
-"""Prompt-driven generation: prompt encoders, a conditional VAE, a conditional GAN and a judge.
+"""Prompt-driven generation: a conditional VAE, generation from a prompt, and a judge.
 
-The pieces of chapter 04 (article §3.1 提示词的概念与应用 and §3.2.1
-基于条件生成模型的跨模态学习):
+The pieces of chapter 04 (article §3.2.1 基于条件生成模型的跨模态学习) that
+both generators share, and the CVAE:
 
-* prompts — :func:`make_prompt` writes a ShapesWorld prompt ("a small red
-  circle on the left"); :func:`training_prompts` writes one per image, with
-  synonyms and with the size and position words left out at random, so that
-  a short prompt such as "a red circle" is a normal input;
-* prompt encoders — :class:`BagOfWordsEncoder` (learned, over a fixed
-  vocabulary) and :class:`SentencePromptEncoder` (a frozen sentence encoder
-  such as all-MiniLM-L6-v2 plus a linear head aligned to a learned encoder);
 * :class:`CVAE` — q(z|x,c) and p(x|z,c) with the reparameterisation trick
-  and the ELBO (:func:`elbo_loss`);
-* :class:`Generator` (DCGAN-style), :class:`GlyphGenerator` (draws a glyph in the
-  object's frame and places it) and :class:`ProjectionDiscriminator` — a
-  conditional GAN, trained by :func:`train_cgan` with the fakes detached in
-  the discriminator step;
+  and the ELBO (:func:`elbo_loss`), with a conv or a coordinate decoder
+  (:class:`CoordinateDecoder`) and an optional learned prior p(z|c);
+* :func:`generate` — images for a text prompt from a CVAE or a GAN generator
+  (:mod:`cmlib.gan`);
 * :class:`AttributeJudge` — an attribute classifier trained on real images
-  only, which scores generated images (:func:`prompt_fidelity`);
-* :class:`ArticleGAN` and :class:`ArticleCVAE` — the article's two listings,
-  reproduced as printed for the errata.
+  only, which scores generated images (:func:`prompt_fidelity`,
+  :func:`fidelity_over`), and :func:`diversity`;
+* :class:`ArticleCVAE` — the article's listing, reproduced as printed for the errata.
+
+Prompts and prompt encoders are in :mod:`cmlib.prompts`; the conditional GAN is
+in :mod:`cmlib.gan`.
 """
 
 from __future__ import annotations
@@ -33,227 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.shapes import COLORS, HELDOUT_PAIRS, POSITIONS, SEEN_PAIRS, SHAPES, SIZES, ShapesWorld
-from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
-from .text import SPECIALS, Vocab, tokenize
+from .data.shapes import COLORS, POSITIONS, SHAPES, SIZES, ShapesWorld
+from .prompts import EvalPrompt
 from .train import progress_bar
 from .vision import ConvEncoder, check_images, coordinate_grid
 
-# ---------------------------------------------------------------- prompts
-#: Colour and shape words that ShapesWorld never uses: paraphrases for the MiniLM encoder.
-COLOR_PARAPHRASES = {
-    "red": ("crimson", "scarlet"), "green": ("emerald", "lime"), "blue": ("navy", "azure"),
-    "yellow": ("golden", "lemon"), "purple": ("violet", "lavender"), "orange": ("amber", "tangerine"),
-}
-SHAPE_PARAPHRASES = {"circle": ("disc", "round dot"), "square": ("tile", "block"),
-                     "triangle": ("pyramid", "triangular shape")}
-
-
-def _a_an(text: str) -> str:
-    return ("an " + text[2:]) if text.startswith("a ") and text[2:3] in "aeiou" else text
-
-
-def make_prompt(color: str, shape: str, size: str | None = None, position: str | None = None,
-                rng: np.random.Generator | None = None) -> str:
-    """A content prompt ("a red circle"), with size and position words when given.
-
-    Args:
-        color: one of :data:`COLORS`.
-        shape: one of :data:`SHAPES`.
-        size: ``None`` or one of :data:`SIZES`.
-        position: ``None`` or one of :data:`POSITIONS` (a context prompt).
-        rng: pick synonyms at random ("ball", "little", "to the left"); ``None`` uses the canonical words.
-    """
-    for name, value, valid in (("color", color, COLORS), ("shape", shape, SHAPES)):
-        if value not in valid:
-            raise ValueError(f"unknown {name} {value!r}; valid values are {valid}")
-    if size is not None and size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; valid values are {SIZES} or None")
-    if position is not None and position not in POSITIONS:
-        raise ValueError(f"unknown position {position!r}; valid values are {POSITIONS} or None")
-
-    def word(options: tuple[str, ...]) -> str:
-        return options[0] if rng is None else options[rng.integers(len(options))]
-
-    words = ["a"] + ([word(SIZE_WORDS[size])] if size else []) + [color, word(SHAPE_WORDS[shape])]
-    if position:
-        words.append(word(POSITION_WORDS[position]))
-    return _a_an(" ".join(words))
-
-
-def training_prompts(attrs: dict[str, torch.Tensor], rng: np.random.Generator,
-                     p_size: float = 0.5, p_position: float = 0.5) -> list[str]:
-    """One random prompt per image, naming its colour and shape, and sometimes its size and position.
-
-    Args:
-        attrs: ShapesWorld attribute tensors with keys ``color``, ``shape``, ``size``, ``position``.
-        rng: picks synonyms and which words to say.
-        p_size: the chance a prompt names the size.
-        p_position: the chance a prompt names the position.
-    """
-    missing = {"color", "shape", "size", "position"} - set(attrs)
-    if missing:
-        raise ValueError(f"attrs lacks {sorted(missing)}")
-    n = len(attrs["color"])
-    say_size, say_position = rng.random(n) < p_size, rng.random(n) < p_position
-    return [make_prompt(COLORS[int(attrs["color"][i])], SHAPES[int(attrs["shape"][i])],
-                        SIZES[int(attrs["size"][i])] if say_size[i] else None,
-                        POSITIONS[int(attrs["position"][i])] if say_position[i] else None, rng)
-            for i in range(n)]
-
-
-def prompt_sampler(attrs: dict[str, torch.Tensor],
-                   rng: np.random.Generator) -> Callable[[torch.Tensor], list[str]]:
-    """``indices (B,) -> B prompts``: fresh :func:`training_prompts` for those images at every call."""
-    def prompts_for(idx: torch.Tensor) -> list[str]:
-        return training_prompts({k: v[idx] for k, v in attrs.items()}, rng)
-    return prompts_for
-
-
-def paraphrase_prompts(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """Prompts with words ShapesWorld never uses: ``(prompt, colour, shape)`` for each pair and synonym.
-
-    Each pair gets two prompts: (1st colour synonym, 1st shape synonym) and (2nd, 2nd).
-    """
-    out = []
-    for color, shape in pairs:
-        for k in range(2):
-            out.append((_a_an(f"a {COLOR_PARAPHRASES[color][k]} {SHAPE_PARAPHRASES[shape][k]}"),
-                        color, shape))
-    return out
-
-
-def alignment_prompts(repeats: int = 4) -> list[str]:
-    """Prompts of the seen pairs, with and without size and position, in varied wording (a few hundred).
-
-    What a :class:`SentencePromptEncoder`'s head is fitted on (``repeats`` wordings per combination).
-    """
-    return sorted({make_prompt(c, s, size, position, rng=np.random.default_rng(k))
-                   for k, (c, s) in enumerate(SEEN_PAIRS * repeats)
-                   for size in (None, *SIZES) for position in (None, *POSITIONS)})
-
-
-def check_prompts(prompts: str | Sequence[str]) -> list[str]:
-    """Return ``prompts`` as a list of strings; raise ValueError on an empty list or an empty prompt."""
-    if isinstance(prompts, str):
-        prompts = [prompts]
-    if not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
-        raise TypeError(f"expected a prompt string or a list of them, got {type(prompts).__name__}")
-    if len(prompts) == 0:
-        raise ValueError("expected at least one prompt, got an empty list")
-    for p in prompts:
-        if not p.strip():
-            raise ValueError("the prompt is empty: write what to draw, e.g. 'a red circle'")
-    return list(prompts)
-
-
-# ---------------------------------------------------------------- prompt encoders
-class BagOfWordsEncoder(nn.Module):
-    """A learned prompt encoder: word counts over a fixed vocabulary → linear map.
-
-    Word order is ignored, so "a red circle" and "circle red a" give the same
-    condition. Words outside the vocabulary are ignored; a prompt with no known
-    word at all raises ValueError (there is nothing to condition on).
-
-    Args:
-        vocab: the vocabulary (e.g. :func:`cmlib.data.shapes_text.shapes_vocab`).
-        cond_dim: size of the condition vector.
-
-    Shapes:
-        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
-    """
-
-    def __init__(self, vocab: Vocab, cond_dim: int = 32):
-        super().__init__()
-        if not isinstance(vocab, Vocab):
-            raise TypeError(f"vocab must be a cmlib.text.Vocab, got {type(vocab).__name__}")
-        self.vocab, self.cond_dim = vocab, cond_dim
-        self._memo: dict[str, torch.Tensor] = {}  # prompt -> its word counts
-        self.linear = nn.Linear(len(vocab), cond_dim)
-        nn.init.normal_(self.linear.weight, std=0.5)  # a prompt of a few words gives c of unit scale
-
-    def bag(self, prompts: str | Sequence[str]) -> torch.Tensor:
-        """Word counts ``(B, len(vocab))`` (special tokens and unknown words not counted)."""
-        prompts = check_prompts(prompts)
-        for prompt in set(prompts) - self._memo.keys():
-            ids = [self.vocab.stoi[w] for w in tokenize(prompt)
-                   if w in self.vocab.stoi and w not in SPECIALS]
-            if not ids:
-                raise ValueError(f"no word of {prompt!r} is in the vocabulary, so it says nothing "
-                                 f"to draw; try e.g. 'a red circle'")
-            self._memo[prompt] = torch.zeros(len(self.vocab)).index_add_(
-                0, torch.tensor(ids), torch.ones(len(ids)))
-        return torch.stack([self._memo[p] for p in prompts])
-
-    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
-        return self.linear(self.bag(prompts).to(self.linear.weight.device))
-
-
-class SentencePromptEncoder(nn.Module):
-    """A frozen sentence encoder (all-MiniLM-L6-v2) plus a linear head into a model's condition space.
-
-    The head is fitted in closed form (ridge regression) so that the sentence
-    embedding of a training prompt lands on the condition a learned encoder
-    gives the same prompt (:meth:`fit`). Then a prompt with words the
-    generator never saw ("a crimson disc") still gets a condition vector:
-    whatever MiniLM thinks it is close to.
-
-    Args:
-        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
-        cond_dim: size of the condition vector.
-
-    Shapes:
-        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
-    """
-
-    def __init__(self, sentence_encoder, cond_dim: int = 32):
-        super().__init__()
-        if not hasattr(sentence_encoder, "encode"):
-            raise TypeError("sentence_encoder needs an encode(texts) method")
-        self.sentence_encoder, self.cond_dim = sentence_encoder, cond_dim
-        self.embed_dim = int(getattr(sentence_encoder, "dim", 384))
-        self.head = nn.Linear(self.embed_dim, cond_dim)
-        self._memo: dict[str, torch.Tensor] = {}
-
-    def embed(self, prompts: str | Sequence[str]) -> torch.Tensor:
-        """Frozen sentence embeddings ``(B, embed_dim)``, each prompt encoded once."""
-        prompts = check_prompts(prompts)
-        todo = sorted({p for p in prompts if p not in self._memo})
-        if todo:
-            vectors = self.sentence_encoder.encode(todo)
-            if vectors.ndim != 2 or vectors.shape[1] != self.embed_dim:
-                raise ValueError(f"the sentence encoder returned {tuple(vectors.shape)}, "
-                                 f"expected (N, {self.embed_dim})")
-            self._memo.update(zip(todo, vectors.float().cpu()))
-        return torch.stack([self._memo[p] for p in prompts])
-
-    @torch.no_grad()
-    def fit(self, prompts: Sequence[str], targets: torch.Tensor, ridge: float = 0.1) -> float:
-        """Fit the head by ridge regression onto ``targets`` ``(N, cond_dim)``; return the R².
-
-        Args:
-            prompts: training prompts.
-            targets: the condition a learned encoder gives each prompt.
-            ridge: the L2 penalty; larger trusts the sentence encoder's neighbourhoods more.
-        """
-        x = self.embed(prompts)
-        if targets.shape != (len(x), self.cond_dim):
-            raise ValueError(f"targets must be ({len(x)}, {self.cond_dim}), got {tuple(targets.shape)}")
-        y = targets.detach().float().cpu()
-        x_mean, y_mean = x.mean(0), y.mean(0)
-        xc, yc = x - x_mean, y - y_mean
-        weight = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(self.embed_dim), xc.T @ yc)
-        self.head.weight.copy_(weight.T)
-        self.head.bias.copy_(y_mean - x_mean @ weight)
-        residual = ((self.head(x) - y) ** 2).sum()
-        return float(1 - residual / (yc ** 2).sum().clamp_min(1e-12))
-
-    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
-        return self.head(self.embed(prompts).to(self.head.weight.device))
-
 
 # ---------------------------------------------------------------- building blocks
-def _num_upsamplings(image_size: int) -> int:
+def num_upsamplings(image_size: int) -> int:
+    """How many 2× upsamplings take a 4×4 grid to ``image_size`` (a power of two ≥ 8)."""
     steps = math.log2(image_size / 4) if image_size >= 8 else -1
     if steps < 1 or steps != int(steps):
         raise ValueError(f"image_size must be a power of two >= 8, got {image_size}")
@@ -282,7 +65,7 @@ class ConvDecoder(nn.Module):
     def __init__(self, in_dim: int, out_channels: int = 3, image_size: int = 32, width: int = 32,
                  cond_dim: int = 0):
         super().__init__()
-        steps = _num_upsamplings(image_size)
+        steps = num_upsamplings(image_size)
         channels = [width * 2 ** (steps - 1 - k) for k in range(steps)]  # e.g. 128, 64, 32
         self.start_channels, self.cond_dim = channels[0], cond_dim
         self.project = nn.Linear(in_dim, channels[0] * 16)
@@ -308,7 +91,8 @@ class ConvDecoder(nn.Module):
         return self.to_image(x)
 
 
-def _check_condition(c: torch.Tensor, batch: int | None, cond_dim: int) -> None:
+def check_condition(c: torch.Tensor, batch: int | None, cond_dim: int) -> None:
+    """Raise ValueError unless ``c`` is ``(batch, cond_dim)`` (any batch when ``batch`` is None)."""
     if not isinstance(c, torch.Tensor) or c.ndim != 2 or c.shape[1] != cond_dim:
         raise ValueError(f"expected a condition of shape (B, {cond_dim}), got "
                          f"{tuple(getattr(c, 'shape', ())) or type(c).__name__}")
@@ -411,7 +195,7 @@ class CoordinateDecoder(nn.Module):
     Shapes:
         ``forward(code (B, in_dim), c ignored)`` → ``(B, out_channels, image_size, image_size)`` logits.
         ``forward(code, coords=(B, S·S, 2))`` evaluates the MLP at other coordinates than the pixel
-        grid, e.g. each pixel's position in an object's own frame (:class:`GlyphGenerator`).
+        grid, e.g. each pixel's position in an object's own frame (:class:`cmlib.gan.GlyphGenerator`).
     """
 
     def __init__(self, in_dim: int, out_channels: int = 3, image_size: int = 16, width: int = 64,
@@ -490,7 +274,7 @@ class CVAE(nn.Module):
         super().__init__()
         if decoder not in self.DECODERS:
             raise ValueError(f"decoder must be one of {self.DECODERS}, got {decoder!r}")
-        _num_upsamplings(image_size)
+        num_upsamplings(image_size)
         self.cond_dim, self.latent_dim = cond_dim, latent_dim
         self.image_size, self.in_channels = image_size, in_channels
         self.coordinates, self.learned_prior = decoder == "coordinate", bool(learned_prior)
@@ -510,7 +294,7 @@ class CVAE(nn.Module):
     def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x,c): ``(mu, logvar)``, each ``(B, latent_dim)``."""
         check_images(x, self.in_channels, self.image_size)
-        _check_condition(c, len(x), self.cond_dim)
+        check_condition(c, len(x), self.cond_dim)
         if self.coordinates:
             x = torch.cat([x, coordinate_grid(len(x), self.image_size, self.image_size, x.device)], dim=1)
         grid = self.encoder.feature_map(x).flatten(1)  # keeps where things are
@@ -519,7 +303,7 @@ class CVAE(nn.Module):
 
     def prior(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """p(z|c): ``(mu_p, logvar_p)``, each ``(B, latent_dim)`` — zeros for the N(0, I) prior."""
-        _check_condition(c, None, self.cond_dim)
+        check_condition(c, None, self.cond_dim)
         if self.prior_net is None:
             zeros = c.new_zeros(len(c), self.latent_dim)
             return zeros, zeros
@@ -528,7 +312,7 @@ class CVAE(nn.Module):
 
     def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """p(x|z,c) as pixel logits ``(B, C, S, S)``."""
-        _check_condition(c, len(z), self.cond_dim)
+        check_condition(c, len(z), self.cond_dim)
         return self.decoder(torch.cat([z, c], dim=1), c)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor):
@@ -543,7 +327,7 @@ class CVAE(nn.Module):
         z = μ_p(c) + temperature · σ_p(c) · noise, with ``noise`` ~ N(0, I) unless given. A
         temperature below 1 draws from the prior's dense core: cleaner, less varied samples.
         """
-        _check_condition(c, None, self.cond_dim)
+        check_condition(c, None, self.cond_dim)
         if not temperature >= 0:
             raise ValueError(f"temperature must be >= 0, got {temperature!r}")
         if noise is None:
@@ -552,193 +336,9 @@ class CVAE(nn.Module):
         return torch.sigmoid(self.decode(mu + temperature * torch.exp(0.5 * logvar) * noise, c))
 
 
-# ---------------------------------------------------------------- conditional GAN
-class Generator(nn.Module):
-    """G(z, c): a DCGAN generator fed noise and the prompt's condition.
-
-    Args:
-        cond_dim: size of the condition vector.
-        noise_dim: size of z.
-        image_size: output height and width (a power of two >= 8).
-        out_channels: image channels.
-        width: channel width.
-
-    Shapes:
-        ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
-    """
-
-    def __init__(self, cond_dim: int, noise_dim: int = 32, image_size: int = 32,
-                 out_channels: int = 3, width: int = 32):
-        super().__init__()
-        self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
-        self.body = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.noise_dim:
-            raise ValueError(f"expected noise of shape (B, {self.noise_dim}), got {tuple(z.shape)}")
-        _check_condition(c, len(z), self.cond_dim)
-        return torch.sigmoid(self.body(torch.cat([z, c], dim=1), c))
-
-
-class GlyphGenerator(nn.Module):
-    """G(z, c) that draws one object in its own frame, places it, and lays it over a background.
-
-    Three learned parts (a layered generator, as in LR-GAN, Yang et al., 2017):
-
-    * **placement** — an MLP of ``[z, c]`` gives the object's centre (cx, cy) in [−1, 1] and its
-      radius r, so *where* and *how big* come from the noise and the prompt;
-    * **glyph** — every pixel computes its coordinates in the object's frame, u = (p − centre) / r,
-      and a per-pixel MLP of (u, c) gives its opacity α and colour (a :class:`CoordinateDecoder`
-      of c evaluated at u). The glyph depends on the prompt only, so a shape is learnt once
-      in its own frame instead of at every pixel offset — which a transposed-conv generator must do;
-    * **background** — a :class:`ConvDecoder` of ``[z, c]``.
-
-    The image is α · colour + (1 − α) · background.
-
-    Args:
-        cond_dim: size of the condition vector.
-        noise_dim: size of z.
-        image_size: output height and width (a power of two >= 8).
-        out_channels: image channels.
-        width: hidden units of the placement and glyph MLPs, and of the background decoder.
-        depth: hidden layers of the glyph MLP after the first.
-
-    Shapes:
-        ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
-    """
-
-    def __init__(self, cond_dim: int, noise_dim: int = 16, image_size: int = 16,
-                 out_channels: int = 3, width: int = 32, depth: int = 2):
-        super().__init__()
-        _num_upsamplings(image_size)
-        for name, value in (("cond_dim", cond_dim), ("noise_dim", noise_dim), ("width", width),
-                            ("depth", depth)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
-        self.placement = nn.Sequential(nn.Linear(noise_dim + cond_dim, width), nn.ReLU(inplace=True),
-                                       nn.Linear(width, width), nn.ReLU(inplace=True),
-                                       nn.Linear(width, 3))
-        # the glyph: opacity logit and colour logits, a coordinate decoder of the prompt alone
-        self.glyph = CoordinateDecoder(cond_dim, 1 + out_channels, image_size, width, depth)
-        self.background = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
-
-    def place(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The object's centre ``(B, 2)`` in [−1, 1] and radius ``(B,)`` (in the same units)."""
-        p = self.placement(torch.cat([z, c], dim=1))
-        return torch.tanh(p[:, :2]), 0.25 * torch.exp(p[:, 2].clamp(-3, 3))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.noise_dim:
-            raise ValueError(f"expected noise of shape (B, {self.noise_dim}), got "
-                             f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
-        _check_condition(c, len(z), self.cond_dim)
-        centre, radius = self.place(z, c)
-        frame = (self.glyph.coords - centre[:, None, :]) / radius[:, None, None]  # (B, S·S, 2)
-        glyph = self.glyph(c, coords=frame)
-        alpha, colour = torch.sigmoid(glyph[:, :1]), torch.sigmoid(glyph[:, 1:])
-        background = torch.sigmoid(self.background(torch.cat([z, c], dim=1), c))
-        return alpha * colour + (1 - alpha) * background
-
-
-def _strided_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
-    """DCGAN: 4×4 convolutions with stride 2 down to a 4×4 map."""
-    layers: list[nn.Module] = []
-    channels = in_channels
-    for k in range(steps):
-        layers += [nn.Conv2d(channels, width * 2 ** k, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-        channels = width * 2 ** k
-    return layers, channels
-
-
-def _pooled_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
-    """3×3 convolutions at full resolution, batch norm and max-pooling down to a 4×4 map, one more 3×3."""
-    layers: list[nn.Module] = []
-    channels = in_channels
-    for k in range(steps):
-        layers += [nn.Conv2d(channels, width * 2 ** k, 3, 1, 1), nn.BatchNorm2d(width * 2 ** k),
-                   nn.LeakyReLU(0.2, inplace=True), nn.MaxPool2d(2)]
-        channels = width * 2 ** k
-    layers += [nn.Conv2d(channels, 2 * channels, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
-    return layers, 2 * channels
-
-
-class ProjectionDiscriminator(nn.Module):
-    """D(x, c) = w·φ(x) + <c, V φ(x)>: a DCGAN discriminator conditioned by projection.
-
-    φ is a conv trunk; the condition enters through an inner product with the image
-    features (Miyato & Koyama, 2018), so D scores "is this a real image *of this prompt*?".
-    Two trunks:
-
-    * ``"strided"`` — DCGAN's 4×4 convolutions with stride 2 and no batch norm. Its first layer
-      already halves the image, so on 16×16 images, where an object is 3–6 pixels wide, it
-      learns shape slowly (chapter 04 measures this);
-    * ``"pooled"`` — 3×3 convolutions at full resolution with batch norm and max-pooling, like
-      the judge: it tells a small square from a small circle after a few hundred steps. A
-      discriminator that cannot see a shape cannot teach it to the generator.
-
-    Args:
-        cond_dim: size of the condition vector.
-        image_size: input height and width (a power of two >= 8).
-        in_channels: image channels.
-        width: channels of the first conv; they double per layer.
-        feature_dim: size of φ(x).
-        aux_classes: optional ``{attribute: number of classes}``: auxiliary heads that also
-            classify the image (AC-GAN, Odena et al., 2017), a strong, fast signal for G.
-        trunk: ``"strided"`` or ``"pooled"``.
-
-    Shapes:
-        ``forward(x (B, C, S, S), c (B, cond_dim))`` → ``(B,)`` scores (logits);
-        ``features(x)`` → ``(B, feature_dim)``; ``classify(x)`` → dict of ``(B, classes)`` logits.
-    """
-
-    def __init__(self, cond_dim: int, image_size: int = 32, in_channels: int = 3, width: int = 32,
-                 feature_dim: int = 128, aux_classes: dict[str, int] | None = None,
-                 trunk: str = "strided"):
-        super().__init__()
-        steps = _num_upsamplings(image_size)
-        trunks = {"strided": _strided_trunk, "pooled": _pooled_trunk}
-        if trunk not in trunks:
-            raise ValueError(f"trunk must be one of {tuple(trunks)}, got {trunk!r}")
-        self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
-        layers, channels = trunks[trunk](in_channels, width, steps)
-        self.trunk = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, feature_dim),
-                                   nn.LeakyReLU(0.2, inplace=True))
-        self.score = nn.Linear(feature_dim, 1)
-        self.project = nn.Linear(cond_dim, feature_dim, bias=False)
-        self.aux = nn.ModuleDict({k: nn.Linear(feature_dim, n) for k, n in (aux_classes or {}).items()})
-
-    def classify(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The auxiliary heads' logits (empty without ``aux_classes``)."""
-        phi = self.features(x)
-        return {k: head(phi) for k, head in self.aux.items()}
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """φ(x) ``(B, feature_dim)``: usable as an image embedding (article §2.1.1.2)."""
-        check_images(x, self.in_channels, self.image_size)
-        return self.trunk(x)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor, with_aux: bool = False):
-        _check_condition(c, len(x), self.cond_dim)
-        phi = self.features(x)
-        score = self.score(phi).squeeze(1) + (self.project(c) * phi).sum(dim=1)
-        if with_aux:
-            return score, {k: head(phi) for k, head in self.aux.items()}
-        return score
-
-
-def discriminator_hinge_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """Hinge loss for D: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
-    return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
-
-
-def generator_hinge_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    """Hinge loss for G: -mean(D(fake))."""
-    return -d_fake.mean()
-
-
 # ---------------------------------------------------------------- training
-def _batches(n: int, batch_size: int, generator: torch.Generator):
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator):
+    """Index tensors ``(batch_size,)`` covering a fresh permutation of ``range(n)`` (last partial batch dropped)."""
     order = torch.randperm(n, generator=generator)
     for start in range(0, n - batch_size + 1, batch_size):
         yield order[start:start + batch_size]
@@ -785,7 +385,7 @@ def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
     start, step = time.perf_counter(), 0
     with progress_bar(total=total, desc="CVAE", disable=not progress) as bar:
         for _ in range(num_epochs):
-            for idx in _batches(len(images), batch_size, g):
+            for idx in shuffled_batches(len(images), batch_size, g):
                 x = images[idx].to(device)
                 c = text_encoder(prompt_fn(idx))
                 x_logits, mu, logvar = model(x, c)
@@ -807,108 +407,6 @@ def train_cvae(model: CVAE, text_encoder: nn.Module, images: torch.Tensor,
     return history
 
 
-def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionDiscriminator,
-               g_text: nn.Module, d_text: nn.Module, images: torch.Tensor,
-               prompt_fn: Callable[[torch.Tensor], list[str]], num_steps: int, device: torch.device,
-               batch_size: int = 64, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-               attrs: dict[str, torch.Tensor] | None = None, aux_weight: float = 1.0,
-               d_aux_weight: float | None = None, ema_decay: float | None = None,
-               seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
-    """Train a conditional GAN with the hinge loss, alternating one D step and one G step.
-
-    In the D step the fakes are **detached**: D's loss must not push gradients
-    into G (G would be trained to *help* D). Each player has its own prompt encoder.
-
-    Args:
-        generator: G(z, c).
-        discriminator: D(x, c).
-        g_text: the generator's prompt encoder (trained with G).
-        d_text: the discriminator's prompt encoder (trained with D).
-        images: real images ``(N, C, S, S)`` in [0, 1].
-        prompt_fn: ``indices (B,) -> B prompts`` for those real images.
-        num_steps: D+G updates.
-        device: where to train.
-        batch_size: real images per step (and as many fakes).
-        lr: Adam's learning rate for both players.
-        betas: Adam's betas.
-        attrs: labels of the real images for the discriminator's auxiliary heads (each ``(N,)``);
-            the fakes carry the labels of the real images whose prompts they were drawn for.
-        aux_weight: weight of the auxiliary classification loss in G's step.
-        d_aux_weight: its weight in D's step (default: ``aux_weight``). A larger weight makes D
-            learn *what* the images show sooner, and G can only learn what D already knows.
-        ema_decay: if set (e.g. 0.99), keep an exponential moving average of G's and its prompt
-            encoder's weights and load it into them at the end. The average smooths out the
-            oscillation of the game: its samples are steadier than the last step's.
-        seed: fixes the batch order.
-        progress: show a tqdm bar.
-
-    Returns:
-        Per-step ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean scores), plus ``seconds``.
-    """
-    check_images(images, discriminator.in_channels, discriminator.image_size)
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
-    for m in (generator, discriminator, g_text, d_text):
-        m.to(device).train()
-    g_params = list(generator.parameters()) + list(g_text.parameters())
-    opt_g = torch.optim.Adam(g_params, lr, betas=betas)
-    opt_d = torch.optim.Adam(list(discriminator.parameters()) + list(d_text.parameters()), lr,
-                             betas=betas)
-    d_aux_weight = aux_weight if d_aux_weight is None else d_aux_weight
-    if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-        raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
-    averages = [p.detach().clone() for p in g_params] if ema_decay is not None else None
-    aux = len(discriminator.aux) > 0
-    if aux and (attrs is None or set(discriminator.aux) - set(attrs)):
-        raise ValueError(f"the discriminator's auxiliary heads need attrs with keys {sorted(discriminator.aux)}")
-    g = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
-    start, batches = time.perf_counter(), iter(())
-    for _ in progress_bar(range(num_steps), desc="cGAN", disable=not progress):
-        idx = next(batches, None)
-        if idx is None:
-            batches = _batches(len(images), batch_size, g)
-            idx = next(batches)
-        real = images[idx].to(device)
-        prompts = prompt_fn(idx)  # the fakes are drawn for the same prompts as the reals
-        z = torch.randn(len(idx), generator.noise_dim, device=device)
-        fake = generator(z, g_text(prompts))
-        # D step: real vs (detached) fake, both with their prompt.
-        labels = {k: attrs[k][idx].to(device) for k in discriminator.aux} if aux else {}
-        c_d = d_text(prompts)
-        d_real, aux_real = discriminator(real, c_d, with_aux=True)
-        d_fake = discriminator(fake.detach(), c_d)
-        d_loss = discriminator_hinge_loss(d_real, d_fake)
-        if aux:
-            d_loss = d_loss + d_aux_weight * sum(F.cross_entropy(aux_real[k], labels[k]) for k in labels)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        # G step: make D score the fakes as real images of their prompt (and classify them so).
-        d_gen, aux_gen = discriminator(fake, d_text(prompts).detach(), with_aux=True)
-        g_loss = generator_hinge_loss(d_gen)
-        if aux:
-            g_loss = g_loss + aux_weight * sum(F.cross_entropy(aux_gen[k], labels[k]) for k in labels)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        if averages is not None:
-            with torch.no_grad():
-                for average, p in zip(averages, g_params):
-                    average.lerp_(p, 1.0 - ema_decay)
-        for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("d_real", d_real.mean()),
-                           ("d_fake", d_fake.mean())):
-            history[key].append(value.item())
-    history["seconds"] = [time.perf_counter() - start]
-    if averages is not None:
-        with torch.no_grad():
-            for average, p in zip(averages, g_params):
-                p.copy_(average)
-    for m in (generator, discriminator, g_text, d_text):
-        m.eval()
-    return history
-
-
 # ---------------------------------------------------------------- generation
 def _check_num_samples(n: int) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
@@ -916,10 +414,12 @@ def _check_num_samples(n: int) -> None:
 
 
 @torch.no_grad()
-def generate_from_condition(model: CVAE | Generator | GlyphGenerator, condition: torch.Tensor, n: int,
+def generate_from_condition(model: nn.Module, condition: torch.Tensor, n: int,
                             seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
     """``n`` images in [0, 1] on the CPU for one condition vector ``(cond_dim,)`` or ``(1, cond_dim)``.
 
+    ``model`` is a :class:`CVAE` (it has ``latent_dim`` and ``sample(c, z, temperature)``) or a GAN
+    generator of :mod:`cmlib.gan` (it has ``noise_dim`` and is called as ``model(z, c)``).
     ``temperature`` scales a CVAE's prior noise (see :meth:`CVAE.sample`); a GAN ignores it.
 
     Raises:
@@ -934,16 +434,17 @@ def generate_from_condition(model: CVAE | Generator | GlyphGenerator, condition:
                          f"{tuple(condition.shape)}")
     device = next(model.parameters()).device
     c = c.to(device).expand(n, -1)
-    noise_dim = model.latent_dim if isinstance(model, CVAE) else model.noise_dim
+    is_vae = isinstance(model, CVAE)
+    noise_dim = model.latent_dim if is_vae else model.noise_dim
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     z = torch.randn(n, noise_dim, generator=gen).to(device)
     model.eval()
-    out = model.sample(c, z, temperature) if isinstance(model, CVAE) else model(z, c)
+    out = model.sample(c, z, temperature) if is_vae else model(z, c)
     return out.cpu()
 
 
 @torch.no_grad()
-def generate(model: CVAE | Generator | GlyphGenerator, text_encoder: nn.Module, prompt: str, n: int,
+def generate(model: nn.Module, text_encoder: nn.Module, prompt: str, n: int,
              seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
     """Draw ``n`` images ``(n, C, S, S)`` in [0, 1] for a text ``prompt`` (``temperature``: CVAE only).
 
@@ -1035,7 +536,7 @@ def train_judge(judge: AttributeJudge, images: torch.Tensor, attrs: dict[str, to
     with progress_bar(total=num_epochs * steps_per_epoch, desc="judge", disable=not progress) as bar:
         for _ in range(num_epochs):
             total = 0.0
-            for idx in _batches(len(images), batch_size, g):
+            for idx in shuffled_batches(len(images), batch_size, g):
                 logits = judge(images[idx].to(device))
                 loss = sum(F.cross_entropy(logits[k], attrs[k][idx].to(device)) for k in JUDGE_HEADS)
                 optimizer.zero_grad(set_to_none=True)
@@ -1078,34 +579,8 @@ def prompt_fidelity(judge: AttributeJudge, images: torch.Tensor, color: str, sha
     return out
 
 
-#: One evaluation prompt: (text, colour, shape, size or None, position or None).
-EvalPrompt = tuple[str, str, str, "str | None", "str | None"]
 
-
-def evaluation_prompts(seed: int = 0) -> dict[str, list[EvalPrompt]]:
-    """The four prompt sets of chapter 04.
-
-    * ``seen`` — "a red circle" for the 15 colour–shape pairs of training;
-    * ``seen, full`` — each seen pair at each position with a random size ("a large red circle
-      on the left"), also scored on size and position;
-    * ``held-out`` — the 3 pairs no generator saw ("a red triangle"): compositional generalisation;
-    * ``paraphrase`` — words ShapesWorld never uses ("a crimson disc"), for all 18 pairs.
-    """
-    rng = np.random.default_rng(seed)
-    full = []
-    for color, shape in SEEN_PAIRS:
-        for position in POSITIONS:
-            size = SIZES[rng.integers(len(SIZES))]
-            full.append((make_prompt(color, shape, size, position), color, shape, size, position))
-    return {
-        "seen": [(make_prompt(c, s), c, s, None, None) for c, s in SEEN_PAIRS],
-        "seen, full": full,
-        "held-out": [(make_prompt(c, s), c, s, None, None) for c, s in HELDOUT_PAIRS],
-        "paraphrase": [(p, c, s, None, None) for p, c, s in paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)],
-    }
-
-
-def fidelity_over(judge: AttributeJudge, model: CVAE | Generator | GlyphGenerator, encoder: nn.Module,
+def fidelity_over(judge: AttributeJudge, model: nn.Module, encoder: nn.Module,
                   prompts: Sequence[EvalPrompt], n: int, seed: int = 0,
                   temperature: float = 1.0) -> dict[str, float]:
     """Mean :func:`prompt_fidelity` over ``prompts``, ``n`` samples each (noise seeds from ``seed``).
@@ -1142,40 +617,7 @@ def real_diversity(images: torch.Tensor, attrs: dict[str, torch.Tensor], color: 
     return diversity(images[keep][:n])
 
 
-# ---------------------------------------------------------------- the article's listings (errata)
-class ArticleGAN(nn.Module):
-    """The §3.2.1.1 ``GAN`` listing, as printed (only the Chinese comment translated).
-
-    Kept for the errata: the generator has no noise input, outputs one number,
-    and the discriminator sees the image concatenated with the *generator's
-    output* instead of with the condition, through a one-unit bottleneck.
-    """
-
-    def __init__(self, vis_dim, lang_dim):
-        super(ArticleGAN, self).__init__()
-        self.generator = nn.Sequential(
-            nn.Linear(lang_dim, vis_dim),
-            nn.ReLU(),
-            nn.Linear(vis_dim, vis_dim * 2),
-            nn.ReLU(),
-            nn.Linear(vis_dim * 2, vis_dim * 4),
-            nn.ReLU(),
-            nn.Linear(vis_dim * 4, 1)  # generate an image
-        )
-        self.discriminator = nn.Sequential(
-            nn.Linear(vis_dim + lang_dim, 1),
-            nn.ReLU(),
-            nn.Linear(1, 1),
-            nn.Sigmoid()
-        )
-
-    def forward(self, text, vis_data=None):
-        if vis_data is not None:
-            return self.discriminator(torch.cat([vis_data, self.generator(text)], dim=1))
-        else:
-            return self.generator(text)
-
-
+# ---------------------------------------------------------------- the article's listing (errata)
 class ArticleCVAE(nn.Module):
     """The §3.2.1.2 ``CVAE`` listing, as printed (only the Chinese comments translated).
 

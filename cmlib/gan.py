@@ -1,0 +1,355 @@
+"""A conditional GAN for prompt-driven generation (article §3.2.1.1 GANs在跨模态学习中的应用).
+
+* :class:`Generator` (DCGAN-style) and :class:`GlyphGenerator` (draws a glyph
+  in the object's frame and places it over a background);
+* :class:`ProjectionDiscriminator` — conditioning by projection (Miyato &
+  Koyama, 2018), with a strided (DCGAN) or a pooled trunk;
+* :func:`train_cgan` — hinge losses, the fakes detached in the discriminator
+  step, auxiliary attribute heads and an EMA of the generator's weights;
+* :class:`ArticleGAN` — the article's listing, reproduced as printed for the errata.
+
+Sampling from a trained generator is :func:`cmlib.generative.generate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .generative import (
+    ConvDecoder,
+    CoordinateDecoder,
+    check_condition,
+    num_upsamplings,
+    shuffled_batches,
+)
+from .train import progress_bar
+from .vision import check_images
+
+
+# ---------------------------------------------------------------- conditional GAN
+class Generator(nn.Module):
+    """G(z, c): a DCGAN generator fed noise and the prompt's condition.
+
+    Args:
+        cond_dim: size of the condition vector.
+        noise_dim: size of z.
+        image_size: output height and width (a power of two >= 8).
+        out_channels: image channels.
+        width: channel width.
+
+    Shapes:
+        ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
+    """
+
+    def __init__(self, cond_dim: int, noise_dim: int = 32, image_size: int = 32,
+                 out_channels: int = 3, width: int = 32):
+        super().__init__()
+        self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
+        self.body = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.noise_dim:
+            raise ValueError(f"expected noise of shape (B, {self.noise_dim}), got {tuple(z.shape)}")
+        check_condition(c, len(z), self.cond_dim)
+        return torch.sigmoid(self.body(torch.cat([z, c], dim=1), c))
+
+
+class GlyphGenerator(nn.Module):
+    """G(z, c) that draws one object in its own frame, places it, and lays it over a background.
+
+    Three learned parts (a layered generator, as in LR-GAN, Yang et al., 2017):
+
+    * **placement** — an MLP of ``[z, c]`` gives the object's centre (cx, cy) in [−1, 1] and its
+      radius r, so *where* and *how big* come from the noise and the prompt;
+    * **glyph** — every pixel computes its coordinates in the object's frame, u = (p − centre) / r,
+      and a per-pixel MLP of (u, c) gives its opacity α and colour (a :class:`CoordinateDecoder`
+      of c evaluated at u). The glyph depends on the prompt only, so a shape is learnt once
+      in its own frame instead of at every pixel offset — which a transposed-conv generator must do;
+    * **background** — a :class:`ConvDecoder` of ``[z, c]``.
+
+    The image is α · colour + (1 − α) · background.
+
+    Args:
+        cond_dim: size of the condition vector.
+        noise_dim: size of z.
+        image_size: output height and width (a power of two >= 8).
+        out_channels: image channels.
+        width: hidden units of the placement and glyph MLPs, and of the background decoder.
+        depth: hidden layers of the glyph MLP after the first.
+
+    Shapes:
+        ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
+    """
+
+    def __init__(self, cond_dim: int, noise_dim: int = 16, image_size: int = 16,
+                 out_channels: int = 3, width: int = 32, depth: int = 2):
+        super().__init__()
+        num_upsamplings(image_size)
+        for name, value in (("cond_dim", cond_dim), ("noise_dim", noise_dim), ("width", width),
+                            ("depth", depth)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
+        self.placement = nn.Sequential(nn.Linear(noise_dim + cond_dim, width), nn.ReLU(inplace=True),
+                                       nn.Linear(width, width), nn.ReLU(inplace=True),
+                                       nn.Linear(width, 3))
+        # the glyph: opacity logit and colour logits, a coordinate decoder of the prompt alone
+        self.glyph = CoordinateDecoder(cond_dim, 1 + out_channels, image_size, width, depth)
+        self.background = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
+
+    def place(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The object's centre ``(B, 2)`` in [−1, 1] and radius ``(B,)`` (in the same units)."""
+        p = self.placement(torch.cat([z, c], dim=1))
+        return torch.tanh(p[:, :2]), 0.25 * torch.exp(p[:, 2].clamp(-3, 3))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.noise_dim:
+            raise ValueError(f"expected noise of shape (B, {self.noise_dim}), got "
+                             f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
+        check_condition(c, len(z), self.cond_dim)
+        centre, radius = self.place(z, c)
+        frame = (self.glyph.coords - centre[:, None, :]) / radius[:, None, None]  # (B, S·S, 2)
+        glyph = self.glyph(c, coords=frame)
+        alpha, colour = torch.sigmoid(glyph[:, :1]), torch.sigmoid(glyph[:, 1:])
+        background = torch.sigmoid(self.background(torch.cat([z, c], dim=1), c))
+        return alpha * colour + (1 - alpha) * background
+
+
+def _strided_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
+    """DCGAN: 4×4 convolutions with stride 2 down to a 4×4 map."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for k in range(steps):
+        layers += [nn.Conv2d(channels, width * 2 ** k, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        channels = width * 2 ** k
+    return layers, channels
+
+
+def _pooled_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
+    """3×3 convolutions at full resolution, batch norm and max-pooling down to a 4×4 map, one more 3×3."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for k in range(steps):
+        layers += [nn.Conv2d(channels, width * 2 ** k, 3, 1, 1), nn.BatchNorm2d(width * 2 ** k),
+                   nn.LeakyReLU(0.2, inplace=True), nn.MaxPool2d(2)]
+        channels = width * 2 ** k
+    layers += [nn.Conv2d(channels, 2 * channels, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
+    return layers, 2 * channels
+
+
+class ProjectionDiscriminator(nn.Module):
+    """D(x, c) = w·φ(x) + <c, V φ(x)>: a DCGAN discriminator conditioned by projection.
+
+    φ is a conv trunk; the condition enters through an inner product with the image
+    features (Miyato & Koyama, 2018), so D scores "is this a real image *of this prompt*?".
+    Two trunks:
+
+    * ``"strided"`` — DCGAN's 4×4 convolutions with stride 2 and no batch norm. Its first layer
+      already halves the image, so on 16×16 images, where an object is 3–6 pixels wide, it
+      learns shape slowly (chapter 04 measures this);
+    * ``"pooled"`` — 3×3 convolutions at full resolution with batch norm and max-pooling, like
+      the judge: it tells a small square from a small circle after a few hundred steps. A
+      discriminator that cannot see a shape cannot teach it to the generator.
+
+    Args:
+        cond_dim: size of the condition vector.
+        image_size: input height and width (a power of two >= 8).
+        in_channels: image channels.
+        width: channels of the first conv; they double per layer.
+        feature_dim: size of φ(x).
+        aux_classes: optional ``{attribute: number of classes}``: auxiliary heads that also
+            classify the image (AC-GAN, Odena et al., 2017), a strong, fast signal for G.
+        trunk: ``"strided"`` or ``"pooled"``.
+
+    Shapes:
+        ``forward(x (B, C, S, S), c (B, cond_dim))`` → ``(B,)`` scores (logits);
+        ``features(x)`` → ``(B, feature_dim)``; ``classify(x)`` → dict of ``(B, classes)`` logits.
+    """
+
+    def __init__(self, cond_dim: int, image_size: int = 32, in_channels: int = 3, width: int = 32,
+                 feature_dim: int = 128, aux_classes: dict[str, int] | None = None,
+                 trunk: str = "strided"):
+        super().__init__()
+        steps = num_upsamplings(image_size)
+        trunks = {"strided": _strided_trunk, "pooled": _pooled_trunk}
+        if trunk not in trunks:
+            raise ValueError(f"trunk must be one of {tuple(trunks)}, got {trunk!r}")
+        self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
+        layers, channels = trunks[trunk](in_channels, width, steps)
+        self.trunk = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, feature_dim),
+                                   nn.LeakyReLU(0.2, inplace=True))
+        self.score = nn.Linear(feature_dim, 1)
+        self.project = nn.Linear(cond_dim, feature_dim, bias=False)
+        self.aux = nn.ModuleDict({k: nn.Linear(feature_dim, n) for k, n in (aux_classes or {}).items()})
+
+    def classify(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The auxiliary heads' logits (empty without ``aux_classes``)."""
+        phi = self.features(x)
+        return {k: head(phi) for k, head in self.aux.items()}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """φ(x) ``(B, feature_dim)``: usable as an image embedding (article §2.1.1.2)."""
+        check_images(x, self.in_channels, self.image_size)
+        return self.trunk(x)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, with_aux: bool = False):
+        check_condition(c, len(x), self.cond_dim)
+        phi = self.features(x)
+        score = self.score(phi).squeeze(1) + (self.project(c) * phi).sum(dim=1)
+        if with_aux:
+            return score, {k: head(phi) for k, head in self.aux.items()}
+        return score
+
+
+def discriminator_hinge_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for D: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
+    return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+
+
+def generator_hinge_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for G: -mean(D(fake))."""
+    return -d_fake.mean()
+
+
+
+def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionDiscriminator,
+               g_text: nn.Module, d_text: nn.Module, images: torch.Tensor,
+               prompt_fn: Callable[[torch.Tensor], list[str]], num_steps: int, device: torch.device,
+               batch_size: int = 64, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
+               attrs: dict[str, torch.Tensor] | None = None, aux_weight: float = 1.0,
+               d_aux_weight: float | None = None, ema_decay: float | None = None,
+               seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
+    """Train a conditional GAN with the hinge loss, alternating one D step and one G step.
+
+    In the D step the fakes are **detached**: D's loss must not push gradients
+    into G (G would be trained to *help* D). Each player has its own prompt encoder.
+
+    Args:
+        generator: G(z, c).
+        discriminator: D(x, c).
+        g_text: the generator's prompt encoder (trained with G).
+        d_text: the discriminator's prompt encoder (trained with D).
+        images: real images ``(N, C, S, S)`` in [0, 1].
+        prompt_fn: ``indices (B,) -> B prompts`` for those real images.
+        num_steps: D+G updates.
+        device: where to train.
+        batch_size: real images per step (and as many fakes).
+        lr: Adam's learning rate for both players.
+        betas: Adam's betas.
+        attrs: labels of the real images for the discriminator's auxiliary heads (each ``(N,)``);
+            the fakes carry the labels of the real images whose prompts they were drawn for.
+        aux_weight: weight of the auxiliary classification loss in G's step.
+        d_aux_weight: its weight in D's step (default: ``aux_weight``). A larger weight makes D
+            learn *what* the images show sooner, and G can only learn what D already knows.
+        ema_decay: if set (e.g. 0.99), keep an exponential moving average of G's and its prompt
+            encoder's weights and load it into them at the end. The average smooths out the
+            oscillation of the game: its samples are steadier than the last step's.
+        seed: fixes the batch order.
+        progress: show a tqdm bar.
+
+    Returns:
+        Per-step ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean scores), plus ``seconds``.
+    """
+    check_images(images, discriminator.in_channels, discriminator.image_size)
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    for m in (generator, discriminator, g_text, d_text):
+        m.to(device).train()
+    g_params = list(generator.parameters()) + list(g_text.parameters())
+    opt_g = torch.optim.Adam(g_params, lr, betas=betas)
+    opt_d = torch.optim.Adam(list(discriminator.parameters()) + list(d_text.parameters()), lr,
+                             betas=betas)
+    d_aux_weight = aux_weight if d_aux_weight is None else d_aux_weight
+    if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
+    averages = [p.detach().clone() for p in g_params] if ema_decay is not None else None
+    aux = len(discriminator.aux) > 0
+    if aux and (attrs is None or set(discriminator.aux) - set(attrs)):
+        raise ValueError(f"the discriminator's auxiliary heads need attrs with keys {sorted(discriminator.aux)}")
+    g = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+    start, batches = time.perf_counter(), iter(())
+    for _ in progress_bar(range(num_steps), desc="cGAN", disable=not progress):
+        idx = next(batches, None)
+        if idx is None:
+            batches = shuffled_batches(len(images), batch_size, g)
+            idx = next(batches)
+        real = images[idx].to(device)
+        prompts = prompt_fn(idx)  # the fakes are drawn for the same prompts as the reals
+        z = torch.randn(len(idx), generator.noise_dim, device=device)
+        fake = generator(z, g_text(prompts))
+        # D step: real vs (detached) fake, both with their prompt.
+        labels = {k: attrs[k][idx].to(device) for k in discriminator.aux} if aux else {}
+        c_d = d_text(prompts)
+        d_real, aux_real = discriminator(real, c_d, with_aux=True)
+        d_fake = discriminator(fake.detach(), c_d)
+        d_loss = discriminator_hinge_loss(d_real, d_fake)
+        if aux:
+            d_loss = d_loss + d_aux_weight * sum(F.cross_entropy(aux_real[k], labels[k]) for k in labels)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        # G step: make D score the fakes as real images of their prompt (and classify them so).
+        d_gen, aux_gen = discriminator(fake, d_text(prompts).detach(), with_aux=True)
+        g_loss = generator_hinge_loss(d_gen)
+        if aux:
+            g_loss = g_loss + aux_weight * sum(F.cross_entropy(aux_gen[k], labels[k]) for k in labels)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if averages is not None:
+            with torch.no_grad():
+                for average, p in zip(averages, g_params):
+                    average.lerp_(p, 1.0 - ema_decay)
+        for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("d_real", d_real.mean()),
+                           ("d_fake", d_fake.mean())):
+            history[key].append(value.item())
+    history["seconds"] = [time.perf_counter() - start]
+    if averages is not None:
+        with torch.no_grad():
+            for average, p in zip(averages, g_params):
+                p.copy_(average)
+    for m in (generator, discriminator, g_text, d_text):
+        m.eval()
+    return history
+
+
+# ---------------------------------------------------------------- the article's listings (errata)
+class ArticleGAN(nn.Module):
+    """The §3.2.1.1 ``GAN`` listing, as printed (only the Chinese comment translated).
+
+    Kept for the errata: the generator has no noise input, outputs one number,
+    and the discriminator sees the image concatenated with the *generator's
+    output* instead of with the condition, through a one-unit bottleneck.
+    """
+
+    def __init__(self, vis_dim, lang_dim):
+        super(ArticleGAN, self).__init__()
+        self.generator = nn.Sequential(
+            nn.Linear(lang_dim, vis_dim),
+            nn.ReLU(),
+            nn.Linear(vis_dim, vis_dim * 2),
+            nn.ReLU(),
+            nn.Linear(vis_dim * 2, vis_dim * 4),
+            nn.ReLU(),
+            nn.Linear(vis_dim * 4, 1)  # generate an image
+        )
+        self.discriminator = nn.Sequential(
+            nn.Linear(vis_dim + lang_dim, 1),
+            nn.ReLU(),
+            nn.Linear(1, 1),
+            nn.Sigmoid()
+        )
+
+    def forward(self, text, vis_data=None):
+        if vis_data is not None:
+            return self.discriminator(torch.cat([vis_data, self.generator(text)], dim=1))
+        else:
+            return self.generator(text)
+
+

@@ -1,0 +1,362 @@
+"""Prompts for chapter 04 and the encoders that turn them into condition vectors.
+
+Article §3.1 提示词的概念与应用 (the concept and uses of prompts):
+
+* prompts — :func:`make_prompt` writes a ShapesWorld prompt ("a small red
+  circle on the left"); :func:`training_prompts` writes one per image, with
+  synonyms and with the size and position words left out at random, so that
+  a short prompt such as "a red circle" is a normal input;
+  :func:`evaluation_prompts` gives the prompt sets the chapter is scored on;
+* prompt encoders — :class:`BagOfWordsEncoder` (learned, over a fixed
+  vocabulary) and :class:`SentencePromptEncoder` (a frozen sentence encoder
+  such as all-MiniLM-L6-v2 plus a linear head aligned to a learned encoder);
+* grounding colour words — :func:`ground_color_word` reads what a colour word
+  *looks like* from the xkcd colour survey, and :class:`GroundedPromptEncoder`
+  rewrites unknown colour words ("crimson" → "red") before any encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.shapes import COLORS, HELDOUT_PAIRS, POSITIONS, SEEN_PAIRS, SHAPES, SIZES
+from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
+from .text import SPECIALS, Vocab, tokenize
+
+# ---------------------------------------------------------------- prompts
+#: Colour and shape words that ShapesWorld never uses: paraphrases for the MiniLM encoder.
+COLOR_PARAPHRASES = {
+    "red": ("crimson", "scarlet"), "green": ("emerald", "lime"), "blue": ("navy", "azure"),
+    "yellow": ("golden", "lemon"), "purple": ("violet", "lavender"), "orange": ("amber", "tangerine"),
+}
+SHAPE_PARAPHRASES = {"circle": ("disc", "round dot"), "square": ("tile", "block"),
+                     "triangle": ("pyramid", "triangular shape")}
+
+
+def _a_an(text: str) -> str:
+    return ("an " + text[2:]) if text.startswith("a ") and text[2:3] in "aeiou" else text
+
+
+def make_prompt(color: str, shape: str, size: str | None = None, position: str | None = None,
+                rng: np.random.Generator | None = None) -> str:
+    """A content prompt ("a red circle"), with size and position words when given.
+
+    Args:
+        color: one of :data:`COLORS`.
+        shape: one of :data:`SHAPES`.
+        size: ``None`` or one of :data:`SIZES`.
+        position: ``None`` or one of :data:`POSITIONS` (a context prompt).
+        rng: pick synonyms at random ("ball", "little", "to the left"); ``None`` uses the canonical words.
+    """
+    for name, value, valid in (("color", color, COLORS), ("shape", shape, SHAPES)):
+        if value not in valid:
+            raise ValueError(f"unknown {name} {value!r}; valid values are {valid}")
+    if size is not None and size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; valid values are {SIZES} or None")
+    if position is not None and position not in POSITIONS:
+        raise ValueError(f"unknown position {position!r}; valid values are {POSITIONS} or None")
+
+    def word(options: tuple[str, ...]) -> str:
+        return options[0] if rng is None else options[rng.integers(len(options))]
+
+    words = ["a"] + ([word(SIZE_WORDS[size])] if size else []) + [color, word(SHAPE_WORDS[shape])]
+    if position:
+        words.append(word(POSITION_WORDS[position]))
+    return _a_an(" ".join(words))
+
+
+def training_prompts(attrs: dict[str, torch.Tensor], rng: np.random.Generator,
+                     p_size: float = 0.5, p_position: float = 0.5) -> list[str]:
+    """One random prompt per image, naming its colour and shape, and sometimes its size and position.
+
+    Args:
+        attrs: ShapesWorld attribute tensors with keys ``color``, ``shape``, ``size``, ``position``.
+        rng: picks synonyms and which words to say.
+        p_size: the chance a prompt names the size.
+        p_position: the chance a prompt names the position.
+    """
+    missing = {"color", "shape", "size", "position"} - set(attrs)
+    if missing:
+        raise ValueError(f"attrs lacks {sorted(missing)}")
+    n = len(attrs["color"])
+    say_size, say_position = rng.random(n) < p_size, rng.random(n) < p_position
+    return [make_prompt(COLORS[int(attrs["color"][i])], SHAPES[int(attrs["shape"][i])],
+                        SIZES[int(attrs["size"][i])] if say_size[i] else None,
+                        POSITIONS[int(attrs["position"][i])] if say_position[i] else None, rng)
+            for i in range(n)]
+
+
+def prompt_sampler(attrs: dict[str, torch.Tensor],
+                   rng: np.random.Generator) -> Callable[[torch.Tensor], list[str]]:
+    """``indices (B,) -> B prompts``: fresh :func:`training_prompts` for those images at every call."""
+    def prompts_for(idx: torch.Tensor) -> list[str]:
+        return training_prompts({k: v[idx] for k, v in attrs.items()}, rng)
+    return prompts_for
+
+
+def paraphrase_prompts(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Prompts with words ShapesWorld never uses: ``(prompt, colour, shape)`` for each pair and synonym.
+
+    Each pair gets two prompts: (1st colour synonym, 1st shape synonym) and (2nd, 2nd).
+    """
+    out = []
+    for color, shape in pairs:
+        for k in range(2):
+            out.append((_a_an(f"a {COLOR_PARAPHRASES[color][k]} {SHAPE_PARAPHRASES[shape][k]}"),
+                        color, shape))
+    return out
+
+
+def alignment_prompts(repeats: int = 4) -> list[str]:
+    """Prompts of the seen pairs, with and without size and position, in varied wording (a few hundred).
+
+    What a :class:`SentencePromptEncoder`'s head is fitted on (``repeats`` wordings per combination).
+    """
+    return sorted({make_prompt(c, s, size, position, rng=np.random.default_rng(k))
+                   for k, (c, s) in enumerate(SEEN_PAIRS * repeats)
+                   for size in (None, *SIZES) for position in (None, *POSITIONS)})
+
+
+def check_prompts(prompts: str | Sequence[str]) -> list[str]:
+    """Return ``prompts`` as a list of strings; raise ValueError on an empty list or an empty prompt."""
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
+        raise TypeError(f"expected a prompt string or a list of them, got {type(prompts).__name__}")
+    if len(prompts) == 0:
+        raise ValueError("expected at least one prompt, got an empty list")
+    for p in prompts:
+        if not p.strip():
+            raise ValueError("the prompt is empty: write what to draw, e.g. 'a red circle'")
+    return list(prompts)
+
+
+# ---------------------------------------------------------------- prompt encoders
+class BagOfWordsEncoder(nn.Module):
+    """A learned prompt encoder: word counts over a fixed vocabulary → linear map.
+
+    Word order is ignored, so "a red circle" and "circle red a" give the same
+    condition. Words outside the vocabulary are ignored; a prompt with no known
+    word at all raises ValueError (there is nothing to condition on).
+
+    Args:
+        vocab: the vocabulary (e.g. :func:`cmlib.data.shapes_text.shapes_vocab`).
+        cond_dim: size of the condition vector.
+
+    Shapes:
+        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
+    """
+
+    def __init__(self, vocab: Vocab, cond_dim: int = 32):
+        super().__init__()
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a cmlib.text.Vocab, got {type(vocab).__name__}")
+        self.vocab, self.cond_dim = vocab, cond_dim
+        self._memo: dict[str, torch.Tensor] = {}  # prompt -> its word counts
+        self.linear = nn.Linear(len(vocab), cond_dim)
+        nn.init.normal_(self.linear.weight, std=0.5)  # a prompt of a few words gives c of unit scale
+
+    def bag(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        """Word counts ``(B, len(vocab))`` (special tokens and unknown words not counted)."""
+        prompts = check_prompts(prompts)
+        for prompt in set(prompts) - self._memo.keys():
+            ids = [self.vocab.stoi[w] for w in tokenize(prompt)
+                   if w in self.vocab.stoi and w not in SPECIALS]
+            if not ids:
+                raise ValueError(f"no word of {prompt!r} is in the vocabulary, so it says nothing "
+                                 f"to draw; try e.g. 'a red circle'")
+            self._memo[prompt] = torch.zeros(len(self.vocab)).index_add_(
+                0, torch.tensor(ids), torch.ones(len(ids)))
+        return torch.stack([self._memo[p] for p in prompts])
+
+    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        return self.linear(self.bag(prompts).to(self.linear.weight.device))
+
+
+class SentencePromptEncoder(nn.Module):
+    """A frozen sentence encoder (all-MiniLM-L6-v2) plus a linear head into a model's condition space.
+
+    The head is fitted in closed form (ridge regression) so that the sentence
+    embedding of a training prompt lands on the condition a learned encoder
+    gives the same prompt (:meth:`fit`). Then a prompt with words the
+    generator never saw ("a crimson disc") still gets a condition vector:
+    whatever MiniLM thinks it is close to.
+
+    Args:
+        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
+        cond_dim: size of the condition vector.
+
+    Shapes:
+        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
+    """
+
+    def __init__(self, sentence_encoder, cond_dim: int = 32):
+        super().__init__()
+        if not hasattr(sentence_encoder, "encode"):
+            raise TypeError("sentence_encoder needs an encode(texts) method")
+        self.sentence_encoder, self.cond_dim = sentence_encoder, cond_dim
+        self.embed_dim = int(getattr(sentence_encoder, "dim", 384))
+        self.head = nn.Linear(self.embed_dim, cond_dim)
+        self._memo: dict[str, torch.Tensor] = {}
+
+    def embed(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        """Frozen sentence embeddings ``(B, embed_dim)``, each prompt encoded once."""
+        prompts = check_prompts(prompts)
+        todo = sorted({p for p in prompts if p not in self._memo})
+        if todo:
+            vectors = self.sentence_encoder.encode(todo)
+            if vectors.ndim != 2 or vectors.shape[1] != self.embed_dim:
+                raise ValueError(f"the sentence encoder returned {tuple(vectors.shape)}, "
+                                 f"expected (N, {self.embed_dim})")
+            self._memo.update(zip(todo, vectors.float().cpu()))
+        return torch.stack([self._memo[p] for p in prompts])
+
+    @torch.no_grad()
+    def fit(self, prompts: Sequence[str], targets: torch.Tensor, ridge: float = 0.1) -> float:
+        """Fit the head by ridge regression onto ``targets`` ``(N, cond_dim)``; return the R².
+
+        Args:
+            prompts: training prompts.
+            targets: the condition a learned encoder gives each prompt.
+            ridge: the L2 penalty; larger trusts the sentence encoder's neighbourhoods more.
+        """
+        x = self.embed(prompts)
+        if targets.shape != (len(x), self.cond_dim):
+            raise ValueError(f"targets must be ({len(x)}, {self.cond_dim}), got {tuple(targets.shape)}")
+        y = targets.detach().float().cpu()
+        x_mean, y_mean = x.mean(0), y.mean(0)
+        xc, yc = x - x_mean, y - y_mean
+        weight = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(self.embed_dim), xc.T @ yc)
+        self.head.weight.copy_(weight.T)
+        self.head.bias.copy_(y_mean - x_mean @ weight)
+        residual = ((self.head(x) - y) ** 2).sum()
+        return float(1 - residual / (yc ** 2).sum().clamp_min(1e-12))
+
+    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        return self.head(self.embed(prompts).to(self.head.weight.device))
+
+
+
+# ---------------------------------------------------------------- grounding colour words
+def color_survey() -> dict[str, tuple[float, float, float]]:
+    """The xkcd colour survey: 949 colour names → sRGB in [0, 1].
+
+    The names crowds of people gave to colours they were shown (R. Munroe, 2010; public domain),
+    shipped offline with matplotlib as ``matplotlib.colors.XKCD_COLORS``. It is a tiny *grounded*
+    lexicon: it says what "crimson" looks like, which no amount of text statistics does well.
+    """
+    from matplotlib.colors import XKCD_COLORS, to_rgb
+
+    return {name.removeprefix("xkcd:"): to_rgb(code) for name, code in XKCD_COLORS.items()}
+
+
+def _hue_and_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CIELAB hue angle (radians) and chroma of sRGB colours ``(N, 3)`` in [0, 1]."""
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(np.asarray(rgb, dtype=float).reshape(-1, 1, 3))[:, 0]
+    return np.arctan2(lab[:, 2], lab[:, 1]), np.hypot(lab[:, 1], lab[:, 2])
+
+
+def ground_color_word(word: str, min_chroma: float = 15.0) -> str | None:
+    """The ShapesWorld colour that a colour word looks like, or None.
+
+    Looks ``word`` up in the :func:`color_survey` and returns the ShapesWorld colour
+    (:data:`cmlib.data.shapes.COLORS`) whose CIELAB hue angle is nearest: "crimson" → "red",
+    "navy" → "blue", "lemon" → "yellow". Hue, not RGB distance, so that a dark navy still counts as
+    blue. Returns None for a word that names no colour, and for a greyish one (chroma below
+    ``min_chroma``), whose hue means nothing.
+
+    Raises:
+        TypeError: if ``word`` is not a string.
+    """
+    if not isinstance(word, str):
+        raise TypeError(f"word must be a string, got {type(word).__name__}")
+    rgb = color_survey().get(word.strip().lower())
+    if rgb is None:
+        return None
+    hue, chroma = _hue_and_chroma(np.array(rgb))
+    if chroma[0] < min_chroma:
+        return None
+    from .data.shapes import RGB
+
+    reference_hue, _ = _hue_and_chroma(np.array([RGB[c] for c in COLORS]))
+    distance = np.abs(np.angle(np.exp(1j * (reference_hue - hue[0]))))  # wrapped to [0, pi]
+    return COLORS[int(distance.argmin())]
+
+
+def ground_prompt(prompt: str, vocab: Vocab) -> str:
+    """Rewrite each word of ``prompt`` that ``vocab`` lacks but that names a colour.
+
+    "a crimson disc on the left" → "a red disc on the left". Words the vocabulary knows, and words
+    that name no colour ("disc"), are kept as they are, for the encoder to deal with.
+    """
+    if not isinstance(vocab, Vocab):
+        raise TypeError(f"vocab must be a cmlib.text.Vocab, got {type(vocab).__name__}")
+    (prompt,) = check_prompts(prompt)
+    words = tokenize(prompt)
+    return " ".join(w if w in vocab.stoi else (ground_color_word(w) or w) for w in words)
+
+
+class GroundedPromptEncoder(nn.Module):
+    """A prompt encoder behind :func:`ground_prompt`: unknown colour words are read by what they look like.
+
+    ``GroundedPromptEncoder(minilm_encoder, vocab)("a crimson disc")`` is
+    ``minilm_encoder(["a red disc"])``: the colour comes from the xkcd colour survey, everything
+    else (here the shape word "disc") from the wrapped encoder.
+
+    Args:
+        encoder: any prompt encoder with ``cond_dim`` (e.g. :class:`SentencePromptEncoder`).
+        vocab: the words the generator was trained with; they are never rewritten.
+
+    Shapes:
+        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
+    """
+
+    def __init__(self, encoder: nn.Module, vocab: Vocab):
+        super().__init__()
+        if not hasattr(encoder, "cond_dim"):
+            raise TypeError("encoder must be a prompt encoder with a cond_dim attribute")
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a cmlib.text.Vocab, got {type(vocab).__name__}")
+        self.encoder, self.vocab, self.cond_dim = encoder, vocab, encoder.cond_dim
+
+    def rewrite(self, prompts: str | Sequence[str]) -> list[str]:
+        """The prompts as the wrapped encoder sees them."""
+        return [ground_prompt(p, self.vocab) for p in check_prompts(prompts)]
+
+    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        return self.encoder(self.rewrite(prompts))
+
+
+# ---------------------------------------------------------------- evaluation prompt sets
+#: One evaluation prompt: (text, colour, shape, size or None, position or None).
+EvalPrompt = tuple[str, str, str, "str | None", "str | None"]
+
+
+def evaluation_prompts(seed: int = 0) -> dict[str, list[EvalPrompt]]:
+    """The four prompt sets of chapter 04.
+
+    * ``seen`` — "a red circle" for the 15 colour–shape pairs of training;
+    * ``seen, full`` — each seen pair at each position with a random size ("a large red circle
+      on the left"), also scored on size and position;
+    * ``held-out`` — the 3 pairs no generator saw ("a red triangle"): compositional generalisation;
+    * ``paraphrase`` — words ShapesWorld never uses ("a crimson disc"), for all 18 pairs.
+    """
+    rng = np.random.default_rng(seed)
+    full = []
+    for color, shape in SEEN_PAIRS:
+        for position in POSITIONS:
+            size = SIZES[rng.integers(len(SIZES))]
+            full.append((make_prompt(color, shape, size, position), color, shape, size, position))
+    return {
+        "seen": [(make_prompt(c, s), c, s, None, None) for c, s in SEEN_PAIRS],
+        "seen, full": full,
+        "held-out": [(make_prompt(c, s), c, s, None, None) for c, s in HELDOUT_PAIRS],
+        "paraphrase": [(p, c, s, None, None) for p, c, s in paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)],
+    }
+

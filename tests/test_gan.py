@@ -1,0 +1,145 @@
+"""Tests for cmlib.gan: generators, the projection discriminator, training, the article's listing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cmlib import gan, prompts
+from cmlib.data.shapes_text import shapes_vocab
+
+COND = 8
+
+
+# ------------------------------------------------------------ cGAN
+def test_gan_shapes_and_aux(shapes):
+    x, _ = shapes
+    g = gan.Generator(COND, noise_dim=6, image_size=32, width=8)
+    d = gan.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6})
+    fake = g(torch.randn(4, 6), torch.randn(4, COND))
+    assert fake.shape == (4, 3, 32, 32) and 0 <= fake.min() and fake.max() <= 1
+    score, aux = d(x[:4], torch.randn(4, COND), with_aux=True)
+    assert score.shape == (4,) and aux["color"].shape == (4, 6)
+    assert d.features(x[:4]).shape == (4, 128)
+    with pytest.raises(ValueError, match="noise"):
+        g(torch.randn(4, 5), torch.randn(4, COND))
+
+
+def test_condition_changes_the_discriminator_score(shapes):
+    x, _ = shapes
+    torch.manual_seed(0)
+    d = gan.ProjectionDiscriminator(COND, width=8)
+    c1, c2 = torch.randn(1, COND), torch.randn(1, COND)
+    assert not torch.allclose(d(x[:1], c1), d(x[:1], c2))
+
+
+def test_train_cgan_detaches_fakes_and_runs(shapes):
+    x, attrs = shapes
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    g_text, d_text = prompts.BagOfWordsEncoder(shapes_vocab(), COND), prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    g = gan.Generator(COND, noise_dim=6, width=8)
+    d = gan.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6, "shape": 3})
+    before = [p.detach().clone() for p in g.parameters()]
+    hist = gan.train_cgan(g, d, g_text, d_text, x, lambda idx: prompts.training_prompts(
+        {k: v[idx] for k, v in attrs.items()}, rng), 6, torch.device("cpu"), batch_size=16,
+        attrs=attrs, progress=False)
+    assert len(hist["d_loss"]) == 6 and all(np.isfinite(hist["g_loss"]))
+    assert any(not torch.equal(a, b) for a, b in zip(before, g.parameters()))
+    with pytest.raises(ValueError, match="auxiliary"):
+        gan.train_cgan(g, d, g_text, d_text, x, lambda idx: ["a red circle"] * len(idx), 1,
+                       torch.device("cpu"), progress=False)
+
+
+def test_glyph_generator_shapes_placement_and_bad_input():
+    torch.manual_seed(0)
+    g = gan.GlyphGenerator(COND, noise_dim=6, image_size=16, width=8)
+    z, c = torch.randn(5, 6), torch.randn(5, COND)
+    fake = g(z, c)
+    assert fake.shape == (5, 3, 16, 16) and 0 <= fake.min() and fake.max() <= 1
+    centre, radius = g.place(z, c)
+    assert centre.shape == (5, 2) and centre.abs().max() <= 1 and (radius > 0).all()
+    assert not torch.allclose(centre[0], centre[1])  # the noise moves the object
+    with pytest.raises(ValueError, match="noise"):
+        g(torch.randn(5, 7), c)
+    with pytest.raises(ValueError, match="condition"):
+        g(z, torch.randn(5, COND + 1))
+    with pytest.raises(ValueError, match="width"):
+        gan.GlyphGenerator(COND, width=0)
+
+
+def test_glyph_generator_moves_the_glyph_with_its_centre():
+    """Shift the centre by two pixels: the drawn object shifts by exactly two pixels."""
+    torch.manual_seed(0)
+    g = gan.GlyphGenerator(COND, noise_dim=4, image_size=16, width=8).eval()
+    with torch.no_grad():  # a flat grey background, so that only the glyph differs
+        g.background.to_image.weight.zero_()
+        g.background.to_image.bias.zero_()
+    pixel = 2 / 15  # one pixel in the [-1, 1] coordinates of a 16-pixel image
+    z, c = torch.randn(1, 4), torch.randn(1, COND)
+
+    def draw(cx):
+        g.place = lambda z, c: (torch.tensor([[cx, 0.0]]), torch.tensor([0.3]))
+        return g(z, c)
+
+    before, after = draw(-0.2), draw(-0.2 + 2 * pixel)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after[..., 2:], before[..., :-2], atol=1e-5)
+
+
+def test_pooled_discriminator_trunk(shapes):
+    x, _ = shapes
+    small = torch.nn.functional.interpolate(x[:4], size=16, mode="area")
+    d = gan.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
+                                    aux_classes={"shape": 3})
+    score, aux = d(small, torch.randn(4, COND), with_aux=True)
+    assert score.shape == (4,) and aux["shape"].shape == (4, 3)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in d.trunk)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in gan.ProjectionDiscriminator(COND).trunk)
+    with pytest.raises(ValueError, match="trunk"):
+        gan.ProjectionDiscriminator(COND, trunk="resnet")
+
+
+def test_train_cgan_ema_loads_the_average(shapes):
+    x, attrs = shapes
+    small = torch.nn.functional.interpolate(x, size=16, mode="area")
+    rng = np.random.default_rng(0)
+
+    def run(ema_decay):
+        torch.manual_seed(0)
+        g_text, d_text = prompts.BagOfWordsEncoder(shapes_vocab(), COND), prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+        g = gan.GlyphGenerator(COND, noise_dim=4, image_size=16, width=8)
+        d = gan.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
+                                        aux_classes={"color": 6, "shape": 3})
+        before = [p.detach().clone() for p in g.parameters()]
+        gan.train_cgan(g, d, g_text, d_text, small, lambda idx: prompts.training_prompts(
+            {k: v[idx] for k, v in attrs.items()}, rng), 5, torch.device("cpu"), batch_size=16,
+            lr=1e-2, attrs=attrs, aux_weight=3.0, d_aux_weight=5.0, ema_decay=ema_decay, progress=False)
+        return max((a - b).abs().max().item() for a, b in zip(before, g.parameters()))
+
+    moved_raw, moved_ema = run(None), run(0.9999)
+    assert moved_raw > 1e-2  # five steps at lr 1e-2 move the weights...
+    assert moved_ema < 1e-3  # ...but their slow average has barely left the start
+    with pytest.raises(ValueError, match="ema_decay"):
+        run(1.5)
+
+
+def test_hinge_losses():
+    assert gan.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
+    assert gan.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
+    assert gan.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
+
+
+def test_article_gan_errata():
+    vis_dim, lang_dim = 48, 8
+    model = gan.ArticleGAN(vis_dim, lang_dim)
+    text = torch.randn(3, lang_dim)
+    out = model(text)
+    assert out.shape == (3, 1)                       # one number, not an image
+    assert torch.equal(out, model(text))             # no noise: deterministic
+    with pytest.raises(RuntimeError):                # image ++ generator output has the wrong size
+        model(text, torch.randn(3, vis_dim))
+    assert model.discriminator[0].out_features == 1  # the one-unit bottleneck
+

@@ -1,0 +1,118 @@
+"""Tests for cmlib.prompts: prompts, prompt encoders, grounding colour words, evaluation sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cmlib import prompts
+from cmlib.data.shapes import HELDOUT_PAIRS, SEEN_PAIRS
+from cmlib.data.shapes_text import shapes_vocab
+
+COND = 8
+
+
+class FakeSentenceEncoder:
+    """Stands in for MiniLM: a fixed random projection of word counts (deterministic, offline)."""
+
+    dim = 12
+
+    def __init__(self):
+        self.vocab = shapes_vocab()
+        self.proj = torch.randn(len(self.vocab), self.dim, generator=torch.Generator().manual_seed(0))
+
+    def encode(self, texts):
+        bag = prompts.BagOfWordsEncoder(self.vocab, 1).bag(texts)
+        return bag @ self.proj
+
+
+
+# ------------------------------------------------------------ prompts
+def test_make_prompt_and_synonyms():
+    assert prompts.make_prompt("red", "circle") == "a red circle"
+    assert prompts.make_prompt("orange", "square", "large", "left") == "a large orange square on the left"
+    assert prompts.make_prompt("orange", "square") == "an orange square"
+    rng = np.random.default_rng(0)
+    words = {prompts.make_prompt("red", "circle", rng=rng).split()[-1] for _ in range(40)}
+    assert words == {"circle", "ball"}
+    with pytest.raises(ValueError, match="colour|color"):
+        prompts.make_prompt("crimson", "circle")
+    with pytest.raises(ValueError, match="position"):
+        prompts.make_prompt("red", "circle", position="behind")
+
+
+def test_training_prompts_name_colour_and_shape(shapes):
+    _, attrs = shapes
+    texts = prompts.training_prompts(attrs, np.random.default_rng(0))
+    assert len(texts) == len(attrs["color"])
+    from cmlib.data.shapes import COLORS
+    assert all(COLORS[int(c)] in p for p, c in zip(texts, attrs["color"]))
+    with pytest.raises(ValueError, match="lacks"):
+        prompts.training_prompts({"color": attrs["color"]}, np.random.default_rng(0))
+
+
+def test_paraphrases_use_unseen_words():
+    vocab = shapes_vocab()
+    para = prompts.paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)
+    assert len(para) == 2 * 18
+    for text, _, _ in para:
+        colour_word, shape_word = text.split()[1:3]  # e.g. "crimson", "disc" / "round" (dot)
+        assert colour_word not in vocab.stoi and shape_word not in vocab.stoi, text
+
+
+# ------------------------------------------------------------ encoders
+def test_bag_of_words_encoder():
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    c = enc(["a red circle", "circle red a", "a big blue box on the left"])
+    assert c.shape == (3, COND)
+    assert torch.allclose(c[0], c[1])
+    with pytest.raises(ValueError, match="empty"):
+        enc([""])
+    with pytest.raises(ValueError, match="vocabulary"):
+        enc(["a crimson disc"][0].replace("a ", ""))
+    with pytest.raises(ValueError, match="at least one"):
+        enc([])
+    with pytest.raises(TypeError):
+        prompts.BagOfWordsEncoder(["red"], COND)
+
+
+def test_sentence_encoder_head_fits_targets():
+    teacher = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    student = prompts.SentencePromptEncoder(FakeSentenceEncoder(), COND)
+    texts = [prompts.make_prompt(c, s, size) for c, s in SEEN_PAIRS for size in (None, "small", "large")]
+    with torch.no_grad():
+        r2 = student.fit(texts, teacher(texts), ridge=1e-3)
+        assert r2 > 0.95
+        assert torch.allclose(student(texts[:3]), teacher(texts[:3]), atol=0.2)
+    with pytest.raises(ValueError, match="targets"):
+        student.fit(texts, torch.zeros(len(texts), COND + 1))
+
+
+
+def test_colour_words_are_grounded_by_hue():
+    expected = {"crimson": "red", "scarlet": "red", "emerald": "green", "navy": "blue", "azure": "blue",
+                "lemon": "yellow", "violet": "purple", "lavender": "purple", "tangerine": "orange"}
+    assert {w: prompts.ground_color_word(w) for w in expected} == expected
+    for word in ("grey", "white", "black", "disc", "circle"):  # greyish, or not a colour at all
+        assert prompts.ground_color_word(word) is None, word
+    with pytest.raises(TypeError):
+        prompts.ground_color_word(3)
+
+
+def test_grounded_encoder_rewrites_only_unknown_colour_words():
+    vocab = shapes_vocab()
+    assert prompts.ground_prompt("A crimson disc on the left", vocab) == "a red disc on the left"
+    assert prompts.ground_prompt("a red circle", vocab) == "a red circle"
+    with pytest.raises(ValueError, match="empty"):
+        prompts.ground_prompt("  ", vocab)
+    bow = prompts.BagOfWordsEncoder(vocab, COND)
+    with pytest.raises(ValueError, match="vocabulary"):
+        bow(["crimson"])
+    grounded = prompts.GroundedPromptEncoder(bow, vocab)
+    assert grounded.cond_dim == COND
+    assert grounded.rewrite(["navy box", "a lemon tile"]) == ["blue box", "a yellow tile"]
+    assert torch.equal(grounded(["a crimson ball"]), bow(["a red ball"]))
+    with pytest.raises(TypeError):
+        prompts.GroundedPromptEncoder(nn.Identity(), vocab)
