@@ -188,6 +188,13 @@ print(f"right colour: MiniLM {minilm_right}/{len(unseen_colors)}, colour survey 
 # here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour words the generator never
 # saw are rewritten by the survey ("a crimson disc" → "a red disc"), and the rest, such as "disc", is left
 # to MiniLM.
+#
+# **(d) the nearest known prompt.** A linear head maps "a red disc" to *some* point of the condition space —
+# near, but not on, the conditions the generator was trained with. `prompts.NearestPromptEncoder` instead
+# *retrieves* (as in chapter 07) the prompt the generator knows whose MiniLM embedding is nearest, out of
+# all 324 canonical prompts (`prompts.all_prompts()`, every colour–shape pair with and without size and
+# position), and hands that prompt to the generator's own encoder. The generator then always gets a
+# condition it knows; MiniLM only has to tell which known prompt is meant.
 
 # %%
 assert survey_right >= 10, (survey_right, by_survey)
@@ -351,15 +358,19 @@ _ = show_images(walk, ncols=8, title="CVAE: latent interpolation for 'a green sq
 #   and position;
 # * *held-out* — "a red triangle", "a green circle", "a blue square": words seen, combinations never
 #   (compositional generalisation);
-# * *paraphrase* — "a crimson disc", "a navy tile"…, through the MiniLM encoder.
+# * *paraphrase* — "a crimson disc", "a navy tile"…, through MiniLM: the linear head alone, and grounded
+#   colours plus the nearest known prompt (sections 2c–2d).
 
 # %%
 cvae_minilm = prompts.SentencePromptEncoder(minilm, COND_DIM)
 with torch.no_grad():
     r2 = cvae_minilm.fit(head_prompts, cvae_text(head_prompts))
 print(f"MiniLM head fit on {len(head_prompts)} prompts: R² = {r2:.3f}")
-cvae_grounded = prompts.GroundedPromptEncoder(cvae_minilm, vocab)
-print("grounded:", cvae_grounded.rewrite(["a crimson disc", "a navy tile"]))
+cvae_nearest = prompts.NearestPromptEncoder(minilm, prompts.all_prompts(), cvae_text)
+cvae_grounded = prompts.GroundedPromptEncoder(cvae_nearest, vocab)  # survey, then nearest known prompt
+for prompt in ["a crimson disc", "a navy tile", "a golden pyramid", "a lavender round dot"]:
+    grounded = cvae_grounded.rewrite([prompt])[0]
+    print(f"{prompt!r:24} → grounded {grounded!r:20} → nearest known prompt {cvae_nearest.nearest([grounded])[0]!r}")
 prompt_sets = prompts.evaluation_prompts(SEED)
 print("paraphrases, e.g.:", [p[0] for p in prompt_sets["paraphrase"][:6]])
 
@@ -429,7 +440,7 @@ for name, encoder in (("MiniLM", cvae_minilm), ("MiniLM, grounded", cvae_grounde
 #   words, and the bag of words adds them up — but the model never saw a red *triangle*'s pixels.
 # * Paraphrases through MiniLM alone are limited by MiniLM, not by the CVAE: it puts most unseen colour
 #   words next to the wrong ShapesWorld colour (section 2c). Grounded colour words fix the colour; what is
-#   left is MiniLM's sense of the shape words ("pyramid", "tile") and the linear head.
+#   left is MiniLM's sense of the shape words ("pyramid", "tile", "block").
 #
 # **Diversity per prompt** — the mean pixel distance between samples of one prompt, next to the same
 # number for real images of that colour and shape (a ratio near 0 would mean one image per prompt):
@@ -451,7 +462,7 @@ for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square
 # %%
 from cmlib.widgets_generative import prompt_explorer
 
-_ = prompt_explorer({"CVAE": (cvae, cvae_text), "CVAE + MiniLM, grounded": (cvae, cvae_grounded)},
+_ = prompt_explorer({"CVAE": (cvae, cvae_text), "CVAE + grounded MiniLM": (cvae, cvae_grounded)},
                     prompt="a large blue circle on the right", temperature=TEMPERATURE)
 
 # %% [markdown]

@@ -244,8 +244,9 @@ for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square
 #
 # The same four prompt sets as in part 1 (`prompts.evaluation_prompts`): *seen* pairs, *seen, full* (with size
 # and position), *held-out* pairs, and *paraphrases* ("a crimson disc") through a MiniLM head fitted onto
-# G's prompt encoder — alone, and behind part 1's colour grounding, which rewrites a colour word ShapesWorld
-# never uses by what the xkcd colour survey says it looks like ("crimson" → "red").
+# G's prompt encoder — alone, and as in part 1 (sections 2c–2d): colour words grounded by the xkcd colour
+# survey ("crimson" → "red"), then the nearest prompt G knows by MiniLM similarity ("a red disc" → "a red
+# circle").
 
 # %%
 from cmlib.pretrained import load_minilm
@@ -256,7 +257,8 @@ gan_minilm = prompts.SentencePromptEncoder(minilm, COND_DIM)
 with torch.no_grad():
     r2 = gan_minilm.fit(head_prompts, g_text(head_prompts))
 print(f"MiniLM head fit on {len(head_prompts)} prompts: R² = {r2:.3f}")
-gan_grounded = prompts.GroundedPromptEncoder(gan_minilm, vocab)
+gan_nearest = prompts.NearestPromptEncoder(minilm, prompts.all_prompts(), g_text)
+gan_grounded = prompts.GroundedPromptEncoder(gan_nearest, vocab)  # survey, then nearest known prompt
 prompt_sets = prompts.evaluation_prompts(SEED)
 
 
@@ -347,7 +349,7 @@ from cmlib.checkpoint import CheckpointError, load_checkpoint
 from cmlib.data.cache import cache_dir
 from cmlib.widgets_generative import prompt_explorer
 
-models = {"cGAN": (generator, g_text), "cGAN + MiniLM, grounded": (generator, gan_grounded)}
+models = {"cGAN": (generator, g_text), "cGAN + grounded MiniLM": (generator, gan_grounded)}
 try:
     saved = load_checkpoint(cache_dir() / "ch04_cvae.pt", what="chapter 04 CVAE")
     config = dict(saved["config"])

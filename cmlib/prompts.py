@@ -121,6 +121,16 @@ def alignment_prompts(repeats: int = 4) -> list[str]:
                    for size in (None, *SIZES) for position in (None, *POSITIONS)})
 
 
+def all_prompts() -> list[str]:
+    """Every canonical prompt: each of the 18 colour–shape pairs, with and without size and position (324).
+
+    Only words a ShapesWorld prompt encoder knows; the held-out pairs are included, since their *words*
+    are known (only their images are held out). The keys of a :class:`NearestPromptEncoder`.
+    """
+    return [make_prompt(c, s, size, position) for c in COLORS for s in SHAPES
+            for size in (None, *SIZES) for position in (None, *POSITIONS)]
+
+
 def check_prompts(prompts: str | Sequence[str]) -> list[str]:
     """Return ``prompts`` as a list of strings; raise ValueError on an empty list or an empty prompt."""
     if isinstance(prompts, str):
@@ -239,6 +249,62 @@ class SentencePromptEncoder(nn.Module):
     def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
         return self.head(self.embed(prompts).to(self.head.weight.device))
 
+
+
+class NearestPromptEncoder(nn.Module):
+    """Read any prompt as the nearest prompt a model knows, by sentence-embedding similarity.
+
+    ``NearestPromptEncoder(minilm, all_prompts(), bow)("a red disc")`` finds the known prompt whose
+    MiniLM embedding has the highest cosine similarity ("a red circle") and returns ``bow`` of it. The
+    condition is always one the generator was trained on, so a prompt it half understands gives a clean
+    image of the nearest thing it knows, instead of a blend (retrieval, as in chapter 07, used as a
+    prompt encoder).
+
+    Args:
+        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
+        known_prompts: the prompts to choose from (e.g. :func:`all_prompts`).
+        encoder: the generator's own prompt encoder, applied to the chosen prompt.
+        min_similarity: a prompt whose best cosine similarity is lower is refused with ValueError
+            rather than drawn as something arbitrary. With MiniLM, paraphrases such as "a red disc" score
+            0.6–0.9 against :func:`all_prompts`, and "draw a cat" or "xyzzy" 0.2–0.4.
+
+    Shapes:
+        ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
+    """
+
+    def __init__(self, sentence_encoder, known_prompts: Sequence[str], encoder: nn.Module,
+                 min_similarity: float = 0.5):
+        super().__init__()
+        if not hasattr(sentence_encoder, "encode"):
+            raise TypeError("sentence_encoder needs an encode(texts) method")
+        if not hasattr(encoder, "cond_dim"):
+            raise TypeError("encoder must be a prompt encoder with a cond_dim attribute")
+        self.sentence_encoder, self.encoder, self.cond_dim = sentence_encoder, encoder, encoder.cond_dim
+        self.known, self.min_similarity = check_prompts(list(known_prompts)), float(min_similarity)
+        self.keys = self._unit(self.sentence_encoder.encode(self.known))
+
+    @staticmethod
+    def _unit(vectors: torch.Tensor) -> torch.Tensor:
+        vectors = torch.as_tensor(vectors).float().cpu()
+        return vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def nearest(self, prompts: str | Sequence[str]) -> list[str]:
+        """The known prompt nearest to each prompt.
+
+        Raises:
+            ValueError: if a prompt is not within ``min_similarity`` of any known prompt.
+        """
+        prompts = check_prompts(prompts)
+        best, index = (self._unit(self.sentence_encoder.encode(prompts)) @ self.keys.T).max(dim=1)
+        for prompt, similarity, i in zip(prompts, best.tolist(), index.tolist()):
+            if similarity < self.min_similarity:
+                raise ValueError(f"{prompt!r} is not close to any prompt the model knows (nearest: "
+                                 f"{self.known[i]!r}, cosine {similarity:.2f} < {self.min_similarity}); "
+                                 f"try e.g. 'a red circle'")
+        return [self.known[i] for i in index.tolist()]
+
+    def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        return self.encoder(self.nearest(prompts))
 
 
 # ---------------------------------------------------------------- grounding colour words

@@ -116,3 +116,38 @@ def test_grounded_encoder_rewrites_only_unknown_colour_words():
     assert torch.equal(grounded(["a crimson ball"]), bow(["a red ball"]))
     with pytest.raises(TypeError):
         prompts.GroundedPromptEncoder(nn.Identity(), vocab)
+
+
+def test_all_prompts_cover_every_pair_in_known_words():
+    texts = prompts.all_prompts()
+    assert len(texts) == 18 * 3 * 6 == len(set(texts))
+    assert "a red triangle" in texts and "a small blue square on the left" in texts  # held-out pairs too
+    prompts.BagOfWordsEncoder(shapes_vocab(), COND).bag(texts)  # every word is known
+
+
+def test_nearest_prompt_encoder_returns_known_conditions():
+    bow = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    known = ["a red circle", "a blue square", "a green triangle"]
+    nearest = prompts.NearestPromptEncoder(FakeSentenceEncoder(), known, bow, min_similarity=0.2)
+    assert nearest.cond_dim == COND
+    assert nearest.nearest(["a red circle", "a big blue square on the left", "circle red"]) == [
+        "a red circle", "a blue square", "a red circle"]
+    assert torch.equal(nearest(["a blue square at the top"]), bow(["a blue square"]))
+    with pytest.raises(ValueError, match="empty"):
+        nearest([""])
+
+    class TableEncoder:  # fixed 2-d embeddings
+        table = {"a red circle": [1.0, 0.0], "a blue square": [0.0, 1.0], "a crimson disc": [0.9, 0.2],
+                 "xyzzy": [-1.0, -1.0]}
+
+        def encode(self, texts):
+            return torch.tensor([self.table[t] for t in texts])
+
+    strict = prompts.NearestPromptEncoder(TableEncoder(), ["a red circle", "a blue square"], bow)
+    assert strict.nearest(["a crimson disc"]) == ["a red circle"]
+    with pytest.raises(ValueError, match="not close"):
+        strict(["xyzzy"])
+    with pytest.raises(TypeError):
+        prompts.NearestPromptEncoder(object(), known, bow)
+    with pytest.raises(TypeError):
+        prompts.NearestPromptEncoder(FakeSentenceEncoder(), known, nn.Identity())
