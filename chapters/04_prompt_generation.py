@@ -380,16 +380,18 @@ def cvae_fidelity(encoder, name, temperature):
 
 
 # %%
-results = {}
+results, paraphrase_scores = {}, {}  # colour+shape per prompt set; paraphrases also colour and shape
 for tau in (1.0, 0.5, TEMPERATURE):
+    paraphrase_scores[tau] = {"MiniLM": cvae_fidelity(cvae_minilm, "paraphrase", tau),
+                              "MiniLM, grounded": cvae_fidelity(cvae_grounded, "paraphrase", tau)}
     results[tau] = {
         "seen": cvae_fidelity(cvae_text, "seen", tau)["color+shape"],
         "seen, full": cvae_fidelity(cvae_text, "seen, full", tau),
         "held-out": cvae_fidelity(cvae_text, "held-out", tau)["color+shape"],
         "seen via MiniLM": cvae_fidelity(cvae_minilm, "seen", tau)["color+shape"],
         "held-out via MiniLM": cvae_fidelity(cvae_minilm, "held-out", tau)["color+shape"],
-        "paraphrase via MiniLM": cvae_fidelity(cvae_minilm, "paraphrase", tau)["color+shape"],
-        "paraphrase, grounded": cvae_fidelity(cvae_grounded, "paraphrase", tau)["color+shape"],
+        "paraphrase via MiniLM": paraphrase_scores[tau]["MiniLM"]["color+shape"],
+        "paraphrase, grounded": paraphrase_scores[tau]["MiniLM, grounded"]["color+shape"],
     }
 CHANCE = 1 / (len(COLORS) * len(SHAPES))
 print(f"chance (colour+shape) = {CHANCE:.3f}")
@@ -427,8 +429,7 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase, grounded"):
 # Where do paraphrases go wrong — colour or shape? (chance: 1/6 for colour, 1/3 for shape)
 
 # %%
-for name, encoder in (("MiniLM", cvae_minilm), ("MiniLM, grounded", cvae_grounded)):
-    f = cvae_fidelity(encoder, "paraphrase", TEMPERATURE)
+for name, f in paraphrase_scores[TEMPERATURE].items():
     print(f"paraphrases via {name:<17} colour {f['color']:.3f}  shape {f['shape']:.3f}  "
           f"both {f['color+shape']:.3f}")
 

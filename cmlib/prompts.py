@@ -17,10 +17,13 @@ Article §3.1 提示词的概念与应用 (the concept and uses of prompts):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .data.shapes import COLORS, HELDOUT_PAIRS, POSITIONS, SEEN_PAIRS, SHAPES, SIZES
@@ -187,6 +190,32 @@ class BagOfWordsEncoder(nn.Module):
         return self.linear(self.bag(prompts).to(self.linear.weight.device))
 
 
+class SentenceEmbeddings:
+    """A frozen sentence encoder with a memo: ``embeddings(prompts)`` → ``(B, dim)``, each prompt encoded once.
+
+    Args:
+        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
+        dim: the embedding size to check the encoder's output against; ``None`` accepts any.
+    """
+
+    def __init__(self, sentence_encoder, dim: int | None = None):
+        if not hasattr(sentence_encoder, "encode"):
+            raise TypeError("sentence_encoder needs an encode(texts) method")
+        self.sentence_encoder, self.dim = sentence_encoder, dim
+        self._memo: dict[str, torch.Tensor] = {}
+
+    def __call__(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        prompts = check_prompts(prompts)
+        todo = sorted({p for p in prompts if p not in self._memo})
+        if todo:
+            vectors = torch.as_tensor(self.sentence_encoder.encode(todo))
+            if vectors.ndim != 2 or (self.dim is not None and vectors.shape[1] != self.dim):
+                raise ValueError(f"the sentence encoder returned {tuple(vectors.shape)}, "
+                                 f"expected (N, {self.dim if self.dim is not None else 'dim'})")
+            self._memo.update(zip(todo, vectors.float().cpu()))
+        return torch.stack([self._memo[p] for p in prompts])
+
+
 class SentencePromptEncoder(nn.Module):
     """A frozen sentence encoder (all-MiniLM-L6-v2) plus a linear head into a model's condition space.
 
@@ -206,24 +235,14 @@ class SentencePromptEncoder(nn.Module):
 
     def __init__(self, sentence_encoder, cond_dim: int = 32):
         super().__init__()
-        if not hasattr(sentence_encoder, "encode"):
-            raise TypeError("sentence_encoder needs an encode(texts) method")
-        self.sentence_encoder, self.cond_dim = sentence_encoder, cond_dim
         self.embed_dim = int(getattr(sentence_encoder, "dim", 384))
+        self.embeddings = SentenceEmbeddings(sentence_encoder, self.embed_dim)
+        self.cond_dim = cond_dim
         self.head = nn.Linear(self.embed_dim, cond_dim)
-        self._memo: dict[str, torch.Tensor] = {}
 
     def embed(self, prompts: str | Sequence[str]) -> torch.Tensor:
         """Frozen sentence embeddings ``(B, embed_dim)``, each prompt encoded once."""
-        prompts = check_prompts(prompts)
-        todo = sorted({p for p in prompts if p not in self._memo})
-        if todo:
-            vectors = self.sentence_encoder.encode(todo)
-            if vectors.ndim != 2 or vectors.shape[1] != self.embed_dim:
-                raise ValueError(f"the sentence encoder returned {tuple(vectors.shape)}, "
-                                 f"expected (N, {self.embed_dim})")
-            self._memo.update(zip(todo, vectors.float().cpu()))
-        return torch.stack([self._memo[p] for p in prompts])
+        return self.embeddings(prompts)
 
     @torch.no_grad()
     def fit(self, prompts: Sequence[str], targets: torch.Tensor, ridge: float = 0.1) -> float:
@@ -275,18 +294,12 @@ class NearestPromptEncoder(nn.Module):
     def __init__(self, sentence_encoder, known_prompts: Sequence[str], encoder: nn.Module,
                  min_similarity: float = 0.5):
         super().__init__()
-        if not hasattr(sentence_encoder, "encode"):
-            raise TypeError("sentence_encoder needs an encode(texts) method")
         if not hasattr(encoder, "cond_dim"):
             raise TypeError("encoder must be a prompt encoder with a cond_dim attribute")
-        self.sentence_encoder, self.encoder, self.cond_dim = sentence_encoder, encoder, encoder.cond_dim
+        self.embeddings = SentenceEmbeddings(sentence_encoder)
+        self.encoder, self.cond_dim = encoder, encoder.cond_dim
         self.known, self.min_similarity = check_prompts(list(known_prompts)), float(min_similarity)
-        self.keys = self._unit(self.sentence_encoder.encode(self.known))
-
-    @staticmethod
-    def _unit(vectors: torch.Tensor) -> torch.Tensor:
-        vectors = torch.as_tensor(vectors).float().cpu()
-        return vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.keys = F.normalize(self.embeddings(self.known), dim=1)
 
     def nearest(self, prompts: str | Sequence[str]) -> list[str]:
         """The known prompt nearest to each prompt.
@@ -295,7 +308,7 @@ class NearestPromptEncoder(nn.Module):
             ValueError: if a prompt is not within ``min_similarity`` of any known prompt.
         """
         prompts = check_prompts(prompts)
-        best, index = (self._unit(self.sentence_encoder.encode(prompts)) @ self.keys.T).max(dim=1)
+        best, index = (F.normalize(self.embeddings(prompts), dim=1) @ self.keys.T).max(dim=1)
         for prompt, similarity, i in zip(prompts, best.tolist(), index.tolist()):
             if similarity < self.min_similarity:
                 raise ValueError(f"{prompt!r} is not close to any prompt the model knows (nearest: "
@@ -308,7 +321,8 @@ class NearestPromptEncoder(nn.Module):
 
 
 # ---------------------------------------------------------------- grounding colour words
-def color_survey() -> dict[str, tuple[float, float, float]]:
+@functools.lru_cache(maxsize=1)
+def color_survey() -> Mapping[str, tuple[float, float, float]]:
     """The xkcd colour survey: 949 colour names → sRGB in [0, 1].
 
     The names crowds of people gave to colours they were shown (R. Munroe, 2010; public domain),
@@ -317,7 +331,7 @@ def color_survey() -> dict[str, tuple[float, float, float]]:
     """
     from matplotlib.colors import XKCD_COLORS, to_rgb
 
-    return {name.removeprefix("xkcd:"): to_rgb(code) for name, code in XKCD_COLORS.items()}
+    return MappingProxyType({name.removeprefix("xkcd:"): to_rgb(code) for name, code in XKCD_COLORS.items()})
 
 
 def _hue_and_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -328,6 +342,15 @@ def _hue_and_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.arctan2(lab[:, 2], lab[:, 1]), np.hypot(lab[:, 1], lab[:, 2])
 
 
+@functools.lru_cache(maxsize=1)
+def _reference_hues() -> np.ndarray:
+    """CIELAB hue angles of the ShapesWorld colours, in the order of :data:`COLORS`."""
+    from .data.shapes import RGB
+
+    return _hue_and_chroma(np.array([RGB[c] for c in COLORS]))[0]
+
+
+@functools.lru_cache(maxsize=4096)
 def ground_color_word(word: str, min_chroma: float = 15.0) -> str | None:
     """The ShapesWorld colour that a colour word looks like, or None.
 
@@ -348,10 +371,7 @@ def ground_color_word(word: str, min_chroma: float = 15.0) -> str | None:
     hue, chroma = _hue_and_chroma(np.array(rgb))
     if chroma[0] < min_chroma:
         return None
-    from .data.shapes import RGB
-
-    reference_hue, _ = _hue_and_chroma(np.array([RGB[c] for c in COLORS]))
-    distance = np.abs(np.angle(np.exp(1j * (reference_hue - hue[0]))))  # wrapped to [0, pi]
+    distance = np.abs(np.angle(np.exp(1j * (_reference_hues() - hue[0]))))  # wrapped to [0, pi]
     return COLORS[int(distance.argmin())]
 
 

@@ -151,3 +151,22 @@ def test_nearest_prompt_encoder_returns_known_conditions():
         prompts.NearestPromptEncoder(object(), known, bow)
     with pytest.raises(TypeError):
         prompts.NearestPromptEncoder(FakeSentenceEncoder(), known, nn.Identity())
+
+
+def test_sentence_embeddings_encode_each_prompt_once():
+    calls = []
+
+    class CountingEncoder(FakeSentenceEncoder):
+        def encode(self, texts):
+            calls.append(list(texts))
+            return super().encode(texts)
+
+    embeddings = prompts.SentenceEmbeddings(CountingEncoder(), dim=FakeSentenceEncoder.dim)
+    first = embeddings(["a red circle", "a blue square", "a red circle"])
+    again = embeddings(["a blue square", "a red circle"])
+    assert calls == [["a blue square", "a red circle"]]  # distinct prompts, once
+    assert torch.equal(first[[1, 0]], again)
+    with pytest.raises(ValueError, match="returned"):
+        prompts.SentenceEmbeddings(FakeSentenceEncoder(), dim=5)(["a red circle"])
+    with pytest.raises(TypeError):
+        prompts.SentenceEmbeddings(object())
