@@ -6,12 +6,14 @@ STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: help venv lab test lint pairs unit nbval book sync student bench test-gpu clean
+.PHONY: help venv lab test lint pairs unit nbval seeds lock book sync student bench test-gpu clean
 
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
 	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile)"
+	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some"
 	@echo "make book      execute every chapter, refresh outputs, write _build/html/index.html"
+	@echo "make lock      re-resolve the dependencies into requirements.lock (and environment.yml)"
 	@echo "make sync      jupytext --sync every chapter pair (edit the .py, then run this)"
 	@echo "make student   write student notebooks to _build/student/ (FORCE=1 to overwrite edits)"
 	@echo "make bench     run benchmarks/, JSON results in benchmarks/results/"
@@ -20,10 +22,11 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The venv is rebuilt (in place) whenever pyproject.toml or the lock changes.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
 	$(BIN)/python tools/nbtools.py lab-settings $(VENV)
 	@touch $@
 
@@ -51,8 +54,18 @@ nbval: venv
 	  echo "== $$nb took $$(( $$(date +%s) - start )) s"; \
 	done
 
+SEEDS ?= 0 1 2 3 4
+seeds: venv
+	$(BIN)/python tools/checkpoints.py seeds --seeds $(SEEDS) \
+	  $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS),) --output chapters/notes/checkpoints.md
+
 book: venv
 	$(NBVAL_ENV) CMLIB_PROFILE=cpu $(BIN)/python tools/nbtools.py book
+
+# Resolve pyproject.toml afresh for a clean venv; rewrites requirements.lock and environment.yml.
+lock: venv
+	$(BIN)/python tools/lock.py
+	@echo "now run make venv to install what the new lock says"
 
 sync: venv
 	$(BIN)/jupytext --sync chapters/*.py

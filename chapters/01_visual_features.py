@@ -46,10 +46,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from cmlib import runtime, viz
+from cmlib.claims import Checkpoints
 from cmlib.exercises import check
 from cmlib.train import accuracy, count_parameters, fit, predict
 
 SEED = runtime.seed_everything()
+checkpoint = Checkpoints("01_visual_features")  # learning checkpoints: asserted and recorded
 DEVICE = runtime.device()
 PROFILE = runtime.profile()
 print(runtime.describe())
@@ -283,7 +285,7 @@ fig = viz.plot_history(cnn_history, title="MNIST-5k CNN: training loss and test 
 plt.show()
 
 # %%
-assert cnn_accuracy >= 0.97, f"CNN test accuracy {cnn_accuracy:.3f} < 0.97"
+checkpoint("cnn-test-accuracy", cnn_accuracy, ">=", 0.97, baseline=logreg_accuracy);
 
 # %% [markdown]
 # Where does it go wrong? The confusion matrix counts (true digit, predicted digit) pairs; the
@@ -383,7 +385,7 @@ cnn_train_emb, cnn_test_emb = extract(cnn.embed, mnist.train_images, DEVICE), ex
 cnn_embed_seconds = cnn_seconds + time.perf_counter() - start
 cnn_knn = knn_accuracy(cnn_train_emb, mnist.train_labels, cnn_test_emb, mnist.test_labels, k=5)
 print(f"kNN (k=5) on the CNN embedding: {cnn_knn:.3f}")
-assert cnn_knn >= 0.96, f"kNN accuracy on the CNN embedding {cnn_knn:.3f} < 0.96"
+checkpoint("cnn-embedding-knn", cnn_knn, ">=", 0.96);
 
 # %% [markdown]
 # ### (b) An autoencoder (自动编码器)
@@ -520,7 +522,6 @@ table.round(3)
 # %%
 print(f"\nautoencoder: reconstruction MSE {ae_test_mse:.4f}; kNN {table.loc['autoencoder code', 'kNN acc (k=5)']:.3f} "
       f"vs raw pixels {table.loc['raw pixels', 'kNN acc (k=5)']:.3f} and PCA {table.loc['PCA (32)', 'kNN acc (k=5)']:.3f}")
-assert table.loc["CNN penultimate", "kNN acc (k=5)"] >= 0.96
 
 # %% [markdown]
 # The supervised CNN embedding wins by far: its training *used the labels* to pull each digit's
@@ -591,7 +592,7 @@ print(f"test accuracy: colour {colour_acc:.3f}, shape {shape_acc:.3f}, colour+sh
 # %%
 fig = viz.plot_history(shapes_history, title="ShapesWorld CNN: training loss and colour+shape test accuracy")
 plt.show()
-assert both_acc >= 0.95, f"ShapesWorld colour+shape accuracy {both_acc:.3f} < 0.95"
+checkpoint("shapes-color-shape", both_acc, ">=", 0.95, chance=1 / (len(COLORS) * len(SHAPES)));
 
 # %% [markdown]
 # ## Summary

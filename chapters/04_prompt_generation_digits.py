@@ -37,9 +37,11 @@ from torch import nn
 
 from cmlib import generative as gen
 from cmlib import prompts, runtime
+from cmlib.claims import Checkpoints
 from cmlib.viz import show_images
 
 SEED = runtime.seed_everything()
+checkpoint = Checkpoints("04_prompt_generation_digits")  # learning checkpoints: asserted and recorded
 DEVICE = runtime.device()
 print(runtime.describe())
 
@@ -104,7 +106,7 @@ digit_acc = accuracy(predict(digit_classifier, d_test, DEVICE), mnist.test_label
 print(f"digit classifier on real test digits: {digit_acc:.3f}")
 
 # %%
-assert digit_acc >= 0.95, digit_acc
+checkpoint("digit-classifier", digit_acc, ">=", 0.95, chance=0.1);
 
 # %% [markdown]
 # ## 3. A CVAE that draws the digit it is told
@@ -142,7 +144,7 @@ _ = show_images(digit_samples.view(10, 50, 1, DIGIT_SIZE, DIGIT_SIZE)[:, :8].res
             cell_size=0.8)
 
 # %%
-assert digit_fid >= 0.90, digit_fid
+checkpoint("digit-cvae-fidelity", digit_fid, ">=", 0.90, chance=0.1);
 
 # %% [markdown]
 # ## 4. The β trade-off

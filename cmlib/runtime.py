@@ -1,4 +1,4 @@
-"""Run-time settings shared by every chapter: device, seed and run profile.
+"""Run-time settings shared by every chapter: device, seed, threads and run profile.
 
 The run profile is the only global state in cmlib. It is read from the
 ``CMLIB_PROFILE`` environment variable (``cpu`` or ``gpu``); without it the
@@ -6,6 +6,15 @@ profile is ``gpu`` when CUDA is available and ``cpu`` otherwise. Chapters use
 :func:`pick` to size data and training by profile::
 
     num_epochs = pick(cpu=3, gpu=20)
+
+``CMLIB_THREADS`` sets torch's intra-op threads when this module is imported
+(default: torch's own choice, one per core). One thread changes the order of
+floating-point reductions much as another CPU does, so ``CMLIB_THREADS=1`` is
+the cheap way to check that a learning checkpoint survives machine noise.
+
+Seeding rule: a chapter calls :func:`seed_everything` once, at the top, with
+``CMLIB_SEED``. Library functions that draw random numbers take a ``seed`` or a
+``torch.Generator`` argument and never reseed the global generators.
 """
 
 from __future__ import annotations
@@ -21,6 +30,35 @@ PROFILES = ("cpu", "gpu")
 DEFAULT_SEED = 0
 
 T = TypeVar("T")
+
+
+def threads_from_env() -> int | None:
+    """``CMLIB_THREADS`` as a positive int, or ``None`` when it is unset.
+
+    Raises:
+        ValueError: if it is set to anything but a positive integer.
+    """
+    raw = os.environ.get("CMLIB_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        threads = int(raw)
+    except ValueError:
+        raise ValueError(f"CMLIB_THREADS must be a positive integer, got {raw!r}") from None
+    if threads < 1:
+        raise ValueError(f"CMLIB_THREADS must be a positive integer, got {threads}")
+    return threads
+
+
+def apply_threads() -> int:
+    """Set torch's intra-op threads from ``CMLIB_THREADS`` (if set); return the count in use."""
+    threads = threads_from_env()
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+apply_threads()
 
 
 def device() -> torch.device:
@@ -96,4 +134,5 @@ def describe() -> dict[str, str]:
         "profile": profile(),
         "seed": str(get_seed()),
         "threads": str(torch.get_num_threads()),
+        "CMLIB_THREADS": os.environ.get("CMLIB_THREADS", "") or "unset",
     }
