@@ -39,6 +39,7 @@ test: venv lint pairs unit nbval
 
 lint: venv
 	$(BIN)/ruff check cmlib tests benchmarks tools chapters
+	$(BIN)/ruff format --check cmlib tests benchmarks tools
 
 pairs: venv
 	$(BIN)/python tools/nbtools.py check-pairs

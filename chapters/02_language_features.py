@@ -12,7 +12,8 @@
 # # 02 · Language features: word embeddings and sequence models
 #
 # **Article sections:** §2.2 语言信息处理 (language information processing) — §2.2.1 自然语言处理
-# （NLP）基础 (NLP basics), §2.2.1.1 词嵌入 (word embeddings) and §2.2.1.2 序列模型 (sequence models).
+# （NLP）基础 (NLP basics), §2.2.1.1 词嵌入 (word embeddings) and §2.2.1.2 序列模型 (sequence
+# models).
 #
 # Images became vectors in chapter 01; now text does. This chapter works on real English — a
 # shortened Wikipedia dump of about 480k words that ships inside `gensim` — and on ShapesWorld
@@ -68,7 +69,7 @@ print(runtime.describe())
 # tiny and closed:
 
 # %%
-from cmlib.data.shapes_text import shapes_vocab
+from cmlib.data.shapes.text import shapes_vocab
 from cmlib.text import tokenize
 
 shapes_words = shapes_vocab()
@@ -124,7 +125,8 @@ for bad in ([], [[]]):
 #
 # Count how often each word appears within 5 words of each other word. Raw counts are dominated by
 # "the" and "of"; **pointwise mutual information** asks whether two words meet more often than
-# chance, $\mathrm{PMI}(w,c)=\log\frac{P(w,c)}{P(w)P(c)}$, and **PPMI** keeps only the positive part.
+# chance, $\mathrm{PMI}(w,c)=\log\frac{P(w,c)}{P(w)P(c)}$, and **PPMI** keeps only the positive
+# part.
 
 # %%
 toy = np.array([[0, 4, 1], [4, 0, 1], [1, 1, 8]], dtype=float)
@@ -184,22 +186,16 @@ print(svd_vectors.shape)
 # > (centre and context vectors) and a loss such as **negative sampling**.
 
 # %%
-from cmlib.embeddings import ArticleWord2Vec
+from cmlib import errata
 
+print(errata.LISTINGS["Word2Vec"].source)  # the listing, as printed
 try:
-    ArticleWord2Vec(embedding_dim=50)  # the listing as printed
+    errata.Word2Vec(embedding_dim=50)
 except NameError as err:
     print("as printed → NameError:", err)
 
-listing_globals = {"nn": nn, "vocab_size": corpus.vocab_size}  # fill in the missing name
-exec(  # noqa: S102 — run the printed class body with vocab_size defined
-    "class Word2Vec(nn.Module):\n"
-    "    def __init__(self, embedding_dim):\n"
-    "        super(Word2Vec, self).__init__()\n"
-    "        self.embedding = nn.Embedding(vocab_size, embedding_dim)\n"
-    "    def forward(self, sentences):\n"
-    "        return self.embedding(sentences)\n", listing_globals)
-article_model = listing_globals["Word2Vec"](50)
+# supply the missing name, and only that
+article_model = errata.build("Word2Vec", embedding_dim=50, names={"vocab_size": corpus.vocab_size})
 out = article_model(torch.tensor([[4, 8, 15]]))
 print("with vocab_size defined, forward returns", tuple(out.shape), "— vectors, not a loss")
 try:
@@ -236,19 +232,27 @@ check("2.2", my_negative_sampling_loss)
 # hyper-parameters. Same objective, same data: the two should score alike on WordSim-353.
 
 # %%
-W2V = dict(dim=50, window=WINDOW, negatives=5, num_epochs=10, sample=1e-3)  # min_count=5 above
+EMBED_DIM = 50
+W2V = dict(window=WINDOW, negatives=5, num_epochs=10, sample=1e-3)  # min_count=5 above
 wordsim, simlex = corpora.wordsim353(), corpora.simlex999()
 
 start = time.perf_counter()
-skipgram_vectors, skipgram_losses = emb.train_skipgram(corpus, seed=SEED, device=DEVICE, **W2V)
+runtime.seed_everything(
+    SEED
+)  # the initial vectors: this section does not depend on the cells above
+skipgram = emb.SkipGram(corpus.vocab_size, EMBED_DIM)
+skipgram_history = emb.train_skipgram(skipgram, corpus, seed=SEED, device=DEVICE, **W2V)
 skipgram_seconds = time.perf_counter() - start
+skipgram_vectors = emb.WordVectors(corpus.words, skipgram.vectors().cpu().numpy(),
+                                   name="skip-gram (cmlib)")
 vectors["skip-gram (cmlib)"] = skipgram_vectors
+skipgram_losses = skipgram_history.train_loss
 
 # %%
 from gensim.models import Word2Vec
 
 start = time.perf_counter()
-gensim_model = Word2Vec(sentences, vector_size=W2V["dim"], window=W2V["window"],
+gensim_model = Word2Vec(sentences, vector_size=EMBED_DIM, window=W2V["window"],
                         negative=W2V["negatives"], epochs=W2V["num_epochs"], sample=W2V["sample"],
                         min_count=5, sg=1, seed=SEED, workers=2)
 gensim_seconds = time.perf_counter() - start
@@ -270,7 +274,9 @@ plt.show()
 
 # %%
 # Learning checkpoint: our skip-gram matches gensim's word2vec on WordSim-353.
-checkpoint("skipgram-vs-gensim-gap", abs(ours.value - theirs.value), "<=", 0.05, baseline=theirs.value);
+checkpoint(
+    "skipgram-vs-gensim-gap", abs(ours.value - theirs.value), "<=", 0.05, baseline=theirs.value
+);
 
 # %% [markdown]
 # ### 2.4 Neural: GloVe's weighted least squares
@@ -282,11 +288,13 @@ checkpoint("skipgram-vs-gensim-gap", abs(ours.value - theirs.value), "<=", 0.05,
 
 # %%
 harmonic_counts = emb.cooccurrence(corpus, window=WINDOW, weighting="harmonic")
-glove_here, glove_losses = emb.train_glove(harmonic_counts, corpus.words, dim=50,
-                                           num_epochs=runtime.pick(cpu=8, gpu=30),
-                                           batch_size=65536, lr=0.5, seed=SEED, device=DEVICE)
-vectors["GloVe (cmlib)"] = glove_here
-print("GloVe loss per epoch:", np.round(glove_losses, 4))
+runtime.seed_everything(SEED)
+glove = emb.GloVe(corpus.vocab_size, EMBED_DIM)
+glove_history = emb.train_glove(glove, harmonic_counts, num_epochs=runtime.pick(cpu=8, gpu=30),
+                                batch_size=65536, lr=0.5, seed=SEED, device=DEVICE)
+vectors["GloVe (cmlib)"] = emb.WordVectors(corpus.words, glove.vectors().cpu().numpy(),
+                                           name="GloVe (cmlib)")
+print("GloVe loss per epoch:", np.round(glove_history.train_loss, 4))
 
 # %% [markdown]
 # ## 3 · Evaluation (评估)
@@ -309,8 +317,14 @@ print(f"{len(questions):,} of {len(all_questions):,} analogy questions are cover
 rows = []
 for name, table in [*vectors.items(), ("GloVe 6B 50d (pretrained)", glove_6b)]:
     analogy_table = glove_6b_100k if table is glove_6b else table
-    rows.append((name, emb.evaluate_similarity(table, wordsim), emb.evaluate_similarity(table, simlex),
-                 emb.evaluate_analogies(analogy_table, questions)))
+    rows.append(
+        (
+            name,
+            emb.evaluate_similarity(table, wordsim),
+            emb.evaluate_similarity(table, simlex),
+            emb.evaluate_analogies(analogy_table, questions),
+        )
+    )
 print(f"{'embedding':28s} {'WordSim-353 ρ':>16s} {'SimLex-999 ρ':>16s} {'analogies':>18s}")
 for name, ws, sl, an in rows:
     print(f"{name:28s} {ws!s:>16s} {sl!s:>16s} {an!s:>18s}")
@@ -373,26 +387,15 @@ queen_rank = ranked.index("queen") + 1 if "queen" in ranked else len(ranked) + 1
 checkpoint("glove-queen-rank", queen_rank, "<=", 3);
 
 # %% [markdown]
-# **Try it:** type a word and see its neighbours in each embedding (the printed table above is the
-# static version).
+# **Try it:** type a word and see its neighbours in each embedding (the figure is the static
+# version; with a running kernel, a box above the second copy redraws it).
 
 # %%
-from cmlib.widgets import safe_interact
+from cmlib.widgets.words import neighbour_explorer
 
-
-def show_neighbours(word: str = "music") -> None:
-    word = word.strip().lower()
-    for name, table in [("SVD of PPMI", vectors["SVD of PPMI"]),
-                        ("skip-gram (cmlib)", vectors["skip-gram (cmlib)"]),
-                        ("GloVe 6B", glove_6b_100k)]:
-        if word in table:
-            print(f"{name:18s}: " + ", ".join(f"{w} {s:.2f}" for w, s in table.neighbours(word, 6)))
-        else:
-            print(f"{name:18s}: '{word}' is not in its vocabulary")
-
-
-show_neighbours("music")
-_ = safe_interact(show_neighbours, word="music")
+_ = neighbour_explorer({"SVD of PPMI": vectors["SVD of PPMI"],
+                        "skip-gram (cmlib)": vectors["skip-gram (cmlib)"],
+                        "GloVe 6B": glove_6b_100k}, word="music")
 
 # %% [markdown]
 # ## 4 · Sequence models (序列模型): when word order matters
@@ -405,10 +408,10 @@ _ = safe_interact(show_neighbours, word="music")
 # > reads time-first input $(T,B,F)$ unless `batch_first=True`.
 
 # %%
-from cmlib.sequence import ArticleLSTM, FixedLSTM
+from cmlib.sequence import FixedLSTM
 
 x = torch.randn(2, 7, 16)  # (B=2 sentences, T=7 steps, F=16 features)
-hidden, cell = ArticleLSTM(16, 32)(x)  # the listing as printed
+hidden, cell = errata.LSTM(16, 32)(x)  # the listing as printed
 print("hidden:", tuple(hidden.shape), "— the outputs of every step, not the final state")
 try:
     print("cell:", cell.shape)
@@ -432,7 +435,8 @@ print("fixed: output", tuple(output.shape), "h_n", tuple(h_n.shape), "c_n", tupl
 
 # %%
 from cmlib.data.shapes import COLORS, SHAPES
-from cmlib.sequence import BagOfEmbeddings, SentenceClassifier, TextEncoder, left_object_data
+from cmlib.data.shapes.tasks import left_object_data
+from cmlib.sequence import BagOfEmbeddings, SentenceClassifier, TextEncoder
 
 train_texts, train_labels = left_object_data("train", num_scenes=runtime.pick(cpu=2000, gpu=6000))
 val_texts, val_labels = left_object_data("val", num_scenes=600)

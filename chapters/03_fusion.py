@@ -25,8 +25,8 @@
 #
 # **Key terms.** feature fusion (特征融合) · additive fusion (加法融合) · multiplicative fusion
 # (乘法融合) · concatenation fusion (拼接融合) · gated fusion (门控融合) · bilinear pooling
-# (双线性池化) · feature-wise linear modulation, FiLM (特征线性调制) · cross-attention (交叉注意力) ·
-# model fusion (模型融合) · ensemble learning (集成学习) · late fusion (后期融合) · adversarial
+# (双线性池化) · feature-wise linear modulation, FiLM (特征线性调制) · cross-attention (交叉注意力)
+# · model fusion (模型融合) · ensemble learning (集成学习) · late fusion (后期融合) · adversarial
 # training (对抗性训练) · discriminator (判别器) · gradient reversal (梯度反转) · answer prior
 # (答案先验).
 
@@ -35,8 +35,6 @@
 import time
 
 CHAPTER_START = time.perf_counter()
-
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -65,21 +63,26 @@ print(runtime.describe())
 # questions and caches both under `data/cache`, so nothing is rebuilt per epoch.
 
 # %%
-from cmlib.data.shapes_text import ANSWERS, QUESTION_KINDS
-from cmlib.data.vqa import ALL_PAIRS, BACKGROUND, load_vqa, majority_rates
+from cmlib.data.shapes import ALL_PAIRS
+from cmlib.data.shapes.text import ANSWERS, QUESTION_KINDS
+from cmlib.data.shapes.vqa import BACKGROUND, load_vqa, majority_rates
 
 NUM_TRAIN_IMAGES = runtime.pick(cpu=3000, gpu=8000)
 NUM_TEST_IMAGES = runtime.pick(cpu=500, gpu=1000)
 train = load_vqa("train", NUM_TRAIN_IMAGES)
 test = load_vqa("test", NUM_TEST_IMAGES)
-print(f"train: {len(train.images)} images, {len(train)} questions; "
-      f"test: {len(test.images)} images, {len(test)} questions; vocabulary {len(train.vocab)} words")
+print(
+    f"train: {len(train.images)} images, {len(train)} questions; "
+    f"test: {len(test.images)} images, {len(test)} questions; vocabulary {len(train.vocab)} words"
+)
 for q in range(5):
     print(f"  [{test.kind_text(q):8s}] {test.question(q)} ? → {test.answer_text(q)}")
 
 # %%
-captions = [" · ".join(f"{test.question(q)}? {test.answer_text(q)}" for q in range(5 * i, 5 * i + 3))
-            for i in range(4)]
+captions = [
+    " · ".join(f"{test.question(q)}? {test.answer_text(q)}" for q in range(5 * i, 5 * i + 3))
+    for i in range(4)
+]
 viz.show_images(test.images[:4], captions, ncols=4, cell_size=3.0, wrap=36,
                 title="Test images and three of their questions")
 plt.show()
@@ -106,8 +109,8 @@ print(f"majority answer overall: {majority['overall']:.3f}   "
 # train only the fusion heads on them.
 
 # %%
-from cmlib.fusion import GridTagger, grid_features
 from cmlib.vision import ConvEncoder
+from cmlib.vqa import GridTagger, grid_features
 
 BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
 encoder = ConvEncoder(image_size=32, width=16, embed_dim=64)
@@ -145,7 +148,7 @@ print("feature grid per image:", tuple(train_grids.shape[1:]))
 # | gated (门控) | $g \odot \tanh(W_v v) + (1-g) \odot \tanh(W_l l)$, $g = \sigma(W_g [v; l])$ |
 # | low-rank bilinear (低秩双线性) | $P^\top(\tanh(U v) \odot \tanh(V l))$ |
 # | FiLM | $\mathrm{ReLU}(\gamma(l) \odot \mathrm{conv}(V) + \beta(l))$ on the grid $V$ |
-# | cross-attention (交叉注意力) | $\sum_n \mathrm{softmax}_n(q(l) \cdot k(V_n)/\sqrt{d})\, \mathrm{val}(V_n)$ |
+# | cross-attention (交叉注意力) | $\sum_n \mathrm{softmax}_n(q \cdot k_n/\sqrt{d})\, v_n$ |
 #
 # Addition lets each modality shift the features; multiplication lets the question *switch image
 # features on and off*, an interaction that addition and concatenation must build in later layers.
@@ -198,10 +201,11 @@ except ValueError as err:
 # > one size and adds — `cmlib.fusion.AdditiveFusion` below.
 
 # %%
-from cmlib.fusion import AdditiveFusion, ArticleFeatureFusion
+from cmlib import errata
+from cmlib.fusion import AdditiveFusion
 
-print(inspect.getsource(ArticleFeatureFusion.__init__) + inspect.getsource(ArticleFeatureFusion.forward))
-article = ArticleFeatureFusion(vis_dim=4, lang_dim=4)  # the listing as printed
+print(errata.LISTINGS["FeatureFusion"].source)  # the listing, as printed
+article = errata.FeatureFusion(vis_dim=4, lang_dim=4)  # it builds and runs
 vis, lang = torch.randn(1, 4), torch.randn(1, 4)
 try:
     same_sum = article(vis, lang), article(vis + lang, torch.zeros(1, 4))  # same vis + lang
@@ -225,7 +229,7 @@ print("additive: same v + l, same output:",
 # the 4×4 grid.
 
 # %%
-from cmlib.fusion import accuracy_by_kind, make_vqa_model
+from cmlib.vqa import accuracy_by_kind, make_vqa_model
 
 VQA_EPOCHS = runtime.pick(cpu=7, gpu=15)
 BATCH_SIZE, LR = runtime.pick(cpu=128, gpu=512), 3e-3
@@ -238,7 +242,9 @@ def train_vqa(name):
     model = make_vqa_model(name, len(train.vocab), len(ANSWERS), GRID_CHANNELS)
     loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), LR)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, LR, total_steps=VQA_EPOCHS * len(loader))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, LR, total_steps=VQA_EPOCHS * len(loader)
+    )
     start = time.perf_counter()
     fit(model, loader, optimizer, VQA_EPOCHS, DEVICE, loss_fn=F.cross_entropy, scheduler=schedule,
         desc=name)
@@ -280,10 +286,10 @@ plt.show()
 #   little else (colour questions at chance, yes/no at about one half).
 # * The article's three fusions answer "what" questions well but fail on **relations**: they see
 #   the *averaged* grid, which has lost where things are.
-# * **FiLM** and **cross-attention** keep the grid: the question modulates or selects image
-#   regions, so "left of" becomes answerable. FiLM gets most relations right; attention is perfect on
-#   colour and shape (it looks at the named object) but with two heads and this short budget it
-#   learns relations — which need *two* objects compared — only part of the way.
+# * **FiLM** and **cross-attention** keep the grid: the question modulates or selects image regions,
+#   so "left of" becomes answerable. FiLM gets most relations right; attention is perfect on colour
+#   and shape (it looks at the named object) but with two heads and this short budget it learns
+#   relations — which need *two* objects compared — only part of the way.
 # * The parameter counts differ (FiLM's flattened grid is the largest layer); the time per model is
 #   dominated by the question encoder, the same in all.
 
@@ -293,13 +299,26 @@ best = fusions["overall"].idxmax()
 print(f"best fusion: {best} ({fusions.loc[best, 'overall']:.3f}); question only: "
       f"{results.loc['question only', 'overall']:.3f} vs answer prior {majority['per_kind']:.3f}")
 for name in ("add", "mul", "concat"):
-    print(f"  {name:6s} overall {results.loc[name, 'overall']:.3f}  relation {results.loc[name, 'relation']:.3f}")
+    print(
+        f"  {name:6s} overall {results.loc[name, 'overall']:.3f}  "
+        f"relation {results.loc[name, 'relation']:.3f}"
+    )
 assert all(np.isfinite(results.loc[n, "overall"]) for n in ("add", "mul", "concat"))
 checkpoint("best-fusion", fusions["overall"].max(), ">=", 0.95, baseline=majority["per_kind"])
-checkpoint("question-only", results.loc["question only", "overall"], "<=", majority["per_kind"] + 0.05,
-           baseline=majority["per_kind"])
-checkpoint("spatial-relation", max(results.loc["film", "relation"], results.loc["attention", "relation"]),
-           ">=", results.loc["concat", "relation"], baseline=results.loc["concat", "relation"]);
+checkpoint(
+    "question-only",
+    results.loc["question only", "overall"],
+    "<=",
+    majority["per_kind"] + 0.05,
+    baseline=majority["per_kind"],
+)
+checkpoint(
+    "spatial-relation",
+    max(results.loc["film", "relation"], results.loc["attention", "relation"]),
+    ">=",
+    results.loc["concat", "relation"],
+    baseline=results.loc["concat", "relation"],
+);
 
 # %% [markdown]
 # ## 6 · Where does the question look? (attention maps)
@@ -321,8 +340,11 @@ check("3.3", attention_weights)
 attention_model = models["attention"].eval()
 from cmlib.data.shapes import COLORS
 
-two_objects = [q for q in range(len(test))  # relation questions that name two objects
-               if test.kind_text(q) == "relation" and sum(w in COLORS for w in test.question(q).split()) == 2]
+two_objects = [
+    q
+    for q in range(len(test))  # relation questions that name two objects
+    if test.kind_text(q) == "relation" and sum(w in COLORS for w in test.question(q).split()) == 2
+]
 relation_qs = two_objects[:3] + [q for q in range(len(test)) if test.kind_text(q) == "color"][:1]
 with torch.no_grad():
     grids = test_grids[test.image_index[relation_qs]].to(DEVICE)
@@ -330,7 +352,9 @@ with torch.no_grad():
                                             test.lengths[relation_qs].to(DEVICE))
     maps = attention_model.fusion.attention(grids, language).cpu()  # (4, heads, 4, 4)
 heads = maps.shape[1]
-fig, axes = plt.subplots(len(relation_qs), heads + 1, figsize=(2.6 * (heads + 1), 2.6 * len(relation_qs)))
+fig, axes = plt.subplots(
+    len(relation_qs), heads + 1, figsize=(2.6 * (heads + 1), 2.6 * len(relation_qs))
+)
 for row, q in enumerate(relation_qs):
     image = test.images[test.image_index[q]].permute(1, 2, 0)
     axes[row, 0].imshow(image)
@@ -368,8 +392,8 @@ def product_of_experts(logits_image, logits_text, log_prior):
 check("3.4", product_of_experts)
 
 # %%
-from cmlib.data.vqa import load_partial_views
-from cmlib.fusion import LateFusionEnsemble
+from cmlib.data.shapes.tasks import load_partial_views
+from cmlib.ensembles import LateFusionEnsemble
 from cmlib.sequence import SentenceClassifier, TextEncoder
 
 views_train = load_partial_views("train", runtime.pick(cpu=1500, gpu=4000), seed=SEED)
@@ -391,10 +415,19 @@ _ = fit(image_member, DataLoader(TensorDataset(noisy_train, views_train.labels),
                                  shuffle=True),
         torch.optim.Adam(image_member.parameters(), 1e-2), MEMBER_EPOCHS, DEVICE,
         loss_fn=F.cross_entropy, desc="image member")
-_ = fit(text_member, DataLoader(TensorDataset(views_train.ids, views_train.lengths, views_train.labels),
-                                batch_size=64, shuffle=True),
-        torch.optim.Adam(text_member.parameters(), 3e-3), MEMBER_EPOCHS, DEVICE,
-        loss_fn=F.cross_entropy, desc="text member")
+_ = fit(
+    text_member,
+    DataLoader(
+        TensorDataset(views_train.ids, views_train.lengths, views_train.labels),
+        batch_size=64,
+        shuffle=True,
+    ),
+    torch.optim.Adam(text_member.parameters(), 3e-3),
+    MEMBER_EPOCHS,
+    DEVICE,
+    loss_fn=F.cross_entropy,
+    desc="text member",
+)
 
 # %%
 prior = torch.bincount(views_train.labels, minlength=num_classes).float() + 1
@@ -430,21 +463,22 @@ checkpoint("late-fusion-ensemble", ensemble_acc, ">", max(member_acc.values()),
 # > loss — by gradient reversal, below.
 
 # %%
-from cmlib.fusion import ArticleAdversarialFusion
-
+print(errata.LISTINGS["AdversarialFusion"].source)  # the listing, as printed
 try:
-    ArticleAdversarialFusion(nn.Linear(8, 4), nn.Linear(6, 4))  # the listing as printed
+    errata.AdversarialFusion(nn.Linear(8, 4), nn.Linear(6, 4))
 except NameError as err:
     print("NameError:", err)
 
 # %%
-import cmlib.fusion as fusion_module
-
-fusion_module.vis_dim, fusion_module.lang_dim = 4, 4  # fill in the undefined names, minimally
-listing = ArticleAdversarialFusion(nn.Linear(8, 4), nn.Linear(6, 4))
-del fusion_module.vis_dim, fusion_module.lang_dim
+# fill in the undefined names, minimally, and nothing else
+listing = errata.build("AdversarialFusion", nn.Linear(8, 4), nn.Linear(6, 4),
+                       names={"vis_dim": 4, "lang_dim": 4})
 out = listing(torch.randn(5, 8), torch.randn(5, 6))
-print("output:", tuple(out.shape), "— one number per (image, text) *pair*: which modality would it guess?")
+print(
+    "output:",
+    tuple(out.shape),
+    "— one number per (image, text) *pair*: which modality would it guess?",
+)
 out.mean().backward()
 weight_grad = listing.vis_model.weight.grad
 print("the encoder's gradient is the discriminator's own, not reversed: it helps the discriminator",
@@ -491,7 +525,7 @@ print("the encoder's gradient is the discriminator's own, not reversed: it helps
 # test embeddings. The checkpoint is asserted on both; the probe is the stronger test.
 
 # %%
-from cmlib.fusion import (
+from cmlib.alignment import (
     AdversarialAligner,
     alignment_accuracies,
     modality_probe,
@@ -528,8 +562,12 @@ history = train_adversarial_alignment(
 # %%
 epochs = np.arange(1, WARMUP_EPOCHS + ADVERSARIAL_EPOCHS + 1)
 fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.plot(epochs, history.metric("disc_acc"), "o-", ms=4, label="game's discriminator (image vs text)")
-ax.plot(epochs, history.metric("probe_acc"), "^--", ms=4, label="fresh linear probe (image vs text)")
+ax.plot(
+    epochs, history.metric("disc_acc"), "o-", ms=4, label="game's discriminator (image vs text)"
+)
+ax.plot(
+    epochs, history.metric("probe_acc"), "^--", ms=4, label="fresh linear probe (image vs text)"
+)
 ax.plot(epochs, history.metric("task_acc"), "s-", ms=4, label="task accuracy (colour + shape)")
 ax.axhline(0.5, color="gray", ls=":", label="chance for a discriminator")
 ax.axvline(WARMUP_EPOCHS + 0.5, color="black", ls="--", lw=1, label="gradient reversal switched on")
@@ -547,7 +585,9 @@ checkpoint("disc-before", disc_before, ">=", 0.9, chance=0.5)
 checkpoint("probe-before", probe_before, ">=", 0.9, chance=0.5)
 checkpoint("disc-after", disc_after, "<=", 0.65, chance=0.5)
 checkpoint("probe-after", probe_after, "<=", 0.65, chance=0.5)
-checkpoint("task-kept", after["task_acc"], ">=", before["task_acc"] - 0.05, baseline=before["task_acc"]);
+checkpoint(
+    "task-kept", after["task_acc"], ">=", before["task_acc"] - 0.05, baseline=before["task_acc"]
+);
 
 # %% [markdown]
 # The claim is only as strong as the discriminator. A fresh **MLP** probe — one hidden layer —

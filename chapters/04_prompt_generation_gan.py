@@ -7,15 +7,16 @@
 # # 04 · Prompt-driven generation, part 3: a conditional GAN
 #
 # **Article sections:** §3.2.1 基于条件生成模型的跨模态学习 (cross-modal learning with conditional
-# generative models), here §3.2.1.1 GANs在跨模态学习中的应用 (GANs in cross-modal learning); section 7
-# also touches §2.1.1.2 图像嵌入模型 (a GAN's discriminator as an image embedding). Part 1
-# (`04_prompt_generation`) introduced the prompts (§3.1 提示词的概念与应用), the prompt encoders, the
-# judge and the conditional VAE; this part trains a GAN on the same prompts and judges it the same way.
+# generative models), here §3.2.1.1 GANs在跨模态学习中的应用 (GANs in cross-modal learning); section
+# 7 also touches §2.1.1.2 图像嵌入模型 (a GAN's discriminator as an image embedding). Part 1
+# (`04_prompt_generation`) introduced the prompts (§3.1 提示词的概念与应用), the prompt encoders,
+# the judge and the conditional VAE; this part trains a GAN on the same prompts and judges it the
+# same way.
 #
 # **You will:**
 # 1. see why the article's GAN listing cannot generate anything (errata);
-# 2. build a conditional GAN: a generator G(z, c) and a projection discriminator D(x, c), trained with
-#    the fakes **detached** in D's step;
+# 2. build a conditional GAN: a generator G(z, c) and a projection discriminator D(x, c), trained
+#    with the fakes **detached** in D's step;
 # 3. find out why a standard DCGAN draws round blobs here: *a discriminator that cannot see a shape
 #    cannot teach it*;
 # 4. measure prompt fidelity, diversity (mode collapse), held-out pairs and paraphrases;
@@ -23,8 +24,8 @@
 #
 # **Key terms.** generative adversarial network, GAN (生成对抗网络) · generator / discriminator
 # (生成器 / 判别器) · conditional GAN (条件GAN) · projection discriminator (投影判别器) · auxiliary
-# classifier (辅助分类器) · mode collapse (模式崩溃) · exponential moving average, EMA (指数移动平均) ·
-# image embedding (图像嵌入) · linear probe (线性探测).
+# classifier (辅助分类器) · mode collapse (模式崩溃) · exponential moving average, EMA
+# (指数移动平均) · image embedding (图像嵌入) · linear probe (线性探测).
 
 # %%
 import time
@@ -48,12 +49,29 @@ print(runtime.describe())
 # %%
 import matplotlib.pyplot as plt
 
-from cmlib import gan, prompts
-from cmlib import generative as gen
+from cmlib import errata, gan, prompts
+from cmlib.cvae import CVAE
 from cmlib.data.shapes import COLORS, SHAPES
-from cmlib.data.shapes_text import shapes_vocab
+from cmlib.data.shapes.prompt_text import (
+    alignment_prompts,
+    all_prompts,
+    evaluation_prompts,
+    make_prompt,
+    prompt_sampler,
+)
+from cmlib.data.shapes.tasks import judge_training_set, one_object_photos
+from cmlib.data.shapes.text import shapes_vocab
 from cmlib.exercises import check
-from cmlib.widgets_generative import sample_grid
+from cmlib.generative import generate
+from cmlib.judge import (
+    AttributeJudge,
+    diversity,
+    fidelity_over,
+    judge_accuracy,
+    real_diversity,
+    train_judge,
+)
+from cmlib.widgets.generative import sample_grid
 
 # Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
 IMAGE_SIZE = 16
@@ -67,21 +85,22 @@ SAMPLES_PER_PROMPT = runtime.pick(cpu=30, gpu=100)
 # ## 1. Data, prompts and the judge (as in part 1)
 #
 # One object per image, photo style, 16×16 pixels; a fresh prompt per image each time it is seen ("a
-# small red ball on the left", "a red circle", …). The judge is an attribute classifier trained on real
-# images only — including half of the held-out colour–shape pairs, which the generator never sees.
+# small red ball on the left", "a red circle", …). The judge is an attribute classifier trained on
+# real images only — including half of the held-out colour–shape pairs, which the generator never
+# sees.
 
 # %%
-x_train, a_train = gen.one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
-x_test, a_test = gen.one_object_photos("test", 1000, IMAGE_SIZE, SEED)
-x_heldout, a_heldout = gen.one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
-train_prompts = prompts.prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
+x_train, a_train = one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
+x_test, a_test = one_object_photos("test", 1000, IMAGE_SIZE, SEED)
+x_heldout, a_heldout = one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
+train_prompts = prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
 vocab = shapes_vocab()
 
 
-x_judge, a_judge = gen.judge_training_set(x_train, a_train, x_heldout, a_heldout)
-judge = gen.AttributeJudge(image_size=IMAGE_SIZE, width=16)
-gen.train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
-judge_test = gen.judge_accuracy(judge, x_test, a_test)
+x_judge, a_judge = judge_training_set(x_train, a_train, x_heldout, a_heldout)
+judge = AttributeJudge(image_size=IMAGE_SIZE, width=16)
+train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
+judge_test = judge_accuracy(judge, x_test, a_test)
 print("judge on real test images:", {k: round(v, 3) for k, v in judge_test.items()})
 checkpoint("judge-color-shape", judge_test["color+shape"], ">=", 0.98);
 
@@ -90,18 +109,21 @@ checkpoint("judge-color-shape", judge_test["color+shape"], ">=", 0.98);
 #
 # > **Errata — `GAN` listing (§3.2.1.1)**
 # >
-# > 1. The generator takes only the text: there is **no noise input**, so one prompt always gives the
-# >    same output — a conditional *function*, not a generative model.
+# > 1. The generator takes only the text: there is **no noise input**, so one prompt always gives
+# >    the same output — a conditional *function*, not a generative model.
 # > 2. It ends in `nn.Linear(vis_dim * 4, 1)`: it outputs **one number, not an image**.
 # > 3. The discriminator concatenates the image with **the generator's output** instead of with the
-# >    condition (the text), so it cannot judge "real image *of this prompt*"; and the sizes don't even
-# >    match (`vis_dim + 1` values into a layer that expects `vis_dim + lang_dim`).
-# > 4. `Linear(…, 1) → ReLU → Linear(1, 1)` squeezes everything through **one unit**; when that unit's
-# >    ReLU is off, no gradient flows at all.
+# >    condition (the text), so it cannot judge "real image *of this prompt*"; and the sizes don't
+# >    even match (`vis_dim + 1` values into a layer that expects `vis_dim + lang_dim`).
+# > 4. `Linear(…, 1) → ReLU → Linear(1, 1)` squeezes everything through **one unit**; when that
+# >    unit's ReLU is off, no gradient flows at all.
+
+# %%
+print(errata.LISTINGS["GAN"].source)  # the listing, as printed
 
 # %%
 vis_dim, lang_dim = 3 * IMAGE_SIZE * IMAGE_SIZE, COND_DIM
-article_gan = gan.ArticleGAN(vis_dim, lang_dim)
+article_gan = errata.GAN(vis_dim, lang_dim)  # it builds as printed; what it computes is the problem
 text = torch.randn(4, lang_dim)
 out1, out2 = article_gan(text), article_gan(text)
 print("generator output shape:", tuple(out1.shape), "(an image would be", (4, vis_dim), ")")
@@ -112,12 +134,13 @@ except RuntimeError as err:
     print("discriminator call fails:", type(err).__name__, str(err).splitlines()[0])
 
 # %% [markdown]
-# The working versions in `cmlib.generative`: a generator takes noise *and* the prompt and outputs an
+# The working versions in `cmlib.gan`: a generator takes noise *and* the prompt and outputs an
 # image; `ProjectionDiscriminator` scores an image together with the prompt:
 # D(x, c) = w·φ(x) + ⟨Vc, φ(x)⟩ (Miyato & Koyama, 2018). It also has two small auxiliary heads that
 # classify colour and shape (AC-GAN), which give G a direct signal about the prompt.
 #
-# The one line that matters most: in D's step the fakes are **detached**, so D's loss does not update G.
+# The one line that matters most: in D's step the fakes are **detached**, so D's loss does not
+# update G.
 
 # %%
 g_check = gan.Generator(COND_DIM, noise_dim=8, image_size=IMAGE_SIZE, width=8)
@@ -125,13 +148,15 @@ d_check = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=8)
 c_check = torch.randn(2, COND_DIM)
 fake = g_check(torch.randn(2, 8), c_check)
 print("G(z, c):", tuple(fake.shape), " D(x, c):", tuple(d_check(fake, c_check).shape))
-d_loss = gan.discriminator_hinge_loss(d_check(x_train[:2], c_check), d_check(fake.detach(), c_check))
+d_loss = gan.discriminator_hinge_loss(
+    d_check(x_train[:2], c_check), d_check(fake.detach(), c_check)
+)
 d_loss.backward()
 print("after D's backward, G has gradients:", any(p.grad is not None for p in g_check.parameters()))
 
 # %% [markdown]
-# Exercise 4.3: the classic discriminator loss, binary cross-entropy on D's logits (we train with its
-# hinge cousin, `discriminator_hinge_loss`).
+# Exercise 4.3: the classic discriminator loss, binary cross-entropy on D's logits (we train with
+# its hinge cousin, `discriminator_hinge_loss`).
 
 # %%
 def my_discriminator_loss(d_real, d_fake):
@@ -145,12 +170,12 @@ check("4.3", my_discriminator_loss)
 # %% [markdown]
 # ## 3. A discriminator that cannot see a shape cannot teach it
 #
-# While building this chapter, a DCGAN (transposed-conv generator, strided-conv discriminator) drew the
-# right *colours* within a few hundred steps, but round blobs for the shapes: 0.62–0.64 prompt fidelity
-# after 3,500–4,200 steps (the measurements are in `chapters/notes/04_prompt_generation.md`). The reason is on D's
-# side. At 16×16 an object is 3–6 pixels wide, and DCGAN's first layer (4×4, stride 2) halves the image
-# at once. Train each discriminator trunk **as a plain shape classifier** on real images, same steps,
-# and compare:
+# While building this chapter, a DCGAN (transposed-conv generator, strided-conv discriminator) drew
+# the right *colours* within a few hundred steps, but round blobs for the shapes: 0.62–0.64 prompt
+# fidelity after 3,500–4,200 steps (the measurements are in
+# `chapters/notes/04_prompt_generation.md`). The reason is on D's side. At 16×16 an object is 3–6
+# pixels wide, and DCGAN's first layer (4×4, stride 2) halves the image at once. Train each
+# discriminator trunk **as a plain shape classifier** on real images, same steps, and compare:
 
 # %%
 def shape_probe(trunk, num_steps=300):
@@ -159,7 +184,9 @@ def shape_probe(trunk, num_steps=300):
     d = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk=trunk,
                                     aux_classes={"shape": 3})
     optimizer = torch.optim.Adam(d.parameters(), 1e-3, betas=(0.5, 0.999))
-    batches = torch.randint(len(x_train), (num_steps, 32), generator=torch.Generator().manual_seed(SEED))
+    batches = torch.randint(
+        len(x_train), (num_steps, 32), generator=torch.Generator().manual_seed(SEED)
+    )
     for idx in batches:
         loss = F.cross_entropy(d.classify(x_train[idx])["shape"], a_train["shape"][idx])
         optimizer.zero_grad()
@@ -175,33 +202,55 @@ for trunk, acc in trunk_accuracy.items():
     print(f"{trunk:>8} trunk: shape accuracy after 300 supervised steps {acc:.3f} (chance 0.333)")
 
 # %% [markdown]
-# The **pooled** trunk (3×3 convolutions at full resolution, batch norm, max-pooling — like the judge)
-# reads shape; the strided one barely does. G only learns what D already knows, so we use the pooled
-# trunk, and give D's auxiliary classification loss a larger weight (5) than G's (3), so that D learns
-# *what* the images show early.
+# The **pooled** trunk (3×3 convolutions at full resolution, batch norm, max-pooling — like the
+# judge) reads shape; the strided one barely does. G only learns what D already knows, so we use the
+# pooled trunk, and give D's auxiliary classification loss a larger weight (5) than G's (3), so that
+# D learns *what* the images show early.
 #
-# On G's side the same lesson as the CVAE's coordinate decoder: `GlyphGenerator` draws the object **in
-# its own frame** — every pixel computes where it lies relative to a centre and radius that G chooses from
-# (z, c), and a per-pixel MLP of that position and the prompt gives its opacity and colour — then lays it
-# over a background drawn by a small DCGAN decoder (a layered generator, like LR-GAN). A shape is then
-# learnt once, not at every pixel offset.
+# On G's side the same lesson as the CVAE's coordinate decoder: `GlyphGenerator` draws the object
+# **in its own frame** — every pixel computes where it lies relative to a centre and radius that G
+# chooses from (z, c), and a per-pixel MLP of that position and the prompt gives its opacity and
+# colour — then lays it over a background drawn by a small DCGAN decoder (a layered generator, like
+# LR-GAN). A shape is then learnt once, not at every pixel offset.
 #
 # ## 4. Training the cGAN
 #
-# Two more choices: a learning rate of 1e-3 for both players with Adam's β₁ = 0.5, and an **exponential
-# moving average** (EMA) of G's weights, which is the generator we keep: the players' oscillation
-# averages out.
+# Two more choices: a learning rate of 1e-3 for both players with Adam's β₁ = 0.5, and an
+# **exponential moving average** (EMA) of G's weights, which is the generator we keep: the players'
+# oscillation averages out.
 
 # %%
 runtime.seed_everything(SEED)
-g_text, d_text = prompts.BagOfWordsEncoder(vocab, COND_DIM), prompts.BagOfWordsEncoder(vocab, COND_DIM)
+g_text, d_text = (
+    prompts.BagOfWordsEncoder(vocab, COND_DIM),
+    prompts.BagOfWordsEncoder(vocab, COND_DIM),
+)
 generator = gan.GlyphGenerator(COND_DIM, noise_dim=16, image_size=IMAGE_SIZE, width=32)
-discriminator = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk="pooled",
-                                            aux_classes={"color": len(COLORS), "shape": len(SHAPES)})
-gan_history = gan.train_cgan(generator, discriminator, g_text, d_text, x_train, train_prompts, GAN_STEPS,
-                             DEVICE, batch_size=32, lr=1e-3, attrs=a_train, aux_weight=3.0,
-                             d_aux_weight=5.0, ema_decay=0.99, seed=SEED)
-print(f"trained in {gan_history['seconds'][0]:.0f} s")
+discriminator = gan.ProjectionDiscriminator(
+    COND_DIM,
+    image_size=IMAGE_SIZE,
+    width=16,
+    trunk="pooled",
+    aux_classes={"color": len(COLORS), "shape": len(SHAPES)},
+)
+gan_history = gan.train_cgan(
+    generator,
+    discriminator,
+    g_text,
+    d_text,
+    x_train,
+    train_prompts,
+    GAN_STEPS,
+    DEVICE,
+    batch_size=32,
+    lr=1e-3,
+    attrs=a_train,
+    aux_weight=3.0,
+    d_aux_weight=5.0,
+    ema_decay=0.99,
+    seed=SEED,
+)
+print(f"trained in {gan_history.total_seconds:.0f} s")
 
 
 # %%
@@ -210,11 +259,11 @@ def smooth(values, k=50):
 
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-axes[0].plot(smooth(gan_history["d_loss"]), label="D loss (hinge + 5 × auxiliary)")
-axes[0].plot(smooth(gan_history["g_loss"]), label="G loss (hinge + 3 × auxiliary)")
+axes[0].plot(smooth(gan_history.steps["d_loss"]), label="D loss (hinge + 5 × auxiliary)")
+axes[0].plot(smooth(gan_history.steps["g_loss"]), label="G loss (hinge + 3 × auxiliary)")
 axes[0].set(title="cGAN: both players' losses", xlabel="step", ylabel="loss (moving average)")
-axes[1].plot(smooth(gan_history["d_real"]), label="D(real, c)")
-axes[1].plot(smooth(gan_history["d_fake"]), label="D(fake, c)")
+axes[1].plot(smooth(gan_history.steps["d_real"]), label="D(real, c)")
+axes[1].plot(smooth(gan_history.steps["d_fake"]), label="D(fake, c)")
 axes[1].set(title="cGAN: D's scores", xlabel="step", ylabel="mean score (moving average)")
 for ax in axes:
     ax.legend(fontsize=8)
@@ -222,50 +271,57 @@ fig.tight_layout()
 plt.show()
 
 # %%
-grid_prompts = ["a red circle", "a blue triangle", "a yellow square", "a large purple circle on the left",
-                "a small orange triangle at the top"]
+grid_prompts = [
+    "a red circle",
+    "a blue triangle",
+    "a yellow square",
+    "a large purple circle on the left",
+    "a small orange triangle at the top",
+]
 _ = sample_grid(generator, g_text, grid_prompts, "cGAN samples (EMA generator), one prompt per row",
                 seed=SEED)
 
 # %% [markdown]
-# **Mode collapse (模式崩溃)** is a generator that ignores its noise and draws (almost) the same image for
-# every z — a judge would not notice, since every sample shows the right thing. Measure it: the mean
-# pixel distance between samples of one prompt, next to the same number for real images of that colour
-# and shape. A ratio near 0 is collapse.
+# **Mode collapse (模式崩溃)** is a generator that ignores its noise and draws (almost) the same
+# image for every z — a judge would not notice, since every sample shows the right thing. Measure
+# it: the mean pixel distance between samples of one prompt, next to the same number for real images
+# of that colour and shape. A ratio near 0 is collapse.
 
 # %%
 diversity_ratio = {}
 print(f"{'prompt':<22}{'real':>8}{'cGAN / real':>13}")
 for color, shape in [("red", "circle"), ("blue", "triangle"), ("yellow", "square")]:
-    prompt, real = prompts.make_prompt(color, shape), gen.real_diversity(x_test, a_test, color, shape)
-    diversity_ratio[prompt] = gen.diversity(gen.generate(generator, g_text, prompt, 40, seed=SEED)) / real
+    prompt, real = make_prompt(color, shape), real_diversity(x_test, a_test, color, shape)
+    diversity_ratio[prompt] = diversity(generate(generator, g_text, prompt, 40, seed=SEED)) / real
     print(f"{prompt:<22}{real:8.3f}{diversity_ratio[prompt]:13.2f}")
 
 # %% [markdown]
 # ## 5. Evaluation: does it draw what it is told?
 #
-# The same four prompt sets as in part 1 (`prompts.evaluation_prompts`): *seen* pairs, *seen, full* (with size
-# and position), *held-out* pairs, and *paraphrases* ("a crimson disc") through a MiniLM head fitted onto
-# G's prompt encoder — alone, and as in part 1 (sections 2c–2d): colour words grounded by the xkcd colour
-# survey ("crimson" → "red"), then the nearest prompt G knows by MiniLM similarity ("a red disc" → "a red
-# circle").
+# The same four prompt sets as in part 1 (`evaluation_prompts`): *seen* pairs, *seen, full* (with
+# size and position), *held-out* pairs, and *paraphrases* ("a crimson disc") through a MiniLM head
+# fitted onto G's prompt encoder — alone, and as in part 1 (sections 2c–2d): colour words grounded
+# by the xkcd colour survey ("crimson" → "red"), then the nearest prompt G knows by MiniLM
+# similarity ("a red disc" → "a red circle").
 
 # %%
 from cmlib.pretrained import load_minilm
 
 minilm = load_minilm("cpu")
-head_prompts = prompts.alignment_prompts()
+head_prompts = alignment_prompts()
 gan_minilm = prompts.SentencePromptEncoder(minilm, COND_DIM)
 with torch.no_grad():
     r2 = gan_minilm.fit(head_prompts, g_text(head_prompts))
 print(f"MiniLM head fit on {len(head_prompts)} prompts: R² = {r2:.3f}")
-gan_nearest = prompts.NearestPromptEncoder(minilm, prompts.all_prompts(), g_text)
-gan_grounded = prompts.GroundedPromptEncoder(gan_nearest, vocab)  # survey, then nearest known prompt
-prompt_sets = prompts.evaluation_prompts(SEED)
+gan_nearest = prompts.NearestPromptEncoder(minilm, all_prompts(), g_text)
+gan_grounded = prompts.GroundedPromptEncoder(
+    gan_nearest, vocab
+)  # survey, then nearest known prompt
+prompt_sets = evaluation_prompts(SEED)
 
 
 def gan_fidelity(encoder, name):
-    return gen.fidelity_over(judge, generator, encoder, prompt_sets[name], SAMPLES_PER_PROMPT, SEED)
+    return fidelity_over(judge, generator, encoder, prompt_sets[name], SAMPLES_PER_PROMPT, SEED)
 
 
 full = gan_fidelity(g_text, "seen, full")
@@ -291,8 +347,12 @@ ax.axhline(CHANCE, color="k", ls=":", label="chance")
 ax.axhline(3 * CHANCE, color="grey", ls="--", label="3 × chance")
 ax.set_xticks(range(len(results)))
 ax.set_xticklabels(list(results), rotation=20, ha="right")
-ax.set(title="cGAN prompt fidelity (colour+shape) by the judge", xlabel="prompt set", ylabel="fidelity",
-       ylim=(0, 1))
+ax.set(
+    title="cGAN prompt fidelity (colour+shape) by the judge",
+    xlabel="prompt set",
+    ylabel="fidelity",
+    ylim=(0, 1),
+)
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -306,26 +366,28 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase, grounded"):
 # %% [markdown]
 # Compare with part 1's CVAE: both reach the seen prompts; the GAN's samples are sharp but far less
 # varied (its diversity ratio above), and it generalises worse to held-out pairs — its glyph is a
-# function of the whole prompt vector, and nothing in the game rewards drawing a combination that never
-# appears among the real images.
+# function of the whole prompt vector, and nothing in the game rewards drawing a combination that
+# never appears among the real images.
 #
 # ## 6. The discriminator as an image embedding (§2.1.1.2)
 #
-# The article lists GAN-based image embeddings. D's features φ(x) were trained to tell real from fake
-# (and, through the auxiliary heads, colour and shape). A linear probe — the same L-BFGS logistic
-# regression as chapter 01's `linear_probe_accuracy` — for the 18-way colour–shape pair, fitted on 500
-# test images and scored on the other 500, beside chapter 01's kinds of embedding computed here on
-# ShapesWorld: raw pixels, PCA, and a supervised CNN's features (the judge's).
+# The article lists GAN-based image embeddings. D's features φ(x) were trained to tell real from
+# fake (and, through the auxiliary heads, colour and shape). A linear probe — the same L-BFGS
+# logistic regression as chapter 01's `linear_probe_accuracy` — for the 18-way colour–shape pair,
+# fitted on 500 test images and scored on the other 500, beside chapter 01's kinds of embedding
+# computed here on ShapesWorld: raw pixels, PCA, and a supervised CNN's features (the judge's).
 
 # %%
 from sklearn.decomposition import PCA
 
-from cmlib.vision import linear_probe_accuracy
+from cmlib.probes import linear_probe_accuracy
 
 pair_test = a_test["color"] * len(SHAPES) + a_test["shape"]
 pixels = x_test.flatten(1)
 pca = PCA(n_components=32, random_state=SEED).fit(pixels[:500].numpy())
-untrained_d = gan.ProjectionDiscriminator(COND_DIM, image_size=IMAGE_SIZE, width=16, trunk="pooled").eval()
+untrained_d = gan.ProjectionDiscriminator(
+    COND_DIM, image_size=IMAGE_SIZE, width=16, trunk="pooled"
+).eval()
 discriminator.cpu().eval()
 with torch.no_grad():
     embeddings = {
@@ -343,20 +405,22 @@ for name, acc in probe_rows.items():
 # %% [markdown]
 # ## 7. Try it: a prompt box
 #
-# Type a prompt, pick a seed and a model. An empty prompt, or one with no word the model knows, shows a
-# message. Without a running kernel you see the static grid only. Part 1's CVAE joins the switch when
-# part 1 has been run on this machine (it saves the model to the data cache).
+# Type a prompt, pick a seed and a model. An empty prompt, or one with no word the model knows,
+# shows a message. Without a running kernel you see the static grid only. Part 1's CVAE joins the
+# switch when part 1 has been run on this machine (it saves the model to the data cache).
 
 # %%
 from cmlib.checkpoint import CheckpointError, load_checkpoint
 from cmlib.data.cache import cache_dir
-from cmlib.widgets_generative import prompt_explorer
+from cmlib.widgets.generative import prompt_explorer
 
 models = {"cGAN": (generator, g_text), "cGAN + grounded MiniLM": (generator, gan_grounded)}
 try:
     saved = load_checkpoint(cache_dir() / "ch04_cvae.pt", what="chapter 04 CVAE")
     config = dict(saved["config"])
-    cvae = nn.ModuleDict({"cvae": gen.CVAE(**config), "text": prompts.BagOfWordsEncoder(vocab, config["cond_dim"])})
+    cvae = nn.ModuleDict(
+        {"cvae": CVAE(**config), "text": prompts.BagOfWordsEncoder(vocab, config["cond_dim"])}
+    )
     cvae.load_state_dict(saved["state_dict"])
     models["CVAE (part 1)"] = (cvae["cvae"].eval(), cvae["text"].eval())
 except (FileNotFoundError, CheckpointError) as err:
@@ -366,14 +430,14 @@ _ = prompt_explorer(models, prompt="a large blue circle on the right")
 # %% [markdown]
 # ## Summary
 #
-# * A conditional GAN learns from a discriminator's verdict "real image *of this prompt*?"; detach the
-#   fakes in D's step, watch both players' losses and scores.
-# * G can only learn what D can see: at 16×16 a DCGAN discriminator hardly reads shape, and its generator
-#   draws blobs. A discriminator that reads small shapes, auxiliary class heads, a generator that draws
-#   in the object's frame, and an EMA of G's weights make the prompt stick.
+# * A conditional GAN learns from a discriminator's verdict "real image *of this prompt*?"; detach
+#   the fakes in D's step, watch both players' losses and scores.
+# * G can only learn what D can see: at 16×16 a DCGAN discriminator hardly reads shape, and its
+#   generator draws blobs. A discriminator that reads small shapes, auxiliary class heads, a
+#   generator that draws in the object's frame, and an EMA of G's weights make the prompt stick.
 # * Fidelity alone hides mode collapse: report diversity beside it.
-# * The discriminator's features are an image embedding — weaker than a supervised CNN's, stronger than
-#   pixels.
+# * The discriminator's features are an image embedding — weaker than a supervised CNN's, stronger
+#   than pixels.
 
 # %%
 print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s")

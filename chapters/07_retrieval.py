@@ -7,9 +7,9 @@
 # # 07 · Cross-modal retrieval and prompt engineering
 #
 # This chapter covers the article's **§3.1 提示词的概念与应用** (prompts: concept and applications),
-# in particular its application **跨模态检索** (cross-modal retrieval): "输入提示词'找到一张描述夏天的照片'，
-# 模型可以在图像数据集中检索出相关照片" — type a prompt, get the matching pictures. §3.1 has no code
-# listing, so this chapter has no errata box.
+# in particular its application **跨模态检索** (cross-modal retrieval):
+# "输入提示词'找到一张描述夏天的照片'， 模型可以在图像数据集中检索出相关照片" — type a prompt, get
+# the matching pictures. §3.1 has no code listing, so this chapter has no errata box.
 #
 # You will:
 #
@@ -22,12 +22,12 @@
 #    **zero-shot** (零样本) on emoji never seen in training;
 # 5. do **prompt engineering** (提示词工程): prompt **templates** (模板) and **template ensembles**
 #    (模板集成), and see why an unseen word breaks a from-scratch text tower;
-# 6. search with a widget; 7. see what **exact search** (精确检索) costs as the gallery grows and what
-#    **approximate nearest-neighbour search** (近似最近邻检索, HNSW) buys.
+# 6. search with a widget; 7. see what **exact search** (精确检索) costs as the gallery grows and
+#    what **approximate nearest-neighbour search** (近似最近邻检索, HNSW) buys.
 #
-# **Key terms.** dual encoder (双塔编码器) · shared embedding space (共享嵌入空间) ·
-# contrastive learning (对比学习) · InfoNCE · temperature / logit scale (温度) · recall@K (召回率) ·
-# zero-shot classification (零样本分类) · prompt template (提示模板) · template ensemble (模板集成) ·
+# **Key terms.** dual encoder (双塔编码器) · shared embedding space (共享嵌入空间) · contrastive
+# learning (对比学习) · InfoNCE · temperature / logit scale (温度) · recall@K (召回率) · zero-shot
+# classification (零样本分类) · prompt template (提示模板) · template ensemble (模板集成) ·
 # nearest-neighbour search (最近邻检索).
 
 # %%
@@ -54,10 +54,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cmlib import retrieval, viz
+from cmlib import indexing, retrieval, viz, zeroshot
 from cmlib.data import emoji
 from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
-from cmlib.data.shapes_text import shapes_vocab
+from cmlib.data.shapes.text import shapes_vocab
 from cmlib.exercises import check
 from cmlib.sequence import TextEncoder
 from cmlib.train import fit
@@ -96,7 +96,10 @@ probe = retrieval.DualEncoder(nn.Identity(), nn.Identity(), 8, 8, embed_dim=8)
 print(f"initial logit scale {probe.logit_scale.item():.2f} (= 1/0.07)")
 with torch.no_grad():
     probe.log_logit_scale.fill_(10.0)  # as if training pushed it far up
-print(f"after a huge update  {probe.logit_scale.item():.1f} (clamped at {retrieval.MAX_LOGIT_SCALE:.0f})")
+print(
+    f"after a huge update  {probe.logit_scale.item():.1f} "
+    f"(clamped at {retrieval.MAX_LOGIT_SCALE:.0f})"
+)
 
 # %% [markdown]
 # **Exercise 7.1 — the InfoNCE loss.** Write the symmetric loss for normalised `image_features`
@@ -138,7 +141,11 @@ def load_split(split, size):
     return dict(data=data, images=images, attrs=attrs, captions=captions, ids=ids, lengths=lengths)
 
 
-train, test, heldout = load_split("train", NUM_TRAIN), load_split("test", 1000), load_split("heldout", 1000)
+train, test, heldout = (
+    load_split("train", NUM_TRAIN),
+    load_split("test", 1000),
+    load_split("heldout", 1000),
+)
 fig = viz.show_images(test["images"][:8], [c[0] for c in test["captions"][:8]], ncols=8,
                 title="ShapesWorld test pairs (canonical captions)")
 plt.show()
@@ -304,10 +311,15 @@ plt.show()
 from cmlib import pretrained
 
 minilm = pretrained.load_minilm(DEVICE)
-image_feats = emoji.image_features(emojis.images, DEVICE)
+image_feats = pretrained.cached_efficientnet_features(emojis.images, DEVICE)
 TRAIN_TEMPLATES = ["{}", "an emoji of {}", "a picture of a {}", "an icon of {}", "a drawing of {}"]
-text_feats = torch.stack([emoji.text_features([t.format(c) for c in emojis.captions], minilm)
-                          for t in TRAIN_TEMPLATES], dim=1)  # (N, templates, 384)
+text_feats = torch.stack(
+    [
+        pretrained.cached_sentence_embeddings([t.format(c) for c in emojis.captions], minilm)
+        for t in TRAIN_TEMPLATES
+    ],
+    dim=1,
+)  # (N, templates, 384)
 mean, std = image_feats[train_idx].mean(0), image_feats[train_idx].std(0) + 1e-6
 image_feats = (image_feats - mean) / std  # standardise with training statistics only
 print(image_feats.shape, text_feats.shape)
@@ -373,7 +385,7 @@ checkpoint("emoji-zero-shot-R@10", i2t["R@10"], ">=", 0.45, chance=emoji_chance[
 
 # %%
 held_labels = torch.arange(len(held_idx))
-table = retrieval.template_table(held_image_emb, held_labels, encode_emoji_text, held_names,
+table = zeroshot.template_table(held_image_emb, held_labels, encode_emoji_text, held_names,
                                  TRAIN_TEMPLATES, ks=(1, 10))
 pd.DataFrame(table).round(3)
 
@@ -405,7 +417,7 @@ checkpoint("template-ensemble", ensemble_top1, ">=", best_single - 0.01, baselin
 # text space is MiniLM's own:
 
 # %%
-unseen = retrieval.template_table(held_image_emb, held_labels, encode_emoji_text, held_names,
+unseen = zeroshot.template_table(held_image_emb, held_labels, encode_emoji_text, held_names,
                                   ["a photo of a {}", "{} emoji"], ks=(1, 10))
 pd.DataFrame(unseen).round(3)
 
@@ -420,13 +432,13 @@ print(vocab.decode(vocab.encode("a crimson circle"), skip_specials=False))
 # %% [markdown]
 # Every unknown word becomes the same `<unk>`: "a crimson circle", "a scarlet circle" and "a teal
 # circle" are one and the same query to this tower. A pretrained text tower knows the words. To
-# compare, we give ShapesWorld a second text tower: locked MiniLM, with the trained ShapesWorld image
-# tower also locked and a small image head trained to meet MiniLM's space (a few seconds).
+# compare, we give ShapesWorld a second text tower: locked MiniLM, with the trained ShapesWorld
+# image tower also locked and a small image head trained to meet MiniLM's space (a few seconds).
 
 # %%
 NUM_LIT = 1000
 lit_captions = sorted({c for group in train["captions"][:NUM_LIT] for c in group})
-lit_text = emoji.text_features(lit_captions, minilm)  # cached
+lit_text = pretrained.cached_sentence_embeddings(lit_captions, minilm)  # cached
 position = {c: i for i, c in enumerate(lit_captions)}
 lit_ids = torch.tensor([[position[c] for c in group] for group in train["captions"][:NUM_LIT]])
 with torch.no_grad():
@@ -482,18 +494,19 @@ pd.DataFrame(rows).round(2)
 # First a static result (it stays on the page without a kernel), then the interactive box.
 
 # %%
-from cmlib import widgets_retrieval
+from cmlib.widgets import retrieval as search_widgets
 
 search = retrieval.CrossModalSearch(encode_emoji_text, emoji_image_emb,
                                     text_embeddings=encode_emoji_text(emojis.captions),
                                     texts=emojis.captions)
-fig = widgets_retrieval.plot_text_search(search, "a red heart", emojis.images, k=6,
+fig = search_widgets.plot_text_search(search, "a red heart", emojis.images, k=6,
                                    captions=emojis.captions)
 plt.show()
 
 # %%
-fig = widgets_retrieval.plot_image_search(search, emoji_image_emb[held_idx[0]], emojis.images[held_idx[0]],
-                                    k=5)
+fig = search_widgets.plot_image_search(
+    search, emoji_image_emb[held_idx[0]], emojis.images[held_idx[0]], k=5
+)
 plt.show()
 
 # %%
@@ -506,8 +519,8 @@ with warnings.catch_warnings(record=True) as caught:
     print(len(search.text_to_image("a cat", k=10_000)), "results;", caught[0].message)
 
 # %%
-widgets_retrieval.search_widget(search, emojis.images, k=6, captions=emojis.captions,
-                                initial_query="a face with tears of joy")
+_ = search_widgets.search_widget(search, emojis.images, k=6, captions=emojis.captions,
+                                    initial_query="a face with tears of joy")
 
 # %% [markdown]
 # ## 7. Scale: exact and approximate search
@@ -520,7 +533,7 @@ widgets_retrieval.search_widget(search, emojis.images, k=6, captions=emojis.capt
 # %%
 SCALE_SIZES = runtime.pick(cpu=[1_000, 10_000, 100_000, 1_000_000],
                            gpu=[1_000, 10_000, 100_000, 1_000_000, 4_000_000])
-cost = retrieval.exact_search_cost(SCALE_SIZES, dim=128, num_queries=runtime.pick(cpu=16, gpu=256),
+cost = indexing.exact_search_cost(SCALE_SIZES, dim=128, num_queries=runtime.pick(cpu=16, gpu=256),
                                    device=DEVICE, repeats=2, seed=SEED)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.loglog(list(cost), [s * 1e3 for s in cost.values()], "o-", label=f"exact, {DEVICE.type}")
@@ -535,15 +548,15 @@ print({f"{n:,}": f"{s * 1e3:.3f} ms/query" for n, s in cost.items()})
 # Approximate search trades a little recall for speed. faiss's HNSW graph against its exact flat
 # index, same vectors (recall@10 is measured against the exact top-10). Random vectors are the
 # hardest case for a graph index — no clusters, every point about equally far — so HNSW needs a wide
-# search (large `efSearch`) for high recall here; real embeddings, which cluster, fare better. As the
-# gallery grows, HNSW's speed-up over exact search grows, while its recall at a fixed `efSearch`
-# falls on random vectors (see `benchmarks/bench_retrieval.py`).
+# search (large `efSearch`) for high recall here; real embeddings, which cluster, fare better. As
+# the gallery grows, HNSW's speed-up over exact search grows, while its recall at a fixed `efSearch`
+# falls on random vectors (see `benchmarks/bench_indexing.py`).
 
 # %%
 gen = torch.Generator().manual_seed(SEED)
-gallery = retrieval.random_unit_vectors(runtime.pick(cpu=50_000, gpu=200_000), 128, gen)
-query_vectors = retrieval.random_unit_vectors(1_000, 128, gen)
-tradeoff = pd.DataFrame(retrieval.faiss_tradeoff(gallery, query_vectors, k=10,
+gallery = indexing.random_unit_vectors(runtime.pick(cpu=50_000, gpu=200_000), 128, gen)
+query_vectors = indexing.random_unit_vectors(1_000, 128, gen)
+tradeoff = pd.DataFrame(indexing.faiss_tradeoff(gallery, query_vectors, k=10,
                                                  ef_search=(16, 32, 64, 128)))
 tradeoff.round(3)
 

@@ -25,9 +25,13 @@ class CheckpointError(ValueError):
     """The file is not a readable cmlib checkpoint."""
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, what: str,
-                    config: dict[str, Any] | None = None,
-                    metrics: dict[str, float] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    what: str,
+    config: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+) -> Path:
     """Write ``model``'s weights and metadata to ``path`` atomically; return the path."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -47,8 +51,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, what: str,
     return path
 
 
-def load_checkpoint(path: str | Path, model: nn.Module | None = None,
-                    what: str | None = None) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, model: nn.Module | None = None, what: str | None = None
+) -> dict[str, Any]:
     """Read a checkpoint; load its weights into ``model`` when one is given.
 
     Args:
@@ -69,8 +74,9 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
-                              f"{err}") from err
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or corrupt?): {err}"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cmlib checkpoint (expected format {FORMAT!r})")
     if what is not None and payload["what"] != what:

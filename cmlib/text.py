@@ -75,7 +75,9 @@ class Vocab:
         counts = Counter(tok for text in texts for tok in tokenize(text))
         if not counts:
             raise ValueError("cannot build a vocabulary from an empty corpus")
-        kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+        kept = sorted(
+            (t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t)
+        )
         return cls(kept[:max_size] if max_size else kept)
 
     def __len__(self) -> int:

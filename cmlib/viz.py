@@ -28,8 +28,14 @@ def to_hwc(image) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
-def show_images(images, captions: Sequence[str] | None = None, ncols: int = 8,
-                title: str | None = None, cell_size: float = 1.6, wrap: int = 22):
+def show_images(
+    images,
+    captions: Sequence[str] | None = None,
+    ncols: int = 8,
+    title: str | None = None,
+    cell_size: float = 1.6,
+    wrap: int = 22,
+):
     """A grid of images, each with an optional caption underneath.
 
     Args:
@@ -49,8 +55,9 @@ def show_images(images, captions: Sequence[str] | None = None, ncols: int = 8,
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
     extra = 0.45 if captions is not None else 0.0
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, (cell_size + extra) * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(cell_size * ncols, (cell_size + extra) * nrows), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     for i in range(n):
@@ -65,8 +72,12 @@ def show_images(images, captions: Sequence[str] | None = None, ncols: int = 8,
     return fig
 
 
-def plot_history(history: History | Mapping[str, Sequence[float]], title: str = "Training",
-                 xlabel: str = "epoch", ylabel: str = "value"):
+def plot_history(
+    history: History | Mapping[str, Sequence[float]],
+    title: str = "Training",
+    xlabel: str = "epoch",
+    ylabel: str = "value",
+):
     """Training curves: the loss and every metric of a :class:`History`, or named series.
 
     Args:
@@ -85,8 +96,9 @@ def plot_history(history: History | Mapping[str, Sequence[float]], title: str = 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, values in series.items():
         values = list(values)
-        ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None,
-                label=name)
+        ax.plot(
+            range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None, label=name
+        )
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -96,7 +108,11 @@ def plot_history(history: History | Mapping[str, Sequence[float]], title: str = 
 
 def project_2d(embeddings, method: str = "pca", seed: int = 0) -> np.ndarray:
     """Project ``(N, D)`` embeddings to ``(N, 2)`` with PCA or t-SNE."""
-    x = embeddings.detach().cpu().numpy() if isinstance(embeddings, torch.Tensor) else np.asarray(embeddings)
+    x = (
+        embeddings.detach().cpu().numpy()
+        if isinstance(embeddings, torch.Tensor)
+        else np.asarray(embeddings)
+    )
     if x.ndim != 2 or x.shape[0] < 3:
         raise ValueError(f"expected embeddings of shape (N >= 3, D), got {x.shape}")
     if method == "pca":
@@ -107,13 +123,21 @@ def project_2d(embeddings, method: str = "pca", seed: int = 0) -> np.ndarray:
         from sklearn.manifold import TSNE
 
         perplexity = min(30.0, (x.shape[0] - 1) / 3)
-        return TSNE(n_components=2, init="pca", perplexity=perplexity,
-                    random_state=seed).fit_transform(x)
+        return TSNE(
+            n_components=2, init="pca", perplexity=perplexity, random_state=seed
+        ).fit_transform(x)
     raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
 
 
-def plot_embedding_2d(embeddings, labels, label_names: Sequence[str] | None = None,
-                      method: str = "pca", title: str | None = None, ax=None, seed: int = 0):
+def plot_embedding_2d(
+    embeddings,
+    labels,
+    label_names: Sequence[str] | None = None,
+    method: str = "pca",
+    title: str | None = None,
+    ax=None,
+    seed: int = 0,
+):
     """Scatter ``(N, D)`` embeddings in 2-D, coloured by integer ``labels``.
 
     Args:
@@ -135,10 +159,19 @@ def plot_embedding_2d(embeddings, labels, label_names: Sequence[str] | None = No
     for k in np.unique(labels):
         mask = labels == k
         name = label_names[k] if label_names is not None else str(k)
-        ax.scatter(points[mask, 0], points[mask, 1], s=8, alpha=0.7, color=cmap(int(k) % cmap.N),
-                   label=name)
-    ax.set(title=title or f"{method.upper()} of the embeddings", xlabel=f"{method} 1",
-           ylabel=f"{method} 2")
+        ax.scatter(
+            points[mask, 0],
+            points[mask, 1],
+            s=8,
+            alpha=0.7,
+            color=cmap(int(k) % cmap.N),
+            label=name,
+        )
+    ax.set(
+        title=title or f"{method.upper()} of the embeddings",
+        xlabel=f"{method} 1",
+        ylabel=f"{method} 2",
+    )
     ax.legend(fontsize=7, markerscale=2, loc="best", ncol=1 + len(np.unique(labels)) // 10)
     if fig is not None:
         fig.tight_layout()

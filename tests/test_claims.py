@@ -24,10 +24,19 @@ def test_passing_checkpoint_prints_and_records(tmp_path, capsys, monkeypatch):
     assert line.startswith("checkpoint 03_fusion/best-fusion: 0.965 >= 0.95 (margin +0.015) ✓")
     assert "baseline 0.46" in line
     (record,) = read_records(tmp_path / "03_fusion.jsonl")
-    assert {k: record[k] for k in ("notebook", "name", "value", "op", "threshold", "seed",
-                                   "passed", "baseline")} == {
-        "notebook": "03_fusion", "name": "best-fusion", "value": 0.965, "op": ">=",
-        "threshold": 0.95, "seed": 3, "passed": True, "baseline": 0.46}
+    assert {
+        k: record[k]
+        for k in ("notebook", "name", "value", "op", "threshold", "seed", "passed", "baseline")
+    } == {
+        "notebook": "03_fusion",
+        "name": "best-fusion",
+        "value": 0.965,
+        "op": ">=",
+        "threshold": 0.95,
+        "seed": 3,
+        "passed": True,
+        "baseline": 0.46,
+    }
     assert record["threads"] == torch.get_num_threads() and record["profile"] == runtime.profile()
     assert "chance" not in record
 
@@ -78,11 +87,22 @@ def _write_run(directory, stem, name, values, threshold=0.9, op=">=", failed_run
     records, runs = [], []
     for seed, value in enumerate(values):
         threads = 1 if seed == len(values) - 1 else 2
-        records.append({"notebook": stem, "name": name, "value": value, "op": op,
-                        "threshold": threshold, "seed": 0 if threads == 1 else seed,
-                        "threads": threads, "profile": "cpu", "passed": value >= threshold})
-        runs.append({"seed": seed, "threads": threads, "rc": 1 if seed in failed_runs else 0,
-                     "seconds": 10})
+        records.append(
+            {
+                "notebook": stem,
+                "name": name,
+                "value": value,
+                "op": op,
+                "threshold": threshold,
+                "seed": 0 if threads == 1 else seed,
+                "threads": threads,
+                "profile": "cpu",
+                "passed": value >= threshold,
+            }
+        )
+        runs.append(
+            {"seed": seed, "threads": threads, "rc": 1 if seed in failed_runs else 0, "seconds": 10}
+        )
     with (directory / f"{stem}.jsonl").open("a") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
     (directory / f"{stem}.runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
@@ -90,7 +110,7 @@ def _write_run(directory, stem, name, values, threshold=0.9, op=">=", failed_run
 
 def test_summary_flags_fragile_checkpoints(tmp_path):
     _write_run(tmp_path, "a", "robust", [0.97, 0.975, 0.98, 0.972, 0.978, 0.974])
-    _write_run(tmp_path, "b", "thin", [0.95, 0.91, 0.99, 0.905, 0.93, 0.96])   # mean margin < 2 std
+    _write_run(tmp_path, "b", "thin", [0.95, 0.91, 0.99, 0.905, 0.93, 0.96])  # mean margin < 2 std
     _write_run(tmp_path, "c", "fails", [0.95, 0.95, 0.95, 0.95, 0.95, 0.89])
     rows = {r["name"]: r for r in tool.summarise(tmp_path)["rows"]}
     assert not rows["robust"]["fragile"] and rows["robust"]["runs"] == 6
@@ -106,18 +126,32 @@ def test_summary_flags_fragile_checkpoints(tmp_path):
 def test_summary_counts_runs_that_never_reached_a_checkpoint(tmp_path):
     _write_run(tmp_path, "d", "late", [0.99, 0.99, 0.99])
     runs = (tmp_path / "d.runs.jsonl").read_text()
-    (tmp_path / "d.runs.jsonl").write_text(runs + json.dumps({"seed": 9, "threads": 2, "rc": 1,
-                                                              "seconds": 3}) + "\n")
+    (tmp_path / "d.runs.jsonl").write_text(
+        runs + json.dumps({"seed": 9, "threads": 2, "rc": 1, "seconds": 3}) + "\n"
+    )
     (row,) = tool.summarise(tmp_path)["rows"]
     assert row["fragile"] and row["why"] == ["1 run(s) never reached it"]
 
 
 def test_a_rerun_of_the_same_config_replaces_its_record(tmp_path):
     _write_run(tmp_path, "e", "x", [0.5, 0.96, 0.97])  # first seed-0 record fails...
-    with (tmp_path / "e.jsonl").open("a") as f:       # ...and a later run of seed 0 passes
-        f.write(json.dumps({"notebook": "e", "name": "x", "value": 0.975, "op": ">=",
-                            "threshold": 0.9, "seed": 0, "threads": 2, "profile": "cpu",
-                            "passed": True}) + "\n")
+    with (tmp_path / "e.jsonl").open("a") as f:  # ...and a later run of seed 0 passes
+        f.write(
+            json.dumps(
+                {
+                    "notebook": "e",
+                    "name": "x",
+                    "value": 0.975,
+                    "op": ">=",
+                    "threshold": 0.9,
+                    "seed": 0,
+                    "threads": 2,
+                    "profile": "cpu",
+                    "passed": True,
+                }
+            )
+            + "\n"
+        )
     (row,) = tool.summarise(tmp_path)["rows"]
     assert row["min"] == 0.96 and row["runs"] == 3
 

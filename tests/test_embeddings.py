@@ -7,8 +7,11 @@ import torch
 
 from cmlib import embeddings as emb
 
-SENTENCES = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"],
-             ["a", "cat", "and", "a", "dog"]] * 30
+SENTENCES = [
+    ["the", "cat", "sat", "on", "the", "mat"],
+    ["the", "dog", "sat", "on", "the", "rug"],
+    ["a", "cat", "and", "a", "dog"],
+] * 30
 
 
 @pytest.fixture(scope="module")
@@ -124,34 +127,55 @@ def test_skipgram_pairs_respect_window_and_sentences(small):
 
 def test_train_skipgram_lowers_the_loss(small):
     for optimizer, lr in (("sgd", 0.025), ("adam", 0.01)):
-        vectors, losses = emb.train_skipgram(small, dim=8, window=2, num_epochs=4, batch_size=64,
-                                             lr=lr, optimizer=optimizer, sample=0, progress=False)
-        assert losses[-1] < losses[0]
-        assert vectors.vectors.shape == (small.vocab_size, 8)
+        model = emb.SkipGram(small.vocab_size, 8)
+        history = emb.train_skipgram(
+            model,
+            small,
+            window=2,
+            num_epochs=4,
+            batch_size=64,
+            lr=lr,
+            optimizer=optimizer,
+            sample=0,
+            progress=False,
+        )
+        assert history.train_loss[-1] < history.train_loss[0] and len(history.seconds) == 4
+        assert len(history.steps["loss"]) > 4
+        assert model.vectors().shape == (small.vocab_size, 8)
     with pytest.raises(ValueError, match="optimizer"):
-        emb.train_skipgram(small, optimizer="rmsprop", progress=False)
+        emb.train_skipgram(model, small, optimizer="rmsprop", progress=False)
     with pytest.raises(ValueError, match="num_epochs"):
-        emb.train_skipgram(small, num_epochs=0, progress=False)
+        emb.train_skipgram(model, small, num_epochs=0, progress=False)
+    with pytest.raises(ValueError, match="words"):
+        emb.train_skipgram(emb.SkipGram(small.vocab_size + 1, 8), small, progress=False)
+    with pytest.raises(TypeError, match="SkipGram"):
+        emb.train_skipgram(emb.GloVe(small.vocab_size, 8), small, progress=False)
 
 
 def test_glove_loss_and_training(small):
     model = emb.GloVe(5, 3)
     loss = model(torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([2.0, 150.0]))
     assert loss.ndim == 0 and loss.item() > 0
-    assert emb.glove_weight(torch.tensor([50.0, 100.0, 400.0])).tolist() == \
-        pytest.approx([0.5 ** 0.75, 1.0, 1.0])
+    assert emb.glove_weight(torch.tensor([50.0, 100.0, 400.0])).tolist() == pytest.approx(
+        [0.5**0.75, 1.0, 1.0]
+    )
     with pytest.raises(ValueError, match="non-zero"):
         model(torch.tensor([0]), torch.tensor([1]), torch.tensor([0.0]))
     counts = emb.cooccurrence(small, 2, "harmonic")
-    vectors, losses = emb.train_glove(counts, small.words, dim=4, num_epochs=15, batch_size=16,
-                                      lr=0.1, progress=False)
-    assert losses[-1] < losses[0] and vectors.vectors.shape == (small.vocab_size, 4)
-    with pytest.raises(ValueError, match="sparse"):
-        emb.train_glove(counts.toarray(), small.words)
+    glove = emb.GloVe(small.vocab_size, 4)
+    history = emb.train_glove(glove, counts, num_epochs=15, batch_size=16, lr=0.1, progress=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert glove.vectors().shape == (small.vocab_size, 4)
+    with pytest.raises(TypeError, match="sparse"):
+        emb.train_glove(glove, counts.toarray())
+    with pytest.raises(ValueError, match="co-occurrence matrix"):
+        emb.train_glove(emb.GloVe(small.vocab_size + 2, 4), counts)
 
 
 def test_evaluations_count_coverage():
-    table = emb.WordVectors(["a", "b", "c", "d"], np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 1.0]]))
+    table = emb.WordVectors(
+        ["a", "b", "c", "d"], np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 1.0]])
+    )
     pairs = [("a", "b", 9.0), ("a", "c", 1.0), ("b", "d", 2.0), ("a", "zzz", 5.0)]
     score = emb.evaluate_similarity(table, pairs)
     assert score.covered == 3 and score.total == 4 and score.value == pytest.approx(1.0)
@@ -168,8 +192,3 @@ def test_glove_6b_loads_and_solves_king_queen():
     assert "queen" in [w for w, _ in glove.analogy("man", "king", "woman", k=3)]
     with pytest.raises(ValueError, match="max_words"):
         emb.load_glove_6b_50d(max_words=0)
-
-
-def test_errata_article_word2vec_has_undefined_vocab_size():
-    with pytest.raises(NameError, match="vocab_size"):
-        emb.ArticleWord2Vec(embedding_dim=10)

@@ -16,7 +16,7 @@ def environment_pins() -> dict[str, str]:
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
     pins = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         match = re.match(r"^\s{6,}-\s+(\S+)==(\S+)\s*$", line)
         if not match:
             break
@@ -28,10 +28,14 @@ def test_lock_pins_every_direct_dependency_once():
     pins = lock.read_lock()
     direct = {lock.requirement_name(r) for r in lock.direct_requirements()}
     assert direct <= set(pins), f"missing from requirements.lock: {sorted(direct - set(pins))}"
-    lines = [line for line in (ROOT / "requirements.lock").read_text().splitlines()
-             if line and not line.startswith("#")]
-    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.-]*==[^\s=]+", line) for line in lines), \
+    lines = [
+        line
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.-]*==[^\s=]+", line) for line in lines), (
         "every lock line is name==version in canonical form"
+    )
     assert len(lines) == len(pins), "a package is locked twice"
 
 
@@ -40,16 +44,21 @@ def test_lock_satisfies_pyproject():
     for text in lock.direct_requirements():
         requirement = Requirement(text)
         version = pins[lock.canonical(requirement.name)]
-        assert requirement.specifier.contains(version, prereleases=True), \
+        assert requirement.specifier.contains(version, prereleases=True), (
             f"pyproject.toml asks for {text}, requirements.lock has {version}: run make lock"
+        )
 
 
 def test_environment_pins_the_locked_versions_of_the_direct_dependencies():
     conda, pins = environment_pins(), lock.read_lock()
     direct = {lock.requirement_name(r) for r in lock.direct_requirements()}
-    assert set(conda) == direct, (f"only in pyproject.toml: {sorted(direct - set(conda))}; "
-                                  f"only in environment.yml: {sorted(set(conda) - direct)}")
-    wrong = {name: (version, pins[name]) for name, version in conda.items() if pins[name] != version}
+    assert set(conda) == direct, (
+        f"only in pyproject.toml: {sorted(direct - set(conda))}; "
+        f"only in environment.yml: {sorted(set(conda) - direct)}"
+    )
+    wrong = {
+        name: (version, pins[name]) for name, version in conda.items() if pins[name] != version
+    }
     assert not wrong, f"environment.yml vs requirements.lock: {wrong}"
 
 

@@ -1,4 +1,4 @@
-"""Tests for cmlib.gan: generators, the projection discriminator, training, the article's listing."""
+"""Tests for cmlib.gan: generators, the projection discriminator and the cGAN's training."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from cmlib import gan, prompts
-from cmlib.data.shapes_text import shapes_vocab
+from cmlib.data.shapes import prompt_text
+from cmlib.data.shapes.text import shapes_vocab
 
 COND = 8
 
@@ -39,18 +40,42 @@ def test_train_cgan_detaches_fakes_and_runs(shapes):
     x, attrs = shapes
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    g_text, d_text = prompts.BagOfWordsEncoder(shapes_vocab(), COND), prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    g_text, d_text = (
+        prompts.BagOfWordsEncoder(shapes_vocab(), COND),
+        prompts.BagOfWordsEncoder(shapes_vocab(), COND),
+    )
     g = gan.Generator(COND, noise_dim=6, width=8)
     d = gan.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6, "shape": 3})
     before = [p.detach().clone() for p in g.parameters()]
-    hist = gan.train_cgan(g, d, g_text, d_text, x, lambda idx: prompts.training_prompts(
-        {k: v[idx] for k, v in attrs.items()}, rng), 6, torch.device("cpu"), batch_size=16,
-        attrs=attrs, progress=False)
-    assert len(hist["d_loss"]) == 6 and all(np.isfinite(hist["g_loss"]))
+    hist = gan.train_cgan(
+        g,
+        d,
+        g_text,
+        d_text,
+        x,
+        lambda idx: prompt_text.training_prompts({k: v[idx] for k, v in attrs.items()}, rng),
+        6,
+        torch.device("cpu"),
+        batch_size=16,
+        attrs=attrs,
+        progress=False,
+    )
+    assert len(hist.steps["d_loss"]) == 6 and all(np.isfinite(hist.steps["g_loss"]))
+    assert hist.train_loss == [pytest.approx(np.mean(hist.steps["g_loss"]))]
+    assert len(hist.seconds) == 1 and hist.total_seconds > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, g.parameters()))
     with pytest.raises(ValueError, match="auxiliary"):
-        gan.train_cgan(g, d, g_text, d_text, x, lambda idx: ["a red circle"] * len(idx), 1,
-                       torch.device("cpu"), progress=False)
+        gan.train_cgan(
+            g,
+            d,
+            g_text,
+            d_text,
+            x,
+            lambda idx: ["a red circle"] * len(idx),
+            1,
+            torch.device("cpu"),
+            progress=False,
+        )
 
 
 def test_glyph_generator_shapes_placement_and_bad_input():
@@ -92,8 +117,9 @@ def test_glyph_generator_moves_the_glyph_with_its_centre():
 def test_pooled_discriminator_trunk(shapes):
     x, _ = shapes
     small = torch.nn.functional.interpolate(x[:4], size=16, mode="area")
-    d = gan.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
-                                    aux_classes={"shape": 3})
+    d = gan.ProjectionDiscriminator(
+        COND, image_size=16, width=8, trunk="pooled", aux_classes={"shape": 3}
+    )
     score, aux = d(small, torch.randn(4, COND), with_aux=True)
     assert score.shape == (4,) and aux["shape"].shape == (4, 3)
     assert any(isinstance(m, nn.BatchNorm2d) for m in d.trunk)
@@ -109,14 +135,32 @@ def test_train_cgan_ema_loads_the_average(shapes):
 
     def run(ema_decay):
         torch.manual_seed(0)
-        g_text, d_text = prompts.BagOfWordsEncoder(shapes_vocab(), COND), prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+        g_text, d_text = (
+            prompts.BagOfWordsEncoder(shapes_vocab(), COND),
+            prompts.BagOfWordsEncoder(shapes_vocab(), COND),
+        )
         g = gan.GlyphGenerator(COND, noise_dim=4, image_size=16, width=8)
-        d = gan.ProjectionDiscriminator(COND, image_size=16, width=8, trunk="pooled",
-                                        aux_classes={"color": 6, "shape": 3})
+        d = gan.ProjectionDiscriminator(
+            COND, image_size=16, width=8, trunk="pooled", aux_classes={"color": 6, "shape": 3}
+        )
         before = [p.detach().clone() for p in g.parameters()]
-        gan.train_cgan(g, d, g_text, d_text, small, lambda idx: prompts.training_prompts(
-            {k: v[idx] for k, v in attrs.items()}, rng), 5, torch.device("cpu"), batch_size=16,
-            lr=1e-2, attrs=attrs, aux_weight=3.0, d_aux_weight=5.0, ema_decay=ema_decay, progress=False)
+        gan.train_cgan(
+            g,
+            d,
+            g_text,
+            d_text,
+            small,
+            lambda idx: prompt_text.training_prompts({k: v[idx] for k, v in attrs.items()}, rng),
+            5,
+            torch.device("cpu"),
+            batch_size=16,
+            lr=1e-2,
+            attrs=attrs,
+            aux_weight=3.0,
+            d_aux_weight=5.0,
+            ema_decay=ema_decay,
+            progress=False,
+        )
         return max((a - b).abs().max().item() for a, b in zip(before, g.parameters()))
 
     moved_raw, moved_ema = run(None), run(0.9999)
@@ -130,16 +174,3 @@ def test_hinge_losses():
     assert gan.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
     assert gan.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
     assert gan.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
-
-
-def test_article_gan_errata():
-    vis_dim, lang_dim = 48, 8
-    model = gan.ArticleGAN(vis_dim, lang_dim)
-    text = torch.randn(3, lang_dim)
-    out = model(text)
-    assert out.shape == (3, 1)                       # one number, not an image
-    assert torch.equal(out, model(text))             # no noise: deterministic
-    with pytest.raises(RuntimeError):                # image ++ generator output has the wrong size
-        model(text, torch.randn(3, vis_dim))
-    assert model.discriminator[0].out_features == 1  # the one-unit bottleneck
-

@@ -27,8 +27,13 @@ def test_mnist5k_split_sizes_and_strata(split0):
 def test_mnist5k_split_is_a_partition(split0):
     images, _ = mnist5k_arrays()
     every = {row.tobytes() for row in images.reshape(5000, -1)}
-    train = {row.tobytes() for row in (split0.train_images * 255).round().byte().reshape(4000, -1).numpy()}
-    test = {row.tobytes() for row in (split0.test_images * 255).round().byte().reshape(1000, -1).numpy()}
+    train = {
+        row.tobytes()
+        for row in (split0.train_images * 255).round().byte().reshape(4000, -1).numpy()
+    }
+    test = {
+        row.tobytes() for row in (split0.test_images * 255).round().byte().reshape(1000, -1).numpy()
+    }
     assert not train & test and (train | test) <= every
 
 

@@ -11,7 +11,7 @@ spec = importlib.util.spec_from_file_location("nbtools", ROOT / "tools" / "nbtoo
 nbtools = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(nbtools)
 
-CHAPTER = '''# %% [markdown]
+CHAPTER = """# %% [markdown]
 # # 99 · Test
 
 # %%
@@ -25,14 +25,14 @@ check("9.1", relu)
 
 # %%
 print("kept")
-'''
+"""
 
 
 def test_strip_solutions_names_the_exercise():
     out = nbtools.strip_solutions(CHAPTER)
     assert 'raise NotImplementedError("Exercise 9.1")' in out
     assert "return max" not in out and "BEGIN SOLUTION" not in out
-    assert '    raise NotImplementedError' in out  # indentation kept
+    assert "    raise NotImplementedError" in out  # indentation kept
     assert 'print("kept")' in out
 
 
@@ -40,7 +40,9 @@ def test_strip_solutions_errors():
     with pytest.raises(ValueError, match="without"):
         nbtools.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
     with pytest.raises(ValueError, match="no check"):
-        nbtools.strip_solutions("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n# %%\ncheck('1.1', x)\n")
+        nbtools.strip_solutions(
+            "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n# %%\ncheck('1.1', x)\n"
+        )
 
 
 def test_student_notebooks_keep_student_edits(tmp_path, monkeypatch):

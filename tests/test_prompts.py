@@ -1,15 +1,17 @@
-"""Tests for cmlib.prompts: prompts, prompt encoders, grounding colour words, evaluation sets."""
+"""Tests for cmlib.prompts: prompt encoders and grounding colour words."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from cmlib import prompts
-from cmlib.data.shapes import HELDOUT_PAIRS, SEEN_PAIRS
-from cmlib.data.shapes_text import shapes_vocab
+from cmlib.data.shapes import SEEN_PAIRS
+from cmlib.data.shapes.prompt_text import (
+    make_prompt,
+)
+from cmlib.data.shapes.text import shapes_vocab
 
 COND = 8
 
@@ -21,45 +23,13 @@ class FakeSentenceEncoder:
 
     def __init__(self):
         self.vocab = shapes_vocab()
-        self.proj = torch.randn(len(self.vocab), self.dim, generator=torch.Generator().manual_seed(0))
+        self.proj = torch.randn(
+            len(self.vocab), self.dim, generator=torch.Generator().manual_seed(0)
+        )
 
     def encode(self, texts):
         bag = prompts.BagOfWordsEncoder(self.vocab, 1).bag(texts)
         return bag @ self.proj
-
-
-
-# ------------------------------------------------------------ prompts
-def test_make_prompt_and_synonyms():
-    assert prompts.make_prompt("red", "circle") == "a red circle"
-    assert prompts.make_prompt("orange", "square", "large", "left") == "a large orange square on the left"
-    assert prompts.make_prompt("orange", "square") == "an orange square"
-    rng = np.random.default_rng(0)
-    words = {prompts.make_prompt("red", "circle", rng=rng).split()[-1] for _ in range(40)}
-    assert words == {"circle", "ball"}
-    with pytest.raises(ValueError, match="colour|color"):
-        prompts.make_prompt("crimson", "circle")
-    with pytest.raises(ValueError, match="position"):
-        prompts.make_prompt("red", "circle", position="behind")
-
-
-def test_training_prompts_name_colour_and_shape(shapes):
-    _, attrs = shapes
-    texts = prompts.training_prompts(attrs, np.random.default_rng(0))
-    assert len(texts) == len(attrs["color"])
-    from cmlib.data.shapes import COLORS
-    assert all(COLORS[int(c)] in p for p, c in zip(texts, attrs["color"]))
-    with pytest.raises(ValueError, match="lacks"):
-        prompts.training_prompts({"color": attrs["color"]}, np.random.default_rng(0))
-
-
-def test_paraphrases_use_unseen_words():
-    vocab = shapes_vocab()
-    para = prompts.paraphrase_prompts(SEEN_PAIRS + HELDOUT_PAIRS)
-    assert len(para) == 2 * 18
-    for text, _, _ in para:
-        colour_word, shape_word = text.split()[1:3]  # e.g. "crimson", "disc" / "round" (dot)
-        assert colour_word not in vocab.stoi and shape_word not in vocab.stoi, text
 
 
 # ------------------------------------------------------------ encoders
@@ -81,7 +51,7 @@ def test_bag_of_words_encoder():
 def test_sentence_encoder_head_fits_targets():
     teacher = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
     student = prompts.SentencePromptEncoder(FakeSentenceEncoder(), COND)
-    texts = [prompts.make_prompt(c, s, size) for c, s in SEEN_PAIRS for size in (None, "small", "large")]
+    texts = [make_prompt(c, s, size) for c, s in SEEN_PAIRS for size in (None, "small", "large")]
     with torch.no_grad():
         r2 = student.fit(texts, teacher(texts), ridge=1e-3)
         assert r2 > 0.95
@@ -90,10 +60,18 @@ def test_sentence_encoder_head_fits_targets():
         student.fit(texts, torch.zeros(len(texts), COND + 1))
 
 
-
 def test_colour_words_are_grounded_by_hue():
-    expected = {"crimson": "red", "scarlet": "red", "emerald": "green", "navy": "blue", "azure": "blue",
-                "lemon": "yellow", "violet": "purple", "lavender": "purple", "tangerine": "orange"}
+    expected = {
+        "crimson": "red",
+        "scarlet": "red",
+        "emerald": "green",
+        "navy": "blue",
+        "azure": "blue",
+        "lemon": "yellow",
+        "violet": "purple",
+        "lavender": "purple",
+        "tangerine": "orange",
+    }
     assert {w: prompts.ground_color_word(w) for w in expected} == expected
     for word in ("grey", "white", "black", "disc", "circle"):  # greyish, or not a colour at all
         assert prompts.ground_color_word(word) is None, word
@@ -118,27 +96,27 @@ def test_grounded_encoder_rewrites_only_unknown_colour_words():
         prompts.GroundedPromptEncoder(nn.Identity(), vocab)
 
 
-def test_all_prompts_cover_every_pair_in_known_words():
-    texts = prompts.all_prompts()
-    assert len(texts) == 18 * 3 * 6 == len(set(texts))
-    assert "a red triangle" in texts and "a small blue square on the left" in texts  # held-out pairs too
-    prompts.BagOfWordsEncoder(shapes_vocab(), COND).bag(texts)  # every word is known
-
-
 def test_nearest_prompt_encoder_returns_known_conditions():
     bow = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
     known = ["a red circle", "a blue square", "a green triangle"]
     nearest = prompts.NearestPromptEncoder(FakeSentenceEncoder(), known, bow, min_similarity=0.2)
     assert nearest.cond_dim == COND
     assert nearest.nearest(["a red circle", "a big blue square on the left", "circle red"]) == [
-        "a red circle", "a blue square", "a red circle"]
+        "a red circle",
+        "a blue square",
+        "a red circle",
+    ]
     assert torch.equal(nearest(["a blue square at the top"]), bow(["a blue square"]))
     with pytest.raises(ValueError, match="empty"):
         nearest([""])
 
     class TableEncoder:  # fixed 2-d embeddings
-        table = {"a red circle": [1.0, 0.0], "a blue square": [0.0, 1.0], "a crimson disc": [0.9, 0.2],
-                 "xyzzy": [-1.0, -1.0]}
+        table = {
+            "a red circle": [1.0, 0.0],
+            "a blue square": [0.0, 1.0],
+            "a crimson disc": [0.9, 0.2],
+            "xyzzy": [-1.0, -1.0],
+        }
 
         def encode(self, texts):
             return torch.tensor([self.table[t] for t in texts])

@@ -1,12 +1,8 @@
-"""Tests for cmlib.retrieval and cmlib.widgets_retrieval."""
+"""Tests for cmlib.retrieval: CLIP's loss, the dual encoder, metrics and cross-modal search."""
 
 from __future__ import annotations
 
 import math
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import pytest
 import torch
@@ -38,12 +34,15 @@ def test_clip_loss_is_small_for_aligned_pairs_and_large_for_shuffled():
     assert aligned < 0.05 < math.log(16) < shuffled
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: retrieval.clip_loss(unit(4, 8), unit(5, 8), 10.0),
-    lambda: retrieval.clip_loss(unit(4, 8), unit(4, 6), 10.0),
-    lambda: retrieval.clip_loss(unit(1, 8), unit(1, 8), 10.0),
-    lambda: retrieval.clip_loss(unit(4, 8)[0], unit(4, 8)[0], 10.0),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: retrieval.clip_loss(unit(4, 8), unit(5, 8), 10.0),
+        lambda: retrieval.clip_loss(unit(4, 8), unit(4, 6), 10.0),
+        lambda: retrieval.clip_loss(unit(1, 8), unit(1, 8), 10.0),
+        lambda: retrieval.clip_loss(unit(4, 8)[0], unit(4, 8)[0], 10.0),
+    ],
+)
 def test_clip_loss_rejects_bad_shapes(bad):
     with pytest.raises(ValueError):
         bad()
@@ -60,7 +59,9 @@ def test_dual_encoder_shapes_scale_and_clamp():
         model.log_logit_scale.fill_(50.0)
     assert model.logit_scale.item() == pytest.approx(100.0, rel=1e-5)
     with pytest.raises(ValueError, match="identity"):
-        retrieval.DualEncoder(nn.Identity(), nn.Identity(), 10, 6, embed_dim=4, text_head="identity")
+        retrieval.DualEncoder(
+            nn.Identity(), nn.Identity(), 10, 6, embed_dim=4, text_head="identity"
+        )
     with pytest.raises(ValueError, match="kind"):
         retrieval.projection_head(4, 4, "conv")
 
@@ -82,8 +83,9 @@ def test_a_few_training_steps_lower_the_loss():
 
 def test_captioned_images_and_caption_tensors():
     vocab = Vocab.build(["a red circle", "a big blue square"])
-    ids, lengths = retrieval.caption_tensors(vocab, [["a red circle", "red circle"],
-                                                     ["a big blue square", "blue square"]])
+    ids, lengths = retrieval.caption_tensors(
+        vocab, [["a red circle", "red circle"], ["a big blue square", "blue square"]]
+    )
     assert ids.shape[:2] == (2, 2) and lengths.tolist() == [[3, 2], [4, 2]]
     data = retrieval.CaptionedImages(torch.zeros(2, 3, 8, 8), ids, lengths)
     image, caption_ids, length = data[1]
@@ -102,8 +104,12 @@ def test_ranks_recall_and_median_with_attribute_relevance():
     gallery = {"color": torch.tensor([0, 1, 0, 1]), "shape": torch.tensor([1, 0, 0, 0])}
     relevant = retrieval.attribute_relevance(query, gallery, ("color", "shape"))
     assert relevant.tolist() == [[False, False, True, False], [False, True, False, True]]
-    scores = torch.tensor([[0.9, 0.8, 0.7, 0.1],    # first relevant (index 2) ranked 3rd
-                           [0.1, 0.2, 0.3, 0.9]])   # index 3 relevant and best → rank 1
+    scores = torch.tensor(
+        [
+            [0.9, 0.8, 0.7, 0.1],  # first relevant (index 2) ranked 3rd
+            [0.1, 0.2, 0.3, 0.9],
+        ]
+    )  # index 3 relevant and best → rank 1
     ranks = retrieval.first_relevant_rank(scores, relevant)
     assert ranks.tolist() == [3, 1]
     assert retrieval.recall_at_k(ranks, 1) == 0.5
@@ -134,8 +140,9 @@ def test_chance_recall():
 
 def test_metrics_reject_bad_input():
     with pytest.raises(ValueError, match="no relevant"):
-        retrieval.first_relevant_rank(torch.zeros(2, 3), torch.tensor([[True, False, False],
-                                                                       [False, False, False]]))
+        retrieval.first_relevant_rank(
+            torch.zeros(2, 3), torch.tensor([[True, False, False], [False, False, False]])
+        )
     with pytest.raises(ValueError):
         retrieval.first_relevant_rank(torch.zeros(2, 3), torch.ones(2, 2, dtype=torch.bool))
     with pytest.raises(ValueError):
@@ -144,38 +151,13 @@ def test_metrics_reject_bad_input():
         retrieval.attribute_relevance({"a": torch.zeros(2)}, {"b": torch.zeros(2)}, ("a",))
 
 
-# ---------------------------------------------------------------- search
-def test_exact_index_matches_brute_force():
-    gallery, queries = unit(50, 16, 0), unit(7, 16, 1)
-    scores, indices = retrieval.ExactIndex(gallery).search(queries, k=5)
-    expected = (queries @ gallery.T).argsort(dim=1, descending=True)[:, :5]
-    assert torch.equal(indices, expected)
-    assert torch.all(scores[:, :-1] >= scores[:, 1:])
-    one_scores, one = retrieval.ExactIndex(gallery, chunk_size=2).search(queries[0], k=3)
-    assert one.shape == (1, 3) and torch.equal(one[0], expected[0, :3])
-
-
-def test_k_larger_than_gallery_is_clamped_with_a_warning():
-    index = retrieval.ExactIndex(unit(4, 8))
-    with pytest.warns(UserWarning, match="larger than the gallery"):
-        scores, indices = index.search(unit(2, 8), k=10)
-    assert indices.shape == (2, 4)
-    with pytest.raises(ValueError, match="at least 1"):
-        index.search(unit(2, 8), k=0)
-    with pytest.raises(ValueError, match="0 rows"):
-        index.search(torch.zeros(0, 8), k=1)
-    with pytest.raises(ValueError, match="columns"):
-        index.search(unit(2, 5), k=1)
-    with pytest.raises(ValueError, match="empty"):
-        retrieval.ExactIndex(torch.zeros(0, 8))
-
-
 def test_cross_modal_search_and_empty_query():
     texts = ["red", "green", "blue"]
     table = {t: unit(3, 8, 5)[i] for i, t in enumerate(texts)}
     encode = lambda batch: torch.stack([table[t] for t in batch])  # noqa: E731
-    search = retrieval.CrossModalSearch(encode, torch.stack([table[t] for t in texts]),
-                                        encode(texts), texts)
+    search = retrieval.CrossModalSearch(
+        encode, torch.stack([table[t] for t in texts]), encode(texts), texts
+    )
     assert search.text_to_image("green", k=1)[0][0] == 1
     assert search.image_to_text(table["blue"], k=1)[0][0] == "blue"
     for empty in ("", "   "):
@@ -183,68 +165,3 @@ def test_cross_modal_search_and_empty_query():
             search.text_to_image(empty)
     with pytest.raises(ValueError):
         retrieval.CrossModalSearch(encode, unit(3, 8), encode(texts), None)
-
-
-def test_recall_against_exact_and_search_cost():
-    exact = torch.tensor([[0, 1, 2], [3, 4, 5]])
-    assert retrieval.recall_against_exact(torch.tensor([[2, 1, 9], [3, 4, 5]]), exact) == 5 / 6
-    cost = retrieval.exact_search_cost([100, 1000], dim=8, num_queries=4, repeats=1)
-    assert set(cost) == {100, 1000} and all(v > 0 for v in cost.values())
-
-
-def test_faiss_tradeoff_rows():
-    pytest.importorskip("faiss")
-    gallery, queries = unit(2000, 16, 0), unit(50, 16, 1)
-    rows = retrieval.faiss_tradeoff(gallery, queries, k=10, ef_search=(8, 256))
-    assert rows[0]["index"].startswith("flat") and rows[0]["recall@k"] == 1.0
-    assert 0.0 <= rows[1]["recall@k"] <= rows[2]["recall@k"] <= 1.0
-    assert rows[2]["recall@k"] > 0.9  # a wide search on a small gallery is nearly exact
-
-
-# ---------------------------------------------------------------- prompts
-def test_templates_and_zero_shot_classifier():
-    assert retrieval.apply_templates(["cat", "dog"], ["{}", "a {}"]) == ["cat", "a cat", "dog",
-                                                                        "a dog"]
-    with pytest.raises(ValueError, match="slot"):
-        retrieval.apply_templates(["cat"], ["a photo"])
-    with pytest.raises(TypeError):
-        retrieval.apply_templates("cat", ["{}"])
-    vectors = {"cat": torch.tensor([1.0, 0.0]), "a cat": torch.tensor([0.0, 2.0]),
-               "dog": torch.tensor([-1.0, 0.0]), "a dog": torch.tensor([0.0, -3.0])}
-    encode = lambda texts: torch.stack([vectors[t] for t in texts])  # noqa: E731
-    single = retrieval.zero_shot_classifier(encode, ["cat", "dog"], ["{}"])
-    assert torch.allclose(single, torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
-    both = retrieval.zero_shot_classifier(encode, ["cat", "dog"], ["{}", "a {}"])
-    s = 1 / math.sqrt(2)
-    assert torch.allclose(both, torch.tensor([[s, s], [-s, -s]]), atol=1e-6)
-    per_template = torch.stack([encode(["cat", "dog"]), encode(["a cat", "a dog"])])
-    assert torch.allclose(retrieval.ensemble_embeddings(per_template), both, atol=1e-6)
-    rows = retrieval.template_table(torch.tensor([[1.0, 0.2], [-1.0, 0.1]]), torch.tensor([0, 1]),
-                                    encode, ["cat", "dog"], ["{}", "a {}"], ks=(1,))
-    assert [r["template"] for r in rows] == ["{}", "a {}", "ensemble of all"]
-    assert rows[0]["top1"] == 1.0
-
-
-# ---------------------------------------------------------------- widget
-def test_widget_figures_and_empty_query_message():
-    from cmlib import widgets_retrieval
-
-    texts = ["red", "green", "blue"]
-    table = {t: unit(3, 8, 5)[i] for i, t in enumerate(texts)}
-    encode = lambda batch: torch.stack([table[t] for t in batch])  # noqa: E731
-    search = retrieval.CrossModalSearch(encode, encode(texts), encode(texts), texts)
-    images = torch.rand(3, 3, 8, 8)
-    fig = widgets_retrieval.plot_text_search(search, "red", images, k=2, captions=texts)
-    assert len(fig.axes) == 2
-    message = widgets_retrieval.plot_text_search(search, "  ", images)
-    assert "empty" in message.axes[0].texts[0].get_text()
-    fig = widgets_retrieval.plot_image_search(search, table["red"], images[0], k=2)
-    assert len(fig.axes) == 2
-    widget = widgets_retrieval.search_widget(search, images, k=2, initial_query="")
-    assert widget is not None
-    (box, _), message, picture = widget.children[0].children, *widget.children[1:]
-    assert "Type a query" in message.value and not picture.value
-    box.value = "red"
-    assert picture.value[:4] == b"\x89PNG" and message.value == ""
-    box.value = "   "  # an empty query: a message, never a traceback
-    assert "Type a query" in message.value

@@ -1,19 +1,13 @@
-"""Sequence models: TextEncoder, the bag-of-embeddings baseline, the order task, the LSTM errata."""
+"""Sequence models: TextEncoder, the bag-of-embeddings baseline, the order task, FixedLSTM."""
 
 import pytest
 import torch
 from torch.nn import functional as F
 
 from cmlib.data.shapes import COLORS, SHAPES, pair_label
-from cmlib.data.shapes_text import shapes_vocab
-from cmlib.sequence import (
-    ArticleLSTM,
-    BagOfEmbeddings,
-    FixedLSTM,
-    SentenceClassifier,
-    TextEncoder,
-    left_object_data,
-)
+from cmlib.data.shapes.tasks import left_object_data
+from cmlib.data.shapes.text import shapes_vocab
+from cmlib.sequence import BagOfEmbeddings, FixedLSTM, SentenceClassifier, TextEncoder
 
 
 def test_bag_of_embeddings_ignores_order_and_padding():
@@ -74,13 +68,10 @@ def test_sentence_classifier_shapes_and_bad_classes():
         SentenceClassifier(BagOfEmbeddings(10, 4, 6), 1)
 
 
-def test_errata_article_lstm_returns_outputs_and_a_tuple():
-    x = torch.randn(7, 2, 16)  # (T, B, F): time first, as nn.LSTM expects by default
-    hidden, cell = ArticleLSTM(16, 32)(x)
-    assert hidden.shape == (7, 2, 32)  # the per-step outputs, not the final hidden state
-    assert isinstance(cell, tuple) and len(cell) == 2  # (h_n, c_n), not the cell state
-    output, h_n, c_n = FixedLSTM(16, 32)(x.transpose(0, 1))
+def test_fixed_lstm_returns_outputs_and_final_states():
+    x = torch.randn(2, 7, 16)
+    output, h_n, c_n = FixedLSTM(16, 32)(x)
     assert output.shape == (2, 7, 32) and h_n.shape == (2, 32) and c_n.shape == (2, 32)
     assert torch.allclose(output[:, -1], h_n)
-    with pytest.raises(ValueError, match="expected input"):
+    with pytest.raises(ValueError, match="expected x \\(B, T, 16\\)"):
         FixedLSTM(16, 32)(torch.randn(2, 7))

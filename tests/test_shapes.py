@@ -6,7 +6,7 @@ import torch
 
 from cmlib.data import shapes as S
 from cmlib.data.shapes import HELDOUT_PAIRS, ShapesWorld, render, sample_scene
-from cmlib.data.shapes_text import (
+from cmlib.data.shapes.text import (
     ANSWERS,
     QUESTION_KINDS,
     canonical_caption,
@@ -75,8 +75,12 @@ def test_positions_and_relations_are_geometric():
         if scene.relation:
             a, b = scene.objects
             dx, dy = b.x - a.x, b.y - a.y
-            expected = {"left of": dx > abs(dy), "right of": -dx > abs(dy),
-                        "above": dy > abs(dx), "below": -dy > abs(dx)}[scene.relation]
+            expected = {
+                "left of": dx > abs(dy),
+                "right of": -dx > abs(dy),
+                "above": dy > abs(dx),
+                "below": -dy > abs(dx),
+            }[scene.relation]
             assert expected, scene
             assert (a.color, a.shape) != (b.color, b.shape)
         else:
@@ -152,14 +156,17 @@ def test_render_and_sample_scene_api():
     assert captions(scene, rng)[0].startswith(("a ", "an "))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"split": "training"}, "valid values are"),
-    ({"style": "cartoon"}, "valid values are"),
-    ({"size": 0}, "positive"),
-    ({"size": -5}, "positive"),
-    ({"image_size": 8}, "at least 16"),
-    ({"num_objects": 3}, "num_objects"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"split": "training"}, "valid values are"),
+        ({"style": "cartoon"}, "valid values are"),
+        ({"size": 0}, "positive"),
+        ({"size": -5}, "positive"),
+        ({"image_size": 8}, "at least 16"),
+        ({"num_objects": 3}, "num_objects"),
+    ],
+)
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ShapesWorld(**kwargs)
@@ -192,3 +199,25 @@ def test_existence_questions_never_leak_the_heldout_pairs():
     for i in range(400):
         qa = ds.questions(i)[3]
         assert not any(f"{c} {s}" in qa.question for c, s in HELDOUT_PAIRS), qa.question
+
+
+def test_getitems_renders_a_batch_exactly_as_single_items():
+    from torch.utils.data import DataLoader
+
+    ds = ShapesWorld("train", 40, image_size=16, style="mixed", num_objects=(1, 2), seed=4)
+    batch = ds.__getitems__([7, 3, 39, -1])
+    for (image, caption, attrs), i in zip(batch, [7, 3, 39, 39]):
+        single = ds[i]
+        assert torch.equal(image, single[0]) and caption == single[1] and attrs == single[2]
+    images, captions, attrs = next(iter(DataLoader(ds, batch_size=8)))
+    assert images.shape == (8, 3, 16, 16) and len(captions) == 8 and attrs["shape"].shape == (8,)
+    assert torch.equal(images[5], ds[5][0])
+    assert ds.__getitems__([]) == []
+    with pytest.raises(IndexError):
+        ds.__getitems__([40])
+
+
+def test_an_item_carries_caption_variant_index_mod_five():
+    ds = ShapesWorld("val", 12, num_objects=(1, 2), seed=2)
+    for i in range(12):
+        assert ds[i][1] == ds.captions(i)[i % 5] == ds.caption(i)

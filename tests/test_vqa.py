@@ -1,20 +1,14 @@
-"""Tests for cmlib.data.vqa: VQA tensors, cell labels, majority rates, partial views."""
+"""Tests for cmlib.data.shapes.vqa (VQA tensors, cell labels, majority rates) and partial views."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cmlib.data.shapes import COLORS, ShapesWorld
-from cmlib.data.shapes_text import ANSWERS, QUESTION_KINDS
-from cmlib.data.vqa import (
-    ALL_PAIRS,
-    BACKGROUND,
-    cell_labels,
-    load_partial_views,
-    load_vqa,
-    majority_rates,
-)
+from cmlib.data.shapes import ALL_PAIRS, COLORS, ShapesWorld
+from cmlib.data.shapes.tasks import load_partial_views
+from cmlib.data.shapes.text import ANSWERS, QUESTION_KINDS
+from cmlib.data.shapes.vqa import BACKGROUND, cell_labels, load_vqa, majority_rates
 
 
 @pytest.fixture(autouse=True)

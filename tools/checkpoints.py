@@ -35,8 +35,12 @@ from cmlib.claims import checkpoint_dir, margin, read_records  # noqa: E402
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 #: The machine-noise run: seed 0 with one intra-op thread.
 NOISE_RUN = {"seed": 0, "threads": 1}
-NBVAL_ENV = {"CMLIB_CHECKS_RAISE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-             "CMLIB_PROFILE": "cpu"}
+NBVAL_ENV = {
+    "CMLIB_CHECKS_RAISE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "CMLIB_PROFILE": "cpu",
+}
 
 
 def all_notebooks() -> list[str]:
@@ -68,9 +72,21 @@ def run_seeds(notebooks: list[str], seeds) -> int:
             print(f"== {label}", flush=True)
             start = time.perf_counter()
             rc = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                 "--nbval-current-env", "--nbval-cell-timeout=900", str(ipynb)],
-                env=env, cwd=ROOT).returncode
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "--nbval-lax",
+                    "--nbval-current-env",
+                    "--nbval-cell-timeout=900",
+                    str(ipynb),
+                ],
+                env=env,
+                cwd=ROOT,
+            ).returncode
             seconds = time.perf_counter() - start
             failures += rc != 0
             print(f"== {label}: rc={rc} in {seconds:.0f} s", flush=True)
@@ -91,8 +107,11 @@ def summarise(directory: Path) -> dict:
             continue
         stem = path.stem
         runs_path = directory / f"{stem}.runs.jsonl"
-        runs = [json.loads(line) for line in runs_path.read_text().splitlines() if line.strip()] \
-            if runs_path.exists() else []
+        runs = (
+            [json.loads(line) for line in runs_path.read_text().splitlines() if line.strip()]
+            if runs_path.exists()
+            else []
+        )
         notebooks[stem] = runs
         latest: dict[tuple, dict[tuple, dict]] = {}
         for record in read_records(path):  # a later record of the same run replaces an earlier one
@@ -117,14 +136,27 @@ def _row(stem: str, name: str, records: list[dict], runs: list[dict]) -> dict:
         reasons.append(f"{expected - len(records)} run(s) never reached it")
     if mean_margin < 2 * std:
         reasons.append("mean margin < 2 std")
-    extras = {key: sorted({round(r[key], 4) for r in records if key in r})
-              for key in ("chance", "baseline")}
-    return {"notebook": stem, "name": name, "op": records[0]["op"], "thresholds": thresholds,
-            "runs": len(records), "min": min(values), "mean": statistics.fmean(values),
-            "max": max(values), "std": std, "worst_margin": min(margins),
-            "mean_margin": mean_margin, "fragile": bool(reasons), "why": reasons,
-            "failed_notebook_runs": len(failed_runs),
-            **{k: v for k, v in extras.items() if v}}
+    extras = {
+        key: sorted({round(r[key], 4) for r in records if key in r})
+        for key in ("chance", "baseline")
+    }
+    return {
+        "notebook": stem,
+        "name": name,
+        "op": records[0]["op"],
+        "thresholds": thresholds,
+        "runs": len(records),
+        "min": min(values),
+        "mean": statistics.fmean(values),
+        "max": max(values),
+        "std": std,
+        "worst_margin": min(margins),
+        "mean_margin": mean_margin,
+        "fragile": bool(reasons),
+        "why": reasons,
+        "failed_notebook_runs": len(failed_runs),
+        **{k: v for k, v in extras.items() if v},
+    }
 
 
 def _fmt_range(values: list[float]) -> str:
@@ -150,16 +182,28 @@ def to_markdown(summary: dict) -> str:
         lines.append(
             f"| {row['notebook']} | {row['name']} | {row['op']} {_fmt_range(row['thresholds'])} | "
             f"{row['runs']} | {row['min']:.4f} | {row['mean']:.4f} | {row['max']:.4f} | "
-            f"{row['std']:.4f} | {row['worst_margin']:+.4f} | {context or '–'} | {fragile} |")
-    lines += ["", "## Runs", "", "| notebook | seed | threads | exit | seconds |",
-              "|---|---|---|---|---|"]
+            f"{row['std']:.4f} | {row['worst_margin']:+.4f} | {context or '–'} | {fragile} |"
+        )
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "| notebook | seed | threads | exit | seconds |",
+        "|---|---|---|---|---|",
+    ]
     for stem, runs in summary["notebooks"].items():
         for run in runs:
-            lines.append(f"| {stem} | {run['seed']} | {run['threads'] or 'default'} | "
-                         f"{run['rc']} | {run['seconds']:.0f} |")
+            lines.append(
+                f"| {stem} | {run['seed']} | {run['threads'] or 'default'} | "
+                f"{run['rc']} | {run['seconds']:.0f} |"
+            )
     fragile = [f"{r['notebook']}/{r['name']}" for r in summary["rows"] if r["fragile"]]
-    lines += ["", f"{len(summary['rows'])} checkpoints, {len(fragile)} fragile"
-              + (f": {', '.join(fragile)}" if fragile else "."), ""]
+    lines += [
+        "",
+        f"{len(summary['rows'])} checkpoints, {len(fragile)} fragile"
+        + (f": {', '.join(fragile)}" if fragile else "."),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -175,7 +219,9 @@ def write_summary(directory: Path, output: Path | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     seeds = sub.add_parser("seeds")
     seeds.add_argument("--notebooks", nargs="*", default=None)

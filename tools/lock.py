@@ -20,8 +20,9 @@ import re
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
@@ -35,12 +36,14 @@ HEADER = """\
 
 
 def canonical(name: str) -> str:
-    """A distribution name in PEP 503 form: ``Jinja2`` → ``jinja2``, ``nest_asyncio2`` → ``nest-asyncio2``."""
+    """A distribution name in PEP 503 form: ``Jinja2`` → ``jinja2``, ``nest_asyncio2`` →
+    ``nest-asyncio2``."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def requirement_name(requirement: str) -> str:
-    """The distribution name at the start of a requirement string (``"torch==2.14.1"`` → ``torch``)."""
+    """The distribution name at the start of a requirement string (``"torch==2.14.1"`` →
+    ``torch``)."""
     match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
     if match is None:
         raise ValueError(f"not a requirement: {requirement!r}")
@@ -71,8 +74,23 @@ def resolve() -> dict[str, str]:
     """What pip would install into an empty venv for ``-e ".[dev]"``: ``{name: version}``."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
-                        "--quiet", "--report", str(report), "-e", ".[dev]"], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report),
+                "-e",
+                ".[dev]",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
         items = json.loads(report.read_text())["install"]
     pins = {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in items}
     pins.pop("cmlib", None)
@@ -81,13 +99,19 @@ def resolve() -> dict[str, str]:
 
 def environment_yml(pins: dict[str, str]) -> str:
     """environment.yml: conda's Python plus every direct dependency pinned to its locked version."""
-    lines = ["# Conda users: `conda env create -f environment.yml && conda activate cmlib && "
-             "pip install -e . --no-deps`.",
-             "# Written by `make lock` from pyproject.toml and requirements.lock (the same "
-             "versions);",
-             "# tests/test_environment.py fails when the three disagree.",
-             "name: cmlib", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11",
-             "  - pip", "  - pip:"]
+    lines = [
+        "# Conda users: `conda env create -f environment.yml && conda activate cmlib && "
+        "pip install -e . --no-deps`.",
+        "# Written by `make lock` from pyproject.toml and requirements.lock (the same versions);",
+        "# tests/test_environment.py fails when the three disagree.",
+        "name: cmlib",
+        "channels:",
+        "  - conda-forge",
+        "dependencies:",
+        "  - python=3.11",
+        "  - pip",
+        "  - pip:",
+    ]
     for requirement in direct_requirements():
         name = requirement_name(requirement)
         lines.append(f"      - {name}=={pins[name]}")
@@ -95,7 +119,9 @@ def environment_yml(pins: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="only check the lock covers pyproject")
     args = parser.parse_args(argv)
     if args.check:
@@ -106,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     pins = resolve()
     LOCK.write_text(HEADER + "".join(f"{name}=={version}\n" for name, version in pins.items()))
     ENVIRONMENT.write_text(environment_yml(pins))
-    print(f"requirements.lock: {len(pins)} packages; environment.yml: "
-          f"{len(direct_requirements())} direct dependencies")
+    print(
+        f"requirements.lock: {len(pins)} packages; environment.yml: "
+        f"{len(direct_requirements())} direct dependencies"
+    )
     return 0
 
 

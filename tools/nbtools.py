@@ -52,9 +52,15 @@ def check_pairs() -> int:
         if expected != actual:
             problems += 1
             print(f"OUT OF SYNC  {py.relative_to(ROOT)} <-> {ipynb.name}")
-            sys.stdout.writelines(difflib.unified_diff(
-                actual.splitlines(True), expected.splitlines(True),
-                fromfile=str(py.relative_to(ROOT)), tofile=f"{ipynb.name} as py:percent", n=2))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    actual.splitlines(True),
+                    expected.splitlines(True),
+                    fromfile=str(py.relative_to(ROOT)),
+                    tofile=f"{ipynb.name} as py:percent",
+                    n=2,
+                )
+            )
     orphans = [nb for nb in CHAPTERS.glob("*.ipynb") if not nb.with_suffix(".py").exists()]
     for nb in orphans:
         print(f"MISSING  {nb.with_suffix('.py').relative_to(ROOT)}")
@@ -83,7 +89,7 @@ def strip_solutions(source: str) -> str:
         cell_rest = re.split(r"^# %%", rest, maxsplit=1, flags=re.M)[0]
         match = CHECK_CALL.search(cell_rest)
         if match is None:
-            raise ValueError(f"line {i + 1}: no check(\"N.M\", ...) after this solution in its cell")
+            raise ValueError(f'line {i + 1}: no check("N.M", ...) after this solution in its cell')
         indent = line[: len(line) - len(line.lstrip())]
         out.append(f'{indent}raise NotImplementedError("Exercise {match.group(1)}")\n')
         i = end + 1
@@ -108,7 +114,10 @@ def make_student(force: bool) -> int:
         if out.exists() and not force:
             digest = hashlib.sha256(out.read_bytes()).hexdigest()
             if manifest.get(out.name) != digest:
-                print(f"kept     {out.relative_to(ROOT)} (changed since it was written; --force overwrites)")
+                print(
+                    f"kept     {out.relative_to(ROOT)} "
+                    "(changed since it was written; --force overwrites)"
+                )
                 kept += 1
                 continue
         jupytext.write(nb, out, fmt="ipynb")
@@ -127,23 +136,52 @@ def build_book() -> int:
     for py, ipynb in chapter_pairs():
         subprocess.run([sys.executable, "-m", "jupytext", "--sync", str(py)], check=True)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook",
-                        "--execute", "--inplace", "--ExecutePreprocessor.timeout=1200", str(ipynb)],
-                       check=True, cwd=CHAPTERS)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--inplace",
+                "--ExecutePreprocessor.timeout=1200",
+                str(ipynb),
+            ],
+            check=True,
+            cwd=CHAPTERS,
+        )
         seconds = time.perf_counter() - start
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html",
-                        "--output-dir", str(html_dir), str(ipynb)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "html",
+                "--output-dir",
+                str(html_dir),
+                str(ipynb),
+            ],
+            check=True,
+        )
         title = _title(ipynb)
         rows.append((ipynb.stem, title, seconds))
         print(f"executed {ipynb.name} in {seconds:.0f} s")
     items = "\n".join(
         f'<li><a href="{html.escape(stem)}.html">{html.escape(title)}</a> '
-        f"<small>({seconds:.0f} s on the cpu profile)</small></li>" for stem, title, seconds in rows)
+        f"<small>({seconds:.0f} s on the cpu profile)</small></li>"
+        for stem, title, seconds in rows
+    )
     (html_dir / "index.html").write_text(
         "<!doctype html><meta charset='utf-8'><title>Cross-Modal Learning, Hands-On</title>"
         "<h1>Cross-Modal Learning, Hands-On</h1>"
         "<p>The executable companion to 《提示词驱动的跨模态学习：整合视觉和语言信息》.</p>"
-        f"<ol start='0'>{items}</ol>\n", encoding="utf-8")
+        f"<ol start='0'>{items}</ol>\n",
+        encoding="utf-8",
+    )
     print(f"book: {html_dir.relative_to(ROOT)}/index.html")
     return 0
 
@@ -162,14 +200,19 @@ def lab_settings(venv: Path) -> int:
     """Make JupyterLab (in ``venv``) open py:percent chapters as notebooks on double-click."""
     settings = Path(venv) / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
-    overrides = {"@jupyterlab/docmanager-extension:plugin": {
-        "defaultViewers": {"python": "Jupytext Notebook"}}}
+    overrides = {
+        "@jupyterlab/docmanager-extension:plugin": {
+            "defaultViewers": {"python": "Jupytext Notebook"}
+        }
+    }
     (settings / "overrides.json").write_text(json.dumps(overrides, indent=2))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check-pairs")
     student = sub.add_parser("student")

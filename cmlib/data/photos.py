@@ -59,7 +59,12 @@ def photo_tensor(name: str, image_size: int | None = None) -> torch.Tensor:
     _, h, w = image.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = image[:, top:top + side, left:left + side]
-    resized = torch.nn.functional.interpolate(square[None], size=(image_size, image_size),
-                                              mode="bilinear", antialias=True, align_corners=False)
+    square = image[:, top : top + side, left : left + side]
+    resized = torch.nn.functional.interpolate(
+        square[None],
+        size=(image_size, image_size),
+        mode="bilinear",
+        antialias=True,
+        align_corners=False,
+    )
     return resized[0].clamp_(0.0, 1.0)

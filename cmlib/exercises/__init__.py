@@ -134,14 +134,18 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
             return f"it raised {type(err).__name__}: {err}"
         if not same(got, expected, ex.atol):
             shape = getattr(got, "shape", None)
-            detail = f" (shape {tuple(shape)} vs {tuple(expected.shape)})" \
-                if shape is not None and hasattr(expected, "shape") else ""
+            detail = (
+                f" (shape {tuple(shape)} vs {tuple(expected.shape)})"
+                if shape is not None and hasattr(expected, "shape")
+                else ""
+            )
             return f"its output differs from the reference on a random input{detail}"
     return None
 
 
-def check(exercise_id: str, answer: Any, quiet: bool = False,
-          raise_on_failure: bool | None = None) -> bool:
+def check(
+    exercise_id: str, answer: Any, quiet: bool = False, raise_on_failure: bool | None = None
+) -> bool:
     """Grade ``answer`` for exercise ``exercise_id``; print the result and return it.
 
     Args:

@@ -21,22 +21,29 @@ def _random_scene_and_colour(rng: np.random.Generator) -> tuple[Scene, str]:
 
 
 def _edge_cases() -> tuple[tuple[Scene, str], ...]:
-    red, blue = (Obj("circle", "red", "small", 0.3, 0.5, 0.1), Obj("square", "blue", "large", 0.7, 0.5, 0.15))
-    both_red = Scene((red, Obj("square", "red", "large", 0.7, 0.5, 0.15)), "photo", relation="left of")
+    red, blue = (
+        Obj("circle", "red", "small", 0.3, 0.5, 0.1),
+        Obj("square", "blue", "large", 0.7, 0.5, 0.15),
+    )
+    both_red = Scene(
+        (red, Obj("square", "red", "large", 0.7, 0.5, 0.15)), "photo", relation="left of"
+    )
     red_blue = Scene((red, blue), "photo", relation="left of")
     return ((both_red, "red"), (red_blue, "blue"), (red_blue, "green"))
 
 
-register(Exercise(
-    id="0.1",
-    title="count the objects of one colour",
-    hint="loop over scene.objects and compare each obj.color with the colour asked for",
-    reference=count_color,
-    make_inputs=_random_scene_and_colour,
-    wrong_answers=(
-        lambda scene, color: len(scene.objects),                      # ignores the colour
-        lambda scene, color: int(scene.objects[0].color == color),    # looks at one object only
-    ),
-    cases=_edge_cases(),
-    trials=20,
-))
+register(
+    Exercise(
+        id="0.1",
+        title="count the objects of one colour",
+        hint="loop over scene.objects and compare each obj.color with the colour asked for",
+        reference=count_color,
+        make_inputs=_random_scene_and_colour,
+        wrong_answers=(
+            lambda scene, color: len(scene.objects),  # ignores the colour
+            lambda scene, color: int(scene.objects[0].color == color),  # looks at one object only
+        ),
+        cases=_edge_cases(),
+        trials=20,
+    )
+)

@@ -10,7 +10,7 @@ from ..vision import conv_output_size
 from . import Exercise, register
 
 
-# ----------------------------------------------------------------- 1.1 output size of a conv/pool stack
+# ------------------------------------------------------------- 1.1 output size of a conv/pool stack
 def stack_output_size(size: int, layers: list[tuple[int, int, int]]) -> int:
     """Height after a stack of conv/pool layers, each ``(kernel_size, stride, padding)``."""
     for kernel_size, stride, padding in layers:
@@ -24,48 +24,51 @@ def _random_stack(rng: np.random.Generator) -> tuple[int, list[tuple[int, int, i
         layers = []
         for _ in range(int(rng.integers(2, 5))):
             if rng.random() < 0.4:
-                layers.append((2, 2, 0))                          # a 2x2 max-pool
+                layers.append((2, 2, 0))  # a 2x2 max-pool
             else:
                 kernel = int(rng.choice([1, 3, 5]))
-                layers.append((kernel, int(rng.choice([1, 1, 2])),
-                               int(rng.integers(0, kernel // 2 + 1))))
+                layers.append(
+                    (kernel, int(rng.choice([1, 1, 2])), int(rng.integers(0, kernel // 2 + 1)))
+                )
         try:
             stack_output_size(size, layers)
-        except ValueError:                                        # a kernel did not fit: redraw
+        except ValueError:  # a kernel did not fit: redraw
             continue
         return size, layers
 
 
-def _no_floor(size, layers):      # forgets that PyTorch rounds down at every layer
+def _no_floor(size, layers):  # forgets that PyTorch rounds down at every layer
     value = float(size)
     for k, s, p in layers:
         value = (value + 2 * p - k) / s + 1
     return int(round(value))
 
 
-def _no_padding(size, layers):    # ignores the padding
+def _no_padding(size, layers):  # ignores the padding
     for k, s, _ in layers:
         size = (size - k) // s + 1
     return size
 
 
-def _no_plus_one(size, layers):   # forgets the +1
+def _no_plus_one(size, layers):  # forgets the +1
     for k, s, p in layers:
         size = (size + 2 * p - k) // s
     return size
 
 
-register(Exercise(
-    id="1.1",
-    title="output size of a conv/pool stack",
-    hint="one layer gives floor((size + 2*padding - kernel_size) / stride) + 1; apply it layer "
-         "after layer, rounding down each time",
-    reference=stack_output_size,
-    make_inputs=_random_stack,
-    wrong_answers=(_no_floor, _no_padding, _no_plus_one),
-    trials=30,
-    atol=0,
-))
+register(
+    Exercise(
+        id="1.1",
+        title="output size of a conv/pool stack",
+        hint="one layer gives floor((size + 2*padding - kernel_size) / stride) + 1; apply it layer "
+        "after layer, rounding down each time",
+        reference=stack_output_size,
+        make_inputs=_random_stack,
+        wrong_answers=(_no_floor, _no_padding, _no_plus_one),
+        trials=30,
+        atol=0,
+    )
+)
 
 
 # ----------------------------------------------------------------- 1.2 a convolution with unfold
@@ -82,21 +85,28 @@ def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
     """
     b, _, h, w = x.shape
     c_out, _, k, _ = weight.shape
-    patches = F.unfold(x, k)                                   # (B, C_in*k*k, L)
+    patches = F.unfold(x, k)  # (B, C_in*k*k, L)
     out = weight.reshape(c_out, -1) @ patches + bias[:, None]  # (B, C_out, L)
     return out.reshape(b, c_out, h - k + 1, w - k + 1)
 
 
 def _random_conv_inputs(rng: np.random.Generator):
     g = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    b, c_in, c_out, k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 5)),
-                         int(rng.choice([1, 3, 5])))
+    b, c_in, c_out, k = (
+        int(rng.integers(1, 4)),
+        int(rng.integers(1, 4)),
+        int(rng.integers(1, 5)),
+        int(rng.choice([1, 3, 5])),
+    )
     h, w = int(rng.integers(k + 2, 12)), int(rng.integers(k + 2, 12))
-    return (torch.randn(b, c_in, h, w, generator=g), torch.randn(c_out, c_in, k, k, generator=g),
-            torch.randn(c_out, generator=g))
+    return (
+        torch.randn(b, c_in, h, w, generator=g),
+        torch.randn(c_out, c_in, k, k, generator=g),
+        torch.randn(c_out, generator=g),
+    )
 
 
-def _flipped_kernel(x, weight, bias):   # a "true" convolution: PyTorch's conv2d does not flip
+def _flipped_kernel(x, weight, bias):  # a "true" convolution: PyTorch's conv2d does not flip
     return conv2d_unfold(x, weight.flip(-1, -2), bias)
 
 
@@ -104,16 +114,19 @@ def _no_bias(x, weight, bias):
     return conv2d_unfold(x, weight, torch.zeros_like(bias))
 
 
-register(Exercise(
-    id="1.2",
-    title="a conv layer's forward pass with unfold",
-    hint="F.unfold(x, k) gives (B, C_in*k*k, L) patches; multiply by weight.reshape(C_out, -1), "
-         "add bias[:, None], reshape to (B, C_out, H-k+1, W-k+1). Do not flip the kernel.",
-    reference=conv2d_unfold,
-    make_inputs=_random_conv_inputs,
-    wrong_answers=(_flipped_kernel, _no_bias),
-    atol=1e-4,
-))
+register(
+    Exercise(
+        id="1.2",
+        title="a conv layer's forward pass with unfold",
+        hint="F.unfold(x, k) gives (B, C_in*k*k, L) patches; multiply by "
+        "weight.reshape(C_out, -1), add bias[:, None], reshape to (B, C_out, H-k+1, W-k+1). "
+        "Do not flip the kernel.",
+        reference=conv2d_unfold,
+        make_inputs=_random_conv_inputs,
+        wrong_answers=(_flipped_kernel, _no_bias),
+        atol=1e-4,
+    )
+)
 
 
 # ----------------------------------------------------------------- 1.3 max-pooling
@@ -126,20 +139,26 @@ def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
 
 def _random_maps(rng: np.random.Generator):
     g = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(2, 13)),
-             int(rng.integers(2, 13)))
+    shape = (
+        int(rng.integers(1, 4)),
+        int(rng.integers(1, 4)),
+        int(rng.integers(2, 13)),
+        int(rng.integers(2, 13)),
+    )
     return (torch.randn(*shape, generator=g),)
 
 
-register(Exercise(
-    id="1.3",
-    title="2x2 max-pooling",
-    hint="crop to even H and W, reshape to (B, C, H/2, 2, W/2, 2) and take the max over the two "
-         "size-2 axes",
-    reference=max_pool2x2,
-    make_inputs=_random_maps,
-    wrong_answers=(
-        lambda x: F.avg_pool2d(x, 2),                 # average, not max
-        lambda x: F.max_pool2d(x, 2, stride=1),       # overlapping windows
-    ),
-))
+register(
+    Exercise(
+        id="1.3",
+        title="2x2 max-pooling",
+        hint="crop to even H and W, reshape to (B, C, H/2, 2, W/2, 2) and take the max over "
+        "the two size-2 axes",
+        reference=max_pool2x2,
+        make_inputs=_random_maps,
+        wrong_answers=(
+            lambda x: F.avg_pool2d(x, 2),  # average, not max
+            lambda x: F.max_pool2d(x, 2, stride=1),  # overlapping windows
+        ),
+    )
+)

@@ -29,23 +29,28 @@ def _ppmi_conditional(counts: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(out) & (out > 0), out, 0.0)
 
 
-register(Exercise(
-    id="2.1",
-    title="PPMI from a count matrix",
-    hint="P(w,c) = C/C.sum(), P(w) = row sums / total, P(c) = column sums / total; "
-         "PMI = log(P(w,c) / (P(w) P(c))); keep max(PMI, 0) and put 0 where the count is 0",
-    reference=lambda counts: ppmi(counts),
-    make_inputs=_counts,
-    wrong_answers=(_pmi_unclipped, _ppmi_conditional),
-    trials=10,
-))
+register(
+    Exercise(
+        id="2.1",
+        title="PPMI from a count matrix",
+        hint="P(w,c) = C/C.sum(), P(w) = row sums / total, P(c) = column sums / total; "
+        "PMI = log(P(w,c) / (P(w) P(c))); keep max(PMI, 0) and put 0 where the count is 0",
+        reference=lambda counts: ppmi(counts),
+        make_inputs=_counts,
+        wrong_answers=(_pmi_unclipped, _ppmi_conditional),
+        trials=10,
+    )
+)
 
 
 def _sgns_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     b, k, d = int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(3, 8))
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    return (torch.randn(b, d, generator=gen), torch.randn(b, d, generator=gen),
-            torch.randn(b, k, d, generator=gen))
+    return (
+        torch.randn(b, d, generator=gen),
+        torch.randn(b, d, generator=gen),
+        torch.randn(b, k, d, generator=gen),
+    )
 
 
 def _sgns_wrong_sign(center, context, negatives):
@@ -58,16 +63,18 @@ def _sgns_sum(center, context, negatives):
     return negative_sampling_loss(center, context, negatives) * center.shape[0]
 
 
-register(Exercise(
-    id="2.2",
-    title="the negative-sampling loss",
-    hint="−log σ(u_o·v_c) − Σ_k log σ(−u_k·v_c), averaged over the batch; "
-         "use torch.nn.functional.logsigmoid and (negatives * center[:, None]).sum(-1)",
-    reference=negative_sampling_loss,
-    make_inputs=_sgns_inputs,
-    wrong_answers=(_sgns_wrong_sign, _sgns_sum),
-    trials=5,
-))
+register(
+    Exercise(
+        id="2.2",
+        title="the negative-sampling loss",
+        hint="−log σ(u_o·v_c) − Σ_k log σ(−u_k·v_c), averaged over the batch; "
+        "use torch.nn.functional.logsigmoid and (negatives * center[:, None]).sum(-1)",
+        reference=negative_sampling_loss,
+        make_inputs=_sgns_inputs,
+        wrong_answers=(_sgns_wrong_sign, _sgns_sum),
+        trials=5,
+    )
+)
 
 
 def _nn_inputs(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
@@ -84,13 +91,15 @@ def _nearest_ascending(query, matrix, k):
     return top_k_cosine(query[None], matrix, k)[0][::-1].copy()
 
 
-register(Exercise(
-    id="2.3",
-    title="cosine nearest neighbours",
-    hint="divide the query and every row by their norms, take the dot products, "
-         "and return the indices of the k largest, best first (np.argsort(-scores)[:k])",
-    reference=lambda query, matrix, k: top_k_cosine(query[None], matrix, k)[0],
-    make_inputs=_nn_inputs,
-    wrong_answers=(_nearest_dot, _nearest_ascending),
-    trials=10,
-))
+register(
+    Exercise(
+        id="2.3",
+        title="cosine nearest neighbours",
+        hint="divide the query and every row by their norms, take the dot products, "
+        "and return the indices of the k largest, best first (np.argsort(-scores)[:k])",
+        reference=lambda query, matrix, k: top_k_cosine(query[None], matrix, k)[0],
+        make_inputs=_nn_inputs,
+        wrong_answers=(_nearest_dot, _nearest_ascending),
+        trials=10,
+    )
+)

@@ -17,25 +17,28 @@ def _features(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
     return t(b, dv), t(b, dl), t(dv, d), t(dl, d)
 
 
-def multiplicative_fusion(vision: torch.Tensor, language: torch.Tensor, w_vision: torch.Tensor,
-                          w_language: torch.Tensor) -> torch.Tensor:
+def multiplicative_fusion(
+    vision: torch.Tensor, language: torch.Tensor, w_vision: torch.Tensor, w_language: torch.Tensor
+) -> torch.Tensor:
     """``tanh(vision @ w_vision) * tanh(language @ w_language)``: ``(B, D)``."""
     return torch.tanh(vision @ w_vision) * torch.tanh(language @ w_language)
 
 
-register(Exercise(
-    id="3.1",
-    title="multiplicative fusion",
-    hint="project each modality with its matrix (@), squash with torch.tanh, then multiply "
-         "element-wise with * (not @, not +, not torch.cat)",
-    reference=multiplicative_fusion,
-    make_inputs=_features,
-    wrong_answers=(
-        lambda v, t, wv, wt: torch.tanh(v @ wv) + torch.tanh(t @ wt),        # additive
-        lambda v, t, wv, wt: (v @ wv) * (t @ wt),                            # no tanh
-        lambda v, t, wv, wt: torch.cat([torch.tanh(v @ wv), torch.tanh(t @ wt)], 1),  # concat
-    ),
-))
+register(
+    Exercise(
+        id="3.1",
+        title="multiplicative fusion",
+        hint="project each modality with its matrix (@), squash with torch.tanh, then multiply "
+        "element-wise with * (not @, not +, not torch.cat)",
+        reference=multiplicative_fusion,
+        make_inputs=_features,
+        wrong_answers=(
+            lambda v, t, wv, wt: torch.tanh(v @ wv) + torch.tanh(t @ wt),  # additive
+            lambda v, t, wv, wt: (v @ wv) * (t @ wt),  # no tanh
+            lambda v, t, wv, wt: torch.cat([torch.tanh(v @ wv), torch.tanh(t @ wt)], 1),  # concat
+        ),
+    )
+)
 
 
 def _gate_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
@@ -44,27 +47,33 @@ def _gate_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
     return t(b, d), t(b, d), t(2 * d, d), t(d)
 
 
-def gated_fusion(h_vision: torch.Tensor, h_language: torch.Tensor, w_gate: torch.Tensor,
-                 b_gate: torch.Tensor) -> torch.Tensor:
+def gated_fusion(
+    h_vision: torch.Tensor, h_language: torch.Tensor, w_gate: torch.Tensor, b_gate: torch.Tensor
+) -> torch.Tensor:
     """``g = σ([h_v; h_l] @ w_gate + b_gate)``; ``g * h_v + (1 - g) * h_l``."""
     g = torch.sigmoid(torch.cat([h_vision, h_language], dim=1) @ w_gate + b_gate)
     return g * h_vision + (1 - g) * h_language
 
 
-register(Exercise(
-    id="3.2",
-    title="a gate that mixes two modalities",
-    hint="g = torch.sigmoid(torch.cat([h_vision, h_language], dim=1) @ w_gate + b_gate); "
-         "then g * h_vision + (1 - g) * h_language",
-    reference=gated_fusion,
-    make_inputs=_gate_inputs,
-    wrong_answers=(
-        lambda hv, hl, w, b: (lambda g: g * hv + (1 - g) * hl)(torch.cat([hv, hl], 1) @ w + b),  # no σ
-        lambda hv, hl, w, b: (lambda g: g * hl + (1 - g) * hv)(
-            torch.sigmoid(torch.cat([hv, hl], 1) @ w + b)),                                   # swapped
-        lambda hv, hl, w, b: 0.5 * hv + 0.5 * hl,                                             # no gate
-    ),
-))
+register(
+    Exercise(
+        id="3.2",
+        title="a gate that mixes two modalities",
+        hint="g = torch.sigmoid(torch.cat([h_vision, h_language], dim=1) @ w_gate + b_gate); "
+        "then g * h_vision + (1 - g) * h_language",
+        reference=gated_fusion,
+        make_inputs=_gate_inputs,
+        wrong_answers=(
+            lambda hv, hl, w, b: (lambda g: g * hv + (1 - g) * hl)(
+                torch.cat([hv, hl], 1) @ w + b
+            ),  # no σ
+            lambda hv, hl, w, b: (lambda g: g * hl + (1 - g) * hv)(
+                torch.sigmoid(torch.cat([hv, hl], 1) @ w + b)
+            ),  # swapped
+            lambda hv, hl, w, b: 0.5 * hv + 0.5 * hl,  # no gate
+        ),
+    )
+)
 
 
 def _attention_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,19 +88,21 @@ def attention_weights(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores, dim=1)
 
 
-register(Exercise(
-    id="3.3",
-    title="attention weights of a question over image regions",
-    hint="scores[b, n] = keys[b, n] · query[b] (use keys @ query.unsqueeze(2)), divide by "
-         "sqrt(D), then softmax over the regions (dim=1), so each row sums to 1",
-    reference=attention_weights,
-    make_inputs=_attention_inputs,
-    wrong_answers=(
-        lambda q, k: torch.softmax((k @ q.unsqueeze(2)).squeeze(2), dim=1),             # no scaling
-        lambda q, k: torch.softmax((k @ q.unsqueeze(2)).squeeze(2) / math.sqrt(q.shape[1]), 0),
-        lambda q, k: (k @ q.unsqueeze(2)).squeeze(2) / math.sqrt(q.shape[1]),           # no softmax
-    ),
-))
+register(
+    Exercise(
+        id="3.3",
+        title="attention weights of a question over image regions",
+        hint="scores[b, n] = keys[b, n] · query[b] (use keys @ query.unsqueeze(2)), divide by "
+        "sqrt(D), then softmax over the regions (dim=1), so each row sums to 1",
+        reference=attention_weights,
+        make_inputs=_attention_inputs,
+        wrong_answers=(
+            lambda q, k: torch.softmax((k @ q.unsqueeze(2)).squeeze(2), dim=1),  # no scaling
+            lambda q, k: torch.softmax((k @ q.unsqueeze(2)).squeeze(2) / math.sqrt(q.shape[1]), 0),
+            lambda q, k: (k @ q.unsqueeze(2)).squeeze(2) / math.sqrt(q.shape[1]),  # no softmax
+        ),
+    )
+)
 
 
 def _ensemble_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -101,23 +112,25 @@ def _ensemble_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tens
     return t(b, c), t(b, c), prior.log()
 
 
-def product_of_experts(logits_image: torch.Tensor, logits_text: torch.Tensor,
-                       log_prior: torch.Tensor) -> torch.Tensor:
+def product_of_experts(
+    logits_image: torch.Tensor, logits_text: torch.Tensor, log_prior: torch.Tensor
+) -> torch.Tensor:
     """``log p_img + log p_txt − log prior`` (log-softmax of each member first)."""
-    return (torch.log_softmax(logits_image, 1) + torch.log_softmax(logits_text, 1)
-            - log_prior)
+    return torch.log_softmax(logits_image, 1) + torch.log_softmax(logits_text, 1) - log_prior
 
 
-register(Exercise(
-    id="3.4",
-    title="late fusion of two experts",
-    hint="turn each member's logits into log-probabilities with torch.log_softmax(..., dim=1), "
-         "add them, and subtract the log prior once (it was counted twice)",
-    reference=product_of_experts,
-    make_inputs=_ensemble_inputs,
-    wrong_answers=(
-        lambda a, b, p: torch.log_softmax(a, 1) + torch.log_softmax(b, 1),          # prior twice
-        lambda a, b, p: a + b - p,                                                   # raw logits
-        lambda a, b, p: torch.softmax(a, 1) + torch.softmax(b, 1) - p,               # probabilities
-    ),
-))
+register(
+    Exercise(
+        id="3.4",
+        title="late fusion of two experts",
+        hint="turn each member's logits into log-probabilities with torch.log_softmax(..., dim=1), "
+        "add them, and subtract the log prior once (it was counted twice)",
+        reference=product_of_experts,
+        make_inputs=_ensemble_inputs,
+        wrong_answers=(
+            lambda a, b, p: torch.log_softmax(a, 1) + torch.log_softmax(b, 1),  # prior twice
+            lambda a, b, p: a + b - p,  # raw logits
+            lambda a, b, p: torch.softmax(a, 1) + torch.softmax(b, 1) - p,  # probabilities
+        ),
+    )
+)

@@ -38,49 +38,63 @@ def _reparam_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
 
 def _score_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     n = int(rng.integers(3, 9))
-    return (torch.tensor(rng.normal(1.0, 2.0, n), dtype=torch.float32),
-            torch.tensor(rng.normal(-1.0, 2.0, n), dtype=torch.float32))
+    return (
+        torch.tensor(rng.normal(1.0, 2.0, n), dtype=torch.float32),
+        torch.tensor(rng.normal(-1.0, 2.0, n), dtype=torch.float32),
+    )
 
 
-register(Exercise(
-    id="4.1",
-    title="the reparameterisation trick",
-    hint="sigma is exp(logvar / 2), not logvar and not exp(logvar); then z = mu + sigma * eps",
-    reference=reparameterize,
-    make_inputs=_reparam_inputs,
-    wrong_answers=(
-        lambda mu, logvar, eps: mu + torch.exp(logvar) * eps,     # variance instead of std
-        lambda mu, logvar, eps: mu + logvar * eps,                # log-variance used as std
-        lambda mu, logvar, eps: mu,                               # no sampling at all
-    ),
-    trials=5,
-))
+register(
+    Exercise(
+        id="4.1",
+        title="the reparameterisation trick",
+        hint="sigma is exp(logvar / 2), not logvar and not exp(logvar); then z = mu + sigma * eps",
+        reference=reparameterize,
+        make_inputs=_reparam_inputs,
+        wrong_answers=(
+            lambda mu, logvar, eps: mu + torch.exp(logvar) * eps,  # variance instead of std
+            lambda mu, logvar, eps: mu + logvar * eps,  # log-variance used as std
+            lambda mu, logvar, eps: mu,  # no sampling at all
+        ),
+        trials=5,
+    )
+)
 
-register(Exercise(
-    id="4.2",
-    title="the KL term of a diagonal Gaussian against N(0, I)",
-    hint="0.5 * sum over dimensions of (mu^2 + exp(logvar) - 1 - logvar), one number per row",
-    reference=kl_to_standard_normal,
-    make_inputs=_gaussian_inputs,
-    wrong_answers=(
-        lambda mu, logvar: (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1),          # no 1/2
-        lambda mu, logvar: 0.5 * (mu.pow(2) + logvar - 1 - logvar.exp()).sum(1),    # terms swapped
-        lambda mu, logvar: 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(1),  # mean, not sum
-    ),
-    trials=5,
-))
+register(
+    Exercise(
+        id="4.2",
+        title="the KL term of a diagonal Gaussian against N(0, I)",
+        hint="0.5 * sum over dimensions of (mu^2 + exp(logvar) - 1 - logvar), one number per row",
+        reference=kl_to_standard_normal,
+        make_inputs=_gaussian_inputs,
+        wrong_answers=(
+            lambda mu, logvar: (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1),  # no 1/2
+            lambda mu, logvar: (
+                0.5 * (mu.pow(2) + logvar - 1 - logvar.exp()).sum(1)
+            ),  # terms swapped
+            lambda mu, logvar: (
+                0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(1)
+            ),  # mean, not sum
+        ),
+        trials=5,
+    )
+)
 
-register(Exercise(
-    id="4.3",
-    title="the discriminator's loss on real and fake scores",
-    hint="binary cross-entropy on logits: real images should score 1, fakes 0; "
-         "softplus(-s) = -log sigmoid(s) and softplus(s) = -log(1 - sigmoid(s))",
-    reference=discriminator_bce_loss,
-    make_inputs=_score_inputs,
-    wrong_answers=(
-        lambda d_real, d_fake: F.softplus(d_real).mean() + F.softplus(-d_fake).mean(),  # labels swapped
-        lambda d_real, d_fake: F.softplus(-d_real).mean(),                              # ignores fakes
-        lambda d_real, d_fake: (d_fake - d_real).mean(),                                # a critic, not BCE
-    ),
-    trials=5,
-))
+register(
+    Exercise(
+        id="4.3",
+        title="the discriminator's loss on real and fake scores",
+        hint="binary cross-entropy on logits: real images should score 1, fakes 0; "
+        "softplus(-s) = -log sigmoid(s) and softplus(s) = -log(1 - sigmoid(s))",
+        reference=discriminator_bce_loss,
+        make_inputs=_score_inputs,
+        wrong_answers=(
+            lambda d_real, d_fake: (
+                F.softplus(d_real).mean() + F.softplus(-d_fake).mean()
+            ),  # labels swapped
+            lambda d_real, d_fake: F.softplus(-d_real).mean(),  # ignores fakes
+            lambda d_real, d_fake: (d_fake - d_real).mean(),  # a critic, not BCE
+        ),
+        trials=5,
+    )
+)

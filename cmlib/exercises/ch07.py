@@ -1,4 +1,5 @@
-"""Chapter 07 exercises: the InfoNCE loss, recall@K with attribute relevance, template ensembling."""
+"""Chapter 07 exercises: the InfoNCE loss, recall@K with attribute relevance, template
+ensembling."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..retrieval import clip_loss, ensemble_embeddings, first_relevant_rank
+from ..retrieval import clip_loss, first_relevant_rank
+from ..zeroshot import ensemble_embeddings
 from . import Exercise, register
 
 
 # ---------------------------------------------------------------- 7.1 InfoNCE
-def info_nce(image_features: torch.Tensor, text_features: torch.Tensor,
-             logit_scale: float) -> torch.Tensor:
+def info_nce(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: float
+) -> torch.Tensor:
     """Symmetric InfoNCE of a batch of N normalised pairs (row i of each is a pair)."""
     return clip_loss(image_features, text_features, logit_scale)
 
@@ -42,16 +45,18 @@ def _sum_not_mean(image, text, scale):
     return F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)
 
 
-register(Exercise(
-    id="7.1",
-    title="the symmetric InfoNCE loss",
-    hint="logits = logit_scale * image @ text.T; the targets are arange(N); average the "
-         "cross-entropy of the rows (image→text) and of the columns (text→image, logits.T)",
-    reference=info_nce,
-    make_inputs=_pairs,
-    wrong_answers=(_one_direction, _no_scale, _sum_not_mean),
-    trials=5,
-))
+register(
+    Exercise(
+        id="7.1",
+        title="the symmetric InfoNCE loss",
+        hint="logits = logit_scale * image @ text.T; the targets are arange(N); average the "
+        "cross-entropy of the rows (image→text) and of the columns (text→image, logits.T)",
+        reference=info_nce,
+        make_inputs=_pairs,
+        wrong_answers=(_one_direction, _no_scale, _sum_not_mean),
+        trials=5,
+    )
+)
 
 
 # ---------------------------------------------------------------- 7.2 recall@K
@@ -84,16 +89,18 @@ def _precision_at_k(scores, relevant, k):  # the share of the top k that is rele
     return torch.gather(relevant, 1, top).float().mean().item()
 
 
-register(Exercise(
-    id="7.2",
-    title="recall@K with attribute-defined relevance",
-    hint="for each query take the indices of its k highest scores (topk) and ask whether ANY "
-         "of them is relevant; average over queries",
-    reference=recall_at_k_relevant,
-    make_inputs=_scores_and_relevance,
-    wrong_answers=(_exact_pair_only, _off_by_one, _precision_at_k),
-    trials=8,
-))
+register(
+    Exercise(
+        id="7.2",
+        title="recall@K with attribute-defined relevance",
+        hint="for each query take the indices of its k highest scores (topk) and ask whether ANY "
+        "of them is relevant; average over queries",
+        reference=recall_at_k_relevant,
+        make_inputs=_scores_and_relevance,
+        wrong_answers=(_exact_pair_only, _off_by_one, _precision_at_k),
+        trials=8,
+    )
+)
 
 
 # ---------------------------------------------------------------- 7.3 template ensemble
@@ -109,17 +116,19 @@ def _per_template(rng: np.random.Generator) -> tuple[torch.Tensor]:
     return (x * norms,)  # unequal lengths: normalising first matters
 
 
-register(Exercise(
-    id="7.3",
-    title="a template ensemble",
-    hint="normalise every embedding (dim=-1), average over the templates (dim=0), "
-         "then normalise the average again",
-    reference=template_ensemble,
-    make_inputs=_per_template,
-    wrong_answers=(
-        lambda x: F.normalize(x.mean(dim=0), dim=-1),         # no normalisation before averaging
-        lambda x: F.normalize(x, dim=-1).mean(dim=0),          # no normalisation after
-        lambda x: F.normalize(F.normalize(x, dim=-1).mean(dim=1), dim=-1),  # averages classes
-    ),
-    trials=5,
-))
+register(
+    Exercise(
+        id="7.3",
+        title="a template ensemble",
+        hint="normalise every embedding (dim=-1), average over the templates (dim=0), "
+        "then normalise the average again",
+        reference=template_ensemble,
+        make_inputs=_per_template,
+        wrong_answers=(
+            lambda x: F.normalize(x.mean(dim=0), dim=-1),  # no normalisation before averaging
+            lambda x: F.normalize(x, dim=-1).mean(dim=0),  # no normalisation after
+            lambda x: F.normalize(F.normalize(x, dim=-1).mean(dim=1), dim=-1),  # averages classes
+        ),
+        trials=5,
+    )
+)

@@ -1,12 +1,12 @@
 """Retrieval speed: exact torch search against faiss, on the same random unit vectors.
 
-For each gallery size: queries per second of ``cmlib.retrieval.ExactIndex`` (one matrix
+For each gallery size: queries per second of ``cmlib.indexing.ExactIndex`` (one matrix
 product + ``topk``) and of faiss ``IndexFlatIP`` (exact), their ratio, and faiss HNSW's
 recall@10 (against the exact top-10) and speed-up over the flat index at several
-``efSearch`` values. Writes benchmarks/results/retrieval.json.
+``efSearch`` values. Writes benchmarks/results/indexing.json.
 
-    python benchmarks/bench_retrieval.py            # 10k and 100k vectors, 128-d
-    python benchmarks/bench_retrieval.py --quick     # 10k only (about 20 s on 2 cores)
+    python benchmarks/bench_indexing.py            # 10k and 100k vectors, 128-d
+    python benchmarks/bench_indexing.py --quick     # 10k only (about 20 s on 2 cores)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmlib import retrieval
+from cmlib import indexing
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,9 +38,9 @@ def run(size: int, dim: int, num_queries: int, k: int, ef_search: tuple[int, ...
     import faiss
 
     gen = torch.Generator().manual_seed(0)
-    gallery = retrieval.random_unit_vectors(size, dim, gen)
-    queries = retrieval.random_unit_vectors(num_queries, dim, gen)
-    index = retrieval.ExactIndex(gallery, normalize=False)
+    gallery = indexing.random_unit_vectors(size, dim, gen)
+    queries = indexing.random_unit_vectors(num_queries, dim, gen)
+    index = indexing.ExactIndex(gallery, normalize=False)
     torch_s = best_seconds(lambda: index.search(queries, k))
     x, q = gallery.numpy(), np.ascontiguousarray(queries.numpy())
     flat = faiss.IndexFlatIP(dim)
@@ -48,7 +48,7 @@ def run(size: int, dim: int, num_queries: int, k: int, ef_search: tuple[int, ...
     flat_s = best_seconds(lambda: flat.search(q, k))
     _, exact = flat.search(q, k)
     _, torch_ids = index.search(queries, k)
-    agree = retrieval.recall_against_exact(torch_ids, torch.from_numpy(exact))
+    agree = indexing.recall_against_exact(torch_ids, torch.from_numpy(exact))
     start = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     hnsw.hnsw.efConstruction = 40
@@ -59,27 +59,42 @@ def run(size: int, dim: int, num_queries: int, k: int, ef_search: tuple[int, ...
         hnsw.hnsw.efSearch = ef
         seconds = best_seconds(lambda: hnsw.search(q, k))
         _, approx = hnsw.search(q, k)
-        hnsw_rows.append({
-            "ef_search": ef,
-            "recall_at_10": round(retrieval.recall_against_exact(torch.from_numpy(approx),
-                                                                 torch.from_numpy(exact)), 4),
-            "queries_per_s": round(num_queries / seconds, 1),
-            "speedup_over_flat": round(flat_s / seconds, 2),
-        })
+        hnsw_rows.append(
+            {
+                "ef_search": ef,
+                "recall_at_10": round(
+                    indexing.recall_against_exact(
+                        torch.from_numpy(approx), torch.from_numpy(exact)
+                    ),
+                    4,
+                ),
+                "queries_per_s": round(num_queries / seconds, 1),
+                "speedup_over_flat": round(flat_s / seconds, 2),
+            }
+        )
     row = {
-        "gallery_size": size, "dim": dim, "num_queries": num_queries, "k": k,
+        "gallery_size": size,
+        "dim": dim,
+        "num_queries": num_queries,
+        "k": k,
         "torch_exact_queries_per_s": round(num_queries / torch_s, 1),
         "faiss_flat_queries_per_s": round(num_queries / flat_s, 1),
         "torch_over_faiss_flat_qps_ratio": round(flat_s / torch_s, 3),
         "torch_faiss_top10_agreement": round(agree, 4),
-        "hnsw_M": 32, "hnsw_ef_construction": 40, "hnsw_build_s": round(build_s, 2),
+        "hnsw_M": 32,
+        "hnsw_ef_construction": 40,
+        "hnsw_build_s": round(build_s, 2),
         "hnsw": hnsw_rows,
     }
-    print(f"{size:>9,} vectors: torch {row['torch_exact_queries_per_s']:>10,.0f} q/s, "
-          f"faiss flat {row['faiss_flat_queries_per_s']:>10,.0f} q/s "
-          f"(ratio {row['torch_over_faiss_flat_qps_ratio']:.2f}); HNSW "
-          + ", ".join(f"ef{r['ef_search']}: R@10 {r['recall_at_10']:.3f} x{r['speedup_over_flat']:.1f}"
-                      for r in hnsw_rows))
+    print(
+        f"{size:>9,} vectors: torch {row['torch_exact_queries_per_s']:>10,.0f} q/s, "
+        f"faiss flat {row['faiss_flat_queries_per_s']:>10,.0f} q/s "
+        f"(ratio {row['torch_over_faiss_flat_qps_ratio']:.2f}); HNSW "
+        + ", ".join(
+            f"ef{r['ef_search']}: R@10 {r['recall_at_10']:.3f} x{r['speedup_over_flat']:.1f}"
+            for r in hnsw_rows
+        )
+    )
     return row
 
 
@@ -91,13 +106,19 @@ def main() -> None:
     rows = [run(n, dim=128, num_queries=1_000, k=10, ef_search=(16, 32, 64, 128)) for n in sizes]
     import faiss
 
-    result = {"benchmark": "retrieval", "machine": platform.machine(),
-              "python": platform.python_version(), "torch": torch.__version__,
-              "faiss": faiss.__version__, "torch_threads": torch.get_num_threads(),
-              "data": "random unit vectors (a hard, structureless case for HNSW)", "rows": rows}
+    result = {
+        "benchmark": "indexing",
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "faiss": faiss.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "data": "random unit vectors (a hard, structureless case for HNSW)",
+        "rows": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "retrieval.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"-> {RESULTS / 'retrieval.json'}")
+    (RESULTS / "indexing.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {RESULTS / 'indexing.json'}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """ShapesWorld visual question answering (VQA) as tensors, built once and cached.
 
 Each image of a ShapesWorld split comes with five questions, one per kind in
-:data:`~cmlib.data.shapes_text.QUESTION_KINDS` (colour, shape, count,
+:data:`~cmlib.data.shapes.text.QUESTION_KINDS` (colour, shape, count,
 existence, relation), from :meth:`ShapesWorld.questions`. :func:`load_vqa`
 renders the images (cached by :meth:`ShapesWorld.tensors`), tokenises every
-question with :func:`~cmlib.data.shapes_text.shapes_vocab` and stores the
+question with :func:`~cmlib.data.shapes.text.shapes_vocab` and stores the
 question table under ``data/cache`` so that it is never rebuilt per epoch.
 
 Example:
@@ -20,15 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..text import Vocab
-from .cache import cached_array
-from .shapes import HELDOUT_PAIRS, SEEN_PAIRS, ShapesWorld, signed_distance
-from .shapes_text import ANSWERS, QUESTION_KINDS, shapes_vocab
+from ...text import Vocab
+from ..cache import cached_array
+from .dataset import ShapesWorld
+from .render import signed_distance
+from .text import ANSWERS, QUESTION_KINDS, shapes_vocab
+from .world import ALL_PAIRS
 
 #: Questions are padded (or would be cut) to this many tokens in the cache.
 MAX_QUESTION_TOKENS = 20
-#: Every (colour, shape) pair, in the order :func:`cell_labels` uses.
-ALL_PAIRS = SEEN_PAIRS + HELDOUT_PAIRS
 #: The label of a cell no object touches.
 BACKGROUND = len(ALL_PAIRS)
 _FIXED_COLUMNS = 4  # image index, answer id, kind id, length
@@ -82,11 +82,14 @@ def _question_table(dataset: ShapesWorld, vocab: Vocab) -> np.ndarray:
         for qa in dataset.questions(i):
             ids = vocab.encode(qa.question, strict=True)
             if len(ids) > MAX_QUESTION_TOKENS:
-                raise ValueError(f"question {qa.question!r} has {len(ids)} tokens, "
-                                 f"more than MAX_QUESTION_TOKENS={MAX_QUESTION_TOKENS}")
+                raise ValueError(
+                    f"question {qa.question!r} has {len(ids)} tokens, "
+                    f"more than MAX_QUESTION_TOKENS={MAX_QUESTION_TOKENS}"
+                )
             padded = ids + [vocab.pad_id] * (MAX_QUESTION_TOKENS - len(ids))
-            rows.append([i, ANSWERS.index(qa.answer), QUESTION_KINDS.index(qa.kind), len(ids),
-                         *padded])
+            rows.append(
+                [i, ANSWERS.index(qa.answer), QUESTION_KINDS.index(qa.kind), len(ids), *padded]
+            )
     return np.asarray(rows, dtype=np.int64)
 
 
@@ -98,7 +101,9 @@ def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
     a dense, detector-like "what is where" target for pretraining a CNN.
     """
     if not isinstance(grid_size, int) or grid_size < 1 or dataset.image_size % grid_size:
-        raise ValueError(f"grid_size must divide image_size={dataset.image_size}, got {grid_size!r}")
+        raise ValueError(
+            f"grid_size must divide image_size={dataset.image_size}, got {grid_size!r}"
+        )
     cell = dataset.image_size // grid_size
     out = torch.full((len(dataset), grid_size, grid_size), BACKGROUND, dtype=torch.long)
     for i in range(len(dataset)):
@@ -112,8 +117,14 @@ def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
     return out
 
 
-def load_vqa(split: str = "train", num_images: int = 2000, image_size: int = 32,
-             style: str = "photo", seed: int = 0, cache: bool = True) -> VQAData:
+def load_vqa(
+    split: str = "train",
+    num_images: int = 2000,
+    image_size: int = 32,
+    style: str = "photo",
+    seed: int = 0,
+    cache: bool = True,
+) -> VQAData:
     """Images, questions and answers of a ShapesWorld split.
 
     Args:
@@ -129,20 +140,24 @@ def load_vqa(split: str = "train", num_images: int = 2000, image_size: int = 32,
     """
     if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
         raise ValueError(f"num_images must be a positive int, got {num_images!r}")
-    dataset = ShapesWorld(split, size=num_images, image_size=image_size, style=style,
-                          num_objects=(1, 2), seed=seed)
+    dataset = ShapesWorld(
+        split, size=num_images, image_size=image_size, style=style, num_objects=(1, 2), seed=seed
+    )
     vocab = shapes_vocab()
     images, _ = dataset.tensors(cache=cache)
     key = f"vqa-v1-{split}-{num_images}-{style}-{seed}-{len(vocab)}"
-    table = cached_array(key, lambda: _question_table(dataset, vocab)) if cache \
+    table = (
+        cached_array(key, lambda: _question_table(dataset, vocab))
+        if cache
         else _question_table(dataset, vocab)
+    )
     table = torch.from_numpy(table)
     lengths = table[:, 3]
     width = int(lengths.max())
     return VQAData(
         images=images,
         image_index=table[:, 0].clone(),
-        ids=table[:, _FIXED_COLUMNS:_FIXED_COLUMNS + width].clone(),
+        ids=table[:, _FIXED_COLUMNS : _FIXED_COLUMNS + width].clone(),
         lengths=lengths.clone(),
         answers=table[:, 1].clone(),
         kinds=table[:, 2].clone(),
@@ -151,79 +166,12 @@ def load_vqa(split: str = "train", num_images: int = 2000, image_size: int = 32,
     )
 
 
-@dataclass
-class PartialViews:
-    """One-object scenes seen through two partial views, for late fusion and alignment.
-
-    Attributes:
-        images: ``(N, 3, H, W)`` degraded images (block-averaged, then noisy): colour survives,
-            shape barely does.
-        clean_images: ``(N, 3, H, W)`` the original images.
-        captions: N partial captions: the colour word and the shape word are each left out
-            with probability ``drop``.
-        ids, lengths: the partial captions as ``(N, T)`` ids and ``(N,)`` lengths.
-        full_ids, full_lengths: the canonical (complete) captions.
-        labels: ``(N,)`` the object's (colour, shape) as an index into :data:`ALL_PAIRS`.
-    """
-
-    images: torch.Tensor
-    clean_images: torch.Tensor
-    captions: list[str]
-    ids: torch.Tensor
-    lengths: torch.Tensor
-    full_ids: torch.Tensor
-    full_lengths: torch.Tensor
-    labels: torch.Tensor
-
-
-def load_partial_views(split: str = "train", num_images: int = 1500, image_size: int = 32,
-                       block: int = 8, noise: float = 0.1, drop: float = 0.5,
-                       seed: int = 0) -> PartialViews:
-    """A task where each modality is partly informative (see :class:`PartialViews`).
-
-    Args:
-        split: the ShapesWorld split (one-object scenes, dataset seed 0).
-        num_images: number of scenes.
-        image_size: image height and width.
-        block: the image is averaged over ``block × block`` pixel blocks (1 = no blur).
-        noise: standard deviation of the Gaussian pixel noise added after blurring.
-        drop: probability of leaving each of the colour and the shape word out of a caption.
-        seed: seeds the noise and the dropped words.
-    """
-    if not 0.0 <= drop <= 1.0 or noise < 0:
-        raise ValueError(f"drop must lie in [0, 1] and noise be >= 0, got drop={drop}, noise={noise}")
-    if not isinstance(block, int) or block < 1 or image_size % block:
-        raise ValueError(f"block must be a positive int dividing image_size={image_size}, got {block!r}")
-    from .shapes_text import canonical_caption
-
-    dataset = ShapesWorld(split, size=num_images, image_size=image_size, num_objects=1, seed=0)
-    clean, _ = dataset.tensors()
-    gen = torch.Generator().manual_seed(seed)
-    blurred = torch.nn.functional.avg_pool2d(clean, block)
-    blurred = torch.nn.functional.interpolate(blurred, scale_factor=block, mode="nearest")
-    images = (blurred + noise * torch.randn(clean.shape, generator=gen)).clamp_(0, 1)
-    rng = np.random.default_rng(seed)
-    captions, full, labels = [], [], []
-    for i in range(num_images):
-        scene = dataset.scene(i)
-        obj = scene.objects[0]
-        keep_color, keep_shape = rng.random(2) >= drop
-        colour = f"{obj.color} " if keep_color else ""
-        shape = obj.shape if keep_shape else "object"
-        where = canonical_caption(scene).split(obj.shape, 1)[1].strip()
-        captions.append(f"a {obj.size} {colour}{shape} {where}")
-        full.append(canonical_caption(scene))
-        labels.append(ALL_PAIRS.index((obj.color, obj.shape)))
-    vocab = shapes_vocab()
-    ids, lengths = vocab.encode_batch(captions)
-    full_ids, full_lengths = vocab.encode_batch(full)
-    return PartialViews(images, clean, captions, ids, lengths, full_ids, full_lengths,
-                        torch.tensor(labels))
-
-
-def majority_rates(answers: torch.Tensor, kinds: torch.Tensor,
-                   train_answers: torch.Tensor | None = None,
-                   train_kinds: torch.Tensor | None = None) -> dict[str, float]:
+def majority_rates(
+    answers: torch.Tensor,
+    kinds: torch.Tensor,
+    train_answers: torch.Tensor | None = None,
+    train_kinds: torch.Tensor | None = None,
+) -> dict[str, float]:
     """How often guessing the most common answer is right.
 
     The guesses are the training majorities when ``train_answers``/``train_kinds``
@@ -235,19 +183,30 @@ def majority_rates(answers: torch.Tensor, kinds: torch.Tensor,
         (a question-only model can at least tell the kind from the words).
     """
     if answers.shape != kinds.shape or answers.ndim != 1:
-        raise ValueError(f"answers and kinds must be (Q,) of the same shape, got "
-                         f"{tuple(answers.shape)} and {tuple(kinds.shape)}")
+        raise ValueError(
+            f"answers and kinds must be (Q,) of the same shape, got "
+            f"{tuple(answers.shape)} and {tuple(kinds.shape)}"
+        )
     ref_a = answers if train_answers is None else train_answers
     ref_k = kinds if train_kinds is None else train_kinds
     overall_guess = torch.bincount(ref_a, minlength=len(ANSWERS)).argmax()
-    per_kind_guess = torch.stack([
-        torch.bincount(ref_a[ref_k == k], minlength=len(ANSWERS)).argmax()
-        for k in range(len(QUESTION_KINDS))])
+    per_kind_guess = torch.stack(
+        [
+            torch.bincount(ref_a[ref_k == k], minlength=len(ANSWERS)).argmax()
+            for k in range(len(QUESTION_KINDS))
+        ]
+    )
     return {
         "overall": (answers == overall_guess).float().mean().item(),
         "per_kind": (answers == per_kind_guess[kinds]).float().mean().item(),
     }
 
 
-__all__ = ["ALL_PAIRS", "BACKGROUND", "MAX_QUESTION_TOKENS", "PartialViews", "VQAData", "cell_labels",
-           "load_partial_views", "load_vqa", "majority_rates"]
+__all__ = [
+    "BACKGROUND",
+    "MAX_QUESTION_TOKENS",
+    "VQAData",
+    "cell_labels",
+    "load_vqa",
+    "majority_rates",
+]

@@ -1,8 +1,8 @@
-"""The prompt-to-image widget of chapter 04: a prompt box, a seed slider and a model switch.
+"""The prompt-to-image widget of chapters 04 and 08: a prompt box, a seed slider, a model switch.
 
-It first draws a static grid (so the notebook shows something without a
-kernel), then adds the controls when ipywidgets is there. A bad prompt (empty,
-or with no word the model knows) prints a message, never a traceback.
+It draws a static grid first (so the notebook shows something without a kernel), then the
+controls. A bad prompt — empty, or with no word the model knows — shows a message, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -13,22 +13,36 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from .generative import generate
-from .viz import show_images
-from .widgets import safe_interact
+from ..generative import generate
+from ..viz import show_images
+from .base import interactive_view
 
 
-def sample_grid(model: nn.Module, encoder: nn.Module, prompts: Sequence[str], title: str, n: int = 8,
-                seed: int = 0, temperature: float = 1.0):
+def sample_grid(
+    model: nn.Module,
+    encoder: nn.Module,
+    prompts: Sequence[str],
+    title: str,
+    n: int = 8,
+    seed: int = 0,
+    temperature: float = 1.0,
+):
     """One row of ``n`` samples per prompt, the prompt written under the row's first image."""
-    images = torch.cat([generate(model, encoder, p, n, seed=seed, temperature=temperature)
-                        for p in prompts])
+    images = torch.cat(
+        [generate(model, encoder, p, n, seed=seed, temperature=temperature) for p in prompts]
+    )
     captions = [p if i == 0 else "" for p in prompts for i in range(n)]
     return show_images(images, captions=captions, ncols=n, title=title)
 
 
-def draw_prompt_grid(models: Mapping[str, tuple[nn.Module, nn.Module]], prompt: str, model: str,
-                     seed: int = 0, n: int = 8, temperature: float = 1.0):
+def draw_prompt_grid(
+    models: Mapping[str, tuple[nn.Module, nn.Module]],
+    prompt: str,
+    model: str,
+    seed: int = 0,
+    n: int = 8,
+    temperature: float = 1.0,
+):
     """Draw ``n`` samples of ``models[model]`` for ``prompt``; return the figure.
 
     Args:
@@ -46,38 +60,44 @@ def draw_prompt_grid(models: Mapping[str, tuple[nn.Module, nn.Module]], prompt: 
         raise ValueError(f"unknown model {model!r}; choose one of {sorted(models)}")
     generator, encoder = models[model]
     images = generate(generator, encoder, prompt, n, seed=seed, temperature=temperature)
-    fig = show_images(images, ncols=n, title=f"{model}: “{prompt}” (seed {seed})")
-    plt.show()
-    return fig
+    return show_images(images, ncols=n, title=f"{model}: “{prompt}” (seed {seed})")
 
 
-def prompt_explorer(models: Mapping[str, tuple[nn.Module, nn.Module]],
-                    prompt: str = "a red circle", n: int = 8, temperature: float = 1.0):
+def prompt_explorer(
+    models: Mapping[str, tuple[nn.Module, nn.Module]],
+    prompt: str = "a red circle",
+    n: int = 8,
+    temperature: float = 1.0,
+):
     """A static grid for ``prompt`` with the first model, then the interactive controls.
 
-    Returns the ipywidgets object, or ``None`` without ipywidgets.
+    Args:
+        models: name → ``(generator or CVAE, prompt encoder)``.
+        prompt: the first prompt shown.
+        n: samples per prompt.
+        temperature: a CVAE's sampling temperature.
+
+    Returns:
+        The widget, or ``None`` without ipywidgets.
     """
     if not models:
         raise ValueError("prompt_explorer needs at least one model")
     names = list(models)
-    draw_prompt_grid(models, prompt, names[0], 0, n, temperature)  # the static figure
 
-    def show(prompt: str, seed: int, model: str) -> None:
+    def draw(prompt: str, seed: int, model: str):
         if not prompt.strip():
-            print("Type a prompt, e.g. 'a large blue square on the left'.")
-            return
-        try:
-            draw_prompt_grid(models, prompt, model, seed, n, temperature)
-        except ValueError as err:  # an unreadable prompt: say why, no traceback
-            print(f"⚠ {err}")
+            raise ValueError("Type a prompt, e.g. 'a large blue square on the left'.")
+        return draw_prompt_grid(models, prompt, model, seed, n, temperature)
 
     try:
         import ipywidgets as w
     except ImportError:
+        draw(prompt, 0, names[0])
+        plt.show()
         print("ipywidgets is not installed: showing the static figure only.")
         return None
-    return safe_interact(
-        show,
+    return interactive_view(
+        draw,
         prompt=w.Text(value=prompt, description="prompt", continuous_update=False),
         seed=w.IntSlider(value=0, min=0, max=20, description="seed"),
         model=w.ToggleButtons(options=names, description="model"),

@@ -1,0 +1,204 @@
+"""The judge (评判器): an attribute classifier trained on real images, scoring generated ones.
+
+A generator's prompt fidelity is the share of its images that a classifier, trained on real
+ShapesWorld images only, sees as the prompted colour and shape:
+
+* :class:`AttributeJudge`, :func:`train_judge` and :func:`judge_accuracy`;
+* :func:`prompt_fidelity` and :func:`fidelity_over` — fidelity for one prompt and over a set;
+* :func:`diversity` and :func:`real_diversity` — how varied the samples are, and the yardstick.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data.shapes.prompt_text import EvalPrompt
+from .data.shapes.world import COLORS, POSITIONS, SHAPES, SIZES
+from .generative import generate
+from .train import History, IndexBatches, fit, predict
+from .vision import ConvEncoder, check_images
+
+JUDGE_HEADS = {
+    "color": len(COLORS),
+    "shape": len(SHAPES),
+    "size": len(SIZES),
+    "position": len(POSITIONS),
+}
+
+
+class AttributeJudge(nn.Module):
+    """An attribute classifier for one-object ShapesWorld images: colour, shape, size, position.
+
+    A :class:`cmlib.vision.ConvEncoder` with one linear head per attribute.
+    Trained on real images only, it then scores generated ones.
+
+    Args:
+        image_size: input height and width.
+        width: ConvEncoder width.
+
+    Shapes:
+        ``forward(x (B, 3, S, S))`` → dict of logits, ``"color"`` ``(B, 6)``, ``"shape"`` ``(B,
+        3)``,
+        ``"size"`` ``(B, 2)``, ``"position"`` ``(B, 5)``.
+    """
+
+    def __init__(self, image_size: int = 32, width: int = 16):
+        super().__init__()
+        self.encoder = ConvEncoder(3, image_size, width, embed_dim=64)
+        self.heads = nn.ModuleDict({k: nn.Linear(64, n) for k, n in JUDGE_HEADS.items()})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = F.relu(self.encoder(x))
+        return {k: head(h) for k, head in self.heads.items()}
+
+    def predict(self, images: torch.Tensor, batch_size: int = 500) -> dict[str, torch.Tensor]:
+        """Predicted class ids per attribute, each ``(N,)`` on the CPU."""
+        device = next(self.parameters()).device
+        logits = predict(self, images, device, batch_size)
+        return {k: logits[k].argmax(1) for k in JUDGE_HEADS}
+
+
+def train_judge(
+    judge: AttributeJudge,
+    images: torch.Tensor,
+    attrs: dict[str, torch.Tensor],
+    num_epochs: int,
+    device: torch.device,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
+    """Train the judge on real images (sum of the four cross-entropies) through :func:`fit`.
+
+    Args:
+        judge: the classifier.
+        images: ``(N, 3, S, S)`` real images in [0, 1].
+        attrs: their labels, with a ``(N,)`` tensor for each of :data:`JUDGE_HEADS`.
+        num_epochs: passes over the images.
+        device: where to train.
+        batch_size: images per step.
+        lr: AdamW's peak learning rate (one-cycle schedule).
+        seed: fixes the batch order.
+        progress: show a tqdm bar.
+    """
+    check_images(images, 3)
+    missing = set(JUDGE_HEADS) - set(attrs)
+    if missing:
+        raise ValueError(f"attrs lacks {sorted(missing)}")
+    batches = IndexBatches(
+        len(images), batch_size, seed, (images, *(attrs[k] for k in JUDGE_HEADS))
+    )
+    optimizer = torch.optim.AdamW(judge.parameters(), lr=lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, lr, total_steps=num_epochs * len(batches)
+    )
+
+    def step(model: AttributeJudge, batch) -> torch.Tensor:
+        x, *labels = batch
+        logits = model(x)
+        return sum(F.cross_entropy(logits[k], y) for k, y in zip(JUDGE_HEADS, labels))
+
+    return fit(
+        judge,
+        batches,
+        optimizer,
+        num_epochs,
+        device,
+        step_fn=step,
+        scheduler=scheduler,
+        progress=progress,
+        desc="judge",
+    )
+
+
+def judge_accuracy(
+    judge: AttributeJudge, images: torch.Tensor, attrs: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """Accuracy per attribute and for colour+shape together, on labelled images."""
+    pred = judge.predict(images)
+    out = {k: (pred[k] == attrs[k]).float().mean().item() for k in JUDGE_HEADS}
+    both = (pred["color"] == attrs["color"]) & (pred["shape"] == attrs["shape"])
+    out["color+shape"] = both.float().mean().item()
+    return out
+
+
+def prompt_fidelity(
+    judge: AttributeJudge,
+    images: torch.Tensor,
+    color: str,
+    shape: str,
+    size: str | None = None,
+    position: str | None = None,
+) -> dict[str, float]:
+    """The share of ``images`` the judge sees as the prompted colour, shape (and size, position).
+
+    Returns:
+        ``color``, ``shape`` and ``color+shape`` rates, plus ``size`` and ``position`` when
+        prompted.
+    """
+    pred = judge.predict(images)
+    hit_color = pred["color"] == COLORS.index(color)
+    hit_shape = pred["shape"] == SHAPES.index(shape)
+    out = {
+        "color": hit_color.float().mean().item(),
+        "shape": hit_shape.float().mean().item(),
+        "color+shape": (hit_color & hit_shape).float().mean().item(),
+    }
+    if size is not None:
+        out["size"] = (pred["size"] == SIZES.index(size)).float().mean().item()
+    if position is not None:
+        out["position"] = (pred["position"] == POSITIONS.index(position)).float().mean().item()
+    return out
+
+
+def fidelity_over(
+    judge: AttributeJudge,
+    model: nn.Module,
+    encoder: nn.Module,
+    prompts: Sequence[EvalPrompt],
+    n: int,
+    seed: int = 0,
+    temperature: float = 1.0,
+) -> dict[str, float]:
+    """Mean :func:`prompt_fidelity` over ``prompts``, ``n`` samples each (noise seeds from
+    ``seed``).
+
+    Returns:
+        ``color``, ``shape`` and ``color+shape``, plus ``size`` and ``position`` when prompted.
+    """
+    if not prompts:
+        raise ValueError("fidelity_over needs at least one prompt")
+    scores: dict[str, list[float]] = {}
+    for k, (text, color, shape, size, position) in enumerate(prompts):
+        images = generate(model, encoder, text, n, seed=seed * 1000 + k, temperature=temperature)
+        for key, value in prompt_fidelity(judge, images, color, shape, size, position).items():
+            scores.setdefault(key, []).append(value)
+    return {key: float(np.mean(values)) for key, values in scores.items()}
+
+
+def diversity(images: torch.Tensor) -> float:
+    """Mean pixel distance (RMS) between pairs of images: 0 means every sample is the same."""
+    if images.ndim != 4 or len(images) < 2:
+        raise ValueError(f"expected at least two images (N, C, H, W), got {tuple(images.shape)}")
+    flat = images.flatten(1).float()
+    d = torch.cdist(flat, flat) / math.sqrt(flat.shape[1])
+    n = len(flat)
+    return float(d.sum() / (n * (n - 1)))
+
+
+def real_diversity(
+    images: torch.Tensor, attrs: dict[str, torch.Tensor], color: str, shape: str, n: int = 40
+) -> float:
+    """:func:`diversity` of (at most ``n``) real images of one colour and shape: the yardstick for
+    samples."""
+    keep = (attrs["color"] == COLORS.index(color)) & (attrs["shape"] == SHAPES.index(shape))
+    if int(keep.sum()) < 2:
+        raise ValueError(f"fewer than two real images of a {color} {shape}")
+    return diversity(images[keep][:n])

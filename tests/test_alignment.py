@@ -1,0 +1,214 @@
+"""Tests for cmlib.alignment: gradient reversal, the aligner, its trainer and the probes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cmlib.alignment import (
+    AdversarialAligner,
+    CosineClassifier,
+    ModalityDiscriminator,
+    alignment_accuracies,
+    grad_reverse,
+    modality_loss,
+    modality_probe,
+    train_adversarial_alignment,
+)
+
+
+def _shifted_modalities(n: int = 200, shift: float = 0.0, seed: int = 0):
+    """Two modalities with the same classes; the text inputs are offset by ``shift``."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=gen)
+    centres = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    images = centres[labels] + 0.3 * torch.randn(n, 3, generator=gen)
+    texts = centres[labels] + 0.3 * torch.randn(n, 3, generator=gen) + torch.tensor([0, 0, shift])
+    return images, texts, labels
+
+
+def _align_toy(strength: float):
+    """Align two linear encoders on :func:`_shifted_modalities`; return the history."""
+    torch.manual_seed(0)
+    images, texts, labels = _shifted_modalities(n=512, shift=1.0)
+    test_images, test_texts, test_labels = _shifted_modalities(n=512, shift=1.0, seed=1)
+    aligner = AdversarialAligner(nn.Linear(3, 4), nn.Linear(3, 4), embed_dim=4, num_classes=2)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images, texts, labels), batch_size=64, shuffle=True
+    )
+    train_in, test_in = ((images,), (texts,)), ((test_images,), (test_texts,))
+
+    def evaluate(model):
+        return {
+            **alignment_accuracies(model, *test_in, test_labels),
+            "probe_acc": modality_probe(model, train_in, test_in),
+        }
+
+    history = train_adversarial_alignment(
+        aligner,
+        loader,
+        2,
+        12,
+        torch.device("cpu"),
+        strength=strength,
+        encoder_lr=3e-2,
+        final_encoder_lr=3e-3,
+        eval_fn=evaluate,
+        progress=False,
+    )
+    assert not aligner.training
+    return history
+
+
+def test_grad_reverse_is_identity_forward_and_negates_backward():
+    x = torch.randn(3, 4, requires_grad=True)
+    y = grad_reverse(x, 0.5)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, -0.5))
+    with pytest.raises(ValueError):
+        grad_reverse(x, -1.0)
+
+
+def test_adversarial_aligner_reverses_only_the_encoders_gradient():
+    torch.manual_seed(0)
+    aligner = AdversarialAligner(nn.Linear(5, 4), nn.Linear(3, 4), embed_dim=4, num_classes=2)
+    images, texts, labels = torch.randn(6, 5), torch.randn(6, 3), torch.randint(0, 2, (6,))
+
+    def grads(strength):
+        aligner.zero_grad()
+        aligner.losses((images,), (texts,), labels, strength)["disc"].backward()
+        return (
+            aligner.image_encoder.weight.grad.clone(),
+            aligner.discriminator.net[0].weight.grad.clone(),
+        )
+
+    enc_reversed, disc_1 = grads(1.0)
+    enc_zero, disc_0 = grads(0.0)
+    assert torch.count_nonzero(enc_zero) == 0  # λ = 0: the encoders ignore the adversary
+    assert torch.allclose(disc_1, disc_0)  # the discriminator always learns normally
+    # without reversal the encoder's gradient would be the exact opposite
+    aligner.zero_grad()
+    z_img, z_txt = aligner.embed((images,), (texts,))
+    z = torch.cat([z_img, z_txt])
+    modality = torch.cat([torch.ones(6), torch.zeros(6)])
+    F.binary_cross_entropy_with_logits(aligner.discriminator(z), modality).backward()
+    assert torch.allclose(aligner.image_encoder.weight.grad, -enc_reversed, atol=1e-6)
+
+
+def test_aligner_losses_and_discriminator_checks():
+    aligner = AdversarialAligner(nn.Linear(5, 4), nn.Linear(3, 4), embed_dim=4, num_classes=2)
+    out = aligner.losses((torch.randn(6, 5),), (torch.randn(6, 3),), torch.randint(0, 2, (6,)))
+    assert set(out) == {"task", "disc", "task_acc", "disc_acc"}
+    with pytest.raises(ValueError, match="embeddings"):
+        ModalityDiscriminator(4)(torch.randn(2, 5))
+    bad = AdversarialAligner(nn.Linear(5, 3), nn.Linear(3, 4), embed_dim=4, num_classes=2)
+    with pytest.raises(ValueError, match="image encoder"):
+        bad.losses((torch.randn(6, 5),), (torch.randn(6, 3),), torch.randint(0, 2, (6,)))
+
+
+def test_cosine_classifier_ignores_norm_and_is_bounded():
+    torch.manual_seed(0)
+    head = CosineClassifier(4, 3, scale=5.0)
+    z = torch.randn(6, 4)
+    logits = head(z)
+    assert logits.shape == (6, 3)
+    assert torch.allclose(logits, head(7.0 * z), atol=1e-5)  # only the direction counts
+    assert logits.abs().max() <= 5.0 + 1e-5  # scale · cos lies in [-scale, scale]
+    with pytest.raises(ValueError, match="embeddings"):
+        head(torch.randn(6, 5))
+    with pytest.raises(ValueError, match="scale"):
+        CosineClassifier(4, 3, scale=0.0)
+
+
+def test_aligner_normalises_embeddings_unless_scale_is_none():
+    torch.manual_seed(0)
+    images, texts = torch.randn(5, 5), torch.randn(5, 3)
+    unit = AdversarialAligner(nn.Linear(5, 4), nn.Linear(3, 4), embed_dim=4, num_classes=2)
+    for z in unit.embed((images,), (texts,)):
+        assert torch.allclose(z.norm(dim=1), torch.ones(5), atol=1e-5)
+    assert isinstance(unit.classifier, CosineClassifier)
+    raw = AdversarialAligner(
+        nn.Linear(5, 4), nn.Linear(3, 4), embed_dim=4, num_classes=2, scale=None
+    )
+    z_img, _ = raw.embed((images,), (texts,))
+    assert torch.allclose(z_img, raw.image_encoder(images))
+    assert isinstance(raw.classifier, nn.Linear)
+    with pytest.raises(TypeError, match="image_encoder"):
+        AdversarialAligner(lambda x: x, nn.Linear(3, 4), embed_dim=4, num_classes=2)
+    with pytest.raises(ValueError, match="labels"):
+        unit.losses((images,), (texts,), torch.zeros(4, dtype=torch.long))
+
+
+def test_modality_loss_labels_images_one_and_texts_zero():
+    disc = ModalityDiscriminator(2, hidden_dim=None)
+    with torch.no_grad():
+        disc.net[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
+        disc.net[0].bias.zero_()
+    z_img = torch.tensor([[1.0, 0.0], [2.0, 1.0], [-1.0, 0.0]])  # two right, one wrong
+    z_txt = torch.tensor([[-1.0, 0.0], [-3.0, 2.0]])  # both right
+    loss, acc = modality_loss(disc, z_img, z_txt)
+    assert acc.item() == pytest.approx(4 / 5)
+    logits = torch.tensor([1.0, 2.0, -1.0, -1.0, -3.0])
+    target = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0])
+    assert loss.item() == pytest.approx(F.binary_cross_entropy_with_logits(logits, target).item())
+    with pytest.raises(TypeError, match="ModalityDiscriminator"):
+        modality_loss(nn.Linear(2, 1), z_img, z_txt)
+    with pytest.raises(ValueError, match="text embeddings"):
+        modality_loss(disc, z_img, torch.randn(2, 3))
+
+
+def test_modality_probe_tells_apart_only_what_differs_and_keeps_rng():
+    torch.manual_seed(0)
+    aligner = AdversarialAligner(
+        nn.Identity(), nn.Identity(), embed_dim=3, num_classes=2, scale=None
+    )
+    for shift, low, high in ((3.0, 0.95, 1.0), (0.0, 0.35, 0.65)):
+        images, texts, _ = _shifted_modalities(shift=shift)
+        test_images, test_texts, _ = _shifted_modalities(shift=shift, seed=1)
+        state = torch.get_rng_state()
+        acc = modality_probe(aligner, ((images,), (texts,)), ((test_images,), (test_texts,)))
+        assert torch.equal(state, torch.get_rng_state())  # the probe leaves the global RNG alone
+        assert low <= acc <= high
+    assert aligner.training  # the aligner's mode is restored
+    with pytest.raises(ValueError, match="train_inputs"):
+        modality_probe(aligner, ((images,),), ((images,), (texts,)))
+
+
+def test_train_adversarial_alignment_removes_a_modality_offset():
+    history = _align_toy(strength=1.0)
+    assert len(history.metrics) == len(history.train_loss) == 14
+    warm, last = history.metrics[1], history.metrics[-1]
+    assert warm["probe_acc"] >= 0.95 and warm["disc_acc"] >= 0.9  # separable after the warm-up
+    assert last["probe_acc"] <= 0.6 and last["disc_acc"] < warm["disc_acc"]  # no hyperplane now
+    assert last["task_acc"] >= 0.95  # and the task holds
+
+
+def test_without_gradient_reversal_the_modalities_stay_apart():
+    last = _align_toy(strength=0.0).metrics[-1]  # the same training with λ = 0 throughout
+    assert last["probe_acc"] >= 0.95 and last["task_acc"] >= 0.95
+
+
+def test_train_adversarial_alignment_checks_its_arguments():
+    aligner = AdversarialAligner(nn.Linear(3, 4), nn.Linear(3, 4), embed_dim=4, num_classes=2)
+    images, texts, labels = _shifted_modalities(n=8)
+    loader = [(images, texts, labels)]
+    cpu = torch.device("cpu")
+    with pytest.raises(TypeError, match="AdversarialAligner"):
+        train_adversarial_alignment(nn.Linear(3, 4), loader, 1, 1, cpu, progress=False)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        train_adversarial_alignment(aligner, loader, -1, 1, cpu, progress=False)
+    with pytest.raises(ValueError, match="final_encoder_lr"):
+        train_adversarial_alignment(
+            aligner, loader, 0, 1, cpu, encoder_lr=1e-3, final_encoder_lr=1e-2, progress=False
+        )
+    with pytest.raises(ValueError, match="disc_weight_decay"):
+        train_adversarial_alignment(
+            aligner, loader, 0, 1, cpu, disc_weight_decay=-1.0, progress=False
+        )
+    with pytest.raises(ValueError, match="batch must be"):
+        train_adversarial_alignment(aligner, [(images, labels)], 0, 1, cpu, progress=False)
+    with pytest.raises(ValueError, match="no batches"):
+        train_adversarial_alignment(aligner, [], 0, 1, cpu, progress=False)

@@ -1,0 +1,76 @@
+"""Tests for cmlib.judge: the attribute judge, prompt fidelity and diversity."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cmlib import prompts
+from cmlib.cvae import CVAE
+from cmlib.data.shapes import HELDOUT_PAIRS
+from cmlib.data.shapes.prompt_text import evaluation_prompts
+from cmlib.data.shapes.text import shapes_vocab
+from cmlib.data.shapes.world import COLORS, SHAPES
+from cmlib.judge import (
+    AttributeJudge,
+    diversity,
+    fidelity_over,
+    judge_accuracy,
+    prompt_fidelity,
+    real_diversity,
+    train_judge,
+)
+
+COND = 8
+
+
+# ------------------------------------------------------------ judge
+def test_judge_and_fidelity(shapes):
+    x, attrs = shapes
+    judge = AttributeJudge(width=8)
+    history = train_judge(judge, x, attrs, 3, torch.device("cpu"), batch_size=16, progress=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+    acc = judge_accuracy(judge, x, attrs)
+    assert set(acc) == {"color", "shape", "size", "position", "color+shape"}
+    fid = prompt_fidelity(judge, x[:8], "red", "circle", size="large")
+    assert set(fid) == {"color", "shape", "color+shape", "size"}
+    assert 0 <= fid["color+shape"] <= min(fid["color"], fid["shape"])
+
+
+def test_evaluation_prompts_and_fidelity_over(shapes):
+    sets = evaluation_prompts(seed=0)
+    assert [len(sets[k]) for k in ("seen", "seen, full", "held-out", "paraphrase")] == [
+        15,
+        75,
+        3,
+        36,
+    ]
+    assert all(p[3] is not None and p[4] is not None for p in sets["seen, full"])
+    assert {(c, s) for _, c, s, _, _ in sets["held-out"]} == set(HELDOUT_PAIRS)
+    x, attrs = shapes
+    judge = AttributeJudge(image_size=32, width=4)
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    model = CVAE(COND, latent_dim=4, width=8)
+    scores = fidelity_over(judge, model, enc, sets["seen, full"][:2], n=3)
+    assert set(scores) == {"color", "shape", "color+shape", "size", "position"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    with pytest.raises(ValueError, match="at least one"):
+        fidelity_over(judge, model, enc, [], n=3)
+
+
+def test_real_diversity():
+    images = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    attrs = {"color": torch.tensor([0, 0, 0, 1, 1]), "shape": torch.tensor([2, 2, 1, 2, 2])}
+    color, shape = COLORS[0], SHAPES[2]
+    assert real_diversity(images, attrs, color, shape) == diversity(images[:2])
+    assert real_diversity(images, attrs, COLORS[1], shape, n=2) == diversity(images[3:])
+    with pytest.raises(ValueError, match="fewer than two"):
+        real_diversity(images, attrs, color, SHAPES[1])
+
+
+def test_diversity():
+    same = torch.zeros(5, 3, 8, 8)
+    assert diversity(same) == 0.0
+    assert diversity(torch.rand(5, 3, 8, 8)) > 0.1
+    with pytest.raises(ValueError):
+        diversity(torch.rand(1, 3, 8, 8))

@@ -1,0 +1,110 @@
+"""cmlib's structure: modules of at most 450 lines, and no import cycle (lazy imports included)."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "cmlib"
+MAX_LINES = 450
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def internal_imports(path: Path) -> set[str]:
+    """The cmlib modules ``path`` imports anywhere in it, resolved to module names."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            candidates = [target] + [f"{target}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            candidates = [a.name for a in node.names]
+        else:
+            continue
+        for candidate in candidates:
+            if candidate.startswith("cmlib") and candidate in MODULES:
+                found.add(candidate)
+    # the module itself and its parent packages are imported before it anyway
+    return {m for m in found if not (name == m or name.startswith(m + "."))}
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def test_no_module_is_longer_than_450_lines():
+    long = {
+        name: len(p.read_text().splitlines())
+        for name, p in MODULES.items()
+        if len(p.read_text().splitlines()) > MAX_LINES
+    }
+    assert not long, f"split these modules (one concept each, <= {MAX_LINES} lines): {long}"
+
+
+def test_there_is_no_import_cycle():
+    graph = {name: internal_imports(path) for name, path in MODULES.items()}
+    # a package's __init__ may re-export its own modules; its modules must not import it back
+    state, stack, cycles = {}, [], []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt.startswith(node + "."):
+                continue  # a package importing its own modules is not a cycle
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_cycle_finder_finds_a_cycle(tmp_path):
+    """The check above can fail: two modules that import each other are reported."""
+    pkg = tmp_path / "cmlib"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from . import b\n")
+    (pkg / "b.py").write_text("from .a import f\n")
+    global ROOT, MODULES
+    saved = ROOT, MODULES
+    ROOT = tmp_path
+    MODULES = {module_name(p): p for p in pkg.rglob("*.py")}
+    try:
+        assert internal_imports(pkg / "a.py") == {"cmlib.b"}
+        try:
+            test_there_is_no_import_cycle()
+        except AssertionError as err:
+            assert "cmlib.a" in str(err) and "cmlib.b" in str(err)
+        else:
+            raise AssertionError("a cycle went unnoticed")
+    finally:
+        ROOT, MODULES = saved
+
+
+def test_lint_exemptions_for_the_listings_live_with_them():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    ignore_line = next(line for line in pyproject.splitlines() if line.startswith("ignore = "))
+    for rule in ("E501", "F821", "UP008", "E402"):
+        assert rule not in ignore_line, f"{rule} is ignored project-wide"
+    noqa = [
+        str(p.relative_to(ROOT))
+        for p in PACKAGE.rglob("*.py")
+        if "noqa: F821" in p.read_text() or "noqa: UP008" in p.read_text()
+    ]
+    assert not noqa, f"listing exemptions outside cmlib/errata.py: {noqa}"

@@ -1,0 +1,74 @@
+"""Tests for cmlib.vqa: the VQA model, the grid tagger, grid features and accuracy by kind."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cmlib.fusion import ConcatFusion
+from cmlib.sequence import TextEncoder
+from cmlib.vision import ConvEncoder
+from cmlib.vqa import GridTagger, VQAModel, accuracy_by_kind, grid_features, make_vqa_model
+
+C, L, D = 8, 6, 10
+
+
+def _toy_vqa(name: str):
+    torch.manual_seed(0)
+    model = make_vqa_model(
+        name, vocab_size=12, num_answers=3, grid_channels=C, text_dim=16, embed_dim=8, fused_dim=16
+    )
+    grids = torch.randn(64, C, 4, 4)
+    ids = torch.randint(1, 12, (64, 5))
+    lengths = torch.full((64,), 5)
+    answers = (grids[:, 0].mean(dim=(1, 2)) > 0).long() + (ids[:, 0] > 6).long()
+    return model, grids, ids, lengths, answers
+
+
+@pytest.mark.parametrize("name", ["concat", "film", "attention"])
+def test_a_few_steps_lower_the_vqa_loss(name):
+    model, grids, ids, lengths, answers = _toy_vqa(name)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    model.train()
+    first = F.cross_entropy(model(grids, ids, lengths), answers).item()
+    for _ in range(30):
+        loss = F.cross_entropy(model(grids, ids, lengths), answers)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.7 * first
+
+
+def test_vqa_model_checks_its_parts_and_inputs():
+    with pytest.raises(ValueError, match="text encoder gives 16"):
+        VQAModel(ConcatFusion(C, L, D), TextEncoder(12, 8, 16), 3)
+    with pytest.raises(TypeError):
+        VQAModel(nn.Linear(2, 2), TextEncoder(12, 8, 16), 3)
+    model, grids, ids, lengths, _ = _toy_vqa("add")
+    with pytest.raises(ValueError, match="feature grid"):
+        model(grids.mean(dim=(2, 3)), ids, lengths)
+
+
+def test_accuracy_by_kind_reports_each_kind():
+    model, grids, ids, lengths, answers = _toy_vqa("mul")
+    kinds = torch.arange(64) % 2
+    acc = accuracy_by_kind(
+        model, grids, ids, lengths, answers, kinds, ["a", "b"], torch.device("cpu")
+    )
+    assert set(acc) == {"overall", "a", "b"} and all(0 <= v <= 1 for v in acc.values())
+    with pytest.raises(ValueError, match="same number of rows"):
+        accuracy_by_kind(
+            model, grids[:10], ids, lengths, answers, kinds, ["a", "b"], torch.device("cpu")
+        )
+
+
+def test_grid_tagger_and_grid_features_shapes():
+    encoder = ConvEncoder(width=4, embed_dim=8)
+    tagger = GridTagger(encoder, num_labels=19)
+    assert tagger(torch.rand(2, 3, 32, 32)).shape == (2, 19, 4, 4)
+    grids = grid_features(encoder, torch.rand(5, 3, 32, 32), torch.device("cpu"), batch_size=2)
+    assert grids.shape == (5, 16, 4, 4)
+    with pytest.raises(TypeError):
+        GridTagger(nn.Linear(2, 2), 3)

@@ -1,0 +1,131 @@
+"""cmlib.widgets: each widget draws a static figure, redraws an Image widget, and shows messages."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cmlib import prompts, retrieval
+from cmlib.cvae import CVAE
+from cmlib.data.shapes.text import shapes_vocab
+from cmlib.embeddings import WordVectors
+from cmlib.hooks import capture_features
+from cmlib.vision import CNNClassifier
+from cmlib.widgets import interactive_view
+from cmlib.widgets.features import draw_feature_map, feature_map_explorer, plot_feature_maps
+from cmlib.widgets.generative import draw_prompt_grid, prompt_explorer, sample_grid
+from cmlib.widgets.retrieval import plot_image_search, plot_text_search, search_widget
+from cmlib.widgets.words import neighbour_explorer, plot_neighbours
+
+COND = 8
+PNG = b"\x89PNG"
+
+
+def parts(widget):
+    """The controls, the message line and the picture of an interactive view."""
+    controls, message, picture = widget.children
+    return list(controls.children), message, picture
+
+
+def test_interactive_view_redraws_and_turns_errors_into_messages():
+    def draw(value):
+        import matplotlib.pyplot as plt
+
+        if value == 0:
+            raise ZeroDivisionError("no zero here")
+        fig, ax = plt.subplots()
+        ax.plot([0, value])
+        return fig
+
+    slider = ipywidgets.IntSlider(value=1, min=0, max=3)
+    widget = interactive_view(draw, value=slider)
+    (_,), message, picture = parts(widget)
+    first = picture.value
+    assert first[:4] == PNG and message.value == ""
+    slider.value = 3
+    assert picture.value[:4] == PNG and picture.value != first
+    slider.value = 0  # an error: a message above the last picture, never a traceback
+    assert "could not draw this view: ZeroDivisionError: no zero here" in message.value
+    slider.value = 2
+    assert message.value == ""
+
+
+def test_feature_map_explorer():
+    maps = capture_features(
+        CNNClassifier(channels=(4, 8)),
+        torch.rand(1, 1, 28, 28),
+        ["features.relu1", "features.relu2"],
+    )
+    assert len(plot_feature_maps(maps, num_channels=3, image=torch.rand(1, 28, 28)).axes) == 2 * 4
+    with pytest.raises(ValueError, match="expected a tensor \\(B, C, h, w\\)"):
+        plot_feature_maps({"x": torch.rand(4, 4)})
+    with pytest.raises(ValueError, match="channel 9 does not exist"):
+        draw_feature_map(maps, "features.relu1", 9)
+    widget = feature_map_explorer(maps, image=torch.rand(1, 28, 28), num_channels=3)
+    (layer, channel), message, picture = parts(widget)
+    assert picture.value[:4] == PNG
+    channel.value = 7  # relu2 has 8 channels, relu1 only 4
+    assert "does not exist" in message.value
+    layer.value = "features.relu2"
+    assert message.value == ""
+
+
+def test_prompt_widget_grid_and_bad_prompts():
+    enc = prompts.BagOfWordsEncoder(shapes_vocab(), COND)
+    model = CVAE(COND, latent_dim=4, image_size=16, width=8)
+    fig = sample_grid(model, enc, ["a red circle", "a blue square"], "grid", n=3, temperature=0.5)
+    assert len(fig.axes) == 6
+    models = {"CVAE": (model, enc)}
+    with pytest.raises(ValueError, match="unknown model"):
+        draw_prompt_grid(models, "a red circle", "GAN")
+    with pytest.raises(ValueError, match="at least one model"):
+        prompt_explorer({})
+    widget = prompt_explorer(models, prompt="a red circle", n=2)
+    (prompt, seed, _), message, picture = parts(widget)
+    before = picture.value
+    seed.value = 3
+    assert picture.value != before and message.value == ""
+    prompt.value = "xyzzy"
+    assert "vocabulary" in message.value
+    prompt.value = "   "
+    assert "Type a prompt" in message.value
+
+
+def test_search_widget_and_figures():
+    def unit(n, d, seed=0):
+        return F.normalize(torch.randn(n, d, generator=torch.Generator().manual_seed(seed)), dim=1)
+
+    texts = ["red", "green", "blue"]
+    table = {t: unit(3, 8, 5)[i] for i, t in enumerate(texts)}
+    encode = lambda batch: torch.stack([table[t] for t in batch])  # noqa: E731
+    search = retrieval.CrossModalSearch(encode, encode(texts), encode(texts), texts)
+    images = torch.rand(3, 3, 8, 8)
+    assert len(plot_text_search(search, "red", images, k=2, captions=texts).axes) == 2
+    assert "empty" in plot_text_search(search, "  ", images).axes[0].texts[0].get_text()
+    assert len(plot_image_search(search, table["red"], images[0], k=2).axes) == 2
+    widget = search_widget(search, images, k=2, initial_query="")
+    (box, _), message, picture = parts(widget)
+    assert "Type a query" in message.value and not picture.value
+    box.value = "red"
+    assert picture.value[:4] == PNG and message.value == ""
+    box.value = "   "  # an empty query: a message, never a traceback
+    assert "Type a query" in message.value
+
+
+def test_neighbour_explorer():
+    words = ["music", "song", "piano", "stone"]
+    vectors = torch.tensor([[1.0, 0.1], [0.9, 0.2], [0.8, 0.4], [0.0, 1.0]]).numpy()
+    tables = {"toy": WordVectors(words, vectors)}
+    fig = plot_neighbours(tables, "music", k=2)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["song", "piano"]  # best on top
+    assert "not in" in plot_neighbours(tables, "zebra").axes[0].texts[0].get_text()
+    widget = neighbour_explorer(tables, "music", k=2)
+    (word,), message, picture = parts(widget)
+    word.value = " "
+    assert "Type a word" in message.value
