@@ -284,7 +284,7 @@ LISTINGS: dict[str, Listing] = {listing.name: listing for listing in (
             "Titled additive fusion, it concatenates the two features and applies a linear layer: "
             "its output is not a function of v + l.",
             "cmlib.fusion.AdditiveFusion (and ConcatFusion, which is what the listing is)"),
-    Listing("AdversarialFusion", "§2.3.2 基于模型融合的方法", "对抗性训练模型伪代码", "03_fusion",
+    Listing("AdversarialFusion", "§2.3.2 基于模型融合的方法", "对抗性训练模型伪代码", "03_fusion_models",
             "vis_dim and lang_dim are undefined (NameError); supplied, the 'discriminator' sees both "
             "modalities concatenated, so it has nothing to tell apart, and no loss, label or "
             "reversed gradient makes it an adversary.",

@@ -24,7 +24,7 @@ from torch import nn
 
 from .decoders import ConvDecoder, CoordinateDecoder, check_condition, num_upsamplings
 from .train import History, progress_bar, shuffled_batches
-from .validate import check_choice, check_int, check_number
+from .validate import check_choice, check_int, check_number, check_tensor
 from .vision import check_images
 
 
@@ -106,8 +106,7 @@ class GlyphGenerator(nn.Module):
             ("width", width),
             ("depth", depth),
         ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_int(name, value)
         self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
         self.placement = nn.Sequential(
             nn.Linear(noise_dim + cond_dim, width),
@@ -128,11 +127,7 @@ class GlyphGenerator(nn.Module):
         return torch.tanh(p[:, :2]), 0.25 * torch.exp(p[:, 2].clamp(-3, 3))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.noise_dim:
-            raise ValueError(
-                f"expected noise of shape (B, {self.noise_dim}), got "
-                f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}"
-            )
+        check_tensor("noise", z, ("B", self.noise_dim))
         check_condition(c, len(z), self.cond_dim)
         centre, radius = self.place(z, c)
         frame = (self.glyph.coords - centre[:, None, :]) / radius[:, None, None]  # (B, S·S, 2)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .cvae import CVAE
-from .validate import check_int
+from .validate import check_int, check_tensor
 
 
 def _check_num_samples(n: int) -> None:
@@ -38,8 +38,7 @@ def generate_from_condition(
         ValueError: if ``n`` is not positive or the condition has the wrong size.
     """
     _check_num_samples(n)
-    if not isinstance(condition, torch.Tensor):
-        raise TypeError(f"condition must be a tensor, got {type(condition).__name__}")
+    check_tensor("condition", condition)
     c = condition.reshape(1, -1) if condition.ndim == 1 else condition
     if c.ndim != 2 or c.shape != (1, model.cond_dim):
         raise ValueError(

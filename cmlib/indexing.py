@@ -22,15 +22,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .validate import check_tensor
+from .validate import check_int, check_tensor
 
 
 def check_k(k: int, gallery_size: int) -> int:
     """``k`` clamped to ``gallery_size`` with a warning; ``ValueError`` if ``k < 1``."""
-    if not isinstance(k, int) or isinstance(k, bool):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_int("k", k)
     if gallery_size < 1:
         raise ValueError("the gallery is empty: nothing to search")
     if k > gallery_size:

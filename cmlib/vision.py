@@ -288,11 +288,7 @@ class ConvAutoencoder(nn.Module):
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"expected codes of shape (B, {self.latent_dim}), got "
-                f"{tuple(getattr(z, 'shape', ()))}"
-            )
+        check_tensor("codes", z, ("B", self.latent_dim))
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

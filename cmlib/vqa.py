@@ -2,7 +2,8 @@
 
 An image's CNN feature grid and a question go in, a one-word answer comes out:
 
-* :class:`GridTagger` — pretrains the image backbone to say what is where, cell by cell;
+* :class:`GridTagger` and :func:`pretrain_backbone` — pretrain the image backbone to say what
+  is where, cell by cell (chapter 03's both parts share this recipe);
 * :func:`grid_features` — the frozen backbone's grids, computed once;
 * :class:`VQAModel` — question encoder + any :mod:`cmlib.fusion` module + answer classifier;
 * :func:`accuracy_by_kind` — accuracy overall and per question kind.
@@ -16,11 +17,12 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .fusion import FUSIONS, Fusion, make_fusion
 from .sequence import TextEncoder
-from .train import predict
-from .validate import check_positive_ints, check_same_length, check_tensor
+from .train import History, IndexBatches, fit, predict
+from .validate import check_number, check_positive_ints, check_same_length, check_tensor
 from .vision import ConvEncoder
 
 
@@ -112,6 +114,65 @@ class GridTagger(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.tag(self.encoder.feature_map(images))
+
+
+def pretrain_backbone(
+    images: torch.Tensor,
+    cells: torch.Tensor,
+    num_labels: int,
+    background: int,
+    num_epochs: int,
+    device: torch.device,
+    width: int = 16,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    background_weight: float = 0.1,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[GridTagger, History]:
+    """Pretrain a :class:`ConvEncoder` as a cell tagger; return the tagger and its history.
+
+    Each cell of the ``S/8 × S/8`` grid is labelled with the (colour, shape) pair that covers it
+    or with ``background`` (:func:`cmlib.data.shapes.vqa.cell_labels`); the background cells,
+    most of them, weigh ``background_weight`` in the cross-entropy so they do not drown the
+    objects. The tagger comes back in eval mode, its encoder (``tagger.encoder``, the backbone)
+    with ``requires_grad`` off.
+
+    Args:
+        images: ``(N, 3, S, S)`` training images.
+        cells: ``(N, S/8, S/8)`` their cell labels.
+        num_labels: labels per cell (the pairs and the background).
+        background: the background label.
+        num_epochs: passes over the images.
+        device: where to train.
+        width: the encoder's width.
+        batch_size: images per step.
+        lr: Adam's learning rate.
+        background_weight: the background cells' weight in the loss.
+        seed: the batch order.
+        progress: show a progress bar.
+    """
+    check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
+    grid = images.shape[-1] // 8
+    check_tensor("cells", cells, (len(images), grid, grid), floating=False)
+    check_positive_ints(num_labels=num_labels)
+    check_number("background_weight", background_weight, low=0)
+    encoder = ConvEncoder(image_size=images.shape[-1], width=width, embed_dim=64)
+    tagger = GridTagger(encoder, num_labels)
+    weight = torch.ones(num_labels, device=device)
+    weight[background] = background_weight
+    history = fit(
+        tagger,
+        IndexBatches(len(images), batch_size, seed, (images, cells)),
+        torch.optim.Adam(tagger.parameters(), lr),
+        num_epochs,
+        device,
+        loss_fn=lambda logits, target: F.cross_entropy(logits, target, weight=weight),
+        progress=progress,
+        desc="backbone",
+    )
+    encoder.requires_grad_(False)
+    return tagger.eval(), history
 
 
 def grid_features(

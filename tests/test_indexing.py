@@ -34,7 +34,7 @@ def test_k_larger_than_gallery_is_clamped_with_a_warning():
     with pytest.warns(UserWarning, match="larger than the gallery"):
         scores, indices = index.search(unit(2, 8), k=10)
     assert indices.shape == (2, 4)
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
         index.search(unit(2, 8), k=0)
     with pytest.raises(ValueError, match="0 rows"):
         index.search(torch.zeros(0, 8), k=1)

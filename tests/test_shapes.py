@@ -161,8 +161,8 @@ def test_render_and_sample_scene_api():
     [
         ({"split": "training"}, "valid values are"),
         ({"style": "cartoon"}, "valid values are"),
-        ({"size": 0}, "positive"),
-        ({"size": -5}, "positive"),
+        ({"size": 0}, "size must be an int >= 1, got 0"),
+        ({"size": -5}, "size must be an int >= 1, got -5"),
         ({"image_size": 8}, "at least 16"),
         ({"num_objects": 3}, "num_objects"),
     ],

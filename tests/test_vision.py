@@ -99,7 +99,9 @@ def test_autoencoder_shapes_and_errors():
     assert ConvAutoencoder(in_channels=3, image_size=32, latent_dim=8, width=8)(
         torch.rand(2, 3, 32, 32)
     )[1].shape == (2, 3, 32, 32)
-    with pytest.raises(ValueError, match="expected codes of shape \\(B, 12\\)"):
+    with pytest.raises(
+        ValueError, match="expected codes \\(B, 12\\), got a tensor of shape \\(3, 7\\)"
+    ):
         ae.decode(torch.rand(3, 7))
     with pytest.raises(ValueError, match="expected images \\(B, "):
         ae(torch.rand(3, 3, 28, 28))

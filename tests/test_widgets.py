@@ -63,7 +63,7 @@ def test_feature_map_explorer():
         ["features.relu1", "features.relu2"],
     )
     assert len(plot_feature_maps(maps, num_channels=3, image=torch.rand(1, 28, 28)).axes) == 2 * 4
-    with pytest.raises(ValueError, match="expected a tensor \\(B, C, h, w\\)"):
+    with pytest.raises(ValueError, match="expected feature map 'x' \\(B, C, h, w\\)"):
         plot_feature_maps({"x": torch.rand(4, 4)})
     with pytest.raises(ValueError, match="channel 9 does not exist"):
         draw_feature_map(maps, "features.relu1", 9)

@@ -191,11 +191,7 @@ class AdversarialAligner(nn.Module):
         z_img = self.image_encoder(*image_input)
         z_txt = self.text_encoder(*text_input)
         for name, z in (("image", z_img), ("text", z_txt)):
-            if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.embed_dim:
-                raise ValueError(
-                    f"the {name} encoder must give (B, {self.embed_dim}), "
-                    f"got {tuple(getattr(z, 'shape', ()))}"
-                )
+            check_tensor(f"the {name} encoder's output", z, ("B", self.embed_dim))
         if self.normalize:
             z_img, z_txt = F.normalize(z_img, dim=1), F.normalize(z_txt, dim=1)
         return z_img, z_txt

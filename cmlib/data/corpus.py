@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text import tokenize
-from ..validate import require
+from ..validate import check_int, require
 from .cache import cached_array
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -78,8 +78,8 @@ def wiki_sentences(max_tokens: int | None = None) -> list[list[str]]:
     Raises:
         ValueError: if ``max_tokens`` is not positive.
     """
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ValueError(f"max_tokens must be a positive int or None, got {max_tokens!r}")
+    if max_tokens is not None:
+        check_int("max_tokens", max_tokens)
     sentences, total = [], 0
     for line in _cached_wiki_text().split("\n"):
         words = line.split(" ")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..validate import MissingPackageError, require
+from ..validate import MissingPackageError, check_int, check_type, require
 
 #: bump when the rendering below changes, so cached pixels and features are rebuilt
 RENDER_VERSION = 1
@@ -98,9 +98,9 @@ def render_emoji(char: str, image_size: int = 96, background: str = "white") -> 
     """
     from PIL import Image, ImageDraw
 
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 16:
-        raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
-    if not isinstance(char, str) or len(char) != 1:
+    check_int("image_size", image_size, minimum=16)
+    check_type("char", char, str)
+    if len(char) != 1:
         raise ValueError(f"expected a single character, got {char!r}")
     canvas = Image.new("RGB", (image_size, image_size), background)
     # OpenMoji glyphs fill about 80% of the em square; this size leaves a small margin.

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..validate import check_int
+
 #: name → what the photo shows (all are public-domain or CC0, see scikit-image's data README).
 PHOTOS: dict[str, str] = {
     "chelsea": "Chelsea the cat, a tabby",
@@ -54,8 +56,7 @@ def photo_tensor(name: str, image_size: int | None = None) -> torch.Tensor:
     image = torch.from_numpy(load_photo(name)).permute(2, 0, 1).float().div_(255.0)
     if image_size is None:
         return image
-    if not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+    check_int("image_size", image_size, minimum=8)
     _, h, w = image.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2

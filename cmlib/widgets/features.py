@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 import torch
 
+from ..validate import check_tensor
 from ..viz import to_hwc
 from .base import interactive_view
 
@@ -15,11 +16,7 @@ def _check_maps(maps: Mapping[str, torch.Tensor]) -> None:
     if not maps:
         raise ValueError("feature maps: expected at least one layer")
     for name, m in maps.items():
-        if not isinstance(m, torch.Tensor) or m.ndim != 4 or m.shape[0] < 1:
-            raise ValueError(
-                f"feature map {name!r}: expected a tensor (B, C, h, w), got "
-                f"{tuple(getattr(m, 'shape', ()))}"
-            )
+        check_tensor(f"feature map {name!r}", m, ("B", "C", "h", "w"), nonempty=True)
 
 
 def plot_feature_maps(

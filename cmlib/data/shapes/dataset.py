@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ...validate import check_choice
+from ...validate import check_choice, check_int
 from ..cache import cached_array
 from .render import Paint, check_image_size, paint_from_uniforms, render, render_batch
 from .text import NUM_CAPTIONS, QA, caption_variant, captions, questions
@@ -67,8 +67,7 @@ class ShapesWorld(Dataset):
         check_choice("split", split, SPLITS)
         check_choice("style", style, STYLES + ("mixed",))
         size = DEFAULT_SPLIT_SIZES[split] if size is None else size
-        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
-            raise ValueError(f"size must be a positive int, got {size!r}")
+        check_int("size", size)
         check_image_size(image_size)
         counts = (num_objects,) if isinstance(num_objects, int) else tuple(num_objects)
         if not counts or any(n not in (1, 2) for n in counts):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...validate import check_int
+from ...validate import check_int, check_number
 from .dataset import ShapesWorld
 from .text import canonical_caption, shapes_vocab
 from .world import ALL_PAIRS, pair_label
@@ -105,11 +105,10 @@ def load_partial_views(
         drop: probability of leaving each of the colour and the shape word out of a caption.
         seed: seeds the noise and the dropped words.
     """
-    if not 0.0 <= drop <= 1.0 or noise < 0:
-        raise ValueError(
-            f"drop must lie in [0, 1] and noise be >= 0, got drop={drop}, noise={noise}"
-        )
-    if not isinstance(block, int) or block < 1 or image_size % block:
+    check_number("drop", drop, 0.0, 1.0)
+    check_number("noise", noise, low=0.0)
+    check_int("block", block)
+    if image_size % block:
         raise ValueError(
             f"block must be a positive int dividing image_size={image_size}, got {block!r}"
         )

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ...text import Vocab
+from ...validate import check_int
 from ..cache import cached_array
 from .dataset import ShapesWorld
 from .render import signed_distance
@@ -100,7 +101,8 @@ def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
     that covers most of it, or :data:`BACKGROUND` where no object touches it —
     a dense, detector-like "what is where" target for pretraining a CNN.
     """
-    if not isinstance(grid_size, int) or grid_size < 1 or dataset.image_size % grid_size:
+    check_int("grid_size", grid_size)
+    if dataset.image_size % grid_size:
         raise ValueError(
             f"grid_size must divide image_size={dataset.image_size}, got {grid_size!r}"
         )
@@ -138,8 +140,7 @@ def load_vqa(
     Raises:
         ValueError: for an unknown split or style, or a non-positive ``num_images``.
     """
-    if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
-        raise ValueError(f"num_images must be a positive int, got {num_images!r}")
+    check_int("num_images", num_images)
     dataset = ShapesWorld(
         split, size=num_images, image_size=image_size, style=style, num_objects=(1, 2), seed=seed
     )
