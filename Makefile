@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: help venv lab test lint pairs unit nbval seeds lock book sync student bench test-gpu clean
+.PHONY: help venv lab test lint pairs unit nbval seeds lock book sync student bench test-gpu test-browser clean
 
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
@@ -18,22 +19,28 @@ help:
 	@echo "make student   write student notebooks to _build/student/ (FORCE=1 to overwrite edits)"
 	@echo "make bench     run benchmarks/, JSON results in benchmarks/results/"
 	@echo "make test-gpu  every notebook under nbval with CMLIB_PROFILE=gpu (needs CUDA)"
+	@echo "make test-browser  JupyterLab and the book in a real browser (Chromium, Playwright)"
 	@echo "make clean     remove build outputs and caches (keeps .venv)"
 
-venv: $(STAMP)
+venv: $(STAMP) $(LAB_SETTINGS)
 
 # The venv is rebuilt (in place) whenever pyproject.toml or the lock changes.
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
-	$(BIN)/python tools/nbtools.py lab-settings $(VENV)
 	@touch $@
 
+# JupyterLab's defaults for the course (chapters open as notebooks, no news prompt).
+$(LAB_SETTINGS): tools/nbtools.py $(STAMP)
+	$(BIN)/python tools/nbtools.py lab-settings $(VENV)
+
 # The server's root is the repository, so jupytext finds jupytext.toml; the browser opens on chapters/.
+# Containers and CI run as root, where JupyterLab refuses to start without --allow-root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/jupyter lab --ServerApp.root_dir=. \
-	  --LabApp.default_url=/lab/tree/chapters
+	  --LabApp.default_url=/lab/tree/chapters $(ROOT_FLAG)
 
 test: venv lint pairs unit nbval
 
@@ -45,7 +52,12 @@ pairs: venv
 	$(BIN)/python tools/nbtools.py check-pairs
 
 unit: venv
-	$(NBVAL_ENV) MPLBACKEND=Agg CMLIB_PROFILE=cpu $(BIN)/python -m pytest -q tests
+	$(NBVAL_ENV) MPLBACKEND=Agg CMLIB_PROFILE=cpu $(BIN)/python -m pytest -q tests --ignore=tests/ui
+
+# JupyterLab in Debian's Chromium through Playwright (never `playwright install`); skips without
+# Chromium unless CMLIB_UI_TESTS=1. Screenshots go to _build/screenshots/.
+test-browser: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
 
 nbval: venv
 	@set -e; for nb in $(CHAPTERS); do \

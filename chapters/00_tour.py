@@ -3,7 +3,7 @@
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -104,6 +104,16 @@ show_images([sketches[i][0] for i in range(8)], [sketches.caption(i) for i in ra
             ncols=8, title="ShapesWorld, sketch style: outlines on paper");
 
 # %% [markdown]
+# **Try it: compose a scene.** Pick a colour, a shape, a size and a position and see the scene in
+# both styles, with its canonical caption. The figure below is drawn once for the notebook; with a
+# running kernel, the drop-downs under it redraw the picture.
+
+# %%
+from cmlib.widgets.shapes import scene_explorer
+
+_ = scene_explorer("red", "triangle", "large", "left")
+
+# %% [markdown]
 # Every image comes with several captions — templates with synonyms, so that a model has to learn
 # that "a little red ball to the left" and "a small red circle on the left" mean the same — and with
 # one question of each kind for the fusion chapter: colour, shape, count, existence and relation.
@@ -164,7 +174,7 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # | 00 tour (this one) | 第1章 跨模态学习概述 — overview |
 # | 01 visual features | §2.1 视觉信息处理 — visual information processing |
 # | 02 language features | §2.2 语言信息处理 — language information processing |
-# | 03 fusion | §2.3 视觉和语言信息的融合方法 — fusing vision and language |
+# | 03 fusion (2 parts: feature fusion, model fusion) | §2.3 视觉和语言信息的融合方法 — fusion |
 # | 04 prompt-driven generation (3 parts: CVAE, digits, cGAN) | §3.1 提示词的概念与应用, §3.2.1 |
 # | 05 encoder–decoder and captioning | §3.2.2 基于编码器-解码器模型的跨模态学习 |
 # | 06 feature alignment and CycleGAN | §4.1 特征对齐方法 |

@@ -1,6 +1,11 @@
 # ---
 # jupyter:
-#   jupytext: {}
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]

@@ -221,3 +221,19 @@ def test_an_item_carries_caption_variant_index_mod_five():
     ds = ShapesWorld("val", 12, num_objects=(1, 2), seed=2)
     for i in range(12):
         assert ds[i][1] == ds.captions(i)[i % 5] == ds.caption(i)
+
+
+def test_make_scene_composes_what_the_reader_asks_for():
+    from cmlib.data.shapes.text import canonical_caption
+    from cmlib.data.shapes.world import make_scene
+
+    scene = make_scene("orange", "square", "small", "bottom", "sketch")
+    assert canonical_caption(scene) == "a small orange square at the bottom"
+    assert scene.style == "sketch" and scene.objects[0].y > 0.6
+    pair = make_scene("red", "circle", "large", second=("blue", "square"), relation="above")
+    assert canonical_caption(pair) == "a large red circle above a large blue square"
+    assert pair.objects[0].y < pair.objects[1].y
+    with pytest.raises(ValueError, match="told apart"):
+        make_scene("red", "circle", second=("red", "circle"))
+    with pytest.raises(ValueError, match="unknown position"):
+        make_scene("red", "circle", position="behind")

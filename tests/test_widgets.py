@@ -129,3 +129,19 @@ def test_neighbour_explorer():
     (word,), message, picture = parts(widget)
     word.value = " "
     assert "Type a word" in message.value
+
+
+def test_scene_explorer_draws_both_styles_and_redraws():
+    from cmlib.widgets.shapes import draw_scene, scene_explorer
+
+    fig = draw_scene("red", "triangle", "small", "top", image_size=32)
+    assert len(fig.axes) == 2 and "a small red triangle at the top" in fig.texts[0].get_text()
+    with pytest.raises(ValueError, match="unknown color 'pink'"):
+        draw_scene("pink", "circle", "large", "left")
+    widget = scene_explorer()
+    (color, _, _, position), message, picture = parts(widget)
+    before = picture.value
+    color.value = "blue"
+    assert picture.value != before and message.value == ""
+    position.value = "right"
+    assert picture.value[:4] == PNG

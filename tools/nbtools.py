@@ -96,35 +96,36 @@ def strip_solutions(source: str) -> str:
     return "".join(out)
 
 
-def make_student(force: bool) -> int:
-    """Write student notebooks to _build/student/, never overwriting a student's edits."""
+def make_student(force: bool, target: Path | None = None, quiet: bool = False) -> int:
+    """Write student notebooks (solutions stripped), never overwriting a student's edits.
+
+    Args:
+        force: overwrite notebooks that were changed since they were written.
+        target: the folder (default ``_build/student``).
+        quiet: print nothing.
+    """
     import jupytext
 
-    target = ROOT / "_build" / "student"
+    target = Path(target) if target is not None else ROOT / "_build" / "student"
     target.mkdir(parents=True, exist_ok=True)
+    say = (lambda *a: None) if quiet else print
     manifest_path = target / ".manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     kept = 0
     for py, _ in chapter_pairs():
-        text = py.read_text(encoding="utf-8")
-        if BEGIN not in text and not py.name.startswith("00"):
-            pass  # chapters without exercises are still copied, for a complete student set
-        nb = jupytext.reads(strip_solutions(text), fmt="py:percent")
+        nb = jupytext.reads(strip_solutions(py.read_text(encoding="utf-8")), fmt="py:percent")
         out = target / py.with_suffix(".ipynb").name
         if out.exists() and not force:
             digest = hashlib.sha256(out.read_bytes()).hexdigest()
             if manifest.get(out.name) != digest:
-                print(
-                    f"kept     {out.relative_to(ROOT)} "
-                    "(changed since it was written; --force overwrites)"
-                )
+                say(f"kept     {out} (changed since it was written; --force overwrites)")
                 kept += 1
                 continue
         jupytext.write(nb, out, fmt="ipynb")
         manifest[out.name] = hashlib.sha256(out.read_bytes()).hexdigest()
-        print(f"wrote    {out.relative_to(ROOT)}")
+        say(f"wrote    {out}")
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    print(f"student notebooks in {target.relative_to(ROOT)} ({kept} kept)")
+    say(f"student notebooks in {target} ({kept} kept)")
     return 0
 
 
@@ -196,16 +197,22 @@ def _title(ipynb: Path) -> str:
     return ipynb.stem
 
 
+#: What JupyterLab's settings say in the course's venv: chapters open as notebooks, and no news
+#: prompt or update check (they ask a website, and nothing here reaches one).
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+#: The kernelspec every chapter names, exactly as JupyterLab writes it for the venv's kernel, so
+#: that opening and saving an unchanged chapter changes no byte.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
 def lab_settings(venv: Path) -> int:
-    """Make JupyterLab (in ``venv``) open py:percent chapters as notebooks on double-click."""
+    """Write the course's JupyterLab defaults (:data:`LAB_SETTINGS`) into ``venv``."""
     settings = Path(venv) / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
-    overrides = {
-        "@jupyterlab/docmanager-extension:plugin": {
-            "defaultViewers": {"python": "Jupytext Notebook"}
-        }
-    }
-    (settings / "overrides.json").write_text(json.dumps(overrides, indent=2))
+    (settings / "overrides.json").write_text(json.dumps(LAB_SETTINGS, indent=2))
     return 0
 
 

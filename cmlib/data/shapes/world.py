@@ -144,6 +144,49 @@ def scene_from_uniforms(u: list[float], split: str, style: str, num_objects: int
     )
 
 
+def make_scene(
+    color: str,
+    shape: str,
+    size: str = "large",
+    position: str = "center",
+    style: str = "photo",
+    second: tuple[str, str] | None = None,
+    relation: str = "left of",
+) -> Scene:
+    """The scene a reader describes: one object, or two when ``second`` gives (colour, shape).
+
+    The object sits in the middle of its position's box, with the middle radius of its size;
+    with ``second``, the first object is ``relation`` the second (which has the same size).
+
+    Raises:
+        ValueError: for an unknown attribute, or two objects that cannot be told apart.
+    """
+    for name, value, valid in (
+        ("color", color, COLORS),
+        ("shape", shape, SHAPES),
+        ("size", size, SIZES),
+        ("position", position, POSITIONS),
+        ("style", style, STYLES),
+        ("relation", relation, RELATIONS),
+    ):
+        check_choice(name, value, valid)
+    u = [SIZES.index(size) / len(SIZES) + 0.25, 0.5, 0.5, 0.5]
+    if second is None:
+        return Scene(
+            (_make_object((color, shape), _POSITION_BOX[position], u),), style, position=position
+        )
+    check_choice("second colour", second[0], COLORS)
+    check_choice("second shape", second[1], SHAPES)
+    if second == (color, shape):
+        raise ValueError("two objects of one colour and shape could not be told apart")
+    box_a, box_b = _RELATION_BOXES[relation]
+    return Scene(
+        (_make_object((color, shape), box_a, u), _make_object(second, box_b, u)),
+        style,
+        relation=relation,
+    )
+
+
 def sample_scene(
     rng: np.random.Generator, split: str = "train", style: str = "photo", num_objects: int = 1
 ) -> Scene:
