@@ -7,16 +7,17 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: help venv lab test lint pairs unit nbval seeds lock book sync student bench test-gpu test-browser clean
+.PHONY: help venv lab test lint pairs unit nbval seeds lock book sync assignments student bench test-gpu test-browser clean
 
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
 	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile)"
 	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some"
-	@echo "make book      execute every chapter, refresh outputs, write _build/html/index.html"
+	@echo "make book      the HTML book in _build/html/ (EXECUTE=1 re-executes every chapter first)"
 	@echo "make lock      re-resolve the dependencies into requirements.lock (and environment.yml)"
 	@echo "make sync      jupytext --sync every chapter pair (edit the .py, then run this)"
-	@echo "make student   write student notebooks to _build/student/ (FORCE=1 to overwrite edits)"
+	@echo "make assignments  the nbgrader course in _build/nbgrader/ (source and release)"
+	@echo "make student   nbgrader's release in _build/student/ (FORCE=1 to overwrite edits)"
 	@echo "make bench     run benchmarks/, JSON results in benchmarks/results/"
 	@echo "make test-gpu  every notebook under nbval with CMLIB_PROFILE=gpu (needs CUDA)"
 	@echo "make test-browser  JupyterLab and the book in a real browser (Chromium, Playwright)"
@@ -72,8 +73,9 @@ seeds: venv
 	$(BIN)/python tools/checkpoints.py seeds --seeds $(SEEDS) \
 	  $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS),) --output chapters/notes/checkpoints.md
 
+# The HTML book from the committed outputs; EXECUTE=1 re-executes every chapter first.
 book: venv
-	$(NBVAL_ENV) CMLIB_PROFILE=cpu $(BIN)/python tools/nbtools.py book
+	$(NBVAL_ENV) CMLIB_PROFILE=cpu $(BIN)/python tools/book.py $(if $(EXECUTE),--execute,)
 
 # Resolve pyproject.toml afresh for a clean venv; rewrites requirements.lock and environment.yml.
 lock: venv
@@ -83,8 +85,13 @@ lock: venv
 sync: venv
 	$(BIN)/jupytext --sync chapters/*.py
 
+# nbgrader's course folder (_build/nbgrader): source notebooks with solution and test cells, and
+# nbgrader's own release of them. `make student` copies the release to _build/student/.
+assignments: venv
+	$(BIN)/python tools/assignments.py
+
 student: venv
-	$(BIN)/python tools/nbtools.py student $(if $(FORCE),--force,)
+	$(BIN)/python tools/assignments.py --student $(if $(FORCE),--force,)
 
 bench: venv
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done

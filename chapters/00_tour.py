@@ -11,6 +11,9 @@
 # %% [markdown]
 # # 00 · Tour and setup
 #
+# **Article section:** 第1章 跨模态学习概述 (overview of cross-modal learning), and in it
+# §1.1 跨模态学习的定义与重要性 (definition and importance).
+#
 # Welcome to **Cross-Modal Learning, Hands-On**, the executable companion to the article
 # 《提示词驱动的跨模态学习：整合视觉和语言信息》 (*prompt-driven cross-modal learning: integrating
 # vision and language*). The article explains how models combine what they see with what they read;
@@ -219,6 +222,23 @@ def count_first_only(scene, color):
 
 
 assert not check("0.1", count_first_only, raise_on_failure=False)
+
+# %% [markdown]
+# **Exercise 0.2.** Write the canonical caption of a one-object scene: "a small red circle on the
+# left". `POSITION_WORDS[position][0]` is the canonical phrase of a position.
+
+# %%
+from cmlib.data.shapes.text import POSITION_WORDS
+
+
+def one_object_caption(scene):
+    ### BEGIN SOLUTION
+    obj = scene.objects[0]
+    return f"a {obj.size} {obj.color} {obj.shape} {POSITION_WORDS[scene.position][0]}"
+    ### END SOLUTION
+
+
+check("0.2", one_object_caption)
 
 # %% [markdown]
 # ## Where next

@@ -1,10 +1,11 @@
-"""Chapter 00 exercise: the mechanism, on a ShapesWorld scene."""
+"""Chapter 00 exercises: the mechanism, on ShapesWorld scenes."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..data.shapes import COLORS, Obj, Scene, sample_scene
+from ..data.shapes.text import POSITION_WORDS, canonical_caption
 from . import Exercise, register
 
 
@@ -44,6 +45,31 @@ register(
             lambda scene, color: int(scene.objects[0].color == color),  # looks at one object only
         ),
         cases=_edge_cases(),
+        trials=20,
+    )
+)
+
+
+def _random_one_object_scene(rng: np.random.Generator) -> tuple[Scene]:
+    return (sample_scene(rng, "train", "photo", 1),)
+
+
+register(
+    Exercise(
+        id="0.2",
+        title="write the canonical caption of a one-object scene",
+        hint="'a {size} {color} {shape} {where}', where `where` is "
+        "POSITION_WORDS[scene.position][0] (for example 'on the left')",
+        reference=canonical_caption,
+        make_inputs=_random_one_object_scene,
+        wrong_answers=(
+            lambda scene: "a {0.size} {0.color} {0.shape} {1}".format(
+                scene.objects[0], scene.position
+            ),
+            lambda scene: "a {0.color} {0.shape} {1}".format(
+                scene.objects[0], POSITION_WORDS[scene.position][0]
+            ),  # forgets the size
+        ),
         trials=20,
     )
 )

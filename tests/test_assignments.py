@@ -1,0 +1,113 @@
+"""The course as an nbgrader course: the instructor's solutions get full marks, stubs none.
+
+Builds the nbgrader course of chapter 00 (the fastest to execute), has nbgrader release it,
+then autogrades three submissions with nbgrader itself: the instructor's notebook, the
+released stubs, and the instructor's notebook with one plausible wrong answer.
+"""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("assignments", ROOT / "tools" / "assignments.py")
+assignments = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(assignments)
+
+CHAPTER = "00_tour"
+WRONG_0_2 = """from cmlib.data.shapes.text import POSITION_WORDS
+
+
+def one_object_caption(scene):
+    obj = scene.objects[0]  # forgets the size
+    return f"a {obj.color} {obj.shape} {POSITION_WORDS[scene.position][0]}"
+"""
+
+
+def test_split_exercise_turns_the_check_into_a_test_cell():
+    cell = (
+        "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\n\n"
+        'check("3.1", f)\n'
+    )
+    solution, exercise, test = assignments.split_exercise(cell)
+    assert exercise == "3.1" and test == 'assert check("3.1", f, raise_on_failure=True)'
+    assert "BEGIN SOLUTION" in solution and "check(" not in solution
+    assert assignments.split_exercise("print(1)\n") is None
+    with pytest.raises(ValueError, match="must end with check"):
+        assignments.split_exercise("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\nprint(x)\n")
+
+
+def test_every_chapter_makes_an_nbgrader_source_notebook():
+    for py in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")):
+        nb = assignments.source_notebook(py)
+        marks = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
+        solutions = [m for m in marks if m["solution"]]
+        tests = [m for m in marks if m["grade"]]
+        assert len(solutions) == len(tests) == py.read_text().count("### BEGIN SOLUTION"), py
+        assert all(m["points"] == 1 and m["locked"] for m in tests)
+        assert len({m["grade_id"] for m in marks}) == len(marks)
+
+
+def _score(course: Path, student: str) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        return gradebook.find_submission(CHAPTER, student).score
+
+
+def test_nbgrader_autograde_full_marks_zero_and_one_lost_point(tmp_path, monkeypatch):
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)  # the test cells raise by themselves
+    course = tmp_path / "course"
+    assignments.write_course([CHAPTER], course)
+    release = course / "release" / CHAPTER / f"{CHAPTER}.ipynb"
+    source = course / "source" / CHAPTER / f"{CHAPTER}.ipynb"
+    wrong = json.loads(source.read_text())  # every solution right but one
+    cell = next(
+        c for c in wrong["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "ex0_2"
+    )
+    cell["source"] = WRONG_0_2
+    for student, notebook in (
+        ("instructor", source.read_text()),
+        ("stubs", release.read_text()),
+        ("one-wrong", json.dumps(wrong)),
+    ):
+        folder = course / "submitted" / student / CHAPTER
+        folder.mkdir(parents=True)
+        (folder / f"{CHAPTER}.ipynb").write_text(notebook)
+    for student in ("instructor", "stubs", "one-wrong"):
+        assignments.nbgrader(["db", "student", "add", student], course)
+    assignments.nbgrader(["autograde", CHAPTER, "--force"], course)
+    assert _score(course, "instructor") == 2.0
+    assert _score(course, "stubs") == 0.0
+    assert _score(course, "one-wrong") == 1.0
+    shutil.rmtree(course / "autograded", ignore_errors=True)
+
+
+def test_student_copies_keep_student_edits(tmp_path):
+    course, target = tmp_path / "course", tmp_path / "student"
+    (course / "release" / "99_test").mkdir(parents=True)
+    released = course / "release" / "99_test" / "99_test.ipynb"
+    released.write_text('{"cells": ["released"]}')
+    assert assignments.copy_release(["99_test"], course, target, quiet=True) == 0
+    out = target / "99_test.ipynb"
+    assert out.read_text() == released.read_text()
+    out.write_text('{"cells": ["student work"]}')
+    released.write_text('{"cells": ["released again"]}')
+    assert assignments.copy_release(["99_test"], course, target, quiet=True) == 1
+    assert "student work" in out.read_text()  # not overwritten
+    assignments.copy_release(["99_test"], course, target, force=True, quiet=True)
+    assert "released again" in out.read_text()
+
+
+def test_released_notebooks_carry_the_kernelspec(tmp_path):
+    assignments.write_course([CHAPTER], tmp_path / "course")
+    nb = json.loads((tmp_path / "course" / "release" / CHAPTER / f"{CHAPTER}.ipynb").read_text())
+    assert nb["metadata"]["kernelspec"] == {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
