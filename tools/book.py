@@ -223,17 +223,18 @@ def checkpoints_page() -> str:
     return "# Learning checkpoints over seeds\n\nRun `make seeds` to measure them.\n"
 
 
-def write_source(notebooks: list[Path]) -> None:
-    if SOURCE.exists():
-        shutil.rmtree(SOURCE)
-    (SOURCE / "chapters").mkdir(parents=True)
+def write_source(notebooks: list[Path], source: Path = SOURCE) -> None:
+    """The book's Sphinx source: the pages and a copy of every chapter."""
+    if source.exists():
+        shutil.rmtree(source)
+    (source / "chapters").mkdir(parents=True)
     for ipynb in notebooks:
-        copy_notebook(ipynb, SOURCE / "chapters" / ipynb.name)
-    (SOURCE / "conf.py").write_text(CONF.format(title=TITLE), encoding="utf-8")
-    (SOURCE / "index.md").write_text(landing_page(notebooks), encoding="utf-8")
-    (SOURCE / "errata.md").write_text(errata_page(), encoding="utf-8")
-    (SOURCE / "glossary.md").write_text(glossary_page(notebooks), encoding="utf-8")
-    (SOURCE / "checkpoints.md").write_text(checkpoints_page(), encoding="utf-8")
+        copy_notebook(ipynb, source / "chapters" / ipynb.name)
+    (source / "conf.py").write_text(CONF.format(title=TITLE), encoding="utf-8")
+    (source / "index.md").write_text(landing_page(notebooks), encoding="utf-8")
+    (source / "errata.md").write_text(errata_page(), encoding="utf-8")
+    (source / "glossary.md").write_text(glossary_page(notebooks), encoding="utf-8")
+    (source / "checkpoints.md").write_text(checkpoints_page(), encoding="utf-8")
 
 
 def execute(notebooks: list[Path]) -> None:
@@ -262,29 +263,18 @@ def execute(notebooks: list[Path]) -> None:
         print(f"executed {ipynb.name} in {time.perf_counter() - start:.0f} s", flush=True)
 
 
-def build(run_first: bool) -> int:
+def build(run_first: bool = False, source: Path = SOURCE, html_dir: Path = HTML) -> int:
+    """Write the source, run Sphinx (warnings are errors); return its exit status."""
     notebooks = chapter_notebooks()
     if run_first:
         execute(notebooks)
-    write_source(notebooks)
-    if HTML.exists():
-        shutil.rmtree(HTML)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sphinx",
-            "-b",
-            "html",
-            "-W",
-            "--keep-going",
-            "-q",
-            str(SOURCE),
-            str(HTML),
-        ]
-    )
+    write_source(notebooks, source)
+    if html_dir.exists():
+        shutil.rmtree(html_dir)
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q"]
+    result = subprocess.run([*command, str(source), str(html_dir)])
     if result.returncode == 0:
-        print(f"book: {HTML.relative_to(ROOT)}/index.html")
+        print(f"book: {html_dir}/index.html")
     return result.returncode
 
 
