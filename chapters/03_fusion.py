@@ -110,18 +110,19 @@ print(f"majority answer overall: {majority['overall']:.3f}   "
 # train only the fusion heads on them.
 
 # %%
-from cmlib.vqa import grid_features, pretrain_backbone
+from cmlib.backbone import grid_features, pretrain_backbone
 
 BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
 BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)  # a subset is plenty for the backbone
 # A GridTagger is the ConvEncoder plus a 1×1 conv that labels every cell of its grid; most cells
-# are background, so they weigh 0.1 in the cross-entropy, lest they drown the objects.
+# are background (the last label), so they weigh 0.1 in the cross-entropy, lest they drown the
+# objects.
 tagger, tagger_history = pretrain_backbone(
-    train.images[:BACKBONE_IMAGES], train.cells[:BACKBONE_IMAGES], len(ALL_PAIRS) + 1, BACKGROUND,
-    BACKBONE_EPOCHS, DEVICE, background_weight=0.1, seed=SEED)
+    train.images[:BACKBONE_IMAGES], {"pair": train.cells[:BACKBONE_IMAGES]},
+    {"pair": len(ALL_PAIRS) + 1}, BACKBONE_EPOCHS, DEVICE, background_weight=0.1, seed=SEED)
 encoder = tagger.encoder  # frozen from here on
 with torch.no_grad():
-    cell_pred = tagger.eval()(test.images.to(DEVICE)).argmax(1).cpu()
+    cell_pred = tagger.eval()(test.images.to(DEVICE))["pair"].argmax(1).cpu()
 object_cells = test.cells != BACKGROUND
 print(f"backbone: test cell accuracy {(cell_pred == test.cells).float().mean():.3f}, "
       f"on object cells {(cell_pred == test.cells)[object_cells].float().mean():.3f}")

@@ -53,21 +53,21 @@ print(runtime.describe())
 #
 # Both members of the ensemble and the image side of the aligner read the same frozen backbone as
 # part 1: a `ConvEncoder` pretrained to tag each cell of its 4×4 grid with the object there
-# (`cmlib.vqa.pretrain_backbone`, the same recipe and seed, a dozen seconds). Here it is used
+# (`cmlib.backbone.pretrain_backbone`, the same recipe and seed, a dozen seconds). Here it is used
 # average-pooled: one 64-number vector per image.
 
 # %%
 from cmlib.data.shapes import ALL_PAIRS
 from cmlib.data.shapes.text import shapes_vocab
-from cmlib.data.shapes.vqa import BACKGROUND, load_vqa
-from cmlib.vqa import grid_features, pretrain_backbone
+from cmlib.backbone import grid_features, pretrain_backbone
+from cmlib.data.shapes.vqa import load_vqa
 
 BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
 BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)
 backbone_data = load_vqa("train", runtime.pick(cpu=3000, gpu=8000))  # cached by part 1
 tagger, _ = pretrain_backbone(
-    backbone_data.images[:BACKBONE_IMAGES], backbone_data.cells[:BACKBONE_IMAGES],
-    len(ALL_PAIRS) + 1, BACKGROUND, BACKBONE_EPOCHS, DEVICE, background_weight=0.1, seed=SEED)
+    backbone_data.images[:BACKBONE_IMAGES], {"pair": backbone_data.cells[:BACKBONE_IMAGES]},
+    {"pair": len(ALL_PAIRS) + 1}, BACKBONE_EPOCHS, DEVICE, background_weight=0.1, seed=SEED)
 encoder = tagger.encoder
 GRID_CHANNELS = encoder.out_channels
 vocab = shapes_vocab()

@@ -58,8 +58,8 @@ print(runtime.describe())
 
 # Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
 DIGIT_SIZE = 16
-CLASSIFIER_EPOCHS = runtime.pick(cpu=8, gpu=15)
-CVAE_EPOCHS = runtime.pick(cpu=20, gpu=40)
+CLASSIFIER_EPOCHS = runtime.pick(cpu=12, gpu=20)
+CVAE_EPOCHS = runtime.pick(cpu=30, gpu=60)
 BETA_EPOCHS = runtime.pick(cpu=5, gpu=20)
 BETAS = (0.25, 1.0, 4.0)
 TEMPERATURE = 0.8  # the sampling temperature of the checkpoint (section 3)
@@ -75,7 +75,7 @@ TEMPERATURE = 0.8  # the sampling temperature of the checkpoint (section 3)
 # %%
 from cmlib.data.mnist import load_mnist5k
 from cmlib.text import Vocab
-from cmlib.train import accuracy, fit, predict
+from cmlib.train import IndexBatches, accuracy, fit, predict
 from cmlib.vision import ConvEncoder
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -106,14 +106,29 @@ print(d_train.shape, digit_prompts(torch.arange(3)))
 # trained on the 4,000 real training digits. Its accuracy on the 1,000 real test digits says how
 # much to trust it.
 
+# %% [markdown]
+# Two details make the referee reliable from seed to seed: a one-cycle learning rate (warm up,
+# then anneal to zero, so the last epochs settle instead of bouncing), and every batch shifted by
+# up to one pixel — a handwritten digit is the same digit a pixel to the left.
+
 # %%
 runtime.seed_everything(SEED)
 digit_classifier = nn.Sequential(ConvEncoder(1, DIGIT_SIZE, width=16, embed_dim=64), nn.ReLU(),
                                  nn.Linear(64, 10))
-loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(d_train, mnist.train_labels),
-                                     batch_size=64, shuffle=True)
-fit(digit_classifier, loader, torch.optim.Adam(digit_classifier.parameters(), 2e-3),
-    CLASSIFIER_EPOCHS, DEVICE, loss_fn=F.cross_entropy, desc="digit classifier")
+loader = IndexBatches(len(d_train), 64, SEED, (d_train, mnist.train_labels))
+optimizer = torch.optim.Adam(digit_classifier.parameters(), 2e-3)
+schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 4e-3,
+                                               total_steps=CLASSIFIER_EPOCHS * len(loader))
+
+
+def shifted_step(model, batch):
+    images, labels = batch
+    dx, dy = torch.randint(-1, 2, (2,)).tolist()  # the same random shift for the whole batch
+    return F.cross_entropy(model(torch.roll(images, (dy, dx), dims=(2, 3))), labels)
+
+
+fit(digit_classifier, loader, optimizer, CLASSIFIER_EPOCHS, DEVICE, step_fn=shifted_step,
+    scheduler=schedule, desc="digit classifier")
 digit_acc = accuracy(predict(digit_classifier, d_test, DEVICE), mnist.test_labels)
 print(f"digit classifier on real test digits: {digit_acc:.3f}")
 

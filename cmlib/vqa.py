@@ -2,9 +2,7 @@
 
 An image's CNN feature grid and a question go in, a one-word answer comes out:
 
-* :class:`GridTagger` and :func:`pretrain_backbone` — pretrain the image backbone to say what
-  is where, cell by cell (chapter 03's both parts share this recipe);
-* :func:`grid_features` — the frozen backbone's grids, computed once;
+* the image backbone is pretrained and frozen by :mod:`cmlib.backbone`;
 * :class:`VQAModel` — question encoder + any :mod:`cmlib.fusion` module + answer classifier;
 * :func:`accuracy_by_kind` — accuracy overall and per question kind.
 
@@ -17,20 +15,18 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .fusion import FUSIONS, Fusion, make_fusion
 from .sequence import TextEncoder
-from .train import History, IndexBatches, fit, predict
-from .validate import check_number, check_positive_ints, check_same_length, check_tensor
-from .vision import ConvEncoder
+from .train import predict
+from .validate import check_positive_ints, check_same_length, check_tensor
 
 
 class VQAModel(nn.Module):
     """Visual question answering: image grid + question → answer logits.
 
     The image arrives as a CNN feature grid (computed once by a frozen
-    :class:`~cmlib.vision.ConvEncoder`, see :func:`grid_features`). Vector
+    :class:`~cmlib.vision.ConvEncoder`, see :func:`cmlib.backbone.grid_features`). Vector
     fusions get the grid average-pooled to ``(B, C)``; spatial ones the grid.
     The question goes through a :class:`~cmlib.sequence.TextEncoder`.
 
@@ -86,102 +82,6 @@ def make_vqa_model(
     extra = {"grid_size": grid_size} if FUSIONS.get(name, Fusion).spatial else {}
     fusion = make_fusion(name, grid_channels, text_dim, fused_dim, **extra)
     return VQAModel(fusion, TextEncoder(vocab_size, embed_dim, text_dim), num_answers)
-
-
-class GridTagger(nn.Module):
-    """Pretraining head for the VQA backbone: tag each grid cell with the objects it shows.
-
-    A 1×1 conv on :meth:`ConvEncoder.feature_map` gives, per cell, one logit per
-    label ((colour, shape) pairs and background) — the detector-style "what is
-    where" supervision that VQA backbones are pretrained with. Train it with
-    ``cross_entropy`` against :func:`cmlib.data.shapes.vqa.cell_labels`.
-
-    Args:
-        encoder: the CNN to pretrain.
-        num_labels: labels per cell.
-
-    Shapes:
-        ``(B, 3, S, S)`` → ``(B, num_labels, S / 8, S / 8)`` logits.
-    """
-
-    def __init__(self, encoder: ConvEncoder, num_labels: int):
-        super().__init__()
-        if not isinstance(encoder, ConvEncoder):
-            raise TypeError(f"encoder must be a ConvEncoder, got {type(encoder).__name__}")
-        check_positive_ints(num_labels=num_labels)
-        self.encoder = encoder
-        self.tag = nn.Conv2d(encoder.out_channels, num_labels, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.tag(self.encoder.feature_map(images))
-
-
-def pretrain_backbone(
-    images: torch.Tensor,
-    cells: torch.Tensor,
-    num_labels: int,
-    background: int,
-    num_epochs: int,
-    device: torch.device,
-    width: int = 16,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    background_weight: float = 0.1,
-    seed: int = 0,
-    progress: bool = True,
-) -> tuple[GridTagger, History]:
-    """Pretrain a :class:`ConvEncoder` as a cell tagger; return the tagger and its history.
-
-    Each cell of the ``S/8 × S/8`` grid is labelled with the (colour, shape) pair that covers it
-    or with ``background`` (:func:`cmlib.data.shapes.vqa.cell_labels`); the background cells,
-    most of them, weigh ``background_weight`` in the cross-entropy so they do not drown the
-    objects. The tagger comes back in eval mode, its encoder (``tagger.encoder``, the backbone)
-    with ``requires_grad`` off.
-
-    Args:
-        images: ``(N, 3, S, S)`` training images.
-        cells: ``(N, S/8, S/8)`` their cell labels.
-        num_labels: labels per cell (the pairs and the background).
-        background: the background label.
-        num_epochs: passes over the images.
-        device: where to train.
-        width: the encoder's width.
-        batch_size: images per step.
-        lr: Adam's learning rate.
-        background_weight: the background cells' weight in the loss.
-        seed: the batch order.
-        progress: show a progress bar.
-    """
-    check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
-    grid = images.shape[-1] // 8
-    check_tensor("cells", cells, (len(images), grid, grid), floating=False)
-    check_positive_ints(num_labels=num_labels)
-    check_number("background_weight", background_weight, low=0)
-    encoder = ConvEncoder(image_size=images.shape[-1], width=width, embed_dim=64)
-    tagger = GridTagger(encoder, num_labels)
-    weight = torch.ones(num_labels, device=device)
-    weight[background] = background_weight
-    history = fit(
-        tagger,
-        IndexBatches(len(images), batch_size, seed, (images, cells)),
-        torch.optim.Adam(tagger.parameters(), lr),
-        num_epochs,
-        device,
-        loss_fn=lambda logits, target: F.cross_entropy(logits, target, weight=weight),
-        progress=progress,
-        desc="backbone",
-    )
-    encoder.requires_grad_(False)
-    return tagger.eval(), history
-
-
-def grid_features(
-    encoder: ConvEncoder, images: torch.Tensor, device: torch.device, batch_size: int = 512
-) -> torch.Tensor:
-    """``encoder.feature_map`` of every image, in eval mode, on the CPU: ``(N, C, h, w)``."""
-    if not isinstance(encoder, ConvEncoder):
-        raise TypeError(f"encoder must be a ConvEncoder, got {type(encoder).__name__}")
-    return predict(encoder.feature_map, images, device, batch_size)
 
 
 @torch.no_grad()

@@ -10,7 +10,8 @@ from torch.nn import functional as F
 from cmlib.fusion import ConcatFusion
 from cmlib.sequence import TextEncoder
 from cmlib.vision import ConvEncoder
-from cmlib.vqa import GridTagger, VQAModel, accuracy_by_kind, grid_features, make_vqa_model
+from cmlib.backbone import GridTagger, grid_features, pretrain_backbone
+from cmlib.vqa import VQAModel, accuracy_by_kind, make_vqa_model
 
 C, L, D = 8, 6, 10
 
@@ -66,9 +67,24 @@ def test_accuracy_by_kind_reports_each_kind():
 
 def test_grid_tagger_and_grid_features_shapes():
     encoder = ConvEncoder(width=4, embed_dim=8)
-    tagger = GridTagger(encoder, num_labels=19)
-    assert tagger(torch.rand(2, 3, 32, 32)).shape == (2, 19, 4, 4)
+    tagger = GridTagger(encoder, {"pair": 19, "size": 3})
+    out = tagger(torch.rand(2, 3, 32, 32))
+    assert out["pair"].shape == (2, 19, 4, 4) and out["size"].shape == (2, 3, 4, 4)
     grids = grid_features(encoder, torch.rand(5, 3, 32, 32), torch.device("cpu"), batch_size=2)
     assert grids.shape == (5, 16, 4, 4)
     with pytest.raises(TypeError):
-        GridTagger(nn.Linear(2, 2), 3)
+        GridTagger(nn.Linear(2, 2), {"pair": 3})
+    with pytest.raises(TypeError):
+        GridTagger(encoder, 3)
+
+
+def test_pretrain_backbone_learns_cells_and_freezes():
+    torch.manual_seed(0)
+    images = torch.rand(16, 3, 32, 32)
+    cells = {"size": (images[:, 0, ::8, ::8] > 0.5).long()}  # a label readable from the pixels
+    tagger, history = pretrain_backbone(images, cells, {"size": 3}, 15, torch.device("cpu"),
+                                        width=4, batch_size=16, lr=2e-2, progress=False)
+    assert history.train_loss[-1] < history.train_loss[0] * 0.5
+    assert not any(p.requires_grad for p in tagger.encoder.parameters())
+    with pytest.raises(ValueError, match="same heads"):
+        pretrain_backbone(images, cells, {"pair": 3}, 1, torch.device("cpu"), progress=False)

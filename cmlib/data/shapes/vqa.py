@@ -26,7 +26,7 @@ from ..cache import cached_array
 from .dataset import ShapesWorld
 from .render import signed_distance
 from .text import ANSWERS, QUESTION_KINDS, shapes_vocab
-from .world import ALL_PAIRS
+from .world import ALL_PAIRS, COLORS, SHAPES, SIZES
 
 #: Questions are padded (or would be cut) to this many tokens in the cache.
 MAX_QUESTION_TOKENS = 20
@@ -94,12 +94,11 @@ def _question_table(dataset: ShapesWorld, vocab: Vocab) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
-    """What each cell of a ``grid_size × grid_size`` grid shows: ``(N, grid_size, grid_size)`` long.
+def cell_objects(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
+    """Which object each cell of a ``grid_size × grid_size`` grid shows: ``(N, g, g)`` long.
 
-    A cell's label is the index in :data:`ALL_PAIRS` of the (colour, shape) pair
-    that covers most of it, or :data:`BACKGROUND` where no object touches it —
-    a dense, detector-like "what is where" target for pretraining a CNN.
+    A cell shows the object that covers most of it (its index in the scene), or ``-1`` where
+    no object touches it.
     """
     check_int("grid_size", grid_size)
     if dataset.image_size % grid_size:
@@ -107,16 +106,58 @@ def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
             f"grid_size must divide image_size={dataset.image_size}, got {grid_size!r}"
         )
     cell = dataset.image_size // grid_size
-    out = torch.full((len(dataset), grid_size, grid_size), BACKGROUND, dtype=torch.long)
+    out = torch.full((len(dataset), grid_size, grid_size), -1, dtype=torch.long)
     for i in range(len(dataset)):
         best = torch.zeros(grid_size, grid_size)
-        for obj in dataset.scene(i).objects:
+        for k, obj in enumerate(dataset.scene(i).objects):
             inside = torch.from_numpy(signed_distance(obj, dataset.image_size) < 0).float()
             coverage = inside.view(grid_size, cell, grid_size, cell).mean(dim=(1, 3))
             wins = coverage > best
-            out[i][wins] = ALL_PAIRS.index((obj.color, obj.shape))
+            out[i][wins] = k
             best = torch.maximum(best, coverage)
     return out
+
+
+def _label_cells(dataset: ShapesWorld, objects: torch.Tensor, label_of, background: int
+                 ) -> torch.Tensor:
+    out = torch.full_like(objects, background)
+    for i in range(len(dataset)):
+        for k, obj in enumerate(dataset.scene(i).objects):
+            out[i][objects[i] == k] = label_of(obj)
+    return out
+
+
+def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
+    """What each cell of a ``grid_size × grid_size`` grid shows: ``(N, grid_size, grid_size)`` long.
+
+    A cell's label is the index in :data:`ALL_PAIRS` of the (colour, shape) pair
+    that covers most of it, or :data:`BACKGROUND` where no object touches it —
+    a dense, detector-like "what is where" target for pretraining a CNN.
+    """
+    objects = cell_objects(dataset, grid_size)
+    return _label_cells(dataset, objects, lambda o: ALL_PAIRS.index((o.color, o.shape)),
+                        BACKGROUND)
+
+
+def cell_attributes(dataset: ShapesWorld, grid_size: int) -> dict[str, torch.Tensor]:
+    """Each cell's pair, colour, shape and size as four labellings: ``{"color": (N, g, g), ...}``.
+
+    Labels index :data:`ALL_PAIRS`, :data:`COLORS`, :data:`SHAPES` and :data:`SIZES`;
+    background is the last label of each (``len(COLORS)``…). Labelled apart, the attributes
+    stay apart in a backbone pretrained on them (see :mod:`cmlib.backbone`).
+    """
+    objects = cell_objects(dataset, grid_size)
+    return {
+        "pair": _label_cells(dataset, objects, lambda o: ALL_PAIRS.index((o.color, o.shape)),
+                             BACKGROUND),
+        "color": _label_cells(dataset, objects, lambda o: COLORS.index(o.color), len(COLORS)),
+        "shape": _label_cells(dataset, objects, lambda o: SHAPES.index(o.shape), len(SHAPES)),
+        "size": _label_cells(dataset, objects, lambda o: SIZES.index(o.size), len(SIZES)),
+    }
+
+
+#: Labels per head of :func:`cell_attributes`, background included.
+ATTRIBUTE_LABELS = {"pair": len(ALL_PAIRS) + 1, "color": len(COLORS) + 1, "shape": len(SHAPES) + 1, "size": len(SIZES) + 1}
 
 
 def load_vqa(
@@ -204,10 +245,13 @@ def majority_rates(
 
 
 __all__ = [
+    "ATTRIBUTE_LABELS",
     "BACKGROUND",
     "MAX_QUESTION_TOKENS",
     "VQAData",
+    "cell_attributes",
     "cell_labels",
+    "cell_objects",
     "load_vqa",
     "majority_rates",
 ]

@@ -1,0 +1,268 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Encoder–decoder models, part 3: naming what was never seen
+#
+# **Article sections:** §3.2.2 基于编码器-解码器模型的跨模态学习 and §3.2.2.1 序列到序列学习.
+# Part 1 (`05_captioning`) built the captioners; part 2 (`05_captioning_exposure`) measured
+# exposure bias; part 4 (`05_text_to_image`) turns prompts into images.
+#
+# Three (colour, shape) pairs never appear in training: red triangles, green circles, blue
+# squares. Every *word* does — "red", "triangle" — just never together. A captioner that
+# understood colour and shape separately could still describe a red triangle; one that learnt
+# whole phrases cannot. This is **compositional generalisation**.
+#
+# **You will:**
+# 1. caption held-out images with part 1's attention captioner, and count how often it names the
+#    pair at all;
+# 2. contrast it with a nearest-neighbour retrieval captioner, which can only repeat training
+#    captions;
+# 3. take the language model's veto away with a slot decoder, whose colour and shape words come
+#    from the image alone;
+# 4. find what still limits it.
+#
+# **Key terms.** compositional generalisation (组合泛化) · held-out pairs (留出组合) · language
+# prior (语言先验) · retrieval-based captioning (基于检索的描述生成) · slot filling (槽位填充).
+
+# %%
+# %matplotlib inline
+import time
+
+CHAPTER_START = time.perf_counter()
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from cmlib import runtime
+from cmlib.claims import Checkpoints
+
+SEED = runtime.seed_everything()
+checkpoint = Checkpoints("05_captioning_heldout")  # learning checkpoints: asserted and recorded
+DEVICE = runtime.device()
+print(runtime.describe())
+
+# The same sizes as part 1: the cpu profile fits 3 minutes on 2 cores.
+NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
+NUM_HELDOUT = 500
+BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)
+BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
+CAPTION_EPOCHS = runtime.pick(cpu=20, gpu=40)
+IMAGE_SIZE = 32
+
+# %% [markdown]
+# ## 1 · Data, backbone and part 1's captioner
+#
+# The training data and frozen backbone of part 1, and 500 one-object images of the held-out
+# pairs.
+
+# %%
+from cmlib.backbone import grid_features, pretrain_backbone
+from cmlib.captioning import AttentionCaptioner, train_captioner
+from cmlib.data.shapes import COLORS, HELDOUT_PAIRS, SHAPES
+from cmlib.data.shapes.captioning import load_captioning
+from cmlib.data.shapes.vqa import ATTRIBUTE_LABELS
+
+train = load_captioning("train", NUM_TRAIN, IMAGE_SIZE, seed=SEED)
+heldout = load_captioning("heldout", NUM_HELDOUT, IMAGE_SIZE, num_objects=1, seed=SEED)
+vocab = train.vocab
+tagger, _ = pretrain_backbone(
+    train.images[:BACKBONE_IMAGES], {k: v[:BACKBONE_IMAGES] for k, v in train.cells.items()},
+    ATTRIBUTE_LABELS, BACKBONE_EPOCHS, DEVICE, seed=SEED)
+train_grids = grid_features(tagger.encoder, train.images, DEVICE)
+heldout_grids = grid_features(tagger.encoder, heldout.images, DEVICE)
+
+runtime.seed_everything(SEED)
+attention_model = AttentionCaptioner(len(vocab), tagger.encoder.out_channels, grid_size=4)
+history = train_captioner(attention_model, train, train_grids, CAPTION_EPOCHS, DEVICE, seed=SEED,
+                          desc="attention")
+print(f"attention captioner trained in {history.total_seconds:.0f} s")
+
+# %% [markdown]
+# ## 2 · Does it ever say "red triangle"?
+#
+# Caption every held-out image (no prompt, greedy) and parse what it says. The score is
+# colour+shape accuracy: the caption names the object's colour *and* shape. Chance is 1 in 18
+# (6 colours × 3 shapes).
+
+# %%
+from cmlib.captioning import caption_scores, greedy_decode
+from cmlib.data.shapes.parse import parse_caption
+
+CHANCE = 1 / (len(COLORS) * len(SHAPES))
+no_prompt = torch.zeros(NUM_HELDOUT, dtype=torch.long)
+
+
+def said_pairs(texts):
+    """The (colour, shape) each caption names, or None when it does not parse."""
+    parses = [parse_caption(t) for t in texts]
+    return [None if p is None else (p.objects[0][1], p.objects[0][2]) for p in parses]
+
+
+def heldout_report(texts):
+    said = said_pairs(texts)
+    truth = [(s.objects[0].color, s.objects[0].shape) for s in heldout.scenes]
+    row = {"colour+shape": caption_scores(texts, heldout.scenes)["color_shape"],
+           "colour": caption_scores(texts, heldout.scenes)["color"]}
+    for pair in HELDOUT_PAIRS:
+        row[f"says '{' '.join(pair)}'"] = np.mean([s == pair for s in said])
+    row["says any held-out pair"] = np.mean([s in HELDOUT_PAIRS for s in said])
+    row["right when it does"] = (np.mean([s == t for s, t in zip(said, truth)
+                                          if s in HELDOUT_PAIRS])
+                                 if any(s in HELDOUT_PAIRS for s in said) else float("nan"))
+    return row
+
+
+attention_texts = greedy_decode(attention_model, heldout_grids, no_prompt, vocab).texts(vocab)
+reports = {"attention captioner": heldout_report(attention_texts)}
+for k in range(4):
+    print(f"{heldout.references[k][0]:<34} → {attention_texts[k]}")
+pd.DataFrame(reports).T.round(3)
+
+# %% [markdown]
+# ## 3 · A retrieval captioner as the contrast
+#
+# The nearest-neighbour captioner returns the canonical caption of the most similar training
+# image (cosine similarity of the frozen grids). It can only repeat what it has read, so it can
+# never name a held-out pair: a floor for composition.
+
+# %%
+from cmlib.captioning import NearestNeighbourCaptioner
+from cmlib.data.shapes.text import canonical_caption
+
+retrieval = NearestNeighbourCaptioner(train_grids, [canonical_caption(s) for s in train.scenes])
+reports["nearest neighbour"] = heldout_report(retrieval(heldout_grids))
+pd.DataFrame(reports).T.round(3)
+
+# %% [markdown]
+# ## 4 · Whose veto? The language prior
+#
+# After "a small red", the decoder has read "circle" or "square" thousands of times and
+# "triangle" never. Feed it the true caption of each held-out image and read the probability it
+# gives the true shape word, next to the same number for seen pairs — how strongly the words
+# already written veto what the image shows.
+
+# %%
+test = load_captioning("test", 500, IMAGE_SIZE, num_objects=1, seed=SEED)
+test_grids = grid_features(tagger.encoder, test.images, DEVICE)
+SHAPE_POSITION = 4  # "<bos> a small red [circle] …": the shape word of the detailed caption
+
+
+@torch.no_grad()
+def shape_word_probability(model, data, grids):
+    """Mean probability of the true shape word, fed the true detailed caption before it."""
+    model.eval()
+    style = torch.full((len(data),), 2)
+    tokens = data.detailed_ids
+    logits = model(grids.to(DEVICE), tokens[:, :SHAPE_POSITION].to(DEVICE), style.to(DEVICE))
+    probs = torch.softmax(logits[:, -1], dim=1).cpu()
+    return probs.gather(1, tokens[:, SHAPE_POSITION:SHAPE_POSITION + 1]).mean().item()
+
+
+print("the shape word:", vocab.itos[int(heldout.detailed_ids[0, SHAPE_POSITION])], "in",
+      f"“{vocab.decode(heldout.detailed_ids[0].tolist())}”")
+veto = {"seen pairs (test)": shape_word_probability(attention_model, test, test_grids),
+        "held-out pairs": shape_word_probability(attention_model, heldout, heldout_grids)}
+for name, p in veto.items():
+    print(f"attention captioner, P(true shape word | true prefix), {name:<18}: {p:.3f}")
+
+# %% [markdown]
+# ## 5 · A slot decoder: content words from the image alone
+#
+# `SlotCaptioner` (after Neural Baby Talk, Lu et al., 2018) splits the vocabulary. Function words
+# ("a", "to", "the", "left") come from the decoder's state as before. A content word — a colour,
+# a shape, a size — scores `gate(state)[its kind] + content(attended region)[word]`: the state
+# decides only *that* a shape comes next; which shape is read off the region the step attends.
+# The words already written can no longer veto it. Same data, backbone and budget.
+
+# %%
+from cmlib.captioning import SlotCaptioner
+from cmlib.data.shapes.captioning import content_slots
+
+runtime.seed_everything(SEED)
+slot_model = SlotCaptioner(len(vocab), tagger.encoder.out_channels, grid_size=4,
+                           content_slots=content_slots(), vocab_itos=vocab.itos)
+history = train_captioner(slot_model, train, train_grids, CAPTION_EPOCHS, DEVICE, seed=SEED,
+                          desc="slot decoder")
+slot_texts = greedy_decode(slot_model, heldout_grids, no_prompt, vocab).texts(vocab)
+reports["slot decoder"] = heldout_report(slot_texts)
+veto_slot = shape_word_probability(slot_model, heldout, heldout_grids)
+print(f"slot decoder trained in {history.total_seconds:.0f} s; P(true shape word | true "
+      f"prefix), held-out pairs: {veto_slot:.3f}")
+pd.DataFrame(reports).T.round(3)
+
+# %%
+slot_seen = caption_scores(greedy_decode(slot_model, test_grids, torch.zeros(len(test)).long(),
+                                         vocab).texts(vocab), test.scenes)
+print(f"slot decoder on seen one-object test scenes: exact {slot_seen['exact']:.3f}")
+checkpoint("slot-heldout-color-shape", reports["slot decoder"]["colour+shape"], ">=",
+           3 * CHANCE, chance=CHANCE);
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 3.2))
+names = list(reports)
+ax.bar(names, [reports[n]["colour+shape"] for n in names], label="colour+shape right")
+ax.axhline(CHANCE, color="k", ls=":", label="chance (1/18)")
+ax.axhline(3 * CHANCE, color="grey", ls="--", label="3 × chance")
+ax.set(title="held-out colour–shape pairs, one-object images", xlabel="captioner",
+       ylabel="accuracy", ylim=(0, 1))
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 6 · What still limits it: what the image features say
+#
+# The slot decoder takes the shape from the attended region, so it can be no better than what
+# the frozen backbone's features say about shape. The backbone was pretrained on training images
+# only — it has never seen a red triangle either. Its own shape head, on the cells of held-out
+# objects, next to the same on seen objects:
+
+# %%
+@torch.no_grad()
+def backbone_shape_accuracy(images, cells):
+    predicted = tagger(images.to(DEVICE))["shape"].argmax(1).cpu()
+    on_object = cells["shape"] != ATTRIBUTE_LABELS["shape"] - 1
+    return (predicted == cells["shape"])[on_object].float().mean().item()
+
+
+print(f"backbone shape head, object cells: seen {backbone_shape_accuracy(test.images, test.cells):.3f}"
+      f", held-out {backbone_shape_accuracy(heldout.images, heldout.cells):.3f}")
+said = said_pairs(slot_texts)
+print("what the slot decoder calls each held-out pair's shape:")
+for pair in HELDOUT_PAIRS:
+    shapes = [s[1] for s, sc in zip(said, heldout.scenes) if s and
+              (sc.objects[0].color, sc.objects[0].shape) == pair]
+    counts = {shape: shapes.count(shape) for shape in SHAPES}
+    print(f"  {' '.join(pair):<15} → {counts}")
+
+# %% [markdown]
+# Read these numbers as this run's, and compare the "colour" and "colour+shape" columns of the
+# tables: the gap between them is the shape, named wrong. A backbone trained only on seen pairs
+# can learn features in which shape and colour are entangled (its pair head asks it to tell
+# "green square" from "green triangle", never "green circle"), and a decoder inherits whatever
+# the features encode. Three things limit held-out accuracy here: (1) the language prior, which
+# the slot decoder removes by construction; (2) the backbone's features, which would need
+# pretraining that keeps shape apart from colour (more data, augmentation that recolours
+# objects, or a backbone that has seen the pairs without captions); (3) the budget — a few
+# thousand images and a minute of training.
+#
+# ## Summary
+#
+# * A captioner trained on phrases can be right about every seen pair and still never say "red
+#   triangle"; the table above measures how often it does.
+# * Retrieval cannot compose at all: it repeats the captions it has.
+# * Taking content words from the image alone removes the language's veto; what remains is what
+#   the visual features encode.
+
+# %%
+print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s")

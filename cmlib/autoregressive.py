@@ -1,0 +1,176 @@
+"""A prompt becomes an image, one token at a time (chapter 05, part 4; §3.2.2.2 跨模态序列生成).
+
+The image is a grid of codebook tokens (:class:`~cmlib.codebook.PatchCodebook`), read in
+raster order; :class:`PromptPixelCNN` models ``p(token_i | tokens before i, prompt)`` and
+draws the tokens one by one. It is a gated PixelCNN (van den Oord et al., 2016, *Conditional
+Image Generation with PixelCNN Decoders*) over the token grid — the prior that VQ-VAE used
+(van den Oord et al., 2017), and DALL·E's recipe in miniature: discrete image tokens, then an
+autoregressive model of them conditioned on text.
+
+Causality comes from the shapes of the convolutions. Two stacks run side by side:
+
+* the **vertical** stack sees the rows above (its output is shifted down one row before the
+  other stack reads it);
+* the **horizontal** stack sees the tokens to the left in the same row — strictly left in the
+  first layer, so a position never sees its own token.
+
+Together they see every earlier token in raster order (no blind spot). The prompt's vector
+is added inside every gate, ``tanh(W_f x + V_f c) · σ(W_g x + V_g c)``.
+
+What is missing next to DALL·E: a *learned* discrete VAE with 8192 codes instead of k-means,
+a transformer of 12 billion parameters over text and image tokens in one stream instead of a
+small PixelCNN beside a bag-of-words prompt encoder, and reranking of many samples with CLIP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .train import History, IndexBatches, fit
+from .validate import check_int, check_number, check_positive_ints, check_tensor
+
+
+def shift_down(x: torch.Tensor) -> torch.Tensor:
+    """Move every row one down (the top row becomes zeros): row i then holds row i − 1."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+class GatedLayer(nn.Module):
+    """One layer of both stacks, with the prompt added inside the gates.
+
+    Args:
+        channels: feature channels of each stack.
+        cond_dim: size of the prompt vector.
+        kernel: the (odd, ≥ 3) width of the convolutions.
+        first: the first layer: its horizontal convolution excludes the current position, and
+            it has no residual connection.
+    """
+
+    def __init__(self, channels: int, cond_dim: int, kernel: int = 3, first: bool = False):
+        super().__init__()
+        half = kernel // 2
+        self.first, self.half = first, half
+        # vertical: rows i − half … i, columns j − half … j + half (shifted before h reads it)
+        self.vertical = nn.Conv2d(channels, 2 * channels, (half + 1, kernel))
+        # horizontal: columns j − half … j; in the first layer j − half … j − 1
+        self.horizontal = nn.Conv2d(channels, 2 * channels, (1, half if first else half + 1))
+        self.link = nn.Conv2d(2 * channels, 2 * channels, 1)  # vertical → horizontal
+        self.cond_v = nn.Linear(cond_dim, 2 * channels)
+        self.cond_h = nn.Linear(cond_dim, 2 * channels)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    @staticmethod
+    def gate(x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return torch.tanh(a) * torch.sigmoid(b)
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        half, width = self.half, h.shape[3]
+        v_pre = self.vertical(F.pad(v, (half, half, half, 0)))
+        # padded on the left by `half`: each output sees the `half` (+1) columns ending at j;
+        # the first layer's narrower kernel yields one extra column, dropped: strictly left
+        h_pre = self.horizontal(F.pad(h, (half, 0)))[:, :, :, :width]
+        h_pre = h_pre + self.link(shift_down(v_pre))
+        v_out = self.gate(v_pre + self.cond_v(c)[:, :, None, None])
+        h_out = self.out(self.gate(h_pre + self.cond_h(c)[:, :, None, None]))
+        return v_out, h_out if self.first else h + h_out
+
+
+class PromptPixelCNN(nn.Module):
+    """``p(image tokens | prompt)``, one token at a time in raster order.
+
+    Args:
+        num_codes: the codebook's size.
+        grid_size: tokens per side (8 for 16×16 images in 2×2 patches).
+        cond_dim: size of the prompt vector (from a :mod:`cmlib.prompts` encoder).
+        channels: feature channels.
+        depth: gated layers.
+        kernel: the convolutions' width (odd).
+
+    Shapes:
+        ``forward(tokens (B, g, g), c (B, cond_dim))`` → logits ``(B, num_codes, g, g)``;
+        position ``(i, j)`` predicts its token from the tokens before it and the prompt.
+    """
+
+    def __init__(self, num_codes: int, grid_size: int, cond_dim: int, channels: int = 64,
+                 depth: int = 6, kernel: int = 3):
+        super().__init__()
+        check_positive_ints(num_codes=num_codes, grid_size=grid_size, cond_dim=cond_dim,
+                            channels=channels, depth=depth)
+        if kernel % 2 != 1 or kernel < 3:
+            raise ValueError(f"kernel must be odd and at least 3, got {kernel}")
+        self.num_codes, self.grid_size, self.cond_dim = num_codes, grid_size, cond_dim
+        self.embed = nn.Embedding(num_codes, channels)
+        self.layers = nn.ModuleList(
+            GatedLayer(channels, cond_dim, kernel, first=k == 0) for k in range(depth))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, 4 * channels, 1), nn.ReLU(),
+                                  nn.Conv2d(4 * channels, num_codes, 1))
+
+    def forward(self, tokens: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        g = self.grid_size
+        check_tensor("tokens", tokens, ("B", g, g), floating=False, nonempty=True)
+        check_tensor("c", c, (len(tokens), self.cond_dim), floating=True)
+        v = h = self.embed(tokens).permute(0, 3, 1, 2)
+        for layer in self.layers:
+            v, h = layer(v, h, c)
+        return self.head(h)
+
+    @torch.no_grad()
+    def sample(self, c: torch.Tensor, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``(B, g, g)`` tokens for prompt vectors ``c (B, cond_dim)``, in raster order."""
+        check_tensor("c", c, ("B", self.cond_dim), floating=True, nonempty=True)
+        check_number("temperature", temperature, low=1e-6)
+        self.eval()
+        g = self.grid_size
+        tokens = torch.zeros(len(c), g, g, dtype=torch.long, device=c.device)
+        for i in range(g):
+            for j in range(g):
+                logits = self(tokens, c)[:, :, i, j] / temperature
+                probs = torch.softmax(logits, dim=1).cpu()
+                tokens[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(
+                    c.device)
+        return tokens
+
+
+def train_prompt_pixelcnn(model: PromptPixelCNN, text_encoder: nn.Module, tokens: torch.Tensor,
+                          prompt_fn: Callable[[torch.Tensor], list[str]], num_epochs: int,
+                          device: torch.device, batch_size: int = 64, lr: float = 3e-3,
+                          seed: int = 0, progress: bool = True) -> History:
+    """Next-token cross-entropy over every position of the grid, a fresh prompt each time.
+
+    The prompt encoder trains with the model. Teacher forcing is free here: one forward pass
+    scores every position, since each only sees the true tokens before it.
+
+    Args:
+        model: the PixelCNN.
+        text_encoder: prompts → ``(B, cond_dim)``.
+        tokens: ``(N, g, g)`` the training images as codebook tokens.
+        prompt_fn: ``indices (B,) -> B prompts`` for those images.
+        num_epochs: passes over the images.
+        device: where to train.
+        batch_size: images per step.
+        lr: Adam's peak learning rate (one-cycle).
+        seed: the batch order.
+    """
+    g = model.grid_size
+    check_tensor("tokens", tokens, ("N", g, g), floating=False, nonempty=True)
+    check_int("num_epochs", num_epochs)
+    batches = IndexBatches(len(tokens), batch_size, seed)
+    trainable = nn.ModuleDict({"model": model, "text": text_encoder})
+    optimizer = torch.optim.Adam(trainable.parameters(), lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr,
+                                                   total_steps=num_epochs * len(batches))
+
+    def step(_, idx: torch.Tensor) -> torch.Tensor:
+        target = tokens[idx.cpu()].to(device)
+        logits = model(target, text_encoder(prompt_fn(idx.cpu())))
+        return F.cross_entropy(logits, target)
+
+    return fit(trainable, batches, optimizer, num_epochs, device, step_fn=step,
+               scheduler=schedule, grad_clip=1.0, progress=progress, desc="prompt → tokens")

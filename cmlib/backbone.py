@@ -1,0 +1,138 @@
+"""The frozen image backbone of chapters 03 and 05: a CNN pretrained to say what is where.
+
+VQA and captioning models read an image as a grid of region features — the feature map of a
+:class:`~cmlib.vision.ConvEncoder`. Rather than learn it through each task, the encoder is
+pretrained once as a *cell tagger* (the detector-style "what is where" supervision that
+VQA and captioning backbones are pretrained with) and then frozen:
+
+* :class:`GridTagger` — the encoder plus one 1×1-conv head per labelling of the cells: the
+  (colour, shape) pair for chapter 03; colour, shape and size as separate heads for chapter
+  05, which keeps them apart in the features (a red triangle is then "red" and "triangle",
+  not an unknown pair);
+* :func:`pretrain_backbone` — trains it with :func:`cmlib.train.fit`;
+* :func:`grid_features` — the frozen encoder's grids of many images, computed once.
+
+The labels come from :func:`cmlib.data.shapes.vqa.cell_labels` and
+:func:`~cmlib.data.shapes.vqa.cell_attributes`. In every labelling, the *last* label of a
+head means background: no object in that cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .train import History, IndexBatches, fit, predict
+from .validate import check_number, check_positive_ints, check_tensor
+from .vision import ConvEncoder
+
+
+class GridTagger(nn.Module):
+    """A :class:`ConvEncoder` with a 1×1-conv tagging head per labelling of its grid cells.
+
+    Args:
+        encoder: the CNN to pretrain.
+        heads: each head's name and its number of labels (background included, last).
+
+    Shapes:
+        ``(B, 3, S, S)`` → ``{name: (B, heads[name], S / 8, S / 8)}`` logits.
+    """
+
+    def __init__(self, encoder: ConvEncoder, heads: Mapping[str, int]):
+        super().__init__()
+        if not isinstance(encoder, ConvEncoder):
+            raise TypeError(f"encoder must be a ConvEncoder, got {type(encoder).__name__}")
+        if not isinstance(heads, Mapping) or not heads:
+            raise TypeError(f"heads must be a non-empty mapping name → labels, got {heads!r}")
+        check_positive_ints(**{f"heads[{k!r}]": v for k, v in heads.items()})
+        self.encoder = encoder
+        self.heads = nn.ModuleDict(
+            {name: nn.Conv2d(encoder.out_channels, n, 1) for name, n in heads.items()}
+        )
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        grid = self.encoder.feature_map(images)
+        return {name: head(grid) for name, head in self.heads.items()}
+
+
+def tagging_loss(logits: Mapping[str, torch.Tensor], cells: Mapping[str, torch.Tensor],
+                 background_weight: float) -> torch.Tensor:
+    """The heads' cross-entropies summed, each head's background label weighing less."""
+    total = 0.0
+    for name, head_logits in logits.items():
+        weight = torch.ones(head_logits.shape[1], device=head_logits.device)
+        weight[-1] = background_weight
+        total = total + F.cross_entropy(head_logits, cells[name], weight=weight)
+    return total
+
+
+def pretrain_backbone(
+    images: torch.Tensor,
+    cells: Mapping[str, torch.Tensor],
+    num_labels: Mapping[str, int],
+    num_epochs: int,
+    device: torch.device,
+    width: int = 16,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    background_weight: float = 0.1,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[GridTagger, History]:
+    """Pretrain a :class:`ConvEncoder` as a cell tagger; return the tagger and its history.
+
+    Every cell of the ``S/8 × S/8`` grid has one label per head; background cells, most of
+    them, weigh ``background_weight`` in the cross-entropy so they do not drown the objects.
+    The tagger comes back in eval mode, its encoder (``tagger.encoder``, the backbone) with
+    ``requires_grad`` off.
+
+    Args:
+        images: ``(N, 3, S, S)`` training images.
+        cells: each head's ``(N, S/8, S/8)`` cell labels.
+        num_labels: each head's number of labels, background (the last) included.
+        num_epochs: passes over the images.
+        device: where to train.
+        width: the encoder's width.
+        batch_size: images per step.
+        lr: Adam's learning rate.
+        background_weight: the background cells' weight in the loss.
+        seed: the batch order.
+        progress: show a progress bar.
+    """
+    check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
+    if not isinstance(cells, Mapping) or set(cells) != set(num_labels):
+        raise ValueError(f"cells and num_labels must name the same heads, got "
+                         f"{sorted(cells) if isinstance(cells, Mapping) else cells!r} and "
+                         f"{sorted(num_labels)}")
+    grid = images.shape[-1] // 8
+    for name, labels in cells.items():
+        check_tensor(f"cells[{name!r}]", labels, (len(images), grid, grid), floating=False)
+    check_number("background_weight", background_weight, low=0)
+    encoder = ConvEncoder(image_size=images.shape[-1], width=width, embed_dim=64)
+    tagger = GridTagger(encoder, num_labels)
+    names = list(num_labels)
+    history = fit(
+        tagger,
+        IndexBatches(len(images), batch_size, seed, (images, *(cells[k] for k in names))),
+        torch.optim.Adam(tagger.parameters(), lr),
+        num_epochs,
+        device,
+        step_fn=lambda model, batch: tagging_loss(
+            model(batch[0]), dict(zip(names, batch[1:])), background_weight),
+        progress=progress,
+        desc="backbone",
+    )
+    encoder.requires_grad_(False)
+    return tagger.eval(), history
+
+
+def grid_features(
+    encoder: ConvEncoder, images: torch.Tensor, device: torch.device, batch_size: int = 512
+) -> torch.Tensor:
+    """``encoder.feature_map`` of every image, in eval mode, on the CPU: ``(N, C, h, w)``."""
+    if not isinstance(encoder, ConvEncoder):
+        raise TypeError(f"encoder must be a ConvEncoder, got {type(encoder).__name__}")
+    return predict(encoder.feature_map, images, device, batch_size)
