@@ -12,7 +12,8 @@ NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
 	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile)"
-	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some"
+	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some;"
+	@echo "               EXECUTE=1 runs the first seed by executing the notebook in place (its outputs)"
 	@echo "make book      the HTML book in _build/html/ (EXECUTE=1 re-executes every chapter first)"
 	@echo "make lock      re-resolve the dependencies into requirements.lock (and environment.yml)"
 	@echo "make sync      jupytext --sync every chapter pair (edit the .py, then run this)"
@@ -70,7 +71,7 @@ nbval: venv
 
 SEEDS ?= 0 1 2 3 4
 seeds: venv
-	$(BIN)/python tools/checkpoints.py seeds --seeds $(SEEDS) \
+	$(BIN)/python tools/checkpoints.py seeds --seeds $(SEEDS) $(if $(EXECUTE),--execute,) \
 	  $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS),) --output chapters/notes/checkpoints.md
 
 # The HTML book from the committed outputs; EXECUTE=1 re-executes every chapter first.

@@ -57,9 +57,9 @@ print(runtime.describe())
 # average-pooled: one 64-number vector per image.
 
 # %%
+from cmlib.backbone import grid_features, pretrain_backbone
 from cmlib.data.shapes import ALL_PAIRS
 from cmlib.data.shapes.text import shapes_vocab
-from cmlib.backbone import grid_features, pretrain_backbone
 from cmlib.data.shapes.vqa import load_vqa
 
 BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)

@@ -55,7 +55,6 @@ print(runtime.describe())
 import matplotlib.pyplot as plt
 
 from cmlib import errata, gan, prompts
-from cmlib.cvae import CVAE
 from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes.prompt_text import (
     alignment_prompts,
@@ -375,17 +374,12 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase, grounded"):
 # and nothing in the game rewards drawing a combination that never appears among the real images.
 
 # %%
-from cmlib.checkpoint import CheckpointError, load_checkpoint
+from cmlib.checkpoint import CheckpointError
 from cmlib.data.cache import cache_dir
+from cmlib.generative import load_saved_generator
 
 try:
-    saved = load_checkpoint(cache_dir() / "ch04_cvae.pt", what="chapter 04 CVAE")
-    config = dict(saved["config"])
-    cvae = nn.ModuleDict(
-        {"cvae": CVAE(**config), "text": prompts.BagOfWordsEncoder(vocab, config["cond_dim"])}
-    )
-    cvae.load_state_dict(saved["state_dict"])
-    cvae_model, cvae_text = cvae["cvae"].eval(), cvae["text"].eval()
+    cvae_model, cvae_text = load_saved_generator(cache_dir() / "ch04_cvae.pt", vocab)
 except (FileNotFoundError, CheckpointError) as err:
     cvae_model = None
     print(f"Part 1's CVAE is not available ({err}); run part 1 to compare.")

@@ -97,7 +97,8 @@ for name in ("Seq2Seq", "CrossModalSeqGen"):
                            attributes={"embed": nn.EmbeddingBag(100, LANG_DIM)})
     tokens = torch.randint(0, 100, (4, 7))  # four "captions" of seven tokens
     out = listing(tokens, torch.randn(4, VIS_DIM))
-    print(f"{name}: in {tuple(tokens.shape)} tokens + (4, {VIS_DIM}) image → out {tuple(out.shape)}")
+    shapes = f"in {tuple(tokens.shape)} tokens + (4, {VIS_DIM}) image → out {tuple(out.shape)}"
+    print(f"{name}: {shapes}")
 print("one vector per example, of the image's size: a reconstruction, not a token sequence")
 
 # %% [markdown]

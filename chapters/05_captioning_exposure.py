@@ -140,12 +140,10 @@ plt.show()
 # %%
 from collections import Counter
 
-from cmlib.captioning.evaluation import free_running_tokens
-
 pred, target = free_running_tokens(decoded_tf.tokens, test, vocab)
 first_error = Counter()
 for p, t in zip(pred.tolist(), target.tolist()):
-    for position, (a, b) in enumerate(zip(p, t)):
+    for a, b in zip(p, t):
         if b != vocab.pad_id and a != b:
             first_error[(vocab.itos[b], vocab.itos[a])] += 1
             break

@@ -235,8 +235,9 @@ def backbone_shape_accuracy(images, cells):
     return (predicted == cells["shape"])[on_object].float().mean().item()
 
 
-print(f"backbone shape head, object cells: seen {backbone_shape_accuracy(test.images, test.cells):.3f}"
-      f", held-out {backbone_shape_accuracy(heldout.images, heldout.cells):.3f}")
+seen_shape = backbone_shape_accuracy(test.images, test.cells)
+heldout_shape = backbone_shape_accuracy(heldout.images, heldout.cells)
+print(f"backbone shape head, object cells: seen {seen_shape:.3f}, held-out {heldout_shape:.3f}")
 said = said_pairs(slot_texts)
 print("what the slot decoder calls each held-out pair's shape:")
 for pair in HELDOUT_PAIRS:

@@ -15,7 +15,8 @@ Causality comes from the shapes of the convolutions. Two stacks run side by side
   first layer, so a position never sees its own token.
 
 Together they see every earlier token in raster order (no blind spot). The prompt's vector
-is added inside every gate, ``tanh(W_f x + V_f c) · σ(W_g x + V_g c)``.
+becomes a map ``s = m(c)`` over the grid, added inside every gate,
+``tanh(W_f x + V_f s) · σ(W_g x + V_g s)``: the model learns where a prompt's object goes.
 
 What is missing next to DALL·E: a *learned* discrete VAE with 8192 codes instead of k-means,
 a transformer of 12 billion parameters over text and image tokens in one stream instead of a
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .codebook import PatchCodebook
 from .train import History, IndexBatches, fit
 from .validate import check_int, check_number, check_positive_ints, check_tensor
 
@@ -40,11 +42,11 @@ def shift_down(x: torch.Tensor) -> torch.Tensor:
 
 
 class GatedLayer(nn.Module):
-    """One layer of both stacks, with the prompt added inside the gates.
+    """One layer of both stacks, with the prompt's map added inside the gates.
 
     Args:
         channels: feature channels of each stack.
-        cond_dim: size of the prompt vector.
+        cond_dim: channels of the prompt's map ``(B, cond_dim, g, g)``.
         kernel: the (odd, ≥ 3) width of the convolutions.
         first: the first layer: its horizontal convolution excludes the current position, and
             it has no residual connection.
@@ -59,8 +61,8 @@ class GatedLayer(nn.Module):
         # horizontal: columns j − half … j; in the first layer j − half … j − 1
         self.horizontal = nn.Conv2d(channels, 2 * channels, (1, half if first else half + 1))
         self.link = nn.Conv2d(2 * channels, 2 * channels, 1)  # vertical → horizontal
-        self.cond_v = nn.Linear(cond_dim, 2 * channels)
-        self.cond_h = nn.Linear(cond_dim, 2 * channels)
+        self.cond_v = nn.Conv2d(cond_dim, 2 * channels, 1)
+        self.cond_h = nn.Conv2d(cond_dim, 2 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
 
     @staticmethod
@@ -68,16 +70,17 @@ class GatedLayer(nn.Module):
         a, b = x.chunk(2, dim=1)
         return torch.tanh(a) * torch.sigmoid(b)
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, c: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, v: torch.Tensor, h: torch.Tensor, s: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         half, width = self.half, h.shape[3]
         v_pre = self.vertical(F.pad(v, (half, half, half, 0)))
         # padded on the left by `half`: each output sees the `half` (+1) columns ending at j;
         # the first layer's narrower kernel yields one extra column, dropped: strictly left
         h_pre = self.horizontal(F.pad(h, (half, 0)))[:, :, :, :width]
         h_pre = h_pre + self.link(shift_down(v_pre))
-        v_out = self.gate(v_pre + self.cond_v(c)[:, :, None, None])
-        h_out = self.out(self.gate(h_pre + self.cond_h(c)[:, :, None, None]))
+        v_out = self.gate(v_pre + self.cond_v(s))
+        h_out = self.out(self.gate(h_pre + self.cond_h(s)))
         return v_out, h_out if self.first else h + h_out
 
 
@@ -97,51 +100,135 @@ class PromptPixelCNN(nn.Module):
         position ``(i, j)`` predicts its token from the tokens before it and the prompt.
     """
 
-    def __init__(self, num_codes: int, grid_size: int, cond_dim: int, channels: int = 64,
-                 depth: int = 6, kernel: int = 3):
+    def __init__(
+        self,
+        num_codes: int,
+        grid_size: int,
+        cond_dim: int,
+        channels: int = 64,
+        depth: int = 6,
+        kernel: int = 3,
+    ):
         super().__init__()
-        check_positive_ints(num_codes=num_codes, grid_size=grid_size, cond_dim=cond_dim,
-                            channels=channels, depth=depth)
+        check_positive_ints(
+            num_codes=num_codes,
+            grid_size=grid_size,
+            cond_dim=cond_dim,
+            channels=channels,
+            depth=depth,
+        )
         if kernel % 2 != 1 or kernel < 3:
             raise ValueError(f"kernel must be odd and at least 3, got {kernel}")
         self.num_codes, self.grid_size, self.cond_dim = num_codes, grid_size, cond_dim
         self.embed = nn.Embedding(num_codes, channels)
+        # location-dependent conditioning (van den Oord et al., 2016, §2.3): the prompt becomes
+        # a map, so it can say *where* as well as *what* ("on the left", "a large circle")
+        self.cond_map = nn.Linear(cond_dim, cond_dim * grid_size * grid_size)
         self.layers = nn.ModuleList(
-            GatedLayer(channels, cond_dim, kernel, first=k == 0) for k in range(depth))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, 4 * channels, 1), nn.ReLU(),
-                                  nn.Conv2d(4 * channels, num_codes, 1))
+            GatedLayer(channels, cond_dim, kernel, first=k == 0) for k in range(depth)
+        )
+        self.head = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, 4 * channels, 1),
+            nn.ReLU(),
+            nn.Conv2d(4 * channels, num_codes, 1),
+        )
 
     def forward(self, tokens: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         g = self.grid_size
         check_tensor("tokens", tokens, ("B", g, g), floating=False, nonempty=True)
         check_tensor("c", c, (len(tokens), self.cond_dim), floating=True)
         v = h = self.embed(tokens).permute(0, 3, 1, 2)
+        s = self.cond_map(c).view(len(c), self.cond_dim, g, g)  # the prompt's map: no tokens
         for layer in self.layers:
-            v, h = layer(v, h, c)
+            v, h = layer(v, h, s)
         return self.head(h)
 
     @torch.no_grad()
-    def sample(self, c: torch.Tensor, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``(B, g, g)`` tokens for prompt vectors ``c (B, cond_dim)``, in raster order."""
+    def sample(
+        self,
+        c: torch.Tensor,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:
+        """Draw ``(B, g, g)`` tokens for prompt vectors ``c (B, cond_dim)``, in raster order.
+
+        Args:
+            c: the prompts' vectors.
+            temperature: divides the logits; below 1 sharpens every choice.
+            generator: the random draws.
+            guidance: classifier-free guidance (Ho & Salimans, 2022): the logits become
+                ``l(∅) + guidance · (l(c) − l(∅))``, where ∅ is the zero vector the model was
+                trained on for dropped prompts. 1 is plain conditional sampling; above 1 it
+                pushes each token towards what *this* prompt makes likelier.
+        """
         check_tensor("c", c, ("B", self.cond_dim), floating=True, nonempty=True)
         check_number("temperature", temperature, low=1e-6)
+        check_number("guidance", guidance, low=0.0)
         self.eval()
-        g = self.grid_size
-        tokens = torch.zeros(len(c), g, g, dtype=torch.long, device=c.device)
+        g, batch = self.grid_size, len(c)
+        guided = guidance != 1.0
+        cond = torch.cat([c, torch.zeros_like(c)]) if guided else c
+        tokens = torch.zeros(batch, g, g, dtype=torch.long, device=c.device)
         for i in range(g):
             for j in range(g):
-                logits = self(tokens, c)[:, :, i, j] / temperature
-                probs = torch.softmax(logits, dim=1).cpu()
-                tokens[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(
-                    c.device)
+                both = tokens.repeat(2, 1, 1) if guided else tokens
+                logits = self(both, cond)[:, :, i, j]
+                if guided:
+                    with_prompt, without = logits.chunk(2)
+                    logits = without + guidance * (with_prompt - without)
+                probs = torch.softmax(logits / temperature, dim=1).cpu()
+                tokens[:, i, j] = (
+                    torch.multinomial(probs, 1, generator=generator).squeeze(1).to(c.device)
+                )
         return tokens
 
 
-def train_prompt_pixelcnn(model: PromptPixelCNN, text_encoder: nn.Module, tokens: torch.Tensor,
-                          prompt_fn: Callable[[torch.Tensor], list[str]], num_epochs: int,
-                          device: torch.device, batch_size: int = 64, lr: float = 3e-3,
-                          seed: int = 0, progress: bool = True) -> History:
+class TokenImageGenerator(nn.Module):
+    """A prompt vector → images: :class:`PromptPixelCNN` draws tokens, the codebook paints them.
+
+    It has the interface :func:`cmlib.generative.generate` expects of a generator
+    (``cond_dim`` and :meth:`sample_images`), so chapter 04's fidelity tools score it as they
+    score the CVAE and the cGAN.
+
+    Args:
+        prior: the token model.
+        codebook: the patch vocabulary it was trained on.
+        guidance: classifier-free guidance for :meth:`PromptPixelCNN.sample` (1: none).
+    """
+
+    def __init__(self, prior: PromptPixelCNN, codebook: PatchCodebook, guidance: float = 1.0):
+        super().__init__()
+        if codebook.num_codes != prior.num_codes:
+            raise ValueError(
+                f"the codebook has {codebook.num_codes} codes, the prior {prior.num_codes}"
+            )
+        check_number("guidance", guidance, low=0.0)
+        self.prior, self.codebook, self.guidance = prior, codebook, guidance
+        self.cond_dim = prior.cond_dim
+
+    def sample_images(
+        self, c: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``c (B, cond_dim)`` → ``(B, C, S, S)`` images in [0, 1]."""
+        tokens = self.prior.sample(c, temperature, generator, self.guidance)
+        return self.codebook.decode(tokens.flatten(1)).clamp(0, 1)
+
+
+def train_prompt_pixelcnn(
+    model: PromptPixelCNN,
+    text_encoder: nn.Module,
+    tokens: torch.Tensor,
+    prompt_fn: Callable[[torch.Tensor], list[str]],
+    num_epochs: int,
+    device: torch.device,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    prompt_dropout: float = 0.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
     """Next-token cross-entropy over every position of the grid, a fresh prompt each time.
 
     The prompt encoder trains with the model. Teacher forcing is free here: one forward pass
@@ -156,21 +243,39 @@ def train_prompt_pixelcnn(model: PromptPixelCNN, text_encoder: nn.Module, tokens
         device: where to train.
         batch_size: images per step.
         lr: Adam's peak learning rate (one-cycle).
-        seed: the batch order.
+        prompt_dropout: the share of images trained with the zero vector instead of their
+            prompt, so that the model also learns ``p(tokens)`` without one — what
+            classifier-free guidance needs.
+        seed: the batch order and the dropped prompts.
     """
     g = model.grid_size
     check_tensor("tokens", tokens, ("N", g, g), floating=False, nonempty=True)
     check_int("num_epochs", num_epochs)
+    check_number("prompt_dropout", prompt_dropout, low=0.0, high=1.0)
     batches = IndexBatches(len(tokens), batch_size, seed)
+    drops = torch.Generator().manual_seed(seed)
     trainable = nn.ModuleDict({"model": model, "text": text_encoder})
     optimizer = torch.optim.Adam(trainable.parameters(), lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr,
-                                                   total_steps=num_epochs * len(batches))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, lr, total_steps=num_epochs * len(batches)
+    )
 
     def step(_, idx: torch.Tensor) -> torch.Tensor:
         target = tokens[idx.cpu()].to(device)
-        logits = model(target, text_encoder(prompt_fn(idx.cpu())))
+        c = text_encoder(prompt_fn(idx.cpu()))
+        keep = torch.rand(len(idx), 1, generator=drops) >= prompt_dropout
+        logits = model(target, c * keep.to(c.device))
         return F.cross_entropy(logits, target)
 
-    return fit(trainable, batches, optimizer, num_epochs, device, step_fn=step,
-               scheduler=schedule, grad_clip=1.0, progress=progress, desc="prompt → tokens")
+    return fit(
+        trainable,
+        batches,
+        optimizer,
+        num_epochs,
+        device,
+        step_fn=step,
+        scheduler=schedule,
+        grad_clip=1.0,
+        progress=progress,
+        desc="prompt → tokens",
+    )

@@ -58,8 +58,9 @@ class GridTagger(nn.Module):
         return {name: head(grid) for name, head in self.heads.items()}
 
 
-def tagging_loss(logits: Mapping[str, torch.Tensor], cells: Mapping[str, torch.Tensor],
-                 background_weight: float) -> torch.Tensor:
+def tagging_loss(
+    logits: Mapping[str, torch.Tensor], cells: Mapping[str, torch.Tensor], background_weight: float
+) -> torch.Tensor:
     """The heads' cross-entropies summed, each head's background label weighing less."""
     total = 0.0
     for name, head_logits in logits.items():
@@ -104,9 +105,11 @@ def pretrain_backbone(
     """
     check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
     if not isinstance(cells, Mapping) or set(cells) != set(num_labels):
-        raise ValueError(f"cells and num_labels must name the same heads, got "
-                         f"{sorted(cells) if isinstance(cells, Mapping) else cells!r} and "
-                         f"{sorted(num_labels)}")
+        raise ValueError(
+            f"cells and num_labels must name the same heads, got "
+            f"{sorted(cells) if isinstance(cells, Mapping) else cells!r} and "
+            f"{sorted(num_labels)}"
+        )
     grid = images.shape[-1] // 8
     for name, labels in cells.items():
         check_tensor(f"cells[{name!r}]", labels, (len(images), grid, grid), floating=False)
@@ -121,7 +124,8 @@ def pretrain_backbone(
         num_epochs,
         device,
         step_fn=lambda model, batch: tagging_loss(
-            model(batch[0]), dict(zip(names, batch[1:])), background_weight),
+            model(batch[0]), dict(zip(names, batch[1:])), background_weight
+        ),
         progress=progress,
         desc="backbone",
     )

@@ -43,8 +43,7 @@ def from_patches(patches: torch.Tensor, channels: int, patch: int) -> torch.Tens
     return blocks.reshape(n, channels, g * patch, g * patch)
 
 
-def kmeans(points: torch.Tensor, k: int, iterations: int = 25, seed: int = 0
-           ) -> torch.Tensor:
+def kmeans(points: torch.Tensor, k: int, iterations: int = 25, seed: int = 0) -> torch.Tensor:
     """Lloyd's k-means with k-means++ initialisation; returns the ``(k, D)`` centres.
 
     Args:
@@ -89,8 +88,9 @@ class PatchCodebook(nn.Module):
 
     def __init__(self, centres: torch.Tensor, channels: int = 3, patch: int = 4):
         super().__init__()
-        check_tensor("centres", centres, ("K", channels * patch * patch), floating=True,
-                     nonempty=True)
+        check_tensor(
+            "centres", centres, ("K", channels * patch * patch), floating=True, nonempty=True
+        )
         self.channels, self.patch = channels, patch
         self.register_buffer("centres", centres.clone())
 
@@ -99,8 +99,15 @@ class PatchCodebook(nn.Module):
         return len(self.centres)
 
     @classmethod
-    def fit(cls, images: torch.Tensor, num_codes: int = 256, patch: int = 4,
-            iterations: int = 25, max_patches: int = 60_000, seed: int = 0) -> PatchCodebook:
+    def fit(
+        cls,
+        images: torch.Tensor,
+        num_codes: int = 256,
+        patch: int = 4,
+        iterations: int = 25,
+        max_patches: int = 60_000,
+        seed: int = 0,
+    ) -> PatchCodebook:
         """k-means over (at most ``max_patches`` randomly chosen) patches of ``images``."""
         patches = to_patches(images, patch).flatten(0, 1)
         if len(patches) > max_patches:
@@ -112,8 +119,10 @@ class PatchCodebook(nn.Module):
     def encode(self, images: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
         """``(N, C, S, S)`` → ``(N, (S/patch)²)`` long: each patch's nearest centre."""
         patches = to_patches(images, self.patch)
-        out = [torch.cdist(patches[i:i + batch_size], self.centres[None]).argmin(2)
-               for i in range(0, len(patches), batch_size)]
+        out = [
+            torch.cdist(patches[i : i + batch_size], self.centres[None]).argmin(2)
+            for i in range(0, len(patches), batch_size)
+        ]
         return torch.cat(out)
 
     @torch.no_grad()
@@ -121,6 +130,8 @@ class PatchCodebook(nn.Module):
         """``(N, g²)`` tokens → ``(N, C, g·patch, g·patch)`` images."""
         check_tensor("tokens", tokens, ("N", "L"), floating=False, nonempty=True)
         if tokens.min() < 0 or tokens.max() >= self.num_codes:
-            raise ValueError(f"tokens must be in [0, {self.num_codes}), got "
-                             f"[{int(tokens.min())}, {int(tokens.max())}]")
+            raise ValueError(
+                f"tokens must be in [0, {self.num_codes}), got "
+                f"[{int(tokens.min())}, {int(tokens.max())}]"
+            )
         return from_patches(self.centres[tokens], self.channels, self.patch)

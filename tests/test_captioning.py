@@ -68,9 +68,14 @@ def test_additive_attention_matches_the_formula():
     w_q, w_k, v = torch.nn.Linear(5, 4), torch.nn.Linear(3, 4), torch.nn.Linear(4, 1)
     query, regions = torch.randn(2, 5), torch.randn(2, 6, 3)
     context, alpha = additive_attention(query, w_k(regions), regions, w_q, v)
-    scores = torch.stack([
-        torch.stack([v(torch.tanh(w_q(query[b]) + w_k(regions[b, i]))).squeeze()
-                     for i in range(6)]) for b in range(2)])
+    scores = torch.stack(
+        [
+            torch.stack(
+                [v(torch.tanh(w_q(query[b]) + w_k(regions[b, i]))).squeeze() for i in range(6)]
+            )
+            for b in range(2)
+        ]
+    )
     assert torch.allclose(alpha, torch.softmax(scores, 1), atol=1e-6)
     assert torch.allclose(context, (alpha[:, :, None] * regions).sum(1), atol=1e-6)
 
@@ -89,7 +94,7 @@ def test_a_batch_captions_as_single_images_do(method):
     model, g, style = small_model(), grids(5), torch.tensor([0, 1, 2, 1, 0])
     batch = decode(model, g, style, VOCAB, method=method, max_len=10)
     for i in range(5):
-        single = decode(model, g[i:i + 1], style[i:i + 1], VOCAB, method=method, max_len=10)
+        single = decode(model, g[i : i + 1], style[i : i + 1], VOCAB, method=method, max_len=10)
         assert batch.texts(VOCAB)[i] == single.texts(VOCAB)[0]
 
 
@@ -106,7 +111,7 @@ def test_decoded_tokens_stop_at_eos_and_pad_after():
     for row in out.tokens.tolist():
         if VOCAB.eos_id in row:
             end = row.index(VOCAB.eos_id)
-            assert all(t == VOCAB.pad_id for t in row[end + 1:])
+            assert all(t == VOCAB.pad_id for t in row[end + 1 :])
     assert out.attention.shape[:2] == out.tokens.shape
 
 
@@ -133,9 +138,12 @@ def test_masked_loss_ignores_padding():
     changed[0, 3:], changed[1, 2:] = 100 * torch.randn(2, 7), 100 * torch.randn(3, 7)
     assert torch.allclose(loss, masked_cross_entropy(changed, targets, pad_id=0))
     real = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
-    expected = torch.stack([
-        torch.nn.functional.cross_entropy(logits[b, t][None], targets[b, t][None])
-        for b, t in real]).mean()
+    expected = torch.stack(
+        [
+            torch.nn.functional.cross_entropy(logits[b, t][None], targets[b, t][None])
+            for b, t in real
+        ]
+    ).mean()
     assert torch.allclose(loss, expected, atol=1e-6)
     with pytest.raises(ValueError, match="no real token"):
         masked_cross_entropy(logits, torch.zeros(2, 5, dtype=torch.long))
@@ -152,14 +160,19 @@ def test_coverage_penalty_is_zero_for_even_attention():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda m: greedy_decode(m, torch.zeros(0, 8, 4, 4), torch.zeros(0).long(), VOCAB),
-         "empty"),
-        (lambda m: greedy_decode(m, torch.zeros(2, 8, 8, 8), torch.zeros(2).long(), VOCAB),
-         "expected grids"),
-        (lambda m: beam_search(m, grids(2), torch.zeros(2).long(), VOCAB, beam_width=0),
-         "beam_width"),
-        (lambda m: greedy_decode(m, grids(2), torch.zeros(2).long(), VOCAB, max_len=0),
-         "max_len"),
+        (
+            lambda m: greedy_decode(m, torch.zeros(0, 8, 4, 4), torch.zeros(0).long(), VOCAB),
+            "empty",
+        ),
+        (
+            lambda m: greedy_decode(m, torch.zeros(2, 8, 8, 8), torch.zeros(2).long(), VOCAB),
+            "expected grids",
+        ),
+        (
+            lambda m: beam_search(m, grids(2), torch.zeros(2).long(), VOCAB, beam_width=0),
+            "beam_width",
+        ),
+        (lambda m: greedy_decode(m, grids(2), torch.zeros(2).long(), VOCAB, max_len=0), "max_len"),
         (lambda m: decode(m, grids(2), torch.zeros(2).long(), VOCAB, method="topk"), "method"),
         (lambda m: style_index("shout"), "style prompt"),
     ],
@@ -203,9 +216,18 @@ def test_training_lowers_the_loss(tmp_path, monkeypatch):
     monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
     data = load_captioning("train", num_images=8, seed=0)
     model = small_model()
-    history = train_captioner(model, data, grids(8), 30, torch.device("cpu"), batch_size=8,
-                              lr=3e-2, scheduled_sampling=0.25, coverage_weight=0.1,
-                              progress=False)
+    history = train_captioner(
+        model,
+        data,
+        grids(8),
+        30,
+        torch.device("cpu"),
+        batch_size=8,
+        lr=3e-2,
+        scheduled_sampling=0.25,
+        coverage_weight=0.1,
+        progress=False,
+    )
     assert history.train_loss[-1] < 0.6 * history.train_loss[0]
     assert {"xent", "coverage"} <= set(history.steps)
 
@@ -214,8 +236,10 @@ def test_caption_scores_and_hallucination():
     truth = [canonical_caption(ONE), canonical_caption(TWO)]
     assert caption_scores(truth, [ONE, TWO])["exact"] == 1.0
     assert hallucination_rate(truth, [ONE, TWO]) == 0.0
-    wrong = ["a small green circle on the left", "a small red circle to the right of a large blue "
-             "square"]
+    wrong = [
+        "a small green circle on the left",
+        "a small red circle to the right of a large blue square",
+    ]
     scores = caption_scores(wrong, [ONE, TWO])
     assert scores["exact"] == 0.0 and scores["color"] == 0.5 and scores["where"] == 0.0
     assert hallucination_rate(wrong, [ONE, TWO]) == pytest.approx(1 / 3)
@@ -227,18 +251,31 @@ def test_caption_scores_and_hallucination():
 
 def test_sacrebleu_agrees_with_the_exercise_bleu():
     pytest.importorskip("sacrebleu")
-    candidates = ["a small red circle on the left", "a big blue box to the right of a red ball",
-                  "there is a small green triangle at the top"]
+    candidates = [
+        "a small red circle on the left",
+        "a big blue box to the right of a red ball",
+        "there is a small green triangle at the top",
+    ]
     references = [
-        ["a small red circle on the left", "there is a little red ball to the left",
-         "a red circle on the left"],
-        ["a large blue square right of a small red circle", "a huge blue box to the right of a "
-         "tiny red ball", "a blue square to the right of a red circle"],
-        ["a small green triangle at the top", "there is a tiny green wedge near the top",
-         "up top there is a small green triangle"],
+        [
+            "a small red circle on the left",
+            "there is a little red ball to the left",
+            "a red circle on the left",
+        ],
+        [
+            "a large blue square right of a small red circle",
+            "a huge blue box to the right of a tiny red ball",
+            "a blue square to the right of a red circle",
+        ],
+        [
+            "a small green triangle at the top",
+            "there is a tiny green wedge near the top",
+            "up top there is a small green triangle",
+        ],
     ]
     assert corpus_bleu(candidates, references) == pytest.approx(
-        ch05.corpus_bleu_by_hand(candidates, references), abs=1e-6)
+        ch05.corpus_bleu_by_hand(candidates, references), abs=1e-6
+    )
     assert corpus_bleu(references[0][:1], [references[0]]) == pytest.approx(100.0)
 
 
@@ -246,15 +283,17 @@ def test_attention_in_object_measures_mass_on_the_object():
     image_size, grid = 32, 4
     coverage = object_coverage(RED, image_size, grid)
     on_object = coverage / coverage.sum()
-    tokens = torch.tensor([[VOCAB[w] for w in "small red circle on the left".split()]
-                           + [VOCAB.eos_id]])
+    tokens = torch.tensor(
+        [[VOCAB[w] for w in "small red circle on the left".split()] + [VOCAB.eos_id]]
+    )
     attention = on_object.repeat(1, tokens.shape[1], 1)
     out = attention_in_object(attention, tokens, [ONE], VOCAB, image_size)
     assert out["words"] == 2
     assert out["mass"] == pytest.approx(float(on_object @ coverage), rel=1e-5)
     uniform = torch.full_like(attention, 1 / grid**2)
     assert attention_in_object(uniform, tokens, [ONE], VOCAB, image_size)["ratio"] == (
-        pytest.approx(1.0, rel=1e-5))
+        pytest.approx(1.0, rel=1e-5)
+    )
     with pytest.raises(ValueError, match="nothing to measure"):
         attention_in_object(uniform, torch.full_like(tokens, VOCAB.eos_id), [ONE], VOCAB, 32)
 
@@ -280,8 +319,7 @@ def test_exposure_helpers_accept_either_object_order(tmp_path, monkeypatch):
     monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
     data = load_captioning("train", num_images=10, seed=0)
     as_written = data.detailed_ids[:, 1:]
-    mirrored, _ = VOCAB.encode_batch([mirrored_caption(s) for s in data.scenes],
-                                     add_bos_eos=True)
+    mirrored, _ = VOCAB.encode_batch([mirrored_caption(s) for s in data.scenes], add_bos_eos=True)
     for decoded in (as_written, mirrored[:, 1:]):
         pred, target = free_running_tokens(decoded, data, VOCAB)
         per_position, overall = accuracy_by_position(pred, target, VOCAB.pad_id)
@@ -313,16 +351,29 @@ def test_slot_captioner_takes_content_words_from_the_context_only():
     from cmlib.data.shapes.captioning import content_slots
 
     torch.manual_seed(0)
-    model = SlotCaptioner(len(VOCAB), 8, 4, embed_dim=8, hidden_dim=16,
-                          content_slots=content_slots(), vocab_itos=VOCAB.itos).eval()
+    model = SlotCaptioner(
+        len(VOCAB),
+        8,
+        4,
+        embed_dim=8,
+        hidden_dim=16,
+        content_slots=content_slots(),
+        vocab_itos=VOCAB.itos,
+    ).eval()
     h, context = torch.randn(3, 16), torch.randn(3, 10)
     logits = model.readout(h, context)
     other_h = model.readout(torch.randn(3, 16), context)
     red, triangle = VOCAB["red"], VOCAB["triangle"]
     # within a slot, the state shifts every word equally: the ranking of colours is the image's
-    assert torch.allclose(logits[:, red] - logits[:, VOCAB["blue"]],
-                          other_h[:, red] - other_h[:, VOCAB["blue"]], atol=1e-5)
-    assert torch.allclose(logits[:, triangle] - logits[:, VOCAB["circle"]],
-                          other_h[:, triangle] - other_h[:, VOCAB["circle"]], atol=1e-5)
+    assert torch.allclose(
+        logits[:, red] - logits[:, VOCAB["blue"]],
+        other_h[:, red] - other_h[:, VOCAB["blue"]],
+        atol=1e-5,
+    )
+    assert torch.allclose(
+        logits[:, triangle] - logits[:, VOCAB["circle"]],
+        other_h[:, triangle] - other_h[:, VOCAB["circle"]],
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="not in the vocabulary"):
         SlotCaptioner(len(VOCAB), 8, 4, content_slots={"x": ["zebra"]}, vocab_itos=VOCAB.itos)

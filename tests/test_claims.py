@@ -172,3 +172,27 @@ def test_threads_from_environment(monkeypatch):
         torch.set_num_threads(before)
     monkeypatch.delenv("CMLIB_THREADS")
     assert runtime.threads_from_env() is None
+
+
+def test_a_claim_asserted_in_another_profile_is_measured_not_asserted(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
+    checkpoint = Checkpoints("05_text_to_image", directory=tmp_path)
+    assert checkpoint("seen", 0.6, ">=", 0.8, asserted_in=("gpu",)) == 0.6  # no AssertionError
+    line = capsys.readouterr().out
+    assert "✗" in line and "not asserted in the cpu profile; asserted in gpu" in line
+    (record,) = read_records(checkpoint.path)
+    assert record["asserted"] is False and record["passed"] is False
+    with pytest.raises(AssertionError):
+        checkpoint("seen-too", 0.6, ">=", 0.8, asserted_in=("cpu", "gpu"))
+    with pytest.raises(ValueError, match="asserted_in"):
+        checkpoint("bad", 0.6, ">=", 0.8, asserted_in="gpu")
+    with pytest.raises(ValueError, match="asserted_in"):
+        checkpoint("bad", 0.6, ">=", 0.8, asserted_in=("tpu",))
+    # the seeds summary shows it as measured only, not as fragile
+    path = checkpoint.path
+    path.write_text(json.dumps(record) + "\n")
+    (row,) = tool.summarise(tmp_path)["rows"]
+    assert not row["fragile"] and row["asserted"] is False
+    assert "Measured but not asserted" in tool.to_markdown(tool.summarise(tmp_path))

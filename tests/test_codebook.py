@@ -42,8 +42,9 @@ def test_codebook_encodes_and_decodes_exactly_its_own_centres():
 @pytest.mark.parametrize("kernel", [3, 5])
 def test_pixelcnn_sees_only_earlier_tokens(kernel):
     torch.manual_seed(0)
-    model = PromptPixelCNN(num_codes=7, grid_size=5, cond_dim=3, channels=8, depth=3,
-                           kernel=kernel).eval()
+    model = PromptPixelCNN(
+        num_codes=7, grid_size=5, cond_dim=3, channels=8, depth=3, kernel=kernel
+    ).eval()
     tokens, c = torch.randint(0, 7, (1, 5, 5)), torch.randn(1, 3)
     base = model(tokens, c)
     for position in range(25):
@@ -75,11 +76,43 @@ def test_pixelcnn_learns_a_prompted_pattern_and_samples_it():
     def prompt_fn(idx):
         return [words[i] for i in idx.tolist()]
 
-    history = train_prompt_pixelcnn(model, text, grids, prompt_fn, 40, torch.device("cpu"),
-                                    batch_size=32, lr=2e-2, progress=False)
+    history = train_prompt_pixelcnn(
+        model,
+        text,
+        grids,
+        prompt_fn,
+        40,
+        torch.device("cpu"),
+        batch_size=32,
+        lr=2e-2,
+        progress=False,
+    )
     assert history.train_loss[-1] < 0.1
-    drawn = model.sample(text(["red", "blue"]), temperature=0.5,
-                         generator=torch.Generator().manual_seed(0))
+    drawn = model.sample(
+        text(["red", "blue"]), temperature=0.5, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(drawn, grids[:2])
     with pytest.raises(ValueError):
         model.sample(text(["red"]), temperature=0)
+
+
+def test_token_image_generator_draws_images_through_generate():
+    from cmlib import prompts
+    from cmlib.autoregressive import TokenImageGenerator
+    from cmlib.generative import generate
+    from cmlib.text import Vocab
+
+    torch.manual_seed(0)
+    centres = torch.rand(5, 3 * 2 * 2)
+    book = PatchCodebook(centres, channels=3, patch=2)
+    prior = PromptPixelCNN(num_codes=5, grid_size=3, cond_dim=4, channels=8, depth=2)
+    text = prompts.BagOfWordsEncoder(Vocab(["red", "blue"]), 4)
+    model = TokenImageGenerator(prior, book)
+    images = generate(model, text, "red", 6, seed=1)
+    assert images.shape == (6, 3, 6, 6)
+    # every 2x2 patch of every image is one of the codebook's centres
+    patches = to_patches(images, 2).flatten(0, 1)
+    assert torch.cdist(patches, centres).min(1).values.max() < 1e-5
+    assert torch.equal(images, generate(model, text, "red", 6, seed=1))  # seeded: reproducible
+    with pytest.raises(ValueError, match="codes"):
+        TokenImageGenerator(PromptPixelCNN(7, 3, 4, channels=8, depth=1), book)

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cmlib.backbone import GridTagger, grid_features, pretrain_backbone
 from cmlib.fusion import ConcatFusion
 from cmlib.sequence import TextEncoder
 from cmlib.vision import ConvEncoder
-from cmlib.backbone import GridTagger, grid_features, pretrain_backbone
 from cmlib.vqa import VQAModel, accuracy_by_kind, make_vqa_model
 
 C, L, D = 8, 6, 10
@@ -82,8 +82,17 @@ def test_pretrain_backbone_learns_cells_and_freezes():
     torch.manual_seed(0)
     images = torch.rand(16, 3, 32, 32)
     cells = {"size": (images[:, 0, ::8, ::8] > 0.5).long()}  # a label readable from the pixels
-    tagger, history = pretrain_backbone(images, cells, {"size": 3}, 15, torch.device("cpu"),
-                                        width=4, batch_size=16, lr=2e-2, progress=False)
+    tagger, history = pretrain_backbone(
+        images,
+        cells,
+        {"size": 3},
+        15,
+        torch.device("cpu"),
+        width=4,
+        batch_size=16,
+        lr=2e-2,
+        progress=False,
+    )
     assert history.train_loss[-1] < history.train_loss[0] * 0.5
     assert not any(p.requires_grad for p in tagger.encoder.parameters())
     with pytest.raises(ValueError, match="same heads"):

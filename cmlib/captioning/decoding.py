@@ -91,8 +91,9 @@ def _free_run(model, grids, style, vocab, max_len, pick) -> Decoded:
     return Decoded(torch.stack(tokens, 1).cpu(), total.cpu(), attention)
 
 
-def greedy_decode(model: Captioner, grids: torch.Tensor, style: torch.Tensor, vocab: Vocab,
-                  max_len: int = 20) -> Decoded:
+def greedy_decode(
+    model: Captioner, grids: torch.Tensor, style: torch.Tensor, vocab: Vocab, max_len: int = 20
+) -> Decoded:
     """The most likely token at every step.
 
     Args:
@@ -111,9 +112,15 @@ def greedy_decode(model: Captioner, grids: torch.Tensor, style: torch.Tensor, vo
     return _free_run(model, grids, style, vocab, max_len, pick)
 
 
-def sample_decode(model: Captioner, grids: torch.Tensor, style: torch.Tensor, vocab: Vocab,
-                  temperature: float = 1.0, max_len: int = 20,
-                  generator: torch.Generator | None = None) -> Decoded:
+def sample_decode(
+    model: Captioner,
+    grids: torch.Tensor,
+    style: torch.Tensor,
+    vocab: Vocab,
+    temperature: float = 1.0,
+    max_len: int = 20,
+    generator: torch.Generator | None = None,
+) -> Decoded:
     """Draw each token from ``softmax(logits / temperature)``.
 
     Low temperatures approach greedy decoding; high ones approach uniform noise.
@@ -133,15 +140,23 @@ def sample_decode(model: Captioner, grids: torch.Tensor, style: torch.Tensor, vo
     return _free_run(model, grids, style, vocab, max_len, pick)
 
 
-def normalised_score(log_prob: torch.Tensor, length: torch.Tensor,
-                     length_penalty: float) -> torch.Tensor:
+def normalised_score(
+    log_prob: torch.Tensor, length: torch.Tensor, length_penalty: float
+) -> torch.Tensor:
     """A beam's score: ``log_prob / length ** length_penalty`` (0 = the raw sum)."""
     return log_prob / length.float().clamp(min=1) ** length_penalty
 
 
 @torch.no_grad()
-def beam_search(model: Captioner, grids: torch.Tensor, style: torch.Tensor, vocab: Vocab,
-                beam_width: int = 3, max_len: int = 20, length_penalty: float = 1.0) -> Decoded:
+def beam_search(
+    model: Captioner,
+    grids: torch.Tensor,
+    style: torch.Tensor,
+    vocab: Vocab,
+    beam_width: int = 3,
+    max_len: int = 20,
+    length_penalty: float = 1.0,
+) -> Decoded:
     """Keep the ``beam_width`` best partial captions of each image; return the best finished.
 
     A finished beam (one that wrote ``<eos>``) stays in the beam with its score frozen and
@@ -181,8 +196,9 @@ def beam_search(model: Captioner, grids: torch.Tensor, style: torch.Tensor, voca
         beam, token = best // v, best % v  # integer division: which beam, which word
         total, length = cand_total.gather(1, best), cand_length.gather(1, best)
         done = done.gather(1, beam) | (token == eos)
-        history = torch.cat([history.gather(1, beam[:, :, None].expand_as(history)),
-                             token[:, :, None]], 2)
+        history = torch.cat(
+            [history.gather(1, beam[:, :, None].expand_as(history)), token[:, :, None]], 2
+        )
         rows = (beam + torch.arange(b, device=device)[:, None] * k).flatten()
         state, token = state[rows], token.flatten()
         if done.all():
@@ -191,12 +207,23 @@ def beam_search(model: Captioner, grids: torch.Tensor, style: torch.Tensor, voca
     final = torch.where(done, final, final - 1e9)  # an unfinished beam wins only if none ended
     winner = final.argmax(1)
     pick = torch.arange(b, device=device)
-    return Decoded(history[pick, winner].cpu(), total[pick, winner].cpu(), beams=history.cpu(),
-                   beam_log_prob=total.cpu(), beam_length=length.cpu())
+    return Decoded(
+        history[pick, winner].cpu(),
+        total[pick, winner].cpu(),
+        beams=history.cpu(),
+        beam_log_prob=total.cpu(),
+        beam_length=length.cpu(),
+    )
 
 
-def decode(model: Captioner, grids: torch.Tensor, style: torch.Tensor, vocab: Vocab,
-           method: str = "greedy", **options) -> Decoded:
+def decode(
+    model: Captioner,
+    grids: torch.Tensor,
+    style: torch.Tensor,
+    vocab: Vocab,
+    method: str = "greedy",
+    **options,
+) -> Decoded:
     """``greedy_decode``, ``beam_search`` or ``sample_decode`` by name."""
     methods = {"greedy": greedy_decode, "beam": beam_search, "sample": sample_decode}
     if method not in methods:
@@ -204,8 +231,15 @@ def decode(model: Captioner, grids: torch.Tensor, style: torch.Tensor, vocab: Vo
     return methods[method](model, grids, style, vocab, **options)
 
 
-def caption_images(model: Captioner, encoder, images: torch.Tensor, vocab: Vocab,
-                   style_prompt: str = "", method: str = "greedy", **options) -> Decoded:
+def caption_images(
+    model: Captioner,
+    encoder,
+    images: torch.Tensor,
+    vocab: Vocab,
+    style_prompt: str = "",
+    method: str = "greedy",
+    **options,
+) -> Decoded:
     """Images in, captions out: the frozen encoder's grids, then :func:`decode`.
 
     Args:

@@ -121,8 +121,13 @@ def _shape_words() -> dict[str, str]:
     return {word: shape for shape, words in SHAPE_WORDS.items() for word in words}
 
 
-def attention_in_object(attention: torch.Tensor, tokens: torch.Tensor, scenes: Sequence[Scene],
-                        vocab: Vocab, image_size: int) -> dict[str, float]:
+def attention_in_object(
+    attention: torch.Tensor,
+    tokens: torch.Tensor,
+    scenes: Sequence[Scene],
+    vocab: Vocab,
+    image_size: int,
+) -> dict[str, float]:
     """Attention mass on the named object at its colour and shape words, and its area share.
 
     For each object a greedy caption names correctly (colour word then shape word, matching an
@@ -154,8 +159,9 @@ def attention_in_object(attention: torch.Tensor, tokens: torch.Tensor, scenes: S
         for t in range(1, len(words)):
             if words[t] not in shapes or words[t - 1] not in colors:
                 continue
-            named = [o for o in scene.objects
-                     if o.color == words[t - 1] and o.shape == shapes[words[t]]]
+            named = [
+                o for o in scene.objects if o.color == words[t - 1] and o.shape == shapes[words[t]]
+            ]
             if len(named) != 1:
                 continue
             coverage = object_coverage(named[0], image_size, grid_size)
@@ -201,23 +207,25 @@ def mirrored_caption(scene: Scene) -> str:
     """The canonical caption with the two objects named the other way round (same meaning)."""
     if len(scene.objects) == 1:
         return canonical_caption(scene)
-    flipped = Scene(scene.objects[::-1], scene.style,
-                    relation=INVERSE_RELATION[scene.relation])
+    flipped = Scene(scene.objects[::-1], scene.style, relation=INVERSE_RELATION[scene.relation])
     return canonical_caption(flipped)
 
 
 def _detailed_targets(data: CaptionData, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
     """The detailed form ``(N, T)`` (``<bos>`` … ``<eos>``) in both object orders."""
     first = data.detailed_ids
-    mirrored, _ = vocab.encode_batch([mirrored_caption(s) for s in data.scenes],
-                                     add_bos_eos=True, max_len=first.shape[1])
-    mirrored = torch.nn.functional.pad(mirrored, (0, first.shape[1] - mirrored.shape[1]),
-                                       value=vocab.pad_id)
+    mirrored, _ = vocab.encode_batch(
+        [mirrored_caption(s) for s in data.scenes], add_bos_eos=True, max_len=first.shape[1]
+    )
+    mirrored = torch.nn.functional.pad(
+        mirrored, (0, first.shape[1] - mirrored.shape[1]), value=vocab.pad_id
+    )
     return first, mirrored
 
 
-def _better_fit(candidates: list[tuple[torch.Tensor, torch.Tensor]], pad_id: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _better_fit(
+    candidates: list[tuple[torch.Tensor, torch.Tensor]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, the (predicted, target) pair with more matching real tokens."""
     hits = [((p == t) & (t != pad_id)).sum(1) for p, t in candidates]
     second_wins = (hits[1] > hits[0])[:, None]
@@ -225,9 +233,13 @@ def _better_fit(candidates: list[tuple[torch.Tensor, torch.Tensor]], pad_id: int
 
 
 @torch.no_grad()
-def teacher_forced_tokens(model: Captioner, data: CaptionData, grids: torch.Tensor,
-                          device: torch.device, batch_size: int = 500
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
+def teacher_forced_tokens(
+    model: Captioner,
+    data: CaptionData,
+    grids: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 500,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token predictions when fed the *true* "in detail" caption, word after word.
 
     A two-object scene's detailed caption can name either object first: the model is fed both
@@ -241,16 +253,20 @@ def teacher_forced_tokens(model: Captioner, data: CaptionData, grids: torch.Tens
     for target in _detailed_targets(data, data.vocab):
         preds = []
         for start in range(0, len(data), batch_size):
-            part = target[start:start + batch_size]
-            logits = model(grids[start:start + batch_size].to(device), part[:, :-1].to(device),
-                           torch.full((len(part),), 2, device=device))
+            part = target[start : start + batch_size]
+            logits = model(
+                grids[start : start + batch_size].to(device),
+                part[:, :-1].to(device),
+                torch.full((len(part),), 2, device=device),
+            )
             preds.append(logits.argmax(2).cpu())
         candidates.append((torch.cat(preds), target[:, 1:]))
     return _better_fit(candidates, data.vocab.pad_id)
 
 
-def free_running_tokens(decoded: torch.Tensor, data: CaptionData, vocab: Vocab
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+def free_running_tokens(
+    decoded: torch.Tensor, data: CaptionData, vocab: Vocab
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy "in detail" captions against the detailed form, in whichever object order fits.
 
     Returns:
@@ -267,8 +283,9 @@ def free_running_tokens(decoded: torch.Tensor, data: CaptionData, vocab: Vocab
     return _better_fit([(pred, pad(t)) for t in targets], vocab.pad_id)
 
 
-def accuracy_by_position(predicted: torch.Tensor, target: torch.Tensor, pad_id: int
-                         ) -> tuple[np.ndarray, float]:
+def accuracy_by_position(
+    predicted: torch.Tensor, target: torch.Tensor, pad_id: int
+) -> tuple[np.ndarray, float]:
     """Token accuracy at each position of the target, and over all its real tokens."""
     check_tensor("predicted", predicted, tuple(target.shape), floating=False)
     real = target != pad_id

@@ -27,8 +27,9 @@ from ..validate import check_int, check_number, check_positive_ints, check_tenso
 from ..vision import coordinate_grid
 
 
-def additive_attention(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                       w_query: nn.Linear, v: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+def additive_attention(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, w_query: nn.Linear, v: nn.Linear
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Bahdanau attention: ``e_i = v·tanh(W_q q + k_i)``, ``α = softmax(e)``, ``Σ α_i values_i``.
 
     Args:
@@ -90,13 +91,25 @@ class Captioner(nn.Module):
 
     attends = False
 
-    def __init__(self, vocab_size: int, grid_channels: int, grid_size: int = 4,
-                 embed_dim: int = 32, hidden_dim: int = 128, num_styles: int = 3,
-                 pad_id: int = 0):
+    def __init__(
+        self,
+        vocab_size: int,
+        grid_channels: int,
+        grid_size: int = 4,
+        embed_dim: int = 32,
+        hidden_dim: int = 128,
+        num_styles: int = 3,
+        pad_id: int = 0,
+    ):
         super().__init__()
-        check_positive_ints(vocab_size=vocab_size, grid_channels=grid_channels,
-                            grid_size=grid_size, embed_dim=embed_dim, hidden_dim=hidden_dim,
-                            num_styles=num_styles)
+        check_positive_ints(
+            vocab_size=vocab_size,
+            grid_channels=grid_channels,
+            grid_size=grid_size,
+            embed_dim=embed_dim,
+            hidden_dim=hidden_dim,
+            num_styles=num_styles,
+        )
         self.vocab_size, self.grid_channels, self.grid_size = vocab_size, grid_channels, grid_size
         self.hidden_dim, self.num_styles, self.pad_id = hidden_dim, num_styles, pad_id
         self.region_dim = grid_channels + 2  # each region carries its x, y
@@ -109,8 +122,13 @@ class Captioner(nn.Module):
     # ------------------------------------------------------------ the image side
     def regions(self, grids: torch.Tensor) -> torch.Tensor:
         """``(B, N, C + 2)``: one row per grid cell, its coordinates appended."""
-        check_tensor("grids", grids, ("B", self.grid_channels, self.grid_size, self.grid_size),
-                     floating=True, nonempty=True)
+        check_tensor(
+            "grids",
+            grids,
+            ("B", self.grid_channels, self.grid_size, self.grid_size),
+            floating=True,
+            nonempty=True,
+        )
         b, _, h, w = grids.shape
         with_xy = torch.cat([grids, coordinate_grid(b, h, w, grids.device)], dim=1)
         return with_xy.flatten(2).transpose(1, 2)
@@ -125,14 +143,14 @@ class Captioner(nn.Module):
         summary, and the summary as the "previous context"."""
         return torch.cat([torch.tanh(self.init_h(memory.summary)), memory.summary], dim=1)
 
-    def context(self, memory: Memory, h: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def context(self, memory: Memory, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """What a step reads of the image: ``(B, C + 2)``, and its weights ``(B, N)`` or None."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ one step and many
-    def step(self, memory: Memory, state: torch.Tensor, token: torch.Tensor,
-             style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def step(
+        self, memory: Memory, state: torch.Tensor, token: torch.Tensor, style: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """One decoding step: the previous token in, next-token logits out.
 
         The GRU first reads the previous word (with the style and the previous step's
@@ -159,10 +177,15 @@ class Captioner(nn.Module):
         """Next-token logits ``(B, vocab)`` from the new state and what the step read."""
         return self.out(torch.cat([h, context], dim=1))
 
-    def forward(self, grids: torch.Tensor, inputs: torch.Tensor, style: torch.Tensor,
-                sample_prob: float = 0.0, generator: torch.Generator | None = None,
-                return_attention: bool = False
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        grids: torch.Tensor,
+        inputs: torch.Tensor,
+        style: torch.Tensor,
+        sample_prob: float = 0.0,
+        generator: torch.Generator | None = None,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher forcing: logits for every position of ``inputs`` (``<bos> w1 … wn``).
 
         Args:
@@ -228,8 +251,14 @@ class AttentionCaptioner(Captioner):
 
     attends = True
 
-    def __init__(self, vocab_size: int, grid_channels: int, grid_size: int = 4,
-                 attention_dim: int = 64, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        grid_channels: int,
+        grid_size: int = 4,
+        attention_dim: int = 64,
+        **kwargs,
+    ):
         super().__init__(vocab_size, grid_channels, grid_size, **kwargs)
         check_int("attention_dim", attention_dim)
         self.w_query = nn.Linear(self.hidden_dim, attention_dim)
@@ -264,8 +293,16 @@ class SlotCaptioner(AttentionCaptioner):
         The other arguments are :class:`AttentionCaptioner`'s.
     """
 
-    def __init__(self, vocab_size: int, grid_channels: int, grid_size: int = 4, *,
-                 content_slots: dict[str, list[str]], vocab_itos: list[str], **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        grid_channels: int,
+        grid_size: int = 4,
+        *,
+        content_slots: dict[str, list[str]],
+        vocab_itos: list[str],
+        **kwargs,
+    ):
         super().__init__(vocab_size, grid_channels, grid_size, **kwargs)
         if len(vocab_itos) != vocab_size:
             raise ValueError(f"vocab_itos has {len(vocab_itos)} tokens, vocab_size is {vocab_size}")
@@ -306,8 +343,9 @@ def attention_coverage_penalty(attention: torch.Tensor, mask: torch.Tensor) -> t
     return ((target - per_region) ** 2).mean()
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0
-                         ) -> torch.Tensor:
+def masked_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0
+) -> torch.Tensor:
     """Cross-entropy averaged over the real tokens of ``targets``; padding counts for nothing.
 
     Args:

@@ -33,13 +33,21 @@ class CaptionBatches:
         seed: seeds the order, the styles and the variants.
     """
 
-    def __init__(self, data: CaptionData, grids: torch.Tensor, batch_size: int = 64,
-                 style_mix: Sequence[float] = DEFAULT_STYLE_MIX, seed: int = 0):
+    def __init__(
+        self,
+        data: CaptionData,
+        grids: torch.Tensor,
+        batch_size: int = 64,
+        style_mix: Sequence[float] = DEFAULT_STYLE_MIX,
+        seed: int = 0,
+    ):
         check_tensor("grids", grids, (len(data), "C", "h", "w"), floating=True, nonempty=True)
         check_int("batch_size", batch_size)
         if len(style_mix) != len(STYLE_PROMPTS) or abs(sum(style_mix) - 1) > 1e-6:
-            raise ValueError(f"style_mix must be {len(STYLE_PROMPTS)} chances summing to 1, "
-                             f"got {tuple(style_mix)}")
+            raise ValueError(
+                f"style_mix must be {len(STYLE_PROMPTS)} chances summing to 1, "
+                f"got {tuple(style_mix)}"
+            )
         self.data, self.grids, self.batch_size = data, grids, batch_size
         self.style_mix = torch.tensor(style_mix, dtype=torch.float)
         self.generator = torch.Generator().manual_seed(seed)
@@ -53,23 +61,23 @@ class CaptionBatches:
         style = torch.multinomial(self.style_mix, n, replacement=True, generator=self.generator)
         variant = torch.randint(self.data.ids.shape[1], (n,), generator=self.generator)
         for start in range(0, n, self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             tokens = self.data.targets(rows, style[rows], variant[rows])
             # Cut the columns that are padding in every row: fewer decoder steps, same loss.
             tokens = tokens[:, : int((tokens != self.data.vocab.pad_id).sum(1).max())]
             yield self.grids[rows], tokens[:, :-1], tokens[:, 1:], style[rows]
 
 
-def caption_loss(model: Captioner, batch, sample_prob: float = 0.0,
-                 coverage_weight: float = 0.0) -> dict[str, torch.Tensor]:
+def caption_loss(
+    model: Captioner, batch, sample_prob: float = 0.0, coverage_weight: float = 0.0
+) -> dict[str, torch.Tensor]:
     """Teacher-forced masked cross-entropy of one batch, plus the attention coverage penalty.
 
     Returns:
         ``{"loss": total, "xent": the cross-entropy, "coverage": the penalty}``.
     """
     grids, inputs, targets, style = batch
-    logits, attention = model(grids, inputs, style, sample_prob=sample_prob,
-                              return_attention=True)
+    logits, attention = model(grids, inputs, style, sample_prob=sample_prob, return_attention=True)
     xent = masked_cross_entropy(logits, targets, model.pad_id)
     if attention is None or coverage_weight == 0:
         return {"loss": xent, "xent": xent}
@@ -77,12 +85,23 @@ def caption_loss(model: Captioner, batch, sample_prob: float = 0.0,
     return {"loss": xent + coverage_weight * coverage, "xent": xent, "coverage": coverage}
 
 
-def train_captioner(model: Captioner, data: CaptionData, grids: torch.Tensor, num_epochs: int,
-                    device: torch.device, batch_size: int = 64, lr: float = 3e-3,
-                    style_mix: Sequence[float] = DEFAULT_STYLE_MIX,
-                    scheduled_sampling: float = 0.0, coverage_weight: float = 0.0,
-                    grad_clip: float = 1.0, seed: int = 0,
-                    eval_fn=None, progress: bool = True, desc: str = "captioner") -> History:
+def train_captioner(
+    model: Captioner,
+    data: CaptionData,
+    grids: torch.Tensor,
+    num_epochs: int,
+    device: torch.device,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    style_mix: Sequence[float] = DEFAULT_STYLE_MIX,
+    scheduled_sampling: float = 0.0,
+    coverage_weight: float = 0.0,
+    grad_clip: float = 1.0,
+    seed: int = 0,
+    eval_fn=None,
+    progress: bool = True,
+    desc: str = "captioner",
+) -> History:
     """Train ``model`` on ``data``'s captions of ``grids``; return the :class:`History`.
 
     Adam with a one-cycle learning rate; gradients clipped (GRUs over long sequences spike).
@@ -119,5 +138,16 @@ def train_captioner(model: Captioner, data: CaptionData, grids: torch.Tensor, nu
         steps_done[0] += 1
         return caption_loss(m, batch, chance, coverage_weight)
 
-    return fit(model, loader, optimizer, num_epochs, device, step_fn=step, eval_fn=eval_fn,
-               scheduler=scheduler, grad_clip=grad_clip, progress=progress, desc=desc)
+    return fit(
+        model,
+        loader,
+        optimizer,
+        num_epochs,
+        device,
+        step_fn=step,
+        eval_fn=eval_fn,
+        scheduler=scheduler,
+        grad_clip=grad_clip,
+        progress=progress,
+        desc=desc,
+    )

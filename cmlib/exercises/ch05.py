@@ -2,7 +2,8 @@
 
 5.1 the masked cross-entropy, 5.2 one step of additive attention, 5.3 a length-normalised beam
 score, 5.4 clipped n-gram precision (BLEU's core; ``corpus_bleu_by_hand`` builds BLEU on it, and
-a test checks that against sacrebleu).
+a test checks that against sacrebleu), 5.5 classifier-free guidance of a token model's logits
+(part 4).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _padded_batch(rng: np.random.Generator):
     logits = torch.from_numpy(rng.normal(size=(b, t, v))).float()
     targets = torch.from_numpy(rng.integers(1, v, size=(b, t)))
     for row in range(b):  # each caption ends somewhere, then padding
-        targets[row, int(rng.integers(1, t + 1)):] = 0
+        targets[row, int(rng.integers(1, t + 1)) :] = 0
     return logits, targets, 0
 
 
@@ -47,9 +48,11 @@ register(
             lambda logits, targets, pad_id: F.cross_entropy(
                 logits.flatten(0, 1), targets.flatten()
             ),  # counts the padding
-            lambda logits, targets, pad_id: F.cross_entropy(
-                logits.flatten(0, 1), targets.flatten(), reduction="none"
-            ).mul((targets != pad_id).flatten()).mean(),  # divides by B·T
+            lambda logits, targets, pad_id: (
+                F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+                .mul((targets != pad_id).flatten())
+                .mean()
+            ),  # divides by B·T
         ),
         trials=10,
     )
@@ -57,9 +60,13 @@ register(
 
 
 # ---------------------------------------------------------------- 5.2 additive attention
-def additive_attention_step(query: torch.Tensor, regions: torch.Tensor, w_query: torch.Tensor,
-                            w_keys: torch.Tensor, v: torch.Tensor
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
+def additive_attention_step(
+    query: torch.Tensor,
+    regions: torch.Tensor,
+    w_query: torch.Tensor,
+    w_keys: torch.Tensor,
+    v: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of Bahdanau attention, no biases.
 
     Args:
@@ -141,11 +148,12 @@ register(
 # ---------------------------------------------------------------- 5.4 clipped n-gram precision
 def ngrams(words: Sequence[str], n: int) -> Counter:
     """The n-grams of ``words`` with their counts."""
-    return Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
-def clipped_ngram_counts(candidate: Sequence[str], references: Sequence[Sequence[str]],
-                         n: int) -> tuple[int, int]:
+def clipped_ngram_counts(
+    candidate: Sequence[str], references: Sequence[Sequence[str]], n: int
+) -> tuple[int, int]:
     """BLEU's modified precision of one sentence, as ``(clipped matches, candidate n-grams)``.
 
     Each candidate n-gram counts at most as often as it appears in the reference that has it
@@ -198,8 +206,44 @@ register(
 )
 
 
-def corpus_bleu_by_hand(candidates: Sequence[str], references: Sequence[Sequence[str]],
-                        max_n: int = 4) -> float:
+# ---------------------------------------------------------------- 5.5 classifier-free guidance
+def guided_logits(
+    with_prompt: torch.Tensor, without_prompt: torch.Tensor, guidance: float
+) -> torch.Tensor:
+    """Classifier-free guidance: move the logits ``guidance`` times the prompt's push away from
+    the unprompted ones, ``l(∅) + guidance · (l(c) − l(∅))``."""
+    return without_prompt + guidance * (with_prompt - without_prompt)
+
+
+def _logit_pair(rng: np.random.Generator):
+    b, k = int(rng.integers(1, 4)), int(rng.integers(4, 9))
+    pair = torch.from_numpy(rng.normal(size=(2, b, k))).float()
+    return pair[0], pair[1], float(rng.choice([0.5, 2.0, 3.0]))
+
+
+register(
+    Exercise(
+        id="5.5",
+        title="classifier-free guidance",
+        hint="start from the unprompted logits and add guidance times the difference the prompt "
+        "makes; guidance 1 gives back the prompted logits",
+        reference=guided_logits,
+        make_inputs=_logit_pair,
+        wrong_answers=(
+            lambda c, u, g: c + g * (c - u),  # starts from the prompted logits
+            lambda c, u, g: g * c,  # scales the logits: a temperature, not guidance
+            lambda c, u, g: (
+                torch.softmax(u, -1) + g * (torch.softmax(c, -1) - torch.softmax(u, -1))
+            ),
+        ),
+        trials=10,
+    )
+)
+
+
+def corpus_bleu_by_hand(
+    candidates: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4
+) -> float:
     """Corpus BLEU (0–100) from :func:`clipped_ngram_counts`, as Papineni et al. define it.
 
     Clipped matches and n-gram counts are summed over the corpus for n = 1…4, their log

@@ -20,8 +20,9 @@ from .base import interactive_view
 SECOND_OBJECTS = ("none", *(f"{c} {s}" for c in COLORS for s in SHAPES))
 
 
-def attention_strip(image: torch.Tensor, words: list[str], attention: torch.Tensor,
-                    title: str = "") -> Figure:
+def attention_strip(
+    image: torch.Tensor, words: list[str], attention: torch.Tensor, title: str = ""
+) -> Figure:
     """The image, then one panel per word with that step's attention over it.
 
     Args:
@@ -41,8 +42,14 @@ def attention_strip(image: torch.Tensor, words: list[str], attention: torch.Tens
     for ax, word, weights in zip(axes[1:], words, attention):
         ax.imshow(picture * 0.45)
         heat = weights.view(grid, grid).numpy()
-        ax.imshow(heat, cmap="magma", alpha=0.7, extent=(-0.5, size - 0.5, size - 0.5, -0.5),
-                  vmin=0, vmax=max(float(heat.max()), 1e-6))
+        ax.imshow(
+            heat,
+            cmap="magma",
+            alpha=0.7,
+            extent=(-0.5, size - 0.5, size - 0.5, -0.5),
+            vmin=0,
+            vmax=max(float(heat.max()), 1e-6),
+        )
         ax.set_title(word, fontsize=9)
     for ax in axes:
         ax.set_xticks([])
@@ -52,12 +59,19 @@ def attention_strip(image: torch.Tensor, words: list[str], attention: torch.Tens
     return fig
 
 
-def draw_captions(model: Captioner, encoder, vocab: Vocab, image: torch.Tensor,
-                  style_prompt: str = "", beam_width: int = 3) -> Figure:
+def draw_captions(
+    model: Captioner,
+    encoder,
+    vocab: Vocab,
+    image: torch.Tensor,
+    style_prompt: str = "",
+    beam_width: int = 3,
+) -> Figure:
     """Greedy and beam captions of one image, with the greedy caption's attention strip."""
     greedy = caption_images(model, encoder, image[None], vocab, style_prompt)
-    beam = caption_images(model, encoder, image[None], vocab, style_prompt, "beam",
-                          beam_width=beam_width)
+    beam = caption_images(
+        model, encoder, image[None], vocab, style_prompt, "beam", beam_width=beam_width
+    )
     tokens = greedy.tokens[0].tolist()
     length = tokens.index(vocab.eos_id) if vocab.eos_id in tokens else len(tokens)
     words = [vocab.itos[t] for t in tokens[:length]]
@@ -71,16 +85,18 @@ def draw_captions(model: Captioner, encoder, vocab: Vocab, image: torch.Tensor,
     return attention_strip(image, words, greedy.attention[0, :length], title)
 
 
-def composed_image(color: str, shape: str, size: str, position: str, second: str,
-                   relation: str, image_size: int) -> torch.Tensor:
+def composed_image(
+    color: str, shape: str, size: str, position: str, second: str, relation: str, image_size: int
+) -> torch.Tensor:
     """The scene the controls describe, drawn: ``(3, S, S)``."""
     other = None if second == "none" else tuple(second.split(" "))
     scene = make_scene(color, shape, size, position, "photo", second=other, relation=relation)
     return torch.from_numpy(render(scene, image_size)).permute(2, 0, 1).float()
 
 
-def caption_explorer(model: Captioner, encoder, vocab: Vocab, test_images: torch.Tensor,
-                     image_size: int = 32):
+def caption_explorer(
+    model: Captioner, encoder, vocab: Vocab, test_images: torch.Tensor, image_size: int = 32
+):
     """Compose a scene or pick a test image; see its greedy and beam captions and attention.
 
     Controls: the source (a composed scene or test image ``index``), the first object's colour,
@@ -117,7 +133,11 @@ def caption_explorer(model: Captioner, encoder, vocab: Vocab, test_images: torch
         position=w.Dropdown(options=POSITIONS, value="left", description="position"),
         second=w.Dropdown(options=SECOND_OBJECTS, value="blue square", description="2nd object"),
         relation=w.Dropdown(options=RELATIONS, value="left of", description="1st is"),
-        prompt=w.Combobox(options=list(STYLE_PROMPTS), value="", description="prompt",
-                          placeholder="'', 'briefly' or 'in detail'"),
+        prompt=w.Combobox(
+            options=list(STYLE_PROMPTS),
+            value="",
+            description="prompt",
+            placeholder="'', 'briefly' or 'in detail'",
+        ),
         beam_width=w.IntSlider(3, 1, 8, description="beam width"),
     )

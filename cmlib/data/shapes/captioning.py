@@ -98,8 +98,9 @@ class CaptionData:
     def __len__(self) -> int:
         return len(self.scenes)
 
-    def targets(self, rows: torch.Tensor, style: torch.Tensor, variant: torch.Tensor
-                ) -> torch.Tensor:
+    def targets(
+        self, rows: torch.Tensor, style: torch.Tensor, variant: torch.Tensor
+    ) -> torch.Tensor:
         """The token sequences images ``rows`` should produce: ``(B, T)``, all inputs ``(B,)``.
 
         Style 0 (no prompt) takes reference ``variant``; 1 the brief form; 2 the detailed one.
@@ -112,14 +113,20 @@ class CaptionData:
 def _encode(vocab: Vocab, texts: list[str]) -> torch.Tensor:
     ids, _ = vocab.encode_batch(texts, add_bos_eos=True, max_len=MAX_CAPTION_TOKENS)
     if ids.shape[1] < MAX_CAPTION_TOKENS:
-        ids = torch.nn.functional.pad(ids, (0, MAX_CAPTION_TOKENS - ids.shape[1]),
-                                      value=vocab.pad_id)
+        ids = torch.nn.functional.pad(
+            ids, (0, MAX_CAPTION_TOKENS - ids.shape[1]), value=vocab.pad_id
+        )
     return ids
 
 
-def load_captioning(split: str = "train", num_images: int = 4000, image_size: int = 32,
-                    num_objects: int | tuple[int, ...] = (1, 2), style: str = "photo",
-                    seed: int = 0) -> CaptionData:
+def load_captioning(
+    split: str = "train",
+    num_images: int = 4000,
+    image_size: int = 32,
+    num_objects: int | tuple[int, ...] = (1, 2),
+    style: str = "photo",
+    seed: int = 0,
+) -> CaptionData:
     """Images, scenes and every caption form of a ShapesWorld split (images cached on disk).
 
     Args:
@@ -131,15 +138,27 @@ def load_captioning(split: str = "train", num_images: int = 4000, image_size: in
         seed: the ShapesWorld seed.
     """
     check_int("num_images", num_images)
-    dataset = ShapesWorld(split, size=num_images, image_size=image_size, style=style,
-                          num_objects=num_objects, seed=seed)
+    dataset = ShapesWorld(
+        split,
+        size=num_images,
+        image_size=image_size,
+        style=style,
+        num_objects=num_objects,
+        seed=seed,
+    )
     images, _ = dataset.tensors()
     vocab = caption_vocab()
     scenes = [dataset.scene(i) for i in range(num_images)]
     references = [dataset.captions(i) for i in range(num_images)]
     flat = [c for group in references for c in group]
     ids = _encode(vocab, flat).view(num_images, len(references[0]), MAX_CAPTION_TOKENS)
-    return CaptionData(images, scenes, references, ids,
-                       _encode(vocab, [brief_caption(s) for s in scenes]),
-                       _encode(vocab, [canonical_caption(s) for s in scenes]), vocab,
-                       cell_attributes(dataset, grid_size=image_size // 8))
+    return CaptionData(
+        images,
+        scenes,
+        references,
+        ids,
+        _encode(vocab, [brief_caption(s) for s in scenes]),
+        _encode(vocab, [canonical_caption(s) for s in scenes]),
+        vocab,
+        cell_attributes(dataset, grid_size=image_size // 8),
+    )

@@ -118,8 +118,9 @@ def cell_objects(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
     return out
 
 
-def _label_cells(dataset: ShapesWorld, objects: torch.Tensor, label_of, background: int
-                 ) -> torch.Tensor:
+def _label_cells(
+    dataset: ShapesWorld, objects: torch.Tensor, label_of, background: int
+) -> torch.Tensor:
     out = torch.full_like(objects, background)
     for i in range(len(dataset)):
         for k, obj in enumerate(dataset.scene(i).objects):
@@ -135,8 +136,7 @@ def cell_labels(dataset: ShapesWorld, grid_size: int) -> torch.Tensor:
     a dense, detector-like "what is where" target for pretraining a CNN.
     """
     objects = cell_objects(dataset, grid_size)
-    return _label_cells(dataset, objects, lambda o: ALL_PAIRS.index((o.color, o.shape)),
-                        BACKGROUND)
+    return _label_cells(dataset, objects, lambda o: ALL_PAIRS.index((o.color, o.shape)), BACKGROUND)
 
 
 def cell_attributes(dataset: ShapesWorld, grid_size: int) -> dict[str, torch.Tensor]:
@@ -148,8 +148,9 @@ def cell_attributes(dataset: ShapesWorld, grid_size: int) -> dict[str, torch.Ten
     """
     objects = cell_objects(dataset, grid_size)
     return {
-        "pair": _label_cells(dataset, objects, lambda o: ALL_PAIRS.index((o.color, o.shape)),
-                             BACKGROUND),
+        "pair": _label_cells(
+            dataset, objects, lambda o: ALL_PAIRS.index((o.color, o.shape)), BACKGROUND
+        ),
         "color": _label_cells(dataset, objects, lambda o: COLORS.index(o.color), len(COLORS)),
         "shape": _label_cells(dataset, objects, lambda o: SHAPES.index(o.shape), len(SHAPES)),
         "size": _label_cells(dataset, objects, lambda o: SIZES.index(o.size), len(SIZES)),
@@ -157,7 +158,12 @@ def cell_attributes(dataset: ShapesWorld, grid_size: int) -> dict[str, torch.Ten
 
 
 #: Labels per head of :func:`cell_attributes`, background included.
-ATTRIBUTE_LABELS = {"pair": len(ALL_PAIRS) + 1, "color": len(COLORS) + 1, "shape": len(SHAPES) + 1, "size": len(SIZES) + 1}
+ATTRIBUTE_LABELS = {
+    "pair": len(ALL_PAIRS) + 1,
+    "color": len(COLORS) + 1,
+    "shape": len(SHAPES) + 1,
+    "size": len(SIZES) + 1,
+}
 
 
 def load_vqa(
