@@ -63,7 +63,7 @@ NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
 NUM_TEST = 1000
 BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)
 BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
-CAPTION_EPOCHS = runtime.pick(cpu=20, gpu=40)
+CAPTION_EPOCHS = runtime.pick(cpu=30, gpu=40)
 IMAGE_SIZE = 32
 
 # %% [markdown]

@@ -283,7 +283,8 @@ print(f"the weaker attribute in this run: {weaker} ({guided[weaker]:.3f}, the ot
 
 # %% [markdown]
 # Chapter 04 saved its CVAE (part 1) and cGAN (part 3) to the data cache. Where they are there,
-# here they are on the same prompts, judge and number of samples.
+# here they are on the same prompts, judge and number of samples; the CVAE samples at the prior
+# temperature τ = 0.3 its chapter uses (the cGAN has no temperature).
 
 # %%
 from cmlib.checkpoint import CheckpointError
@@ -291,15 +292,15 @@ from cmlib.data.cache import cache_dir
 from cmlib.generative import load_saved_generator
 
 rows = {"PixelCNN on tokens (this part)": (guided["color+shape"], heldout["color+shape"])}
-for label, file in (("CVAE (chapter 04, part 1)", "ch04_cvae.pt"),
-                    ("cGAN (chapter 04, part 3)", "ch04_cgan.pt")):
+for label, file, temperature in (("CVAE (chapter 04, part 1)", "ch04_cvae.pt", 0.3),
+                                 ("cGAN (chapter 04, part 3)", "ch04_cgan.pt", 1.0)):
     try:
         model, encoder = load_saved_generator(cache_dir() / file, vocab)
     except (FileNotFoundError, CheckpointError) as err:
         print(f"{label}: not available ({err}); run that part of chapter 04 first")
         continue
     rows[label] = tuple(fidelity_over(judge, model, encoder, prompt_sets[name],
-                                      SAMPLES_PER_PROMPT, SEED)["color+shape"]
+                                      SAMPLES_PER_PROMPT, SEED, temperature)["color+shape"]
                         for name in ("seen", "held-out"))
 print(f"{'model':<32}{'seen':>8}{'held-out':>10}   (colour+shape fidelity, this judge)")
 for label, (seen, held) in rows.items():
