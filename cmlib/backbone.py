@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from .train import History, IndexBatches, fit, predict
 from .validate import check_number, check_positive_ints, check_tensor
-from .vision import ConvEncoder
+from .vision import ConvEncoder, permute_channels
 
 
 class GridTagger(nn.Module):
@@ -80,6 +80,7 @@ def pretrain_backbone(
     batch_size: int = 64,
     lr: float = 1e-3,
     background_weight: float = 0.1,
+    color_invariant: tuple[str, ...] = (),
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[GridTagger, History]:
@@ -100,7 +101,12 @@ def pretrain_backbone(
         batch_size: images per step.
         lr: Adam's learning rate.
         background_weight: the background cells' weight in the loss.
-        seed: the batch order.
+        color_invariant: heads whose labels do not depend on colour (e.g. ``("shape", "size")``).
+            Each step also trains them on the batch with its colour channels shuffled
+            (:func:`~cmlib.vision.permute_channels`), so the features cannot read a shape off
+            the colours it happened to come in — the shortcut that makes a backbone call a
+            green circle a square when it only ever saw green squares and triangles.
+        seed: the batch order and the channel shuffles.
         progress: show a progress bar.
     """
     check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
@@ -114,18 +120,34 @@ def pretrain_backbone(
     for name, labels in cells.items():
         check_tensor(f"cells[{name!r}]", labels, (len(images), grid, grid), floating=False)
     check_number("background_weight", background_weight, low=0)
+    unknown = set(color_invariant) - set(num_labels)
+    if unknown:
+        raise ValueError(
+            f"color_invariant names unknown heads {sorted(unknown)}; "
+            f"the heads: {sorted(num_labels)}"
+        )
     encoder = ConvEncoder(image_size=images.shape[-1], width=width, embed_dim=64)
     tagger = GridTagger(encoder, num_labels)
     names = list(num_labels)
+    shuffles = torch.Generator().manual_seed(seed)
+
+    def step(model: GridTagger, batch: list[torch.Tensor]) -> torch.Tensor:
+        labels = dict(zip(names, batch[1:]))
+        loss = tagging_loss(model(batch[0]), labels, background_weight)
+        if color_invariant:
+            recoloured = model(permute_channels(batch[0], shuffles))
+            loss = loss + tagging_loss(
+                {k: recoloured[k] for k in color_invariant}, labels, background_weight
+            )
+        return loss
+
     history = fit(
         tagger,
         IndexBatches(len(images), batch_size, seed, (images, *(cells[k] for k in names))),
         torch.optim.Adam(tagger.parameters(), lr),
         num_epochs,
         device,
-        step_fn=lambda model, batch: tagging_loss(
-            model(batch[0]), dict(zip(names, batch[1:])), background_weight
-        ),
+        step_fn=step,
         progress=progress,
         desc="backbone",
     )

@@ -25,7 +25,7 @@ from torch import nn
 from .decoders import ConvDecoder, CoordinateDecoder, check_condition, num_upsamplings
 from .train import History, progress_bar, shuffled_batches
 from .validate import check_choice, check_int, check_number, check_tensor
-from .vision import check_images
+from .vision import check_images, permute_channels
 
 
 # ---------------------------------------------------------------- conditional GAN
@@ -266,6 +266,7 @@ def train_cgan(
     aux_weight: float = 1.0,
     d_aux_weight: float | None = None,
     ema_decay: float | None = None,
+    color_invariant: tuple[str, ...] = (),
     seed: int = 0,
     progress: bool = True,
 ) -> History:
@@ -294,6 +295,11 @@ def train_cgan(
         ema_decay: if set (e.g. 0.99), keep an exponential moving average of G's and its prompt
             encoder's weights and load it into them at the end. The average smooths out the
             oscillation of the game: its samples are steadier than the last step's.
+        color_invariant: auxiliary heads whose label does not depend on colour (``("shape",)``).
+            D's step also trains them on the real images with their colour channels shuffled
+            (:func:`~cmlib.vision.permute_channels`), so they cannot read a shape off its
+            colour. G learns shapes from these heads: one that says "red, so not a triangle"
+            would teach G never to draw a red triangle.
         seed: fixes the batch order.
         progress: show a tqdm bar.
 
@@ -319,6 +325,12 @@ def train_cgan(
         raise ValueError(
             f"the discriminator's auxiliary heads need attrs with keys {sorted(discriminator.aux)}"
         )
+    unknown = set(color_invariant) - set(discriminator.aux)
+    if unknown:
+        raise ValueError(
+            f"color_invariant names heads the discriminator lacks: {sorted(unknown)} "
+            f"(its heads: {sorted(discriminator.aux)})"
+        )
     g = torch.Generator().manual_seed(seed)
     history = History()
     start, batches = time.perf_counter(), iter(())
@@ -340,6 +352,11 @@ def train_cgan(
         if aux:
             d_loss = d_loss + d_aux_weight * sum(
                 F.cross_entropy(aux_real[k], labels[k]) for k in labels
+            )
+        if color_invariant:
+            shuffled = discriminator.classify(permute_channels(real, g))
+            d_loss = d_loss + d_aux_weight * sum(
+                F.cross_entropy(shuffled[k], labels[k]) for k in color_invariant
             )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()

@@ -223,6 +223,29 @@ def random_shift(
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+def permute_channels(
+    images: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Data augmentation: shuffle each image's colour channels (a red object turns green or blue).
+
+    A label that does not depend on colour — a shape, a size — stays true, so training a head on
+    these images teaches it to ignore colour. Without it, a shape classifier that saw only red
+    circles and squares may read any red object as "not a triangle": a shortcut through colour
+    that breaks on new colour–shape pairs.
+
+    Args:
+        images: ``(B, C, H, W)`` float batch.
+        generator: for reproducible permutations (on the CPU).
+
+    Returns:
+        A new ``(B, C, H, W)`` batch; image ``i``'s channels in a random order of its own.
+    """
+    check_tensor("images", images, ("B", "C", "H", "W"))
+    order = torch.argsort(torch.rand(images.shape[:2], generator=generator), dim=1)
+    order = order.to(images.device)[:, :, None, None].expand_as(images)
+    return images.gather(1, order)
+
+
 # ----------------------------------------------------------------- a convolutional autoencoder
 class ConvAutoencoder(nn.Module):
     """A convolutional autoencoder: strided convs down to a vector ``z``, transposed convs back.

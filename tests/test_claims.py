@@ -196,3 +196,27 @@ def test_a_claim_asserted_in_another_profile_is_measured_not_asserted(
     (row,) = tool.summarise(tmp_path)["rows"]
     assert not row["fragile"] and row["asserted"] is False
     assert "Measured but not asserted" in tool.to_markdown(tool.summarise(tmp_path))
+
+
+def test_summary_keeps_committed_rows_of_notebooks_not_rerun(tmp_path):
+    records, notes = tmp_path / "records", tmp_path / "notes"
+    records.mkdir()
+    notes.mkdir()
+    _write_run(records, "a", "old", [0.5, 0.5, 0.5])  # a fails in the committed summary...
+    _write_run(records, "b", "kept", [0.97, 0.975, 0.98])
+    tool.write_summary(records, notes / "checkpoints.md")
+    committed = json.loads((notes / "checkpoints.json").read_text())
+    assert {r["notebook"] for r in committed["rows"]} == {"a", "b"}
+    fresh = tmp_path / "fresh"  # ...a fresh clone reruns only a, which now passes
+    fresh.mkdir()
+    _write_run(fresh, "a", "new", [0.97, 0.98, 0.99])
+    assert tool.write_summary(fresh, notes / "checkpoints.md") == 0
+    rows = {
+        (r["notebook"], r["name"])
+        for r in json.loads((notes / "checkpoints.json").read_text())["rows"]
+    }
+    assert rows == {("a", "new"), ("b", "kept")}  # a's old row is replaced, b's is carried over
+    text = (notes / "checkpoints.md").read_text()
+    assert (
+        "| b | kept |" in text and "| a | old |" not in text and "2 checkpoints, 0 fragile" in text
+    )

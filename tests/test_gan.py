@@ -174,3 +174,38 @@ def test_hinge_losses():
     assert gan.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
     assert gan.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
     assert gan.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
+
+
+def _tiny_cgan_run(shapes, color_invariant, num_steps=4):
+    x, attrs = shapes
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    g_text, d_text = (
+        prompts.BagOfWordsEncoder(shapes_vocab(), COND),
+        prompts.BagOfWordsEncoder(shapes_vocab(), COND),
+    )
+    g = gan.Generator(COND, noise_dim=6, width=8)
+    d = gan.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6, "shape": 3})
+    gan.train_cgan(
+        g,
+        d,
+        g_text,
+        d_text,
+        x,
+        lambda idx: prompt_text.training_prompts({k: v[idx] for k, v in attrs.items()}, rng),
+        num_steps,
+        torch.device("cpu"),
+        batch_size=16,
+        attrs=attrs,
+        color_invariant=color_invariant,
+        progress=False,
+    )
+    return d
+
+
+def test_train_cgan_color_invariant_heads(shapes):
+    plain, invariant = _tiny_cgan_run(shapes, ()), _tiny_cgan_run(shapes, ("shape",))
+    # the recoloured images reach D's shape head (and its trunk), not its colour head
+    assert not torch.allclose(plain.aux["shape"].weight, invariant.aux["shape"].weight)
+    with pytest.raises(ValueError, match="color_invariant"):
+        _tiny_cgan_run(shapes, ("texture",), num_steps=1)

@@ -12,6 +12,7 @@ from cmlib.vision import (
     ConvEncoder,
     autoencoder_loss,
     conv_output_size,
+    permute_channels,
     random_shift,
 )
 
@@ -157,3 +158,21 @@ def test_random_shift_moves_content_without_loss():
     assert torch.equal(random_shift(x, 0), x)
     with pytest.raises(ValueError, match="max_shift"):
         random_shift(x, -1)
+
+
+def test_permute_channels_shuffles_each_image_on_its_own():
+    x = torch.rand(64, 3, 5, 5)
+    out = permute_channels(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    orders = set()
+    for i in range(len(x)):  # every output channel is one of the image's own channels, once each
+        order = tuple(
+            next(j for j in range(3) if torch.equal(out[i, c], x[i, j])) for c in range(3)
+        )
+        assert sorted(order) == [0, 1, 2]
+        orders.add(order)
+    assert len(orders) == 6  # 64 images draw every order of 3 channels
+    again = permute_channels(x, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    with pytest.raises(ValueError, match="images"):
+        permute_channels(torch.rand(3, 5, 5))

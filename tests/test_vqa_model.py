@@ -97,3 +97,49 @@ def test_pretrain_backbone_learns_cells_and_freezes():
     assert not any(p.requires_grad for p in tagger.encoder.parameters())
     with pytest.raises(ValueError, match="same heads"):
         pretrain_backbone(images, cells, {"pair": 3}, 1, torch.device("cpu"), progress=False)
+
+
+def _red_or_green_spots(num: int, channel: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images whose bright cells (the label) are lit in one colour channel only."""
+    g = torch.Generator().manual_seed(seed)
+    label = (torch.rand(num, 4, 4, generator=g) > 0.5).long()
+    images = torch.zeros(num, 3, 32, 32)
+    images[:, channel] = label.repeat_interleave(8, 1).repeat_interleave(8, 2).float()
+    return images, label
+
+
+@pytest.mark.parametrize("invariant", [False, True])
+def test_pretrain_backbone_color_invariant_heads_ignore_colour(invariant):
+    # Trained on red spots only, a head reads green spots too only when trained colour-invariant.
+    images, cells = _red_or_green_spots(32, channel=0, seed=0)
+    torch.manual_seed(0)
+    tagger, _ = pretrain_backbone(
+        images,
+        {"lit": cells},
+        {"lit": 2},
+        12,
+        torch.device("cpu"),
+        width=4,
+        batch_size=16,
+        lr=2e-2,
+        background_weight=1.0,
+        color_invariant=("lit",) if invariant else (),
+        progress=False,
+    )
+    green, green_cells = _red_or_green_spots(32, channel=1, seed=1)
+    with torch.no_grad():
+        accuracy = (tagger(green)["lit"].argmax(1) == green_cells).float().mean().item()
+    if invariant:
+        assert accuracy > 0.95
+    else:
+        assert accuracy < 0.75  # it learnt "red", and green cells look like background
+    with pytest.raises(ValueError, match="color_invariant"):
+        pretrain_backbone(
+            images,
+            {"lit": cells},
+            {"lit": 2},
+            1,
+            torch.device("cpu"),
+            color_invariant=("shape",),
+            progress=False,
+        )

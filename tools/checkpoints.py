@@ -16,6 +16,12 @@ nbconvert instead, so the committed outputs are one of the measured runs.
 checkpoint with its threshold, min, mean, max, standard deviation and worst margin. A
 checkpoint is **fragile** when any run fails or misses it, or when its mean margin is less
 than two standard deviations of its values. It exits with 1 when one is fragile.
+
+With ``--output chapters/notes/checkpoints.md`` the summary also goes there, with its JSON
+beside it (``checkpoints.json``, committed). The records folder is a build output, so a fresh
+clone has the records of only the notebooks it ran: the rows and runs of every other notebook
+are carried over from the committed JSON. ``make seeds NOTEBOOKS=03_fusion`` thus replaces
+chapter 03's rows and keeps the rest.
 """
 
 from __future__ import annotations
@@ -235,13 +241,32 @@ def to_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def merge_committed(summary: dict, committed: dict) -> dict:
+    """``summary`` plus the rows and runs of the notebooks it lacks, taken from ``committed``.
+
+    A notebook present in ``summary`` (it has local records) replaces all of its committed rows.
+    """
+    local = set(summary["notebooks"]) | {row["notebook"] for row in summary["rows"]}
+    rows = summary["rows"] + [row for row in committed["rows"] if row["notebook"] not in local]
+    notebooks = {k: v for k, v in committed["notebooks"].items() if k not in local}
+    notebooks.update(summary["notebooks"])
+    order = sorted({row["notebook"] for row in rows} | set(notebooks))
+    rank = {stem: k for k, stem in enumerate(order)}
+    rows.sort(key=lambda row: rank[row["notebook"]])  # stable: each notebook keeps its own order
+    return {"rows": rows, "notebooks": {stem: notebooks.get(stem, []) for stem in order}}
+
+
 def write_summary(directory: Path, output: Path | None) -> int:
     summary = summarise(directory)
+    committed = output.with_suffix(".json") if output is not None else None
+    if committed is not None and committed.exists():
+        summary = merge_committed(summary, json.loads(committed.read_text(encoding="utf-8")))
     text = to_markdown(summary)
     (directory / "summary.md").write_text(text, encoding="utf-8")
     (directory / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     if output is not None:
         output.write_text(text, encoding="utf-8")
+        committed.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(text)
     return 1 if any(row["fragile"] for row in summary["rows"]) else 0
 
