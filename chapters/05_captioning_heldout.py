@@ -53,13 +53,13 @@ checkpoint = Checkpoints("05_captioning_heldout")  # learning checkpoints: asser
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# The data and backbone sizes of part 1 (its captioners train 30 epochs; 20 suffice here):
+# The data and backbone sizes of part 1 (its captioners train 30 epochs; 15 suffice here):
 # the cpu profile fits 3 minutes on 2 cores.
 NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
 NUM_HELDOUT = 500
 BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)
 BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
-CAPTION_EPOCHS = runtime.pick(cpu=20, gpu=40)
+CAPTION_EPOCHS = runtime.pick(cpu=15, gpu=40)
 IMAGE_SIZE = 32
 
 # %% [markdown]

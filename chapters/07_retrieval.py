@@ -418,6 +418,13 @@ print(f"ensemble {ensemble_top1:.3f} vs best single template {best_single:.3f}")
 checkpoint("template-ensemble", ensemble_top1, ">=", best_single - 0.01, baseline=best_single);
 
 # %% [markdown]
+# Read this as a near tie. Among 266 held-out emoji one image is 0.004 of top-1, and "the best
+# single template" is the best of five noisy numbers, picked on the very images it is scored on.
+# The heads were trained on all five templates, which already averages them: over training seeds
+# the ensemble lands a few images above or below the best template (`chapters/notes/checkpoints.md`
+# has the spread). CLIP ensembles 80 templates that differ far more than these five, with encoders
+# never trained on any of them; that is where an ensemble has noise to average away.
+#
 # Templates the heads never saw in training ("a photo of a {}", "{} emoji") still work, because the
 # text space is MiniLM's own:
 

@@ -262,6 +262,7 @@ def train_cgan(
     batch_size: int = 64,
     lr: float = 2e-4,
     betas: tuple[float, float] = (0.5, 0.999),
+    d_lr: float | None = None,
     attrs: dict[str, torch.Tensor] | None = None,
     aux_weight: float = 1.0,
     d_aux_weight: float | None = None,
@@ -285,8 +286,10 @@ def train_cgan(
         num_steps: D+G updates.
         device: where to train.
         batch_size: real images per step (and as many fakes).
-        lr: Adam's learning rate for both players.
+        lr: Adam's learning rate for G (and for D unless ``d_lr`` is given).
         betas: Adam's betas.
+        d_lr: D's learning rate, when it differs from G's (the two time-scale update rule,
+            Heusel et al., 2017: a faster D keeps up with G).
         attrs: labels of the real images for the discriminator's auxiliary heads (each ``(N,)``);
             the fakes carry the labels of the real images whose prompts they were drawn for.
         aux_weight: weight of the auxiliary classification loss in G's step.
@@ -314,7 +317,9 @@ def train_cgan(
     g_params = list(generator.parameters()) + list(g_text.parameters())
     opt_g = torch.optim.Adam(g_params, lr, betas=betas)
     opt_d = torch.optim.Adam(
-        list(discriminator.parameters()) + list(d_text.parameters()), lr, betas=betas
+        list(discriminator.parameters()) + list(d_text.parameters()),
+        lr if d_lr is None else d_lr,
+        betas=betas,
     )
     d_aux_weight = aux_weight if d_aux_weight is None else d_aux_weight
     if ema_decay is not None:

@@ -36,16 +36,22 @@ def test_condition_changes_the_discriminator_score(shapes):
     assert not torch.allclose(d(x[:1], c1), d(x[:1], c2))
 
 
-def test_train_cgan_detaches_fakes_and_runs(shapes):
-    x, attrs = shapes
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
+def _tiny_players(aux: bool = True):
+    """A small G, D and their two prompt encoders (D with colour and shape heads if ``aux``)."""
     g_text, d_text = (
         prompts.BagOfWordsEncoder(shapes_vocab(), COND),
         prompts.BagOfWordsEncoder(shapes_vocab(), COND),
     )
     g = gan.Generator(COND, noise_dim=6, width=8)
-    d = gan.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6, "shape": 3})
+    heads = {"color": 6, "shape": 3} if aux else None
+    return g, gan.ProjectionDiscriminator(COND, width=8, aux_classes=heads), g_text, d_text
+
+
+def test_train_cgan_detaches_fakes_and_runs(shapes):
+    x, attrs = shapes
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    g, d, g_text, d_text = _tiny_players()
     before = [p.detach().clone() for p in g.parameters()]
     hist = gan.train_cgan(
         g,
@@ -180,12 +186,7 @@ def _tiny_cgan_run(shapes, color_invariant, num_steps=4):
     x, attrs = shapes
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    g_text, d_text = (
-        prompts.BagOfWordsEncoder(shapes_vocab(), COND),
-        prompts.BagOfWordsEncoder(shapes_vocab(), COND),
-    )
-    g = gan.Generator(COND, noise_dim=6, width=8)
-    d = gan.ProjectionDiscriminator(COND, width=8, aux_classes={"color": 6, "shape": 3})
+    g, d, g_text, d_text = _tiny_players()
     gan.train_cgan(
         g,
         d,
@@ -209,3 +210,17 @@ def test_train_cgan_color_invariant_heads(shapes):
     assert not torch.allclose(plain.aux["shape"].weight, invariant.aux["shape"].weight)
     with pytest.raises(ValueError, match="color_invariant"):
         _tiny_cgan_run(shapes, ("texture",), num_steps=1)
+
+
+def test_train_cgan_d_lr_sets_the_discriminators_rate(shapes):
+    x, _ = shapes
+    torch.manual_seed(0)
+    g, d, g_text, d_text = _tiny_players(aux=False)
+    g_before = [p.detach().clone() for p in g.parameters()]
+    d_before = [p.detach().clone() for p in d.parameters()]
+    gan.train_cgan(
+        g, d, g_text, d_text, x, lambda idx: ["a red circle"] * len(idx), 3,
+        torch.device("cpu"), batch_size=8, lr=1e-3, d_lr=0.0, progress=False,
+    )  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(d_before, d.parameters()))  # D frozen by d_lr=0
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, g.parameters()))  # G still learns
