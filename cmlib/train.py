@@ -162,6 +162,16 @@ def shuffled_batches(
         yield order[start : start + batch_size]
 
 
+def endless_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index batches of ``range(n)`` without end: a fresh permutation after each pass.
+
+    For trainers counted in steps rather than epochs (CycleGAN, DANN), each drawing from two
+    datasets of different sizes.
+    """
+    while True:
+        yield from shuffled_batches(n, batch_size, generator)
+
+
 def to_device(batch, device: torch.device):
     """Move a tensor, or a tuple/list/dict of them, to ``device``."""
     if isinstance(batch, torch.Tensor):

@@ -212,3 +212,148 @@ def test_train_adversarial_alignment_checks_its_arguments():
         train_adversarial_alignment(aligner, [(images, labels)], 0, 1, cpu, progress=False)
     with pytest.raises(ValueError, match="no batches"):
         train_adversarial_alignment(aligner, [], 0, 1, cpu, progress=False)
+
+
+# ---------------------------------------------------------------- Procrustes and CSLS
+def test_procrustes_recovers_a_planted_rotation_exactly():
+    from cmlib.alignment import cosine_scores, precision_at_1, procrustes
+
+    torch.manual_seed(0)
+    x = torch.randn(50, 8)
+    q, _ = torch.linalg.qr(torch.randn(8, 8))
+    w = procrustes(x, x @ q)
+    assert torch.allclose(w, q, atol=1e-5)
+    assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-5)
+    assert precision_at_1(cosine_scores(x @ w, x @ q)) == 1.0
+    with pytest.raises(ValueError):
+        procrustes(x, x[:10])
+
+
+def test_csls_against_a_hand_computation():
+    from cmlib.alignment import csls_scores
+
+    mapped = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    target = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    cos = (
+        torch.nn.functional.normalize(mapped, dim=1)
+        @ torch.nn.functional.normalize(target, dim=1).T
+    )
+    k = 1
+    r_t = cos.max(dim=1).values  # each source's best target cosine (k = 1)
+    r_s = cos.max(dim=0).values  # each target's best source cosine
+    expected = 2 * cos - r_t[:, None] - r_s[None, :]
+    assert torch.allclose(csls_scores(mapped, target, k), expected)
+    # by hand for one entry: source 1 = (0, 1), target 1 = (0.6, 0.8)
+    assert csls_scores(mapped, target, 1)[1, 1].item() == pytest.approx(
+        2 * 0.8 - 0.8 - 0.98995, abs=1e-4
+    )
+    with pytest.raises(ValueError, match="k"):
+        csls_scores(mapped, target, k=5)  # k larger than the vocabulary
+
+
+def test_csls_demotes_a_hub():
+    from cmlib.alignment import cosine_scores, csls_scores
+
+    torch.manual_seed(1)
+    target = torch.nn.functional.normalize(torch.randn(20, 16), dim=1)
+    hub = target.mean(0, keepdim=True) * 5
+    target = torch.cat([target, torch.nn.functional.normalize(hub, dim=1)])
+    sources = target[:20] + 0.3 * torch.randn(20, 16)
+    nn_hits = (cosine_scores(sources, target).argmax(1) == 20).sum()
+    csls_hits = (csls_scores(sources, target, 5).argmax(1) == 20).sum()
+    assert csls_hits <= nn_hits
+
+
+def test_refine_improves_a_rough_map():
+    from cmlib.alignment import cosine_scores, precision_at_1, procrustes, refine
+
+    torch.manual_seed(2)
+    x = torch.randn(300, 20)
+    q, _ = torch.linalg.qr(torch.randn(20, 20))
+    y = x @ q + 0.05 * torch.randn(300, 20)
+    rough = procrustes(x[:25], y[:25] + 0.8 * torch.randn(25, 20))  # 25 noisy seed pairs
+    before = precision_at_1(cosine_scores(x @ rough, y))
+    after = precision_at_1(cosine_scores(x @ refine(rough, x, y), y))
+    assert before < 0.9 and after == 1.0
+
+
+# ---------------------------------------------------------------- DANN
+def test_grl_schedule_ramps_from_zero_to_one():
+    from cmlib.alignment import grl_schedule
+
+    values = [grl_schedule(p / 10) for p in range(11)]
+    assert values[0] == 0.0 and values[-1] > 0.99
+    assert all(a < b for a, b in zip(values, values[1:]))
+    with pytest.raises(ValueError):
+        grl_schedule(1.5)
+
+
+def test_train_dann_logs_the_domain_game_only_when_adapting():
+    from cmlib.alignment import DomainAdaptationNet, label_accuracy, train_dann
+
+    torch.manual_seed(0)
+    x, t = torch.rand(32, 3, 16, 16), torch.rand(40, 3, 16, 16)
+    attrs = {"color": torch.randint(0, 6, (32,)), "shape": torch.randint(0, 3, (32,))}
+    model = DomainAdaptationNet(16, width=4)
+    history = train_dann(model, x, attrs, t, 4, torch.device("cpu"), batch_size=8, progress=False)
+    assert {"domain_loss", "domain_accuracy", "lambda", "label_loss"} <= set(history.steps)
+    assert history.steps["lambda"][0] == 0.0 and history.steps["lambda"][-1] > 0.99
+    history = train_dann(
+        model, x, attrs, None, 2, torch.device("cpu"), adapt=False, batch_size=8, progress=False
+    )
+    assert "domain_loss" not in history.steps
+    history = train_dann(
+        model, x, attrs, t, 2, torch.device("cpu"), batch_size=8, entropy_weight=0.1, progress=False
+    )
+    assert "target_entropy" in history.steps
+    acc = label_accuracy(model, x, attrs)
+    assert set(acc) == {"color", "shape", "color+shape"}
+    with pytest.raises(TypeError):
+        train_dann(model, x, attrs, None, 2, torch.device("cpu"), adapt=True)
+    with pytest.raises(ValueError):
+        train_dann(model, x, attrs, torch.rand(5, 3, 32, 32), 2, torch.device("cpu"))
+
+
+def test_gradient_reversal_pushes_the_encoder_against_the_domain_discriminator():
+    from cmlib.alignment import DomainAdaptationNet, grad_reverse
+
+    torch.manual_seed(0)
+    model = DomainAdaptationNet(16, width=4)
+    x = torch.rand(4, 3, 16, 16)
+    grads = []
+    for reverse in (False, True):
+        model.zero_grad()
+        h = model.features(x)
+        h = grad_reverse(h, 1.0) if reverse else h
+        model.domain_logits(h).sum().backward()
+        grads.append(model.encoder.project.weight.grad.clone())
+    assert torch.allclose(grads[1], -grads[0])
+
+
+# ---------------------------------------------------------------- unsupervised maps
+def test_orthogonalize_moves_towards_an_orthogonal_matrix():
+    from cmlib.alignment import OrthogonalMap
+
+    torch.manual_seed(0)
+    m = OrthogonalMap(6)
+    with torch.no_grad():
+        m.weight.add_(0.05 * torch.randn(6, 6))
+
+    def gap():
+        return (m.weight @ m.weight.T - torch.eye(6)).norm().item()
+
+    before = gap()
+    for _ in range(50):
+        m.orthogonalize(0.1)
+    assert gap() < 0.1 * before
+
+
+def test_mean_csls_similarity_prefers_the_true_rotation():
+    from cmlib.alignment import mean_csls_similarity
+
+    torch.manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(200, 10), dim=1)
+    q, _ = torch.linalg.qr(torch.randn(10, 10))
+    y = x @ q
+    wrong, _ = torch.linalg.qr(torch.randn(10, 10))
+    assert mean_csls_similarity(x @ q, y) > mean_csls_similarity(x @ wrong, y) + 0.2

@@ -170,3 +170,16 @@ def test_fit_logs_what_a_step_returns_and_histories_add():
             step_fn=lambda m, b: {"value": 1.0},
             progress=False,
         )
+
+
+def test_endless_batches_cover_every_row_once_per_pass_and_never_stop():
+    from itertools import islice
+
+    from cmlib.train import endless_batches
+
+    stream = endless_batches(10, 5, torch.Generator().manual_seed(0))
+    batches = list(islice(stream, 6))  # three full passes over 10 rows
+    for start in (0, 2, 4):
+        rows = torch.cat(batches[start : start + 2]).sort().values
+        assert torch.equal(rows, torch.arange(10))
+    assert not torch.equal(torch.cat(batches[0:2]), torch.cat(batches[2:4]))  # reshuffled

@@ -1,0 +1,92 @@
+"""CycleGAN's losses and its image pool.
+
+* :func:`lsgan_discriminator_loss`, :func:`lsgan_generator_loss` — least-squares GAN losses
+  (Mao et al., 2017). A sigmoid cross-entropy saturates once D is sure, and G's gradient
+  vanishes; a squared error keeps pulling fakes towards the real target however far off they are.
+* :func:`cycle_loss` — ‖F(G(x)) − x‖₁: whatever G does, F must be able to undo it. Without it
+  G may map every photo to *some* good-looking sketch, not to *its* sketch.
+* :func:`identity_loss` — ‖G(y) − y‖₁ for y already in G's target domain: G should leave a
+  sketch alone. Any colour permutation satisfies the cycle; this term rules them out.
+* :class:`ImagePool` — D learns from a history of 50 past fakes, not only the latest, so G
+  cannot win by hopping between modes that D has just forgotten (Shrivastava et al., 2017).
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn.functional as F
+
+from ..validate import check_int
+
+
+def lsgan_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """½[(D(real) − 1)² + D(fake)²], averaged over patches. Halved as in the reference, which
+    slows D relative to G."""
+    return 0.5 * (
+        F.mse_loss(d_real, torch.ones_like(d_real)) + F.mse_loss(d_fake, torch.zeros_like(d_fake))
+    )
+
+
+def lsgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """(D(G(x)) − 1)², averaged over patches: G wants its fakes scored as real."""
+    return F.mse_loss(d_fake, torch.ones_like(d_fake))
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        raise TypeError(f"{what} needs two tensors, got {type(a).__name__} and {type(b).__name__}")
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{what} needs tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error between F(G(x)) and x (an L1 loss, which blurs less than L2)."""
+    _check_pair(reconstructed, original, "cycle_loss")
+    return (reconstructed - original).abs().mean()
+
+
+def identity_loss(same: torch.Tensor, target_domain: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error between G(y) and y, for y from G's own output domain."""
+    _check_pair(same, target_domain, "identity_loss")
+    return (same - target_domain).abs().mean()
+
+
+class ImagePool:
+    """A buffer of past fakes that D trains on (the reference's ``ImagePool``).
+
+    Until it holds ``size`` images, each new fake is stored and returned. After that, each fake
+    is, with probability ½, swapped for a random stored one (which is returned, the new fake
+    taking its place); otherwise it is returned as is. ``size=0`` disables the pool.
+
+    Args:
+        size: how many past fakes to keep.
+        seed: seeds the pool's own random choices.
+    """
+
+    def __init__(self, size: int = 50, seed: int = 0):
+        check_int("size", size, minimum=0)
+        self.size = size
+        self.images: list[torch.Tensor] = []
+        self._rng = random.Random(seed)
+
+    def query(self, fakes: torch.Tensor) -> torch.Tensor:
+        """The batch D should see in place of ``fakes`` ``(B, ...)``; detached from G's graph."""
+        fakes = fakes.detach()
+        if self.size == 0:
+            return fakes
+        out = []
+        for image in fakes:
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif self._rng.random() < 0.5:
+                k = self._rng.randrange(self.size)
+                out.append(self.images[k])
+                self.images[k] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)

@@ -1,0 +1,133 @@
+"""Chapter 06 exercises: the cycle-consistency loss, the LSGAN discriminator loss, orthogonal
+Procrustes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..alignment import procrustes
+from ..cyclegan import cycle_loss, lsgan_discriminator_loss
+from . import Exercise, register
+
+
+# ---------------------------------------------------------------- 6.1 cycle consistency
+def cycle_consistency(real_a, reconstructed_a, real_b, reconstructed_b, lambda_cycle):
+    """λ · (‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁), each a mean over pixels."""
+    return lambda_cycle * (
+        cycle_loss(reconstructed_a, real_a) + cycle_loss(reconstructed_b, real_b)
+    )
+
+
+def _cycle_inputs(rng: np.random.Generator):
+    shape = (int(rng.integers(1, 4)), 3, 4, 4)
+    a, b = (torch.from_numpy(rng.random(shape)).float() for _ in range(2))
+    rec_a = a + 0.3 * torch.from_numpy(rng.normal(size=shape)).float()
+    rec_b = b + 0.1 * torch.from_numpy(rng.normal(size=shape)).float()
+    return a, rec_a, b, rec_b, float(rng.uniform(1.0, 20.0))
+
+
+def _squared(a, rec_a, b, rec_b, lam):  # L2 instead of L1
+    return lam * (((rec_a - a) ** 2).mean() + ((rec_b - b) ** 2).mean())
+
+
+def _one_cycle(a, rec_a, b, rec_b, lam):  # forgets the backward cycle
+    return lam * (rec_a - a).abs().mean()
+
+
+def _summed(a, rec_a, b, rec_b, lam):  # a sum over pixels, not a mean
+    return lam * ((rec_a - a).abs().sum() + (rec_b - b).abs().sum())
+
+
+register(
+    Exercise(
+        id="6.1",
+        title="the cycle-consistency loss",
+        hint="mean absolute error of each reconstruction against its original, both cycles "
+        "added, times lambda_cycle",
+        reference=cycle_consistency,
+        make_inputs=_cycle_inputs,
+        wrong_answers=(_squared, _one_cycle, _summed),
+    )
+)
+
+
+# ---------------------------------------------------------------- 6.2 LSGAN discriminator loss
+def lsgan_d_loss(d_real, d_fake):
+    """½ · [mean (D(real) − 1)² + mean D(fake)²]."""
+    return lsgan_discriminator_loss(d_real, d_fake)
+
+
+def _scores(rng: np.random.Generator):
+    shape = (int(rng.integers(1, 5)), 1, 3, 3)
+    return (
+        torch.from_numpy(rng.normal(0.7, 0.4, size=shape)).float(),
+        torch.from_numpy(rng.normal(0.2, 0.4, size=shape)).float(),
+    )
+
+
+def _swapped(d_real, d_fake):  # real aimed at 0, fake at 1
+    return 0.5 * ((d_real**2).mean() + ((d_fake - 1) ** 2).mean())
+
+
+def _not_halved(d_real, d_fake):
+    return ((d_real - 1) ** 2).mean() + (d_fake**2).mean()
+
+
+def _bce(d_real, d_fake):  # the saturating cross-entropy loss
+    f = torch.nn.functional.binary_cross_entropy_with_logits
+    return 0.5 * (f(d_real, torch.ones_like(d_real)) + f(d_fake, torch.zeros_like(d_fake)))
+
+
+register(
+    Exercise(
+        id="6.2",
+        title="the least-squares (LSGAN) discriminator loss",
+        hint="real patches are pushed towards 1 and fake ones towards 0 with a squared error; "
+        "average each over the patches and halve their sum",
+        reference=lsgan_d_loss,
+        make_inputs=_scores,
+        wrong_answers=(_swapped, _not_halved, _bce),
+    )
+)
+
+
+# ---------------------------------------------------------------- 6.3 orthogonal Procrustes
+def procrustes_map(source, target):
+    """The orthogonal W minimising ‖source · W − target‖: U Vᵀ from the SVD of sourceᵀ · target."""
+    return procrustes(source, target)
+
+
+def _seed_pairs(rng: np.random.Generator):
+    n, d = int(rng.integers(8, 20)), int(rng.integers(3, 7))
+    x = torch.from_numpy(rng.normal(size=(n, d))).double()
+    q, _ = torch.linalg.qr(torch.from_numpy(rng.normal(size=(d, d))).double())
+    return x, x @ q + 0.05 * torch.from_numpy(rng.normal(size=(n, d))).double()
+
+
+def _target_first(source, target):  # SVD of targetᵀ · source: the inverse map
+    u, _, vh = torch.linalg.svd(target.T @ source)
+    return u @ vh
+
+
+def _least_squares(source, target):  # the best linear map, not an orthogonal one
+    return torch.linalg.lstsq(source, target).solution
+
+
+def _with_scale(source, target):  # keeps the singular values
+    u, s, vh = torch.linalg.svd(source.T @ target)
+    return u @ torch.diag(s) @ vh
+
+
+register(
+    Exercise(
+        id="6.3",
+        title="the orthogonal Procrustes map",
+        hint="take the SVD U S Vᵀ of sourceᵀ @ target and return U @ Vᵀ (torch.linalg.svd "
+        "returns U, S and Vᵀ)",
+        reference=procrustes_map,
+        make_inputs=_seed_pairs,
+        wrong_answers=(_target_first, _least_squares, _with_scale),
+        atol=1e-6,
+    )
+)

@@ -1,0 +1,209 @@
+"""Tests for cmlib.cyclegan: models, losses, the image pool, training and the evaluation panel."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from cmlib import cyclegan
+from cmlib.data.shapes import ShapesWorld
+from cmlib.judge import AttributeJudge
+
+CPU = torch.device("cpu")
+
+
+def test_generator_and_discriminator_shapes():
+    x = torch.rand(2, 3, 16, 16)
+    for skip in (True, False):
+        g = cyclegan.ResnetGenerator(width=4, num_blocks=1, skip=skip)
+        y = g(x)
+        assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    d = cyclegan.PatchDiscriminator(width=4)
+    assert d(x).shape == (2, 1, 6, 6)  # one score per patch
+    assert cyclegan.PatchDiscriminator(width=4, num_layers=2)(torch.rand(2, 3, 32, 32)).shape == (
+        2,
+        1,
+        6,
+        6,
+    )
+    with pytest.raises(ValueError, match="even"):
+        g(torch.rand(1, 3, 15, 15))
+    with pytest.raises(ValueError, match="expected images"):
+        g(torch.rand(1, 1, 16, 16))
+
+
+def test_init_weights_draws_small_weights():
+    g = cyclegan.ResnetGenerator(width=8)
+    conv = g.stem[1]
+    assert abs(conv.weight.std().item() - 0.02) < 0.005 and conv.bias.abs().max() == 0
+
+
+def test_lsgan_losses_on_known_scores():
+    ones, zeros = torch.ones(2, 1, 3, 3), torch.zeros(2, 1, 3, 3)
+    assert cyclegan.lsgan_discriminator_loss(ones, zeros).item() == 0.0  # a perfect D
+    assert cyclegan.lsgan_discriminator_loss(zeros, ones).item() == pytest.approx(1.0)
+    assert cyclegan.lsgan_generator_loss(ones).item() == 0.0
+    assert cyclegan.lsgan_generator_loss(torch.full((2, 1, 3, 3), 0.5)).item() == pytest.approx(
+        0.25
+    )
+
+
+def test_cycle_and_identity_losses_are_mean_absolute_errors():
+    a = torch.zeros(2, 3, 4, 4)
+    b = a.clone()
+    b[0, 0, 0, 0] = 1.0
+    b[1, 2, 3, 3] = -3.0
+    assert cyclegan.cycle_loss(b, a).item() == pytest.approx(4.0 / a.numel())
+    assert cyclegan.identity_loss(a, a).item() == 0.0
+    with pytest.raises(ValueError, match="one shape"):
+        cyclegan.cycle_loss(a, a[:1])
+    with pytest.raises(TypeError):
+        cyclegan.identity_loss(a, a.numpy())
+
+
+def test_image_pool_fills_then_swaps_half_the_time():
+    pool = cyclegan.ImagePool(size=4, seed=0)
+    first = torch.arange(4.0).view(4, 1)
+    assert torch.equal(pool.query(first), first)  # filling: returned as is
+    assert len(pool.images) == 4
+    outs = torch.cat([pool.query(torch.full((1, 1), 100.0 + i)) for i in range(400)])
+    from_history = (outs < 100).sum().item() + sum(
+        1 for i, v in enumerate(outs.flatten().tolist()) if v >= 100 and v != 100 + i
+    )
+    assert 150 < from_history < 250  # about half come from the pool
+    assert len(pool.images) == 4
+    assert torch.equal(cyclegan.ImagePool(size=0).query(first), first)
+
+
+def test_image_pool_detaches():
+    x = torch.rand(3, 2, requires_grad=True)
+    assert not cyclegan.ImagePool(size=2).query(x * 2).requires_grad
+
+
+def test_linear_decay_schedule():
+    f = cyclegan.linear_decay(10, 0.5)
+    assert [f(s) for s in (0, 4)] == [1.0, 1.0]
+    assert f(5) == 1.0 and f(10) == 0.0
+    assert f(6) > f(8) > 0
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="cycles"):
+        cyclegan.CycleGANConfig(cycles=("sideways",))
+    with pytest.raises(ValueError):
+        cyclegan.CycleGANConfig(lambda_cycle=-1.0)
+    with pytest.raises(ValueError):
+        cyclegan.CycleGANConfig(decay_from=1.5)
+
+
+def _tiny(config_overrides=None, steps=3):
+    config = cyclegan.CycleGANConfig(
+        num_steps=steps, batch_size=4, width=4, num_blocks=1, pool_size=2
+    )
+    if config_overrides:
+        config = dataclasses.replace(config, **config_overrides)
+    return cyclegan.CycleGAN(width=4, num_blocks=1), config
+
+
+def test_train_cyclegan_logs_the_terms_the_config_asks_for():
+    torch.manual_seed(0)
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(10, 3, 16, 16)
+    model, config = _tiny()
+    history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
+    assert {"loss", "gan_g", "gan_f", "cycle_a", "cycle_b", "identity", "d_loss"} <= set(
+        history.steps
+    )
+    assert len(history.steps["loss"]) == 3 and not model.training
+    model, config = _tiny({"lambda_identity": 0.0, "cycles": ("forward",)})
+    history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
+    assert "identity" not in history.steps and "cycle_b" not in history.steps
+    model, config = _tiny({"lambda_cycle": 0.0})
+    history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
+    assert not {"cycle_a", "cycle_b", "identity"} & set(history.steps)
+
+
+def test_train_cyclegan_is_seeded_and_changes_both_players():
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model, config = _tiny()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        cyclegan.train_cyclegan(model, a, b, config, CPU, seed=1, progress=False)
+        runs.append(model.state_dict())
+    for name in ("g.stem.1.weight", "f.stem.1.weight", "d_a.net.0.weight", "d_b.net.0.weight"):
+        assert not torch.equal(before[name], runs[0][name])
+        assert torch.equal(runs[0][name], runs[1][name])
+
+
+def test_train_cyclegan_rejects_mismatched_domains():
+    model, config = _tiny()
+    with pytest.raises(ValueError, match="one shape"):
+        cyclegan.train_cyclegan(
+            model, torch.rand(8, 3, 16, 16), torch.rand(8, 3, 32, 32), config, CPU
+        )
+    with pytest.raises(ValueError):
+        cyclegan.train_cyclegan(
+            model, torch.rand(8, 3, 16, 16), torch.rand(8, 1, 16, 16), config, CPU
+        )
+    with pytest.raises(TypeError, match="CycleGANConfig"):
+        cyclegan.train_cyclegan(model, torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16), {}, CPU)
+    with pytest.raises(ValueError, match="batch_size"):
+        cyclegan.train_cyclegan(
+            model, torch.rand(3, 3, 16, 16), torch.rand(8, 3, 16, 16), config, CPU
+        )
+
+
+def test_train_paired_learns_a_fixed_colour_map():
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 16, 16)
+    y = x.flip(1)  # swap red and blue: a map the paired loss can teach
+    g = cyclegan.ResnetGenerator(width=8, num_blocks=1)
+    before = (cyclegan.translate(g, x, CPU) - y).abs().mean().item()
+    history = cyclegan.train_paired(g, x, y, 150, CPU, lr=2e-3, progress=False)
+    after = (cyclegan.translate(g, x, CPU) - y).abs().mean().item()
+    assert after < 0.5 * before and history.steps["loss"][-1] < history.steps["loss"][0]
+    with pytest.raises(ValueError, match="as many targets"):
+        cyclegan.train_paired(g, x, y[:10], 1, CPU)
+
+
+def test_photo_sketch_pairs_show_the_same_scenes():
+    photos, sketches, attrs = cyclegan.photo_sketch_pairs("heldout", 6, 16, seed=3)
+    assert photos.shape == sketches.shape == (6, 3, 16, 16)
+    p = ShapesWorld("heldout", size=6, image_size=16, style="photo", num_objects=1, seed=3)
+    s = ShapesWorld("heldout", size=6, image_size=16, style="sketch", num_objects=1, seed=3)
+    for i in range(6):
+        a, b = p.scene(i), s.scene(i)
+        assert (a.style, b.style) == ("photo", "sketch")
+        assert a.objects == b.objects  # same colours, shapes, sizes and positions
+        assert (a.position, a.relation) == (b.position, b.relation)
+        assert int(attrs["color"][i]) == p[i][2]["color"]
+    assert not torch.allclose(photos, sketches)
+
+
+def test_ssim_and_score_translation():
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16)
+    assert cyclegan.ssim(x, x) == pytest.approx(1.0)
+    assert cyclegan.ssim(x, 1 - x) < 0.5
+    judge = AttributeJudge(16, width=4)
+    style = cyclegan.StyleClassifier(16)
+    attrs = {"color": torch.zeros(4, dtype=torch.long), "shape": torch.zeros(4, dtype=torch.long)}
+    scores = cyclegan.score_translation(x, x, attrs, judge, style, "sketch")
+    assert scores.mae == 0.0 and scores.ssim == pytest.approx(1.0)
+    assert 0 <= scores.joint <= min(scores.preserved, scores.target_style) <= 1
+    with pytest.raises(ValueError, match="target_style"):
+        cyclegan.score_translation(x, x, attrs, judge, style, "painting")
+    with pytest.raises(ValueError, match="differ"):
+        cyclegan.score_translation(x, x[:2], attrs, judge, style, "photo")
+
+
+def test_style_classifier_tells_photos_from_sketches():
+    photos, sketches, _ = cyclegan.photo_sketch_pairs("train", 200, 16)
+    torch.manual_seed(0)
+    model, _ = cyclegan.train_style_classifier(photos[:100], sketches[100:], 12, CPU)
+    pred = model(torch.cat([photos[100:], sketches[:100]])).argmax(1)
+    truth = torch.cat([torch.zeros(100), torch.ones(100)])
+    assert (pred == truth).float().mean() > 0.95
