@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from cmlib import alignment, pretrained, runtime
+from cmlib import alignment, pretrained, retrieval, runtime
 from cmlib.claims import Checkpoints
 from cmlib.cyclegan import photo_sketch_pairs
 from cmlib.data.shapes import ShapesWorld
@@ -233,12 +233,12 @@ image_train16, image_test16 = pca(image_train, image_test)
 text_train16, text_test16 = pca(text_train, text_test)
 relevant = ((a_test["color"][:, None] == a_test["color"][None, :])
             & (a_test["shape"][:, None] == a_test["shape"][None, :]))
-chance = relevant.float().mean().item()
+chance = retrieval.chance_recall_at_k(relevant, 1)
 
 
 def text_to_image_r1(w):
-    best = alignment.cosine_scores(text_test16 @ w, image_test16).argmax(1)
-    return relevant[torch.arange(len(best)), best].float().mean().item()
+    scores = alignment.cosine_scores(text_test16 @ w, image_test16)
+    return retrieval.recall_at_k(retrieval.first_relevant_rank(scores, relevant), 1)
 
 
 print(f"chance R@1 (colour and shape match): {chance:.3f}")
