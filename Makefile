@@ -47,8 +47,8 @@ lab: venv
 test: venv lint pairs unit nbval
 
 lint: venv
-	$(BIN)/ruff check cmlib tests benchmarks tools chapters
-	$(BIN)/ruff format --check cmlib tests benchmarks tools
+	$(BIN)/ruff check cmlib tests benchmarks tools chapters scripts
+	$(BIN)/ruff format --check cmlib tests benchmarks tools scripts
 
 pairs: venv
 	$(BIN)/python tools/nbtools.py check-pairs

@@ -47,8 +47,6 @@ import torch
 
 from cmlib import cyclegan, runtime, viz
 from cmlib.claims import Checkpoints
-from cmlib.data.shapes.tasks import judge_training_set
-from cmlib.judge import AttributeJudge, train_judge
 
 SEED = runtime.seed_everything()
 checkpoint = Checkpoints("06_cyclegan")  # learning checkpoints: asserted and recorded
@@ -148,6 +146,14 @@ history = cyclegan.train_cyclegan(model, photos, sketches, config, DEVICE, seed=
 print(config)
 
 # %% [markdown]
+# Parts 3 and 4 compare their ablations with this model, and the capstone translates with it, so
+# it goes into the model registry: weights, config, and a hash of the code that trained it.
+
+# %%
+saved = cyclegan.save_cyclegan(model, config, photos, SEED)
+print(f"saved {saved.name} (code version {saved.code_version})")
+
+# %% [markdown]
 # The losses of a two-player game do not converge to zero; they trade. What to look at: the
 # cycle terms fall, and D's loss does not collapse to 0 (that would mean G has lost).
 
@@ -182,16 +188,16 @@ plt.show()
 # `joint` counts an image only when it is in the target style *and* keeps colour and shape.
 # Each judge also learns from held-out pairs (`heldout[500:]`), so it can read a red triangle;
 # `heldout[:500]` is scored below and seen by no one in training.
+#
+#
+# The referees are saved in the course's model registry (`cmlib.registry`, under `data/cache/`),
+# so parts 3 and 4 score their models with the very same ones.
 
 # %%
-judges = {}
-for style, images in (("photo", photos_all), ("sketch", sketches_all)):
-    held = held_photos if style == "photo" else held_sketches
-    x, a = judge_training_set(images, attrs_all, held, held_attrs, num_kept=NUM_TEST)
-    judges[style] = AttributeJudge(IMAGE_SIZE)
-    train_judge(judges[style], x, a, JUDGE_EPOCHS, DEVICE, seed=SEED, progress=False)
-style_classifier, _ = cyclegan.train_style_classifier(
-    photos_all[:1000], sketches_all[1000:2000], 2, DEVICE, seed=SEED)
+judges, style_classifier, status = cyclegan.load_or_train_referees(
+    photos_all, sketches_all, attrs_all, {"photo": held_photos, "sketch": held_sketches},
+    held_attrs, num_kept=NUM_TEST, judge_epochs=JUDGE_EPOCHS, seed=SEED, device=DEVICE)
+print(status)
 
 # %% [markdown]
 # The panel for both directions, next to the identity map (the output is the input):
@@ -350,8 +356,10 @@ check("6.2", lsgan_d_loss)
 #   map keeps content and fails style, so only a joint score ranks translations honestly.
 # * The cycle can be satisfied by hiding information, not only by keeping content.
 #
-# Part 2 (`06_cyclegan_ablations`, to come) removes one loss at a time and trains the paired
-# upper bound.
+# Part 2 (`06_alignment`) aligns features and embedding spaces. Part 3
+# (`06_cyclegan_ablations`) removes the cycle loss and trains the paired upper bound; part 4
+# (`06_cyclegan_identity`) removes the identity loss, and part 5 (`06_cyclegan_one_direction`)
+# one of the two cycles.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - CHAPTER_START:.0f} s")

@@ -207,3 +207,32 @@ def test_style_classifier_tells_photos_from_sketches():
     pred = model(torch.cat([photos[100:], sketches[:100]])).argmax(1)
     truth = torch.cat([torch.zeros(100), torch.ones(100)])
     assert (pred == truth).float().mean() > 0.95
+
+
+def test_part_one_model_is_saved_then_reused_and_retrained_when_its_config_changes(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+    model, config = _tiny()
+    cyclegan.train_cyclegan(model, a, b, config, CPU, seed=3, progress=False)
+    saved = cyclegan.save_cyclegan(model, config, a, seed=3)
+    assert saved.name == cyclegan.registry_name("cyclegan", 3) and saved.config["threads"] >= 1
+    loaded, status = cyclegan.load_or_train_cyclegan(config, a, b, 3, CPU, progress=False)
+    assert status == "loaded"
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    longer = dataclasses.replace(config, num_steps=config.num_steps + 1)
+    _, status = cyclegan.load_or_train_cyclegan(longer, a, b, 3, CPU, progress=False)
+    assert status.startswith("trained: stale") and "num_steps" in status
+
+
+def test_score_both_directions_names_both_and_scores_the_identity_map():
+    photos, sketches, attrs = cyclegan.photo_sketch_pairs("test", 6, 16)
+    judges = {s: AttributeJudge(16, width=4) for s in ("photo", "sketch")}
+    style = cyclegan.StyleClassifier(16)
+    scores = cyclegan.score_both_directions(None, None, photos, sketches, attrs, judges, style, CPU)
+    assert tuple(scores) == cyclegan.DIRECTIONS
+    identity_mae = (photos - sketches).abs().mean().item()
+    assert all(row["mae"] == pytest.approx(identity_mae) for row in scores.values())

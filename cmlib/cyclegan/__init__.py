@@ -3,15 +3,18 @@
 * :mod:`~cmlib.cyclegan.models` — the ResNet generator and the PatchGAN discriminator;
 * :mod:`~cmlib.cyclegan.losses` — LSGAN, cycle and identity losses, and the image pool;
 * :mod:`~cmlib.cyclegan.training` — the unpaired training loop and the paired L1 bound;
-* :mod:`~cmlib.cyclegan.evaluation` — scoring translations against ShapesWorld's ground truth.
+* :mod:`~cmlib.cyclegan.evaluation` — scoring translations against ShapesWorld's ground truth;
+* :mod:`~cmlib.cyclegan.saved` — the trained models and referees in the model registry.
 
 ``from cmlib.cyclegan import CycleGAN`` works for every public name.
 """
 
 from .evaluation import (
+    DIRECTIONS,
     StyleClassifier,
     TranslationScores,
     photo_sketch_pairs,
+    score_both_directions,
     score_translation,
     ssim,
     train_style_classifier,
@@ -25,6 +28,17 @@ from .losses import (
     lsgan_generator_loss,
 )
 from .models import PatchDiscriminator, ResidualBlock, ResnetGenerator, init_weights
+from .saved import (
+    PART_ONE_SIZES,
+    PartOne,
+    cyclegan_settings,
+    load_or_train_cyclegan,
+    load_or_train_referees,
+    load_part_one,
+    part_one_config,
+    registry_name,
+    save_cyclegan,
+)
 from .training import (
     CYCLES,
     CycleGAN,
@@ -38,19 +52,30 @@ __all__ = [
     "CYCLES",
     "CycleGAN",
     "CycleGANConfig",
+    "DIRECTIONS",
     "ImagePool",
+    "PART_ONE_SIZES",
+    "PartOne",
     "PatchDiscriminator",
     "ResidualBlock",
     "ResnetGenerator",
     "StyleClassifier",
     "TranslationScores",
     "cycle_loss",
+    "cyclegan_settings",
     "identity_loss",
     "init_weights",
     "linear_decay",
+    "load_part_one",
+    "load_or_train_cyclegan",
+    "load_or_train_referees",
     "lsgan_discriminator_loss",
     "lsgan_generator_loss",
+    "part_one_config",
     "photo_sketch_pairs",
+    "registry_name",
+    "save_cyclegan",
+    "score_both_directions",
     "score_translation",
     "ssim",
     "train_cyclegan",

@@ -172,3 +172,44 @@ def score_translation(
         target_style=styled.float().mean().item(),
         joint=(kept & styled).float().mean().item(),
     )
+
+
+#: The two directions, as the panels name them.
+DIRECTIONS = ("G: photo → sketch", "F: sketch → photo")
+
+
+def score_both_directions(
+    g: nn.Module | None,
+    f: nn.Module | None,
+    photos: torch.Tensor,
+    sketches: torch.Tensor,
+    attrs: dict[str, torch.Tensor],
+    judges: dict[str, AttributeJudge],
+    style_classifier: StyleClassifier,
+    device: torch.device,
+) -> dict[str, dict[str, float]]:
+    """The panel of :func:`score_translation` for G: photo → sketch and F: sketch → photo.
+
+    Args:
+        g: photo → sketch; ``None`` for the identity map (the output is the input).
+        f: sketch → photo; ``None`` for the identity map.
+        photos: test photos ``(N, 3, S, S)``; ``sketches``: the same scenes as sketches.
+        attrs: the scenes' labels.
+        judges: ``{"photo": ..., "sketch": ...}``, each trained on its own style only.
+        style_classifier: photo vs sketch.
+        device: where the generators run.
+
+    Returns:
+        ``{direction: {"mae", "ssim", "preserved", "target_style", "joint"}}`` for both
+        :data:`DIRECTIONS`.
+    """
+    out = {}
+    for direction, generator, inputs, targets, style in (
+        (DIRECTIONS[0], g, photos, sketches, "sketch"),
+        (DIRECTIONS[1], f, sketches, photos, "photo"),
+    ):
+        outputs = inputs if generator is None else translate(generator, inputs, device)
+        out[direction] = score_translation(
+            outputs, targets, attrs, judges[style], style_classifier, style
+        ).as_dict()
+    return out

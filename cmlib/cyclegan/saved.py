@@ -1,0 +1,284 @@
+"""Chapter 06's trained networks in the model registry, so later parts reuse what part 1 trained.
+
+Part 1 trains the CycleGAN and saves it; the ablation parts compare against it without training
+it again, and the capstone studio translates with it. Each entry is named by what it is, the run
+profile and the seed (``ch06-cyclegan-cpu-seed0``), and is reused only when its settings and the
+code that made it (this package, ShapesWorld, the judge) are unchanged; otherwise it is trained
+again, with the same function, so a fresh clone gets the same model either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .. import judge as judge_module
+from .. import registry, runtime
+from ..judge import AttributeJudge, train_judge
+from .evaluation import (
+    StyleClassifier,
+    photo_sketch_pairs,
+    score_both_directions,
+    train_style_classifier,
+)
+from .training import CycleGAN, CycleGANConfig, train_cyclegan
+
+
+def _code(kind: str) -> list:
+    """The source that fixes the weights: the data, and the modules that define and train it.
+
+    Evaluation code is not in the CycleGAN's list: changing how translations are scored does
+    not change the model.
+    """
+    from ..data import shapes
+    from . import evaluation, losses, models, training
+
+    if kind == "cyclegan":
+        return [shapes, models, losses, training]
+    return [shapes, judge_module, evaluation]
+
+
+def registry_name(kind: str, seed: int) -> str:
+    """``ch06-<kind>-<profile>-seed<seed>``, e.g. ``ch06-cyclegan-cpu-seed0``."""
+    return f"ch06-{kind}-{runtime.profile()}-seed{seed}"
+
+
+def cyclegan_settings(
+    config: CycleGANConfig, num_per_domain: int, image_size: int, seed: int
+) -> dict:
+    """Everything that fixes a trained CycleGAN: its config, the data size, the seed, and the
+    number of CPU threads (another thread count rounds differently, which acts like a new seed).
+    """
+    return {
+        **asdict(config),
+        "num_per_domain": num_per_domain,
+        "image_size": image_size,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _build_cyclegan(settings: dict) -> CycleGAN:
+    return CycleGAN(
+        width=settings["width"], num_blocks=settings["num_blocks"], skip=settings["skip"]
+    )
+
+
+def save_cyclegan(
+    model: CycleGAN,
+    config: CycleGANConfig,
+    photos: torch.Tensor,
+    seed: int,
+    metrics: dict[str, float] | None = None,
+) -> registry.SavedModel:
+    """Save a CycleGAN trained on ``photos`` (and as many sketches) with ``config`` and ``seed``."""
+    settings = cyclegan_settings(config, len(photos), photos.shape[-1], seed)
+    return registry.save_model(
+        registry_name("cyclegan", seed), model, settings, _code("cyclegan"), metrics
+    )
+
+
+def load_or_train_cyclegan(
+    config: CycleGANConfig,
+    photos: torch.Tensor,
+    sketches: torch.Tensor,
+    seed: int,
+    device: torch.device,
+    progress: bool = True,
+) -> tuple[CycleGAN, str]:
+    """Part 1's CycleGAN from the registry, or trained here exactly as part 1 trains it.
+
+    Returns:
+        ``(model, status)``; status is ``"loaded"`` or why it was trained.
+    """
+    settings = cyclegan_settings(config, len(photos), photos.shape[-1], seed)
+
+    def train(model: CycleGAN) -> dict[str, float]:
+        train_cyclegan(model, photos, sketches, config, device, seed=seed, progress=progress)
+        return {}
+
+    model, status = registry.load_or_train(
+        registry_name("cyclegan", seed), settings, _build_cyclegan, train, _code("cyclegan")
+    )
+    return model.to(device).eval(), status
+
+
+def load_or_train_referees(
+    photos: torch.Tensor,
+    sketches: torch.Tensor,
+    attrs: dict[str, torch.Tensor],
+    held: dict[str, torch.Tensor],
+    held_attrs: dict[str, torch.Tensor],
+    num_kept: int,
+    judge_epochs: int,
+    seed: int,
+    device: torch.device,
+) -> tuple[dict[str, AttributeJudge], StyleClassifier, dict[str, str]]:
+    """The evaluation panel's referees: one attribute judge per style and the style classifier.
+
+    Each judge learns from real images of its style only: the training scenes plus
+    ``held[style][num_kept:]`` (so it knows every colour–shape pair); ``held[style][:num_kept]``
+    stays unseen. The style classifier learns photos of scenes 0…999 and sketches of 1000…1999.
+
+    Args:
+        photos: training photos ``(N, 3, S, S)``; ``sketches``: the same scenes as sketches.
+        attrs: their attributes.
+        held: ``{"photo": ..., "sketch": ...}`` held-out images; ``held_attrs`` their attributes.
+        num_kept: held-out scenes that no referee learns from.
+        judge_epochs: epochs of each judge.
+        seed: the run's seed.
+        device: where to train.
+
+    Returns:
+        ``(judges by style, style classifier, status of each)``.
+    """
+    from ..data.shapes.tasks import judge_training_set
+
+    judges, statuses = {}, {}
+    for style, images in (("photo", photos), ("sketch", sketches)):
+        x, a = judge_training_set(images, attrs, held[style], held_attrs, num_kept=num_kept)
+        settings = {
+            "style": style,
+            "num_images": len(x),
+            "image_size": images.shape[-1],
+            "epochs": judge_epochs,
+            "seed": seed,
+            "threads": torch.get_num_threads(),
+        }
+
+        def train(judge: AttributeJudge, x=x, a=a) -> dict[str, float]:
+            train_judge(judge, x, a, judge_epochs, device, seed=seed, progress=False)
+            return {}
+
+        judge, statuses[f"{style} judge"] = registry.load_or_train(
+            registry_name(f"judge-{style}", seed),
+            settings,
+            lambda s: AttributeJudge(s["image_size"]),
+            train,
+            _code("referee"),
+        )
+        judges[style] = judge.to(device).eval()
+    size = min(1000, len(photos) // 2)
+    settings = {
+        "num_images": 2 * size,
+        "image_size": photos.shape[-1],
+        "epochs": 2,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+    }
+
+    def train_style(model: StyleClassifier) -> dict[str, float]:
+        trained, _ = train_style_classifier(
+            photos[:size], sketches[size : 2 * size], 2, device, seed=seed
+        )
+        model.load_state_dict(trained.state_dict())
+        return {}
+
+    classifier, statuses["style classifier"] = registry.load_or_train(
+        registry_name("style", seed),
+        settings,
+        lambda s: StyleClassifier(s["image_size"]),
+        train_style,
+        _code("referee"),
+    )
+    return judges, classifier.to(device).eval(), statuses
+
+
+@dataclass
+class PartOne:
+    """Everything part 1 of chapter 06 made that the later parts compare against.
+
+    Attributes:
+        photos_all, sketches_all, attrs_all: scenes 0…2N−1 in both styles (N per domain).
+        photos: domain A, scenes 0…N−1; ``sketches``: domain B, scenes N…2N−1.
+        test_photos, test_sketches, test_attrs: the test pairs, for evaluation only.
+        held_photos, held_sketches, held_attrs: the ``heldout`` split.
+        config: part 1's CycleGAN config.
+        model: part 1's CycleGAN (loaded from the registry, or trained as part 1 trains it).
+        judges, style_classifier: the referees.
+        statuses: for each saved model, ``"loaded"`` or why it was trained.
+    """
+
+    photos_all: torch.Tensor
+    sketches_all: torch.Tensor
+    attrs_all: dict[str, torch.Tensor]
+    photos: torch.Tensor
+    sketches: torch.Tensor
+    test_photos: torch.Tensor
+    test_sketches: torch.Tensor
+    test_attrs: dict[str, torch.Tensor]
+    held_photos: torch.Tensor
+    held_sketches: torch.Tensor
+    held_attrs: dict[str, torch.Tensor]
+    config: CycleGANConfig
+    model: CycleGAN
+    judges: dict[str, AttributeJudge]
+    style_classifier: StyleClassifier
+    statuses: dict[str, str]
+
+    def score(self, g: nn.Module | None, f: nn.Module | None) -> dict[str, dict[str, float]]:
+        """Part 1's panel for G and F on the test pairs (``None``: the identity map)."""
+        device = next(self.judges["sketch"].parameters()).device
+        return score_both_directions(
+            g,
+            f,
+            self.test_photos,
+            self.test_sketches,
+            self.test_attrs,
+            self.judges,
+            self.style_classifier,
+            device,
+        )
+
+
+#: Part 1's sizes by run profile; its notebook prints them.
+PART_ONE_SIZES = {
+    "cpu": {"num_per_domain": 2000, "num_steps": 700, "batch_size": 32, "judge_epochs": 6},
+    "gpu": {"num_per_domain": 8000, "num_steps": 6000, "batch_size": 64, "judge_epochs": 10},
+}
+IMAGE_SIZE, NUM_TEST, LR = 16, 500, 5e-4
+
+
+def part_one_config() -> CycleGANConfig:
+    """Part 1's CycleGAN recipe in the current run profile."""
+    sizes = PART_ONE_SIZES[runtime.profile()]
+    return CycleGANConfig(num_steps=sizes["num_steps"], batch_size=sizes["batch_size"], lr=LR)
+
+
+def load_part_one(seed: int, device: torch.device, progress: bool = True) -> PartOne:
+    """Part 1's data, model and referees: loaded where saved and fresh, trained otherwise."""
+    sizes = PART_ONE_SIZES[runtime.profile()]
+    n = sizes["num_per_domain"]
+    photos_all, sketches_all, attrs_all = photo_sketch_pairs("train", 2 * n, IMAGE_SIZE, seed=seed)
+    photos, sketches = photos_all[:n], sketches_all[n:]
+    test = photo_sketch_pairs("test", NUM_TEST, IMAGE_SIZE)
+    held = photo_sketch_pairs("heldout", 3 * NUM_TEST, IMAGE_SIZE)
+    config = part_one_config()
+    model, status = load_or_train_cyclegan(config, photos, sketches, seed, device, progress)
+    judges, style_classifier, statuses = load_or_train_referees(
+        photos_all,
+        sketches_all,
+        attrs_all,
+        {"photo": held[0], "sketch": held[1]},
+        held[2],
+        num_kept=NUM_TEST,
+        judge_epochs=sizes["judge_epochs"],
+        seed=seed,
+        device=device,
+    )
+    return PartOne(
+        photos_all,
+        sketches_all,
+        attrs_all,
+        photos,
+        sketches,
+        *test,
+        *held,
+        config,
+        model,
+        judges,
+        style_classifier,
+        {"CycleGAN": status, **statuses},
+    )
