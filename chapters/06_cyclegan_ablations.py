@@ -27,7 +27,7 @@
 # 4. look at a gallery of failures.
 #
 # **Key terms.** ablation (消融实验) · cycle consistency (循环一致性) · content preservation
-# (内容保持) · paired supervision (配对监督) · upper bound (上界) · mode collapse (模式崩塌).
+# (内容保持) · paired supervision (配对监督) · upper bound (上界) · mode collapse (模式崩溃).
 
 # %%
 # %matplotlib inline

@@ -107,14 +107,15 @@ def colour_table(generator, inputs, target_style):
 
 tables = {"full G": colour_table(full.g, test_photos, "sketch"),
           "G without identity": colour_table(no_identity.g, test_photos, "sketch")}
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
 for ax, (name, table) in zip(axes, tables.items()):
     image = ax.imshow(table.numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(COLORS)), COLORS, rotation=45)
     ax.set_yticks(range(len(COLORS)), COLORS)
-    ax.set(title=f"{name}: colour read in its sketches", xlabel="colour read by the judge",
-           ylabel="true colour")
+    ax.set(title=name, xlabel="colour read by the sketch judge")
+axes[0].set_ylabel("true colour of the photo")
 fig.colorbar(image, ax=axes, label="fraction of test scenes")
+fig.suptitle("Which colour G's sketches show, for each true colour")
 plt.show()
 
 # %%

@@ -93,8 +93,8 @@ for k, (name, by_direction) in enumerate(scores.items()):
                label=f"{name}, {direction.split(':')[0]}")
 ax.set_xticks(range(len(metrics)), metrics)
 ax.set(title="Full CycleGAN against the forward cycle only (test scenes)", xlabel="metric",
-       ylabel="fraction of test scenes", ylim=(0, 1.05))
-ax.legend(fontsize=8)
+       ylabel="fraction of test scenes", ylim=(0, 1.3))
+ax.legend(fontsize=8, ncol=2, loc="upper center")
 plt.show()
 
 # %% [markdown]

@@ -182,3 +182,16 @@ def test_resume_gives_the_weights_of_a_straight_run(tmp_path):
 def test_the_script_reports_a_batch_the_world_cannot_split(tmp_path):
     result = distributed.run_torchrun(SCRIPT, [*TINY, "--global-batch-size", "33"], 2, 120)
     assert result.returncode != 0 and "does not divide the global batch 33" in result.output
+
+
+def test_gradient_accumulation_takes_one_step_per_k_micro_batches(tmp_path):
+    out, state = tmp_path / "accumulated.json", tmp_path / "state.pt"
+    _run(
+        [*TINY, "--num-epochs", "1", "--grad-accum-steps", "2", "--checkpoint", state, "--out", out]
+    )
+    history = json.loads(out.read_text())
+    assert history["config"]["grad_accum_steps"] == 2 and history["epochs"][0]["loss"] > 0
+    # 256 scenes, 64 per micro-batch over 2 ranks: 4 micro-batches, so 2 optimiser steps.
+    saved = torch.load(state, weights_only=True)
+    assert saved["scheduler"]["last_epoch"] == 2
+    assert all(s["step"].item() == 2 for s in saved["optimizer"]["state"].values())
