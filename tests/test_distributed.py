@@ -2,7 +2,6 @@
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -178,7 +177,6 @@ def test_resume_gives_the_weights_of_a_straight_run(tmp_path):
     ]
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="process groups as on CI")
 def test_the_script_reports_a_batch_the_world_cannot_split(tmp_path):
     result = distributed.run_torchrun(SCRIPT, [*TINY, "--global-batch-size", "33"], 2, 120)
     assert result.returncode != 0 and "does not divide the global batch 33" in result.output
