@@ -7,10 +7,11 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: help venv lab test lint pairs unit nbval seeds lock book sync assignments student bench test-gpu test-browser clean
+.PHONY: help venv lab studio test lint pairs unit nbval seeds lock book sync assignments student bench test-gpu test-browser clean
 
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
+	@echo "make studio    the chapter 08 prompt studio as a web page (Voila, no code shown)"
 	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile)"
 	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some;"
 	@echo "               EXECUTE=1 runs the first seed by executing the notebook in place (its outputs)"
@@ -43,6 +44,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/jupyter lab --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/chapters $(ROOT_FLAG)
+
+# The capstone app alone: Voila runs chapters/08_capstone_studio_app.ipynb and shows its widgets,
+# not its code. Models come from the registry in data/cache (trained once if missing).
+studio: venv
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/voila chapters/08_capstone_studio_app.ipynb \
+	  --port=8866 --Voila.ip=127.0.0.1
 
 test: venv lint pairs unit nbval
 

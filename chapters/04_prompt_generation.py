@@ -567,6 +567,21 @@ saved = save_checkpoint(
 print("saved", saved.name)
 
 # %% [markdown]
+# Chapter 08's prompt studio draws with exactly this recipe, so we also put the model in the
+# model registry (`cmlib.registry`) under the name the studio asks for. The entry records the
+# recipe and a hash of the code that trained it; the studio reuses it only while both match.
+
+# %%
+from cmlib.studio import models as studio_models
+
+entry = studio_models.save_role(
+    "drawer", studio_models.Drawer.from_parts(cvae, cvae_text), SEED,
+    recipe={"num_train": NUM_TRAIN, "num_epochs": CVAE_EPOCHS, "batch_size": 32, "lr": 2e-3},
+    metrics={"seen": checked["seen"]},
+)
+print("saved", entry.name, "code version", entry.code_version)
+
+# %% [markdown]
 # ## Summary
 #
 # * A prompt becomes a condition vector; a learned bag of words knows only its vocabulary, a frozen

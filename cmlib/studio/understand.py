@@ -9,7 +9,7 @@ where it can, which word it did not know — never a traceback in the app.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..data.shapes.parse import Parsed, parse_caption
 from ..data.shapes.text import POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS
@@ -56,7 +56,7 @@ def what_it_understands() -> str:
     """One sentence for messages: the kinds of words the studio knows, and an example."""
     words = known_words()
     return (
-        f"The studio draws and finds one or two shapes, e.g. '{EXAMPLE}'. It knows the colours "
+        f"The studio draws and finds one shape, e.g. '{EXAMPLE}'. It knows the colours "
         f"{', '.join(words['colours'])}; the shapes {', '.join(words['shapes'])}; the sizes "
         f"{', '.join(words['sizes'])}; and positions such as 'on the left' or 'at the top'."
     )
@@ -86,12 +86,22 @@ def understand(prompt: str) -> Request:
     text = _strip_verbs(prompt)
     if not text:
         raise PromptNotUnderstood(f"The prompt is empty. {what_it_understands()}")
-    parsed = parse_caption(text)
-    if parsed is None and not text.startswith(("a ", "an ", "there ")):
-        parsed = parse_caption(f"a {text}")  # "red circle" reads as "a red circle"
-    if parsed is not None:
-        return Request(prompt, parsed)
+    for candidate in (text, f"a {text}"):  # "red circle" reads as "a red circle"
+        parsed = _parse_one(candidate)
+        if parsed is not None:
+            return Request(prompt, parsed)
     raise PromptNotUnderstood(f"{_diagnose(text)} {what_it_understands()}")
+
+
+def _parse_one(text: str) -> Parsed | None:
+    """The caption grammar's reading of ``text``; a size without a position ("a large red
+    circle"), which captions never say, is read with a stand-in position that is then dropped."""
+    parsed = parse_caption(text)
+    if parsed is None:
+        placed = parse_caption(f"{text} on the left")
+        if placed is not None and len(placed.objects) == 1:
+            parsed = replace(placed, position=None)
+    return parsed
 
 
 def _diagnose(text: str) -> str:

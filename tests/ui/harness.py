@@ -49,6 +49,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(command: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
+    """Start a server in a session of its own (so it and its kernels stop together), its output
+    to ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
 class Lab:
     """A running JupyterLab: where it serves, its token, its scratch root and its PID."""
 
@@ -114,15 +123,7 @@ class Lab:
         ]
         if os.geteuid() == 0:
             command.append("--allow-root")
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.root,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = spawn(command, self.root, env, self.log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -160,3 +161,61 @@ class Lab:
         """End every session (and its kernel), so that the next test starts clean."""
         for session in self.api("/api/sessions"):
             self.api(f"/api/sessions/{session['id']}", method="DELETE")
+
+
+class Voila:
+    """A running Voilà app (``make studio``): one notebook served as a page, code hidden.
+
+    It uses the repository's data cache, so the models ``make test`` saved are loaded, not
+    trained again; isolated Jupyter folders as :class:`Lab`.
+    """
+
+    def __init__(self, notebook: Path, home: Path):
+        self.notebook, self.home = notebook, home
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.process: subprocess.Popen | None = None
+        self.log = home / "voila.log"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.home / "config"),
+            "JUPYTER_DATA_DIR": str(self.home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "CMLIB_PROFILE": "cpu",
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "voila",
+            str(self.notebook),
+            "--no-browser",
+            f"--port={self.port}",
+            "--Voila.ip=127.0.0.1",
+        ]
+        self.process = spawn(command, ROOT, env, self.log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Voilà exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"Voilà did not listen in {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            os.killpg(self.process.pid, sig)  # the server and its kernel
+            try:
+                self.process.wait(timeout=10)
+                return
+            except subprocess.TimeoutExpired:
+                continue

@@ -1,0 +1,380 @@
+"""The studio's models, by name: loaded from the registry, or trained here in compact form.
+
+The studio works in chapter 04's world: one-object ShapesWorld scenes, 16×16 pixels, the size
+its generator draws and chapter 06's CycleGAN translates. Each *role* has a registry name
+(:data:`NAME_STEMS`), a config and a recipe that trains it with the course's
+library functions (no model code is repeated here):
+
+* **finder** — chapter 07's dual encoder (:func:`cmlib.shapes_retrieval.make_dual_encoder`),
+  trained by chapter 09's loop (:func:`cmlib.distributed.train_retrieval`) in one process;
+* **drawer** — chapter 04's CVAE with its bag-of-words prompt encoder (:mod:`cmlib.cvae`),
+  with chapter 04's recipe: chapter 04 saves it as ``ch04-cvae-<profile>-seed<seed>``
+  (:func:`save_role`), and the studio trains it only when that entry is missing or stale;
+* **describer** — chapter 05's attention captioner on a frozen, pretrained grid encoder
+  (:mod:`cmlib.captioning`, :mod:`cmlib.backbone`); it reads 16-pixel images upsampled to 32,
+  photos and sketches alike;
+* **judge** — chapter 04's attribute judge (:mod:`cmlib.judge`), the referee of the checkpoints;
+* **translator** — chapter 06's CycleGAN: part 1's saved model where it is there and fresh
+  (``ch06-cyclegan-<profile>-seed<seed>``), otherwise a compact one trained here.
+
+A missing or stale entry is trained again, and a corrupt one is detected and rebuilt
+(:func:`cmlib.registry.load_or_train`); every load reports its status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import backbone, captioning, cvae, prompts, registry, runtime, shapes_retrieval
+from .. import judge as judge_module
+from ..checkpoint import CheckpointError
+from ..cyclegan import saved as cyclegan_saved
+from ..cyclegan.evaluation import photo_sketch_pairs
+from ..cyclegan.training import CycleGAN, CycleGANConfig, train_cyclegan
+from ..data import shapes
+from ..data.shapes.captioning import CaptionData, caption_vocab, load_captioning
+from ..data.shapes.prompt_text import prompt_sampler
+from ..data.shapes.tasks import judge_training_set, one_object_photos
+from ..data.shapes.text import shapes_vocab
+from ..data.shapes.vqa import ATTRIBUTE_LABELS, cell_attributes
+from ..distributed import training as ddp_training
+from ..distributed.env import init_distributed
+from ..judge import AttributeJudge, train_judge
+from ..vision import ConvEncoder
+
+#: The studio's image size (chapter 04's generators and chapter 06's CycleGAN draw 16×16).
+IMAGE_SIZE = 16
+#: The describer reads images upsampled to this size (its grid encoder wants 4×4 cells of 8).
+CAPTION_IMAGE_SIZE = 32
+ROLES = ("finder", "drawer", "describer", "judge", "translator")
+
+#: Compact recipes by run profile: what a fresh clone trains when nothing is saved.
+SIZES = {
+    "cpu": {
+        "finder": {"num_train": 4000, "num_epochs": 12, "embed_dim": 64},
+        "drawer": {"num_train": 6000, "num_epochs": 20, "batch_size": 32, "lr": 2e-3},
+        "describer": {
+            "num_train": 3000,
+            "backbone_images": 1500,
+            "backbone_epochs": 6,
+            "num_epochs": 16,
+        },
+        "judge": {"num_train": 4000, "num_epochs": 4},
+        "translator": {"num_per_domain": 1000, "num_steps": 120, "batch_size": 32},
+    },
+    "gpu": {
+        "finder": {"num_train": 10000, "num_epochs": 10, "embed_dim": 128},
+        "drawer": {"num_train": 20000, "num_epochs": 40, "batch_size": 32, "lr": 2e-3},
+        "describer": {
+            "num_train": 12000,
+            "backbone_images": 8000,
+            "backbone_epochs": 10,
+            "num_epochs": 30,
+        },
+        "judge": {"num_train": 10000, "num_epochs": 8},
+        "translator": {"num_per_domain": 4000, "num_steps": 3000, "batch_size": 64},
+    },
+}
+
+
+#: Each role's registry name before ``-<profile>-seed<seed>``. The drawer is chapter 04's CVAE
+#: with chapter 04's own recipe, so chapter 04 saves it under this name and the studio loads it.
+NAME_STEMS = {
+    "finder": "ch08-finder",
+    "drawer": "ch04-cvae",
+    "describer": "ch08-describer",
+    "judge": "ch08-judge",
+    "translator": "ch08-translator",
+}
+
+
+def registry_name(role: str, seed: int) -> str:
+    """The role's entry, e.g. ``ch08-finder-cpu-seed0`` or ``ch04-cvae-cpu-seed0``."""
+    _check_role(role)
+    return f"{NAME_STEMS[role]}-{runtime.profile()}-seed{seed}"
+
+
+def role_config(role: str, seed: int) -> dict:
+    """Everything that fixes a role's weights: its sizes, the seed and the thread count
+    (another thread count rounds differently, which acts like another seed)."""
+    _check_role(role)
+    return {
+        **SIZES[runtime.profile()][role],
+        "image_size": IMAGE_SIZE,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+
+
+def upsample_for_captions(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, 16, 16)`` → ``(B, 3, 32, 32)``, nearest neighbour, for the describer."""
+    return F.interpolate(images, size=CAPTION_IMAGE_SIZE, mode="nearest")
+
+
+# ---------------------------------------------------------------- the models
+class Drawer(nn.Module):
+    """Chapter 04's CVAE with its bag-of-words prompt encoder (both trained together).
+
+    Shapes:
+        ``text(prompts)``: ``B`` strings → ``(B, 32)``; ``cvae.sample(c, z)`` → ``(B, 3, 16, 16)``.
+    """
+
+    def __init__(self, cond_dim: int = 32):
+        super().__init__()
+        self.text = prompts.BagOfWordsEncoder(shapes_vocab(), cond_dim)
+        self.cvae = cvae.CVAE(
+            cond_dim,
+            latent_dim=8,
+            image_size=IMAGE_SIZE,
+            width=32,
+            decoder="coordinate",
+            learned_prior=True,
+        )
+
+    @classmethod
+    def from_parts(cls, cvae_model: cvae.CVAE, text: prompts.BagOfWordsEncoder) -> Drawer:
+        """A drawer holding an already trained CVAE and its prompt encoder (chapter 04's)."""
+        if not isinstance(cvae_model, cvae.CVAE):
+            raise TypeError(f"cvae_model must be a CVAE, got {type(cvae_model).__name__}")
+        if not isinstance(text, prompts.BagOfWordsEncoder):
+            raise TypeError(f"text must be a BagOfWordsEncoder, got {type(text).__name__}")
+        drawer = cls(text.cond_dim)
+        drawer.cvae, drawer.text = cvae_model, text
+        return drawer
+
+
+class Describer(nn.Module):
+    """Chapter 05's attention captioner and the frozen grid encoder it reads.
+
+    Shapes:
+        ``encoder.feature_map``: ``(B, 3, 32, 32)`` → ``(B, 64, 4, 4)``; the captioner decodes
+        those grids (:func:`cmlib.captioning.caption_images`).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = ConvEncoder(image_size=CAPTION_IMAGE_SIZE, width=16, embed_dim=64)
+        self.captioner = captioning.AttentionCaptioner(
+            len(caption_vocab()), self.encoder.out_channels, grid_size=4
+        )
+
+
+BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
+    "finder": lambda c: shapes_retrieval.make_dual_encoder(IMAGE_SIZE, 16, c["embed_dim"]),
+    "drawer": lambda c: Drawer(),
+    "describer": lambda c: Describer(),
+    "judge": lambda c: AttributeJudge(IMAGE_SIZE),
+    "translator": lambda c: CycleGAN(),
+}
+
+
+# ---------------------------------------------------------------- the recipes
+def _train_finder(model: nn.Module, config: dict, device: torch.device, progress: bool) -> dict:
+    run = ddp_training.DDPConfig(
+        num_train=config["num_train"],
+        num_test=500,
+        image_size=IMAGE_SIZE,
+        embed_dim=config["embed_dim"],
+        num_epochs=config["num_epochs"],
+        seed=config["seed"],
+    )
+    history = ddp_training.train_retrieval(
+        run, init_distributed(use_cuda=device.type == "cuda"), progress=progress
+    )
+    model.load_state_dict(history["model"].state_dict())
+    return {"test R@1": history["final"]["R@1"]}
+
+
+def _train_drawer(model: Drawer, config: dict, device: torch.device, progress: bool) -> dict:
+    seed = config["seed"]
+    images, attrs = one_object_photos("train", config["num_train"], IMAGE_SIZE, seed)
+    runtime.seed_everything(seed)
+    sampler = prompt_sampler(attrs, np.random.default_rng(seed))  # fresh wording each epoch
+    cvae.train_cvae(
+        model.cvae,
+        model.text,
+        images,
+        sampler,
+        config["num_epochs"],
+        device,
+        batch_size=config["batch_size"],
+        lr=config["lr"],
+        likelihood="gaussian",
+        sigma=0.1,
+        seed=seed,
+        progress=progress,
+    )
+    return {}
+
+
+def studio_caption_data(split: str, num_images: int, seed: int = 0) -> CaptionData:
+    """One-object scenes in both styles at 16 pixels, upsampled to 32, with 4×4 cell labels."""
+    data = load_captioning(split, num_images, IMAGE_SIZE, num_objects=1, style="mixed", seed=seed)
+    world = shapes.ShapesWorld(
+        split, size=num_images, image_size=IMAGE_SIZE, num_objects=1, style="mixed", seed=seed
+    )
+    return dataclasses.replace(
+        data, images=upsample_for_captions(data.images), cells=cell_attributes(world, grid_size=4)
+    )
+
+
+def _train_describer(model: Describer, config: dict, device: torch.device, progress: bool) -> dict:
+    seed, n = config["seed"], config["backbone_images"]
+    data = studio_caption_data("train", config["num_train"], seed)
+    runtime.seed_everything(seed)
+    tagger, _ = backbone.pretrain_backbone(
+        data.images[:n],
+        {k: v[:n] for k, v in data.cells.items()},
+        ATTRIBUTE_LABELS,
+        config["backbone_epochs"],
+        device,
+        seed=seed,
+        progress=progress,
+    )
+    model.encoder.load_state_dict(tagger.encoder.state_dict())
+    grids = backbone.grid_features(model.encoder, data.images, device)
+    runtime.seed_everything(seed)
+    captioning.train_captioner(
+        model.captioner,
+        data,
+        grids,
+        config["num_epochs"],
+        device,
+        seed=seed,
+        progress=progress,
+        desc="describer",
+    )
+    return {}
+
+
+def _train_judge(model: AttributeJudge, config: dict, device: torch.device, progress: bool) -> dict:
+    seed = config["seed"]
+    x, a = one_object_photos("train", config["num_train"], IMAGE_SIZE, seed)
+    x_held, a_held = one_object_photos("heldout", 1000, IMAGE_SIZE, seed)
+    x, a = judge_training_set(x, a, x_held, a_held, num_kept=500)  # knows all 18 pairs
+    runtime.seed_everything(seed)
+    train_judge(model, x, a, config["num_epochs"], device, seed=seed, progress=progress)
+    return {}
+
+
+def _translator_config(config: dict) -> CycleGANConfig:
+    return CycleGANConfig(
+        num_steps=config["num_steps"], batch_size=config["batch_size"], lr=cyclegan_saved.LR
+    )
+
+
+def _train_translator(model: CycleGAN, config: dict, device: torch.device, progress: bool) -> dict:
+    n = config["num_per_domain"]
+    photos, sketches, _ = photo_sketch_pairs("train", 2 * n, IMAGE_SIZE, seed=config["seed"])
+    # Unpaired, as in chapter 06: photos of scenes 0…n−1, sketches of scenes n…2n−1.
+    train_cyclegan(
+        model,
+        photos[:n],
+        sketches[n:],
+        _translator_config(config),
+        device,
+        seed=config["seed"],
+        progress=progress,
+    )
+    return {}
+
+
+RECIPES = {
+    "finder": (_train_finder, lambda: [shapes, shapes_retrieval, ddp_training]),
+    "drawer": (_train_drawer, lambda: [shapes, cvae, prompts]),
+    "describer": (_train_describer, lambda: [shapes, backbone, captioning]),
+    "judge": (_train_judge, lambda: [shapes, judge_module]),
+    "translator": (_train_translator, lambda: cyclegan_saved._code("cyclegan")),
+}
+
+
+# ---------------------------------------------------------------- saving and loading
+def save_role(
+    role: str,
+    model: nn.Module,
+    seed: int,
+    recipe: dict,
+    metrics: dict[str, float] | None = None,
+) -> registry.SavedModel:
+    """Save a model a chapter trained as the studio's ``role``, if it followed the role's recipe.
+
+    Args:
+        role: one of :data:`ROLES`.
+        model: the trained model (for the drawer, :meth:`Drawer.from_parts`).
+        seed: the run's seed.
+        recipe: the sizes it was trained with; they must equal the role's :data:`SIZES`.
+        metrics: stored with it.
+
+    Raises:
+        ValueError: if the recipe is not the role's (the studio would then train its own).
+    """
+    _check_role(role)
+    wanted = SIZES[runtime.profile()][role]
+    if recipe != wanted:
+        raise ValueError(
+            f"the {role} was trained with {recipe}, not the studio's recipe {wanted}; "
+            "save it under another name"
+        )
+    code = RECIPES[role][1]()
+    return registry.save_model(
+        registry_name(role, seed), model, role_config(role, seed), code, metrics
+    )
+
+
+def _chapter_six_translator(seed: int) -> tuple[nn.Module | None, str]:
+    """Part 1 of chapter 06's CycleGAN, if it is saved and fresh; never trains."""
+    sizes = cyclegan_saved.PART_ONE_SIZES[runtime.profile()]
+    settings = cyclegan_saved.cyclegan_settings(
+        cyclegan_saved.part_one_config(), sizes["num_per_domain"], IMAGE_SIZE, seed
+    )
+    name = cyclegan_saved.registry_name("cyclegan", seed)
+    try:
+        model, _ = registry.load_model(
+            name, settings, cyclegan_saved._build_cyclegan, cyclegan_saved._code("cyclegan")
+        )
+    except FileNotFoundError:
+        return None, f"{name} is not saved"
+    except (registry.StaleModelError, CheckpointError) as err:
+        return None, f"{name} is not usable ({err})"
+    return model, f"loaded chapter 06's {name}"
+
+
+def load_role(
+    role: str, seed: int, device: torch.device, progress: bool = True
+) -> tuple[nn.Module, str]:
+    """One role's model, on ``device`` in eval mode, and how it was obtained.
+
+    The translator is chapter 06's saved CycleGAN when that is there and fresh; every other
+    role (and the translator otherwise) is the studio's own registry entry, trained if missing,
+    stale or corrupt.
+    """
+    _check_role(role)
+    before = ""
+    if role == "translator":
+        model, status = _chapter_six_translator(seed)
+        if model is not None:
+            return model.to(device).eval(), status
+        before = f"{status}; "
+    train_fn, code = RECIPES[role]
+    config = role_config(role, seed)
+    model, status = registry.load_or_train(
+        registry_name(role, seed),
+        config,
+        BUILDERS[role],
+        lambda m: train_fn(m.to(device), config, device, progress),
+        code(),
+    )
+    if status == "loaded":
+        status = f"loaded {registry_name(role, seed)}"
+    return model.to(device).eval(), before + status

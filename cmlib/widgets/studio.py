@@ -1,0 +1,248 @@
+"""The studio app: a prompt box and a button; the found, drawn and translated images, each with
+its caption and round-trip verdict.
+
+As every course widget, it first shows a static figure (for readers without a kernel), then the
+live controls. The pictures go into an ``ipywidgets.Image``, and the captions and verdicts into
+an HTML list (so a browser, or a screen reader, can read them). A prompt the studio cannot serve
+shows a message naming what it understands, never a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from ..studio.pipeline import Answer, Studio
+from ..studio.understand import EXAMPLE, PromptNotUnderstood
+from .base import error_message, figure_png, message_figure
+
+#: Row titles of the answer figure, by kind of image.
+ROW_TITLES = {
+    "found": "found (ch. 07)",
+    "drawn": "drawn (ch. 04)",
+    "sketch": "as sketches (ch. 06)",
+}
+
+
+def answer_figure(answer: Answer) -> Figure:
+    """One row per kind of image (found, drawn, sketches), each titled with its caption and a
+    ✓ or ✗ verdict."""
+    kinds = [k for k in ROW_TITLES if answer.of_kind(k)]
+    ncols = max(len(answer.of_kind(k)) for k in kinds)
+    fig, axes = plt.subplots(
+        len(kinds), ncols, figsize=(2.3 * ncols, 2.5 * len(kinds)), squeeze=False
+    )
+    for row, kind in zip(axes, kinds):
+        shown = answer.of_kind(kind)
+        for col, ax in enumerate(row):
+            ax.set_axis_off()
+            if col >= len(shown):
+                continue
+            item = shown[col]
+            ax.imshow(item.image.permute(1, 2, 0).numpy(), interpolation="nearest")
+            mark = "✓" if item.verdict.agrees else "✗"
+            ax.set_title(
+                f"{mark} {_wrap(item.caption)}",
+                fontsize=8,
+                color="darkgreen" if item.verdict.agrees else "darkred",
+            )
+        row[0].text(
+            -0.15,
+            0.5,
+            ROW_TITLES[kind],
+            rotation=90,
+            va="center",
+            ha="right",
+            transform=row[0].transAxes,
+            fontsize=9,
+        )
+    fig.suptitle(f"“{answer.request.prompt}”: ✓ the caption says what you asked, ✗ it does not")
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(caption: str, width: int = 22) -> str:
+    words, lines, line = caption.split(), [], ""
+    for word in words:
+        if line and len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "\n".join([*lines, line])
+
+
+def answer_html(answer: Answer) -> str:
+    """The captions and verdicts as an HTML list, in the figure's order."""
+    items = []
+    for kind in ROW_TITLES:
+        for k, item in enumerate(answer.of_kind(kind), start=1):
+            items.append(
+                f"<li class='studio-verdict'><b>{kind} {k}</b>: "
+                f"{html.escape(item.verdict.message())}</li>"
+            )
+    return "<ul class='studio-answer'>" + "".join(items) + "</ul>"
+
+
+def studio_app(
+    studio: Studio,
+    prompt: str = EXAMPLE,
+    k: int = 3,
+    n: int = 3,
+    seed: int = 0,
+    static: bool = True,
+):
+    """Show the studio: a static answer for ``prompt``, then the live prompt box.
+
+    Args:
+        studio: a loaded :class:`~cmlib.studio.pipeline.Studio`.
+        prompt: the first prompt.
+        k: images to find; ``n``: images to draw.
+        seed: the drawing seed.
+        static: first show the answer to ``prompt`` as a plain figure.
+
+    Returns:
+        The displayed ``VBox``, or ``None`` without ipywidgets.
+    """
+    if static:
+        fig = _figure_or_message(studio, prompt, k, n, seed)[0]
+        plt.show()
+        plt.close(fig)
+    try:
+        import ipywidgets
+        from IPython.display import display
+    except ImportError:
+        print("ipywidgets is not installed: showing the static figure only.")
+        return None
+    box = ipywidgets.Text(
+        value=prompt,
+        placeholder=EXAMPLE,
+        description="Prompt",
+        layout=ipywidgets.Layout(width="28em"),
+    )
+    button = ipywidgets.Button(description="Ask the studio", button_style="primary")
+    message = ipywidgets.HTML()
+    picture = ipywidgets.Image(format="png")
+    verdicts = ipywidgets.HTML()
+    for widget, name in (
+        (box, "studio-prompt"),
+        (button, "studio-ask"),
+        (message, "studio-message"),
+        (picture, "studio-picture"),
+        (verdicts, "studio-verdicts"),
+    ):
+        widget.add_class(name)  # stable hooks for the browser test and for styling
+
+    def ask(_=None) -> None:
+        fig, text, answer = _figure_or_message(studio, box.value, k, n, seed)
+        if answer is None:  # a message instead of pictures; the old pictures go
+            plt.close(fig)
+            message.value = f"<p class='studio-error'>{html.escape(text)}</p>"
+            picture.value, verdicts.value = b"", ""
+            return
+        picture.value = figure_png(fig)
+        message.value = f"<p class='studio-ok'>{html.escape(text)}</p>"
+        verdicts.value = answer_html(answer)
+
+    button.on_click(ask)
+    ask()
+    app = ipywidgets.VBox([ipywidgets.HBox([box, button]), message, picture, verdicts])
+    display(app)
+    return app
+
+
+def _figure_or_message(studio: Studio, prompt: str, k: int, n: int, seed: int):
+    """``(figure, one-line summary, answer)``, or a message figure and ``answer=None``."""
+    try:
+        answer = studio.serve(prompt, k=k, n=n, seed=seed)
+    except PromptNotUnderstood as err:
+        return message_figure("the studio", str(err)), str(err), None
+    except Exception as err:  # a widget shows a message, never a traceback
+        return message_figure("the studio", error_message(err)), error_message(err), None
+    agreeing = sum(item.verdict.agrees for item in answer.shown)
+    summary = (
+        f"{agreeing} of {len(answer.shown)} captions say what you asked (✓ agrees, ✗ does not)."
+    )
+    return answer_figure(answer), summary, answer
+
+
+#: The studio's data flow: each box's label and centre, and the arrows between boxes.
+FLOW_BOXES = {
+    "prompt": ("prompt\n“a small red circle…”", 0.07, 0.5),
+    "understand": ("understand\n(caption grammar)", 0.24, 0.5),
+    "finder": ("find: dual encoder\nch. 07 · cmlib.retrieval", 0.45, 0.85),
+    "drawer": ("draw: CVAE\nch. 04 · cmlib.cvae", 0.45, 0.5),
+    "translator": ("translate photos to sketches:\nCycleGAN, ch. 06", 0.6, 0.13),
+    "describer": ("describe: captioner\nch. 05 · cmlib.captioning", 0.75, 0.5),
+    "verdict": ("check: round-trip\nverdict ✓/✗", 0.93, 0.5),
+}
+FLOW_ARROWS = (
+    ("prompt", "understand"),
+    ("understand", "finder"),
+    ("understand", "drawer"),
+    ("drawer", "translator"),
+    ("finder", "describer"),
+    ("drawer", "describer"),
+    ("translator", "describer"),
+    ("describer", "verdict"),
+)
+
+
+def data_flow_figure() -> Figure:
+    """A diagram of how a prompt flows through the course's models in the studio."""
+    fig, ax = plt.subplots(figsize=(12, 4.2))
+    boxes = {}
+    for name, (label, x, y) in FLOW_BOXES.items():
+        colour = "lightyellow" if name in ("prompt", "verdict") else "aliceblue"
+        boxes[name] = ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={"boxstyle": "round,pad=0.5", "facecolor": colour, "edgecolor": "grey"},
+        )
+    for start, end in FLOW_ARROWS:
+        (_, x0, y0), (_, x1, y1) = FLOW_BOXES[start], FLOW_BOXES[end]
+        sideways = abs(x1 - x0) > abs(y1 - y0)
+        # Leave each box from the side that faces the other, so no arrow crosses a box.
+        if sideways:
+            a, b = (1, 0.5), (0, 0.5)
+        else:
+            a, b = ((0.5, 0), (0.5, 1)) if y1 < y0 else ((0.5, 1), (0.5, 0))
+        ax.annotate(
+            "",
+            xy=b,
+            xycoords=boxes[end],
+            xytext=a,
+            textcoords=boxes[start],
+            arrowprops={"arrowstyle": "->", "color": "grey"},
+        )
+    ax.text(0.6, 0.99, "the prompt's scene, to compare with", fontsize=8, color="grey", ha="center")
+    ax.annotate(
+        "",
+        xy=(0.5, 1),
+        xycoords=boxes["verdict"],
+        xytext=(0.5, 1),
+        textcoords=boxes["understand"],
+        fontsize=8,
+        color="grey",
+        ha="center",
+        arrowprops={
+            "arrowstyle": "->",
+            "color": "grey",
+            "linestyle": "--",
+            "connectionstyle": "arc3,rad=-0.25",
+        },
+    )
+    ax.set(
+        xlim=(-0.03, 1.03),
+        ylim=(0, 1),
+        title="The studio: how a prompt flows through the course's models",
+    )
+    ax.set_axis_off()
+    fig.tight_layout()
+    return fig
