@@ -84,6 +84,16 @@ def test_drawing_is_reproducible_with_a_seed(studio):
     assert torch.equal(a, b) and not torch.equal(a, studio.draw("a red circle", 2, seed=4))
 
 
+def test_bad_scenes_and_images_get_clear_errors(studio):
+    two = Parsed(((None, "red", "circle"), (None, "blue", "square")), relation="left of")
+    with pytest.raises(ValueError, match="one object, got 2"):
+        completions(two)
+    with pytest.raises(TypeError, match="Parsed"):
+        model_text("a red circle")
+    with pytest.raises(ValueError, match="photos"):
+        studio.translate(torch.rand(2, 3, 32, 32))
+
+
 def test_a_gallery_of_the_wrong_shape_is_refused(studio):
     with pytest.raises(ValueError, match=r"\(N, 3, 16, 16\)"):
         studio.with_gallery(torch.rand(5, 3, 32, 32))

@@ -27,7 +27,7 @@ from ..data.shapes.text import shapes_vocab
 from ..generative import generate
 from ..retrieval import DualEncoder
 from ..shapes_retrieval import load_split
-from ..validate import check_int
+from ..validate import check_int, check_tensor
 from .models import IMAGE_SIZE, Describer, Drawer, load_role, upsample_for_captions
 from .understand import PromptNotUnderstood, Request, understand, what_it_understands
 from .verdict import Verdict, round_trip_verdict
@@ -67,6 +67,15 @@ class Answer:
         return [s for s in self.shown if s.kind == kind]
 
 
+def _the_object(scene: Parsed) -> tuple[str | None, str, str]:
+    """The ``(size, colour, shape)`` of a one-object scene."""
+    if not isinstance(scene, Parsed):
+        raise TypeError(f"scene must be a Parsed scene, got {type(scene).__name__}")
+    if len(scene.objects) != 1:
+        raise ValueError(f"the studio works with one object, got {len(scene.objects)}")
+    return scene.objects[0]
+
+
 def completions(scene: Parsed) -> list[str]:
     """The prompt with what it leaves unsaid filled in every way, in canonical words.
 
@@ -74,7 +83,7 @@ def completions(scene: Parsed) -> list[str]:
     circle" says less than any of them. So the studio asks with every completion ("a small red
     circle on the left", …) and scores an image by its best one.
     """
-    ((size, color, shape),) = scene.objects
+    size, color, shape = _the_object(scene)
     sizes = [size] if size is not None else list(SIZES)
     positions = [scene.position] if scene.position is not None else list(POSITIONS)
     return [make_prompt(color, shape, s, p) for s in sizes for p in positions]
@@ -84,7 +93,7 @@ def model_text(scene: Parsed) -> str:
     """The prompt in the models' own words: canonical, one object ("a small red circle on the
     left"), so that synonyms and verbs reach the finder and the drawer as their training
     captions say it."""
-    ((size, color, shape),) = scene.objects
+    size, color, shape = _the_object(scene)
     return make_prompt(color, shape, size, scene.position)
 
 
@@ -197,6 +206,7 @@ class Studio:
     @torch.no_grad()
     def translate(self, photos: torch.Tensor) -> torch.Tensor:
         """Photos ``(B, 3, 16, 16)`` → sketches of the same scenes (the CycleGAN's G)."""
+        check_tensor("photos", photos, ("B", 3, IMAGE_SIZE, IMAGE_SIZE), floating=True)
         return self.translator.g(photos.to(self.device)).clamp(0, 1).cpu()
 
     def check(self, request: Request, images: torch.Tensor) -> tuple[list[str], list[Verdict]]:
