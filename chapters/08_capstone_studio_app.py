@@ -22,6 +22,7 @@
 # CPU, once).
 
 # %%
+# %matplotlib inline
 import time
 
 CHAPTER_START = time.perf_counter()
@@ -33,6 +34,17 @@ from cmlib.widgets.studio import studio_app
 SEED = runtime.seed_everything()
 studio, statuses = Studio.load(SEED, runtime.device(), progress=False)
 print("models:", "; ".join(f"{role} {status}" for role, status in statuses.items()))
+
+# %% [markdown]
+# How a prompt flows through the course's models:
+
+# %%
+import matplotlib.pyplot as plt
+
+from cmlib.widgets.studio import data_flow_figure
+
+fig = data_flow_figure()
+plt.show()
 
 # %% [markdown]
 # Under Voilà a kernel always runs, so the app shows its live view only (no static copy first).
