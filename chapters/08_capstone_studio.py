@@ -475,11 +475,10 @@ display(evidence("04_prompt_generation", ("cvae-seen", "cvae-paraphrase-grounded
 #   (mean pixel distance between pairs):
 
 # %%
-from cmlib.generative import generate
 from cmlib.judge import diversity, real_diversity
 
 for tau in (0.3, 1.0):
-    samples = generate(studio.drawer.cvae, studio.drawer.text, "a red circle", 16, SEED, tau)
+    samples = studio.draw("a red circle", 16, seed=SEED, temperature=tau)
     print(f"τ = {tau}: drawn variety {diversity(samples):.3f}")
 real = real_diversity(studio.gallery, studio.gallery_attrs, "red", "circle", 16)
 print(f"real variety {real:.3f}")

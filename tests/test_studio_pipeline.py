@@ -82,6 +82,8 @@ def test_serve_shows_found_drawn_and_sketches_each_with_a_verdict(studio):
 def test_drawing_is_reproducible_with_a_seed(studio):
     a, b = studio.draw("a red circle", 2, seed=3), studio.draw("a red circle", 2, seed=3)
     assert torch.equal(a, b) and not torch.equal(a, studio.draw("a red circle", 2, seed=4))
+    hotter = studio.draw("a red circle", 2, seed=3, temperature=1.0)
+    assert hotter.shape == a.shape and not torch.equal(a, hotter)
 
 
 def test_bad_scenes_and_images_get_clear_errors(studio):

@@ -183,9 +183,11 @@ class Studio:
         top = scores.topk(min(k, len(scores)))
         return self.gallery[top.indices], top.values, top.indices
 
-    def draw(self, text: str, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` new images ``(n, 3, 16, 16)`` for ``text``."""
-        return generate(self.drawer.cvae, self.drawer.text, text, n, seed, TEMPERATURE)
+    def draw(
+        self, text: str, n: int, seed: int = 0, temperature: float = TEMPERATURE
+    ) -> torch.Tensor:
+        """``n`` new images ``(n, 3, 16, 16)`` for ``text`` (``temperature``: the CVAE's)."""
+        return generate(self.drawer.cvae, self.drawer.text, text, n, seed, temperature)
 
     def describe(self, images: torch.Tensor) -> list[str]:
         """A detailed caption (size, colour, shape, position) for each 16-pixel image.
