@@ -7,6 +7,8 @@
   refinement (chapter 06, §4.1);
 * :mod:`~cmlib.alignment.unsupervised` — the same with no pairs: adversarial maps with a cycle
   (MUSE), then refinement;
+* :mod:`~cmlib.alignment.transport` — the same by comparing distances within each space:
+  Gromov–Wasserstein, then Wasserstein Procrustes;
 * :mod:`~cmlib.alignment.dann` — domain-adversarial training of a classifier (DANN).
 
 ``from cmlib.alignment import AdversarialAligner`` works for every public name.
@@ -29,6 +31,15 @@ from .procrustes import (
     refine,
 )
 from .training import alignment_accuracies, modality_probe, train_adversarial_alignment
+from .transport import (
+    align_by_distances,
+    cosine_distances,
+    distance_mismatch,
+    gromov_wasserstein,
+    plan_rotation,
+    sinkhorn,
+    wasserstein_procrustes,
+)
 from .unsupervised import (
     OrthogonalMap,
     align_without_pairs,
@@ -43,21 +54,28 @@ __all__ = [
     "DomainAdaptationNet",
     "ModalityDiscriminator",
     "OrthogonalMap",
+    "align_by_distances",
     "align_without_pairs",
     "alignment_accuracies",
+    "cosine_distances",
     "cosine_scores",
     "csls_scores",
+    "distance_mismatch",
     "grad_reverse",
     "grl_schedule",
+    "gromov_wasserstein",
     "label_accuracy",
     "mean_csls_similarity",
     "modality_loss",
     "modality_probe",
     "mutual_nearest_pairs",
+    "plan_rotation",
     "precision_at_1",
     "procrustes",
     "refine",
+    "sinkhorn",
     "train_adversarial_alignment",
     "train_adversarial_maps",
     "train_dann",
+    "wasserstein_procrustes",
 ]
