@@ -26,6 +26,7 @@ import math
 import torch
 
 from ..validate import check_int, check_number, check_tensor
+from .procrustes import cosine_scores, procrustes
 
 
 def _check_space(name: str, x: torch.Tensor, dim: int | str = "D") -> None:
@@ -79,8 +80,7 @@ def cosine_distances(x: torch.Tensor) -> torch.Tensor:
     """``(N, N)`` cosine distances within one space, divided by their mean so that two spaces of
     different spread are compared on one scale."""
     _check_space("x", x)
-    unit = torch.nn.functional.normalize(x, dim=1)
-    distances = (1 - unit @ unit.T).clamp_min(0)
+    distances = (1 - cosine_scores(x, x)).clamp_min(0)
     return distances / distances.mean().clamp_min(1e-12)
 
 
@@ -150,12 +150,12 @@ def gromov_wasserstein(
 
 def plan_rotation(source: torch.Tensor, target: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
     """The orthogonal ``(D, D)`` map that best sends each source vector to its plan-weighted
-    targets: Procrustes with soft pairs (U Vᵀ from the SVD of Xᵀ T Y)."""
+    targets: Procrustes with soft pairs, since Xᵀ T Y = Xᵀ (T Y) pairs each source row with the
+    plan's blend of targets."""
     _check_space("source", source)
     _check_space("target", target, source.shape[1])
     check_tensor("plan", plan, (len(source), len(target)), floating=True)
-    u, _, vh = torch.linalg.svd(source.T @ plan @ target)
-    return u @ vh
+    return procrustes(source, plan @ target)
 
 
 def wasserstein_procrustes(
