@@ -6,13 +6,16 @@ STAMP  := $(VENV)/.installed
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# Each stage's wall time goes to _build/timings/ (standard library only: it times the venv too).
+TIME := $(PYTHON) tools/timings.py run
 
-.PHONY: help venv lab studio test lint pairs unit nbval seeds lock book sync assignments student bench test-gpu test-browser clean
+.PHONY: help venv lab studio test timings-begin lint pairs unit nbval seeds lock book sync assignments student bench test-gpu test-browser clean
 
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
 	@echo "make studio    the chapter 08 prompt studio as a web page (Voila, no code shown)"
-	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile)"
+	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile),"
+	@echo "               two at a time (NBVAL_WORKERS=1: one); a table of times in _build/timings.json"
 	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some;"
 	@echo "               EXECUTE=1 runs the first seed by executing the notebook in place (its outputs)"
 	@echo "make book      the HTML book in _build/html/ (EXECUTE=1 re-executes every chapter first)"
@@ -30,8 +33,8 @@ venv: $(STAMP) $(LAB_SETTINGS)
 # The venv is rebuilt (in place) whenever pyproject.toml or the lock changes.
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
+	$(TIME) venv -- sh -c '$(BIN)/python -m pip install -q --upgrade pip && \
+	  $(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"'
 	@touch $@
 
 # JupyterLab's defaults for the course (chapters open as notebooks, no news prompt).
@@ -51,30 +54,41 @@ studio: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/voila chapters/08_capstone_studio_app.ipynb \
 	  --port=8866 --Voila.ip=127.0.0.1
 
-test: venv lint pairs unit nbval
+# The table at the end (each notebook's wall time, each stage's total) is in _build/timings.json;
+# TIMINGS_KEEP=1 adds to the records of stages timed before (.ci/run's).
+test: $(if $(TIMINGS_KEEP),,timings-begin) venv lint pairs unit nbval
+	@$(PYTHON) tools/timings.py report
+
+timings-begin:
+	@$(PYTHON) tools/timings.py begin
 
 lint: venv
-	$(BIN)/ruff check cmlib tests benchmarks tools chapters scripts
-	$(BIN)/ruff format --check cmlib tests benchmarks tools scripts
+	$(TIME) lint -- sh -c '$(BIN)/ruff check cmlib tests benchmarks tools chapters scripts && \
+	  $(BIN)/ruff format --check cmlib tests benchmarks tools scripts'
 
 pairs: venv
-	$(BIN)/python tools/nbtools.py check-pairs
+	$(TIME) pairs -- $(BIN)/python tools/nbtools.py check-pairs
 
 unit: venv
-	$(NBVAL_ENV) MPLBACKEND=Agg CMLIB_PROFILE=cpu $(BIN)/python -m pytest -q tests --ignore=tests/ui
+	$(TIME) unit -- env $(NBVAL_ENV) MPLBACKEND=Agg CMLIB_PROFILE=cpu \
+	  $(BIN)/python -m pytest -q -p no:xdist tests --ignore=tests/ui
 
 # JupyterLab in Debian's Chromium through Playwright (never `playwright install`); skips without
 # Chromium unless CMLIB_UI_TESTS=1. Screenshots go to _build/screenshots/.
 test-browser: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
+	$(TIME) browser -- $(BIN)/python -m pytest -q -p no:cacheprovider -p no:xdist tests/ui
 
+# Two notebooks at a time, one per core, each with one torch thread (NBVAL_WORKERS=1: one at a
+# time with the default threads). tools/nbval_lanes.py keeps notebooks that load each other's
+# models in one lane, in order, and records each notebook's wall time for the report.
+NBVAL_WORKERS ?= 2
+ONE_THREAD := CMLIB_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+NBVAL_PARALLEL = $(if $(filter-out 1,$(NBVAL_WORKERS)),$(ONE_THREAD) ,)
+NBVAL_XDIST = $(if $(filter-out 1,$(NBVAL_WORKERS)),-n $(NBVAL_WORKERS),-p no:xdist)
 nbval: venv
-	@set -e; for nb in $(CHAPTERS); do \
-	  echo "== nbval $$nb"; start=$$(date +%s); \
-	  $(NBVAL_ENV) CMLIB_PROFILE=$${CMLIB_PROFILE:-cpu} $(BIN)/python -m pytest -q -p no:cacheprovider \
-	    --nbval-lax --nbval-current-env --nbval-cell-timeout=600 $$nb; \
-	  echo "== $$nb took $$(( $$(date +%s) - start )) s"; \
-	done
+	$(TIME) nbval -- env $(NBVAL_ENV) $(NBVAL_PARALLEL)CMLIB_PROFILE=$${CMLIB_PROFILE:-cpu} \
+	  PYTHONPATH=tools $(BIN)/python -m pytest -q -p no:cacheprovider -p nbval_lanes $(NBVAL_XDIST) \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 $(CHAPTERS)
 
 SEEDS ?= 0 1 2 3 4
 seeds: venv
@@ -107,7 +121,7 @@ bench: venv
 test-gpu: venv
 	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
 	  || { echo "make test-gpu needs a CUDA GPU, and torch sees none here."; exit 2; }
-	$(MAKE) nbval CMLIB_PROFILE=gpu
+	$(MAKE) nbval CMLIB_PROFILE=gpu NBVAL_WORKERS=1
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache data/cache

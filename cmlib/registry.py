@@ -28,7 +28,7 @@ from typing import Any
 from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data.cache import cache_dir
+from .data.cache import build_lock, cache_dir
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -183,13 +183,21 @@ def load_or_train(
     try:
         model, _ = load_model(name, config, build, code)
         return model, "loaded"
-    except FileNotFoundError:
-        status = "trained: missing"
-    except StaleModelError as err:
-        status = f"trained: stale ({err})"
-    except CheckpointError as err:
-        status = f"trained: corrupt ({err})"
-    model = build(config)
-    metrics = train(model)
-    save_model(name, model, config, code, metrics)
+    except (FileNotFoundError, StaleModelError, CheckpointError):
+        pass
+    # Another process (the other nbval lane) may be training the same entry: wait for it, and
+    # load what it saved rather than train it twice.
+    with build_lock(model_path(name)):
+        try:
+            model, _ = load_model(name, config, build, code)
+            return model, "loaded"
+        except FileNotFoundError:
+            status = "trained: missing"
+        except StaleModelError as err:
+            status = f"trained: stale ({err})"
+        except CheckpointError as err:
+            status = f"trained: corrupt ({err})"
+        model = build(config)
+        metrics = train(model)
+        save_model(name, model, config, code, metrics)
     return model, status

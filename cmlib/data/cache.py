@@ -4,19 +4,24 @@ Writes are atomic (a temporary file in the same folder, then ``os.replace``),
 each array is stored with a SHA-256 of its bytes, and a file that is
 truncated, foreign or fails its checksum is rebuilt rather than trusted.
 Set ``CMLIB_CACHE_DIR`` to put the cache elsewhere.
+
+Two processes may ask for the same entry at once (``make nbval`` runs two notebooks at a
+time): :func:`build_lock` lets one build it while the other waits, then loads what was built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -43,6 +48,36 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: How long a process waits for another to finish building the same entry, in seconds.
+BUILD_WAIT_S = 30 * 60
+
+
+@contextlib.contextmanager
+def build_lock(path: Path, wait_s: float = BUILD_WAIT_S) -> Iterator[None]:
+    """Hold the lock for building ``path`` (a file ``<path>.lock`` beside it).
+
+    The lock is the operating system's, so a process that dies releases it. Build inside it
+    only after checking again that no other process built the entry meanwhile.
+
+    Raises:
+        TimeoutError: if another process holds it for longer than ``wait_s``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path) + ".lock", timeout=wait_s)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TimeoutError(
+            f"another process has been building {path} for over {wait_s:.0f} s; "
+            f"if none is, delete {path}.lock"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _digest(array: np.ndarray) -> str:
@@ -87,8 +122,14 @@ def cached_array(key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
     if path.exists():
         try:
             return load_array(path)
-        except ValueError as err:
-            warnings.warn(f"rebuilding cache: {err}", stacklevel=2)
-    array = build()
-    save_array(path, array)
+        except ValueError:
+            pass  # said below, where it is rebuilt
+    with build_lock(path):
+        if path.exists():  # built by another process while this one waited, or corrupt
+            try:
+                return load_array(path)
+            except ValueError as err:
+                warnings.warn(f"rebuilding cache: {err}", stacklevel=2)
+        array = build()
+        save_array(path, array)
     return array

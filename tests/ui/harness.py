@@ -33,7 +33,7 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("CMLIB_UI_TESTS") == "1"
 #: JupyterLab's autosave interval in the tests, in seconds (its default is 120).
-AUTOSAVE_SECONDS = 4
+AUTOSAVE_SECONDS = 2
 
 
 def missing(what: str):

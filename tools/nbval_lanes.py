@@ -1,0 +1,160 @@
+"""A pytest plugin for ``make nbval``: the notebooks in two lanes, and each one's wall time.
+
+CI has two cores. One notebook at a time with two torch threads leaves much of the second core
+idle (data generation, plotting, kernel start-up and Python between the tensor ops are
+single-threaded), so ``make nbval`` runs two notebooks at a time, one per core, each with
+``CMLIB_THREADS=1`` (every checkpoint is measured with one thread too: ``make seeds``).
+
+Notebooks are not independent: a later part loads the model an earlier part saved in the
+registry (chapter 06's CycleGAN for parts 3–5, chapter 04's CVAE for chapter 05 part 4 and the
+studio), and trains it itself when it is not there yet. So the notebooks go in two fixed
+*lanes*, one per pytest-xdist worker, each lane in the order below: a chapter's parts stay in
+one lane, in order, and a chapter that loads another's model comes after it. The lanes are
+balanced by the times this plugin reports. (A lane is an xdist *scope*, set by the scheduler
+below; xdist's own ``--dist loadgroup`` marks do not take with pytest 9, whose node ids xdist
+3.8 can no longer rename.)
+
+Loaded with ``-p nbval_lanes`` (``tools/`` on ``PYTHONPATH``); without xdist the same order is
+kept, in one process. It writes ``_build/timings/notebooks.json``, which ``tools/timings.py
+report`` turns into the table printed at the end of ``make test``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "_build" / "timings" / "notebooks.json"
+
+#: Each lane's chapters, by number, in the order they run. Within a chapter its notebooks run
+#: in name order (part 1 is ``NN_name``, later parts ``NN_name_suffix``, which sort after it).
+LANES: dict[str, tuple[str, ...]] = {
+    "a": ("04", "05", "00", "01", "02"),  # 05 part 4 loads 04's CVAE and cGAN
+    "b": ("06", "07", "09", "03", "08"),  # 06 parts 3-5 load part 1; 08 loads 04's and 06's
+}
+
+_CHAPTER = re.compile(r"^(\d\d)_")
+
+
+def lane_of(notebook: str) -> tuple[str, int]:
+    """``(lane, position of its chapter in the lane)`` for a notebook's file name.
+
+    Raises:
+        ValueError: for a notebook whose chapter is in no lane.
+    """
+    match = _CHAPTER.match(Path(notebook).name)
+    chapter = match.group(1) if match else None
+    for lane, chapters in LANES.items():
+        if chapter in chapters:
+            return lane, chapters.index(chapter)
+    raise ValueError(
+        f"{notebook} is in no nbval lane: add chapter {chapter} to LANES in tools/nbval_lanes.py"
+    )
+
+
+def _notebook(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Sort the cells into lane order: lane by lane, chapter by chapter, notebook by notebook."""
+    keys = {}
+    for index, item in enumerate(items):
+        path = _notebook(item.nodeid)
+        if not path.endswith(".ipynb"):
+            continue
+        try:
+            lane, position = lane_of(path)
+        except ValueError as err:
+            raise pytest.UsageError(str(err)) from None
+        keys[id(item)] = (lane, position, Path(path).name, index)
+    items.sort(key=lambda item: keys.get(id(item), ("~", 0, "", 0)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With xdist: one work unit per lane, its cells in collection (lane) order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = _notebook(nodeid)
+            return f"lane-{lane_of(path)[0]}" if path.endswith(".ipynb") else nodeid
+
+    return LaneScheduling(config, log)
+
+
+class _Clock:
+    """Gathers every cell report (on the controller when xdist runs the workers)."""
+
+    def __init__(self):
+        self.start: dict[str, float] = {}
+        self.stop: dict[str, float] = {}
+        self.failed: set[str] = set()
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report):
+        path = _notebook(report.nodeid)
+        if not path.endswith(".ipynb"):
+            return
+        start, stop = getattr(report, "start", None), getattr(report, "stop", None)
+        if start is not None:
+            self.start[path] = min(self.start.get(path, start), start)
+        if stop is not None:
+            self.stop[path] = max(self.stop.get(path, stop), stop)
+        if report.failed:
+            self.failed.add(path)
+
+    def table(self, mode: str) -> dict:
+        rows, lanes = [], defaultdict(float)
+        for path in sorted(self.start, key=lambda p: self.start[p]):
+            seconds = self.stop.get(path, self.start[path]) - self.start[path]
+            lane = lane_of(path)[0]
+            lanes[lane] += seconds
+            rows.append(
+                {
+                    "name": Path(path).stem,
+                    "lane": lane,
+                    "seconds": round(seconds, 1),
+                    "passed": path not in self.failed,
+                }
+            )
+        rows.sort(key=lambda r: r["name"])
+        return {
+            "mode": mode,
+            "lanes": {k: round(v, 1) for k, v in lanes.items()},
+            "notebooks": rows,
+        }
+
+
+def pytest_configure(config):
+    worker = hasattr(config, "workerinput")
+    if worker or not getattr(config.option, "numprocesses", None):
+        # This process starts the kernels: they run as a reader's would, without tools/ (put
+        # on PYTHONPATH only so that pytest finds this plugin) on their path.
+        if os.environ.get("PYTHONPATH", "").rstrip("/") in ("tools", str(ROOT / "tools")):
+            del os.environ["PYTHONPATH"]
+    if worker:  # an xdist worker: its reports go to the controller
+        return
+    config.pluginmanager.register(_Clock(), "nbval_lanes_clock")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    clock = config.pluginmanager.get_plugin("nbval_lanes_clock")
+    if clock is None or not clock.start:
+        return
+    workers = getattr(config.option, "numprocesses", None) or 0
+    threads = os.environ.get("CMLIB_THREADS") or "default"
+    mode = f"{workers or 1} at a time, CMLIB_THREADS={threads}"
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=OUTPUT.parent, prefix=".notebooks.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(clock.table(mode), f, indent=2)
+    os.replace(tmp, OUTPUT)
