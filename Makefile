@@ -15,7 +15,7 @@ help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
 	@echo "make studio    the chapter 08 prompt studio as a web page (Voila, no code shown)"
 	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile),"
-	@echo "               two at a time (NBVAL_WORKERS=1: one); a table of times in _build/timings.json"
+	@echo "               NBVAL_WORKERS=2 for two at a time; a table of times in _build/timings.json"
 	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some;"
 	@echo "               EXECUTE=1 runs the first seed by executing the notebook in place (its outputs)"
 	@echo "make book      the HTML book in _build/html/ (EXECUTE=1 re-executes every chapter first)"
@@ -78,10 +78,13 @@ unit: venv
 test-browser: venv
 	$(TIME) browser -- $(BIN)/python -m pytest -q -p no:cacheprovider -p no:xdist tests/ui
 
-# Two notebooks at a time, one per core, each with one torch thread (NBVAL_WORKERS=1: one at a
-# time with the default threads). tools/nbval_lanes.py keeps notebooks that load each other's
-# models in one lane, in order, and records each notebook's wall time for the report.
-NBVAL_WORKERS ?= 2
+# One notebook at a time with the default threads; NBVAL_WORKERS=2 runs two at a time, one per
+# core, each with one torch thread, in the two lanes of tools/nbval_lanes.py (notebooks that load
+# each other's models stay in one lane, in order). Two at a time took 30 of 39 minutes here, but
+# with one thread 04_prompt_generation_gan/cgan-held-out fails (0.156 < 0.167 for seed 0), so CI
+# stays at one at a time until that checkpoint holds with one thread. Either way the plugin
+# records each notebook's wall time for the report.
+NBVAL_WORKERS ?= 1
 ONE_THREAD := CMLIB_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 NBVAL_PARALLEL = $(if $(filter-out 1,$(NBVAL_WORKERS)),$(ONE_THREAD) ,)
 NBVAL_XDIST = $(if $(filter-out 1,$(NBVAL_WORKERS)),-n $(NBVAL_WORKERS),-p no:xdist)

@@ -1,13 +1,14 @@
 """Chapter 07's ShapesWorld retrieval task as a library: data, the dual encoder, its metric.
 
-Chapter 09 trains this model with several processes, and the launcher script and the tests
-build it too, so it lives here instead of in a notebook. Scenes have one object; each caption
+Chapter 07 trains this model and measures it in both directions; chapter 09 trains it with
+several processes, and the launcher script, the studio and the tests build it too, so it lives
+here instead of in a notebook. Scenes have one object; each caption
 names its shape, colour, size and position, in five paraphrases.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,12 +25,14 @@ KEYS = ("shape", "color", "size", "position")
 
 @dataclass
 class CaptionedSplit:
-    """A split: images ``(N, 3, S, S)``, caption ids ``(N, V, T)``, lengths ``(N, V)``, attrs."""
+    """A split: images ``(N, 3, S, S)``, caption ids ``(N, V, T)``, lengths ``(N, V)``, attrs,
+    and the captions as text (``N`` lists of ``V`` paraphrases; the first is the canonical one)."""
 
     images: torch.Tensor
     ids: torch.Tensor
     lengths: torch.Tensor
     attrs: dict[str, torch.Tensor]
+    captions: list[list[str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -40,8 +43,9 @@ def load_split(split: str, size: int, image_size: int = 32, seed: int = 0) -> Ca
     check_int("size", size)
     data = ShapesWorld(split, size=size, num_objects=1, image_size=image_size, seed=seed)
     images, attrs = data.tensors()
-    ids, lengths = caption_tensors(shapes_vocab(), [data.captions(i) for i in range(size)])
-    return CaptionedSplit(images, ids, lengths, attrs)
+    captions = [data.captions(i) for i in range(size)]
+    ids, lengths = caption_tensors(shapes_vocab(), captions)
+    return CaptionedSplit(images, ids, lengths, attrs, captions)
 
 
 def make_dual_encoder(
@@ -66,13 +70,20 @@ def make_dual_encoder(
 
 
 @torch.no_grad()
-def text_to_image_metrics(
-    model: DualEncoder, split: CaptionedSplit, device: torch.device, batch_size: int = 500
-) -> dict[str, float]:
-    """Canonical captions as queries over the split's images: attribute R@1, R@5, R@10, median rank.
+def embed_split(
+    model: DualEncoder,
+    split: CaptionedSplit,
+    device: torch.device,
+    variant: int = 0,
+    batch_size: int = 500,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The split's image embeddings ``(N, D)`` and caption embeddings ``(N, D)`` on the CPU.
 
-    An image counts as relevant when it agrees with the caption on every key in :data:`KEYS`.
+    Args:
+        variant: which paraphrase of each caption (0, the canonical one, to ``V - 1``).
     """
+    check_int("variant", variant, minimum=0, maximum=split.ids.shape[1] - 1)
+    check_int("batch_size", batch_size)
     was_training = model.training
     model.eval()
     images = torch.cat(
@@ -82,10 +93,36 @@ def text_to_image_metrics(
         [
             model.encode_text(ids.to(device), lengths.to(device)).cpu()
             for ids, lengths in zip(
-                split.ids[:, 0].split(batch_size), split.lengths[:, 0].split(batch_size)
+                split.ids[:, variant].split(batch_size), split.lengths[:, variant].split(batch_size)
             )
         ]
     )
     model.train(was_training)
+    return images, texts
+
+
+def split_metrics(
+    model: DualEncoder, split: CaptionedSplit, device: torch.device, batch_size: int = 500
+) -> dict[str, dict[str, float]]:
+    """Attribute R@1, R@5, R@10 and median rank in both directions: ``{"t2i": …, "i2t": …}``.
+
+    Canonical captions query the split's images (``t2i``) and images query the captions
+    (``i2t``). An item is relevant when it agrees with the query on every key in :data:`KEYS`.
+    """
+    images, texts = embed_split(model, split, device, batch_size=batch_size)
     relevant = attribute_relevance(split.attrs, split.attrs, KEYS)
-    return retrieval_metrics(texts.float() @ images.float().T, relevant)
+    scores = texts.float() @ images.float().T  # (caption queries, images)
+    return {
+        "t2i": retrieval_metrics(scores, relevant),
+        "i2t": retrieval_metrics(scores.T, relevant.T),
+    }
+
+
+def text_to_image_metrics(
+    model: DualEncoder, split: CaptionedSplit, device: torch.device, batch_size: int = 500
+) -> dict[str, float]:
+    """Canonical captions as queries over the split's images: attribute R@1, R@5, R@10, median rank.
+
+    An image counts as relevant when it agrees with the caption on every key in :data:`KEYS`.
+    """
+    return split_metrics(model, split, device, batch_size)["t2i"]

@@ -84,21 +84,21 @@ def plot_history(
         history: a History, or a mapping from series name to values per step/epoch.
         title: the plot title.
     """
+    # each series as (epochs, values): a metric recorded only at some epochs is drawn at those
     if isinstance(history, History):
-        series = {"train loss": history.train_loss}
+        series = {"train loss": (range(1, len(history.train_loss) + 1), history.train_loss)}
         for name in sorted({k for m in history.metrics for k in m}):
-            series[name] = history.metric(name)
+            at = [i + 1 for i, m in enumerate(history.metrics) if name in m]
+            series[name] = (at, history.metric(name))
         ylabel = "loss / metric" if ylabel == "value" else ylabel
     else:
-        series = dict(history)
-    if not series or all(len(v) == 0 for v in series.values()):
+        series = {name: (range(1, len(v) + 1), list(v)) for name, v in dict(history).items()}
+    if not series or all(len(v) == 0 for _, v in series.values()):
         raise ValueError("plot_history needs at least one non-empty series")
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, values in series.items():
+    for name, (epochs, values) in series.items():
         values = list(values)
-        ax.plot(
-            range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None, label=name
-        )
+        ax.plot(list(epochs), values, marker="o" if len(values) < 30 else None, label=name)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend()

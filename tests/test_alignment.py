@@ -357,3 +357,36 @@ def test_mean_csls_similarity_prefers_the_true_rotation():
     y = x @ q
     wrong, _ = torch.linalg.qr(torch.randn(10, 10))
     assert mean_csls_similarity(x @ q, y) > mean_csls_similarity(x @ wrong, y) + 0.2
+
+
+def test_adversarial_maps_train_keep_orthogonal_and_close_the_cycle():
+    from cmlib.alignment import train_adversarial_maps
+
+    torch.manual_seed(0)
+    source = torch.nn.functional.normalize(torch.randn(300, 8), dim=1)
+    q, _ = torch.linalg.qr(torch.randn(8, 8))
+    target = source[torch.randperm(300)] @ q  # the same cloud, rotated and unpaired
+
+    def game(cycle_weight, seed=0):
+        return train_adversarial_maps(
+            source, target, 60, batch_size=32, hidden=16, d_steps=1,
+            cycle_weight=cycle_weight, seed=seed, progress=False,
+        )  # fmt: skip
+
+    w, v, history = game(1.0)
+    assert {k: len(s) for k, s in history.steps.items()} == {"loss": 60, "d_loss": 60, "cycle": 60}
+    assert history.train_loss == [pytest.approx(sum(history.steps["loss"]) / 60)]
+    for m in (w, v):  # the maps stay (nearly) orthogonal: rotations, not squashes
+        assert (m.weight @ m.weight.T - torch.eye(8)).abs().max() < 0.05
+        assert not torch.allclose(m.weight, torch.eye(8))  # and they moved
+    # both maps start at the identity; the cycle term keeps V the inverse of W as they move,
+    # which two independent games do not (seeds 0-2: 10-20 times less cycle error)
+    _, _, free = game(0.0)
+    assert sum(history.steps["cycle"][-10:]) < 0.5 * sum(free.steps["cycle"][-10:])
+    # the same seed replays the same game
+    w_again, _, _ = game(1.0)
+    assert torch.equal(w.weight, w_again.weight)
+    with pytest.raises(ValueError, match="batch_size"):
+        train_adversarial_maps(source, target, 5, batch_size=301, progress=False)
+    with pytest.raises(ValueError):
+        train_adversarial_maps(source, target[:, :4], 5, progress=False)

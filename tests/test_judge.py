@@ -58,6 +58,43 @@ def test_evaluation_prompts_and_fidelity_over(shapes):
         fidelity_over(judge, model, enc, [], n=3)
 
 
+class ScriptedJudge:
+    """A judge whose reading of each image is written in the image: channel 0 is the colour's
+    index, channel 1 the shape's (so the expected fidelity can be counted by hand)."""
+
+    def predict(self, images):
+        return {"color": images[:, 0, 0, 0].long(), "shape": images[:, 1, 0, 0].long()}
+
+
+def test_fidelity_over_is_the_mean_over_prompts_of_each_prompts_rates(monkeypatch):
+    red, blue = COLORS.index("red"), COLORS.index("blue")
+    circle, square = SHAPES.index("circle"), SHAPES.index("square")
+    # what the "generator" draws for each prompt: 3 samples, (colour, shape) as the judge reads them
+    drawn = {
+        "a red circle": [(red, circle), (red, square), (red, square)],
+        "a blue square": [(blue, square), (red, square), (blue, square)],
+    }
+    calls = []
+
+    def fake_generate(model, encoder, text, n, seed=None, temperature=1.0):
+        calls.append((text, n, seed, temperature))
+        images = torch.zeros(n, 3, 2, 2)
+        for i, (color, shape) in enumerate(drawn[text][:n]):
+            images[i, 0], images[i, 1] = color, shape
+        return images
+
+    monkeypatch.setattr("cmlib.judge.generate", fake_generate)
+    prompts_ = [("a red circle", "red", "circle", None, None),
+                ("a blue square", "blue", "square", None, None)]  # fmt: skip
+    scores = fidelity_over(ScriptedJudge(), None, None, prompts_, n=3, seed=2, temperature=0.5)
+    # red circle: colour 3/3, shape 1/3, both 1/3; blue square: colour 2/3, shape 3/3, both 2/3
+    assert scores == pytest.approx(
+        {"color": (1 + 2 / 3) / 2, "shape": (1 / 3 + 1) / 2, "color+shape": (1 / 3 + 2 / 3) / 2}
+    )
+    # each prompt gets its own noise seed, derived from the seed and its place in the list
+    assert calls == [("a red circle", 3, 2000, 0.5), ("a blue square", 3, 2001, 0.5)]
+
+
 def test_real_diversity():
     images = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     attrs = {"color": torch.tensor([0, 0, 0, 1, 1]), "shape": torch.tensor([2, 2, 1, 2, 2])}

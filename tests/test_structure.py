@@ -1,6 +1,7 @@
 """cmlib's structure: modules of at most 450 lines, and no import cycle (lazy imports included)."""
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,3 +109,47 @@ def test_lint_exemptions_for_the_listings_live_with_them():
         if "noqa: F821" in p.read_text() or "noqa: UP008" in p.read_text()
     ]
     assert not noqa, f"listing exemptions outside cmlib/errata.py: {noqa}"
+
+
+def map_rows() -> list[str]:
+    """The rows of cmlib/README.md's table of modules."""
+    readme = (PACKAGE / "README.md").read_text(encoding="utf-8")
+    return [line for line in readme.splitlines() if line.startswith("| ") and "`" in line]
+
+
+def missing_from_map(modules: dict[str, Path], rows: list[str]) -> list[str]:
+    """Modules that no row names: ``cmlib.x`` as `x`, ``cmlib.pkg.y`` as `pkg/y`, or as `y` in
+    the row of `pkg/`; a chapter's exercises (``chNN``) as `chNN`."""
+    missing = []
+    for name, path in sorted(modules.items()):
+        if path.name == "__init__.py":
+            continue
+        parts = name.split(".")[1:]
+        leaf = "chNN" if re.fullmatch(r"ch\d\d", parts[-1]) else parts[-1]
+        package = "/".join(parts[:-1]) + "/"
+        named = any(
+            f"`{'/'.join(parts)}`" in row
+            or (len(parts) == 1 and f"`{leaf}`" in row.split("|")[2])
+            or (len(parts) > 1 and f"`{package}`" in row and f"`{leaf}`" in row)
+            for row in rows
+        )
+        if not named:
+            missing.append(name)
+    return missing
+
+
+def test_every_module_is_in_the_readme_map():
+    missing = missing_from_map(MODULES, map_rows())
+    assert not missing, f"add these modules to cmlib/README.md's map: {missing}"
+
+
+def test_the_map_check_finds_a_module_that_is_not_there():
+    rows = ["| stage | `train`, `viz` | … | all |", "| | `pkg/` | `one`, `chNN` | 01 |"]
+    modules = {
+        name: Path(name.replace(".", "/") + ".py")
+        for name in ("cmlib.train", "cmlib.viz", "cmlib.pkg.one", "cmlib.pkg.ch03")
+    }
+    assert missing_from_map(modules, rows) == []
+    modules["cmlib.pkg.two"] = Path("cmlib/pkg/two.py")
+    modules["cmlib.judge"] = Path("cmlib/judge.py")
+    assert missing_from_map(modules, rows) == ["cmlib.judge", "cmlib.pkg.two"]

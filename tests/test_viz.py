@@ -20,10 +20,26 @@ def test_show_images_with_captions():
 
 
 def test_plot_history():
-    history = History(train_loss=[1.0, 0.5], metrics=[{"acc": 0.5}, {"acc": 0.9}], seconds=[1, 1])
+    history = History(
+        train_loss=[1.0, 0.5, 0.25],
+        metrics=[{"acc": 0.5}, {"acc": 0.9, "f1": 0.7}, {"acc": 0.95, "f1": 0.8}],
+        seconds=[1, 1, 1],
+    )
     ax = plot_history(history, title="curves").axes[0]
     assert ax.get_title() == "curves" and ax.get_xlabel() == "epoch"
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"train loss", "acc"}
+    assert ax.get_ylabel() == "loss / metric"
+    # each line is its series, against epochs counted from 1; a metric recorded only at some
+    # epochs is drawn at those epochs
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"train loss", "acc", "f1"}
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(lines)
+    assert list(lines["train loss"].get_xdata()) == [1, 2, 3]
+    assert list(lines["train loss"].get_ydata()) == [1.0, 0.5, 0.25]
+    assert list(lines["acc"].get_ydata()) == [0.5, 0.9, 0.95]
+    assert list(lines["f1"].get_xdata()) == [2, 3] and list(lines["f1"].get_ydata()) == [0.7, 0.8]
+    named = plot_history({"a": [3, 2], "b": [1]}, ylabel="metres").axes[0]
+    assert named.get_ylabel() == "metres"
+    assert [list(line.get_ydata()) for line in named.get_lines()] == [[3, 2], [1]]
     with pytest.raises(ValueError):
         plot_history({})
 

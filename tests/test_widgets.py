@@ -145,3 +145,63 @@ def test_scene_explorer_draws_both_styles_and_redraws():
     assert picture.value != before and message.value == ""
     position.value = "right"
     assert picture.value[:4] == PNG
+
+
+def test_translation_explorer_shows_each_panel_and_refuses_a_bad_scene():
+    from cmlib.cyclegan.training import CycleGAN
+    from cmlib.widgets.translation import PANELS, draw_translation, translation_explorer
+
+    torch.manual_seed(0)
+    model = CycleGAN(width=4, num_blocks=1).eval()
+    photos, sketches = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    fig = draw_translation(model, photos, sketches, 2)
+    assert [ax.get_title() for ax in fig.axes] == list(PANELS)
+    assert fig._suptitle.get_text() == "test scene 2"
+    # the first panel is the photo itself, the fourth the true sketch (ground truth)
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]
+    assert torch.allclose(torch.as_tensor(shown[0]), photos[2].permute(1, 2, 0))
+    assert torch.allclose(torch.as_tensor(shown[3]), sketches[2].permute(1, 2, 0))
+    with torch.no_grad():
+        fake = model.g(photos[2:3]).clamp(0, 1)[0].permute(1, 2, 0)
+    assert torch.allclose(torch.as_tensor(shown[1]), fake, atol=1e-6)
+    with pytest.raises(ValueError, match="index"):
+        draw_translation(model, photos, sketches, 3)
+    widget = translation_explorer(model, photos, sketches)
+    (scene,), message, picture = parts(widget)
+    before = picture.value
+    scene.value = 1
+    assert picture.value[:4] == PNG and picture.value != before and message.value == ""
+
+
+def test_caption_explorer_composes_scenes_and_shows_messages():
+    from cmlib.captioning.models import AttentionCaptioner
+    from cmlib.data.shapes.captioning import caption_vocab
+    from cmlib.vision import ConvEncoder
+    from cmlib.widgets.captioning import attention_strip, caption_explorer, composed_image
+
+    vocab = caption_vocab()
+    torch.manual_seed(0)
+    encoder = ConvEncoder(image_size=32, width=2, embed_dim=4)  # 8 channels, a 4×4 grid
+    model = AttentionCaptioner(len(vocab), grid_channels=8, grid_size=4, embed_dim=8, hidden_dim=16)
+    image = composed_image("red", "circle", "large", "left", "blue square", "left of", 32)
+    assert image.shape == (3, 32, 32) and 0 <= image.min() and image.max() <= 1
+    # a red object: the red channel is the brightest somewhere in the picture
+    assert (image[0] - image[1:].max(0).values).max() > 0.5
+    fig = attention_strip(image, ["a", "red", "circle"], torch.full((3, 16), 1 / 16))
+    assert [ax.get_title() for ax in fig.axes] == ["image", "a", "red", "circle"]
+    with pytest.raises(ValueError, match="attention"):
+        attention_strip(image, ["a", "red"], torch.full((3, 16), 1 / 16))
+    widget = caption_explorer(model.eval(), encoder, vocab, torch.rand(4, 3, 32, 32))
+    controls, message, picture = parts(widget)
+    by_name = {c.description: c for c in controls}
+    before = picture.value
+    assert before[:4] == PNG and message.value == ""
+    by_name["source"].value = "test image"
+    by_name["test image"].value = 3
+    assert picture.value != before and message.value == ""
+    by_name["prompt"].value = "loudly"  # not a style the captioner knows: a message
+    assert "style prompt" in message.value
+    by_name["prompt"].value = "briefly"
+    assert message.value == ""
+    with pytest.raises(ValueError, match="test_images"):
+        caption_explorer(model, encoder, vocab, torch.rand(0, 3, 32, 32))
