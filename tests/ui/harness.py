@@ -157,6 +157,19 @@ class Lab:
             except subprocess.TimeoutExpired:
                 continue
 
+    def set_autosave(self, on: bool) -> None:
+        """Turn JupyterLab's autosave on or off (pages loaded afterwards read the setting)."""
+        settings = {"autosave": on, "autosaveInterval": AUTOSAVE_SECONDS}
+        body = json.dumps({"raw": json.dumps(settings)}).encode()
+        request = urllib.request.Request(
+            f"{self.base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin",
+            data=body,
+            method="PUT",
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
     def shutdown_kernels(self) -> None:
         """End every session (and its kernel), so that the next test starts clean."""
         for session in self.api("/api/sessions"):
