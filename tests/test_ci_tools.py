@@ -93,3 +93,22 @@ def test_timings_record_each_stage_and_report_one_table(tmp_path, monkeypatch, c
     assert timings.main(["begin"]) == 0 and not records.exists()
     with pytest.raises(SystemExit, match="no command"):
         timings.main(["run", "nothing"])
+
+
+def test_the_lane_plugin_loads_with_and_without_xdist(tmp_path):
+    import subprocess
+
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("1 + 1")]
+    nbformat.write(notebook, tmp_path / "04_tiny.ipynb")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(ROOT / "tools")
+    for xdist in (["-p", "no:xdist"], ["-n", "2"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval_lanes",
+             *xdist, "--nbval-lax", "--collect-only", str(tmp_path / "04_tiny.ipynb")],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -80,6 +80,7 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: keys.get(id(item), ("~", 0, "", 0)))
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown when xdist is off (one at a time)
 def pytest_xdist_make_scheduler(config, log):
     """With xdist: one work unit per lane, its cells in collection (lane) order."""
     from xdist.scheduler import LoadScopeScheduling
