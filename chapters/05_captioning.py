@@ -61,8 +61,6 @@ print(runtime.describe())
 # Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
 NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
 NUM_TEST = 1000
-BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)
-BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
 CAPTION_EPOCHS = runtime.pick(cpu=30, gpu=40)
 IMAGE_SIZE = 32
 
@@ -137,14 +135,23 @@ _ = show_images(test.images[:8], captions=[test.references[i][0] for i in range(
 # pretrained once, as in chapter 03, to tag every cell with what covers it — here with four
 # labellings at once, the colour–shape pair, the colour, the shape and the size — and then frozen
 # (`cmlib.backbone`). Captioners then train on the frozen grids, computed once.
+#
+# The recipe, `chapter_five_backbone`, calls `pretrain_backbone` on the first training images with
+# the sizes of `CHAPTER_FIVE_SIZES`, once, and keeps the result in the model registry (模型注册表):
+# parts 2 and 3 load this backbone instead of pretraining their own.
 
 # %%
-from cmlib.backbone import grid_features, pretrain_backbone
+from cmlib.backbone import (
+    CHAPTER_FIVE_SIZES,
+    chapter_five_backbone,
+    chapter_five_backbone_name,
+    grid_features,
+)
 from cmlib.data.shapes.vqa import ATTRIBUTE_LABELS
 
-tagger, _ = pretrain_backbone(
-    train.images[:BACKBONE_IMAGES], {k: v[:BACKBONE_IMAGES] for k, v in train.cells.items()},
-    ATTRIBUTE_LABELS, BACKBONE_EPOCHS, DEVICE, seed=SEED)
+tagger, backbone_status = chapter_five_backbone(DEVICE, SEED)
+print(f"{chapter_five_backbone_name(SEED)}: {backbone_status}; "
+      f"sizes {CHAPTER_FIVE_SIZES[runtime.profile()]}")
 encoder = tagger.encoder  # frozen
 train_grids = grid_features(encoder, train.images, DEVICE)
 test_grids = grid_features(encoder, test.images, DEVICE)

@@ -48,12 +48,10 @@ SEED = runtime.seed_everything()
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# The data and backbone sizes of part 1 (its captioners train 30 epochs; 20 suffice here):
+# The data sizes of part 1 (its captioners train 30 epochs; 20 suffice here):
 # the cpu profile fits 3 minutes on 2 cores.
 NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
 NUM_TEST = 1000
-BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)
-BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
 CAPTION_EPOCHS = runtime.pick(cpu=20, gpu=40)
 IMAGE_SIZE = 32
 SAMPLING_PROBABILITY = 0.25  # scheduled sampling: the chance of feeding its own word, at the end
@@ -61,21 +59,20 @@ SAMPLING_PROBABILITY = 0.25  # scheduled sampling: the chance of feeding its own
 # %% [markdown]
 # ## 1 · Part 1's captioner, retrained
 #
-# The data, the frozen backbone and the attention captioner of part 1, with the same seed (a
-# notebook trains what it uses, so each part runs on its own).
+# The data and the attention captioner of part 1, with the same seed, and part 1's frozen
+# backbone from the model registry (where part 1 has not run on this machine, its recipe is
+# trained here first, so this part also runs on its own).
 
 # %%
-from cmlib.backbone import grid_features, pretrain_backbone
+from cmlib.backbone import chapter_five_backbone, chapter_five_backbone_name, grid_features
 from cmlib.captioning import AttentionCaptioner, train_captioner
 from cmlib.data.shapes.captioning import STYLE_PROMPTS, load_captioning
-from cmlib.data.shapes.vqa import ATTRIBUTE_LABELS
 
 train = load_captioning("train", NUM_TRAIN, IMAGE_SIZE, seed=SEED)
 test = load_captioning("test", NUM_TEST, IMAGE_SIZE, seed=SEED)
 vocab = train.vocab
-tagger, _ = pretrain_backbone(
-    train.images[:BACKBONE_IMAGES], {k: v[:BACKBONE_IMAGES] for k, v in train.cells.items()},
-    ATTRIBUTE_LABELS, BACKBONE_EPOCHS, DEVICE, seed=SEED)
+tagger, backbone_status = chapter_five_backbone(DEVICE, SEED)
+print(f"{chapter_five_backbone_name(SEED)}: {backbone_status}")
 train_grids = grid_features(tagger.encoder, train.images, DEVICE)
 test_grids = grid_features(tagger.encoder, test.images, DEVICE)
 

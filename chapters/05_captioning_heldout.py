@@ -53,23 +53,28 @@ checkpoint = Checkpoints("05_captioning_heldout")  # learning checkpoints: asser
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# The data and backbone sizes of part 1 (its captioners train 30 epochs; 15 suffice here):
+# The data sizes of part 1 (its captioners train 30 epochs; 15 suffice here):
 # the cpu profile fits 3 minutes on 2 cores.
 NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
 NUM_HELDOUT = 500
-BACKBONE_IMAGES = runtime.pick(cpu=1500, gpu=8000)
-BACKBONE_EPOCHS = runtime.pick(cpu=6, gpu=15)
 CAPTION_EPOCHS = runtime.pick(cpu=15, gpu=40)
 IMAGE_SIZE = 32
 
 # %% [markdown]
 # ## 1 · Data, backbone and part 1's captioner
 #
-# The training data and frozen backbone of part 1, and 500 one-object images of the held-out
-# pairs.
+# The training data of part 1 and its frozen backbone, from the model registry (trained here with
+# part 1's recipe where part 1 has not run on this machine), and 500 one-object images of the
+# held-out pairs.
 
 # %%
-from cmlib.backbone import grid_features, pretrain_backbone
+from cmlib.backbone import (
+    CHAPTER_FIVE_SIZES,
+    chapter_five_backbone,
+    chapter_five_backbone_name,
+    grid_features,
+    pretrain_backbone,
+)
 from cmlib.captioning import AttentionCaptioner, train_captioner
 from cmlib.data.shapes import COLORS, HELDOUT_PAIRS, SHAPES
 from cmlib.data.shapes.captioning import load_captioning
@@ -78,9 +83,8 @@ from cmlib.data.shapes.vqa import ATTRIBUTE_LABELS
 train = load_captioning("train", NUM_TRAIN, IMAGE_SIZE, seed=SEED)
 heldout = load_captioning("heldout", NUM_HELDOUT, IMAGE_SIZE, num_objects=1, seed=SEED)
 vocab = train.vocab
-tagger, _ = pretrain_backbone(
-    train.images[:BACKBONE_IMAGES], {k: v[:BACKBONE_IMAGES] for k, v in train.cells.items()},
-    ATTRIBUTE_LABELS, BACKBONE_EPOCHS, DEVICE, seed=SEED)
+tagger, backbone_status = chapter_five_backbone(DEVICE, SEED)
+print(f"{chapter_five_backbone_name(SEED)}: {backbone_status}")
 train_grids = grid_features(tagger.encoder, train.images, DEVICE)
 heldout_grids = grid_features(tagger.encoder, heldout.images, DEVICE)
 
@@ -255,9 +259,11 @@ for pair in HELDOUT_PAIRS:
 
 # %%
 runtime.seed_everything(SEED)
+sizes = CHAPTER_FIVE_SIZES[runtime.profile()]  # part 1's recipe, plus the colour shuffles
+first = sizes["backbone_images"]
 recoloured, _ = pretrain_backbone(
-    train.images[:BACKBONE_IMAGES], {k: v[:BACKBONE_IMAGES] for k, v in train.cells.items()},
-    ATTRIBUTE_LABELS, BACKBONE_EPOCHS, DEVICE, color_invariant=("shape", "size"), seed=SEED)
+    train.images[:first], {k: v[:first] for k, v in train.cells.items()}, ATTRIBUTE_LABELS,
+    sizes["num_epochs"], DEVICE, color_invariant=("shape", "size"), seed=SEED)
 print("recoloured backbone's shape head, object cells: "
       f"seen {backbone_shape_accuracy(recoloured, test.images, test.cells):.3f}, held-out "
       f"{backbone_shape_accuracy(recoloured, heldout.images, heldout.cells):.3f}")

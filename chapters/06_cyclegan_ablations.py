@@ -35,7 +35,6 @@ import time
 
 CHAPTER_START = time.perf_counter()
 
-import dataclasses
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -85,10 +84,8 @@ pd.DataFrame(scores["full"]).T.round(3)
 # Nothing asks G's sketch to be the sketch *of this photo*.
 
 # %%
-runtime.seed_everything(SEED)  # the same start, whether the full model was loaded or trained
-no_cycle_config = dataclasses.replace(part1.config, cycles=())  # all else as in part 1
-no_cycle = cyclegan.CycleGAN(width=no_cycle_config.width, num_blocks=no_cycle_config.num_blocks)
-history = cyclegan.train_cyclegan(no_cycle, photos, sketches, no_cycle_config, DEVICE, seed=SEED)
+# part1.ablation: reseed, copy part 1's config with this change, build and train (all else equal)
+no_cycle, history = part1.ablation(SEED, DEVICE, cycles=())
 print("loss terms:", sorted(history.steps))
 scores["no cycle"] = part1.score(no_cycle.g, no_cycle.f)
 

@@ -33,7 +33,6 @@ import time
 
 CHAPTER_START = time.perf_counter()
 
-import dataclasses
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -55,7 +54,6 @@ print(runtime.describe())
 part1 = cyclegan.load_part_one(SEED, DEVICE)
 print(part1.statuses)
 full, judges, style_classifier = part1.model, part1.judges, part1.style_classifier
-photos, sketches = part1.photos, part1.sketches
 test_photos, test_sketches, test_attrs = part1.test_photos, part1.test_sketches, part1.test_attrs
 
 # %% [markdown]
@@ -71,12 +69,8 @@ pd.DataFrame(scores["full"]).T.round(3)
 # Same data, steps, batch, learning rate and seed; only `lambda_identity=0`.
 
 # %%
-runtime.seed_everything(SEED)  # the same start, whether the full model was loaded or trained
-no_identity_config = dataclasses.replace(part1.config, lambda_identity=0.0)  # all else equal
-no_identity = cyclegan.CycleGAN(width=no_identity_config.width,
-                                num_blocks=no_identity_config.num_blocks)
-history = cyclegan.train_cyclegan(no_identity, photos, sketches, no_identity_config, DEVICE,
-                                  seed=SEED)
+# part1.ablation: reseed, copy part 1's config with this change, build and train (all else equal)
+no_identity, history = part1.ablation(SEED, DEVICE, lambda_identity=0.0)
 print("loss terms:", sorted(history.steps))
 
 # %%

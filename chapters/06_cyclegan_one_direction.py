@@ -33,7 +33,6 @@ import time
 
 CHAPTER_START = time.perf_counter()
 
-import dataclasses
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -54,7 +53,6 @@ print(runtime.describe())
 part1 = cyclegan.load_part_one(SEED, DEVICE)
 print(part1.statuses)
 full, judges, style_classifier = part1.model, part1.judges, part1.style_classifier
-photos, sketches = part1.photos, part1.sketches
 test_photos, test_sketches, test_attrs = part1.test_photos, part1.test_sketches, part1.test_attrs
 
 # %% [markdown]
@@ -70,11 +68,8 @@ pd.DataFrame(scores["full"]).T.round(3)
 # Same data, steps, batch, learning rate and seed; only `cycles=("forward",)`.
 
 # %%
-runtime.seed_everything(SEED)  # the same start, whether the full model was loaded or trained
-forward_config = dataclasses.replace(part1.config, cycles=("forward",))  # all else equal
-forward_only = cyclegan.CycleGAN(width=forward_config.width, num_blocks=forward_config.num_blocks)
-history = cyclegan.train_cyclegan(forward_only, photos, sketches, forward_config, DEVICE,
-                                  seed=SEED)
+# part1.ablation: reseed, copy part 1's config with this change, build and train (all else equal)
+forward_only, history = part1.ablation(SEED, DEVICE, cycles=("forward",))
 print("loss terms:", sorted(history.steps))
 
 # %%

@@ -59,14 +59,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cmlib import indexing, retrieval, viz, zeroshot
+from cmlib import indexing, retrieval, shapes_retrieval, viz, zeroshot
 from cmlib.data import emoji
-from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
+from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes.text import shapes_vocab
 from cmlib.exercises import check
-from cmlib.sequence import TextEncoder
 from cmlib.train import fit
-from cmlib.vision import ConvEncoder
 
 # %% [markdown]
 # ## 1. Dual encoders and the contrastive loss
@@ -134,60 +132,35 @@ NUM_EPOCHS = runtime.pick(cpu=4, gpu=12)
 BATCH_SIZE = 128
 CNN_WIDTH = runtime.pick(cpu=16, gpu=32)
 EMBED_DIM = 128
-KEYS = ("shape", "color", "size", "position")  # what a canonical caption says
 vocab = shapes_vocab()
 
-
-def load_split(split, size):
-    data = ShapesWorld(split, size=size, num_objects=1, seed=0)
-    images, attrs = data.tensors()
-    captions = [data.captions(i) for i in range(size)]
-    ids, lengths = retrieval.caption_tensors(vocab, captions)
-    return dict(data=data, images=images, attrs=attrs, captions=captions, ids=ids, lengths=lengths)
-
-
 train, test, heldout = (
-    load_split("train", NUM_TRAIN),
-    load_split("test", 1000),
-    load_split("heldout", 1000),
+    shapes_retrieval.load_split("train", NUM_TRAIN),
+    shapes_retrieval.load_split("test", 1000),
+    shapes_retrieval.load_split("heldout", 1000),
 )
-fig = viz.show_images(test["images"][:8], [c[0] for c in test["captions"][:8]], ncols=8,
+fig = viz.show_images(test.images[:8], [c[0] for c in test.captions[:8]], ncols=8,
                 title="ShapesWorld test pairs (canonical captions)")
 plt.show()
 
 # %% [markdown]
 # The model: `cmlib.vision.ConvEncoder` (chapter 01's CNN) as the image tower,
 # `cmlib.sequence.TextEncoder` (chapter 02's GRU) as the text tower, linear heads into a
-# 128-d shared space.
+# 128-d shared space. `cmlib.shapes_retrieval` holds this task (the splits above, the model, its
+# metrics), because chapter 09 and the studio train the same model.
 
 # %%
 def make_shapes_model():
-    image_tower = ConvEncoder(in_channels=3, image_size=32, width=CNN_WIDTH, embed_dim=EMBED_DIM)
-    text_tower = TextEncoder(len(vocab), embed_dim=64, hidden_dim=128, cell="gru")
-    return retrieval.DualEncoder(image_tower, text_tower, image_dim=EMBED_DIM,
-                                 text_dim=text_tower.out_dim, embed_dim=EMBED_DIM)
-
-
-@torch.no_grad()
-def embed(model, split, variant=0):
-    """Image and caption embeddings of a split (caption ``variant`` 0 is the canonical one)."""
-    model.eval()
-    images = torch.cat([model.encode_image(x.to(DEVICE)).cpu() for x in split["images"].split(500)])
-    texts = model.encode_text(split["ids"][:, variant].to(DEVICE),
-                              split["lengths"][:, variant].to(DEVICE)).cpu()
-    return images, texts
+    return shapes_retrieval.make_dual_encoder(cnn_width=CNN_WIDTH, embed_dim=EMBED_DIM)
 
 
 def shapes_metrics(model, split):
-    images, texts = embed(model, split)
-    relevant = retrieval.attribute_relevance(split["attrs"], split["attrs"], KEYS)
-    scores = texts @ images.T  # (caption queries, images)
-    return {"t2i": retrieval.retrieval_metrics(scores, relevant),
-            "i2t": retrieval.retrieval_metrics(scores.T, relevant.T)}
+    """Attribute-relevance metrics, text → image and image → text."""
+    return shapes_retrieval.split_metrics(model, split, DEVICE)
 
 
 model = make_shapes_model()
-loader = DataLoader(retrieval.CaptionedImages(train["images"], train["ids"], train["lengths"]),
+loader = DataLoader(retrieval.CaptionedImages(train.images, train.ids, train.lengths),
                     batch_size=BATCH_SIZE, shuffle=True, drop_last=True)
 optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, pct_start=0.2,
@@ -222,9 +195,9 @@ pd.DataFrame(metrics).T.round(3)
 # model that is in fact perfect:
 
 # %%
-images_test, texts_test = embed(model, test)
+images_test, texts_test = shapes_retrieval.embed_split(model, test, DEVICE)
 scores_test = texts_test @ images_test.T
-relevant_test = retrieval.attribute_relevance(test["attrs"], test["attrs"], KEYS)
+relevant_test = retrieval.attribute_relevance(test.attrs, test.attrs, shapes_retrieval.KEYS)
 exact_pair = retrieval.retrieval_metrics(scores_test, torch.eye(len(scores_test), dtype=torch.bool))
 exact_cap = (1.0 / relevant_test.sum(1).float()).mean().item()
 print(f"relevant images per caption: mean {relevant_test.sum(1).float().mean():.1f}")
@@ -269,7 +242,7 @@ checkpoint("test-i2t-R@1", metrics["i2t"]["R@1"], ">=", 0.95);
 
 # %%
 held = shapes_metrics(model, heldout)
-relevant_held = retrieval.attribute_relevance(heldout["attrs"], heldout["attrs"], KEYS)
+relevant_held = retrieval.attribute_relevance(heldout.attrs, heldout.attrs, shapes_retrieval.KEYS)
 chance_held = retrieval.chance_recall_at_k(relevant_held, 1)
 print(f"chance R@1 {chance_held:.3f}")
 pd.DataFrame(held).T.round(3)
@@ -449,12 +422,12 @@ print(vocab.decode(vocab.encode("a crimson circle"), skip_specials=False))
 
 # %%
 NUM_LIT = 1000
-lit_captions = sorted({c for group in train["captions"][:NUM_LIT] for c in group})
+lit_captions = sorted({c for group in train.captions[:NUM_LIT] for c in group})
 lit_text = pretrained.cached_sentence_embeddings(lit_captions, minilm)  # cached
 position = {c: i for i, c in enumerate(lit_captions)}
-lit_ids = torch.tensor([[position[c] for c in group] for group in train["captions"][:NUM_LIT]])
+lit_ids = torch.tensor([[position[c] for c in group] for group in train.captions[:NUM_LIT]])
 with torch.no_grad():
-    shapes_image_emb = model.eval().encode_image(train["images"][:NUM_LIT].to(DEVICE)).cpu()
+    shapes_image_emb = model.eval().encode_image(train.images[:NUM_LIT].to(DEVICE)).cpu()
 lit = retrieval.DualEncoder(nn.Identity(), nn.Identity(), EMBED_DIM, 384, embed_dim=384,
                             image_head="mlp", text_head="identity", hidden_dim=512)
 lit_history = fit(lit, DataLoader(retrieval.CaptionedImages(shapes_image_emb, lit_text[lit_ids]),
@@ -481,7 +454,7 @@ def minilm_text(texts):
 def precision_at_20(query_emb, image_emb, color, shape):
     """Share of the 20 best-scored test images that are a ``color`` ``shape``."""
     top = (image_emb @ query_emb.T).squeeze(1).topk(20).indices
-    a = test["attrs"]
+    a = test.attrs
     return ((a["color"][top] == COLORS.index(color)) & (a["shape"][top] == SHAPES.index(shape))
             ).float().mean().item()
 

@@ -9,7 +9,9 @@ VQA and captioning backbones are pretrained with) and then frozen:
   (colour, shape) pair for chapter 03; colour, shape and size as separate heads for chapter
   05, which keeps them apart in the features (a red triangle is then "red" and "triangle",
   not an unknown pair);
-* :func:`pretrain_backbone` — trains it with :func:`cmlib.train.fit`;
+* :func:`pretrain_backbone` — builds and trains it with :func:`cmlib.train.fit`
+  (:func:`train_backbone` trains one already built);
+* :func:`chapter_five_backbone` — chapter 05's backbone, trained once and kept in the registry;
 * :func:`grid_features` — the frozen encoder's grids of many images, computed once.
 
 The labels come from :func:`cmlib.data.shapes.vqa.cell_labels` and
@@ -19,14 +21,20 @@ head means background: no object in that cell.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import registry, runtime, vision
+from .data.shapes import captioning as captioning_data
+from .data.shapes.captioning import load_captioning
+from .data.shapes.vqa import ATTRIBUTE_LABELS
 from .train import History, IndexBatches, fit, predict
-from .validate import check_number, check_positive_ints, check_tensor
+from .validate import check_int, check_number, check_positive_ints, check_tensor
 from .vision import ConvEncoder, permute_channels
 
 
@@ -70,6 +78,27 @@ def tagging_loss(
     return total
 
 
+def _check_training_data(
+    images, cells, heads, background_weight: float = 0.1, color_invariant=(), **_: Any
+) -> None:
+    check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
+    if not isinstance(cells, Mapping) or set(cells) != set(heads):
+        raise ValueError(
+            f"cells and num_labels must name the same heads, got "
+            f"{sorted(cells) if isinstance(cells, Mapping) else cells!r} and "
+            f"{sorted(heads)}"
+        )
+    grid = images.shape[-1] // 8
+    for name, labels in cells.items():
+        check_tensor(f"cells[{name!r}]", labels, (len(images), grid, grid), floating=False)
+    check_number("background_weight", background_weight, low=0)
+    unknown = set(color_invariant) - set(heads)
+    if unknown:
+        raise ValueError(
+            f"color_invariant names unknown heads {sorted(unknown)}; the heads: {sorted(heads)}"
+        )
+
+
 def pretrain_backbone(
     images: torch.Tensor,
     cells: Mapping[str, torch.Tensor],
@@ -77,27 +106,49 @@ def pretrain_backbone(
     num_epochs: int,
     device: torch.device,
     width: int = 16,
+    **options: Any,
+) -> tuple[GridTagger, History]:
+    """Build a :class:`GridTagger` on a new :class:`ConvEncoder` and train it
+    (:func:`train_backbone`); return the tagger and its history.
+
+    Args:
+        images, cells, num_epochs, device: as in :func:`train_backbone`.
+        num_labels: each head's number of labels, background (the last) included.
+        width: the encoder's width.
+        options: ``batch_size``, ``lr``, ``background_weight``, ``color_invariant``, ``seed``
+            and ``progress``, as in :func:`train_backbone`.
+    """
+    _check_training_data(images, cells, num_labels, **options)
+    encoder = ConvEncoder(image_size=images.shape[-1], width=width, embed_dim=64)
+    tagger = GridTagger(encoder, num_labels)
+    return tagger, train_backbone(tagger, images, cells, num_epochs, device, **options)
+
+
+def train_backbone(
+    tagger: GridTagger,
+    images: torch.Tensor,
+    cells: Mapping[str, torch.Tensor],
+    num_epochs: int,
+    device: torch.device,
     batch_size: int = 64,
     lr: float = 1e-3,
     background_weight: float = 0.1,
     color_invariant: tuple[str, ...] = (),
     seed: int = 0,
     progress: bool = True,
-) -> tuple[GridTagger, History]:
-    """Pretrain a :class:`ConvEncoder` as a cell tagger; return the tagger and its history.
+) -> History:
+    """Pretrain a cell tagger in place; it ends in eval mode with its encoder frozen.
 
     Every cell of the ``S/8 × S/8`` grid has one label per head; background cells, most of
     them, weigh ``background_weight`` in the cross-entropy so they do not drown the objects.
-    The tagger comes back in eval mode, its encoder (``tagger.encoder``, the backbone) with
-    ``requires_grad`` off.
+    The tagger's encoder (``tagger.encoder``, the backbone) ends with ``requires_grad`` off.
 
     Args:
+        tagger: the tagger to train (its heads name the labellings).
         images: ``(N, 3, S, S)`` training images.
         cells: each head's ``(N, S/8, S/8)`` cell labels.
-        num_labels: each head's number of labels, background (the last) included.
         num_epochs: passes over the images.
         device: where to train.
-        width: the encoder's width.
         batch_size: images per step.
         lr: Adam's learning rate.
         background_weight: the background cells' weight in the loss.
@@ -109,26 +160,17 @@ def pretrain_backbone(
         seed: the batch order and the channel shuffles.
         progress: show a progress bar.
     """
-    check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
-    if not isinstance(cells, Mapping) or set(cells) != set(num_labels):
-        raise ValueError(
-            f"cells and num_labels must name the same heads, got "
-            f"{sorted(cells) if isinstance(cells, Mapping) else cells!r} and "
-            f"{sorted(num_labels)}"
-        )
-    grid = images.shape[-1] // 8
-    for name, labels in cells.items():
-        check_tensor(f"cells[{name!r}]", labels, (len(images), grid, grid), floating=False)
-    check_number("background_weight", background_weight, low=0)
-    unknown = set(color_invariant) - set(num_labels)
-    if unknown:
-        raise ValueError(
-            f"color_invariant names unknown heads {sorted(unknown)}; "
-            f"the heads: {sorted(num_labels)}"
-        )
-    encoder = ConvEncoder(image_size=images.shape[-1], width=width, embed_dim=64)
-    tagger = GridTagger(encoder, num_labels)
-    names = list(num_labels)
+    if not isinstance(tagger, GridTagger):
+        raise TypeError(f"tagger must be a GridTagger, got {type(tagger).__name__}")
+    _check_training_data(
+        images,
+        cells,
+        tagger.heads,
+        background_weight=background_weight,
+        color_invariant=color_invariant,
+    )
+    encoder = tagger.encoder
+    names = list(tagger.heads)
     shuffles = torch.Generator().manual_seed(seed)
 
     def step(model: GridTagger, batch: list[torch.Tensor]) -> torch.Tensor:
@@ -152,7 +194,8 @@ def pretrain_backbone(
         desc="backbone",
     )
     encoder.requires_grad_(False)
-    return tagger.eval(), history
+    tagger.eval()
+    return history
 
 
 def grid_features(
@@ -162,3 +205,68 @@ def grid_features(
     if not isinstance(encoder, ConvEncoder):
         raise TypeError(f"encoder must be a ConvEncoder, got {type(encoder).__name__}")
     return predict(encoder.feature_map, images, device, batch_size)
+
+
+#: Chapter 05's backbone by run profile: pretrained on the first ``backbone_images`` of the
+#: ``num_train`` training images of :func:`~cmlib.data.shapes.captioning.load_captioning`.
+#: Part 1 trains it once; parts 2 and 3 load the same registry entry.
+CHAPTER_FIVE_SIZES = {
+    "cpu": {"num_train": 4000, "backbone_images": 1500, "num_epochs": 6},
+    "gpu": {"num_train": 12000, "backbone_images": 8000, "num_epochs": 15},
+}
+CHAPTER_FIVE_IMAGE_SIZE = 32
+
+
+def chapter_five_backbone_name(seed: int) -> str:
+    """The registry entry of chapter 05's backbone, e.g. ``ch05-backbone-cpu-seed0``."""
+    return f"ch05-backbone-{runtime.profile()}-seed{seed}"
+
+
+def chapter_five_backbone(
+    device: torch.device, seed: int, progress: bool = True
+) -> tuple[GridTagger, str]:
+    """Chapter 05's frozen backbone, loaded from the model registry or pretrained once and saved.
+
+    It tags colour, shape and size per cell
+    (:data:`~cmlib.data.shapes.vqa.ATTRIBUTE_LABELS`). Building it draws its initial weights from
+    the global random state whether it is then loaded or trained, and training draws from its
+    own seeded generators, so the cells after this call see the same random state either way.
+
+    Returns:
+        ``(tagger, status)``: the tagger on ``device``, in eval mode with its encoder frozen;
+        status is ``"loaded"`` or says why it was trained.
+    """
+    check_int("seed", seed, minimum=0)
+    config = {
+        **CHAPTER_FIVE_SIZES[runtime.profile()],
+        "image_size": CHAPTER_FIVE_IMAGE_SIZE,
+        "width": 16,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+    }
+
+    def build(cfg: dict) -> GridTagger:
+        encoder = ConvEncoder(image_size=cfg["image_size"], width=cfg["width"], embed_dim=64)
+        return GridTagger(encoder, ATTRIBUTE_LABELS).to(device)
+
+    def pretrain(tagger: GridTagger) -> dict[str, float]:
+        train = load_captioning("train", config["num_train"], config["image_size"], seed=seed)
+        n = config["backbone_images"]
+        cells = {k: v[:n] for k, v in train.cells.items()}
+        history = train_backbone(
+            tagger,
+            train.images[:n],
+            cells,
+            config["num_epochs"],
+            device,
+            seed=seed,
+            progress=progress,
+        )
+        return history.last
+
+    code = [sys.modules[__name__], vision, captioning_data]
+    tagger, status = registry.load_or_train(
+        chapter_five_backbone_name(seed), config, build, pretrain, code
+    )
+    tagger.encoder.requires_grad_(False)
+    return tagger.to(device).eval(), status

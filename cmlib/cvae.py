@@ -11,6 +11,7 @@ Drawing from a prompt is :func:`cmlib.generative.generate`. Chapter 04, §3.2.1.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -313,3 +314,71 @@ def train_cvae(
         progress=progress,
         desc="CVAE",
     )
+
+
+@dataclass(frozen=True)
+class PromptCVAERecipe:
+    """Chapter 04's prompt-to-image CVAE, written once: its architecture and its training.
+
+    Chapter 04 part 1 trains it, the studio's drawer is it, and part 3 and chapter 05 load what
+    part 1 saved. The defaults are the cpu profile's; :meth:`for_profile` gives the gpu one.
+
+    Shapes:
+        :meth:`build` gives a :class:`CVAE` for ``(B, 3, image_size, image_size)`` images and
+        ``(B, cond_dim)`` conditions.
+    """
+
+    cond_dim: int = 32
+    latent_dim: int = 8
+    image_size: int = 16
+    width: int = 32
+    decoder: str = "coordinate"
+    learned_prior: bool = True
+    num_epochs: int = 20
+    batch_size: int = 32
+    lr: float = 2e-3
+    likelihood: str = "gaussian"
+    sigma: float = 0.1
+
+    @classmethod
+    def for_profile(cls, profile: str) -> PromptCVAERecipe:
+        """The recipe of run profile ``"cpu"`` or ``"gpu"`` (which trains twice as long)."""
+        check_choice("profile", profile, ("cpu", "gpu"))
+        return cls() if profile == "cpu" else cls(num_epochs=40)
+
+    def build(self) -> CVAE:
+        """A new, untrained CVAE of this architecture."""
+        return CVAE(
+            self.cond_dim,
+            latent_dim=self.latent_dim,
+            image_size=self.image_size,
+            width=self.width,
+            decoder=self.decoder,
+            learned_prior=self.learned_prior,
+        )
+
+    def train(
+        self,
+        model: CVAE,
+        text_encoder: nn.Module,
+        images: torch.Tensor,
+        prompt_fn: Callable[[torch.Tensor], list[str]],
+        device: torch.device,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> History:
+        """:func:`train_cvae` with this recipe's settings; arguments as there."""
+        return train_cvae(
+            model,
+            text_encoder,
+            images,
+            prompt_fn,
+            self.num_epochs,
+            device,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            likelihood=self.likelihood,
+            sigma=self.sigma,
+            seed=seed,
+            progress=progress,
+        )

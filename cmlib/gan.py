@@ -108,6 +108,8 @@ class GlyphGenerator(nn.Module):
         ):
             check_int(name, value)
         self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
+        # kept so that a saved generator can be rebuilt (cmlib.generative.load_cgan)
+        self.out_channels, self.width, self.depth = out_channels, width, depth
         self.placement = nn.Sequential(
             nn.Linear(noise_dim + cond_dim, width),
             nn.ReLU(inplace=True),

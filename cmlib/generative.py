@@ -3,19 +3,22 @@
 :func:`generate` reads a prompt with a prompt encoder (:mod:`cmlib.prompts`) and draws images
 from a :class:`cmlib.cvae.CVAE` or a GAN generator of :mod:`cmlib.gan`;
 :func:`generate_from_condition` does the same from a condition vector. How faithful the
-images are is measured by :mod:`cmlib.judge`.
+images are is measured by :func:`fidelity_over`, with a judge of :mod:`cmlib.judge`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from . import gan, prompts
-from .checkpoint import load_checkpoint
+from . import gan, prompts, registry, runtime
 from .cvae import CVAE
+from .data import shapes
+from .data.shapes.prompt_text import EvalPrompt
+from .judge import AttributeJudge, prompt_fidelity
 from .text import Vocab
 from .validate import check_int, check_tensor
 
@@ -88,37 +91,102 @@ def generate(
     return generate_from_condition(model, text_encoder([prompt]), n, seed, temperature)
 
 
-#: What chapter 04 saves to the data cache, by file name: (the checkpoint's ``what``, the key
-#: of the generator inside the saved ``ModuleDict``).
-SAVED_GENERATORS = {
-    "ch04_cvae.pt": ("chapter 04 CVAE", "cvae"),
-    "ch04_cgan.pt": ("chapter 04 cGAN", "generator"),
-}
-
-
-def load_saved_generator(path: str | Path, vocab: Vocab) -> tuple[nn.Module, nn.Module]:
-    """Rebuild a generator that chapter 04 saved, with its bag-of-words prompt encoder.
-
-    Args:
-        path: ``ch04_cvae.pt`` or ``ch04_cgan.pt`` in the data cache.
-        vocab: the prompt vocabulary the encoder was trained with.
+def fidelity_over(
+    judge: AttributeJudge,
+    model: nn.Module,
+    encoder: nn.Module,
+    prompts: Sequence[EvalPrompt],
+    n: int,
+    seed: int = 0,
+    temperature: float = 1.0,
+) -> dict[str, float]:
+    """Mean :func:`prompt_fidelity` over ``prompts``, ``n`` samples each (noise seeds from
+    ``seed``).
 
     Returns:
-        ``(generator, text_encoder)``, both in eval mode on the CPU.
+        ``color``, ``shape`` and ``color+shape``, plus ``size`` and ``position`` when prompted.
+    """
+    if not prompts:
+        raise ValueError("fidelity_over needs at least one prompt")
+    scores: dict[str, list[float]] = {}
+    for k, (text, color, shape, size, position) in enumerate(prompts):
+        images = generate(model, encoder, text, n, seed=seed * 1000 + k, temperature=temperature)
+        for key, value in prompt_fidelity(judge, images, color, shape, size, position).items():
+            scores.setdefault(key, []).append(value)
+    return {key: float(np.mean(values)) for key, values in scores.items()}
+
+
+#: Chapter 04 part 3's cGAN in the model registry: ``ch04-cgan-<profile>-seed<seed>``. (Part 1's
+#: CVAE is the studio's drawer, ``ch04-cvae-…``: see :func:`cmlib.studio.models.load_role`.)
+CGAN_STEM = "ch04-cgan"
+#: The generator's constructor arguments a cGAN entry must record.
+CGAN_ARCHITECTURE = ("cond_dim", "noise_dim", "image_size", "out_channels", "width", "depth")
+
+
+def cgan_name(seed: int) -> str:
+    """The registry entry of part 3's cGAN for this run profile and ``seed``."""
+    check_int("seed", seed, minimum=0)
+    return f"{CGAN_STEM}-{runtime.profile()}-seed{seed}"
+
+
+def _cgan_code() -> list:
+    return [gan, prompts, shapes]
+
+
+def save_cgan(
+    generator: gan.GlyphGenerator,
+    text: prompts.BagOfWordsEncoder,
+    seed: int,
+    recipe: dict,
+    metrics: dict[str, float] | None = None,
+) -> registry.SavedModel:
+    """Put part 3's trained cGAN generator and its prompt encoder in the model registry.
+
+    Args:
+        generator: the trained :class:`cmlib.gan.GlyphGenerator` (its EMA weights).
+        text: its bag-of-words prompt encoder.
+        seed: the run's seed (part of the entry's name).
+        recipe: the training settings (steps, learning rate, ...), stored in the config.
+        metrics: e.g. its fidelity on seen and held-out prompts.
+    """
+    if not isinstance(generator, gan.GlyphGenerator):
+        raise TypeError(f"generator must be a GlyphGenerator, got {type(generator).__name__}")
+    if not isinstance(text, prompts.BagOfWordsEncoder):
+        raise TypeError(f"text must be a BagOfWordsEncoder, got {type(text).__name__}")
+    if not isinstance(recipe, dict):
+        raise TypeError(f"recipe must be a dict, got {type(recipe).__name__}")
+    config = {
+        "architecture": {k: getattr(generator, k) for k in CGAN_ARCHITECTURE},
+        "recipe": recipe,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+    }
+    both = nn.ModuleDict({"generator": generator, "text": text})
+    return registry.save_model(cgan_name(seed), both, config, _cgan_code(), metrics)
+
+
+def load_cgan(seed: int, vocab: Vocab) -> tuple[gan.GlyphGenerator, prompts.BagOfWordsEncoder]:
+    """Part 3's cGAN and its prompt encoder from the registry, in eval mode on the CPU.
+
+    The generator is rebuilt from the sizes its entry records, and loaded only while the code
+    that trained it is unchanged.
 
     Raises:
-        ValueError: for a file name that is not one of :data:`SAVED_GENERATORS`.
-        FileNotFoundError: if the chapter has not saved it on this machine.
-        CheckpointError: if the file is corrupt or does not fit the model.
+        FileNotFoundError: if part 3 has not run with this profile and seed on this machine.
+        cmlib.registry.StaleModelError: if the cGAN's code changed since it was saved.
+        CheckpointError: if the entry is corrupt (run part 3 again to rebuild it).
     """
-    path = Path(path)
-    if path.name not in SAVED_GENERATORS:
-        raise ValueError(f"expected one of {sorted(SAVED_GENERATORS)}, got {path.name!r}")
-    what, key = SAVED_GENERATORS[path.name]
-    saved = load_checkpoint(path, what=what)
-    config = dict(saved["config"])
-    cond_dim = config["cond_dim"]
-    model = CVAE(**config) if key == "cvae" else gan.GlyphGenerator(**config)
-    both = nn.ModuleDict({key: model, "text": prompts.BagOfWordsEncoder(vocab, cond_dim)})
-    load_checkpoint(path, both, what=what)
-    return both[key].eval(), both["text"].eval()
+    name = cgan_name(seed)
+    config = registry.describe_model(name).config
+
+    def build(cfg: dict) -> nn.ModuleDict:
+        arch = cfg["architecture"]
+        return nn.ModuleDict(
+            {
+                "generator": gan.GlyphGenerator(**arch),
+                "text": prompts.BagOfWordsEncoder(vocab, arch["cond_dim"]),
+            }
+        )
+
+    both, _ = registry.load_model(name, config, build, _cgan_code())
+    return both["generator"].eval(), both["text"].eval()

@@ -4,23 +4,25 @@ A generator's prompt fidelity is the share of its images that a classifier, trai
 ShapesWorld images only, sees as the prompted colour and shape:
 
 * :class:`AttributeJudge`, :func:`train_judge` and :func:`judge_accuracy`;
-* :func:`prompt_fidelity` and :func:`fidelity_over` — fidelity for one prompt and over a set;
+* :func:`reference_judge` — the course's one trained judge, from the model registry;
+* :func:`prompt_fidelity` — fidelity for one prompt (:func:`cmlib.generative.fidelity_over`
+  averages it over a prompt set);
 * :func:`diversity` and :func:`real_diversity` — how varied the samples are, and the yardstick.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.shapes.prompt_text import EvalPrompt
+from . import registry, runtime, train, vision
+from .data.shapes import tasks
+from .data.shapes.tasks import judge_training_set, one_object_photos
 from .data.shapes.world import COLORS, POSITIONS, SHAPES, SIZES
-from .generative import generate
 from .train import History, IndexBatches, fit, predict
 from .vision import ConvEncoder, check_images
 
@@ -118,6 +120,73 @@ def train_judge(
     )
 
 
+#: The reference judge's sizes by run profile: chapter 04's recipe. Chapter 04 trains it once;
+#: its later parts, chapter 05 and the studio load the same registry entry.
+REFERENCE_SIZES = {
+    "cpu": {"num_train": 6000, "num_epochs": 4},
+    "gpu": {"num_train": 20000, "num_epochs": 8},
+}
+#: The reference judge reads chapter 04's 16×16 one-object photos.
+REFERENCE_IMAGE_SIZE = 16
+REFERENCE_WIDTH = 16
+
+
+def reference_judge_name(seed: int) -> str:
+    """The reference judge's registry entry, e.g. ``ch04-judge-cpu-seed0``."""
+    return f"ch04-judge-{runtime.profile()}-seed{seed}"
+
+
+def reference_judge_config(seed: int) -> dict:
+    """Everything that fixes the reference judge's weights: sizes, seed and thread count
+    (another thread count rounds differently, which acts like another seed)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return {
+        **REFERENCE_SIZES[runtime.profile()],
+        "image_size": REFERENCE_IMAGE_SIZE,
+        "width": REFERENCE_WIDTH,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def reference_judge(
+    device: torch.device, seed: int, progress: bool = True
+) -> tuple[AttributeJudge, str]:
+    """The course's reference judge, loaded from the model registry or trained once and saved.
+
+    Its training set is chapter 04's: ``num_train`` one-object photos of the seen pairs plus the
+    second half of 1,000 held-out-pair photos (:func:`judge_training_set`), so it knows all 18
+    colour–shape pairs while ``heldout[:500]`` stays unseen. Building the model draws its initial
+    weights from the global random state whether it is then loaded or trained, and training uses
+    its own seeded batch order, so what runs after this call sees the same random state either way.
+
+    Returns:
+        ``(judge, status)`` with the judge on ``device`` in eval mode; status is ``"loaded"`` or
+        says why it was trained (see :func:`cmlib.registry.load_or_train`).
+    """
+    config = reference_judge_config(seed)
+
+    def build(cfg: dict) -> AttributeJudge:
+        return AttributeJudge(cfg["image_size"], cfg["width"]).to(device)
+
+    def fit_judge(judge: AttributeJudge) -> dict[str, float]:
+        size = config["image_size"]
+        x_train, a_train = one_object_photos("train", config["num_train"], size, seed)
+        x_heldout, a_heldout = one_object_photos("heldout", 1000, size, seed)
+        x, a = judge_training_set(x_train, a_train, x_heldout, a_heldout)
+        history = train_judge(
+            judge, x, a, config["num_epochs"], device, seed=seed, progress=progress
+        )
+        return history.last
+
+    code = [sys.modules[__name__], tasks, train, vision]
+    judge, status = registry.load_or_train(
+        reference_judge_name(seed), config, build, fit_judge, code
+    )
+    return judge.to(device).eval(), status
+
+
 def judge_accuracy(
     judge: AttributeJudge, images: torch.Tensor, attrs: dict[str, torch.Tensor]
 ) -> dict[str, float]:
@@ -156,31 +225,6 @@ def prompt_fidelity(
     if position is not None:
         out["position"] = (pred["position"] == POSITIONS.index(position)).float().mean().item()
     return out
-
-
-def fidelity_over(
-    judge: AttributeJudge,
-    model: nn.Module,
-    encoder: nn.Module,
-    prompts: Sequence[EvalPrompt],
-    n: int,
-    seed: int = 0,
-    temperature: float = 1.0,
-) -> dict[str, float]:
-    """Mean :func:`prompt_fidelity` over ``prompts``, ``n`` samples each (noise seeds from
-    ``seed``).
-
-    Returns:
-        ``color``, ``shape`` and ``color+shape``, plus ``size`` and ``position`` when prompted.
-    """
-    if not prompts:
-        raise ValueError("fidelity_over needs at least one prompt")
-    scores: dict[str, list[float]] = {}
-    for k, (text, color, shape, size, position) in enumerate(prompts):
-        images = generate(model, encoder, text, n, seed=seed * 1000 + k, temperature=temperature)
-        for key, value in prompt_fidelity(judge, images, color, shape, size, position).items():
-            scores.setdefault(key, []).append(value)
-    return {key: float(np.mean(values)) for key, values in scores.items()}
 
 
 def diversity(images: torch.Tensor) -> float:

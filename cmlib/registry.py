@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import re
 import types
 from collections.abc import Callable, Sequence
@@ -49,8 +50,13 @@ class SavedModel:
 
 
 def registry_dir() -> Path:
-    """The folder of saved models: ``models/`` under the data cache."""
-    root = cache_dir() / "models"
+    """The folder of saved models: ``$CMLIB_REGISTRY_DIR``, else ``models/`` under the data cache.
+
+    ``make seeds`` gives its one-thread runs a registry of their own, as a fresh machine has, so
+    that they neither load nor overwrite the default-thread runs' models.
+    """
+    env = os.environ.get("CMLIB_REGISTRY_DIR")
+    root = Path(env) if env else cache_dir() / "models"
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -277,6 +277,67 @@ def fit(
     return history
 
 
+class _FirstSteps:
+    """The first ``num_steps`` batches of an endless iterator, as a sized loader for :func:`fit`."""
+
+    def __init__(self, batches: Iterator, num_steps: int):
+        self.batches, self.num_steps = batches, num_steps
+
+    def __len__(self) -> int:
+        return self.num_steps
+
+    def __iter__(self) -> Iterator:
+        for _ in range(self.num_steps):
+            yield next(self.batches)
+
+
+def fit_steps(
+    model: nn.Module,
+    batches: Iterator,
+    optimizer: torch.optim.Optimizer,
+    num_steps: int,
+    device: torch.device,
+    step_fn: Callable[[nn.Module, Batch], torch.Tensor | Mapping[str, torch.Tensor]],
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    grad_clip: float | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> History:
+    """:func:`fit` for trainers counted in steps rather than epochs (a GAN, DANN, a paired bound).
+
+    ``num_steps`` batches are drawn from ``batches``, an endless iterator (e.g. built on
+    :func:`endless_batches`); the run is one epoch of the returned :class:`History`, with every
+    value ``step_fn`` logs in ``history.steps``.
+
+    Args:
+        model: the network (or a ``ModuleDict`` of everything that trains).
+        batches: yields one batch per step, without end.
+        optimizer: updates the parameters.
+        num_steps: updates.
+        device: where to train.
+        step_fn: ``step_fn(model, batch)`` → the loss, or a dict with ``"loss"`` and other values.
+        scheduler: stepped once per step.
+        grad_clip: clip the gradient norm to this value.
+        progress: show a tqdm bar.
+        desc: the bar's label.
+    """
+    check_int("num_steps", num_steps)
+    if not isinstance(batches, Iterator):
+        raise TypeError(f"batches must be an iterator, got {type(batches).__name__}")
+    return fit(
+        model,
+        _FirstSteps(batches, num_steps),
+        optimizer,
+        1,
+        device,
+        step_fn=step_fn,
+        scheduler=scheduler,
+        grad_clip=grad_clip,
+        progress=progress,
+        desc=desc,
+    )
+
+
 def _concat(outputs: list):
     first = outputs[0]
     if isinstance(first, torch.Tensor):

@@ -62,11 +62,11 @@ def main(argv=None) -> None:
         if args.compare:
             results = distributed.compare_with_one_process(config, ctx)
         else:
-            results = distributed.train_retrieval(
+            model, history = distributed.train_retrieval(
                 config, ctx, args.checkpoint, args.resume, args.stop_after_epochs, args.progress
             )
-            model = results.pop("model", None)
-            if ctx.is_main and args.save_weights is not None and model is not None:
+            results = distributed.run_report(history, config, ctx.world_size) if ctx.is_main else {}
+            if ctx.is_main and args.save_weights is not None:
                 buffer = io.BytesIO()
                 torch.save(model.state_dict(), buffer)
                 atomic_write_bytes(args.save_weights, buffer.getvalue())

@@ -194,3 +194,23 @@ def test_coordinate_decoder_at_other_coordinates():
     assert shifted.shape == (2, 3, 8, 8) and not torch.allclose(shifted, dec(code))
     with pytest.raises(ValueError, match="coords"):
         dec(code, coords=torch.zeros(2, 10, 2))
+
+
+def test_the_prompt_cvae_recipe_builds_chapter_four_model_and_trains_with_its_settings(
+    monkeypatch,
+):
+    from cmlib import cvae as cvae_module
+    from cmlib.cvae import PromptCVAERecipe
+
+    cpu, gpu = PromptCVAERecipe.for_profile("cpu"), PromptCVAERecipe.for_profile("gpu")
+    assert (cpu.num_epochs, gpu.num_epochs) == (20, 40) and cpu.decoder == "coordinate"
+    with pytest.raises(ValueError, match="profile"):
+        PromptCVAERecipe.for_profile("tpu")
+    model = PromptCVAERecipe(width=8).build()
+    assert isinstance(model.decoder, CoordinateDecoder) and model.image_size == 16
+    assert model.prior_net is not None  # the learned prior p(z|c)
+    seen = {}
+    monkeypatch.setattr(cvae_module, "train_cvae", lambda *a, **k: seen.update(args=a, kw=k))
+    PromptCVAERecipe(width=8, lr=1e-3).train(model, None, "images", "prompts", "cpu", seed=4)
+    assert seen["args"][4] == 20 and seen["kw"]["lr"] == 1e-3 and seen["kw"]["seed"] == 4
+    assert seen["kw"]["likelihood"] == "gaussian" and seen["kw"]["sigma"] == 0.1

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from cmlib import cyclegan
+from cmlib import cyclegan, runtime
 from cmlib.data.shapes import ShapesWorld
 from cmlib.judge import AttributeJudge
 
@@ -236,3 +236,24 @@ def test_score_both_directions_names_both_and_scores_the_identity_map():
     assert tuple(scores) == cyclegan.DIRECTIONS
     identity_mae = (photos - sketches).abs().mean().item()
     assert all(row["mae"] == pytest.approx(identity_mae) for row in scores.values())
+
+
+def test_an_ablation_is_part_one_retrained_with_one_change_from_the_same_start():
+    from cmlib.cyclegan.saved import PartOne
+
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+    _, config = _tiny()
+    part1 = PartOne(*[None] * 3, a, b, *[None] * 6, config, None, {}, None, {})
+    no_cycle, history = part1.ablation(2, CPU, progress=False, cycles=())
+    assert "cycle_a" not in history.steps and "cycle_b" not in history.steps
+    # built and trained as part 1's recipe would be, after reseeding: the same weights
+    runtime.seed_everything(2)
+    expected = cyclegan.CycleGAN(width=config.width, num_blocks=config.num_blocks)
+    cyclegan.train_cyclegan(
+        expected, a, b, dataclasses.replace(config, cycles=()), CPU, seed=2, progress=False
+    )
+    for key, value in expected.state_dict().items():
+        assert torch.equal(no_cycle.state_dict()[key], value), key
+    for bad in ({}, {"lambda_cycles": 0.0}):
+        with pytest.raises(ValueError, match="config fields"):
+            part1.ablation(2, CPU, **bad)

@@ -11,6 +11,7 @@ import torch
 from cmlib import distributed
 from cmlib.distributed import DDPConfig, DistContext
 from cmlib.retrieval import clip_loss
+from cmlib.train import History
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_retrieval_ddp.py"
 TINY = [
@@ -193,3 +194,20 @@ def test_gradient_accumulation_takes_one_step_per_k_micro_batches(tmp_path):
     saved = torch.load(state, weights_only=True)
     assert saved["scheduler"]["last_epoch"] == 2
     assert all(s["step"].item() == 2 for s in saved["optimizer"]["state"].values())
+
+
+def test_one_process_returns_the_model_and_a_history_the_report_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
+    config = DDPConfig(
+        num_train=64, num_test=32, num_epochs=2, global_batch_size=32, cnn_width=4, embed_dim=8
+    )
+    model, history = distributed.train_retrieval(
+        config, DistContext(0, 1, 0, CPU, None), progress=False
+    )
+    assert isinstance(history, History) and len(history.train_loss) == 2
+    assert set(history.metrics[-1]) >= {"R@1", "R@5"} and not model.training
+    report = distributed.run_report(history, config, 1)
+    assert [e["epoch"] for e in report["epochs"]] == [1, 2]
+    assert report["final"] == history.metrics[-1] and report["config"]["num_epochs"] == 2
+    with pytest.raises(ValueError, match="rank 0"):
+        distributed.run_report(History(train_loss=[1.0], metrics=[{}], seconds=[1.0]), config, 2)

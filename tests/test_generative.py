@@ -36,33 +36,37 @@ def test_generate_rejects_bad_input(kind):
         generate(model, wrong_encoder, "a red circle", 2)
 
 
-@pytest.mark.parametrize("name", ["ch04_cvae.pt", "ch04_cgan.pt"])
-def test_load_saved_generator_rebuilds_what_chapter_04_saved(tmp_path, name):
-    from torch import nn
+def test_part_three_cgan_goes_through_the_registry_and_back(tmp_path, monkeypatch):
+    from cmlib import registry
+    from cmlib.checkpoint import CheckpointError
+    from cmlib.generative import cgan_name, load_cgan, save_cgan
 
-    from cmlib.checkpoint import CheckpointError, save_checkpoint
-    from cmlib.generative import SAVED_GENERATORS, load_saved_generator
-
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
     torch.manual_seed(0)
     vocab = shapes_vocab()
-    what, key = SAVED_GENERATORS[name]
-    if key == "cvae":
-        config = {"cond_dim": 8, "latent_dim": 4, "image_size": 16, "width": 8}
-        model = CVAE(**config)
-    else:
-        config = {"cond_dim": 8, "noise_dim": 4, "image_size": 16, "width": 8}
-        model = gan.GlyphGenerator(**config)
+    generator = gan.GlyphGenerator(8, noise_dim=4, image_size=16, width=8, depth=1)
     text = prompts.BagOfWordsEncoder(vocab, 8)
-    path = save_checkpoint(
-        tmp_path / name, nn.ModuleDict({key: model, "text": text}), what, config=config
-    )
-    loaded, loaded_text = load_saved_generator(path, vocab)
-    expected = generate(model, text, "a red circle", 3, seed=2)
-    assert torch.equal(generate(loaded, loaded_text, "a red circle", 3, seed=2), expected)
-    with pytest.raises(ValueError, match="ch04_cvae.pt"):
-        load_saved_generator(tmp_path / "other.pt", vocab)
     with pytest.raises(FileNotFoundError):
-        load_saved_generator(tmp_path / "missing" / name, vocab)
-    path.write_bytes(b"not a checkpoint")
+        load_cgan(3, vocab)
+    entry = save_cgan(generator, text, 3, recipe={"steps": 2}, metrics={"seen": 0.5})
+    assert entry.name == cgan_name(3) == "ch04-cgan-cpu-seed3"
+    assert entry.config["architecture"]["width"] == 8 and entry.config["recipe"] == {"steps": 2}
+    loaded, loaded_text = load_cgan(3, vocab)
+    assert not loaded.training and loaded.depth == 1
+    expected = generate(generator, text, "a red circle", 3, seed=2)
+    assert torch.equal(generate(loaded, loaded_text, "a red circle", 3, seed=2), expected)
+    with pytest.raises(TypeError, match="GlyphGenerator"):
+        save_cgan(text, text, 3, recipe={})
+    with pytest.raises(TypeError, match="recipe"):
+        save_cgan(generator, text, 3, recipe=None)
+    # an entry written by other code is stale, a torn one corrupt: neither loads silently
+    monkeypatch.setattr("cmlib.generative._cgan_code", lambda: [gan])
+    with pytest.raises(registry.StaleModelError):
+        load_cgan(3, vocab)
+    monkeypatch.undo()
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
+    entry.path.write_bytes(entry.path.read_bytes()[:100])
     with pytest.raises(CheckpointError):
-        load_saved_generator(path, vocab)
+        load_cgan(3, vocab)

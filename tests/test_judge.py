@@ -11,10 +11,10 @@ from cmlib.data.shapes import HELDOUT_PAIRS
 from cmlib.data.shapes.prompt_text import evaluation_prompts
 from cmlib.data.shapes.text import shapes_vocab
 from cmlib.data.shapes.world import COLORS, SHAPES
+from cmlib.generative import fidelity_over
 from cmlib.judge import (
     AttributeJudge,
     diversity,
-    fidelity_over,
     judge_accuracy,
     prompt_fidelity,
     real_diversity,
@@ -83,7 +83,7 @@ def test_fidelity_over_is_the_mean_over_prompts_of_each_prompts_rates(monkeypatc
             images[i, 0], images[i, 1] = color, shape
         return images
 
-    monkeypatch.setattr("cmlib.judge.generate", fake_generate)
+    monkeypatch.setattr("cmlib.generative.generate", fake_generate)
     prompts_ = [("a red circle", "red", "circle", None, None),
                 ("a blue square", "blue", "square", None, None)]  # fmt: skip
     scores = fidelity_over(ScriptedJudge(), None, None, prompts_, n=3, seed=2, temperature=0.5)
@@ -111,3 +111,27 @@ def test_diversity():
     assert diversity(torch.rand(5, 3, 8, 8)) > 0.1
     with pytest.raises(ValueError):
         diversity(torch.rand(1, 3, 8, 8))
+
+
+def test_the_reference_judge_is_trained_once_and_leaves_the_random_state_as_training_does(
+    tmp_path, monkeypatch
+):
+    from cmlib import judge as judge_module
+    from cmlib import runtime
+
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
+    monkeypatch.setitem(judge_module.REFERENCE_SIZES, "cpu", {"num_train": 64, "num_epochs": 1})
+    cpu = torch.device("cpu")
+    after = []
+    for expected in ("trained: missing", "loaded"):
+        runtime.seed_everything(1)
+        judge, status = judge_module.reference_judge(cpu, 1, progress=False)
+        assert status == expected and not judge.training
+        after.append((torch.rand(4), [p.detach().clone() for p in judge.parameters()]))
+    # loading draws the same initial weights as training does, so later cells see the same state
+    assert torch.equal(after[0][0], after[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(after[0][1], after[1][1]))
+    assert judge_module.reference_judge_name(1) == "ch04-judge-cpu-seed1"
+    with pytest.raises(ValueError, match="seed"):
+        judge_module.reference_judge(cpu, -1)

@@ -13,6 +13,7 @@ from cmlib.checkpoint import CheckpointError
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CMLIB_REGISTRY_DIR", raising=False)
 
 
 def _build(config):
@@ -97,3 +98,15 @@ def test_bad_input_is_refused():
         registry.code_version(registry)
     with pytest.raises(FileNotFoundError):
         registry.describe_model("absent")
+
+
+def test_a_registry_of_its_own_neither_sees_nor_touches_the_default_one(tmp_path, monkeypatch):
+    calls = []
+    registry.load_or_train("m", {"width": 3}, _build, _trainer(calls), code=[registry])
+    monkeypatch.setenv("CMLIB_REGISTRY_DIR", str(tmp_path / "threads1"))
+    assert registry.registry_dir() == tmp_path / "threads1"
+    _, status = registry.load_or_train("m", {"width": 3}, _build, _trainer(calls), code=[registry])
+    assert status == "trained: missing" and len(calls) == 2
+    monkeypatch.delenv("CMLIB_REGISTRY_DIR")
+    _, status = registry.load_or_train("m", {"width": 3}, _build, _trainer(calls), code=[registry])
+    assert status == "loaded" and len(calls) == 2

@@ -153,3 +153,47 @@ def test_the_map_check_finds_a_module_that_is_not_there():
     modules["cmlib.pkg.two"] = Path("cmlib/pkg/two.py")
     modules["cmlib.judge"] = Path("cmlib/judge.py")
     assert missing_from_map(modules, rows) == ["cmlib.judge", "cmlib.pkg.two"]
+
+
+#: Public functions named like trainers that are not training loops.
+NOT_TRAINERS = {
+    "cmlib.probes.fit_lbfgs": "one L-BFGS solve of a closure (a probe's weights), no loop to log",
+}
+
+
+def trainers_without_history(module_names) -> list[str]:
+    """Public ``train_*`` and ``fit*`` functions whose return annotation has no ``History``."""
+    import importlib
+    import inspect
+
+    missing = []
+    for name in sorted(module_names):
+        module = importlib.import_module(name)
+        for attr, fn in vars(module).items():
+            if not inspect.isfunction(fn) or fn.__module__ != name:
+                continue
+            if not attr.startswith(("train_", "fit")) or f"{name}.{attr}" in NOT_TRAINERS:
+                continue
+            if "History" not in str(inspect.signature(fn).return_annotation):
+                missing.append(f"{name}.{attr}")
+    return sorted(missing)
+
+
+def test_every_trainer_returns_a_history():
+    missing = trainers_without_history(MODULES)
+    assert not missing, f"these trainers should return a cmlib.train.History: {missing}"
+
+
+def test_the_trainer_check_finds_one_that_returns_something_else(tmp_path, monkeypatch):
+    (tmp_path / "fake_trainers.py").write_text(
+        "from cmlib.train import History\n"
+        "def train_good() -> History: ...\n"
+        "def train_bad() -> dict: ...\n"
+        "def fit_worse(): ...\n"
+        "def helper() -> dict: ...\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert trainers_without_history(["fake_trainers"]) == [
+        "fake_trainers.fit_worse",
+        "fake_trainers.train_bad",
+    ]

@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from cmlib import judge as judge_module
 from cmlib import runtime
 from cmlib.cyclegan.training import CycleGAN
 from cmlib.data.shapes.parse import Parsed
@@ -163,11 +164,9 @@ def test_role_names_and_configs():
 def tiny_recipes(monkeypatch, tmp_path):
     monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CMLIB_PROFILE", "cpu")
-    sizes = {
-        "judge": {"num_train": 64, "num_epochs": 1},
-        "translator": {"num_per_domain": 16, "num_steps": 2, "batch_size": 4},
-    }
+    sizes = {"translator": {"num_per_domain": 16, "num_steps": 2, "batch_size": 4}}
     monkeypatch.setitem(models.SIZES, "cpu", {**models.SIZES["cpu"], **sizes})
+    monkeypatch.setitem(judge_module.REFERENCE_SIZES, "cpu", {"num_train": 64, "num_epochs": 1})
 
 
 def test_a_role_is_trained_once_then_loaded_and_a_corrupt_entry_is_rebuilt(tiny_recipes):
@@ -175,12 +174,12 @@ def test_a_role_is_trained_once_then_loaded_and_a_corrupt_entry_is_rebuilt(tiny_
     _, status = models.load_role("judge", 0, cpu, progress=False)
     assert status == "trained: missing"
     _, status = models.load_role("judge", 0, cpu, progress=False)
-    assert status == "loaded ch08-judge-cpu-seed0"
+    assert status == "loaded ch04-judge-cpu-seed0"
     path = models.registry.model_path(models.registry_name("judge", 0))
     path.write_bytes(path.read_bytes()[:100])  # a torn write
     _, status = models.load_role("judge", 0, cpu, progress=False)
     assert status.startswith("trained: corrupt")
-    models.SIZES["cpu"]["judge"] = {"num_train": 64, "num_epochs": 2}
+    judge_module.REFERENCE_SIZES["cpu"] = {"num_train": 64, "num_epochs": 2}
     _, status = models.load_role("judge", 0, cpu, progress=False)
     assert status.startswith("trained: stale")
 
@@ -190,6 +189,8 @@ def test_a_chapter_saves_the_drawer_the_studio_then_loads(tiny_recipes):
     drawer = models.Drawer.from_parts(models.Drawer().cvae, models.Drawer().text)
     with pytest.raises(ValueError, match="not the studio's recipe"):
         models.save_role("drawer", drawer, 0, {**recipe, "num_epochs": 1})
+    with pytest.raises(ValueError, match="reference_judge"):
+        models.save_role("judge", models.BUILDERS["judge"]({}), 0, {})
     entry = models.save_role("drawer", drawer, 0, recipe, metrics={"seen": 1.0})
     assert entry.name == "ch04-cvae-cpu-seed0" and entry.metrics == {"seen": 1.0}
     loaded, status = models.load_role("drawer", 0, torch.device("cpu"), progress=False)

@@ -103,6 +103,11 @@ def run_seeds(notebooks: list[str], seeds, execute: bool = False) -> int:
             env.pop("CMLIB_THREADS", None)
             if config["threads"] is not None:
                 env["CMLIB_THREADS"] = str(config["threads"])
+                # another thread count trains other weights: keep its models apart, so that the
+                # default-thread runs of later notebooks load the models of earlier ones
+                env["CMLIB_REGISTRY_DIR"] = str(
+                    ROOT / "data" / "cache" / f"models-threads{config['threads']}"
+                )
             label = f"{stem} seed={config['seed']} threads={config['threads'] or 'default'}"
             print(f"== {label}", flush=True)
             start = time.perf_counter()

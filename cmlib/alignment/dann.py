@@ -16,14 +16,14 @@ which the label heads trained on photos can then read on sketches too.
 
 from __future__ import annotations
 
+import itertools
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import History, endless_batches, predict, progress_bar
+from ..train import History, endless_batches, fit_steps, predict
 from ..validate import check_int, check_number, check_tensor
 from ..vision import ConvEncoder, check_images
 from .adversarial import grad_reverse
@@ -129,49 +129,57 @@ def train_dann(
             nonempty=True,
         )
     check_int("num_steps", num_steps)
-    model.to(device).train()
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     source_stream = endless_batches(len(source_images), batch_size, rng)
     target_stream = endless_batches(len(target_images), batch_size, rng) if adapt else None
-    history, start = History(), time.perf_counter()
-    for step in progress_bar(
-        range(num_steps), desc="DANN" if adapt else "source only", disable=not progress
-    ):
-        idx = next(source_stream)
-        h_source = model.features(source_images[idx].to(device))
+
+    def batches():
+        # per step: the source batch's indices, then the target's (one generator draws both)
+        while True:
+            idx = next(source_stream)
+            source = (source_images[idx], *(source_attrs[k][idx] for k in model.heads))
+            yield source, (target_images[next(target_stream)] if adapt else None)
+
+    steps = itertools.count()
+
+    def step_fn(model: DomainAdaptationNet, batch) -> dict[str, torch.Tensor]:
+        (images, *labels), target = batch
+        h_source = model.features(images)
         label_loss = sum(
-            F.cross_entropy(head(h_source), source_attrs[k][idx].to(device))
-            for k, head in model.heads.items()
+            F.cross_entropy(head(h_source), y) for head, y in zip(model.heads.values(), labels)
         )
-        logged = {"label_loss": label_loss}
-        loss = label_loss
-        if adapt:
-            lam = grl_schedule(step / max(1, num_steps - 1))
-            h_target = model.features(target_images[next(target_stream)].to(device))
-            h = grad_reverse(torch.cat([h_source, h_target]), lam)
-            domain = torch.cat([torch.ones(len(h_source)), torch.zeros(len(h_target))]).to(device)
-            logits = model.domain_logits(h)
-            domain_loss = F.binary_cross_entropy_with_logits(logits, domain)
-            loss = loss + domain_weight * domain_loss
-            if entropy_weight > 0:
-                entropy = sum(_entropy(head(h_target)) for head in model.heads.values())
-                loss = loss + entropy_weight * entropy
-                logged["target_entropy"] = entropy
-            logged |= {
-                "domain_loss": domain_loss,
-                "domain_accuracy": ((logits > 0).float() == domain).float().mean(),
-                "lambda": torch.tensor(lam),
-            }
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        history.log_step({"loss": loss, **logged})
-    history.train_loss.append(sum(history.steps["loss"]) / num_steps)
-    history.metrics.append({})
-    history.seconds.append(time.perf_counter() - start)
-    model.eval()
-    return history
+        out = {"loss": label_loss, "label_loss": label_loss}
+        if not adapt:
+            return out
+        lam = grl_schedule(next(steps) / max(1, num_steps - 1))
+        h_target = model.features(target)
+        h = grad_reverse(torch.cat([h_source, h_target]), lam)
+        domain = torch.cat([torch.ones(len(h_source)), torch.zeros(len(h_target))]).to(h.device)
+        logits = model.domain_logits(h)
+        domain_loss = F.binary_cross_entropy_with_logits(logits, domain)
+        out["loss"] = label_loss + domain_weight * domain_loss
+        if entropy_weight > 0:
+            entropy = sum(_entropy(head(h_target)) for head in model.heads.values())
+            out["loss"] = out["loss"] + entropy_weight * entropy
+            out["target_entropy"] = entropy
+        return out | {
+            "domain_loss": domain_loss,
+            "domain_accuracy": ((logits > 0).float() == domain).float().mean(),
+            "lambda": torch.tensor(lam),
+        }
+
+    return fit_steps(
+        model,
+        batches(),
+        optimizer,
+        num_steps,
+        device,
+        step_fn,
+        progress=progress,
+        desc="DANN" if adapt else "source only",
+    )
 
 
 @torch.no_grad()

@@ -9,7 +9,9 @@ again, with the same function, so a fresh clone gets the same model either way.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,6 +19,7 @@ from torch import nn
 from .. import judge as judge_module
 from .. import registry, runtime
 from ..judge import AttributeJudge, train_judge
+from ..train import History
 from .evaluation import (
     StyleClassifier,
     photo_sketch_pairs,
@@ -231,6 +234,38 @@ class PartOne:
             self.style_classifier,
             device,
         )
+
+    def ablation(
+        self, seed: int, device: torch.device, progress: bool = True, **changes: Any
+    ) -> tuple[CycleGAN, History]:
+        """Part 1's CycleGAN trained again with ``changes`` to its config, all else equal.
+
+        The same data, steps, batch, learning rate and seed: the global random state is reset
+        to ``seed`` first, so the new model starts as part 1's did whether part 1's model was
+        loaded or trained in this run.
+
+        Args:
+            seed: the run's seed.
+            device: where to train.
+            progress: show a tqdm bar.
+            changes: fields of :class:`CycleGANConfig`, e.g. ``cycles=()`` or
+                ``lambda_identity=0.0``.
+
+        Raises:
+            ValueError: without changes, or for a name that is not a config field.
+        """
+        fields = {f.name for f in dataclasses.fields(CycleGANConfig)}
+        if not changes or set(changes) - fields:
+            raise ValueError(
+                f"an ablation changes config fields {sorted(fields)}, got {sorted(changes)}"
+            )
+        config = dataclasses.replace(self.config, **changes)
+        runtime.seed_everything(seed)
+        model = CycleGAN(width=config.width, num_blocks=config.num_blocks)
+        history = train_cyclegan(
+            model, self.photos, self.sketches, config, device, seed=seed, progress=progress
+        )
+        return model, history
 
 
 #: Part 1's sizes by run profile; its notebook prints them.

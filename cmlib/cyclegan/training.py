@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..train import History, endless_batches, progress_bar
+from ..train import History, endless_batches, fit_steps, progress_bar
 from ..validate import check_int, check_number, check_tensor
 from .losses import (
     ImagePool,
@@ -246,21 +246,19 @@ def train_paired(
             f"paired training needs as many targets as inputs, got {len(inputs)} and {len(targets)}"
         )
     check_int("num_steps", num_steps)
-    generator.to(device).train()
+    generator.to(device)
     opt = torch.optim.Adam(generator.parameters(), lr, betas=(0.5, 0.999))
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(num_steps, 0.5))
-    stream = endless_batches(len(inputs), batch_size, torch.Generator().manual_seed(seed))
-    history, start = History(), time.perf_counter()
-    for _ in progress_bar(range(num_steps), desc="paired L1", disable=not progress):
-        idx = next(stream)
-        loss = cycle_loss(generator(inputs[idx].to(device)), targets[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        scheduler.step()
-        history.log_step({"loss": loss})
-    history.train_loss.append(sum(history.steps["loss"]) / num_steps)
-    history.metrics.append({})
-    history.seconds.append(time.perf_counter() - start)
-    generator.eval()
-    return history
+    index_stream = endless_batches(len(inputs), batch_size, torch.Generator().manual_seed(seed))
+    pairs = ((inputs[idx], targets[idx]) for idx in index_stream)
+    return fit_steps(
+        generator,
+        pairs,
+        opt,
+        num_steps,
+        device,
+        step_fn=lambda g, batch: cycle_loss(g(batch[0]), batch[1]),
+        scheduler=scheduler,
+        progress=progress,
+        desc="paired L1",
+    )

@@ -25,6 +25,7 @@ from .training import (
     build_model,
     compare_with_one_process,
     load_state,
+    run_report,
     save_state,
     train_retrieval,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "local_batch_size",
     "rank_seed",
     "require_process_group",
+    "run_report",
     "run_torchrun",
     "save_state",
     "torchrun_command",

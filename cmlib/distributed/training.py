@@ -24,7 +24,7 @@ from torch.utils.data import DistributedSampler
 
 from ..data.cache import atomic_write_bytes
 from ..shapes_retrieval import CaptionedSplit, load_split, make_dual_encoder, text_to_image_metrics
-from ..train import progress_bar
+from ..train import History, progress_bar
 from .env import DistContext, local_batch_size, rank_seed
 from .loss import distributed_clip_loss
 
@@ -141,7 +141,7 @@ def train_retrieval(
     resume: bool = False,
     stop_after_epochs: int | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> tuple[nn.Module, History]:
     """Train the dual encoder on this rank; rank 0 evaluates, logs and saves.
 
     Args:
@@ -154,8 +154,10 @@ def train_retrieval(
         progress: rank 0 shows a progress bar.
 
     Returns:
-        On rank 0, the history: per-epoch loss, seconds and test R@1, and the final metrics.
-        On the other ranks, an empty dict.
+        ``(model, history)``: the trained model (the same on every rank) and a
+        :class:`~cmlib.train.History` with each epoch's global mean loss and seconds; on rank 0
+        also each epoch's test metrics (``R@1``, ``R@5``, ...; the last are the final ones).
+        :func:`run_report` turns it into the script's JSON.
     """
     batch_size = local_batch_size(config.global_batch_size, ctx.world_size)
     if resume and checkpoint_path is None:
@@ -182,7 +184,7 @@ def train_retrieval(
         optimizer, config.lr, total_steps=config.num_epochs * steps_per_epoch, pct_start=0.2
     )
     generator = torch.Generator().manual_seed(rank_seed(config.seed, ctx.rank))
-    history: dict[str, Any] = {"config": asdict(config), "world_size": ctx.world_size, "epochs": []}
+    history = History()
     start_epoch = 0
     if resume:
         state = load_state(Path(checkpoint_path), ctx.world_size)
@@ -190,7 +192,7 @@ def train_retrieval(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator_states"][ctx.rank])
-        start_epoch, history = state["epoch"], state["history"]
+        start_epoch, history = state["epoch"], History(**state["history"])
     last_epoch = config.num_epochs if stop_after_epochs is None else stop_after_epochs
     autocast = (
         torch.autocast(ctx.device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
@@ -232,16 +234,13 @@ def train_retrieval(
         epoch_loss = torch.stack(losses).mean()
         if ctx.world_size > 1:  # the global loss is the mean of the ranks' losses
             dist.all_reduce(epoch_loss, op=dist.ReduceOp.AVG)
-        if ctx.is_main:
-            record = {
-                "epoch": epoch + 1,
-                "loss": epoch_loss.item(),
-                "seconds": time.perf_counter() - started,
-            }
-            record["R@1"] = text_to_image_metrics(model, test_split, ctx.device)["R@1"]
-            history["epochs"].append(record)
-            if not progress:
-                print(json.dumps(record), flush=True)
+        seconds = time.perf_counter() - started
+        metrics = text_to_image_metrics(model, test_split, ctx.device) if ctx.is_main else {}
+        history.train_loss.append(epoch_loss.item())
+        history.seconds.append(seconds)
+        history.metrics.append(metrics)
+        if ctx.is_main and not progress:
+            print(json.dumps(_epoch_record(history, epoch)), flush=True)
         if checkpoint_path is not None:
             save_state(
                 Path(checkpoint_path),
@@ -252,14 +251,32 @@ def train_retrieval(
                     "scheduler": scheduler.state_dict(),
                     "epoch": epoch + 1,
                     "generator_states": _all_generator_states(generator, ctx),
-                    "history": history,
+                    "history": asdict(history),
                 },
             )
-    if not ctx.is_main:
-        return {}
-    history["final"] = text_to_image_metrics(model, test_split, ctx.device)
-    history["model"] = model
-    return history
+    return model.eval(), history
+
+
+def _epoch_record(history: History, epoch: int) -> dict[str, float]:
+    return {
+        "epoch": epoch + 1,
+        "loss": history.train_loss[epoch],
+        "seconds": history.seconds[epoch],
+        "R@1": history.metrics[epoch]["R@1"],
+    }
+
+
+def run_report(history: History, config: DDPConfig, world_size: int) -> dict[str, Any]:
+    """Rank 0's history as the script writes it: the config, the world size, one record per epoch
+    (loss, seconds, test R@1) and the final test metrics."""
+    if not history.metrics or not history.metrics[-1]:
+        raise ValueError("run_report needs rank 0's history, which has test metrics")
+    return {
+        "config": asdict(config),
+        "world_size": world_size,
+        "epochs": [_epoch_record(history, k) for k in range(len(history.train_loss))],
+        "final": dict(history.metrics[-1]),
+    }
 
 
 # ---------------------------------------------------------------- N × B against 1 × N·B

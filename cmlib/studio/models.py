@@ -13,7 +13,8 @@ library functions (no model code is repeated here):
 * **describer** — chapter 05's attention captioner on a frozen, pretrained grid encoder
   (:mod:`cmlib.captioning`, :mod:`cmlib.backbone`); it reads 16-pixel images upsampled to 32,
   photos and sketches alike;
-* **judge** — chapter 04's attribute judge (:mod:`cmlib.judge`), the referee of the checkpoints;
+* **judge** — chapter 04's reference judge (:func:`cmlib.judge.reference_judge`), the referee of
+  the checkpoints: the same registry entry chapters 04 and 05 use;
 * **translator** — chapter 06's CycleGAN: part 1's saved model where it is there and fresh
   (``ch06-cyclegan-<profile>-seed<seed>``), otherwise a compact one trained here.
 
@@ -34,18 +35,19 @@ from torch import nn
 from .. import backbone, captioning, cvae, prompts, registry, runtime, shapes_retrieval
 from .. import judge as judge_module
 from ..checkpoint import CheckpointError
+from ..cvae import PromptCVAERecipe
 from ..cyclegan import saved as cyclegan_saved
 from ..cyclegan.evaluation import photo_sketch_pairs
 from ..cyclegan.training import CycleGAN, CycleGANConfig, train_cyclegan
 from ..data import shapes
 from ..data.shapes.captioning import CaptionData, caption_vocab, load_captioning
 from ..data.shapes.prompt_text import prompt_sampler
-from ..data.shapes.tasks import judge_training_set, one_object_photos
+from ..data.shapes.tasks import one_object_photos
 from ..data.shapes.text import shapes_vocab
 from ..data.shapes.vqa import ATTRIBUTE_LABELS, cell_attributes
 from ..distributed import training as ddp_training
 from ..distributed.env import init_distributed
-from ..judge import AttributeJudge, train_judge
+from ..judge import AttributeJudge
 from ..vision import ConvEncoder
 
 #: The studio's image size (chapter 04's generators and chapter 06's CycleGAN draw 16×16).
@@ -58,26 +60,24 @@ ROLES = ("finder", "drawer", "describer", "judge", "translator")
 SIZES = {
     "cpu": {
         "finder": {"num_train": 4000, "num_epochs": 12, "embed_dim": 64},
-        "drawer": {"num_train": 6000, "num_epochs": 20, "batch_size": 32, "lr": 2e-3},
+        "drawer": {"num_train": 6000, **dataclasses.asdict(PromptCVAERecipe.for_profile("cpu"))},
         "describer": {
             "num_train": 3000,
             "backbone_images": 1500,
             "backbone_epochs": 6,
             "num_epochs": 16,
         },
-        "judge": {"num_train": 4000, "num_epochs": 4},
         "translator": {"num_per_domain": 1000, "num_steps": 120, "batch_size": 32},
     },
     "gpu": {
         "finder": {"num_train": 10000, "num_epochs": 10, "embed_dim": 128},
-        "drawer": {"num_train": 20000, "num_epochs": 40, "batch_size": 32, "lr": 2e-3},
+        "drawer": {"num_train": 20000, **dataclasses.asdict(PromptCVAERecipe.for_profile("gpu"))},
         "describer": {
             "num_train": 12000,
             "backbone_images": 8000,
             "backbone_epochs": 10,
             "num_epochs": 30,
         },
-        "judge": {"num_train": 10000, "num_epochs": 8},
         "translator": {"num_per_domain": 4000, "num_steps": 3000, "batch_size": 64},
     },
 }
@@ -89,7 +89,7 @@ NAME_STEMS = {
     "finder": "ch08-finder",
     "drawer": "ch04-cvae",
     "describer": "ch08-describer",
-    "judge": "ch08-judge",
+    "judge": "ch04-judge",  # the course's reference judge (cmlib.judge.reference_judge)
     "translator": "ch08-translator",
 }
 
@@ -104,6 +104,8 @@ def role_config(role: str, seed: int) -> dict:
     """Everything that fixes a role's weights: its sizes, the seed and the thread count
     (another thread count rounds differently, which acts like another seed)."""
     _check_role(role)
+    if role == "judge":
+        return judge_module.reference_judge_config(seed)
     return {
         **SIZES[runtime.profile()][role],
         "image_size": IMAGE_SIZE,
@@ -130,17 +132,11 @@ class Drawer(nn.Module):
         ``text(prompts)``: ``B`` strings → ``(B, 32)``; ``cvae.sample(c, z)`` → ``(B, 3, 16, 16)``.
     """
 
-    def __init__(self, cond_dim: int = 32):
+    def __init__(self, recipe: PromptCVAERecipe | None = None):
         super().__init__()
-        self.text = prompts.BagOfWordsEncoder(shapes_vocab(), cond_dim)
-        self.cvae = cvae.CVAE(
-            cond_dim,
-            latent_dim=8,
-            image_size=IMAGE_SIZE,
-            width=32,
-            decoder="coordinate",
-            learned_prior=True,
-        )
+        recipe = recipe or PromptCVAERecipe()
+        self.text = prompts.BagOfWordsEncoder(shapes_vocab(), recipe.cond_dim)
+        self.cvae = recipe.build()
 
     @classmethod
     def from_parts(cls, cvae_model: cvae.CVAE, text: prompts.BagOfWordsEncoder) -> Drawer:
@@ -149,7 +145,7 @@ class Drawer(nn.Module):
             raise TypeError(f"cvae_model must be a CVAE, got {type(cvae_model).__name__}")
         if not isinstance(text, prompts.BagOfWordsEncoder):
             raise TypeError(f"text must be a BagOfWordsEncoder, got {type(text).__name__}")
-        drawer = cls(text.cond_dim)
+        drawer = cls(PromptCVAERecipe(cond_dim=text.cond_dim))
         drawer.cvae, drawer.text = cvae_model, text
         return drawer
 
@@ -172,7 +168,7 @@ class Describer(nn.Module):
 
 BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
     "finder": lambda c: shapes_retrieval.make_dual_encoder(IMAGE_SIZE, 16, c["embed_dim"]),
-    "drawer": lambda c: Drawer(),
+    "drawer": lambda c: Drawer(drawer_recipe(c)),
     "describer": lambda c: Describer(),
     "judge": lambda c: AttributeJudge(IMAGE_SIZE),
     "translator": lambda c: CycleGAN(),
@@ -189,11 +185,11 @@ def _train_finder(model: nn.Module, config: dict, device: torch.device, progress
         num_epochs=config["num_epochs"],
         seed=config["seed"],
     )
-    history = ddp_training.train_retrieval(
+    trained, history = ddp_training.train_retrieval(
         run, init_distributed(use_cuda=device.type == "cuda"), progress=progress
     )
-    model.load_state_dict(history["model"].state_dict())
-    return {"test R@1": history["final"]["R@1"]}
+    model.load_state_dict(trained.state_dict())
+    return {"test R@1": history.metrics[-1]["R@1"]}
 
 
 def _train_drawer(model: Drawer, config: dict, device: torch.device, progress: bool) -> dict:
@@ -201,21 +197,17 @@ def _train_drawer(model: Drawer, config: dict, device: torch.device, progress: b
     images, attrs = one_object_photos("train", config["num_train"], IMAGE_SIZE, seed)
     runtime.seed_everything(seed)
     sampler = prompt_sampler(attrs, np.random.default_rng(seed))  # fresh wording each epoch
-    cvae.train_cvae(
-        model.cvae,
-        model.text,
-        images,
-        sampler,
-        config["num_epochs"],
-        device,
-        batch_size=config["batch_size"],
-        lr=config["lr"],
-        likelihood="gaussian",
-        sigma=0.1,
-        seed=seed,
-        progress=progress,
+    drawer_recipe(config).train(
+        model.cvae, model.text, images, sampler, device, seed=seed, progress=progress
     )
     return {}
+
+
+def drawer_recipe(config: dict) -> PromptCVAERecipe:
+    """The CVAE recipe a drawer config names (its other keys are sizes, seed and threads)."""
+    return PromptCVAERecipe(
+        **{f.name: config[f.name] for f in dataclasses.fields(PromptCVAERecipe)}
+    )
 
 
 def studio_caption_data(split: str, num_images: int, seed: int = 0) -> CaptionData:
@@ -258,16 +250,6 @@ def _train_describer(model: Describer, config: dict, device: torch.device, progr
     return {}
 
 
-def _train_judge(model: AttributeJudge, config: dict, device: torch.device, progress: bool) -> dict:
-    seed = config["seed"]
-    x, a = one_object_photos("train", config["num_train"], IMAGE_SIZE, seed)
-    x_held, a_held = one_object_photos("heldout", 1000, IMAGE_SIZE, seed)
-    x, a = judge_training_set(x, a, x_held, a_held, num_kept=500)  # knows all 18 pairs
-    runtime.seed_everything(seed)
-    train_judge(model, x, a, config["num_epochs"], device, seed=seed, progress=progress)
-    return {}
-
-
 def _translator_config(config: dict) -> CycleGANConfig:
     return CycleGANConfig(
         num_steps=config["num_steps"], batch_size=config["batch_size"], lr=cyclegan_saved.LR
@@ -294,7 +276,6 @@ RECIPES = {
     "finder": (_train_finder, lambda: [shapes, shapes_retrieval, ddp_training]),
     "drawer": (_train_drawer, lambda: [shapes, cvae, prompts]),
     "describer": (_train_describer, lambda: [shapes, backbone, captioning]),
-    "judge": (_train_judge, lambda: [shapes, judge_module]),
     "translator": (_train_translator, lambda: cyclegan_saved._code("cyclegan")),
 }
 
@@ -320,6 +301,8 @@ def save_role(
         ValueError: if the recipe is not the role's (the studio would then train its own).
     """
     _check_role(role)
+    if role == "judge":
+        raise ValueError("the judge is not saved by role: cmlib.judge.reference_judge saves it")
     wanted = SIZES[runtime.profile()][role]
     if recipe != wanted:
         raise ValueError(
@@ -361,6 +344,9 @@ def load_role(
     """
     _check_role(role)
     before = ""
+    if role == "judge":
+        model, status = judge_module.reference_judge(device, seed, progress)
+        return model, f"loaded {registry_name(role, seed)}" if status == "loaded" else status
     if role == "translator":
         model, status = _chapter_six_translator(seed)
         if model is not None:
