@@ -36,6 +36,7 @@
 # (组合泛化).
 
 # %%
+import dataclasses
 import time
 
 CHAPTER_START = time.perf_counter()
@@ -57,8 +58,7 @@ print(runtime.describe())
 # %%
 import matplotlib.pyplot as plt
 
-from cmlib import errata, prompts
-from cmlib.cvae import CVAE, train_cvae
+from cmlib import errata
 from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
 from cmlib.data.shapes.prompt_text import (
     COLOR_PARAPHRASES,
@@ -68,17 +68,18 @@ from cmlib.data.shapes.prompt_text import (
     make_prompt,
     prompt_sampler,
 )
-from cmlib.data.shapes.tasks import judge_training_set, one_object_photos
+from cmlib.data.shapes.tasks import one_object_photos
 from cmlib.data.shapes.text import shapes_vocab
 from cmlib.exercises import check
-from cmlib.generative import generate
+from cmlib.generation import prompts
+from cmlib.generation.cvae import CVAE, PromptCVAERecipe
+from cmlib.generation.generative import fidelity_over, generate
 from cmlib.judge import (
-    AttributeJudge,
     diversity,
-    fidelity_over,
     judge_accuracy,
     real_diversity,
-    train_judge,
+    reference_judge,
+    reference_judge_name,
 )
 from cmlib.viz import show_images
 from cmlib.widgets.generative import sample_grid
@@ -86,8 +87,9 @@ from cmlib.widgets.generative import sample_grid
 # Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
 IMAGE_SIZE = 16
 NUM_TRAIN = runtime.pick(cpu=6000, gpu=20000)
-JUDGE_EPOCHS = runtime.pick(cpu=4, gpu=8)
-CVAE_EPOCHS = runtime.pick(cpu=20, gpu=40)
+# The CVAE's architecture and training, written once (`cmlib.generation.cvae.PromptCVAERecipe`):
+# the studio's drawer is this recipe, so a change here goes through it.
+CVAE_RECIPE = PromptCVAERecipe.for_profile(runtime.profile())
 COND_DIM = 32
 SAMPLES_PER_PROMPT = runtime.pick(cpu=30, gpu=100)
 TEMPERATURE = 0.3  # the CVAE's sampling temperature for the checkpoints (section 6)
@@ -270,7 +272,7 @@ print("decoder output for a fixed z does not depend on any prompt:",
       tuple(article_cvae.decoder(same_z).shape), "- the decoder has no prompt input at all")
 
 # %% [markdown]
-# The working version is `cmlib.cvae.CVAE`: q(z|x,c) with a mean and a log-variance, the
+# The working version is `cmlib.generation.cvae.CVAE`: q(z|x,c) with a mean and a log-variance, the
 # reparameterisation trick, the KL term, and a decoder p(x|z,c) that takes the prompt.
 
 # %%
@@ -291,11 +293,17 @@ print(
 # real images only**. It must know all 18 colour–shape pairs, including the three held out from the
 # generators, so it also learns from half of the `heldout` split; the generators never see those
 # images.
+#
+# The recipe takes three steps: `judge_training_set` joins the generators' training images and
+# the second half of the held-out split; an `AttributeJudge` (a small CNN with one head per
+# attribute) is built; `train_judge` trains it with the four cross-entropies summed.
+# `cmlib.judge.reference_judge` runs exactly these steps once and saves the judge in the model
+# registry (模型注册表), so that part 3, chapter 05 and the studio load this one judge instead of
+# training their own:
 
 # %%
-x_judge, a_judge = judge_training_set(x_train, a_train, x_heldout, a_heldout)
-judge = AttributeJudge(image_size=IMAGE_SIZE, width=16)
-judge_history = train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
+judge, judge_status = reference_judge(DEVICE, SEED)
+print(f"{reference_judge_name(SEED)}: {judge_status}")
 judge_test = judge_accuracy(judge, x_test, a_test)
 judge_heldout = judge_accuracy(judge, x_heldout[:500], {k: v[:500] for k, v in a_heldout.items()})
 print("judge on real test images:   ", {k: round(v, 3) for k, v in judge_test.items()})
@@ -339,7 +347,7 @@ check("4.2", my_kl)
 # %% [markdown]
 # Three choices turn the textbook CVAE into one that draws what the prompt says, each measured while
 # building this chapter (the numbers are in `chapters/notes/04_prompt_generation.md` and
-# `cmlib.generative`'s docstrings):
+# `cmlib.generation.generative`'s docstrings):
 #
 # * **Where is the object?** A short prompt ("a red circle") leaves the position open, so z must
 #   carry it. The encoder therefore keeps its feature *grid* (flattened, not averaged) and gets two
@@ -353,15 +361,15 @@ check("4.2", my_kl)
 #   misplaced small object costs the Bernoulli only a few nats, and z would learn nothing.
 #
 # The model is trained with its bag-of-words prompt encoder; each image gets a fresh prompt per
-# epoch.
+# epoch. The recipe (`CVAE_RECIPE`, a `cmlib.generation.cvae.PromptCVAERecipe`) holds these
+# choices and the training settings in one place.
 
 # %%
 runtime.seed_everything(SEED)
 cvae_text = prompts.BagOfWordsEncoder(vocab, COND_DIM)
-cvae = CVAE(COND_DIM, latent_dim=8, image_size=IMAGE_SIZE, width=32, decoder="coordinate",
-                learned_prior=True)
-cvae_history = train_cvae(cvae, cvae_text, x_train, train_prompts, CVAE_EPOCHS, DEVICE,
-                              batch_size=32, lr=2e-3, likelihood="gaussian", sigma=0.1, seed=SEED)
+print(CVAE_RECIPE)
+cvae = CVAE_RECIPE.build()  # the CVAE of cmlib.generation.cvae with the architecture above
+cvae_history = CVAE_RECIPE.train(cvae, cvae_text, x_train, train_prompts, DEVICE, seed=SEED)
 print(f"trained in {cvae_history.total_seconds:.0f} s")
 
 # %%
@@ -548,35 +556,18 @@ _ = prompt_explorer({"CVAE": (cvae, cvae_text), "CVAE + grounded MiniLM": (cvae,
                     prompt="a large blue circle on the right", temperature=TEMPERATURE)
 
 # %% [markdown]
-# Part 3 offers this CVAE in its prompt box next to the cGAN, so we save it (atomically) to the data
-# cache, with the configuration needed to rebuild it.
-
-# %%
-from cmlib.checkpoint import save_checkpoint
-from cmlib.data.cache import cache_dir
-
-cvae_config = {"cond_dim": COND_DIM, "latent_dim": 8, "image_size": IMAGE_SIZE, "width": 32,
-               "decoder": "coordinate", "learned_prior": True}
-saved = save_checkpoint(
-    cache_dir() / "ch04_cvae.pt",
-    nn.ModuleDict({"cvae": cvae, "text": cvae_text}),
-    "chapter 04 CVAE",
-    config=cvae_config,
-    metrics={"seen": checked["seen"]},
-)
-print("saved", saved.name)
-
-# %% [markdown]
-# Chapter 08's prompt studio draws with exactly this recipe, so we also put the model in the
-# model registry (`cmlib.registry`) under the name the studio asks for. The entry records the
-# recipe and a hash of the code that trained it; the studio reuses it only while both match.
+# Part 3 offers this CVAE in its prompt box next to the cGAN, chapter 05 compares its token decoder
+# with it, and chapter 08's prompt studio draws with it. So we put it in the model registry
+# (`cmlib.registry`, under the data cache) under the name they all ask for. The entry records the
+# recipe and a hash of the code that trained it; the others reuse it only while both match, and
+# train this recipe themselves when it is missing (a notebook run alone still works).
 
 # %%
 from cmlib.studio import models as studio_models
 
 entry = studio_models.save_role(
     "drawer", studio_models.Drawer.from_parts(cvae, cvae_text), SEED,
-    recipe={"num_train": NUM_TRAIN, "num_epochs": CVAE_EPOCHS, "batch_size": 32, "lr": 2e-3},
+    recipe={"num_train": NUM_TRAIN, **dataclasses.asdict(CVAE_RECIPE)},
     metrics={"seen": checked["seen"]},
 )
 print("saved", entry.name, "code version", entry.code_version)

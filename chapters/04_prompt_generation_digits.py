@@ -42,10 +42,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlib import prompts, runtime
+from cmlib import runtime
 from cmlib.claims import Checkpoints
-from cmlib.cvae import CVAE, train_cvae
-from cmlib.generative import generate
+from cmlib.generation import prompts
+from cmlib.generation.cvae import CVAE, train_cvae
+from cmlib.generation.generative import generate
 from cmlib.judge import diversity
 from cmlib.viz import show_images
 

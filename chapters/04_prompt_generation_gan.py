@@ -40,7 +40,6 @@ CHAPTER_START = time.perf_counter()
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from cmlib import runtime
 from cmlib.claims import Checkpoints
@@ -54,7 +53,7 @@ print(runtime.describe())
 # %%
 import matplotlib.pyplot as plt
 
-from cmlib import errata, gan, prompts
+from cmlib import errata
 from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes.prompt_text import (
     alignment_prompts,
@@ -63,24 +62,23 @@ from cmlib.data.shapes.prompt_text import (
     make_prompt,
     prompt_sampler,
 )
-from cmlib.data.shapes.tasks import judge_training_set, one_object_photos
+from cmlib.data.shapes.tasks import one_object_photos
 from cmlib.data.shapes.text import shapes_vocab
 from cmlib.exercises import check
-from cmlib.generative import generate
+from cmlib.generation import gan, prompts
+from cmlib.generation.generative import fidelity_over, generate
 from cmlib.judge import (
-    AttributeJudge,
     diversity,
-    fidelity_over,
     judge_accuracy,
     real_diversity,
-    train_judge,
+    reference_judge,
+    reference_judge_name,
 )
 from cmlib.widgets.generative import sample_grid
 
 # Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
 IMAGE_SIZE = 16
 NUM_TRAIN = runtime.pick(cpu=6000, gpu=20000)
-JUDGE_EPOCHS = runtime.pick(cpu=4, gpu=8)
 GAN_STEPS = runtime.pick(cpu=3000, gpu=8000)
 COND_DIM = 32
 SAMPLES_PER_PROMPT = runtime.pick(cpu=30, gpu=100)
@@ -101,9 +99,8 @@ train_prompts = prompt_sampler(a_train, np.random.default_rng(SEED))  # indices 
 vocab = shapes_vocab()
 
 
-x_judge, a_judge = judge_training_set(x_train, a_train, x_heldout, a_heldout)
-judge = AttributeJudge(image_size=IMAGE_SIZE, width=16)
-train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
+judge, judge_status = reference_judge(DEVICE, SEED)  # part 1's judge, from the registry
+print(f"{reference_judge_name(SEED)}: {judge_status}")
 judge_test = judge_accuracy(judge, x_test, a_test)
 print("judge on real test images:", {k: round(v, 3) for k, v in judge_test.items()})
 checkpoint("judge-color-shape", judge_test["color+shape"], ">=", 0.98);
@@ -138,8 +135,8 @@ except RuntimeError as err:
     print("discriminator call fails:", type(err).__name__, str(err).splitlines()[0])
 
 # %% [markdown]
-# The working versions in `cmlib.gan`: a generator takes noise *and* the prompt and outputs an
-# image; `ProjectionDiscriminator` scores an image together with the prompt:
+# The working versions in `cmlib.generation.gan`: a generator takes noise *and* the prompt and
+# outputs an image; `ProjectionDiscriminator` scores an image together with the prompt:
 # D(x, c) = w·φ(x) + ⟨Vc, φ(x)⟩ (Miyato & Koyama, 2018). It also has two small auxiliary heads that
 # classify colour and shape (AC-GAN), which give G a direct signal about the prompt.
 #
@@ -384,8 +381,9 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase, grounded"):
                chance=CHANCE)
 
 # %% [markdown]
-# Compare with part 1's CVAE on the same prompts, judge and samples, when part 1 has run on this
-# machine (it saves its CVAE to the data cache). The cell prints both, the CVAE at part 1's
+# Compare with part 1's CVAE on the same prompts, judge and samples. Part 1 put it in the model
+# registry; where it has not run on this machine, the registry trains part 1's recipe first (about
+# a minute). The cell prints both, the CVAE at part 1's
 # sampling temperature τ = 0.3 and at τ = 1 (its whole prior: more variety, less fidelity;
 # the cGAN has no temperature). The two reach held-out
 # pairs in different ways: the CVAE reconstructs real images, colour and shape through one
@@ -393,28 +391,23 @@ for key in ("held-out", "held-out via MiniLM", "paraphrase, grounded"):
 # "red triangle" is only D's colour head and its colour-blind shape head, each read on its own.
 
 # %%
-from cmlib.checkpoint import CheckpointError
-from cmlib.data.cache import cache_dir
-from cmlib.generative import load_saved_generator
+from cmlib.studio import models as studio_models
 
-try:
-    cvae_model, cvae_text = load_saved_generator(cache_dir() / "ch04_cvae.pt", vocab)
-except (FileNotFoundError, CheckpointError) as err:
-    cvae_model = None
-    print(f"Part 1's CVAE is not available ({err}); run part 1 to compare.")
-if cvae_model is not None:
-    CVAE_TEMPERATURE = 0.3  # part 1 scores its CVAE at this sampling temperature
-    print(f"{'prompt set':<12}{'cGAN':>8}{'CVAE τ=0.3':>12}{'CVAE τ=1':>10}   "
-          "(colour+shape fidelity, this judge)")
-    for name in ("seen", "held-out"):
-        cvae_fid = [fidelity_over(judge, cvae_model, cvae_text, prompt_sets[name],
-                                  SAMPLES_PER_PROMPT, SEED, temperature=t)["color+shape"]
-                    for t in (CVAE_TEMPERATURE, 1.0)]
-        print(f"{name:<12}{results[name]:8.3f}{cvae_fid[0]:12.3f}{cvae_fid[1]:10.3f}")
-    prompt = make_prompt("red", "circle")
-    cvae_div = diversity(generate(cvae_model, cvae_text, prompt, 40, seed=SEED))
-    print(f"diversity / real for '{prompt}': cGAN {diversity_ratio[prompt]:.2f}, CVAE at τ = 1 "
-          f"{cvae_div / real_diversity(x_test, a_test, 'red', 'circle'):.2f}")
+drawer, drawer_status = studio_models.load_role("drawer", SEED, DEVICE)
+cvae_model, cvae_text = drawer.cvae, drawer.text
+print(f"part 1's CVAE, {studio_models.registry_name('drawer', SEED)}: {drawer_status}")
+CVAE_TEMPERATURE = 0.3  # part 1 scores its CVAE at this sampling temperature
+print(f"{'prompt set':<12}{'cGAN':>8}{'CVAE τ=0.3':>12}{'CVAE τ=1':>10}   "
+      "(colour+shape fidelity, this judge)")
+for name in ("seen", "held-out"):
+    cvae_fid = [fidelity_over(judge, cvae_model, cvae_text, prompt_sets[name],
+                              SAMPLES_PER_PROMPT, SEED, temperature=t)["color+shape"]
+                for t in (CVAE_TEMPERATURE, 1.0)]
+    print(f"{name:<12}{results[name]:8.3f}{cvae_fid[0]:12.3f}{cvae_fid[1]:10.3f}")
+prompt = make_prompt("red", "circle")
+cvae_div = diversity(generate(cvae_model, cvae_text, prompt, 40, seed=SEED))
+print(f"diversity / real for '{prompt}': cGAN {diversity_ratio[prompt]:.2f}, CVAE at τ = 1 "
+      f"{cvae_div / real_diversity(x_test, a_test, 'red', 'circle'):.2f}")
 
 # %% [markdown]
 # ## 6. The discriminator as an image embedding (§2.1.1.2)
@@ -451,31 +444,30 @@ for name, acc in probe_rows.items():
     print(f"linear probe on {name:<36}: {acc:.3f}")
 
 # %% [markdown]
-# The generator (its EMA weights) and its prompt encoder go to the data cache, with what is
-# needed to rebuild them: chapter 05 compares its token-by-token image decoder with them.
+# The generator (its EMA weights) and its prompt encoder go to the model registry, with the sizes
+# that rebuild them, the recipe and a hash of the code: chapter 05 compares its token-by-token
+# image decoder with them.
 
 # %%
-from cmlib.checkpoint import save_checkpoint
+from cmlib.generation.generative import save_cgan
 
-cgan_config = {"cond_dim": COND_DIM, "noise_dim": 16, "image_size": IMAGE_SIZE, "width": 32}
-saved = save_checkpoint(cache_dir() / "ch04_cgan.pt", nn.ModuleDict(
-    {"generator": generator, "text": g_text}), "chapter 04 cGAN", config=cgan_config,
-    metrics={"seen": results["seen"], "held-out": results["held-out"]})
-print("saved", saved.name)
+entry = save_cgan(generator, g_text, SEED,
+                  recipe={"steps": GAN_STEPS, "batch_size": 32, "lr": 5e-4, "num_train": NUM_TRAIN},
+                  metrics={"seen": results["seen"], "held-out": results["held-out"]})
+print("saved", entry.name, "code version", entry.code_version)
 
 # %% [markdown]
 # ## 7. Try it: a prompt box
 #
 # Type a prompt, pick a seed and a model. An empty prompt, or one with no word the model knows,
-# shows a message. Without a running kernel you see the static grid only. Part 1's CVAE joins the
-# switch when part 1 has been run on this machine (it saves the model to the data cache).
+# shows a message. Without a running kernel you see the static grid only. Part 1's CVAE is in the
+# switch too.
 
 # %%
 from cmlib.widgets.generative import prompt_explorer
 
 models = {"cGAN": (generator, g_text), "cGAN + grounded MiniLM": (generator, gan_grounded)}
-if cvae_model is not None:
-    models["CVAE (part 1)"] = (cvae_model, cvae_text)
+models["CVAE (part 1)"] = (cvae_model, cvae_text)
 _ = prompt_explorer(models, prompt="a large blue circle on the right")
 
 # %% [markdown]

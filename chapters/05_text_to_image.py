@@ -52,7 +52,6 @@ print(runtime.describe())
 # Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
 IMAGE_SIZE = 16
 NUM_TRAIN = runtime.pick(cpu=6000, gpu=20000)
-JUDGE_EPOCHS = runtime.pick(cpu=4, gpu=8)
 NUM_CODES = 512
 PATCH = 2
 CHANNELS = runtime.pick(cpu=32, gpu=96)
@@ -73,9 +72,10 @@ TEMPERATURE = 0.7
 # %%
 from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes.prompt_text import evaluation_prompts, prompt_sampler
-from cmlib.data.shapes.tasks import judge_training_set, one_object_photos
+from cmlib.data.shapes.tasks import one_object_photos
 from cmlib.data.shapes.text import shapes_vocab
-from cmlib.judge import AttributeJudge, fidelity_over, judge_accuracy, train_judge
+from cmlib.generation.generative import fidelity_over
+from cmlib.judge import judge_accuracy, reference_judge, reference_judge_name
 
 x_train, a_train = one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
 x_test, a_test = one_object_photos("test", 1000, IMAGE_SIZE, SEED)
@@ -83,9 +83,8 @@ x_heldout, a_heldout = one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
 train_prompts = prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
 vocab = shapes_vocab()
 
-x_judge, a_judge = judge_training_set(x_train, a_train, x_heldout, a_heldout)
-judge = AttributeJudge(image_size=IMAGE_SIZE, width=16)
-train_judge(judge, x_judge, a_judge, JUDGE_EPOCHS, DEVICE, seed=SEED)
+judge, judge_status = reference_judge(DEVICE, SEED)  # chapter 04's judge, from the registry
+print(f"{reference_judge_name(SEED)}: {judge_status}")
 judge_real = judge_accuracy(judge, x_test, a_test)["color+shape"]
 print(f"judge on real test images, colour+shape: {judge_real:.3f}")
 
@@ -97,7 +96,7 @@ print(f"judge on real test images, colour+shape: {judge_real:.3f}")
 # centre. The idea is two lines:
 
 # %%
-from cmlib.codebook import PatchCodebook, kmeans, to_patches
+from cmlib.generation.codebook import PatchCodebook, kmeans, to_patches
 
 patches = to_patches(x_train[:200], PATCH).flatten(0, 1)  # (200 · 64, 12)
 centres = kmeans(patches, 16, seed=SEED)  # a toy vocabulary of 16 patches
@@ -158,8 +157,12 @@ print(f"the commonest 10% of the codes make up {share_top:.0%} of all tokens")
 # Causality is a claim we can check: change one token and see which positions' predictions move.
 
 # %%
-from cmlib import prompts
-from cmlib.autoregressive import PromptPixelCNN, TokenImageGenerator, train_prompt_pixelcnn
+from cmlib.generation import prompts
+from cmlib.generation.autoregressive import (
+    PromptPixelCNN,
+    TokenImageGenerator,
+    train_prompt_pixelcnn,
+)
 
 runtime.seed_everything(SEED)
 text_encoder = prompts.BagOfWordsEncoder(vocab, COND_DIM)
@@ -226,7 +229,7 @@ _ = sample_grid(generator, text_encoder, grid_prompts, f"PixelCNN samples (guida
 # grey). The object appears row by row, each row conditioned on the rows above.
 
 # %%
-from cmlib.generative import generate
+from cmlib.generation.generative import generate
 
 one = generate(generator, text_encoder, "a large red triangle", 1, seed=SEED,
                temperature=TEMPERATURE)
@@ -282,23 +285,27 @@ print(f"the weaker attribute in this run: {weaker} ({guided[weaker]:.3f}, the ot
       f"{guided['shape' if weaker == 'color' else 'color']:.3f})")
 
 # %% [markdown]
-# Chapter 04 saved its CVAE (part 1) and cGAN (part 3) to the data cache. Where they are there,
-# here they are on the same prompts, judge and number of samples; the CVAE samples at the prior
-# temperature τ = 0.3 its chapter uses (the cGAN has no temperature).
+# Chapter 04 put its CVAE (part 1) and cGAN (part 3) in the model registry. Here they are on the
+# same prompts, judge and number of samples; the CVAE samples at the prior temperature τ = 0.3 its
+# chapter uses (the cGAN has no temperature). Where part 1 has not run on this machine the registry
+# trains its recipe first (about a minute); part 3's cGAN is shown where part 3 has run.
 
 # %%
 from cmlib.checkpoint import CheckpointError
-from cmlib.data.cache import cache_dir
-from cmlib.generative import load_saved_generator
+from cmlib.generation.generative import cgan_name, load_cgan
+from cmlib.registry import StaleModelError
+from cmlib.studio import models as studio_models
 
+drawer, drawer_status = studio_models.load_role("drawer", SEED, DEVICE)
+print(f"{studio_models.registry_name('drawer', SEED)}: {drawer_status}")
+generators = {"CVAE (chapter 04, part 1)": (drawer.cvae, drawer.text, 0.3)}
+try:
+    cgan, cgan_text = load_cgan(SEED, vocab)
+    generators["cGAN (chapter 04, part 3)"] = (cgan.to(DEVICE), cgan_text.to(DEVICE), 1.0)
+except (FileNotFoundError, StaleModelError, CheckpointError) as err:
+    print(f"{cgan_name(SEED)} is not available ({err}); run chapter 04 part 3 to add it")
 rows = {"PixelCNN on tokens (this part)": (guided["color+shape"], heldout["color+shape"])}
-for label, file, temperature in (("CVAE (chapter 04, part 1)", "ch04_cvae.pt", 0.3),
-                                 ("cGAN (chapter 04, part 3)", "ch04_cgan.pt", 1.0)):
-    try:
-        model, encoder = load_saved_generator(cache_dir() / file, vocab)
-    except (FileNotFoundError, CheckpointError) as err:
-        print(f"{label}: not available ({err}); run that part of chapter 04 first")
-        continue
+for label, (model, encoder, temperature) in generators.items():
     rows[label] = tuple(fidelity_over(judge, model, encoder, prompt_sets[name],
                                       SAMPLES_PER_PROMPT, SEED, temperature)["color+shape"]
                         for name in ("seen", "held-out"))

@@ -69,12 +69,14 @@ plt.show()
 # %% [markdown]
 # ## 2 · The models, by name
 #
-# The studio asks the model registry (`cmlib.registry`) for each model by name. Two are the
+# The studio asks the model registry (`cmlib.registry`) for each model by name. Three are the
 # chapters' own: the drawer is chapter 04's CVAE (`ch04-cvae-<profile>-seed<seed>`, saved by
-# chapter 04 part 1) and the translator chapter 06's CycleGAN (saved by part 1). The others are
+# chapter 04 part 1), the judge chapter 04's reference judge (`ch04-judge-…`, the one chapters 04
+# and 05 score with) and the translator chapter 06's CycleGAN (saved by part 1). The others are
 # the studio's compact versions of chapters 05 and 07 (`ch08-<role>-…`). An entry is used only
 # if its config and the code that trained it are unchanged; a missing, stale or corrupt entry is
-# trained again, here, with its chapter's recipe (`cmlib.studio.models.SIZES`), so a fresh clone
+# trained again, here, with its chapter's recipe (`cmlib.studio.models.SIZES`, and
+# `cmlib.judge.REFERENCE_SIZES` for the judge), so a fresh clone
 # runs this chapter on its own.
 #
 # The studio's world is chapter 04's: one shape, 16×16 pixels. The captioner reads the images

@@ -293,12 +293,12 @@ LISTINGS: dict[str, Listing] = {listing.name: listing for listing in (
             "The generator has no noise input and outputs one number; the discriminator sees the "
             "image concatenated with the generator's output instead of the condition, through a "
             "one-unit bottleneck.",
-            "cmlib.gan.GlyphGenerator and ProjectionDiscriminator, trained by train_cgan"),
+            "cmlib.generation.gan.GlyphGenerator and ProjectionDiscriminator, trained by train_cgan"),
     Listing("CVAE", "§3.2.1.2 条件VAEs在跨模态学习中的应用", "条件VAE模型伪代码",
             "04_prompt_generation",
             "self.embed is never defined; the encoder emits 2 numbers with no mean/log-variance "
             "split, so there is no sampling and no KL term; the decoder never sees the prompt.",
-            "cmlib.cvae.CVAE, trained on the ELBO by train_cvae"),
+            "cmlib.generation.cvae.CVAE, trained on the ELBO by train_cvae"),
     Listing("Seq2Seq", "§3.2.2.1 序列到序列学习", "Seq2Seq模型伪代码", "05_captioning",
             "hidden_dim, latent_dim and self.embed are undefined; supplied, it is an MLP that maps "
             "one vector to one vector: no tokens, no decoder loop, no sequence.",

@@ -5,8 +5,8 @@ ShapesWorld images only, sees as the prompted colour and shape:
 
 * :class:`AttributeJudge`, :func:`train_judge` and :func:`judge_accuracy`;
 * :func:`reference_judge` — the course's one trained judge, from the model registry;
-* :func:`prompt_fidelity` — fidelity for one prompt (:func:`cmlib.generative.fidelity_over`
-  averages it over a prompt set);
+* :func:`prompt_fidelity` — fidelity for one prompt
+  (:func:`cmlib.generation.generative.fidelity_over` averages it over a prompt set);
 * :func:`diversity` and :func:`real_diversity` — how varied the samples are, and the yardstick.
 """
 

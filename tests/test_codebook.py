@@ -1,10 +1,10 @@
-"""cmlib.codebook (patch tokens) and cmlib.autoregressive (prompt → image tokens)."""
+"""cmlib.generation: codebook (patch tokens) and autoregressive (prompt → image tokens)."""
 
 import pytest
 import torch
 
-from cmlib.autoregressive import PromptPixelCNN, train_prompt_pixelcnn
-from cmlib.codebook import PatchCodebook, from_patches, kmeans, to_patches
+from cmlib.generation.autoregressive import PromptPixelCNN, train_prompt_pixelcnn
+from cmlib.generation.codebook import PatchCodebook, from_patches, kmeans, to_patches
 
 
 def test_patches_round_trip():
@@ -63,7 +63,7 @@ def test_pixelcnn_sees_only_earlier_tokens(kernel):
 
 
 def test_pixelcnn_learns_a_prompted_pattern_and_samples_it():
-    from cmlib import prompts
+    from cmlib.generation import prompts
     from cmlib.text import Vocab
 
     torch.manual_seed(0)
@@ -97,9 +97,9 @@ def test_pixelcnn_learns_a_prompted_pattern_and_samples_it():
 
 
 def test_token_image_generator_draws_images_through_generate():
-    from cmlib import prompts
-    from cmlib.autoregressive import TokenImageGenerator
-    from cmlib.generative import generate
+    from cmlib.generation import prompts
+    from cmlib.generation.autoregressive import TokenImageGenerator
+    from cmlib.generation.generative import generate
     from cmlib.text import Vocab
 
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Tests for cmlib.cvae and cmlib.decoders: the ELBO's parts, the CVAE, its training."""
+"""Tests for cmlib.generation.cvae and .decoders: the ELBO's parts, the CVAE, its training."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from cmlib import prompts
-from cmlib.cvae import CVAE, kl_divergence, reconstruction_loss, reparameterize, train_cvae
 from cmlib.data.shapes.prompt_text import training_prompts
 from cmlib.data.shapes.text import shapes_vocab
-from cmlib.decoders import CoordinateDecoder
+from cmlib.generation import prompts
+from cmlib.generation.cvae import (
+    CVAE,
+    kl_divergence,
+    reconstruction_loss,
+    reparameterize,
+    train_cvae,
+)
+from cmlib.generation.decoders import CoordinateDecoder
 
 COND = 8
 
@@ -199,8 +205,8 @@ def test_coordinate_decoder_at_other_coordinates():
 def test_the_prompt_cvae_recipe_builds_chapter_four_model_and_trains_with_its_settings(
     monkeypatch,
 ):
-    from cmlib import cvae as cvae_module
-    from cmlib.cvae import PromptCVAERecipe
+    from cmlib.generation import cvae as cvae_module
+    from cmlib.generation.cvae import PromptCVAERecipe
 
     cpu, gpu = PromptCVAERecipe.for_profile("cpu"), PromptCVAERecipe.for_profile("gpu")
     assert (cpu.num_epochs, gpu.num_epochs) == (20, 40) and cpu.decoder == "coordinate"

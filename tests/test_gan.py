@@ -1,4 +1,4 @@
-"""Tests for cmlib.gan: generators, the projection discriminator and the cGAN's training."""
+"""cmlib.generation.gan: generators, the projection discriminator and the cGAN's training."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from cmlib import gan, prompts
 from cmlib.data.shapes import prompt_text
 from cmlib.data.shapes.text import shapes_vocab
+from cmlib.generation import gan, prompts
 
 COND = 8
 

@@ -1,14 +1,14 @@
-"""Tests for cmlib.generative: images from a prompt, and the checks on what comes in."""
+"""Tests for cmlib.generation.generative: images from a prompt, and the checks on what comes in."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cmlib import gan, prompts
-from cmlib.cvae import CVAE
 from cmlib.data.shapes.text import shapes_vocab
-from cmlib.generative import generate, generate_from_condition
+from cmlib.generation import gan, prompts
+from cmlib.generation.cvae import CVAE
+from cmlib.generation.generative import generate, generate_from_condition
 
 COND = 8
 
@@ -39,7 +39,7 @@ def test_generate_rejects_bad_input(kind):
 def test_part_three_cgan_goes_through_the_registry_and_back(tmp_path, monkeypatch):
     from cmlib import registry
     from cmlib.checkpoint import CheckpointError
-    from cmlib.generative import cgan_name, load_cgan, save_cgan
+    from cmlib.generation.generative import cgan_name, load_cgan, save_cgan
 
     monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CMLIB_PROFILE", "cpu")
@@ -61,7 +61,7 @@ def test_part_three_cgan_goes_through_the_registry_and_back(tmp_path, monkeypatc
     with pytest.raises(TypeError, match="recipe"):
         save_cgan(generator, text, 3, recipe=None)
     # an entry written by other code is stale, a torn one corrupt: neither loads silently
-    monkeypatch.setattr("cmlib.generative._cgan_code", lambda: [gan])
+    monkeypatch.setattr("cmlib.generation.generative._cgan_code", lambda: [gan])
     with pytest.raises(registry.StaleModelError):
         load_cgan(3, vocab)
     monkeypatch.undo()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cmlib import prompts
-from cmlib.cvae import CVAE
 from cmlib.data.shapes import HELDOUT_PAIRS
 from cmlib.data.shapes.prompt_text import evaluation_prompts
 from cmlib.data.shapes.text import shapes_vocab
 from cmlib.data.shapes.world import COLORS, SHAPES
-from cmlib.generative import fidelity_over
+from cmlib.generation import prompts
+from cmlib.generation.cvae import CVAE
+from cmlib.generation.generative import fidelity_over
 from cmlib.judge import (
     AttributeJudge,
     diversity,
@@ -83,7 +83,7 @@ def test_fidelity_over_is_the_mean_over_prompts_of_each_prompts_rates(monkeypatc
             images[i, 0], images[i, 1] = color, shape
         return images
 
-    monkeypatch.setattr("cmlib.generative.generate", fake_generate)
+    monkeypatch.setattr("cmlib.generation.generative.generate", fake_generate)
     prompts_ = [("a red circle", "red", "circle", None, None),
                 ("a blue square", "blue", "square", None, None)]  # fmt: skip
     scores = fidelity_over(ScriptedJudge(), None, None, prompts_, n=3, seed=2, temperature=0.5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmlib import prompts
 from cmlib.data.shapes import COLORS, HELDOUT_PAIRS, SEEN_PAIRS
 from cmlib.data.shapes.prompt_text import (
     all_prompts,
@@ -14,6 +13,7 @@ from cmlib.data.shapes.prompt_text import (
     training_prompts,
 )
 from cmlib.data.shapes.text import shapes_vocab
+from cmlib.generation import prompts
 
 COND = 8
 

@@ -1,4 +1,4 @@
-"""Tests for cmlib.prompts: prompt encoders and grounding colour words."""
+"""Tests for cmlib.generation.prompts: prompt encoders and grounding colour words."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from cmlib import prompts
 from cmlib.data.shapes import SEEN_PAIRS
 from cmlib.data.shapes.prompt_text import (
     make_prompt,
 )
 from cmlib.data.shapes.text import shapes_vocab
+from cmlib.generation import prompts
 
 COND = 8
 

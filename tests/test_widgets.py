@@ -11,10 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmlib import prompts, retrieval
-from cmlib.cvae import CVAE
+from cmlib import retrieval
 from cmlib.data.shapes.text import shapes_vocab
 from cmlib.embeddings import WordVectors
+from cmlib.generation import prompts
+from cmlib.generation.cvae import CVAE
 from cmlib.hooks import capture_features
 from cmlib.vision import CNNClassifier
 from cmlib.widgets import interactive_view

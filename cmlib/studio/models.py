@@ -7,9 +7,10 @@ library functions (no model code is repeated here):
 
 * **finder** — chapter 07's dual encoder (:func:`cmlib.shapes_retrieval.make_dual_encoder`),
   trained by chapter 09's loop (:func:`cmlib.distributed.train_retrieval`) in one process;
-* **drawer** — chapter 04's CVAE with its bag-of-words prompt encoder (:mod:`cmlib.cvae`),
-  with chapter 04's recipe: chapter 04 saves it as ``ch04-cvae-<profile>-seed<seed>``
-  (:func:`save_role`), and the studio trains it only when that entry is missing or stale;
+* **drawer** — chapter 04's CVAE with its bag-of-words prompt encoder
+  (:mod:`cmlib.generation.cvae`), with chapter 04's recipe: chapter 04 saves it as
+  ``ch04-cvae-<profile>-seed<seed>`` (:func:`save_role`), and the studio trains it only when
+  that entry is missing or stale;
 * **describer** — chapter 05's attention captioner on a frozen, pretrained grid encoder
   (:mod:`cmlib.captioning`, :mod:`cmlib.backbone`); it reads 16-pixel images upsampled to 32,
   photos and sketches alike;
@@ -32,10 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import backbone, captioning, cvae, prompts, registry, runtime, shapes_retrieval
+from .. import backbone, captioning, registry, runtime, shapes_retrieval
 from .. import judge as judge_module
 from ..checkpoint import CheckpointError
-from ..cvae import PromptCVAERecipe
 from ..cyclegan import saved as cyclegan_saved
 from ..cyclegan.evaluation import photo_sketch_pairs
 from ..cyclegan.training import CycleGAN, CycleGANConfig, train_cyclegan
@@ -47,6 +47,8 @@ from ..data.shapes.text import shapes_vocab
 from ..data.shapes.vqa import ATTRIBUTE_LABELS, cell_attributes
 from ..distributed import training as ddp_training
 from ..distributed.env import init_distributed
+from ..generation import cvae, prompts
+from ..generation.cvae import PromptCVAERecipe
 from ..judge import AttributeJudge
 from ..vision import ConvEncoder
 

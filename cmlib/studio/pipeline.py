@@ -24,7 +24,7 @@ from ..data.shapes.captioning import caption_vocab
 from ..data.shapes.parse import Parsed
 from ..data.shapes.prompt_text import make_prompt
 from ..data.shapes.text import shapes_vocab
-from ..generative import generate
+from ..generation.generative import generate
 from ..retrieval import DualEncoder
 from ..shapes_retrieval import load_split
 from ..validate import check_int, check_tensor

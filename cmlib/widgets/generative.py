@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from ..generative import generate
+from ..generation.generative import generate
 from ..viz import show_images
 from .base import interactive_view
 

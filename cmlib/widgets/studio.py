@@ -173,7 +173,7 @@ FLOW_BOXES = {
     "prompt": ("prompt\n“a small red circle…”", 0.07, 0.5),
     "understand": ("understand\n(caption grammar)", 0.24, 0.5),
     "finder": ("find: dual encoder\nch. 07 · cmlib.retrieval", 0.45, 0.85),
-    "drawer": ("draw: CVAE\nch. 04 · cmlib.cvae", 0.45, 0.5),
+    "drawer": ("draw: CVAE\nch. 04 · cmlib.generation.cvae", 0.45, 0.5),
     "translator": ("translate photos to sketches:\nCycleGAN, ch. 06", 0.6, 0.13),
     "describer": ("describe: captioner\nch. 05 · cmlib.captioning", 0.75, 0.5),
     "verdict": ("check: round-trip\nverdict ✓/✗", 0.93, 0.5),

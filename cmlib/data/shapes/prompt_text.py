@@ -7,7 +7,7 @@ words left out at random, so that a short prompt such as "a red circle" is a nor
 :func:`all_prompts` every canonical prompt. The paraphrases (:data:`COLOR_PARAPHRASES`,
 :data:`SHAPE_PARAPHRASES`) use words ShapesWorld never does, on purpose.
 
-The encoders that turn prompts into condition vectors are in :mod:`cmlib.prompts`.
+The encoders that turn prompts into condition vectors are in :mod:`cmlib.generation.prompts`.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.shapes.world import COLORS, RGB
-from .text import SPECIALS, Vocab, tokenize
+from ..data.shapes.world import COLORS, RGB
+from ..text import SPECIALS, Vocab, tokenize
 
 
 # ---------------------------------------------------------------- checks

@@ -5,7 +5,7 @@
 * :class:`CVAE` — q(z|x,c), p(x|z,c) with a conv or a coordinate decoder, and p(z|c);
 * :func:`train_cvae` — trains the CVAE with its prompt encoder through :func:`cmlib.train.fit`.
 
-Drawing from a prompt is :func:`cmlib.generative.generate`. Chapter 04, §3.2.1.2.
+Drawing from a prompt is :func:`cmlib.generation.generative.generate`. Chapter 04, §3.2.1.2.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..train import History, IndexBatches, fit
+from ..validate import check_choice, check_int, check_number
+from ..vision import ConvEncoder, check_images, coordinate_grid
 from .decoders import ConvDecoder, CoordinateDecoder, check_condition, num_upsamplings
-from .train import History, IndexBatches, fit
-from .validate import check_choice, check_int, check_number
-from .vision import ConvEncoder, check_images, coordinate_grid
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

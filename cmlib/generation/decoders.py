@@ -1,7 +1,7 @@
 """Image decoders: a vector (a latent code plus a condition) becomes an image.
 
-The building blocks of the course's generators — the CVAE of :mod:`cmlib.cvae`, the GANs of
-:mod:`cmlib.gan` and the translators of chapter 06:
+The building blocks of the course's generators — the CVAE of :mod:`cmlib.generation.cvae`, the
+GANs of :mod:`cmlib.generation.gan` and the translators of chapter 06:
 
 * :class:`ConvDecoder` — DCGAN's body: a 4×4 map, then transposed convolutions, with the
   condition applied at every scale by FiLM;
@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validate import check_positive_ints, check_tensor
-from .vision import coordinate_grid
+from ..validate import check_positive_ints, check_tensor
+from ..vision import coordinate_grid
 
 
 def num_upsamplings(image_size: int) -> int:
@@ -117,7 +117,7 @@ class CoordinateDecoder(nn.Module):
         logits.
         ``forward(code, coords=(B, S·S, 2))`` evaluates the MLP at other coordinates than the pixel
         grid, e.g. each pixel's position in an object's own frame
-        (:class:`cmlib.gan.GlyphGenerator`).
+        (:class:`cmlib.generation.gan.GlyphGenerator`).
     """
 
     def __init__(

@@ -1,7 +1,8 @@
 """Prompt-driven generation (提示词驱动的生成): a prompt in, images out, from any generator.
 
-:func:`generate` reads a prompt with a prompt encoder (:mod:`cmlib.prompts`) and draws images
-from a :class:`cmlib.cvae.CVAE` or a GAN generator of :mod:`cmlib.gan`;
+:func:`generate` reads a prompt with a prompt encoder (:mod:`cmlib.generation.prompts`) and
+draws images from a :class:`~cmlib.generation.cvae.CVAE` or a GAN generator of
+:mod:`cmlib.generation.gan`;
 :func:`generate_from_condition` does the same from a condition vector. How faithful the
 images are is measured by :func:`fidelity_over`, with a judge of :mod:`cmlib.judge`.
 """
@@ -14,13 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import gan, prompts, registry, runtime
+from .. import registry, runtime
+from ..data import shapes
+from ..data.shapes.prompt_text import EvalPrompt
+from ..judge import AttributeJudge, prompt_fidelity
+from ..text import Vocab
+from ..validate import check_int, check_tensor
+from . import gan, prompts
 from .cvae import CVAE
-from .data import shapes
-from .data.shapes.prompt_text import EvalPrompt
-from .judge import AttributeJudge, prompt_fidelity
-from .text import Vocab
-from .validate import check_int, check_tensor
 
 
 def _check_num_samples(n: int) -> None:
@@ -39,8 +41,9 @@ def generate_from_condition(
     cond_dim)``.
 
     ``model`` is a :class:`CVAE` (it has ``latent_dim`` and ``sample(c, z, temperature)``) or a GAN
-    generator of :mod:`cmlib.gan` (it has ``noise_dim`` and is called as ``model(z, c)``), or a
-    token decoder such as :class:`~cmlib.autoregressive.TokenImageGenerator` (it has
+    generator of :mod:`cmlib.generation.gan` (it has ``noise_dim`` and is called as
+    ``model(z, c)``), or a token decoder such as
+    :class:`~cmlib.generation.autoregressive.TokenImageGenerator` (it has
     ``sample_images(c, temperature, generator)``). ``temperature`` scales a CVAE's prior noise
     (see :meth:`CVAE.sample`) or a token decoder's logits; a GAN ignores it.
 
@@ -143,7 +146,7 @@ def save_cgan(
     """Put part 3's trained cGAN generator and its prompt encoder in the model registry.
 
     Args:
-        generator: the trained :class:`cmlib.gan.GlyphGenerator` (its EMA weights).
+        generator: the trained :class:`cmlib.generation.gan.GlyphGenerator` (its EMA weights).
         text: its bag-of-words prompt encoder.
         seed: the run's seed (part of the entry's name).
         recipe: the training settings (steps, learning rate, ...), stored in the config.

@@ -1,6 +1,6 @@
 """A prompt becomes an image, one token at a time (chapter 05, part 4; §3.2.2.2 跨模态序列生成).
 
-The image is a grid of codebook tokens (:class:`~cmlib.codebook.PatchCodebook`), read in
+The image is a grid of codebook tokens (:class:`~cmlib.generation.codebook.PatchCodebook`), read in
 raster order; :class:`PromptPixelCNN` models ``p(token_i | tokens before i, prompt)`` and
 draws the tokens one by one. It is a gated PixelCNN (van den Oord et al., 2016, *Conditional
 Image Generation with PixelCNN Decoders*) over the token grid — the prior that VQ-VAE used
@@ -31,9 +31,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..train import History, IndexBatches, fit
+from ..validate import check_int, check_number, check_positive_ints, check_tensor
 from .codebook import PatchCodebook
-from .train import History, IndexBatches, fit
-from .validate import check_int, check_number, check_positive_ints, check_tensor
 
 
 def shift_down(x: torch.Tensor) -> torch.Tensor:
@@ -90,7 +90,7 @@ class PromptPixelCNN(nn.Module):
     Args:
         num_codes: the codebook's size.
         grid_size: tokens per side (8 for 16×16 images in 2×2 patches).
-        cond_dim: size of the prompt vector (from a :mod:`cmlib.prompts` encoder).
+        cond_dim: size of the prompt vector (from a :mod:`cmlib.generation.prompts` encoder).
         channels: feature channels.
         depth: gated layers.
         kernel: the convolutions' width (odd).
@@ -188,7 +188,7 @@ class PromptPixelCNN(nn.Module):
 class TokenImageGenerator(nn.Module):
     """A prompt vector → images: :class:`PromptPixelCNN` draws tokens, the codebook paints them.
 
-    It has the interface :func:`cmlib.generative.generate` expects of a generator
+    It has the interface :func:`cmlib.generation.generative.generate` expects of a generator
     (``cond_dim`` and :meth:`sample_images`), so chapter 04's fidelity tools score it as they
     score the CVAE and the cGAN.
 

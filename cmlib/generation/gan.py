@@ -9,7 +9,7 @@
   loop of two players, so the loop is written out here; it returns a
   :class:`cmlib.train.History` like every other trainer.
 
-Sampling from a trained generator is :func:`cmlib.generative.generate`; the article's GAN
+Sampling from a trained generator is :func:`cmlib.generation.generative.generate`; the article's GAN
 listing as printed is :class:`cmlib.errata.GAN`.
 """
 
@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..train import History, progress_bar, shuffled_batches
+from ..validate import check_choice, check_int, check_number, check_tensor
+from ..vision import check_images, permute_channels
 from .decoders import ConvDecoder, CoordinateDecoder, check_condition, num_upsamplings
-from .train import History, progress_bar, shuffled_batches
-from .validate import check_choice, check_int, check_number, check_tensor
-from .vision import check_images, permute_channels
 
 
 # ---------------------------------------------------------------- conditional GAN
@@ -108,7 +108,7 @@ class GlyphGenerator(nn.Module):
         ):
             check_int(name, value)
         self.cond_dim, self.noise_dim, self.image_size = cond_dim, noise_dim, image_size
-        # kept so that a saved generator can be rebuilt (cmlib.generative.load_cgan)
+        # kept so that a saved generator can be rebuilt (cmlib.generation.generative.load_cgan)
         self.out_channels, self.width, self.depth = out_channels, width, depth
         self.placement = nn.Sequential(
             nn.Linear(noise_dim + cond_dim, width),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .validate import check_int, check_tensor
+from ..validate import check_int, check_tensor
 
 
 def to_patches(images: torch.Tensor, patch: int) -> torch.Tensor:
