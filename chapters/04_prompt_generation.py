@@ -298,8 +298,8 @@ print(
 # the second half of the held-out split; an `AttributeJudge` (a small CNN with one head per
 # attribute) is built; `train_judge` trains it with the four cross-entropies summed.
 # `cmlib.judge.reference_judge` runs exactly these steps once and saves the judge in the model
-# registry (模型注册表), so that part 3, chapter 05 and the studio load this one judge instead of
-# training their own:
+# registry (模型注册表), so that chapter 05 and the studio load this one judge instead of training
+# their own:
 
 # %%
 judge, judge_status = reference_judge(DEVICE, SEED)

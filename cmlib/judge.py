@@ -121,7 +121,8 @@ def train_judge(
 
 
 #: The reference judge's sizes by run profile: chapter 04's recipe. Chapter 04 trains it once;
-#: its later parts, chapter 05 and the studio load the same registry entry.
+#: chapter 05 and the studio load the same registry entry (chapter 04 part 3 trains its own with
+#: these sizes, while its cGAN is repaired).
 REFERENCE_SIZES = {
     "cpu": {"num_train": 6000, "num_epochs": 4},
     "gpu": {"num_train": 20000, "num_epochs": 8},
