@@ -11,3 +11,29 @@ from cmlib.data.shapes import ShapesWorld
 def shapes():
     """64 one-object, photo-style ShapesWorld training images and their attributes."""
     return ShapesWorld("train", size=64, num_objects=1, style="photo").tensors(cache=False)
+
+
+def train_then_load(recipe, seed, monkeypatch, cache):
+    """Call a shared-model recipe twice from the same random state, in a fresh registry.
+
+    Returns the two ``(model, torch.rand(3) drawn after it)`` pairs; asserts the first call
+    trained, the second loaded, both in eval mode, and that they left the same random state and
+    the same weights (loading draws the initial weights just as training does).
+    """
+    import torch
+
+    from cmlib import runtime
+
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(cache))
+    monkeypatch.delenv("CMLIB_REGISTRY_DIR", raising=False)
+    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
+    runs = []
+    for expected in ("trained: missing", "loaded"):
+        runtime.seed_everything(seed)
+        model, status = recipe(torch.device("cpu"), seed, progress=False)
+        assert status == expected and not model.training
+        runs.append((model, torch.rand(3)))
+    assert torch.equal(runs[0][1], runs[1][1])
+    for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters()):
+        assert torch.equal(a, b)
+    return runs

@@ -116,22 +116,12 @@ def test_diversity():
 def test_the_reference_judge_is_trained_once_and_leaves_the_random_state_as_training_does(
     tmp_path, monkeypatch
 ):
-    from cmlib import judge as judge_module
-    from cmlib import runtime
+    from conftest import train_then_load
 
-    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
+    from cmlib import judge as judge_module
+
     monkeypatch.setitem(judge_module.REFERENCE_SIZES, "cpu", {"num_train": 64, "num_epochs": 1})
-    cpu = torch.device("cpu")
-    after = []
-    for expected in ("trained: missing", "loaded"):
-        runtime.seed_everything(1)
-        judge, status = judge_module.reference_judge(cpu, 1, progress=False)
-        assert status == expected and not judge.training
-        after.append((torch.rand(4), [p.detach().clone() for p in judge.parameters()]))
-    # loading draws the same initial weights as training does, so later cells see the same state
-    assert torch.equal(after[0][0], after[1][0])
-    assert all(torch.equal(a, b) for a, b in zip(after[0][1], after[1][1]))
+    train_then_load(judge_module.reference_judge, 1, monkeypatch, tmp_path)
     assert judge_module.reference_judge_name(1) == "ch04-judge-cpu-seed1"
     with pytest.raises(ValueError, match="seed"):
-        judge_module.reference_judge(cpu, -1)
+        judge_module.reference_judge(torch.device("cpu"), -1)

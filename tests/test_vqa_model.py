@@ -148,23 +148,16 @@ def test_pretrain_backbone_color_invariant_heads_ignore_colour(invariant):
 def test_chapter_five_backbone_is_pretrained_once_and_loading_leaves_the_random_state(
     tmp_path, monkeypatch
 ):
-    from cmlib import backbone, runtime
+    from conftest import train_then_load
 
-    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv("CMLIB_REGISTRY_DIR", raising=False)
-    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
+    from cmlib import backbone
+
     tiny = {"num_train": 80, "backbone_images": 64, "num_epochs": 1}
     monkeypatch.setitem(backbone.CHAPTER_FIVE_SIZES, "cpu", tiny)
     cpu = torch.device("cpu")
-    after = []
-    for expected in ("trained: missing", "loaded"):
-        runtime.seed_everything(2)
-        tagger, status = backbone.chapter_five_backbone(cpu, 2, progress=False)
-        assert status == expected and not tagger.training
+    runs = train_then_load(backbone.chapter_five_backbone, 2, monkeypatch, tmp_path)
+    for tagger, _ in runs:
         assert not any(p.requires_grad for p in tagger.encoder.parameters())
-        after.append((torch.rand(3), [p.detach().clone() for p in tagger.parameters()]))
-    assert torch.equal(after[0][0], after[1][0])
-    assert all(torch.equal(a, b) for a, b in zip(after[0][1], after[1][1]))
     assert backbone.chapter_five_backbone_name(2) == "ch05-backbone-cpu-seed2"
     with pytest.raises(TypeError, match="GridTagger"):
         backbone.train_backbone(nn.Linear(2, 2), torch.rand(2, 3, 16, 16), {}, 1, cpu)
