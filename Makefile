@@ -9,15 +9,17 @@ NBVAL_ENV := CMLIB_CHECKS_RAISE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # Each stage's wall time goes to _build/timings/ (standard library only: it times the venv too).
 TIME := $(PYTHON) tools/timings.py run
 
-.PHONY: help venv lab studio test timings-begin lint pairs unit nbval seeds lock book sync assignments student bench test-gpu test-browser clean
+.PHONY: help venv lab studio test timings-begin lint pairs unit nbval seeds models lock book sync assignments student bench test-gpu test-browser clean
 
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
 	@echo "make studio    the chapter 08 prompt studio as a web page (Voila, no code shown)"
 	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile),"
-	@echo "               NBVAL_WORKERS=2 for two at a time; a table of times in _build/timings.json"
+	@echo "               two at a time (NBVAL_WORKERS=1: one); a table of times in _build/timings.json"
 	@echo "make seeds     every chapter for SEEDS (default 0-4) and CMLIB_THREADS=1; NOTEBOOKS=... for some;"
 	@echo "               EXECUTE=1 runs the first seed by executing the notebook in place (its outputs)"
+	@echo "make models    train the long-run models and write them to models/ (NAMES=..., SEEDS=...;"
+	@echo "               CPU or CUDA, each recipe at most 30 minutes on 2 cores)"
 	@echo "make book      the HTML book in _build/html/ (EXECUTE=1 re-executes every chapter first)"
 	@echo "make lock      re-resolve the dependencies into requirements.lock (and environment.yml)"
 	@echo "make sync      jupytext --sync every chapter pair (edit the .py, then run this)"
@@ -78,13 +80,13 @@ unit: venv
 test-browser: venv
 	$(TIME) browser -- $(BIN)/python -m pytest -q -p no:cacheprovider -p no:xdist tests/ui
 
-# One notebook at a time with the default threads; NBVAL_WORKERS=2 runs two at a time, one per
-# core, each with one torch thread, in the two lanes of tools/nbval_lanes.py (notebooks that load
-# each other's models stay in one lane, in order). Two at a time took 30 of 39 minutes here, but
-# with one thread 04_prompt_generation_gan/cgan-held-out fails (0.156 < 0.167 for seed 0), so CI
-# stays at one at a time until that checkpoint holds with one thread. Either way the plugin
-# records each notebook's wall time for the report.
-NBVAL_WORKERS ?= 1
+# Two notebooks at a time, one per core, each with one torch thread, in the two lanes of
+# tools/nbval_lanes.py (notebooks that load each other's models stay in one lane, in order): 30
+# minutes against 39 one at a time on 2 cores. A notebook whose checkpoints do not hold with one
+# thread yet runs with its own threads (nbval_lanes.THREADS: 04_prompt_generation_gan, 2).
+# NBVAL_WORKERS=1 runs one at a time with the default threads. Either way the plugin records each
+# notebook's wall time for the report.
+NBVAL_WORKERS ?= 2
 ONE_THREAD := CMLIB_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 NBVAL_PARALLEL = $(if $(filter-out 1,$(NBVAL_WORKERS)),$(ONE_THREAD) ,)
 NBVAL_XDIST = $(if $(filter-out 1,$(NBVAL_WORKERS)),-n $(NBVAL_WORKERS),-p no:xdist)
@@ -97,6 +99,12 @@ SEEDS ?= 0 1 2 3 4
 seeds: venv
 	$(BIN)/python tools/checkpoints.py seeds --seeds $(SEEDS) $(if $(EXECUTE),--execute,) \
 	  $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS),) --output chapters/notes/checkpoints.md
+
+# The long-run models in models/ (cmlib.longrun): every recipe and its shipped seeds, or
+# NAMES="ch04-cgan" SEEDS="0 1". Each writes models/<recipe>-seed<seed>.safetensors and .json.
+models: venv
+	$(NBVAL_ENV) $(BIN)/python -m cmlib.longrun $(if $(NAMES),--names $(NAMES),) \
+	  $(if $(filter command line environment,$(origin SEEDS)),--seeds $(SEEDS),)
 
 # The HTML book from the committed outputs; EXECUTE=1 re-executes every chapter first.
 book: venv

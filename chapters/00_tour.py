@@ -14,6 +14,10 @@
 # **Article section:** 第1章 跨模态学习概述 (overview of cross-modal learning), and in it
 # §1.1 跨模态学习的定义与重要性 (definition and importance).
 #
+# **Prerequisites:** none from this course; Python 3 (functions, f-strings) and running cells in
+# Jupyter. **Study time:** about 30 minutes of reading and exercises, plus under a minute for the
+# notebook to run on a two-core laptop.
+#
 # Welcome to **Cross-Modal Learning, Hands-On**, the executable companion to the article
 # 《提示词驱动的跨模态学习：整合视觉和语言信息》 (*prompt-driven cross-modal learning: integrating
 # vision and language*). The article explains how models combine what they see with what they read;
@@ -50,8 +54,9 @@ runtime.describe()
 # `runtime.describe()` above tells you the device (CUDA, then Apple's MPS, then the CPU), the
 # **run profile** and the seed:
 #
-# * `CMLIB_PROFILE=cpu` sizes data and training so that every chapter runs in about three minutes
-#   on a two-core laptop — this is what CI runs;
+# * `CMLIB_PROFILE=cpu` sizes data and training so that each notebook runs in a few minutes on a
+#   two-core laptop — roughly two to four for most, some less and some longer (`make test` reports
+#   each notebook's wall time in `_build/timings.json`) — this is what CI runs;
 # * `CMLIB_PROFILE=gpu` (the default when CUDA is available) trains longer and bigger;
 # * `CMLIB_SEED` (default 0) seeds Python, NumPy and PyTorch. Every learning checkpoint in the
 #   course must hold for any seed, not just the default.
@@ -172,17 +177,51 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # %% [markdown]
 # ## 4. The chapters and the article
 #
-# | chapter | article section |
-# |---|---|
-# | 00 tour (this one) | 第1章 跨模态学习概述 — overview |
-# | 01 visual features | §2.1 视觉信息处理 — visual information processing |
-# | 02 language features | §2.2 语言信息处理 — language information processing |
-# | 03 fusion (2 parts: feature fusion, model fusion) | §2.3 视觉和语言信息的融合方法 — fusion |
-# | 04 prompt-driven generation (3 parts: CVAE, digits, cGAN) | §3.1 提示词的概念与应用, §3.2.1 |
-# | 05 encoder–decoder and captioning | §3.2.2 基于编码器-解码器模型的跨模态学习 |
-# | 06 feature alignment and CycleGAN | §4.1 特征对齐方法 |
-# | 07 cross-modal retrieval and prompts | §3.1 跨模态检索, 提示词 |
-# | 08 capstone | 第5章 onwards — a project that puts it together |
+# Every notebook of the course, in order: its topic, then the article's sections, titled as the
+# article titles them.
+#
+# * `00_tour` (this one): tour and setup — 第1章 跨模态学习概述, §1.1 跨模态学习的定义与重要性.
+# * `01_visual_features`: visual features, CNNs and image embeddings — §2.1 视觉信息处理.
+# * `02_language_features`: language features, word embeddings and sequence models —
+#   §2.2 语言信息处理.
+# * Fusion, in two parts:
+#   `03_fusion`, feature fusion — §2.3.1 基于特征融合的方法;
+#   `03_fusion_models`, model-level fusion — §2.3.2 基于模型融合的方法.
+# * Prompt-driven generation, in three parts:
+#   `04_prompt_generation`, prompts and a conditional VAE — §3.1 提示词的概念与应用,
+#   §3.2.1.2 条件VAEs在跨模态学习中的应用;
+#   `04_prompt_generation_digits`, real handwritten digits from a prompt —
+#   §3.2.1.2 条件VAEs在跨模态学习中的应用;
+#   `04_prompt_generation_gan`, a conditional GAN — §3.2.1.1 GANs在跨模态学习中的应用,
+#   §2.1.1.2 图像嵌入模型.
+# * Encoder–decoder models, in four parts:
+#   `05_captioning`, an image in, a caption out — §3.2.2.1 序列到序列学习,
+#   §3.1 提示词的概念与应用 (文本生成);
+#   `05_captioning_exposure`, exposure bias — §3.2.2.1 序列到序列学习;
+#   `05_captioning_heldout`, captions for held-out pairs — §3.2.2 基于编码器-解码器模型的跨模态学习;
+#   `05_text_to_image`, a prompt becomes an image one token at a time — §3.2.2.2 跨模态序列生成.
+# * Feature alignment, in five parts:
+#   `06_cyclegan`, CycleGAN, photo ↔ sketch without pairs — §4.1 特征对齐方法, §4.1.1.1 CycleGAN;
+#   `06_alignment`, adapting a classifier and aligning embedding spaces — §4.1 特征对齐方法:
+#   §4.1.1 对抗性训练算法 and 跨模态循环网络;
+#   `06_cyclegan_ablations` (why the cycle?), `06_cyclegan_identity` (without the identity loss)
+#   and `06_cyclegan_one_direction` (one cycle or two?) — §4.1.1.1 CycleGAN.
+# * `07_retrieval`: cross-modal retrieval and prompt engineering — §3.1 提示词的概念与应用 (its
+#   application 跨模态检索).
+# * `08_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates —
+#   the 实际项目 of the 文章摘要, §1.3 跨模态学习的挑战与机遇; `08_capstone_studio_app` is the
+#   studio alone, as a web page (`make studio`).
+# * `09_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
+#   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
+#
+# **What the article leaves unwritten.** The article ends in 第4章：跨模态学习中的关键算法;
+# there is no 第5章. That chapter's introduction names three key algorithms —
+# 特征对齐、跨模态推理和优化方法 (feature alignment, cross-modal reasoning, optimisation) — but its
+# text breaks off in the first sentence of §4.1.1.1 CycleGAN. So 跨模态推理方法 and 优化方法, which
+# would be §4.2 and §4.3, are named but never written, and neither is 跨模态循环网络, the second
+# alignment method §4.1 announces (`06_alignment` builds one). The practical project (实际项目)
+# appears only in the 文章摘要; chapter 08 builds one. Two chapters are still to come: one on
+# cross-modal reasoning (§4.2) and one on optimisation (§4.3).
 #
 # The article's code listings do not run as printed. Every chapter has an **errata box** per
 # listing: what is wrong, what happens when you run it, and the working version from `cmlib`, the

@@ -15,6 +15,11 @@
 # （NLP）基础 (NLP basics), §2.2.1.1 词嵌入 (word embeddings) and §2.2.1.2 序列模型 (sequence
 # models).
 #
+# **Prerequisites:** `00_tour` (ShapesWorld and its captions) and `01_visual_features` (embeddings,
+# and training with the course's `fit`); PyTorch basics: tensors, `nn.Module`, a training loop;
+# linear algebra at the level of dot products and the SVD. **Study time:** about 50 minutes of
+# reading and exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
+#
 # Images became vectors in chapter 01; now text does. This chapter works on real English — a
 # shortened Wikipedia dump of about 480k words that ships inside `gensim` — and on ShapesWorld
 # captions:
@@ -341,11 +346,12 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# Reading the table: on half a million words, PPMI+SVD is as good as or better than the neural
-# models on similarity — the neural methods need more text (GloVe especially: its fit to
-# log-counts is noisy when most counts are 1 or 2). Pretrained GloVe, with 12,000× more text,
-# wins everywhere. SimLex is hard for all: co-occurrence captures *relatedness* more than strict
-# similarity.
+# Reading the table: on half a million words, PPMI+SVD has the best WordSim-353 score of the models
+# trained here, but on SimLex-999 it is a little below skip-gram and word2vec. Our GloVe is the
+# weakest on every benchmark; its fit to log-counts is probably too noisy when most counts are 1
+# or 2. On analogies, every model trained here is far behind. Pretrained GloVe, with about
+# 12,000× more text, wins everywhere. SimLex is hard for all: every model scores lower on it than
+# on WordSim, as co-occurrence captures *relatedness* more than strict similarity.
 #
 # **Nearest neighbours** (最近邻) by cosine similarity:
 
@@ -525,18 +531,24 @@ checkpoint("minilm-paraphrase-closest", cosines[0], ">", cosines[1:].max());
 
 # %% [markdown]
 # Unlike the word vectors of sections 2–3, these vectors depend on the whole sentence, order
-# included, and words like "crimson" that never occur in ShapesWorld still land near "red". Later
-# chapters use MiniLM as the frozen **text tower** (文本编码器) beside an image tower.
+# included. Words that never occur in ShapesWorld are not unknown to MiniLM: above, "crimson" is
+# a token of its vocabulary, not `<unk>`. Knowing a word is not knowing what it looks like,
+# though. Chapter 04 asks MiniLM which ShapesWorld colour each unseen colour word is nearest to,
+# and MiniLM is right for fewer than half of them ("crimson" lands nearest "purple", not "red");
+# chapter 07 measures how well "a crimson circle" finds red circles. Later chapters use MiniLM as
+# the frozen **text tower** (文本编码器) beside an image tower.
 #
 # ## Summary
 #
 # * Word embeddings come from co-occurrence: counted (PPMI), factorised (SVD) or learned
 #   (skip-gram, GloVe). On 480k words, PPMI+SVD is competitive; pretrained vectors win with data.
-# * Our batched skip-gram matches gensim's word2vec on WordSim-353; the article's `Word2Vec`
-#   listing lacked the objective that makes this work.
-# * Averaging word vectors throws order away; an RNN/LSTM/GRU keeps it (and the article's LSTM
+# * Our batched skip-gram scores close to gensim's word2vec on WordSim-353; the article's
+#   `Word2Vec` listing lacked the objective that makes this work.
+# * Averaging word vectors throws order away, and the bag of embeddings stays below one half. The
+#   LSTM and GRU solve the task; the plain RNN gets only part of the way (and the article's LSTM
 #   listing must unpack `output, (h_n, c_n)`).
-# * A pretrained sentence encoder maps paraphrases together — the text side of cross-modal models.
+# * A pretrained sentence encoder puts a paraphrase far closer than unrelated sentences — the text
+#   side of cross-modal models. It knows unseen words, but not reliably what they look like.
 
 # %%
 print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s (profile {PROFILE}, seed {SEED})")

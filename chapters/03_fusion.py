@@ -15,6 +15,10 @@
 # information) — §2.3.1 基于特征融合的方法 (feature-level fusion). Part 2
 # ([03_fusion_models](03_fusion_models.py)) covers §2.3.2 基于模型融合的方法 (model-level fusion).
 #
+# **Prerequisites:** `01_visual_features` (CNN image encoders) and `02_language_features` (word
+# embeddings and GRU text encoders). **Study time:** about 40 minutes of reading and exercises, plus
+# about 6 minutes for the notebook to run on a two-core laptop.
+#
 # The task is **visual question answering** (视觉问答, VQA) on ShapesWorld: an image and a question
 # ("is the red circle left of the blue square?") give a one-word answer. Neither modality is enough
 # alone, so this is where fusion earns its keep. You will:
@@ -89,10 +93,10 @@ viz.show_images(test.images[:4], captions, ncols=4, cell_size=3.0, wrap=36,
 plt.show()
 
 # %% [markdown]
-# How far can one get **without looking**? Always giving the most common answer is right
-# `majority overall` of the time; answering the most common answer *of the question's kind*
-# ("yes" for yes/no questions, "one" for how-many...) is the **answer prior** (答案先验) a
-# question-only model can learn.
+# How far can one get **without looking**? Always giving the most common answer is right as often
+# as the first rate printed below; giving the most common answer *of the question's kind* (one
+# fixed colour for colour questions, one fixed number for how-many...) is the **answer prior**
+# (答案先验) a question-only model can learn.
 
 # %%
 majority = majority_rates(test.answers, test.kinds, train.answers, train.kinds)
@@ -278,16 +282,19 @@ plt.show()
 # %% [markdown]
 # What the table says:
 #
-# * **Image only** cannot know what is asked; **question only** learns the answer priors and
-#   little else (colour questions at chance, yes/no at about one half).
+# * **Image only** cannot know what is asked, and does about as well as always giving the most
+#   common answer; **question only** learns the answer priors and little else (colour questions
+#   near chance, yes/no at about one half).
 # * The article's three fusions answer "what" questions well but fail on **relations**: they see
 #   the *averaged* grid, which has lost where things are.
 # * **FiLM** and **cross-attention** keep the grid: the question modulates or selects image regions,
-#   so "left of" becomes answerable. FiLM gets most relations right; attention is perfect on colour
-#   and shape (it looks at the named object) but with two heads and this short budget it learns
-#   relations — which need *two* objects compared — only part of the way.
-# * The parameter counts differ (FiLM's flattened grid is the largest layer); the time per model is
-#   dominated by the question encoder, the same in all.
+#   so "left of" becomes answerable. Both get about nine relation questions in ten right, and
+#   attention is also perfect on colour and shape in this run. Relations, which need *two* objects
+#   compared, stay the hardest kind for both.
+# * The parameter counts differ (FiLM's projection of its flattened grid is the largest layer), and
+#   so do the times. In this run's table most models train in similar times, bilinear takes a few
+#   times longer, and FiLM, the only fusion that runs convolutions over every question's grid, is
+#   by far the slowest.
 
 # %%
 fusions = results.drop(index=["image only", "question only"])

@@ -11,6 +11,10 @@
 # %% [markdown]
 # # 03 · Fusing vision and language, part 2: model-level fusion
 #
+# **Prerequisites:** `03_fusion` (the ShapesWorld questions and the frozen image backbone) and the
+# linear probes of `01_visual_features`. **Study time:** about 20 minutes of reading and exercises,
+# plus about 1 minute for the notebook to run on a two-core laptop.
+#
 # **Article section:** §2.3.2 基于模型融合的方法 (model-level fusion). Part 1
 # ([03_fusion](03_fusion.py)) fused *features*; here whole models are combined. The article names
 # two ways, and this part builds both:

@@ -17,6 +17,11 @@
 # draws real handwritten digits from a prompt; part 3 (`04_prompt_generation_gan`) covers §3.2.1.1
 # GANs在跨模态学习中的应用 with the same prompts, data and judge as here.
 #
+# **Prerequisites:** `01_visual_features` (CNNs and the autoencoder) and `02_language_features` (bag
+# of words and the all-MiniLM-L6-v2 sentence embeddings); probability basics: Gaussians,
+# expectations, KL divergence. **Study time:** about 40 minutes of reading and exercises, plus about
+# 3 minutes for the notebook to run on a two-core laptop.
+#
 # This is the chapter the article's title is about: a **text prompt drives what a model draws**.
 #
 # **You will:**
@@ -84,7 +89,7 @@ from cmlib.judge import (
 from cmlib.viz import show_images
 from cmlib.widgets.generative import sample_grid
 
-# Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
+# Sizes for the two run profiles: the cpu profile is sized for a few minutes on 2 cores.
 IMAGE_SIZE = 16
 NUM_TRAIN = runtime.pick(cpu=6000, gpu=20000)
 # The CVAE's architecture and training, written once (`cmlib.generation.cvae.PromptCVAERecipe`):

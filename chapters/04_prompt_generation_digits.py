@@ -16,8 +16,13 @@
 # 提示词的概念与应用 for the prompts. Part 1 (`04_prompt_generation`) built the CVAE on ShapesWorld;
 # part 3 (`04_prompt_generation_gan`) trains a conditional GAN.
 #
-# ShapesWorld is a clean laboratory. Here the same conditional VAE meets **real data**: 4,000
-# handwritten digits, and prompts such as "draw the digit seven".
+# **Prerequisites:** `04_prompt_generation` (the CVAE, the ELBO and the judge) and the MNIST-5k
+# digits and CNN classifier of `01_visual_features`. **Study time:** about 10 minutes of reading,
+# plus about 2 minutes for the notebook to run on a two-core laptop.
+#
+# ShapesWorld is a clean laboratory. Here part 1's `CVAE` class, with a simpler decoder and prior
+# (section 3), meets **real data**: 4,000 handwritten digits, and prompts such as "draw the digit
+# seven".
 #
 # **You will:**
 # 1. build an honest referee for digits — a CNN trained on real digits only;
@@ -57,7 +62,7 @@ checkpoint = Checkpoints(
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
+# Sizes for the two run profiles: the cpu profile is sized for a few minutes on 2 cores.
 DIGIT_SIZE = 16
 CLASSIFIER_EPOCHS = runtime.pick(cpu=12, gpu=20)
 CVAE_EPOCHS = runtime.pick(cpu=30, gpu=60)
@@ -108,9 +113,11 @@ print(d_train.shape, digit_prompts(torch.arange(3)))
 # much to trust it.
 
 # %% [markdown]
-# Two details make the referee reliable from seed to seed: a one-cycle learning rate (warm up,
-# then anneal to zero, so the last epochs settle instead of bouncing), and every batch shifted by
-# up to one pixel — a handwritten digit is the same digit a pixel to the left.
+# Two details are there to make the referee reliable from seed to seed: a one-cycle learning rate
+# (warm up, then anneal to zero, so the last epochs settle instead of bouncing), and every batch
+# shifted by up to one pixel — a handwritten digit is the same digit a pixel to the left. This
+# notebook runs one seed; the runs recorded in `chapters/notes/checkpoints.md` (seeds 0–4, and
+# seed 0 on one thread) scored 0.979–0.991 on the real test digits.
 
 # %%
 runtime.seed_everything(SEED)
@@ -139,8 +146,9 @@ checkpoint("digit-classifier", digit_acc, ">=", 0.95, chance=0.1);
 # %% [markdown]
 # ## 3. A CVAE that draws the digit it is told
 #
-# The model is part 1's `CVAE` with its transposed-convolution decoder and the textbook prior N(0,
-# I); its prompt encoder is a bag of words over the 16 words of the templates. Fidelity is the share
+# The model is part 1's `CVAE` class, but with the transposed-convolution decoder and the textbook
+# prior N(0, I) instead of part 1's coordinate decoder and learned prior p(z|c); its prompt encoder
+# is a bag of words over the 16 words of the templates. Fidelity is the share
 # of samples that the classifier reads as the prompted digit (chance: 0.1). We sample at temperature
 # τ = 0.8 (part 1, section 5: z = τ·ε stays nearer the prior's core, where the training codes are)
 # and report τ = 1 beside it.
@@ -224,6 +232,12 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# In these 5-epoch runs β = 1 draws the prompted digit most often (0.837). β = 0.25 keeps the most
+# in z (KL 10.6 nats) and its samples vary most (0.175), but fewer show the prompted digit (0.683).
+# β = 4 leaves 0.2 nats in z, close to posterior collapse: its samples vary least (0.049) and show
+# the prompted digit least often (0.590). The diversity column is measured on the samples of "draw
+# the digit zero".
+#
 # ## 5. Walking between prompts
 #
 # The prompt enters the model only as a condition vector c. Keep z fixed and move c in a straight
@@ -260,10 +274,13 @@ _ = prompt_explorer({"digit CVAE": (digit_cvae, digit_text)}, prompt="draw the d
 # %% [markdown]
 # ## Summary
 #
-# * The CVAE of part 1 carries over to real handwriting unchanged: the prompt's word picks the
-#   digit, z picks the handwriting.
+# * Part 1's `CVAE` class carries over to real handwriting, with the transposed-convolution
+#   decoder and the N(0, I) prior in place of part 1's coordinate decoder and learned prior. In
+#   this run the real-digit classifier read 0.968 of its samples as the prompted digit at τ = 0.8
+#   (0.950 at τ = 1). The prompt's word picks the digit, z picks the handwriting.
 # * A classifier trained on real digits is the referee, as the judge was for ShapesWorld.
-# * β trades variety against samples that match the prior; too large a β and z is ignored.
+# * β trades variety against samples that match the prior; too large a β and z is ignored (in
+#   this run's 5-epoch runs, β = 4 left 0.2 nats of KL and the least variety).
 # * Part 3 trains a conditional GAN on the ShapesWorld prompts of part 1.
 
 # %%

@@ -15,6 +15,10 @@
 # Part 1 (`05_captioning`) built the captioners; part 2 (`05_captioning_exposure`) measured
 # exposure bias; part 4 (`05_text_to_image`) turns prompts into images.
 #
+# **Prerequisites:** `05_captioning` (the attention captioner, its backbone and the meaning-based
+# scores) and the compositional hold-out of `00_tour`. **Study time:** about 10 minutes of reading,
+# plus about 4 minutes for the notebook to run on a two-core laptop.
+#
 # Three (colour, shape) pairs never appear in training: red triangles, green circles, blue
 # squares. Every *word* does — "red", "triangle" — just never together. A captioner that
 # understood colour and shape separately could still describe a red triangle; one that learnt
@@ -54,7 +58,7 @@ DEVICE = runtime.device()
 print(runtime.describe())
 
 # The data sizes of part 1 (its captioners train 30 epochs; 15 suffice here):
-# the cpu profile fits 3 minutes on 2 cores.
+# the cpu profile is sized for a few minutes on 2 cores.
 NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
 NUM_HELDOUT = 500
 CAPTION_EPOCHS = runtime.pick(cpu=15, gpu=40)

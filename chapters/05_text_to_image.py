@@ -15,6 +15,11 @@
 # (cross-modal sequence generation). Parts 1–3 (`05_captioning`, `05_captioning_exposure`,
 # `05_captioning_heldout`) went from image to text. This part goes the other way.
 #
+# **Prerequisites:** `04_prompt_generation` and `04_prompt_generation_gan` (the prompts, the judge,
+# and the CVAE and cGAN compared here) and `05_captioning` (generating one token at a time, and
+# sampling). **Study time:** about 25 minutes of reading and exercises, plus about 4 minutes for the
+# notebook to run on a two-core laptop.
+#
 # A caption is a sequence of word tokens. If an image were a sequence of *image* tokens, the same
 # machinery — predict the next token from the ones before it and the prompt — would draw pictures.
 # That is DALL·E's recipe (Ramesh et al., 2021): a discrete image vocabulary, then an
@@ -49,7 +54,7 @@ checkpoint = Checkpoints("05_text_to_image")  # learning checkpoints: asserted a
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
+# Sizes for the two run profiles: the cpu profile is sized for a few minutes on 2 cores.
 IMAGE_SIZE = 16
 NUM_TRAIN = runtime.pick(cpu=6000, gpu=20000)
 NUM_CODES = 512
@@ -151,8 +156,9 @@ print(f"the commonest 10% of the codes make up {share_top:.0%} of all tokens")
 # `PromptPixelCNN` predicts every token from the tokens before it and the prompt:
 # p(image) = ∏ᵢ p(tokenᵢ | token₁ … tokenᵢ₋₁, prompt). It is a gated PixelCNN: two stacks of
 # convolutions whose shapes see only the rows above and the tokens to the left, and the prompt,
-# turned into a map over the grid, inside every gate (read `cmlib/autoregressive.py`). One
-# forward pass scores all 64 positions at once — teacher forcing for free.
+# turned into a map over the grid, inside every gate (read
+# `cmlib/generation/autoregressive.py`). One forward pass scores all 64 positions at once —
+# teacher forcing for free.
 #
 # Causality is a claim we can check: change one token and see which positions' predictions move.
 

@@ -14,6 +14,11 @@
 # **Article sections:** §4.1 特征对齐方法 (feature alignment methods), §4.1.1 对抗性训练算法
 # (adversarial training) and §4.1.1.1 CycleGAN.
 #
+# **Prerequisites:** `04_prompt_generation_gan` (generator, discriminator and adversarial loss) and
+# `04_prompt_generation` (judging generated images with a model trained on real ones); the photo and
+# sketch styles of `00_tour`. **Study time:** about 30 minutes of reading and exercises, plus about
+# 3 minutes for the notebook to run on a two-core laptop.
+#
 # **Erratum.** The article's section on CycleGAN breaks off in its first sentence:
 # "CycleGAN是一种用于图像到图像翻译（image-to-image translation）的对…". There is no listing to
 # fix; this chapter writes the section the article started.
@@ -53,7 +58,7 @@ checkpoint = Checkpoints("06_cyclegan")  # learning checkpoints: asserted and re
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# Sizes for the two run profiles: the cpu profile fits 3 minutes on 2 cores.
+# Sizes for the two run profiles: the cpu profile is sized for a few minutes on 2 cores.
 IMAGE_SIZE = 16
 NUM_PER_DOMAIN = runtime.pick(cpu=2000, gpu=8000)
 NUM_STEPS = runtime.pick(cpu=700, gpu=6000)
@@ -219,7 +224,7 @@ pd.DataFrame(scores).T.round(3)
 # %% [markdown]
 # > **Learning checkpoints.** In both directions: the outputs are in the target style for at
 # > least 90% of test scenes, and their pixel error to the true translation is below the
-# > identity map's. Colour and shape kept (the target-style judge) ≥ 0.90 is the issue's
+# > identity map's. Colour and shape kept (the target-style judge) ≥ 0.90 is the course's
 # > target; it is asserted in the gpu profile, which trains 6,000 steps. This cpu run's value
 # > is printed.
 

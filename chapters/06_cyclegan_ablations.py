@@ -14,6 +14,10 @@
 # **Article sections:** §4.1 特征对齐方法 (feature alignment methods), §4.1.1 对抗性训练算法
 # (adversarial training), §4.1.1.1 CycleGAN.
 #
+# **Prerequisites:** `06_cyclegan` (the recipe and what each loss is for, the referees and their
+# scores; its model is reloaded here). **Study time:** about 10 minutes of reading, plus about 7
+# minutes for the notebook to run on a two-core laptop.
+#
 # Part 1 trained a CycleGAN from photo to sketch and back, and listed what each loss is for. A
 # list is a claim; an **ablation** (消融实验) tests it: train again without one piece, everything
 # else equal, and measure what breaks. This part removes the **cycle-consistency loss**

@@ -14,6 +14,10 @@
 # **Article sections:** §4.1 特征对齐方法 (feature alignment methods), §4.1.1 对抗性训练算法
 # (adversarial training), §4.1.1.1 CycleGAN.
 #
+# **Prerequisites:** `06_cyclegan` (the recipe, the identity loss and the referees) and
+# `06_cyclegan_ablations` (an ablation: one change, all else equal). **Study time:** about 5 minutes
+# of reading, plus about 3 minutes for the notebook to run on a two-core laptop.
+#
 # Part 1 claimed that the **identity loss** (恒等损失) — G(sketch) ≈ sketch, F(photo) ≈ photo —
 # is what keeps colours, because the cycle alone cannot: if G paints every red shape blue and F
 # paints every blue shape red, F(G(photo)) is the photo again and the cycle loss is zero. This

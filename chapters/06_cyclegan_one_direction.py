@@ -14,6 +14,11 @@
 # **Article sections:** §4.1 特征对齐方法 (feature alignment methods), §4.1.1 对抗性训练算法
 # (adversarial training), §4.1.1.1 CycleGAN.
 #
+# **Prerequisites:** `06_cyclegan` (the two cycles, the hidden messages of its section 5 and the
+# referees), `06_cyclegan_ablations` and `06_cyclegan_identity` (the other two ablations, summed up
+# at the end). **Study time:** about 5 minutes of reading, plus about 3 minutes for the notebook to
+# run on a two-core laptop.
+#
 # CycleGAN closes two cycles: the **forward cycle** (前向循环) photo → G → F → photo, and the
 # **backward cycle** (反向循环) sketch → F → G → sketch. This last ablation keeps the forward
 # cycle only. F is still trained, as the second half of the forward cycle: it must undo G. But

@@ -16,6 +16,12 @@
 # opportunities). The studio uses the models of §2 (视觉与语言特征), §3 (提示词驱动的生成,
 # 编码器–解码器) and §4.1 (特征对齐).
 #
+# **Prerequisites:** `04_prompt_generation` (the CVAE and the judge), `05_captioning` (the captioner
+# and the caption grammar), `06_cyclegan` (photo → sketch) and `07_retrieval` (the dual encoder);
+# the review of §1.3 also quotes `03_fusion` and `05_captioning_heldout`. **Study time:** about 45
+# minutes of reading and exercises, plus about 2 minutes for the notebook to run on a two-core
+# laptop.
+#
 # A prompt goes in, such as "a small red circle on the left". The studio
 # 1. **finds** the best-matching real images with chapter 07's dual encoder;
 # 2. **draws** new ones with chapter 04's CVAE;
@@ -441,9 +447,10 @@ display(evidence("06_", ("G-target-style", "G-preserved", "F-preserved",
 display(evidence("03_fusion", ("best-fusion", "question-only", "spatial-relation")))
 
 # %% [markdown]
-# **Compute (计算资源).** Every chapter is cut to fit about three minutes on 2 CPU cores (the cpu
+# **Compute (计算资源).** Every notebook is sized to run in a few minutes on 2 CPU cores (the cpu
 # profile); the gpu profile trains longer on more data (this chapter's sizes in the table below).
-# The notebook times of the seeds runs:
+# The notebook times of the seeds runs, each a median over the runs recorded for that notebook
+# (some notebooks have more runs than others):
 
 # %%
 times = run_times()

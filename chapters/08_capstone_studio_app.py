@@ -18,6 +18,10 @@
 # (图像翻译), describes (图像描述) each one and checks every caption against your prompt
 # (往返评估, round-trip evaluation).
 #
+# **Prerequisites:** `08_capstone_studio` (what the studio does, and the models it loads). **Study
+# time:** about 5 minutes of reading, plus under a minute for the notebook to run on a two-core
+# laptop.
+#
 # The models come from the registry; whatever is missing is trained first (a few minutes on a
 # CPU, once).
 

@@ -17,6 +17,10 @@
 # with the standard engine, PyTorch's `torch.distributed`, launched by `torchrun`, on the
 # course's own task: chapter 07's CLIP-style dual encoder.
 #
+# **Prerequisites:** `07_retrieval` (the CLIP-style dual encoder and its contrastive loss); a
+# PyTorch training loop (loss, `backward`, optimiser step). **Study time:** about 25 minutes of
+# reading and exercises, plus about 3 minutes for the notebook to run on a two-core laptop.
+#
 # Everything runs on this machine's CPU cores: two processes talking through the gloo backend
 # stand in for two GPUs talking through NCCL. The code is the same.
 #
@@ -57,7 +61,7 @@ SEED = runtime.seed_everything()
 checkpoint = Checkpoints("09_scaling_out")  # learning checkpoints: asserted and recorded
 print(runtime.describe())
 
-# The gloo runs on CPU cores have the same size in both profiles (3 minutes on 2 cores); the gpu
+# The gloo runs on CPU cores have the same size in both profiles (a few minutes on 2 cores); the gpu
 # profile adds a bigger NCCL run on the GPU (section 5).
 NUM_TRAIN = 5000
 NUM_EPOCHS = 6

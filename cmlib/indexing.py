@@ -103,10 +103,11 @@ class ExactIndex:
 def random_unit_vectors(
     n: int, dim: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """``(n, dim)`` float32 vectors drawn uniformly on the unit sphere."""
+    """``(n, dim)`` float32 vectors drawn uniformly on the unit sphere (with a CPU ``generator``,
+    then moved to ``device``)."""
     if n < 1 or dim < 1:
         raise ValueError(f"n and dim must be positive, got {n} and {dim}")
-    x = torch.randn(n, dim, generator=generator, device=device)
+    x = torch.randn(n, dim, generator=generator).to(device)  # drawn where the generator lives
     return F.normalize(x, dim=1)
 
 

@@ -127,14 +127,16 @@ def sample_decode(
 
     Args:
         temperature: > 0.
-        generator: the random draws (a generator on the model's device).
+        generator: the random draws, a CPU generator: the tokens are drawn on the CPU and moved
+            to the model's device, so one seed gives the same captions on any device.
     """
     check_number("temperature", temperature, low=1e-6)
 
     def pick(logits):
         log_probs = torch.log_softmax(logits, 1)
         probs = torch.softmax(logits / temperature, 1)
-        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        token = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1)
+        token = token.to(logits.device)
         return token, log_probs.gather(1, token[:, None]).squeeze(1)
 
     return _free_run(model, grids, style, vocab, max_len, pick)

@@ -252,6 +252,30 @@ def generator_hinge_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return -d_fake.mean()
 
 
+@torch.no_grad()
+def _evaluate_generator(
+    evaluate: Callable[[int], dict[str, float]],
+    step: int,
+    generator: nn.Module,
+    g_text: nn.Module,
+    g_params: list[torch.Tensor],
+    averages: list[torch.Tensor] | None,
+) -> dict[str, float]:
+    """``evaluate(step)`` on the generator training would return now, then back to training."""
+    saved = [p.detach().clone() for p in g_params] if averages is not None else None
+    for average, p in zip(averages or [], g_params):
+        p.copy_(average)
+    generator.eval()
+    g_text.eval()
+    with torch.random.fork_rng(devices=[]):  # evaluating must not change the run
+        metrics = {k: float(v) for k, v in evaluate(step).items()}
+    for value, p in zip(saved or [], g_params):
+        p.copy_(value)
+    generator.train()
+    g_text.train()
+    return metrics
+
+
 def train_cgan(
     generator: Generator | GlyphGenerator,
     discriminator: ProjectionDiscriminator,
@@ -269,9 +293,12 @@ def train_cgan(
     aux_weight: float = 1.0,
     d_aux_weight: float | None = None,
     ema_decay: float | None = None,
+    decay_from: float | None = None,
     color_invariant: tuple[str, ...] = (),
     seed: int = 0,
     progress: bool = True,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
+    eval_every: int = 0,
 ) -> History:
     """Train a conditional GAN with the hinge loss, alternating one D step and one G step.
 
@@ -300,6 +327,9 @@ def train_cgan(
         ema_decay: if set (e.g. 0.99), keep an exponential moving average of G's and its prompt
             encoder's weights and load it into them at the end. The average smooths out the
             oscillation of the game: its samples are steadier than the last step's.
+        decay_from: if set (e.g. 0.5), both learning rates fall linearly from their value at this
+            fraction of the steps to 0 at the last step, as CycleGAN's schedule does: the players
+            settle instead of oscillating to the end.
         color_invariant: auxiliary heads whose label does not depend on colour (``("shape",)``).
             D's step also trains them on the real images with their colour channels shuffled
             (:func:`~cmlib.vision.permute_channels`), so they cannot read a shape off its
@@ -307,13 +337,21 @@ def train_cgan(
             would teach G never to draw a red triangle.
         seed: fixes the batch order.
         progress: show a tqdm bar.
+        evaluate: ``evaluate(step) -> metrics``, called every ``eval_every`` steps and after the
+            last, with the generator training would return then (EMA weights) in eval mode and
+            under a forked random state, so evaluating does not change the run.
+        eval_every: steps between evaluations (0: only after the last step).
 
     Returns:
         The :class:`~cmlib.train.History` of the run as one epoch: per-step ``d_loss``, ``g_loss``,
-        ``d_real`` and ``d_fake`` (mean scores) in ``steps``, the mean G loss and the seconds.
+        ``d_real`` and ``d_fake`` (mean scores) in ``steps``, the mean G loss and the seconds; the
+        evaluations in ``steps["eval_step"]`` and ``steps["eval_<name>"]``, the last in ``metrics``.
     """
     check_images(images, discriminator.in_channels, discriminator.image_size)
     check_int("num_steps", num_steps)
+    check_int("eval_every", eval_every, minimum=0)
+    if evaluate is not None and not callable(evaluate):
+        raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
     for m in (generator, discriminator, g_text, d_text):
         m.to(device).train()
     g_params = list(generator.parameters()) + list(g_text.parameters())
@@ -324,6 +362,14 @@ def train_cgan(
         betas=betas,
     )
     d_aux_weight = aux_weight if d_aux_weight is None else d_aux_weight
+    schedules = []
+    if decay_from is not None:  # the factor for update `step` (0-based): 1, then down to 1/left
+        check_number("decay_from", decay_from, 0, 1, high_open=True)
+        left = num_steps - int(decay_from * num_steps)
+        schedules = [
+            torch.optim.lr_scheduler.LambdaLR(o, lambda step: min(1.0, (num_steps - step) / left))
+            for o in (opt_g, opt_d)
+        ]
     if ema_decay is not None:
         check_number("ema_decay", ema_decay, 0.0, 1.0, low_open=True, high_open=True)
     averages = [p.detach().clone() for p in g_params] if ema_decay is not None else None
@@ -341,7 +387,8 @@ def train_cgan(
     g = torch.Generator().manual_seed(seed)
     history = History()
     start, batches = time.perf_counter(), iter(())
-    for _ in progress_bar(range(num_steps), desc="cGAN", disable=not progress):
+    curve: dict[str, float] = {}
+    for step in progress_bar(range(num_steps), desc="cGAN", disable=not progress):
         idx = next(batches, None)
         if idx is None:
             batches = shuffled_batches(len(images), batch_size, g)
@@ -378,6 +425,8 @@ def train_cgan(
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        for schedule in schedules:
+            schedule.step()
         if averages is not None:
             with torch.no_grad():
                 for average, p in zip(averages, g_params):
@@ -385,8 +434,12 @@ def train_cgan(
         history.log_step(
             {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.mean(), "d_fake": d_fake.mean()}
         )
+        done = step + 1
+        if evaluate is not None and (done == num_steps or (eval_every and done % eval_every == 0)):
+            curve = _evaluate_generator(evaluate, done, generator, g_text, g_params, averages)
+            history.log_step({"eval_step": done, **{f"eval_{k}": v for k, v in curve.items()}})
     history.train_loss.append(sum(history.steps["g_loss"]) / num_steps)
-    history.metrics.append({})
+    history.metrics.append(curve)
     history.seconds.append(time.perf_counter() - start)
     if averages is not None:
         with torch.no_grad():

@@ -1,0 +1,9 @@
+"""Long-run models shipped with the course (``models/``), for targets 3 minutes cannot reach.
+
+* :mod:`~cmlib.longrun.base` — what a recipe is (:class:`~cmlib.longrun.base.Recipe`);
+* :mod:`~cmlib.longrun.store` — the safetensors file and its JSON manifest, written atomically,
+  checked on reading;
+* :mod:`~cmlib.longrun.recipes` — train a recipe and ship it (``make models``), load it back, or
+  train it live in the gpu profile (:func:`~cmlib.longrun.recipes.long_run`);
+* one module per recipe: :mod:`~cmlib.longrun.cgan` (chapter 04 part 3's cGAN).
+"""

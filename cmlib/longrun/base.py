@@ -1,0 +1,46 @@
+"""What a long-run recipe is: :class:`Recipe` and what its trainer returns, :class:`TrainResult`."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class TrainResult:
+    """What a recipe's trainer reports: the steps it took and its evaluation curve
+    (``curve["step"]`` and one list per metric, as in the manifest)."""
+
+    steps: int
+    curve: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One long-run model.
+
+    Attributes:
+        name: the recipe's name (``make models NAMES=...``), e.g. ``"ch04-cgan"``.
+        summary: one line for ``make models`` and the notes.
+        config: everything that fixes the model and its training (JSON values only).
+        build: ``build(config)`` → the untrained model (one module, e.g. a ``ModuleDict``).
+        train: ``train(model, config, seed, device, progress)`` → :class:`TrainResult`.
+        evaluate: ``evaluate(model, config, seed, device)`` → metrics on the test split; the drift
+            test calls it again on the shipped model.
+        code: modules (or functions) whose source fixes the result; hashed into the manifest.
+        seeds: the seeds ``make models`` ships.
+    """
+
+    name: str
+    summary: str
+    config: dict[str, Any]
+    build: Callable[[dict[str, Any]], nn.Module]
+    train: Callable[[nn.Module, dict[str, Any], int, torch.device, bool], TrainResult]
+    evaluate: Callable[[nn.Module, dict[str, Any], int, torch.device], dict[str, float]]
+    code: Sequence[types.ModuleType | Callable[..., Any]]
+    seeds: tuple[int, ...] = (0,)

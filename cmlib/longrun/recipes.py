@@ -1,0 +1,120 @@
+"""Named long-run recipes: train, evaluate, ship, and load again.
+
+A :class:`Recipe` is what a model needs more than a chapter's 3 minutes for: its config, how to
+build it, how to train it (recording an evaluation curve), and how to score it on its test split.
+:func:`run_recipe` runs one for a seed and writes it with :mod:`cmlib.longrun.store`;
+:func:`long_run` gives a chapter the model — loaded from ``models/`` in the cpu profile, trained
+live in the gpu profile — with its manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import registry, runtime
+from ..validate import check_choice, check_int
+from . import cgan, store
+from .base import Recipe
+
+
+def recipes() -> dict[str, Recipe]:
+    """Every long-run recipe by name."""
+    return {r.name: r for r in (cgan.RECIPE,)}
+
+
+def get_recipe(name: str) -> Recipe:
+    """One recipe by name (``ValueError`` listing the known ones otherwise)."""
+    known = recipes()
+    check_choice("recipe", name, tuple(known))
+    return known[name]
+
+
+@contextlib.contextmanager
+def own_random_state(seed: int) -> Iterator[None]:
+    """Seed Python, NumPy and torch (CPU and CUDA) with ``seed`` inside the block, and give the
+    caller back its own random state afterwards."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            runtime.seed_everything(seed)
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def run_recipe(
+    name: str, seed: int, device: torch.device, save: bool = True, progress: bool = True
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train recipe ``name`` for ``seed``, score it, and (with ``save``) ship it to ``models/``.
+
+    Returns:
+        ``(model, manifest)`` with the model in eval mode on ``device``.
+    """
+    recipe = get_recipe(name)
+    check_int("seed", seed, minimum=0)
+    # the model, its data order and its noise all follow from the seed alone, so a rebuild
+    # anywhere starts from the same place; the caller's random state is left as it was
+    with own_random_state(seed):
+        model = recipe.build(recipe.config).to(device)
+        start = time.perf_counter()
+        result = recipe.train(model, recipe.config, seed, device, progress)
+        wall = time.perf_counter() - start
+        model.eval()
+        metrics = recipe.evaluate(model, recipe.config, seed, device)
+    manifest = {
+        "recipe": name,
+        "seed": seed,
+        "config": recipe.config,
+        "code_version": registry.code_version(recipe.code),
+        **store.environment(device),
+        "wall_seconds": round(wall, 1),
+        "steps": result.steps,
+        "metrics": metrics,
+        "curve": result.curve,
+    }
+    if save:
+        store.save_long_run(store.model_name(name, seed), model, manifest)
+        manifest = store.read_manifest(name, seed)
+    return model, manifest
+
+
+def load_long_run(name: str, seed: int, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """The shipped model of recipe ``name`` and ``seed``, built from its manifest's config and
+    loaded strictly, in eval mode on ``device``; and its manifest.
+
+    Raises:
+        LongRunError: missing, corrupt or not fitting today's code, with the command to rebuild.
+    """
+    recipe = get_recipe(name)
+    manifest = store.read_manifest(name, seed)
+    model = recipe.build(manifest["config"])
+    store.load_long_run(name, seed, model)
+    return model.to(device).eval(), manifest
+
+
+def long_run(
+    name: str, seed: int, device: torch.device, progress: bool = True
+) -> tuple[nn.Module, dict[str, Any], str]:
+    """What a chapter calls: the long run of ``name`` for ``seed``.
+
+    In the cpu profile it is loaded from ``models/`` (status ``"shipped"``); in the gpu profile
+    it is trained live with the same recipe (status ``"trained live"``), and not written.
+
+    Returns:
+        ``(model, manifest, status)``.
+    """
+    if runtime.profile() == "gpu":
+        model, manifest = run_recipe(name, seed, device, save=False, progress=progress)
+        return model, manifest, "trained live"
+    model, manifest = load_long_run(name, seed, device)
+    return model, manifest, "shipped"

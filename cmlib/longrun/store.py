@@ -1,0 +1,192 @@
+"""Shipped long-run models on disk: ``models/<name>.safetensors`` beside ``models/<name>.json``.
+
+The weights are a safetensors file (tensors only, no pickle, so loading runs no code); the
+manifest says how they were made and what they scored:
+
+* ``name``, ``recipe``, ``seed``, ``config`` (everything that rebuilds the model) and
+  ``code_version`` (a hash of the recipe's source files, :func:`cmlib.registry.code_version`);
+* ``torch``, ``device``, ``threads``, ``wall_seconds``, ``steps`` — the run that trained it;
+* ``metrics`` on the recipe's test split, and ``curve``, the evaluation recorded during training
+  (``curve["step"]`` and one list per metric);
+* ``tensors``: the weights file's size and SHA-256, so a truncated or swapped file is caught.
+
+Both files are written atomically. Anything wrong with them raises :class:`LongRunError`, whose
+message names the ``make models`` command that rebuilds the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from ..data.cache import atomic_write_bytes
+
+FORMAT = "cmlib-longrun-v1"
+
+# key -> the type(s) its value must have in a manifest
+MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
+    "format": str,
+    "name": str,
+    "recipe": str,
+    "seed": int,
+    "config": dict,
+    "code_version": str,
+    "torch": str,
+    "device": str,
+    "threads": int,
+    "wall_seconds": (int, float),
+    "steps": int,
+    "metrics": dict,
+    "curve": dict,
+    "tensors": dict,
+}
+
+
+class LongRunError(ValueError):
+    """A shipped model is missing, corrupt, or does not fit today's code."""
+
+
+def models_dir() -> Path:
+    """The folder of shipped models: ``$CMLIB_MODELS_DIR``, else the repository's ``models/``."""
+    env = os.environ.get("CMLIB_MODELS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+
+
+def rebuild_command(recipe: str, seed: int) -> str:
+    """The command that trains and writes one shipped model again."""
+    return f'make models NAMES="{recipe}" SEEDS="{seed}"'
+
+
+def model_name(recipe: str, seed: int) -> str:
+    """A shipped model's file stem, e.g. ``ch04-cgan-seed0``."""
+    return f"{recipe}-seed{seed}"
+
+
+def paths(name: str) -> tuple[Path, Path]:
+    """``(weights, manifest)`` paths of a shipped model."""
+    root = models_dir()
+    return root / f"{name}.safetensors", root / f"{name}.json"
+
+
+def validate_manifest(manifest: Any, where: str = "manifest") -> dict[str, Any]:
+    """Check a manifest's schema; return it.
+
+    Raises:
+        ValueError: naming the first key that is missing or has the wrong type, or a curve whose
+            lists differ in length.
+    """
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(manifest).__name__}")
+    for key, kind in MANIFEST_KEYS.items():
+        if key not in manifest:
+            raise ValueError(f"{where}: missing key {key!r}")
+        value = manifest[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            expected = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ValueError(
+                f"{where}: {key!r} must be {expected}, got {type(value).__name__} {value!r}"
+            )
+    if manifest["format"] != FORMAT:
+        raise ValueError(f"{where}: format must be {FORMAT!r}, got {manifest['format']!r}")
+    for key, value in manifest["metrics"].items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"{where}: metric {key!r} must be a finite number, got {value!r}")
+    curve = manifest["curve"]
+    if "step" not in curve:
+        raise ValueError(f"{where}: the curve needs a 'step' list")
+    lengths = {k: len(v) if isinstance(v, list) else -1 for k, v in curve.items()}
+    if -1 in lengths.values() or len(set(lengths.values())) != 1:
+        raise ValueError(f"{where}: the curve's entries must be lists of one length, got {lengths}")
+    for key in ("sha256", "bytes"):
+        if key not in manifest["tensors"]:
+            raise ValueError(f"{where}: 'tensors' needs {key!r}")
+    return manifest
+
+
+def save_long_run(name: str, model: nn.Module, manifest: dict[str, Any]) -> Path:
+    """Write ``model``'s weights and ``manifest`` (without ``format`` and ``tensors``, which are
+    filled in here) atomically; return the manifest's path."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    data = save_safetensors(state, metadata={"format": FORMAT, "name": name})
+    full = {
+        "format": FORMAT,
+        "name": name,
+        **manifest,
+        "tensors": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
+    }
+    validate_manifest(full, f"the manifest of {name}")
+    weights, manifest_path = paths(name)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    # weights first: a crash in between leaves a manifest whose checksum no longer matches
+    atomic_write_bytes(weights, data)
+    text = json.dumps(full, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_bytes(manifest_path, text.encode())
+    return manifest_path
+
+
+def read_manifest(recipe: str, seed: int) -> dict[str, Any]:
+    """A shipped model's manifest, checked.
+
+    Raises:
+        LongRunError: if it is missing or malformed, with the command that rebuilds it.
+    """
+    name = model_name(recipe, seed)
+    _, manifest_path = paths(name)
+    fix = f"run `{rebuild_command(recipe, seed)}` to train and write it"
+    if not manifest_path.exists():
+        raise LongRunError(f"no shipped model {name} ({manifest_path} is missing); {fix}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        return validate_manifest(manifest, str(manifest_path))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        raise LongRunError(f"the manifest of {name} is unreadable: {err}; {fix}") from err
+
+
+def load_long_run(recipe: str, seed: int, model: nn.Module) -> dict[str, Any]:
+    """Load a shipped model's weights strictly into ``model`` (built from the manifest's config)
+    and return its manifest.
+
+    Raises:
+        LongRunError: if a file is missing, truncated or swapped (checksum), or the weights do not
+            fit ``model`` — each with the command that rebuilds it.
+    """
+    manifest = read_manifest(recipe, seed)
+    name = model_name(recipe, seed)
+    weights, _ = paths(name)
+    fix = f"run `{rebuild_command(recipe, seed)}` to train and write it again"
+    if not weights.exists():
+        raise LongRunError(f"the weights of {name} are missing ({weights}); {fix}")
+    data = weights.read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["tensors"]["sha256"]:
+        raise LongRunError(
+            f"{weights} does not match its manifest's checksum (truncated or replaced); {fix}"
+        )
+    try:
+        state = load_safetensors(data)
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise LongRunError(f"{name} does not fit today's code ({first}); {fix}") from err
+    return manifest
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """The manifest's record of where a model was trained."""
+    return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}

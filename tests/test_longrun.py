@@ -1,0 +1,186 @@
+"""Long-run models: the safetensors store, its manifest, the recipes, and drift."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from cmlib.judge import AttributeJudge
+from cmlib.longrun import cgan, recipes, store
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CMLIB_MODELS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _manifest(**changes):
+    base = {
+        "recipe": "tiny",
+        "seed": 0,
+        "config": {"width": 3},
+        "code_version": "abc",
+        "torch": torch.__version__,
+        "device": "cpu",
+        "threads": 1,
+        "wall_seconds": 1.5,
+        "steps": 10,
+        "metrics": {"score": 0.5},
+        "curve": {"step": [5, 10], "score": [0.4, 0.5]},
+    }
+    return {**base, **changes}
+
+
+def test_round_trip_is_exact_and_records_the_file(models_dir):
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    model[1].running_mean.fill_(0.25)
+    store.save_long_run("tiny-seed0", model, _manifest())
+    assert (models_dir / "tiny-seed0.safetensors").exists()
+    fresh = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    manifest = store.load_long_run("tiny", 0, fresh)
+    for (k, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert manifest["format"] == store.FORMAT
+    assert manifest["tensors"]["bytes"] == (models_dir / "tiny-seed0.safetensors").stat().st_size
+    assert manifest["curve"]["step"] == [5, 10]
+    # the weights file holds tensors only: no pickle
+    assert not (models_dir / "tiny-seed0.safetensors").read_bytes().startswith(b"\x80")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seed": "0"}, "'seed' must be int"),
+        ({"seed": True}, "'seed' must be int"),
+        ({"metrics": {"score": float("nan")}}, "finite number"),
+        ({"curve": {"step": [1, 2], "score": [0.1]}}, "lists of one length"),
+        ({"curve": {"score": [0.1]}}, "'step' list"),
+        ({"wall_seconds": None}, "'wall_seconds' must be int or float"),
+    ],
+)
+def test_manifest_schema_names_what_is_wrong(models_dir, changes, message):
+    with pytest.raises(ValueError, match=message):
+        store.save_long_run("tiny-seed0", nn.Linear(2, 2), _manifest(**changes))
+    assert not (models_dir / "tiny-seed0.json").exists()
+
+
+def test_a_missing_key_is_named():
+    manifest = {
+        "format": store.FORMAT,
+        "name": "x",
+        **_manifest(),
+        "tensors": {"sha256": "", "bytes": 0},
+    }
+    del manifest["steps"]
+    with pytest.raises(ValueError, match="missing key 'steps'"):
+        store.validate_manifest(manifest)
+
+
+def test_every_broken_file_names_the_command_that_rebuilds_it(models_dir):
+    fix = 'make models NAMES="tiny" SEEDS="0"'
+    with pytest.raises(store.LongRunError, match="is missing") as err:
+        store.load_long_run("tiny", 0, nn.Linear(2, 2))
+    assert fix in str(err.value)
+    store.save_long_run("tiny-seed0", nn.Linear(2, 2), _manifest())
+    # a model that does not fit today's code
+    with pytest.raises(store.LongRunError, match="does not fit today's code") as err:
+        store.load_long_run("tiny", 0, nn.Linear(2, 3))
+    assert fix in str(err.value)
+    # a truncated weights file
+    weights = models_dir / "tiny-seed0.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-7])
+    with pytest.raises(store.LongRunError, match="checksum") as err:
+        store.load_long_run("tiny", 0, nn.Linear(2, 2))
+    assert fix in str(err.value)
+    # a manifest that is not JSON
+    (models_dir / "tiny-seed0.json").write_text("{not json")
+    with pytest.raises(store.LongRunError, match="unreadable") as err:
+        store.read_manifest("tiny", 0)
+    assert fix in str(err.value)
+    # a manifest that is JSON but not one
+    (models_dir / "tiny-seed0.json").write_text(json.dumps({"format": store.FORMAT}))
+    with pytest.raises(store.LongRunError, match="missing key"):
+        store.read_manifest("tiny", 0)
+
+
+def test_an_unknown_recipe_lists_the_known_ones():
+    with pytest.raises(ValueError, match="ch04-cgan"):
+        recipes.get_recipe("no-such-recipe")
+
+
+TINY_CGAN = {
+    **cgan.CONFIG,
+    "num_train": 96,
+    "steps": 4,
+    "eval_every": 2,
+    "samples_per_prompt": 2,
+    "batch_size": 8,
+}
+
+
+@pytest.fixture
+def tiny_cgan(monkeypatch, models_dir):
+    """The cGAN recipe on tiny data, with an untrained referee instead of the reference judge."""
+    monkeypatch.setattr(
+        cgan,
+        "reference_judge",
+        lambda device, seed, progress=True: (AttributeJudge(16, 16).eval(), "untrained"),
+    )
+    tiny = dataclasses.replace(cgan.RECIPE, config=TINY_CGAN)
+    monkeypatch.setattr(recipes, "recipes", lambda: {tiny.name: tiny})
+    return tiny
+
+
+def test_cgan_recipe_trains_ships_and_loads_back(tiny_cgan):
+    before = torch.random.get_rng_state()
+    model, manifest = recipes.run_recipe("ch04-cgan", 0, CPU, progress=False)
+    assert torch.equal(before, torch.random.get_rng_state()), "the caller's random state changed"
+    assert manifest["steps"] == 4 and manifest["curve"]["step"] == [2, 4]
+    assert set(manifest["metrics"]) == {"seen", "held-out", "diversity"}
+    assert manifest["curve"]["seen"][-1] == pytest.approx(manifest["metrics"]["seen"])
+    loaded, again = recipes.load_long_run("ch04-cgan", 0, CPU)
+    assert again == manifest
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a.cpu(), b), k
+    assert cgan.evaluate(loaded, again["config"], 0, CPU) == pytest.approx(manifest["metrics"])
+
+
+def test_same_seed_same_model(tiny_cgan):
+    first, _ = recipes.run_recipe("ch04-cgan", 1, CPU, save=False, progress=False)
+    torch.manual_seed(123)  # the caller's state must not matter
+    second, _ = recipes.run_recipe("ch04-cgan", 1, CPU, save=False, progress=False)
+    for (k, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def _shipped():
+    out = []
+    for recipe in recipes.recipes().values():
+        for seed in recipe.seeds:
+            out.append((recipe.name, seed))
+    return out
+
+
+@pytest.mark.parametrize(("name", "seed"), _shipped())
+def test_shipped_model_has_not_drifted(name, seed):
+    """Each shipped model loads strictly into today's code and scores what its manifest says,
+    within 0.01, on its recipe's evaluation. A change to the model or its evaluation fails here
+    until `make models` is run again."""
+    model, manifest = recipes.load_long_run(name, seed, CPU)
+    assert manifest["config"] == recipes.get_recipe(name).config, (
+        f"the recipe's config changed since {name} seed {seed} was shipped; run "
+        f"`{store.rebuild_command(name, seed)}`"
+    )
+    metrics = recipes.get_recipe(name).evaluate(model, manifest["config"], seed, CPU)
+    for key, value in manifest["metrics"].items():
+        assert metrics[key] == pytest.approx(value, abs=0.01), (
+            f"{name} seed {seed}: {key} is {metrics[key]:.4f} today, {value:.4f} in its manifest; "
+            f"run `{store.rebuild_command(name, seed)}`"
+        )
