@@ -525,7 +525,7 @@ chelsea_probs = dict(imagenet_top_k(efficientnet, [photos["chelsea"]], DEVICE, k
 cat_probability = sum(chelsea_probs[name] for name in cat_names)
 print(f"top-1 on chelsea: {chelsea_top1!r}; ImageNet's cat classes: {cat_names}")
 print(f"probability on the cat classes: {cat_probability:.3f}")
-checkpoint("chelsea-cat-probability", cat_probability, ">=", 0.5, chance=5 / 1000)
+checkpoint("chelsea-cat-probability", cat_probability, ">=", 0.5, chance=5 / 1000);
 
 # %% [markdown]
 # ImageNet has 1,000 classes but no "astronaut" or "galaxy", so the network answers with classes
