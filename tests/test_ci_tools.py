@@ -112,33 +112,3 @@ def test_the_lane_plugin_loads_with_and_without_xdist(tmp_path):
             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
         )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_a_notebook_listed_in_threads_gets_its_threads_and_the_next_one_the_lanes(tmp_path):
-    """In the lanes' one-thread mode, a notebook in ``THREADS`` starts its kernel with its own
-    thread count, and the notebook after it is back at one thread."""
-    import os
-    import subprocess
-
-    import nbformat
-
-    assert lanes.THREADS, "the test needs one notebook in THREADS"
-    special, threads = next(iter(lanes.THREADS.items()))
-    chapter = special[:2]
-    for name, expected in ((special, threads), (f"{chapter}_zz_after", 1)):
-        notebook = nbformat.v4.new_notebook()
-        check = "import os\n" + "".join(
-            f"assert os.environ[{v!r}] == {str(expected)!r}, os.environ[{v!r}]\n"
-            for v in lanes.THREAD_VARIABLES
-        )
-        notebook.cells = [nbformat.v4.new_code_cell(check)]
-        nbformat.write(notebook, tmp_path / f"{name}.ipynb")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update({"PYTHONPATH": str(ROOT / "tools"), **dict.fromkeys(lanes.THREAD_VARIABLES, "1")})
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval_lanes",
-         "-p", "no:xdist", "--nbval-lax", "--nbval-current-env", str(tmp_path)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout

@@ -307,3 +307,27 @@ def test_train_cgan_decay_from_lowers_the_rates_only_after_its_start(shapes):
     assert any(not torch.equal(a, b) for a, b in zip(constant.parameters(), decayed.parameters()))
     with pytest.raises(ValueError, match="decay_from"):
         run(1.0)
+
+
+def test_evaluate_during_training_puts_everything_back_even_when_it_raises():
+    from cmlib.generation.ema import WeightAverage, evaluate_during_training
+
+    layer = nn.Linear(2, 2).train()
+    average = WeightAverage(list(layer.parameters()), 0.5)
+    with torch.no_grad():
+        layer.weight.add_(1.0)  # the live weights now differ from their average
+    live = layer.weight.detach().clone()
+
+    def failing(step):
+        assert not layer.training and torch.equal(layer.weight, average.values[0])
+        raise RuntimeError("scoring failed")
+
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        evaluate_during_training(failing, 1, (layer,), average, torch.device("cpu"))
+    assert layer.training and torch.equal(layer.weight, live)
+    with pytest.raises(TypeError, match="dict of numbers"):
+        evaluate_during_training(lambda step: [1.0], 1, (layer,), None, torch.device("cpu"))
+    with pytest.raises(TypeError, match="dict of numbers"):
+        evaluate_during_training(lambda step: {"a": "x"}, 1, (layer,), None, torch.device("cpu"))
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(list(layer.parameters()), 1.0)

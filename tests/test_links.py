@@ -26,6 +26,8 @@ def test_the_check_finds_each_kind_of_broken_reference(tmp_path):
         "[ok](chapters/notes/a.md#part) [gone](chapters/notes/b.md) [web](https://example.org)\n"
         "`cmlib/judge.py` `cmlib/judge` `cmlib/missing.py` `chapters/NN_name.py`\n"
         "`01_visual` `05_captioning_generalisation` `data/cache/anything.npz`\n"
+        '`cmlib/judge.py:12` `tests/test_gone.py::test_x` [titled](gone.md "a title")\n'
+        "```\n`cmlib/in_a_fenced_block.py`\n```\n"
     )
     (tmp_path / "chapters" / "01_visual.py").write_text(
         'x = "`cmlib/in_code_is_fine.py`"\n# see `02_missing` and [this](../README.md)\n'
@@ -33,7 +35,9 @@ def test_the_check_finds_each_kind_of_broken_reference(tmp_path):
     broken = links.broken_references(tmp_path)
     assert broken == [
         "README.md: link (chapters/notes/b.md) (no such file)",
+        "README.md: link (gone.md) (no such file)",
         "README.md: `cmlib/missing.py` (no such path)",
         "README.md: `05_captioning_generalisation` (no chapter of that name)",
+        "README.md: `tests/test_gone.py` (no such path)",
         "chapters/01_visual.py: `02_missing` (no chapter of that name)",
     ]

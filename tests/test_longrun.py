@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -28,6 +30,7 @@ def _manifest(**changes):
         "config": {"width": 3},
         "code_version": "abc",
         "torch": torch.__version__,
+        "profile": "cpu",
         "device": "cpu",
         "threads": 1,
         "wall_seconds": 1.5,
@@ -60,6 +63,7 @@ def test_round_trip_is_exact_and_records_the_file(models_dir):
         ({"seed": "0"}, "'seed' must be int"),
         ({"seed": True}, "'seed' must be int"),
         ({"metrics": {"score": float("nan")}}, "finite number"),
+        ({"curve": {"step": [1], "score": [float("inf")]}}, "finite numbers only"),
         ({"curve": {"step": [1, 2], "score": [0.1]}}, "lists of one length"),
         ({"curve": {"score": [0.1]}}, "'step' list"),
         ({"wall_seconds": None}, "'wall_seconds' must be int or float"),
@@ -69,6 +73,14 @@ def test_manifest_schema_names_what_is_wrong(models_dir, changes, message):
     with pytest.raises(ValueError, match=message):
         store.save_long_run("tiny-seed0", nn.Linear(2, 2), _manifest(**changes))
     assert not (models_dir / "tiny-seed0.json").exists()
+
+
+def test_the_store_fills_in_its_own_keys_and_writes_plain_json(models_dir):
+    with pytest.raises(ValueError, match="filled in here"):
+        store.save_long_run("tiny-seed0", nn.Linear(2, 2), _manifest(name="other"))
+    with pytest.raises(ValueError, match="not plain JSON"):
+        store.save_long_run("tiny-seed0", nn.Linear(2, 2), _manifest(config={"f": object()}))
+    assert list(models_dir.iterdir()) == []  # nothing written by a failed save
 
 
 def test_a_missing_key_is_named():
@@ -99,6 +111,11 @@ def test_every_broken_file_names_the_command_that_rebuilds_it(models_dir):
     with pytest.raises(store.LongRunError, match="checksum") as err:
         store.load_long_run("tiny", 0, nn.Linear(2, 2))
     assert fix in str(err.value)
+    # files copied from seed 0 to seed 1: the manifest still names seed 0
+    (models_dir / "tiny-seed1.safetensors").write_bytes(weights.read_bytes())
+    (models_dir / "tiny-seed1.json").write_text((models_dir / "tiny-seed0.json").read_text())
+    with pytest.raises(store.LongRunError, match="describes recipe 'tiny', seed 0"):
+        store.load_long_run("tiny", 1, nn.Linear(2, 2))
     # a manifest that is not JSON
     (models_dir / "tiny-seed0.json").write_text("{not json")
     with pytest.raises(store.LongRunError, match="unreadable") as err:
@@ -139,9 +156,11 @@ def tiny_cgan(monkeypatch, models_dir):
 
 
 def test_cgan_recipe_trains_ships_and_loads_back(tiny_cgan):
-    before = torch.random.get_rng_state()
+    before = torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
     model, manifest = recipes.run_recipe("ch04-cgan", 0, CPU, progress=False)
-    assert torch.equal(before, torch.random.get_rng_state()), "the caller's random state changed"
+    assert torch.equal(before[0], torch.random.get_rng_state()), "torch's random state changed"
+    assert (before[1] == np.random.get_state()[1]).all(), "NumPy's random state changed"
+    assert before[2] == random.getstate(), "Python's random state changed"
     assert manifest["steps"] == 4 and manifest["curve"]["step"] == [2, 4]
     assert set(manifest["metrics"]) == {"seen", "held-out", "diversity"}
     assert manifest["curve"]["seen"][-1] == pytest.approx(manifest["metrics"]["seen"])
@@ -160,6 +179,14 @@ def test_same_seed_same_model(tiny_cgan):
         assert torch.equal(a, b), k
 
 
+def test_the_shipped_files_are_the_recipes_seeds():
+    """Every manifest in models/ belongs to a recipe's shipped seed, and every shipped seed has
+    its files (a recipe whose seeds list a model that is not there fails here)."""
+    on_disk = {p.stem for p in store.models_dir().glob("*.json")}
+    shipped = {store.model_name(r.name, s) for r in recipes.recipes().values() for s in r.seeds}
+    assert on_disk == shipped
+
+
 def _shipped():
     out = []
     for recipe in recipes.recipes().values():
@@ -174,7 +201,8 @@ def test_shipped_model_has_not_drifted(name, seed):
     within 0.01, on its recipe's evaluation. A change to the model or its evaluation fails here
     until `make models` is run again."""
     model, manifest = recipes.load_long_run(name, seed, CPU)
-    assert manifest["config"] == recipes.get_recipe(name).config, (
+    recipe_config = json.loads(json.dumps(recipes.get_recipe(name).config))  # tuples as lists
+    assert manifest["config"] == recipe_config, (
         f"the recipe's config changed since {name} seed {seed} was shipped; run "
         f"`{store.rebuild_command(name, seed)}`"
     )

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SIZE_DRAWS = {"randn", "rand", "randint", "randperm"}
 TENSOR_DRAWS = {"multinomial", "bernoulli", "normal", "poisson", "rand_like", "randn_like",
-                "randint_like"}  # fmt: skip
+                "randint_like", "bernoulli_", "normal_", "uniform_", "random_", "exponential_",
+                "geometric_", "cauchy_", "log_normal_"}  # fmt: skip
+CPU = ("'cpu'", '"cpu"', "torch.device('cpu')")
 
 #: (file, the tensor's source) -> why it is on the CPU
 CPU_BY_CONSTRUCTION = {
@@ -54,7 +56,8 @@ def drawn_from(call: ast.Call) -> ast.expr | None:
         isinstance(func.value, ast.Name) and func.value.id == "torch"
     ):
         return func.value
-    return call.args[0] if call.args else None
+    given = [k.value for k in call.keywords if k.arg == "input"]
+    return call.args[0] if call.args else (given[0] if given else None)
 
 
 def problems(path: str, source: str) -> list[str]:
@@ -62,16 +65,22 @@ def problems(path: str, source: str) -> list[str]:
     for line, name, call in random_draws(source):
         where = f"{path}:{line}: {ast.unparse(call)[:90]}"
         device = [k for k in call.keywords if k.arg == "device"]
-        if device and ast.unparse(device[0].value) not in ("'cpu'", '"cpu"'):
+        if device and ast.unparse(device[0].value) not in CPU:
             found.append(f"{where} (draws on `device`: draw on the CPU, then move the result)")
         tensor = drawn_from(call)
-        if name in TENSOR_DRAWS and tensor is not None:
+        if name in TENSOR_DRAWS and tensor is not None and not isinstance(tensor, ast.Constant):
             text = ast.unparse(tensor)
             on_cpu = (
                 isinstance(tensor, ast.Call)
                 and isinstance(tensor.func, ast.Attribute)
-                and (tensor.func.attr == "cpu" or tensor.func.attr in ("as_tensor", "tensor"))
-            )
+                and (
+                    tensor.func.attr == "cpu"
+                    or (tensor.func.attr == "to" and bool(tensor.args)
+                        and ast.unparse(tensor.args[0]) in CPU)
+                    or (tensor.func.attr in ("as_tensor", "tensor")
+                        and not any(k.arg == "device" for k in tensor.keywords))
+                )
+            )  # fmt: skip
             if not on_cpu and (path, text) not in CPU_BY_CONSTRUCTION:
                 found.append(f"{where} (draws from `{text}`, which may be on a GPU: use .cpu())")
     return found
@@ -100,6 +109,11 @@ def test_the_allowances_still_exist():
         ("torch.randn(3, 4, generator=g, device=device)", "draws on `device`"),
         ("x.bernoulli(generator=g)", "from `x`"),  # a method: the tensor is its receiver
         ("torch.rand(5, generator=g).to(device)", None),  # drawn on the CPU, then moved
+        ("x.normal_(generator=g)", "from `x`"),  # an in-place draw on x's device
+        ("torch.multinomial(input=p, num_samples=1, generator=g)", "from `p`"),
+        ("torch.multinomial(torch.as_tensor(p, device=d), 1, generator=g)", "may be on a GPU"),
+        ("torch.normal(0.0, 1.0, size=(3,), generator=g)", None),  # numbers, not a tensor
+        ("torch.multinomial(p.to('cpu'), 1, generator=g)", None),
     ],
 )
 def test_the_check_catches_the_bug(source, message):

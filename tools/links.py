@@ -24,7 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_FENCE = re.compile(r"^\s*```.*?^\s*```", re.S | re.M)
+_SUFFIX = re.compile(r"(::.*|:\d+(:\d+)?)$")  # a test id or a line number after a path
 _CODE = re.compile(r"`([^`\n]+)`")
 _ROOTS = ("chapters/", "cmlib/", "tools/", "tests/", "data/", "models/", "benchmarks/",
           "scripts/")  # fmt: skip
@@ -43,7 +45,7 @@ def text_files(root: Path = ROOT) -> list[Path]:
 def _prose(path: Path) -> str:
     """A chapter's markdown cells and comments (its code may build paths); other files whole."""
     if path.suffix != ".py":
-        return path.read_text(encoding="utf-8")
+        return _FENCE.sub("", path.read_text(encoding="utf-8"))
     return "\n".join(
         line.lstrip()[1:] for line in path.read_text(encoding="utf-8").splitlines()
         if line.lstrip().startswith("#")
@@ -64,10 +66,11 @@ def broken_references(root: Path = ROOT) -> list[str]:
             if re.match(r"^[a-z]+:", target) or target.startswith("#"):
                 continue
             file_part = target.split("#", 1)[0]
-            if file_part and not (path.parent / file_part).exists():
+            base = root if file_part.startswith("/") else path.parent
+            if file_part and not (base / file_part.lstrip("/")).exists():
                 broken.append(f"{where}: link ({target}) (no such file)")
         for code in _CODE.findall(text):
-            code = code.strip()
+            code = _SUFFIX.sub("", code.strip())
             if _PLACEHOLDER.search(code) or " " in code:
                 continue
             if (

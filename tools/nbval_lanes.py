@@ -4,9 +4,8 @@ CI has two cores. One notebook at a time with two torch threads leaves part of t
 idle (data generation, plotting, kernel start-up and Python between the tensor ops are
 single-threaded), so ``make nbval NBVAL_WORKERS=2`` runs two notebooks at a time, one per core,
 each with ``CMLIB_THREADS=1`` (every checkpoint must hold with one thread too: ``make seeds``).
-Measured on 2 cores: 30 minutes for the 21 notebooks, against 39 one at a time. A notebook whose
-checkpoints do not hold with one thread yet is listed in ``THREADS`` with the reason; it runs
-with that many threads in its lane (the two lanes then share the cores for its duration).
+Measured on 2 cores: 30 minutes for the 21 notebooks, against 39 one at a time. It is not yet
+the default, because one checkpoint fails with one thread (see the Makefile).
 
 Notebooks are not independent: a later part loads the model an earlier part saved in the
 registry (chapter 06's CycleGAN for parts 3–5, chapter 04's CVAE for chapter 05 part 4 and the
@@ -42,17 +41,6 @@ LANES: dict[str, tuple[str, ...]] = {
     "a": ("04", "05", "00", "01", "09"),  # 05 part 4 loads 04's CVAE and cGAN
     "b": ("06", "07", "02", "03", "08"),  # 06 parts 3-5 load part 1; 08 loads 04's and 06's
 }
-
-#: Notebooks that run with more than one thread when the lanes run one thread each, and why.
-#: Each entry is a checkpoint that ``make seeds`` found failing with one thread: remove it when the
-#: checkpoint holds there.
-THREADS: dict[str, int] = {
-    # chapter 04 part 3's live cGAN run: cgan-held-out is 0.1556 < 0.1667 for seed 0 with one
-    # thread (chapters/notes/checkpoints.md); its repair is a stable GAN recipe
-    "04_prompt_generation_gan": 2,
-}
-THREAD_VARIABLES = ("CMLIB_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_BASE_THREADS: dict[str, str | None] = {}
 
 _CHAPTER = re.compile(r"^(\d\d)_")
 
@@ -105,22 +93,6 @@ def pytest_xdist_make_scheduler(config, log):
     return LaneScheduling(config, log)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    """Before a cell's setup, which starts its notebook's kernel on the first cell, set the
-    thread variables the kernel inherits: the notebook's own in ``THREADS`` when the lanes run one
-    thread each, else the session's."""
-    if not _BASE_THREADS or _BASE_THREADS.get("CMLIB_THREADS") != "1":
-        return
-    threads = THREADS.get(Path(_notebook(item.nodeid)).stem)
-    for name in THREAD_VARIABLES:
-        value = str(threads) if threads else _BASE_THREADS[name]
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
 class _Clock:
     """Gathers every cell report (on the controller when xdist runs the workers)."""
 
@@ -165,7 +137,6 @@ class _Clock:
 
 
 def pytest_configure(config):
-    _BASE_THREADS.update({name: os.environ.get(name) for name in THREAD_VARIABLES})
     worker = hasattr(config, "workerinput")
     if worker or not getattr(config.option, "numprocesses", None):
         # This process starts the kernels: they run as a reader's would, without tools/ (put

@@ -26,6 +26,7 @@ from ..train import History, progress_bar, shuffled_batches
 from ..validate import check_choice, check_int, check_number, check_tensor
 from ..vision import check_images, permute_channels
 from .decoders import ConvDecoder, CoordinateDecoder, check_condition, num_upsamplings
+from .ema import WeightAverage, evaluate_during_training
 
 
 # ---------------------------------------------------------------- conditional GAN
@@ -252,30 +253,6 @@ def generator_hinge_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return -d_fake.mean()
 
 
-@torch.no_grad()
-def _evaluate_generator(
-    evaluate: Callable[[int], dict[str, float]],
-    step: int,
-    generator: nn.Module,
-    g_text: nn.Module,
-    g_params: list[torch.Tensor],
-    averages: list[torch.Tensor] | None,
-) -> dict[str, float]:
-    """``evaluate(step)`` on the generator training would return now, then back to training."""
-    saved = [p.detach().clone() for p in g_params] if averages is not None else None
-    for average, p in zip(averages or [], g_params):
-        p.copy_(average)
-    generator.eval()
-    g_text.eval()
-    with torch.random.fork_rng(devices=[]):  # evaluating must not change the run
-        metrics = {k: float(v) for k, v in evaluate(step).items()}
-    for value, p in zip(saved or [], g_params):
-        p.copy_(value)
-    generator.train()
-    g_text.train()
-    return metrics
-
-
 def train_cgan(
     generator: Generator | GlyphGenerator,
     discriminator: ProjectionDiscriminator,
@@ -328,8 +305,8 @@ def train_cgan(
             encoder's weights and load it into them at the end. The average smooths out the
             oscillation of the game: its samples are steadier than the last step's.
         decay_from: if set (e.g. 0.5), both learning rates fall linearly from their value at this
-            fraction of the steps to 0 at the last step, as CycleGAN's schedule does: the players
-            settle instead of oscillating to the end.
+            fraction of the steps towards 0 (the last update runs at 1/(steps left) of it), as
+            CycleGAN's schedule does, so that the players may settle.
         color_invariant: auxiliary heads whose label does not depend on colour (``("shape",)``).
             D's step also trains them on the real images with their colour channels shuffled
             (:func:`~cmlib.vision.permute_channels`), so they cannot read a shape off its
@@ -352,6 +329,10 @@ def train_cgan(
     check_int("eval_every", eval_every, minimum=0)
     if evaluate is not None and not callable(evaluate):
         raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
+    if decay_from is not None:
+        check_number("decay_from", decay_from, 0, 1, high_open=True)
+    if ema_decay is not None:
+        check_number("ema_decay", ema_decay, 0.0, 1.0, low_open=True, high_open=True)
     for m in (generator, discriminator, g_text, d_text):
         m.to(device).train()
     g_params = list(generator.parameters()) + list(g_text.parameters())
@@ -364,15 +345,12 @@ def train_cgan(
     d_aux_weight = aux_weight if d_aux_weight is None else d_aux_weight
     schedules = []
     if decay_from is not None:  # the factor for update `step` (0-based): 1, then down to 1/left
-        check_number("decay_from", decay_from, 0, 1, high_open=True)
         left = num_steps - int(decay_from * num_steps)
         schedules = [
             torch.optim.lr_scheduler.LambdaLR(o, lambda step: min(1.0, (num_steps - step) / left))
             for o in (opt_g, opt_d)
         ]
-    if ema_decay is not None:
-        check_number("ema_decay", ema_decay, 0.0, 1.0, low_open=True, high_open=True)
-    averages = [p.detach().clone() for p in g_params] if ema_decay is not None else None
+    average = WeightAverage(g_params, ema_decay) if ema_decay is not None else None
     aux = len(discriminator.aux) > 0
     if aux and (attrs is None or set(discriminator.aux) - set(attrs)):
         raise ValueError(
@@ -427,24 +405,20 @@ def train_cgan(
         opt_g.step()
         for schedule in schedules:
             schedule.step()
-        if averages is not None:
-            with torch.no_grad():
-                for average, p in zip(averages, g_params):
-                    average.lerp_(p, 1.0 - ema_decay)
+        if average is not None:
+            average.update()
         history.log_step(
             {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.mean(), "d_fake": d_fake.mean()}
         )
         done = step + 1
         if evaluate is not None and (done == num_steps or (eval_every and done % eval_every == 0)):
-            curve = _evaluate_generator(evaluate, done, generator, g_text, g_params, averages)
+            curve = evaluate_during_training(evaluate, done, (generator, g_text), average, device)
             history.log_step({"eval_step": done, **{f"eval_{k}": v for k, v in curve.items()}})
     history.train_loss.append(sum(history.steps["g_loss"]) / num_steps)
     history.metrics.append(curve)
     history.seconds.append(time.perf_counter() - start)
-    if averages is not None:
-        with torch.no_grad():
-            for average, p in zip(averages, g_params):
-                p.copy_(average)
+    if average is not None:
+        average.copy_to_params()
     for m in (generator, discriminator, g_text, d_text):
         m.eval()
     return history

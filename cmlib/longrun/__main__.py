@@ -28,7 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     device = runtime.device()
     print(runtime.describe(), flush=True)
     for name in names:
-        for seed in args.seeds if args.seeds else known[name].seeds:
+        seeds = args.seeds if args.seeds else known[name].seeds
+        if not seeds:
+            print(
+                f"== {name}: no shipped seeds, nothing to train; to run it anyway: "
+                f'make models NAMES="{name}" SEEDS="0"',
+                flush=True,
+            )
+        for seed in seeds:
             print(f"== {name}, seed {seed}: {known[name].summary}", flush=True)
             _, manifest = run_recipe(name, seed, device)
             metrics = {k: round(v, 4) for k, v in manifest["metrics"].items()}

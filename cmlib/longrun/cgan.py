@@ -25,25 +25,36 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data.shapes import COLORS, SHAPES
+from .. import judge as judge_module
+from .. import runtime, vision
+from .. import train as train_module
+from ..data.shapes import COLORS, SHAPES, prompt_text, render, tasks, world
+from ..data.shapes import text as shapes_text
 from ..data.shapes.prompt_text import evaluation_prompts, make_prompt, prompt_sampler
 from ..data.shapes.tasks import one_object_photos
 from ..data.shapes.text import shapes_vocab
-from ..generation import gan, prompts
+from ..generation import ema, gan, generative, prompts
 from ..generation.generative import fidelity_over, generate
-from ..judge import AttributeJudge, diversity, real_diversity, reference_judge
+from ..judge import (
+    REFERENCE_IMAGE_SIZE,
+    REFERENCE_WIDTH,
+    AttributeJudge,
+    diversity,
+    real_diversity,
+    reference_judge,
+)
 from .base import Recipe, TrainResult
 
 CONFIG: dict[str, Any] = {
     # data: chapter 04 part 3's, one object per 16×16 photo, a fresh prompt per image each time
     "num_train": 6000,
-    "image_size": 16,
+    "image_size": REFERENCE_IMAGE_SIZE,  # the referee's size: it is the reference judge
     # models: part 3's GlyphGenerator and pooled projection discriminator with AC heads
     "cond_dim": 32,
     "noise_dim": 16,
     "g_width": 32,
     "d_width": 16,
-    "judge_width": 16,
+    "judge_width": REFERENCE_WIDTH,
     # training: part 3's losses and rates, for more steps
     "steps": 12000,
     "batch_size": 32,
@@ -187,6 +198,22 @@ RECIPE = Recipe(
     build=build,
     train=train,
     evaluate=evaluate,
-    code=[gan, prompts.BagOfWordsEncoder, fidelity_over, sys.modules[__name__]],
+    # what fixes the result: the models and their trainer, the data, the referee, the seeding
+    code=[
+        gan,
+        ema,
+        prompts,
+        generative,
+        judge_module,
+        train_module,
+        vision,
+        runtime,
+        world,
+        render,
+        tasks,
+        prompt_text,
+        shapes_text,
+        sys.modules[__name__],
+    ],
     seeds=(),
 )

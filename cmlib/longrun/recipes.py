@@ -62,6 +62,7 @@ def run_recipe(
     """
     recipe = get_recipe(name)
     check_int("seed", seed, minimum=0)
+    code_version = registry.code_version(recipe.code)  # the code as it was when training began
     # the model, its data order and its noise all follow from the seed alone, so a rebuild
     # anywhere starts from the same place; the caller's random state is left as it was
     with own_random_state(seed):
@@ -75,7 +76,7 @@ def run_recipe(
         "recipe": name,
         "seed": seed,
         "config": recipe.config,
-        "code_version": registry.code_version(recipe.code),
+        "code_version": code_version,
         **store.environment(device),
         "wall_seconds": round(wall, 1),
         "steps": result.steps,
@@ -84,8 +85,9 @@ def run_recipe(
     }
     if save:
         store.save_long_run(store.model_name(name, seed), model, manifest)
-        manifest = store.read_manifest(name, seed)
-    return model, manifest
+        return model, store.read_manifest(name, seed)
+    # not written (the gpu profile's live run): the same manifest, checksum included
+    return model, store.serialise(store.model_name(name, seed), model, manifest)[1]
 
 
 def load_long_run(name: str, seed: int, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
@@ -98,7 +100,7 @@ def load_long_run(name: str, seed: int, device: torch.device) -> tuple[nn.Module
     recipe = get_recipe(name)
     manifest = store.read_manifest(name, seed)
     model = recipe.build(manifest["config"])
-    store.load_long_run(name, seed, model)
+    store.load_long_run(name, seed, model, manifest)  # checked against this very manifest
     return model.to(device).eval(), manifest
 
 

@@ -28,6 +28,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from .. import runtime
 from ..data.cache import atomic_write_bytes
 
 FORMAT = "cmlib-longrun-v1"
@@ -41,6 +42,7 @@ MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
     "config": dict,
     "code_version": str,
     "torch": str,
+    "profile": str,
     "device": str,
     "threads": int,
     "wall_seconds": (int, float),
@@ -77,6 +79,10 @@ def paths(name: str) -> tuple[Path, Path]:
     return root / f"{name}.safetensors", root / f"{name}.json"
 
 
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def validate_manifest(manifest: Any, where: str = "manifest") -> dict[str, Any]:
     """Check a manifest's schema; return it.
 
@@ -100,11 +106,7 @@ def validate_manifest(manifest: Any, where: str = "manifest") -> dict[str, Any]:
     if manifest["format"] != FORMAT:
         raise ValueError(f"{where}: format must be {FORMAT!r}, got {manifest['format']!r}")
     for key, value in manifest["metrics"].items():
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
+        if not _finite(value):
             raise ValueError(f"{where}: metric {key!r} must be a finite number, got {value!r}")
     curve = manifest["curve"]
     if "step" not in curve:
@@ -112,6 +114,9 @@ def validate_manifest(manifest: Any, where: str = "manifest") -> dict[str, Any]:
     lengths = {k: len(v) if isinstance(v, list) else -1 for k, v in curve.items()}
     if -1 in lengths.values() or len(set(lengths.values())) != 1:
         raise ValueError(f"{where}: the curve's entries must be lists of one length, got {lengths}")
+    for key, values in curve.items():
+        if not all(_finite(v) for v in values):
+            raise ValueError(f"{where}: curve {key!r} must hold finite numbers only")
     for key in ("sha256", "bytes"):
         if key not in manifest["tensors"]:
             raise ValueError(f"{where}: 'tensors' needs {key!r}")
@@ -119,26 +124,46 @@ def validate_manifest(manifest: Any, where: str = "manifest") -> dict[str, Any]:
 
 
 def save_long_run(name: str, model: nn.Module, manifest: dict[str, Any]) -> Path:
-    """Write ``model``'s weights and ``manifest`` (without ``format`` and ``tensors``, which are
-    filled in here) atomically; return the manifest's path."""
+    """Write ``model``'s weights and ``manifest`` (without ``format``, ``name`` and ``tensors``,
+    which are filled in here) atomically; return the manifest's path."""
+    data, full = serialise(name, model, manifest)
+    # both files are ready before either is written; the weights go first, so a crash in
+    # between leaves a manifest whose checksum no longer matches (detected, never loaded)
+    text = json.dumps(full, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    weights, manifest_path = paths(name)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(weights, data)
+    atomic_write_bytes(manifest_path, (text + "\n").encode())
+    return manifest_path
+
+
+def serialise(name: str, model: nn.Module, manifest: dict[str, Any]) -> tuple[bytes, dict]:
+    """The safetensors bytes of ``model`` and its full, checked manifest (with ``format``,
+    ``name`` and ``tensors``), without writing anything."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    reserved = {"format", "name", "tensors"} & set(manifest)
+    if reserved:
+        raise ValueError(f"the manifest's {sorted(reserved)} are filled in here, not passed in")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    data = save_safetensors(state, metadata={"format": FORMAT, "name": name})
+    try:
+        data = save_safetensors(state, metadata={"format": FORMAT, "name": name})
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"cannot store {name}'s weights as safetensors: {err}") from err
     full = {
+        **manifest,
         "format": FORMAT,
         "name": name,
-        **manifest,
         "tensors": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
     }
     validate_manifest(full, f"the manifest of {name}")
-    weights, manifest_path = paths(name)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    # weights first: a crash in between leaves a manifest whose checksum no longer matches
-    atomic_write_bytes(weights, data)
-    text = json.dumps(full, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    atomic_write_bytes(manifest_path, text.encode())
-    return manifest_path
+    try:
+        json.dumps(full, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the manifest of {name} is not plain JSON: {err}") from err
+    return data, full
 
 
 def read_manifest(recipe: str, seed: int) -> dict[str, Any]:
@@ -159,18 +184,28 @@ def read_manifest(recipe: str, seed: int) -> dict[str, Any]:
         raise LongRunError(f"the manifest of {name} is unreadable: {err}; {fix}") from err
 
 
-def load_long_run(recipe: str, seed: int, model: nn.Module) -> dict[str, Any]:
+def load_long_run(
+    recipe: str, seed: int, model: nn.Module, manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Load a shipped model's weights strictly into ``model`` (built from the manifest's config)
-    and return its manifest.
+    and return the manifest they were checked against (``manifest`` if given, else read here).
 
     Raises:
-        LongRunError: if a file is missing, truncated or swapped (checksum), or the weights do not
-            fit ``model`` — each with the command that rebuilds it.
+        LongRunError: if a file is missing, truncated or swapped (checksum), the manifest belongs
+            to another recipe or seed, or the weights do not fit ``model`` — each with the
+            command that rebuilds it.
     """
-    manifest = read_manifest(recipe, seed)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    manifest = read_manifest(recipe, seed) if manifest is None else manifest
     name = model_name(recipe, seed)
     weights, _ = paths(name)
     fix = f"run `{rebuild_command(recipe, seed)}` to train and write it again"
+    found = (manifest["recipe"], manifest["seed"], manifest["name"])
+    if found != (recipe, seed, name):
+        raise LongRunError(
+            f"{name}'s manifest describes recipe {found[0]!r}, seed {found[1]} ({found[2]}); {fix}"
+        )
     if not weights.exists():
         raise LongRunError(f"the weights of {name} are missing ({weights}); {fix}")
     data = weights.read_bytes()
@@ -181,7 +216,7 @@ def load_long_run(recipe: str, seed: int, model: nn.Module) -> dict[str, Any]:
     try:
         state = load_safetensors(data)
         model.load_state_dict(state, strict=True)
-    except (RuntimeError, ValueError) as err:
+    except Exception as err:  # safetensors' own error is neither a RuntimeError nor a ValueError
         first = str(err).strip().splitlines()[0]
         raise LongRunError(f"{name} does not fit today's code ({first}); {fix}") from err
     return manifest
@@ -189,4 +224,9 @@ def load_long_run(recipe: str, seed: int, model: nn.Module) -> dict[str, Any]:
 
 def environment(device: torch.device) -> dict[str, Any]:
     """The manifest's record of where a model was trained."""
-    return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}
+    return {
+        "torch": torch.__version__,
+        "profile": runtime.profile(),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
