@@ -195,15 +195,19 @@ def test_hinge_losses():
     assert gan.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
 
 
-def _tiny_cgan_run(shapes, color_invariant, num_steps=4, before=None):
-    """A few cGAN steps on tiny players; ``before(g)`` sees the generator before training."""
+def _tiny_cgan(shapes, num_steps=4, before=None, **options):
+    """A few cGAN steps on tiny players; ``before(g)`` sees the generator before training.
+
+    Returns:
+        ``(g, d, history)``.
+    """
     x, attrs = shapes
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     g, d, g_text, d_text = _tiny_players()
     if before is not None:
         before(g)
-    gan.train_cgan(
+    history = gan.train_cgan(
         g,
         d,
         g_text,
@@ -214,10 +218,15 @@ def _tiny_cgan_run(shapes, color_invariant, num_steps=4, before=None):
         torch.device("cpu"),
         batch_size=16,
         attrs=attrs,
-        color_invariant=color_invariant,
         progress=False,
+        **options,
     )
-    return d
+    return g, d, history
+
+
+def _tiny_cgan_run(shapes, color_invariant, num_steps=4, before=None):
+    """The discriminator after :func:`_tiny_cgan` with ``color_invariant`` heads."""
+    return _tiny_cgan(shapes, num_steps, before, color_invariant=color_invariant)[1]
 
 
 def test_train_cgan_color_invariant_heads(shapes):
@@ -245,29 +254,18 @@ def test_train_cgan_d_lr_sets_the_discriminators_rate(shapes):
 def test_train_cgan_evaluates_the_ema_generator_without_changing_the_run(shapes):
     """``evaluate`` sees the generator training would return at that step (the EMA weights, in
     eval mode), may draw random numbers, and leaves the run exactly as it would have been."""
-    x, attrs = shapes
-    snapshots = []
+    players, snapshots = [], []
 
-    def run(with_evaluation):
-        torch.manual_seed(0)
-        rng = np.random.default_rng(0)
-        g, d, g_text, d_text = _tiny_players()
+    def evaluate(step):
+        g = players[-1]
+        snapshots.append((step, g.training, [p.detach().clone() for p in g.parameters()]))
+        torch.randn(100)  # evaluation noise must not shift the training noise
+        return {"score": step / 10}
 
-        def evaluate(step):
-            snapshots.append((step, g.training, [p.detach().clone() for p in g.parameters()]))
-            torch.randn(100)  # evaluation noise must not shift the training noise
-            return {"score": step / 10}
-
-        history = gan.train_cgan(
-            g, d, g_text, d_text, x,
-            lambda idx: prompt_text.training_prompts({k: v[idx] for k, v in attrs.items()}, rng),
-            5, torch.device("cpu"), batch_size=16, attrs=attrs, ema_decay=0.5, progress=False,
-            evaluate=evaluate if with_evaluation else None, eval_every=2,
-        )  # fmt: skip
-        return g, history
-
-    plain, _ = run(False)
-    evaluated, history = run(True)
+    plain, _, _ = _tiny_cgan(shapes, 5, ema_decay=0.5)
+    evaluated, _, history = _tiny_cgan(
+        shapes, 5, players.append, ema_decay=0.5, evaluate=evaluate, eval_every=2
+    )
     assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), evaluated.parameters()))
     assert [s for s, _, _ in snapshots] == [2, 4, 5] == history.steps["eval_step"]
     assert history.steps["eval_score"] == [0.2, 0.4, 0.5]
@@ -276,37 +274,19 @@ def test_train_cgan_evaluates_the_ema_generator_without_changing_the_run(shapes)
     # the last evaluation saw the EMA weights that training then returned
     assert all(torch.equal(a, b) for a, b in zip(snapshots[-1][2], evaluated.parameters()))
     with pytest.raises(ValueError, match="eval_every"):
-        gan.train_cgan(
-            plain, gan.ProjectionDiscriminator(COND, width=8), *_tiny_players()[2:], x,
-            lambda idx: ["a red circle"] * len(idx), 1, torch.device("cpu"), eval_every=-1,
-            progress=False,
-        )  # fmt: skip
+        _tiny_cgan(shapes, 1, eval_every=-1)
 
 
 def test_train_cgan_decay_from_lowers_the_rates_only_after_its_start(shapes):
     """With ``decay_from=0.5`` over 4 steps the rates stay whole for the first three updates and
     halve for the last, so D's losses (each computed before that step's updates) match a
     constant-rate run step for step, while the final weights do not."""
-    x, attrs = shapes
-
-    def run(decay_from):
-        torch.manual_seed(0)
-        rng = np.random.default_rng(0)
-        g, d, g_text, d_text = _tiny_players()
-        history = gan.train_cgan(
-            g, d, g_text, d_text, x,
-            lambda idx: prompt_text.training_prompts({k: v[idx] for k, v in attrs.items()}, rng),
-            4, torch.device("cpu"), batch_size=16, attrs=attrs, decay_from=decay_from,
-            progress=False,
-        )  # fmt: skip
-        return g, history
-
-    constant, constant_history = run(None)
-    decayed, decayed_history = run(0.5)
+    constant, _, constant_history = _tiny_cgan(shapes, 4)
+    decayed, _, decayed_history = _tiny_cgan(shapes, 4, decay_from=0.5)
     assert decayed_history.steps["d_loss"] == constant_history.steps["d_loss"]
     assert any(not torch.equal(a, b) for a, b in zip(constant.parameters(), decayed.parameters()))
     with pytest.raises(ValueError, match="decay_from"):
-        run(1.0)
+        _tiny_cgan(shapes, 4, decay_from=1.0)
 
 
 def test_evaluate_during_training_puts_everything_back_even_when_it_raises():
