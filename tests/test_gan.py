@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from cmlib.data.shapes import prompt_text
 from cmlib.data.shapes.text import shapes_vocab
@@ -311,3 +312,63 @@ def test_evaluate_during_training_puts_everything_back_even_when_it_raises():
         evaluate_during_training(lambda step: {"a": "x"}, 1, (layer,), None, torch.device("cpu"))
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(list(layer.parameters()), 1.0)
+
+
+def test_spectral_norm_discriminator_bounds_each_scoring_layer():
+    torch.manual_seed(0)
+    d = gan.ProjectionDiscriminator(
+        COND, image_size=16, width=8, trunk="pooled", norm="spectral", aux_classes={"shape": 3}
+    )
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    scoring = [m for m in [*d.trunk, d.score, d.project] if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert scoring and all(parametrize.is_parametrized(m, "weight") for m in scoring)
+    assert not parametrize.is_parametrized(d.aux["shape"], "weight")  # the classifier is free
+    d.train()
+    for _ in range(30):  # the power iteration runs once per training forward
+        d(torch.rand(4, 3, 16, 16), torch.randn(4, COND))
+    d.eval()
+    for m in scoring:
+        w = m.weight.flatten(1)
+        assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="norm"):
+        gan.ProjectionDiscriminator(COND, image_size=16, norm="layer")
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_at_the_real_images():
+    w = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
+    x = torch.randn(5, 2, 2, requires_grad=True)
+    scores = (x * w).flatten(1).sum(1)  # D(x) = <w, x>: its gradient is w for every image
+    assert gan.r1_penalty(scores, x).item() == pytest.approx((w**2).sum().item())
+    quadratic = (x**2).flatten(1).sum(1)  # gradient 2x
+    expected = (2 * x).pow(2).flatten(1).sum(1).mean().item()
+    assert gan.r1_penalty(quadratic, x).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="require grad"):
+        gan.r1_penalty(scores.detach(), x.detach())
+    with pytest.raises(ValueError, match="scores"):
+        gan.r1_penalty(scores[:3], x)
+
+
+def test_mode_seeking_loss_punishes_a_generator_that_ignores_its_noise():
+    z_a, z_b = torch.zeros(4, 8), torch.ones(4, 8)  # noise distance 1
+    far = gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.ones(4, 3, 2, 2), z_a, z_b)
+    near = gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.full((4, 3, 2, 2), 0.1), z_a, z_b)
+    same = gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.zeros(4, 3, 2, 2), z_a, z_b)
+    assert far.item() == pytest.approx(1.0, rel=1e-4)  # image distance 1 over noise distance 1
+    assert near.item() == pytest.approx(10.0, rel=1e-3)
+    assert same.item() > 1e4  # collapse: the loss is as large as its guard allows
+    with pytest.raises(ValueError, match="fake_b"):
+        gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.zeros(3, 3, 2, 2), z_a, z_b)
+
+
+def test_train_cgan_r1_and_mode_seeking_change_the_run(shapes):
+    def weights(**options):
+        g, d, _ = _tiny_cgan(shapes, num_steps=3, **options)
+        return torch.cat([p.detach().flatten() for p in [*g.parameters(), *d.parameters()]])
+
+    plain = weights()
+    assert torch.equal(plain, weights(r1_weight=0.0, mode_seeking=0.0))  # off means off
+    assert not torch.allclose(plain, weights(r1_weight=10.0))
+    assert not torch.allclose(plain, weights(mode_seeking=1.0))
+    for bad in ({"r1_weight": -1.0}, {"mode_seeking": float("nan")}):
+        with pytest.raises(ValueError):
+            weights(**bad)

@@ -4,7 +4,8 @@
   in the object's frame and places it over a background);
 * :class:`ProjectionDiscriminator` — conditioning by projection (Miyato &
   Koyama, 2018), with a strided (DCGAN) or a pooled trunk;
-* :func:`train_cgan` — hinge losses, the fakes detached in the discriminator
+* :func:`train_cgan` — hinge losses (:mod:`cmlib.generation.gan_losses`, with the R1 penalty
+  and the mode-seeking term it can add), the fakes detached in the discriminator
   step, auxiliary attribute heads and an EMA of the generator's weights. Its lesson is the
   loop of two players, so the loop is written out here; it returns a
   :class:`cmlib.train.History` like every other trainer.
@@ -27,6 +28,12 @@ from ..validate import check_choice, check_int, check_number, check_tensor
 from ..vision import check_images, permute_channels
 from .decoders import ConvDecoder, CoordinateDecoder, check_condition, num_upsamplings
 from .ema import WeightAverage, evaluate_during_training
+from .gan_losses import (
+    discriminator_hinge_loss,
+    generator_hinge_loss,
+    mode_seeking_loss,
+    r1_penalty,
+)
 
 
 # ---------------------------------------------------------------- conditional GAN
@@ -150,15 +157,17 @@ def _strided_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Mo
     return layers, channels
 
 
-def _pooled_trunk(in_channels: int, width: int, steps: int) -> tuple[list[nn.Module], int]:
-    """3×3 convolutions at full resolution, batch norm and max-pooling down to a 4×4 map, one more
-    3×3."""
+def _pooled_trunk(
+    in_channels: int, width: int, steps: int, batch_norm: bool = True
+) -> tuple[list[nn.Module], int]:
+    """3×3 convolutions at full resolution, batch norm (optional) and max-pooling down to a 4×4
+    map, one more 3×3."""
     layers: list[nn.Module] = []
     channels = in_channels
     for k in range(steps):
         layers += [
             nn.Conv2d(channels, width * 2**k, 3, 1, 1),
-            nn.BatchNorm2d(width * 2**k),
+            nn.BatchNorm2d(width * 2**k) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2, inplace=True),
             nn.MaxPool2d(2),
         ]
@@ -190,6 +199,9 @@ class ProjectionDiscriminator(nn.Module):
         aux_classes: optional ``{attribute: number of classes}``: auxiliary heads that also
             classify the image (AC-GAN, Odena et al., 2017), a strong, fast signal for G.
         trunk: ``"strided"`` or ``"pooled"``.
+        norm: ``"batch"`` (the pooled trunk's batch norm) or ``"spectral"``: no batch norm, and
+            each layer of the trunk, score and projection divided by its largest singular value
+            (Miyato et al., 2018), which bounds how fast D's score can change with its input.
 
     Shapes:
         ``forward(x (B, C, S, S), c (B, cond_dim))`` → ``(B,)`` scores (logits);
@@ -205,13 +217,18 @@ class ProjectionDiscriminator(nn.Module):
         feature_dim: int = 128,
         aux_classes: dict[str, int] | None = None,
         trunk: str = "strided",
+        norm: str = "batch",
     ):
         super().__init__()
         steps = num_upsamplings(image_size)
-        trunks = {"strided": _strided_trunk, "pooled": _pooled_trunk}
-        check_choice("trunk", trunk, tuple(trunks))
+        check_choice("trunk", trunk, ("strided", "pooled"))
+        check_choice("norm", norm, ("batch", "spectral"))
         self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
-        layers, channels = trunks[trunk](in_channels, width, steps)
+        self.norm = norm
+        if trunk == "pooled":
+            layers, channels = _pooled_trunk(in_channels, width, steps, norm == "batch")
+        else:
+            layers, channels = _strided_trunk(in_channels, width, steps)
         self.trunk = nn.Sequential(
             *layers,
             nn.Flatten(),
@@ -223,6 +240,10 @@ class ProjectionDiscriminator(nn.Module):
         self.aux = nn.ModuleDict(
             {k: nn.Linear(feature_dim, n) for k, n in (aux_classes or {}).items()}
         )
+        if norm == "spectral":
+            for module in [*self.trunk, self.score, self.project]:
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def classify(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The auxiliary heads' logits (empty without ``aux_classes``)."""
@@ -241,16 +262,6 @@ class ProjectionDiscriminator(nn.Module):
         if with_aux:
             return score, {k: head(phi) for k, head in self.aux.items()}
         return score
-
-
-def discriminator_hinge_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """Hinge loss for D: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
-    return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
-
-
-def generator_hinge_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    """Hinge loss for G: -mean(D(fake))."""
-    return -d_fake.mean()
 
 
 def train_cgan(
@@ -276,6 +287,8 @@ def train_cgan(
     progress: bool = True,
     evaluate: Callable[[int], dict[str, float]] | None = None,
     eval_every: int = 0,
+    r1_weight: float = 0.0,
+    mode_seeking: float = 0.0,
 ) -> History:
     """Train a conditional GAN with the hinge loss, alternating one D step and one G step.
 
@@ -318,6 +331,10 @@ def train_cgan(
             last, with the generator training would return then (EMA weights) in eval mode and
             under a forked random state, so evaluating does not change the run.
         eval_every: steps between evaluations (0: only after the last step).
+        r1_weight: γ of the R1 penalty in D's step, ``γ/2 · E‖∇ₓD(x, c)‖²`` over real images
+            (:func:`r1_penalty`; 0: none).
+        mode_seeking: weight of :func:`mode_seeking_loss` in G's step, from a second noise
+            drawn for the same prompts (0: none).
 
     Returns:
         The :class:`~cmlib.train.History` of the run as one epoch: per-step ``d_loss``, ``g_loss``,
@@ -331,6 +348,8 @@ def train_cgan(
         raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
     if decay_from is not None:
         check_number("decay_from", decay_from, 0, 1, high_open=True)
+    check_number("r1_weight", r1_weight, 0.0)
+    check_number("mode_seeking", mode_seeking, 0.0)
     if ema_decay is not None:
         check_number("ema_decay", ema_decay, 0.0, 1.0, low_open=True, high_open=True)
     for m in (generator, discriminator, g_text, d_text):
@@ -371,22 +390,25 @@ def train_cgan(
         if idx is None:
             batches = shuffled_batches(len(images), batch_size, g)
             idx = next(batches)
-        real = images[idx].to(device)
+        real = images[idx].to(device).requires_grad_(r1_weight > 0)
         prompts = prompt_fn(idx)  # the fakes are drawn for the same prompts as the reals
         z = torch.randn(len(idx), generator.noise_dim, device=device)
-        fake = generator(z, g_text(prompts))
+        c_g = g_text(prompts)
+        fake = generator(z, c_g)
         # D step: real vs (detached) fake, both with their prompt.
         labels = {k: attrs[k][idx].to(device) for k in discriminator.aux} if aux else {}
         c_d = d_text(prompts)
         d_real, aux_real = discriminator(real, c_d, with_aux=True)
         d_fake = discriminator(fake.detach(), c_d)
         d_loss = discriminator_hinge_loss(d_real, d_fake)
+        if r1_weight > 0:
+            d_loss = d_loss + r1_weight / 2 * r1_penalty(d_real, real)
         if aux:
             d_loss = d_loss + d_aux_weight * sum(
                 F.cross_entropy(aux_real[k], labels[k]) for k in labels
             )
         if color_invariant:
-            shuffled = discriminator.classify(permute_channels(real, g))
+            shuffled = discriminator.classify(permute_channels(real.detach(), g))
             d_loss = d_loss + d_aux_weight * sum(
                 F.cross_entropy(shuffled[k], labels[k]) for k in color_invariant
             )
@@ -396,6 +418,9 @@ def train_cgan(
         # G step: make D score the fakes as real images of their prompt (and classify them so).
         d_gen, aux_gen = discriminator(fake, d_text(prompts).detach(), with_aux=True)
         g_loss = generator_hinge_loss(d_gen)
+        if mode_seeking > 0:
+            z_b = torch.randn(len(idx), generator.noise_dim, device=device)
+            g_loss = g_loss + mode_seeking * mode_seeking_loss(fake, generator(z_b, c_g), z, z_b)
         if aux:
             g_loss = g_loss + aux_weight * sum(
                 F.cross_entropy(aux_gen[k], labels[k]) for k in labels
