@@ -41,7 +41,7 @@ import time
 
 CHAPTER_START = time.perf_counter()
 
-from cmlib import runtime
+from cmlib import runtime, viz
 
 SEED = runtime.seed_everything()
 DEVICE = runtime.device()
@@ -99,8 +99,13 @@ from cmlib.data.shapes import COLORS, HELDOUT_PAIRS, SHAPES, ShapesWorld
 from cmlib.viz import show_images
 
 photos = ShapesWorld("train", size=16, style="photo")
-show_images([photos[i][0] for i in range(16)], [photos.caption(i) for i in range(16)],
-            ncols=8, title="ShapesWorld, photo style: shaded shapes on a textured background");
+fig = show_images([photos[i][0] for i in range(16)], [photos.caption(i) for i in range(16)],
+                  ncols=8, title="ShapesWorld, photo style: shaded shapes on a textured background")
+viz.show(
+    fig,
+    "Grid of 16 photo-style ShapesWorld training images in two rows of eight, each captioned "
+    "with its canonical caption.",
+)
 
 # %% [markdown]
 # The **sketch** style draws coloured outlines on plain paper. The two styles are the two domains of
@@ -108,8 +113,13 @@ show_images([photos[i][0] for i in range(16)], [photos.caption(i) for i in range
 
 # %%
 sketches = ShapesWorld("train", size=8, style="sketch")
-show_images([sketches[i][0] for i in range(8)], [sketches.caption(i) for i in range(8)],
-            ncols=8, title="ShapesWorld, sketch style: outlines on paper");
+fig = show_images([sketches[i][0] for i in range(8)], [sketches.caption(i) for i in range(8)],
+                  ncols=8, title="ShapesWorld, sketch style: outlines on paper")
+viz.show(
+    fig,
+    "One row of eight sketch-style ShapesWorld training images, each captioned with its "
+    "canonical caption.",
+)
 
 # %% [markdown]
 # **Try it: compose a scene.** Pick a colour, a shape, a size and a position and see the scene in
@@ -158,8 +168,14 @@ print(f"pairs seen in 2,000 training images: {len(seen_pairs)} of {len(COLORS) *
 assert not seen_pairs & set(HELDOUT_PAIRS)
 
 heldout = ShapesWorld("heldout", size=8)
-show_images([heldout[i][0] for i in range(8)], [heldout.caption(i) for i in range(8)], ncols=8,
-            title="The heldout split: every image holds a pair never seen in training");
+fig = show_images([heldout[i][0] for i in range(8)], [heldout.caption(i) for i in range(8)],
+                  ncols=8,
+                  title="The heldout split: every image holds a pair never seen in training")
+viz.show(
+    fig,
+    "One row of eight images from the heldout split of ShapesWorld, each captioned with its "
+    "canonical caption.",
+)
 
 # %% [markdown]
 # For training, chapters take a whole split at once with `tensors()`: the images as one

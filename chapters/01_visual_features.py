@@ -17,7 +17,7 @@
 #
 # **Prerequisites:** `00_tour` (ShapesWorld, the run profiles and how exercises are checked);
 # PyTorch basics: tensors, `nn.Module`, a training loop. **Study time:** about 50 minutes of reading
-# and exercises, plus about 1 minute for the notebook to run on a two-core laptop.
+# and exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
 #
 # Every cross-modal model in this course starts by turning pixels into vectors. This chapter builds
 # that step from the ground up, on real images that ship with the Python packages (nothing is
@@ -105,7 +105,11 @@ for ax, (name, img) in zip(
     fig.colorbar(shown, ax=ax, fraction=0.046)
 fig.suptitle("One convolution, one activation, one pooling step on a real photo")
 fig.tight_layout()
-plt.show()
+viz.show(
+    fig,
+    "Four heatmaps in a row of the camera-man photo, x and y in pixels: the greyscale input, "
+    "its 3×3 vertical-edge convolution, the ReLU of that, and its 2×2 max-pool.",
+)
 
 # %% [markdown]
 # A convolution slides a small kernel (卷积核) over the image: every output pixel is the dot
@@ -248,7 +252,7 @@ print(mnist)
 print("test images per digit:", torch.bincount(mnist.test_labels).tolist())
 fig = viz.show_images(mnist.train_images[:16], [f"label {int(y)}" for y in mnist.train_labels[:16]],
                       ncols=16, title="MNIST-5k: the first 16 training digits", cell_size=0.9)
-plt.show()
+viz.show(fig, "One row of the first 16 MNIST-5k training digits, each captioned with its label.")
 
 # %% [markdown]
 # **Photographs.** scikit-image ships a few real photos (public domain or CC0).
@@ -257,7 +261,11 @@ plt.show()
 photos = {name: load_photo(name) for name in PHOTOS}
 fig = viz.show_images(list(photos.values()), [f"{n}: {PHOTOS[n]}" for n in photos], ncols=6,
                       title="Photos shipped with scikit-image", cell_size=1.5)
-plt.show()
+viz.show(
+    fig,
+    "Grid of the photos shipped with scikit-image, six per row, each captioned with its name "
+    "and what it shows.",
+)
 
 # %% [markdown]
 # ## 3 · Training a CNN on MNIST-5k
@@ -314,7 +322,7 @@ print(f"CNN test accuracy {cnn_accuracy:.3f} vs logistic regression {logreg_accu
 
 # %%
 fig = viz.plot_history(cnn_history, title="MNIST-5k CNN: training loss and test accuracy")
-plt.show()
+viz.show(fig, "Line plot of the MNIST-5k CNN's training loss and test accuracy against epoch.")
 
 # %%
 checkpoint("cnn-test-accuracy", cnn_accuracy, ">=", 0.97, baseline=logreg_accuracy);
@@ -339,7 +347,11 @@ ax.set(title="MNIST-5k test: confusion matrix of the CNN", xlabel="predicted dig
        ylabel="true digit", xticks=range(10), yticks=range(10))
 fig.colorbar(shown, ax=ax, label="test images")
 fig.tight_layout()
-plt.show()
+viz.show(
+    fig,
+    "Heatmap of the CNN's confusion matrix on the MNIST-5k test digits, true digit on the y axis, "
+    "predicted digit on the x axis, non-zero cells labelled with their counts.",
+)
 
 # %%
 wrong = torch.nonzero(test_predictions != mnist.test_labels).flatten()[:16]
@@ -355,7 +367,11 @@ if len(wrong):
         title="Misclassified test digits (true → predicted)",
         cell_size=1.1,
     )
-    plt.show()
+    viz.show(
+        fig,
+        "Grid of up to 16 misclassified MNIST-5k test digits, eight per row, each captioned "
+        "with its true digit and the CNN's predicted digit.",
+    )
 
 # %% [markdown]
 # ## 4 · A look inside the network
@@ -382,10 +398,18 @@ fig = viz.show_images(
     cell_size=0.8,
     title="MNIST CNN: first-layer 3×3 filters (dark = negative, light = positive)",
 )
-plt.show()
+viz.show(
+    fig,
+    "One row of 16 of the MNIST CNN's first-layer 3×3 filters, each drawn as a greyscale image "
+    "with dark for negative and light for positive weights.",
+)
 fig = viz.show_images(to_unit_range(first_layer_filters(efficientnet)), ncols=16, cell_size=0.8,
                       title="EfficientNet-Lite0: first-layer 3×3 RGB filters (learned on ImageNet)")
-plt.show()
+viz.show(
+    fig,
+    "Two rows of 16 of EfficientNet-Lite0's 32 first-layer 3×3 RGB filters, each drawn as a "
+    "small colour image rescaled to the range 0 to 1.",
+)
 
 # %% [markdown]
 # **Feature maps (特征图) at several depths.** A forward hook (`register_forward_hook`) catches a
@@ -494,7 +518,7 @@ print(f"autoencoder test reconstruction MSE: {ae_test_mse:.4f} per pixel")
 
 # %%
 fig = viz.plot_history(ae_history, title="Autoencoder: training reconstruction loss (MSE)")
-plt.show()
+viz.show(fig, "Line plot of the autoencoder's training reconstruction loss (MSE) against epoch.")
 fig = viz.show_images(
     torch.cat([mnist.test_images[:10], test_recon[:10]]),
     [f"input {int(y)}" for y in mnist.test_labels[:10]] + ["reconstruction"] * 10,
@@ -502,7 +526,11 @@ fig = viz.show_images(
     cell_size=1.0,
     title="Test digits (top) and their reconstructions (bottom)",
 )
-plt.show()
+viz.show(
+    fig,
+    "Two rows of ten MNIST-5k test digits: the inputs, captioned with their labels, on top and "
+    "the autoencoder's reconstructions of them below.",
+)
 
 # %% [markdown]
 # ### (c) A pretrained ImageNet CNN: EfficientNet-Lite0 (预训练模型)
@@ -645,7 +673,11 @@ for ax, name, emb in zip(
     )
 fig.suptitle("MNIST-5k test embeddings, projected to 2-D with PCA")
 fig.tight_layout()
-plt.show()
+viz.show(
+    fig,
+    "Four scatter plots of the MNIST-5k test digits projected to 2-D with PCA, coloured by digit: "
+    "raw pixels, autoencoder code, CNN penultimate features and EfficientNet-Lite0 features.",
+)
 
 # %%
 fig = viz.plot_embedding_2d(
@@ -656,7 +688,11 @@ fig = viz.plot_embedding_2d(
     title="CNN penultimate features: t-SNE of the 1,000 test digits",
     seed=SEED,
 )
-plt.show()
+viz.show(
+    fig,
+    "Scatter plot of the CNN's penultimate features of the MNIST-5k test digits projected to 2-D "
+    "with t-SNE, coloured by digit.",
+)
 
 # %% [markdown]
 # ## 6 · The same CNN on ShapesWorld: colour and shape
@@ -688,7 +724,11 @@ fig = viz.show_images(
     title="ShapesWorld test scenes and their (colour, shape) labels",
     cell_size=1.2,
 )
-plt.show()
+viz.show(
+    fig,
+    "One row of eight one-object ShapesWorld test scenes, each captioned with its object's "
+    "colour and shape label.",
+)
 
 # %%
 shapes_cnn = CNNClassifier(in_channels=3, image_size=32, num_classes=len(COLORS) * len(SHAPES))
@@ -723,7 +763,11 @@ print(
 fig = viz.plot_history(
     shapes_history, title="ShapesWorld CNN: training loss and colour+shape test accuracy"
 )
-plt.show()
+viz.show(
+    fig,
+    "Line plot of the ShapesWorld CNN's training loss and colour+shape test accuracy against "
+    "epoch.",
+)
 checkpoint("shapes-color-shape", both_acc, ">=", 0.95, chance=1 / (len(COLORS) * len(SHAPES)));
 
 # %% [markdown]

@@ -53,7 +53,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from cmlib import embeddings as emb
-from cmlib import runtime
+from cmlib import runtime, viz
 from cmlib.claims import Checkpoints
 from cmlib.data import corpus as corpora
 from cmlib.exercises import check
@@ -104,7 +104,11 @@ ax.loglog(ranks, corpus.counts, label="Wikipedia corpus")
 ax.loglog(ranks, corpus.counts[0] / ranks, "--", label="1 / rank")
 ax.set(title="Zipf's law on the corpus", xlabel="rank", ylabel="count")
 ax.legend()
-plt.show()
+viz.show(
+    fig,
+    "Log-log line plot of each vocabulary word's count in the Wikipedia corpus against its "
+    "frequency rank, with a dashed 1 / rank reference line.",
+)
 
 # %% [markdown]
 # **Unknown words.** `Vocab.encode` maps an unknown word to `<unk>` (or raises `KeyError` with
@@ -275,7 +279,7 @@ fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot(range(1, len(skipgram_losses) + 1), skipgram_losses, marker="o", label="cmlib skip-gram")
 ax.set(title="Skip-gram training loss", xlabel="epoch", ylabel="mean negative-sampling loss")
 ax.legend()
-plt.show()
+viz.show(fig, "Line plot of the cmlib skip-gram's mean negative-sampling loss against epoch.")
 
 # %%
 # Learning checkpoint: our skip-gram matches gensim's word2vec on WordSim-353.
@@ -343,7 +347,11 @@ for offset, (label, column) in zip((-0.27, 0, 0.27), [("WordSim-353 ρ", 1), ("S
 ax.set_xticks(x, [r[0] for r in rows], rotation=25, ha="right")
 ax.set(title="Word embeddings on real benchmarks", ylabel="score")
 ax.legend()
-plt.show()
+viz.show(
+    fig,
+    "Grouped bar chart of the WordSim-353 ρ, SimLex-999 ρ and analogy accuracy of each word "
+    "embedding: PPMI, SVD of PPMI, skip-gram, word2vec, GloVe (cmlib) and pretrained GloVe 6B.",
+)
 
 # %% [markdown]
 # Reading the table: on half a million words, PPMI+SVD has the best WordSim-353 score of the models
@@ -487,7 +495,11 @@ ax.axhline(0.5, color="grey", ls=":", label="order-blind ceiling (0.5)")
 ax.set(title="Who is on the left? Validation accuracy", xlabel="epoch", ylabel="accuracy",
        ylim=(0, 1.02))
 ax.legend()
-plt.show()
+viz.show(
+    fig,
+    "Line plot of validation accuracy against epoch on the left-object task for the bag of "
+    "embeddings, RNN, LSTM and GRU, with a dotted order-blind ceiling at 0.5.",
+)
 
 # %%
 bag_acc = order_history["bag of embeddings"].last["val_acc"]

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from cmlib import errata, runtime
+from cmlib import errata, runtime, viz
 from cmlib.claims import Checkpoints
 from cmlib.exercises import check
 from cmlib.train import fit
@@ -152,7 +152,11 @@ ax.bar([*member_acc, "late-fusion ensemble"], [*member_acc.values(), ensemble_ac
        color=["tab:blue", "tab:orange", "tab:green"], label="test accuracy")
 ax.set(ylim=(0, 1), xlabel="model", ylabel="test accuracy", title="Late fusion beats each member")
 ax.legend()
-plt.show()
+viz.show(
+    fig,
+    "Bar chart of the test accuracy of the noisy-image member, the text member and their "
+    "late-fusion ensemble.",
+)
 checkpoint("late-fusion-ensemble", ensemble_acc, ">", max(member_acc.values()),
            baseline=max(member_acc.values()));
 
@@ -281,7 +285,11 @@ ax.axvline(WARMUP_EPOCHS + 0.5, color="black", ls="--", lw=1, label="gradient re
 ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1.05),
        title="Adversarial alignment: the discriminator is fooled, the task holds")
 ax.legend(fontsize=8, loc="lower left")
-plt.show()
+viz.show(
+    fig,
+    "Line plot of test accuracy against epoch for the game's image-vs-text discriminator, a fresh "
+    "linear probe and the colour+shape task, with chance and gradient-reversal-start lines.",
+)
 before, after = history.metrics[WARMUP_EPOCHS - 1], history.metrics[-1]
 disc_before, disc_after = before["disc_acc"], after["disc_acc"]
 probe_before, probe_after = before["probe_acc"], after["probe_acc"]

@@ -63,7 +63,7 @@ print(runtime.describe())
 # %%
 import matplotlib.pyplot as plt
 
-from cmlib import errata
+from cmlib import errata, viz
 from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
 from cmlib.data.shapes.prompt_text import (
     COLOR_PARAPHRASES,
@@ -115,11 +115,15 @@ TEMPERATURE = 0.3  # the CVAE's sampling temperature for the checkpoints (sectio
 
 # %%
 styles = ShapesWorld("val", size=8, style="mixed", num_objects=(1, 2), seed=SEED)
-_ = show_images(
-    [styles[i][0] for i in range(8)],
-    captions=[styles.captions(i)[3] for i in range(8)],
-    ncols=8,
-    title="Real ShapesWorld images with content, style and context prompts",
+viz.show(
+    show_images(
+        [styles[i][0] for i in range(8)],
+        captions=[styles.captions(i)[3] for i in range(8)],
+        ncols=8,
+        title="Real ShapesWorld images with content, style and context prompts",
+    ),
+    "Row of eight real ShapesWorld images, each captioned underneath with a prompt of the "
+    "content, style or context kind.",
 )
 
 # %% [markdown]
@@ -180,7 +184,8 @@ ax.set_xticklabels(probes, rotation=45, ha="right")
 ax.set_yticklabels(probes)
 fig.colorbar(im, ax=ax, label="cosine similarity")
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Heatmap of the MiniLM cosine similarity between every pair of five short "
+         "colour-and-shape prompts, the prompts on both axes, with a colour bar.")
 
 # %% [markdown]
 # A generator trained with encoder (a) has its own condition space. To let MiniLM drive it we fit a
@@ -218,7 +223,8 @@ fig.suptitle(
     fontsize=10,
 )
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Row of colour swatches, one per colour word ShapesWorld never uses, each titled "
+         "with the word, its true colour, and the colours MiniLM and the xkcd survey give it.")
 minilm_right = sum(m == t for m, (_, t) in zip(by_minilm, unseen_colors))
 survey_right = sum(g == t for g, (_, t) in zip(by_survey, unseen_colors))
 print(
@@ -387,7 +393,8 @@ for ax, key, label in [
     ax.set(title=f"CVAE: {label}", xlabel="step", ylabel="nats per image (moving average)")
     ax.legend()
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Two line plots of the CVAE's reconstruction loss and KL term, in nats per image "
+         "as a moving average, against training step.")
 
 # %% [markdown]
 # **Sampling temperature.** z = μ_p(c) + τ·σ_p(c)·ε. At τ = 1 we sample the whole prior; a smaller τ
@@ -402,10 +409,18 @@ grid_prompts = [
     "a large purple circle on the left",
     "a small orange triangle at the top",
 ]
-_ = sample_grid(cvae, cvae_text, grid_prompts, "CVAE samples at temperature 1, one prompt per row",
-                seed=SEED, temperature=1.0)
-_ = sample_grid(cvae, cvae_text, grid_prompts, f"CVAE samples at temperature {TEMPERATURE}",
-                seed=SEED, temperature=TEMPERATURE)
+viz.show(
+    sample_grid(cvae, cvae_text, grid_prompts, "CVAE samples at temperature 1, one prompt per row",
+                seed=SEED, temperature=1.0),
+    "Grid of 16x16 CVAE samples at temperature 1, one row per prompt, eight noise draws per row, "
+    "the prompt written under each row's first image.",
+)
+viz.show(
+    sample_grid(cvae, cvae_text, grid_prompts, f"CVAE samples at temperature {TEMPERATURE}",
+                seed=SEED, temperature=TEMPERATURE),
+    f"Grid of 16x16 CVAE samples at temperature {TEMPERATURE}, one row per prompt, eight noise "
+    "draws per row, the prompt written under each row's first image.",
+)
 
 # %% [markdown]
 # **Interpolation in latent space.** Fix the prompt, walk z from one sample to another: the object
@@ -419,7 +434,11 @@ with torch.no_grad():
     )
     steps = torch.linspace(0, 1, 8, device=DEVICE)[:, None]
     walk = cvae.sample(c.expand(8, -1), (1 - steps) * z0 + steps * z1).cpu()
-_ = show_images(walk, ncols=8, title="CVAE: latent interpolation for 'a green square'")
+viz.show(
+    show_images(walk, ncols=8, title="CVAE: latent interpolation for 'a green square'"),
+    "Row of eight CVAE images for the prompt 'a green square', decoded from latent codes evenly "
+    "spaced on the line between two random draws.",
+)
 
 # %% [markdown]
 # ## 6. Evaluation: does it draw what it is told?
@@ -508,7 +527,8 @@ ax.set(
 )
 ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Grouped bar chart of the CVAE's prompt fidelity per prompt set, one bar per "
+         "sampling temperature, with dotted chance and dashed three-times-chance lines.")
 
 # %%
 checked = results[TEMPERATURE]

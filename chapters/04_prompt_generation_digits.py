@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmlib import runtime
+from cmlib import runtime, viz
 from cmlib.claims import Checkpoints
 from cmlib.generation import prompts
 from cmlib.generation.cvae import CVAE, train_cvae
@@ -175,13 +175,17 @@ digit_fid, digit_samples = digit_fidelity(digit_cvae, digit_text, temperature=TE
 fid_at_1, _ = digit_fidelity(digit_cvae, digit_text, temperature=1.0)
 print(f"digit CVAE fidelity (real-digit classifier): {digit_fid:.3f} at τ = {TEMPERATURE}, "
       f"{fid_at_1:.3f} at τ = 1")
-_ = show_images(
-    digit_samples.view(10, 50, 1, DIGIT_SIZE, DIGIT_SIZE)[:, :8].reshape(
-        80, 1, DIGIT_SIZE, DIGIT_SIZE
+viz.show(
+    show_images(
+        digit_samples.view(10, 50, 1, DIGIT_SIZE, DIGIT_SIZE)[:, :8].reshape(
+            80, 1, DIGIT_SIZE, DIGIT_SIZE
+        ),
+        ncols=8,
+        title=f"'draw the digit zero' … 'draw the digit nine' (rows), τ = {TEMPERATURE}",
+        cell_size=0.8,
     ),
-    ncols=8,
-    title=f"'draw the digit zero' … 'draw the digit nine' (rows), τ = {TEMPERATURE}",
-    cell_size=0.8,
+    f"Grid of digit CVAE samples at temperature {TEMPERATURE}, one row per prompt from "
+    "'draw the digit zero' to 'draw the digit nine', eight samples per row.",
 )
 
 # %%
@@ -229,13 +233,14 @@ for ax, (beta, r) in zip(axes, beta_runs.items()):
     )
 fig.suptitle("The β trade-off: variety (small β) against prior-shaped codes (large β)")
 fig.tight_layout()
-plt.show()
+viz.show(fig, "One panel per β value, each a two-by-eight block of digit CVAE samples for the "
+         "prompt 'draw the digit seven', titled with that run's fidelity and KL.")
 
 # %% [markdown]
-# In these 5-epoch runs β = 1 draws the prompted digit most often (0.837). β = 0.25 keeps the most
-# in z (KL 10.6 nats) and its samples vary most (0.175), but fewer show the prompted digit (0.683).
-# β = 4 leaves 0.2 nats in z, close to posterior collapse: its samples vary least (0.049) and show
-# the prompted digit least often (0.590). The diversity column is measured on the samples of "draw
+# In these 5-epoch runs β = 1 draws the prompted digit most often (0.807). β = 0.25 keeps the most
+# in z (KL 10.7 nats) and its samples vary most (0.176), but fewer show the prompted digit (0.707).
+# β = 4 leaves 0.2 nats in z, close to posterior collapse: its samples vary least (0.048) and show
+# the prompted digit least often (0.643). The diversity column is measured on the samples of "draw
 # the digit zero".
 #
 # ## 5. Walking between prompts
@@ -252,11 +257,15 @@ with torch.no_grad():
         8, -1
     )
     walk = digit_cvae.sample((1 - steps) * c_from + steps * c_to, z).cpu()
-_ = show_images(
-    walk,
-    ncols=8,
-    cell_size=0.9,
-    title="From 'draw the digit one' to 'draw the digit seven' (z fixed, c interpolated)",
+viz.show(
+    show_images(
+        walk,
+        ncols=8,
+        cell_size=0.9,
+        title="From 'draw the digit one' to 'draw the digit seven' (z fixed, c interpolated)",
+    ),
+    "Row of eight digit CVAE images with one fixed latent code, the condition moving in even "
+    "steps from 'draw the digit one' to 'draw the digit seven'.",
 )
 
 # %% [markdown]
@@ -276,8 +285,8 @@ _ = prompt_explorer({"digit CVAE": (digit_cvae, digit_text)}, prompt="draw the d
 #
 # * Part 1's `CVAE` class carries over to real handwriting, with the transposed-convolution
 #   decoder and the N(0, I) prior in place of part 1's coordinate decoder and learned prior. In
-#   this run the real-digit classifier read 0.968 of its samples as the prompted digit at τ = 0.8
-#   (0.950 at τ = 1). The prompt's word picks the digit, z picks the handwriting.
+#   this run the real-digit classifier read 0.962 of its samples as the prompted digit at τ = 0.8
+#   (0.934 at τ = 1). The prompt's word picks the digit, z picks the handwriting.
 # * A classifier trained on real digits is the referee, as the judge was for ShapesWorld.
 # * β trades variety against samples that match the prior; too large a β and z is ignored (in
 #   this run's 5-epoch runs, β = 4 left 0.2 nats of KL and the least variety).

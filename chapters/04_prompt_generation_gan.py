@@ -58,7 +58,7 @@ print(runtime.describe())
 # %%
 import matplotlib.pyplot as plt
 
-from cmlib import errata
+from cmlib import errata, viz
 from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes.prompt_text import (
     alignment_prompts,
@@ -302,7 +302,9 @@ axes[1].set(title="cGAN: D's scores", xlabel="step", ylabel="mean score (moving 
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Two line plots against training step, as moving averages: the cGAN's "
+         "discriminator and generator losses, and the discriminator's mean scores on real and "
+         "fake images.")
 
 # %%
 grid_prompts = [
@@ -312,8 +314,12 @@ grid_prompts = [
     "a large purple circle on the left",
     "a small orange triangle at the top",
 ]
-_ = sample_grid(generator, g_text, grid_prompts, "cGAN samples (EMA generator), one prompt per row",
-                seed=SEED)
+viz.show(
+    sample_grid(generator, g_text, grid_prompts, "cGAN samples (EMA generator), one prompt per row",
+                seed=SEED),
+    "Grid of 16x16 samples from the cGAN's EMA generator, one row per prompt, eight noise draws "
+    "per row, the prompt written under each row's first image.",
+)
 
 # %% [markdown]
 # **Mode collapse (模式崩溃)** is a generator that ignores its noise and draws (almost) the same
@@ -396,7 +402,8 @@ ax.set(
 )
 ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Bar chart of the cGAN's colour-and-shape prompt fidelity per prompt set, with "
+         "dotted chance and dashed three-times-chance lines.")
 
 # %%
 checkpoint("cgan-seen", results["seen"], ">=", 0.85, chance=CHANCE)

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cmlib import errata, runtime
+from cmlib import errata, runtime, viz
 from cmlib.claims import Checkpoints
 from cmlib.exercises import check
 
@@ -129,8 +129,12 @@ for k in (0, 1):
 # %%
 from cmlib.viz import show_images
 
-_ = show_images(test.images[:8], captions=[test.references[i][0] for i in range(8)], ncols=4,
-                title="test images and their canonical captions", cell_size=2.2)
+viz.show(
+    show_images(test.images[:8], captions=[test.references[i][0] for i in range(8)], ncols=4,
+                title="test images and their canonical captions", cell_size=2.2),
+    "Grid of eight ShapesWorld test images in two rows of four, each with its canonical caption "
+    "written underneath.",
+)
 
 # %% [markdown]
 # ## 3 · The encoder: an image as a sequence of regions
@@ -231,7 +235,8 @@ ax.set(title="teacher-forced training loss", xlabel="epoch", ylabel="masked cros
        yscale="log")
 ax.legend()
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Line plot, log scale, of the teacher-forced training loss (masked cross-entropy) "
+         "of the bottleneck and attention captioners against epoch.")
 
 # %% [markdown]
 # The loss cannot reach zero: a scene has several correct captions ("ball" or "circle"), and the
@@ -417,7 +422,8 @@ tokens = greedy.tokens[i].tolist()
 length = tokens.index(vocab.eos_id)
 fig = attention_strip(test.images[i], [vocab.itos[t] for t in tokens[:length]],
                       greedy.attention[i, :length])
-plt.show()
+viz.show(fig, "Strip of panels: a two-object test image, then one panel per word of its greedy "
+         "caption with that step's attention drawn as a heat map over the image.")
 
 # %%
 mass = attention_in_object(greedy.attention, greedy.tokens, test.scenes, vocab, IMAGE_SIZE)

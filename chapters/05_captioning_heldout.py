@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cmlib import runtime
+from cmlib import runtime, viz
 from cmlib.claims import Checkpoints
 
 SEED = runtime.seed_everything()
@@ -313,7 +313,9 @@ ax.set(title="held-out colour–shape pairs, one-object images", xlabel="caption
        ylabel="accuracy", ylim=(0, 1))
 ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+viz.show(fig, "Bar chart of each captioner's accuracy at naming both colour and shape on "
+         "one-object images of held-out pairs, with dotted chance and dashed three-times-chance "
+         "lines.")
 
 # %% [markdown]
 # What limits held-out accuracy, then: (1) the language prior, which the slot decoder removes by

@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from cmlib import runtime
+from cmlib import runtime, viz
 from cmlib.claims import Checkpoints
 
 SEED = runtime.seed_everything()
@@ -129,9 +129,13 @@ from cmlib.viz import show_images
 
 round_trips = [x_test[:8]] + [b.decode(b.encode(x_test[:8])) for b in codebooks.values()]
 labels = ["real"] + [f"K = {k}" for k in codebooks]
-_ = show_images(torch.cat(round_trips), ncols=8,
+viz.show(
+    show_images(torch.cat(round_trips), ncols=8,
                 captions=[label if i == 0 else "" for label in labels for i in range(8)],
-                title="Test images (top) and their round trips through two codebooks")
+                title="Test images (top) and their round trips through two codebooks"),
+    "Grid of the same eight test images in three rows: real, then round-tripped through the "
+    "smaller and the larger patch codebook, each row labelled under its first image.",
+)
 
 # %% [markdown]
 # ## 3. An image is a sentence
@@ -201,7 +205,8 @@ ax.plot(range(1, NUM_EPOCHS + 1), history.train_loss, marker="o", label="train")
 ax.axhline(np.log(NUM_CODES), color="grey", ls="--", label="uniform guess")
 ax.set(title="PixelCNN next-token loss", xlabel="epoch", ylabel="cross-entropy (nats/token)")
 ax.legend()
-plt.show()
+viz.show(fig, "Line plot of the PixelCNN's next-token training loss in nats per token against "
+         "epoch, with a dashed line at the loss of a uniform guess over the codes.")
 
 # %% [markdown]
 # ## 5. Drawing, one token at a time
@@ -226,9 +231,13 @@ text_encoder.cpu().eval()
 generator = TokenImageGenerator(prior, codebook, guidance=GUIDANCE).eval()
 grid_prompts = ["a red circle", "a green triangle", "a blue circle", "a large yellow square",
                 "a small purple triangle on the left"]
-_ = sample_grid(generator, text_encoder, grid_prompts, f"PixelCNN samples (guidance {GUIDANCE}, "
+viz.show(
+    sample_grid(generator, text_encoder, grid_prompts, f"PixelCNN samples (guidance {GUIDANCE}, "
                 f"temperature {TEMPERATURE}), one prompt per row", n=8, seed=SEED,
-                temperature=TEMPERATURE)
+                temperature=TEMPERATURE),
+    "Grid of 16x16 samples from the guided token PixelCNN, one row per prompt, eight samples per "
+    "row, the prompt written under each row's first image.",
+)
 
 # %% [markdown]
 # The order in which a sample is drawn: the canvas after 8, 16, … of its 64 tokens (the rest
@@ -243,8 +252,12 @@ steps = list(range(8, GRID * GRID + 1, 8))
 pixel_step = torch.arange(GRID * GRID).view(GRID, GRID).repeat_interleave(PATCH, 0)
 pixel_step = pixel_step.repeat_interleave(PATCH, 1)  # (16, 16): when each pixel was drawn
 canvases = torch.stack([torch.where(pixel_step < t, one[0], torch.tensor(0.5)) for t in steps])
-_ = show_images(canvases, ncols=len(steps), captions=[f"{t} tokens" for t in steps],
-                title="'a large red triangle', drawn one token at a time")
+viz.show(
+    show_images(canvases, ncols=len(steps), captions=[f"{t} tokens" for t in steps],
+                title="'a large red triangle', drawn one token at a time"),
+    "Row of canvases of one PixelCNN sample for 'a large red triangle', after every eighth "
+    "token in raster order, captioned with the token count, the undrawn part grey.",
+)
 
 # %% [markdown]
 # ## 6. Prompt fidelity, beside chapter 04

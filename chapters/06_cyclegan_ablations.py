@@ -15,8 +15,8 @@
 # (adversarial training), §4.1.1.1 CycleGAN.
 #
 # **Prerequisites:** `06_cyclegan` (the recipe and what each loss is for, the referees and their
-# scores; its model is reloaded here). **Study time:** about 10 minutes of reading, plus about 7
-# minutes for the notebook to run on a two-core laptop.
+# scores; its model is reloaded here). **Study time:** about 10 minutes of reading, plus about 3
+# minutes for the notebook to run on a two-core laptop once part 1 has run.
 #
 # Part 1 trained a CycleGAN from photo to sketch and back, and listed what each loss is for. A
 # list is a claim; an **ablation** (消融实验) tests it: train again without one piece, everything
@@ -61,7 +61,8 @@ print(runtime.describe())
 # this run profile. Each model is looked up in the model registry
 # (`ch06-cyclegan-<profile>-seed<seed>`, …) and loaded when its config and the hash of the code
 # that trained it match; otherwise (a fresh clone that has not run part 1, or changed code) it is
-# trained here exactly as part 1 trains it, a minute and a half more. The statuses say which.
+# trained here exactly as part 1 trains it, about three minutes more (part 1's whole notebook
+# ran in 182 s). The statuses say which.
 
 # %%
 part1 = cyclegan.load_part_one(SEED, DEVICE)
@@ -182,7 +183,9 @@ ax.set_xticks(range(len(names)), names)
 ax.set(title="Translations right in style and content (test scenes)", xlabel="model",
        ylabel="joint score", ylim=(0, 1.05))
 ax.legend()
-plt.show()
+viz.show(fig, "Grouped bar chart of the test-scene joint score of the identity map, no-cycle, "
+         "full and paired-bound models, one bar each for G (photo to sketch) and F (sketch to "
+         "photo).")
 
 # %%
 gap = {direction: scores["paired bound"][direction]["joint"] - scores["full"][direction]["joint"]
@@ -221,7 +224,8 @@ for name, generator in (("no cycle", no_cycle.g), ("full", full.g), ("paired", p
     captions += [f"{name}: {c}" for c in reading(generator, test_photos[wrong])[1]]
 fig = viz.show_images(torch.cat(images), captions, ncols=len(wrong),
                       title="Rows: photo, G without cycle, full G, paired G (judge's reading)")
-plt.show()
+viz.show(fig, "Grid of test scenes, one per column; rows are the photo and the sketches by G "
+         "without cycle, full G and paired G, captioned with the judge's reading.")
 
 # %% [markdown]
 # Look for the patterns of the confusion tables above: a favourite shape drawn for many inputs,

@@ -16,7 +16,7 @@
 #
 # **Prerequisites:** `06_cyclegan` (the recipe, the identity loss and the referees) and
 # `06_cyclegan_ablations` (an ablation: one change, all else equal). **Study time:** about 5 minutes
-# of reading, plus about 3 minutes for the notebook to run on a two-core laptop.
+# of reading, plus about 2 minutes for the notebook to run on a two-core laptop.
 #
 # Part 1 claimed that the **identity loss** (恒等损失) — G(sketch) ≈ sketch, F(photo) ≈ photo —
 # is what keeps colours, because the cycle alone cannot: if G paints every red shape blue and F
@@ -114,7 +114,8 @@ for ax, (name, table) in zip(axes, tables.items()):
 axes[0].set_ylabel("true colour of the photo")
 fig.colorbar(image, ax=axes, label="fraction of test scenes")
 fig.suptitle("Which colour G's sketches show, for each true colour")
-plt.show()
+viz.show(fig, "Two heatmaps, full G and G without identity loss, of the fraction of test scenes "
+         "with each true photo colour (rows) read as each colour in G's sketch (columns).")
 
 # %%
 mapping = tables["G without identity"].argmax(1)
@@ -163,7 +164,8 @@ sketch = cyclegan.translate(no_identity.g, test_photos[shown], DEVICE)
 back = cyclegan.translate(no_identity.f, sketch, DEVICE)
 fig = viz.show_images(torch.cat([test_photos[shown], sketch, back]), ncols=8,
                       title="Without identity loss — rows: photo, G(photo), F(G(photo))")
-plt.show()
+viz.show(fig, "Grid of eight test scenes, one per column, for the model trained without identity "
+         "loss; rows are the photo, G(photo) and F(G(photo)).")
 
 # %% [markdown]
 # ## Summary

@@ -16,8 +16,8 @@
 #
 # **Prerequisites:** `06_cyclegan` (the two cycles, the hidden messages of its section 5 and the
 # referees), `06_cyclegan_ablations` and `06_cyclegan_identity` (the other two ablations, summed up
-# at the end). **Study time:** about 5 minutes of reading, plus about 3 minutes for the notebook to
-# run on a two-core laptop.
+# at the end). **Study time:** about 5 minutes of reading, plus about 2½ minutes for the notebook
+# to run on a two-core laptop once part 1 has run.
 #
 # CycleGAN closes two cycles: the **forward cycle** (前向循环) photo → G → F → photo, and the
 # **backward cycle** (反向循环) sketch → F → G → sketch. This last ablation keeps the forward
@@ -95,7 +95,9 @@ ax.set_xticks(range(len(metrics)), metrics)
 ax.set(title="Full CycleGAN against the forward cycle only (test scenes)", xlabel="metric",
        ylabel="fraction of test scenes", ylim=(0, 1.3))
 ax.legend(fontsize=8, ncol=2, loc="upper center")
-plt.show()
+viz.show(fig, "Grouped bar chart of the preserved, target-style and joint fractions of test "
+         "scenes for the full CycleGAN and the forward-cycle-only model, one bar per model and "
+         "direction G or F.")
 
 # %% [markdown]
 # ## 3 · What did F learn to read?
@@ -143,7 +145,8 @@ rows = [test_sketches[shown], cyclegan.translate(forward_only.f, test_sketches[s
         cyclegan.translate(forward_only.f, g_sketch, DEVICE)]
 fig = viz.show_images(torch.cat(rows), ncols=8,
                       title="Forward cycle only — rows: true sketch, F(true sketch), F(G(photo))")
-plt.show()
+viz.show(fig, "Grid of eight test scenes, one per column, for the forward-cycle-only model; "
+         "rows are the true sketch, F(true sketch) and F(G(photo)).")
 
 # %% [markdown]
 # ## Summary of the ablations (parts 3–5)

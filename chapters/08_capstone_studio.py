@@ -43,12 +43,11 @@ import time
 
 CHAPTER_START = time.perf_counter()
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from IPython.display import display
 
-from cmlib import registry, runtime
+from cmlib import registry, runtime, viz
 from cmlib.claims import Checkpoints
 
 pd.set_option("display.width", 120)
@@ -70,7 +69,9 @@ NUM_DRAWN = runtime.pick(cpu=4, gpu=16)  # images drawn per evaluation prompt
 from cmlib.widgets.studio import data_flow_figure
 
 fig = data_flow_figure()
-plt.show()
+viz.show(fig, "Flow diagram of the studio: prompt, understand, then find (dual encoder) and draw "
+         "(CVAE), translate to sketches (CycleGAN), describe (captioner), and a round-trip "
+         "verdict.")
 
 # %% [markdown]
 # ## 2 · The models, by name
@@ -140,7 +141,8 @@ from cmlib.widgets.studio import answer_figure
 
 answer = studio.serve("a small red circle on the left", k=3, n=3, seed=SEED)
 fig = answer_figure(answer)
-plt.show()
+viz.show(fig, "Grid of the studio's answer to 'a small red circle on the left': rows of found, "
+         "drawn and sketched images, each titled with its caption and a ✓ or ✗ verdict.")
 for item in answer.shown:
     print(f"{item.kind:>6}: {item.verdict.message()}")
 
@@ -213,8 +215,10 @@ held_texts = [p[0] for p in prompt_sets["held-out"][:2]]
 images = torch.cat([studio.draw(text, 4, seed=SEED) for text in held_texts])
 captions = studio.describe(images)
 labels = [f"caption: {c}\njudge: {j}" for c, j in zip(captions, judge_says(images))]
-_ = show_images(images, captions=labels, ncols=4, cell_size=2.4, wrap=40,
-                title=f"drawn for {held_texts}: the captioner against the judge")
+fig = show_images(images, captions=labels, ncols=4, cell_size=2.4, wrap=40,
+                  title=f"drawn for {held_texts}: the captioner against the judge")
+viz.show(fig, "Grid of images drawn for two held-out prompts, one row of four per prompt, each "
+         "captioned with the captioner's caption and the judge's reading.")
 
 # %%
 held = [r for r in drawn if r.prompt_set == "held-out"]
@@ -241,7 +245,8 @@ ax = compare.plot.bar(figsize=(7, 3.2), rot=0)
 ax.set(title="Retrieval against generation, by prompt set", xlabel="prompt set",
        ylabel="share right (referee)", ylim=(0, 1.05))
 ax.legend(title="source")
-plt.show()
+viz.show(ax.figure, "Grouped bar chart of the share of found (top-1) and drawn images the referee "
+         "judges right, for each prompt set.")
 
 # %% [markdown]
 # The gallery holds only test-split photos, and the test split has no held-out pairs: for a
@@ -386,9 +391,11 @@ order = combined_ranking(torch.tensor([s.score for s in found_items]), log_prob,
                          torch.tensor([s.verdict.agrees for s in found_items]),
                          torch.tensor([s.verdict.agrees for s in drawn_items]))
 items = found_items + drawn_items
-_ = show_images(torch.stack([items[i].image for i in order]),
-                captions=[f"{items[i].kind}: {items[i].caption}" for i in order], ncols=8,
-                cell_size=1.8, title="found and drawn, in one ranking (best first)")
+fig = show_images(torch.stack([items[i].image for i in order]),
+                  captions=[f"{items[i].kind}: {items[i].caption}" for i in order], ncols=8,
+                  cell_size=1.8, title="found and drawn, in one ranking (best first)")
+viz.show(fig, "Row of found and drawn images for 'a large green triangle' in one combined ranking, "
+         "best first, each captioned with its kind and the captioner's caption.")
 
 # %% [markdown]
 # **Exercise 8.3 — route a prompt.** A real studio sends each prompt to the step that serves
@@ -441,7 +448,8 @@ display(evidence("06_", ("G-target-style", "G-preserved", "F-preserved",
 
 # %% [markdown]
 # **Fusion (融合).** Chapter 03: the question alone is near its majority baseline; fusing image
-# and question answers it, and spatial relations need the fused model:
+# and question answers it, and spatial relations need a fusion that keeps the image grid (FiLM
+# or cross-attention; the claim's bound is concatenation's own relation accuracy):
 
 # %%
 display(evidence("03_fusion", ("best-fusion", "question-only", "spatial-relation")))
@@ -450,16 +458,20 @@ display(evidence("03_fusion", ("best-fusion", "question-only", "spatial-relation
 # **Compute (计算资源).** Every notebook is sized to run in a few minutes on 2 CPU cores (the cpu
 # profile); the gpu profile trains longer on more data (this chapter's sizes in the table below).
 # The notebook times of the seeds runs, each a median over the runs recorded for that notebook
-# (some notebooks have more runs than others):
+# (from 1 to 6 runs, as the legend says: not every notebook was run as often):
 
 # %%
 times = run_times()
-median = times.groupby("notebook")["seconds"].median().sort_values()
+per_notebook = times.groupby("notebook")["seconds"].agg(["median", "count"])
+median = per_notebook["median"].sort_values()
 ax = median.plot.barh(figsize=(7, 5))
 ax.set(title="Median notebook time over the seeds runs (2 CPU cores)", xlabel="seconds",
        ylabel="notebook")
-ax.legend(["median over 6 runs"])
-plt.show()
+counts = per_notebook["count"]
+ax.legend([f"median over {counts.min()}–{counts.max()} runs per notebook"
+           if counts.min() != counts.max() else f"median over {counts.min()} runs"])
+viz.show(ax.figure, "Horizontal bar chart of each notebook's median run time in seconds over the "
+         "seeds runs on 2 CPU cores.")
 sizes = pd.DataFrame({p: {r: str(models.SIZES[p][r]) for r in models.SIZES[p]} for p in
                       models.SIZES})
 display(sizes)

@@ -31,7 +31,7 @@ import time
 
 CHAPTER_START = time.perf_counter()
 
-from cmlib import runtime
+from cmlib import runtime, viz
 from cmlib.studio.pipeline import Studio
 from cmlib.widgets.studio import studio_app
 
@@ -43,12 +43,12 @@ print("models:", "; ".join(f"{role} {status}" for role, status in statuses.items
 # How a prompt flows through the course's models:
 
 # %%
-import matplotlib.pyplot as plt
-
 from cmlib.widgets.studio import data_flow_figure
 
 fig = data_flow_figure()
-plt.show()
+viz.show(fig, "Flow diagram of the studio: prompt, understand, then find (dual encoder) and draw "
+         "(CVAE), translate to sketches (CycleGAN), describe (captioner), and a round-trip "
+         "verdict.")
 
 # %% [markdown]
 # Under Voilà a kernel always runs, so the app shows its live view only (no static copy first).

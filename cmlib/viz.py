@@ -1,12 +1,16 @@
-"""Plots the chapters share: image grids, training curves, 2-D embeddings.
+"""Plots the chapters share: image grids, training curves, 2-D embeddings, and :func:`show`.
 
-Every function returns the matplotlib ``Figure`` so a notebook can show it
-or a test can inspect it, and every plot has a title, axis labels and, where
-there is more than one series, a legend.
+Every plotting function returns the matplotlib ``Figure`` so a notebook can show it or a test can
+inspect it, and every plot has a title, axis labels and, where there is more than one series, a
+legend. A chapter shows each figure with :func:`show`, which gives it **alt text**: one sentence
+saying what the figure shows, for a reader who cannot see it (a screen reader reads it aloud).
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -14,6 +18,57 @@ import numpy as np
 import torch
 
 from .train import History
+from .validate import describe
+
+#: the resolution of a shown figure (matplotlib-inline's default)
+SHOW_DPI = 100
+
+
+def figure_bundle(fig, alt: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """A figure as a display bundle that carries its alt text, and the bundle's metadata.
+
+    The bundle holds the PNG twice: as ``image/png`` and inside an HTML ``<img alt="…">``.
+    JupyterLab and the book (myst-nb) both prefer the HTML, so both show the alt text to
+    assistive technology; ``text/plain`` is the alt text itself, for a console.
+
+    Raises:
+        TypeError: if ``fig`` is not a matplotlib Figure or ``alt`` not a string.
+        ValueError: if ``alt`` is empty or longer than one line.
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {describe(fig)}")
+    if not isinstance(alt, str):
+        raise TypeError(f"alt must be a string (one sentence), got {describe(alt)}")
+    alt = alt.strip()
+    if not alt or "\n" in alt:
+        raise ValueError(f"alt must be one non-empty line describing the figure, got {alt!r}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=SHOW_DPI, bbox_inches="tight")
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    tag = f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt, quote=True)}">'
+    bundle = {"text/html": tag, "image/png": png, "text/plain": alt}
+    return bundle, {"image/png": {"alt": alt}}
+
+
+def show(fig, alt: str) -> None:
+    """Show ``fig`` in the notebook with its alt text, then close it.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+        alt: one sentence describing what the figure shows (what is plotted against what, and
+            for which runs), not the conclusion the text draws from it.
+
+    Raises:
+        TypeError: if ``fig`` is not a Figure or ``alt`` not a string.
+        ValueError: if ``alt`` is empty or longer than one line.
+    """
+    from IPython.display import display
+
+    bundle, metadata = figure_bundle(fig, alt)
+    plt.close(fig)  # or the inline backend shows it a second time, without its alt text
+    display(bundle, metadata=metadata, raw=True)
 
 
 def to_hwc(image) -> np.ndarray:

@@ -3,6 +3,7 @@
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -52,3 +53,59 @@ def test_plot_embedding_2d():
         plot_embedding_2d(emb, labels[:5])
     with pytest.raises(ValueError, match="pca"):
         plot_embedding_2d(emb, labels, method="umap")
+
+
+def test_figure_bundle_carries_the_png_and_its_alt_text():
+    import base64
+    import html
+
+    from cmlib.viz import figure_bundle
+
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [1, 0])
+    alt = 'Loss against epoch for the "small" CNN & its probe.'
+    bundle, metadata = figure_bundle(fig, alt)
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG")
+    assert f'alt="{html.escape(alt, quote=True)}"' in bundle["text/html"]
+    assert bundle["image/png"] in bundle["text/html"]  # the same picture in both
+    assert bundle["text/plain"] == alt and metadata == {"image/png": {"alt": alt}}
+    with pytest.raises(ValueError, match="one non-empty line"):
+        figure_bundle(fig, "  ")
+    with pytest.raises(ValueError, match="one non-empty line"):
+        figure_bundle(fig, "two\nlines")
+    with pytest.raises(TypeError, match="alt must be a string"):
+        figure_bundle(fig, None)
+    with pytest.raises(TypeError, match="matplotlib Figure"):
+        figure_bundle(ax, alt)
+    plt.close(fig)
+
+
+def test_show_displays_once_with_alt_text_and_closes_the_figure(monkeypatch):
+    import IPython.display
+
+    from cmlib import viz
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append((a, k)))
+    fig, ax = plt.subplots()
+    ax.set_title("t")
+    viz.show(fig, "A test figure.")
+    ((args, kwargs),) = shown
+    assert args[0]["text/plain"] == "A test figure." and kwargs["raw"] is True
+    assert not plt.fignum_exists(fig.number)  # the inline backend will not show it again
+
+
+def test_a_widgets_first_view_describes_what_it_was_drawn_for():
+    from cmlib.widgets.base import figure_title, static_alt
+
+    fig, axes = plt.subplots(1, 2)
+    axes[1].set_title("right panel")
+    assert figure_title(fig) == "right panel"
+    fig.suptitle("Captions for a scene")
+    assert figure_title(fig) == "Captions for a scene"
+    alt = static_alt(fig, {"prompt": "a red circle", "seed": 0})
+    assert alt == (
+        "Captions for a scene: the widget's first view, drawn for prompt 'a red circle', seed 0."
+    )
+    plt.close(fig)

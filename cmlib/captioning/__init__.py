@@ -1,6 +1,7 @@
 """Captioning (chapter 05): encoder–decoder models that write what an image shows.
 
-* :mod:`.models` — the bottleneck and the attention captioner, the masked loss;
+* :mod:`.models` — the bottleneck and the attention captioner, the masked loss, scheduled
+  sampling's rule;
 * :mod:`.training` — teacher forcing on fresh captions, scheduled sampling;
 * :mod:`.decoding` — greedy, beam search, temperature sampling;
 * :mod:`.evaluation` — parsed meaning, hallucination, BLEU, attention on the object.
@@ -20,6 +21,7 @@ from .models import (
     Captioner,
     SlotCaptioner,
     masked_cross_entropy,
+    scheduled_sampling_inputs,
 )
 from .training import CaptionBatches, train_captioner
 
@@ -41,5 +43,6 @@ __all__ = [
     "hallucination_rate",
     "masked_cross_entropy",
     "sample_decode",
+    "scheduled_sampling_inputs",
     "train_captioner",
 ]

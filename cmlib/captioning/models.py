@@ -11,12 +11,14 @@ detail"). Two decoders share everything but how they read the image:
 * :class:`AttentionCaptioner` — Show, Attend and Tell: at every step, additive (Bahdanau)
   attention scores each region against the GRU's state and the step reads their weighted sum.
 
-``forward`` is teacher forcing (with optional scheduled sampling); :meth:`Captioner.step` is one
-step of free-running decoding, for :mod:`cmlib.captioning.decoding`.
+``forward`` is teacher forcing (with optional scheduled sampling, whose rule is
+:func:`scheduled_sampling_inputs`); :meth:`Captioner.step` is one step of free-running decoding,
+for :mod:`cmlib.captioning.decoding`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -49,6 +51,36 @@ def additive_attention(
     scores = v(torch.tanh(w_query(query)[:, None, :] + keys)).squeeze(2)
     alpha = torch.softmax(scores, dim=1)
     return (alpha[:, :, None] * values).sum(1), alpha
+
+
+def scheduled_sampling_inputs(
+    gold: torch.Tensor, predicted: torch.Tensor, sample_prob: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Scheduled sampling's inputs (Bengio et al., 2015): the gold tokens, some of them replaced
+    by the model's own previous predictions.
+
+    Position 0 (``<bos>``) is always the gold token. For the later positions one coin per
+    position is drawn, ``torch.rand(B, T - 1, generator=generator) < sample_prob`` (in that
+    shape, on the CPU): where it is true, position ``t`` is fed the prediction of the step
+    before, ``predicted[:, t - 1]``; where it is false, the gold ``gold[:, t]``.
+
+    Args:
+        gold: ``(B, T)`` the teacher-forced inputs ``<bos> w1 … w(T-1)``.
+        predicted: ``(B, T)`` the model's argmax at each step: ``predicted[:, t]`` is its guess
+            for the token after ``gold[:, t]`` (so the last column is never fed).
+        sample_prob: the chance of feeding a prediction, in [0, 1].
+        generator: a CPU generator; it draws the coins.
+
+    Returns:
+        ``(B, T)`` the tokens to feed.
+    """
+    check_tensor("gold", gold, ("B", "T"), floating=False)
+    check_tensor("predicted", predicted, tuple(gold.shape), floating=False)
+    check_number("sample_prob", sample_prob, 0.0, 1.0)
+    b, t = gold.shape
+    coin = torch.rand(b, t - 1, generator=generator) < sample_prob
+    fed = torch.where(coin.to(gold.device), predicted[:, :-1], gold[:, 1:])
+    return torch.cat([gold[:, :1], fed], dim=1)
 
 
 class Memory(NamedTuple):
@@ -185,6 +217,7 @@ class Captioner(nn.Module):
         sample_prob: float = 0.0,
         generator: torch.Generator | None = None,
         return_attention: bool = False,
+        sampling_rule: Callable[..., torch.Tensor] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher forcing: logits for every position of ``inputs`` (``<bos> w1 … wn``).
 
@@ -194,13 +227,19 @@ class Captioner(nn.Module):
             style: ``(B,)`` style prompt ids.
             sample_prob: scheduled sampling (Bengio et al., 2015): at each step, each sequence
                 feeds its own previous prediction instead of the true token with this chance.
-            generator: draws the coin flips (on the CPU).
+            generator: draws the coin flips (on the CPU); None: the global generator.
             return_attention: also return the attention of every step, ``(B, T, N)`` (None
                 for a captioner that does not attend).
+            sampling_rule: builds the tokens fed, ``rule(gold, predicted, sample_prob,
+                generator)`` as :func:`scheduled_sampling_inputs` (the default) does. At each
+                step it is given two columns, on the CPU: the token just read and the next one,
+                with the prediction just made (and a ``<pad>`` column, never fed).
         """
         check_tensor("inputs", inputs, (len(grids), "T"), floating=False)
         check_tensor("style", style, (len(grids),), floating=False)
         check_number("sample_prob", sample_prob, 0.0, 1.0)
+        rule = scheduled_sampling_inputs if sampling_rule is None else sampling_rule
+        generator = torch.default_generator if generator is None else generator
         memory = self.memory(grids)
         state = self.start(memory)
         logits, weights, token = [], [], inputs[:, 0]
@@ -211,9 +250,17 @@ class Captioner(nn.Module):
             if t + 1 < inputs.shape[1]:
                 token = inputs[:, t + 1]
                 if sample_prob > 0:
-                    own = step_logits.argmax(1).detach()
-                    flip = torch.rand(len(token), generator=generator) < sample_prob
-                    token = torch.where(flip.to(token.device), own, token)
+                    # The rule's view of this step: two columns, so one coin per caption.
+                    own = step_logits.argmax(1).detach().cpu()
+                    guesses = torch.stack([own, torch.full_like(own, self.pad_id)], dim=1)
+                    gold = inputs[:, t : t + 2].to("cpu", copy=True)
+                    fed = check_tensor(
+                        "the sampling rule's tokens",
+                        rule(gold, guesses, sample_prob, generator),
+                        (len(token), 2),
+                        floating=False,
+                    )
+                    token = fed[:, 1].to(token.device)
         logits = torch.stack(logits, dim=1)
         if not return_attention:
             return logits

@@ -9,7 +9,7 @@ and synonym instead of memorising one caption per image. The loss is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -69,15 +69,28 @@ class CaptionBatches:
 
 
 def caption_loss(
-    model: Captioner, batch, sample_prob: float = 0.0, coverage_weight: float = 0.0
+    model: Captioner,
+    batch,
+    sample_prob: float = 0.0,
+    coverage_weight: float = 0.0,
+    sampling_rule: Callable[..., torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Teacher-forced masked cross-entropy of one batch, plus the attention coverage penalty.
+
+    ``sample_prob`` and ``sampling_rule`` are scheduled sampling's (:meth:`Captioner.forward`).
 
     Returns:
         ``{"loss": total, "xent": the cross-entropy, "coverage": the penalty}``.
     """
     grids, inputs, targets, style = batch
-    logits, attention = model(grids, inputs, style, sample_prob=sample_prob, return_attention=True)
+    logits, attention = model(
+        grids,
+        inputs,
+        style,
+        sample_prob=sample_prob,
+        return_attention=True,
+        sampling_rule=sampling_rule,
+    )
     xent = masked_cross_entropy(logits, targets, model.pad_id)
     if attention is None or coverage_weight == 0:
         return {"loss": xent, "xent": xent}
@@ -101,6 +114,7 @@ def train_captioner(
     eval_fn=None,
     progress: bool = True,
     desc: str = "captioner",
+    sampling_rule: Callable[..., torch.Tensor] | None = None,
 ) -> History:
     """Train ``model`` on ``data``'s captions of ``grids``; return the :class:`History`.
 
@@ -122,6 +136,11 @@ def train_captioner(
         grad_clip: the gradient-norm clip.
         seed: the batches' order, styles and variants.
         eval_fn: after each epoch, ``eval_fn(model)`` → metrics.
+        progress: show a progress bar.
+        desc: the progress bar's label.
+        sampling_rule: how scheduled sampling builds the fed tokens, ``rule(gold, predicted,
+            sample_prob, generator)``; None:
+            :func:`~cmlib.captioning.models.scheduled_sampling_inputs`.
     """
     if not isinstance(model, Captioner):
         raise TypeError(f"model must be a Captioner, got {type(model).__name__}")
@@ -136,7 +155,7 @@ def train_captioner(
     def step(m: Captioner, batch) -> torch.Tensor:
         chance = scheduled_sampling * steps_done[0] / max(1, total_steps - 1)
         steps_done[0] += 1
-        return caption_loss(m, batch, chance, coverage_weight)
+        return caption_loss(m, batch, chance, coverage_weight, sampling_rule)
 
     return fit(
         model,

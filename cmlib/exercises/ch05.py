@@ -3,7 +3,7 @@
 5.1 the masked cross-entropy, 5.2 one step of additive attention, 5.3 a length-normalised beam
 score, 5.4 clipped n-gram precision (BLEU's core; ``corpus_bleu_by_hand`` builds BLEU on it, and
 a test checks that against sacrebleu), 5.5 classifier-free guidance of a token model's logits
-(part 4).
+(part 4), 5.6 scheduled sampling's step, which part 2 then trains with.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..captioning.models import scheduled_sampling_inputs
 from . import Exercise, register
 
 
@@ -237,6 +238,83 @@ register(
             ),
         ),
         trials=10,
+    )
+)
+
+
+# ---------------------------------------------------------------- 5.6 scheduled sampling's step
+def _same_coins(rule):
+    """``rule``, leaving its generator as it found it. :func:`~cmlib.exercises.check` calls the
+    reference and then the answer with the same arguments: both must draw the same coins."""
+
+    def replay(gold, predicted, sample_prob, generator):
+        state = generator.get_state()
+        try:
+            return rule(gold, predicted, sample_prob, generator)
+        finally:
+            generator.set_state(state)
+
+    return replay
+
+
+def _sampling_inputs(rng: np.random.Generator):
+    b, t, v = int(rng.integers(3, 7)), int(rng.integers(4, 9)), int(rng.integers(6, 20))
+    gold = torch.from_numpy(rng.integers(3, v, size=(b, t)))
+    gold[:, 0] = 1  # <bos>
+    # every prediction differs from every gold token and from every other prediction, so that
+    # a wrong choice of token shows whenever a coin says "feed the prediction"
+    predicted = torch.from_numpy(v + rng.permutation(b * t).reshape(b, t))
+    # not 0.5: there "p" and "1 - p" give the same coins; 1.0 feeds every prediction
+    sample_prob = float(rng.choice([0.25, 0.3, 0.4, 0.6, 0.75, 1.0]))
+    return gold, predicted, sample_prob, torch.Generator().manual_seed(int(rng.integers(2**31)))
+
+
+def _one_minus_p(gold, predicted, sample_prob, generator):
+    coin = torch.rand(gold.shape[0], gold.shape[1] - 1, generator=generator) < 1 - sample_prob
+    return torch.cat([gold[:, :1], torch.where(coin, predicted[:, :-1], gold[:, 1:])], 1)
+
+
+def _heads_feed_gold(gold, predicted, sample_prob, generator):
+    coin = torch.rand(gold.shape[0], gold.shape[1] - 1, generator=generator) < sample_prob
+    return torch.cat([gold[:, :1], torch.where(coin, gold[:, 1:], predicted[:, :-1])], 1)
+
+
+def _current_prediction(gold, predicted, sample_prob, generator):
+    coin = torch.rand(gold.shape[0], gold.shape[1] - 1, generator=generator) < sample_prob
+    return torch.cat([gold[:, :1], torch.where(coin, predicted[:, 1:], gold[:, 1:])], 1)
+
+
+def _global_generator(gold, predicted, sample_prob, generator):
+    coin = torch.rand(gold.shape[0], gold.shape[1] - 1) < sample_prob  # not reproducible
+    return torch.cat([gold[:, :1], torch.where(coin, predicted[:, :-1], gold[:, 1:])], 1)
+
+
+def _coin_for_bos_too(gold, predicted, sample_prob, generator):
+    coin = torch.rand(gold.shape, generator=generator)[:, 1:] < sample_prob
+    return torch.cat([gold[:, :1], torch.where(coin, predicted[:, :-1], gold[:, 1:])], 1)
+
+
+#: The mistakes exercise 5.6's check must reject, by name (the tests use the names).
+SAMPLING_MISTAKES = {
+    "coin with chance 1 - p": _one_minus_p,
+    "heads feeds the gold token": _heads_feed_gold,
+    "the current prediction, not the previous one": _current_prediction,
+    "ignores the generator": _global_generator,
+    "a coin for <bos> too": _coin_for_bos_too,
+    "returns the gold tokens": lambda gold, predicted, sample_prob, generator: gold,
+}
+
+register(
+    Exercise(
+        id="5.6",
+        title="scheduled sampling's step",
+        hint="keep column 0 (<bos>); coin = torch.rand(B, T - 1, generator=generator) < "
+        "sample_prob; where the coin is true feed predicted[:, :-1] (the step before's guess), "
+        "else gold[:, 1:]; then put column 0 back in front",
+        reference=_same_coins(scheduled_sampling_inputs),
+        make_inputs=_sampling_inputs,
+        wrong_answers=tuple(SAMPLING_MISTAKES.values()),
+        trials=12,
     )
 )
 

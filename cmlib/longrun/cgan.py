@@ -33,7 +33,7 @@ from ..data.shapes import text as shapes_text
 from ..data.shapes.prompt_text import evaluation_prompts, make_prompt, prompt_sampler
 from ..data.shapes.tasks import one_object_photos
 from ..data.shapes.text import shapes_vocab
-from ..generation import ema, gan, generative, prompts
+from ..generation import ema, gan, gan_losses, generative, prompts
 from ..generation.generative import fidelity_over, generate
 from ..judge import (
     REFERENCE_IMAGE_SIZE,
@@ -201,6 +201,7 @@ RECIPE = Recipe(
     # what fixes the result: the models and their trainer, the data, the referee, the seeding
     code=[
         gan,
+        gan_losses,
         ema,
         prompts,
         generative,

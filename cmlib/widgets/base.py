@@ -19,6 +19,8 @@ from collections.abc import Callable
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from ..viz import show
+
 
 def figure_png(fig: Figure, dpi: int = 72) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
@@ -48,24 +50,44 @@ def _html(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
+def figure_title(fig: Figure) -> str:
+    """The figure's title: its suptitle, else its first axes title ("" when it has none)."""
+    suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    return suptitle or (titles[0] if titles else "")
+
+
+def static_alt(fig: Figure, values: dict) -> str:
+    """Alt text for a widget's first, static view: its title and the controls it was drawn for."""
+    title = figure_title(fig).replace("\n", " ").strip() or "The widget's first view"
+    drawn_for = ", ".join(f"{name} {value!r}" for name, value in values.items())
+    return f"{title.rstrip('.')}: the widget's first view, drawn for {drawn_for}."
+
+
+def show_static(fig: Figure, values: dict) -> None:
+    """Show a widget's first view with :func:`static_alt` as its alt text (and close it)."""
+    show(fig, static_alt(fig, values))
+
+
 def interactive_view(draw: Callable[..., Figure], static: bool = True, **controls):
     """A static figure, then ``controls`` above an Image widget that ``draw(**values)`` redraws.
 
     Args:
         draw: ``draw(**{name: control.value})`` → a matplotlib figure.
-        static: first show the figure for the controls' initial values as a plain output.
+        static: first show the figure for the controls' initial values as a plain output, with
+            alt text (:func:`static_alt`).
         **controls: ipywidgets controls (``Text``, ``IntSlider``, ``Dropdown``…) by argument name.
 
     Returns:
         The displayed ``VBox``, or ``None`` (after a printed note) without ipywidgets.
     """
     if static:
+        values = {name: control.value for name, control in controls.items()}
         try:
-            fig = draw(**{name: control.value for name, control in controls.items()})
+            fig = draw(**values)
         except Exception as err:  # a widget shows a message, never a traceback
             fig = message_figure("this view", error_message(err))
-        plt.show()
-        plt.close(fig)
+        show_static(fig, values)
     try:
         import ipywidgets
         from IPython.display import display

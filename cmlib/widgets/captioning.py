@@ -14,7 +14,7 @@ from ..data.shapes.render import render
 from ..data.shapes.world import COLORS, POSITIONS, RELATIONS, SHAPES, SIZES, make_scene
 from ..text import Vocab
 from ..validate import check_tensor
-from .base import interactive_view
+from .base import interactive_view, show_static
 
 #: The second-object choices of the explorer: none, or a (colour, shape).
 SECOND_OBJECTS = ("none", *(f"{c} {s}" for c in COLORS for s in SHAPES))
@@ -119,8 +119,8 @@ def caption_explorer(
     try:
         import ipywidgets as w
     except ImportError:
-        draw("composed scene", 0, "red", "circle", "large", "left", "none", "left of", "", 3)
-        plt.show()
+        fig = draw("composed scene", 0, "red", "circle", "large", "left", "none", "left of", "", 3)
+        show_static(fig, {"source": "composed scene"})
         print("ipywidgets is not installed: showing the static figure only.")
         return None
     return interactive_view(

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..validate import check_tensor
-from ..viz import to_hwc
+from ..viz import show, to_hwc
 from .base import interactive_view
 
 
@@ -100,8 +100,8 @@ def feature_map_explorer(
         The widget, or ``None`` without ipywidgets.
     """
     _check_maps(maps)
-    plot_feature_maps(maps, num_channels, title, image)
-    plt.show()
+    fig = plot_feature_maps(maps, num_channels, title, image)
+    show(fig, f"{title}: the first {num_channels} channels of each of the layers {list(maps)}.")
     try:
         import ipywidgets
     except ImportError:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
 from ..generation.generative import generate
 from ..viz import show_images
-from .base import interactive_view
+from .base import interactive_view, show_static
 
 
 def sample_grid(
@@ -92,8 +91,7 @@ def prompt_explorer(
     try:
         import ipywidgets as w
     except ImportError:
-        draw(prompt, 0, names[0])
-        plt.show()
+        show_static(draw(prompt, 0, names[0]), {"prompt": prompt, "model": names[0]})
         print("ipywidgets is not installed: showing the static figure only.")
         return None
     return interactive_view(

@@ -14,7 +14,7 @@ import torch
 
 from ..retrieval import CrossModalSearch
 from ..viz import to_hwc
-from .base import interactive_view, message_figure
+from .base import interactive_view, message_figure, show_static
 
 
 def plot_text_search(
@@ -87,8 +87,7 @@ def search_widget(
     try:
         import ipywidgets as w
     except ImportError:
-        draw(initial_query, k)
-        plt.show()
+        show_static(draw(initial_query, k), {"query": initial_query})
         print("ipywidgets is not installed: showing the static figure only.")
         return None
     return interactive_view(

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 from ..data.shapes.render import render
 from ..data.shapes.text import canonical_caption
 from ..data.shapes.world import COLORS, POSITIONS, SHAPES, SIZES, STYLES, make_scene
-from .base import interactive_view
+from .base import interactive_view, show_static
 
 
 def draw_scene(color: str, shape: str, size: str, position: str, image_size: int = 64):
@@ -37,8 +37,7 @@ def scene_explorer(
     try:
         import ipywidgets as w
     except ImportError:
-        draw_scene(color, shape, size, position)
-        plt.show()
+        show_static(draw_scene(color, shape, size, position), {"color": color, "shape": shape})
         print("ipywidgets is not installed: showing the static figure only.")
         return None
     return interactive_view(

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 
 from ..studio.pipeline import Answer, Studio
 from ..studio.understand import EXAMPLE, PromptNotUnderstood
-from .base import error_message, figure_png, message_figure
+from ..viz import show
+from .base import error_message, figure_png, message_figure, static_alt
 
 #: Row titles of the answer figure, by kind of image.
 ROW_TITLES = {
@@ -108,8 +109,7 @@ def studio_app(
     """
     if static:
         fig = _figure_or_message(studio, prompt, k, n, seed)[0]
-        plt.show()
-        plt.close(fig)
+        show(fig, static_alt(fig, {"prompt": prompt, "seed": seed}))
     try:
         import ipywidgets
         from IPython.display import display

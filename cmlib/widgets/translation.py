@@ -7,7 +7,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..validate import check_int
-from .base import interactive_view
+from .base import interactive_view, show_static
 
 PANELS = ("photo", "G(photo)", "F(G(photo))", "true sketch", "F(true sketch)")
 
@@ -42,8 +42,7 @@ def translation_explorer(model, photos: torch.Tensor, sketches: torch.Tensor, in
     try:
         import ipywidgets as w
     except ImportError:
-        draw_translation(model, photos, sketches, index)
-        plt.show()
+        show_static(draw_translation(model, photos, sketches, index), {"index": index})
         print("ipywidgets is not installed: showing the static figure only.")
         return None
     slider = w.BoundedIntText(value=index, min=0, max=len(photos) - 1, description="scene")

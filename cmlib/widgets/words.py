@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 
 from ..embeddings import WordVectors
-from .base import interactive_view
+from .base import interactive_view, show_static
 
 
 def plot_neighbours(tables: Mapping[str, WordVectors], word: str, k: int = 6):
@@ -49,8 +49,7 @@ def neighbour_explorer(tables: Mapping[str, WordVectors], word: str = "music", k
     try:
         import ipywidgets as w
     except ImportError:
-        plot_neighbours(tables, word, k)
-        plt.show()
+        show_static(plot_neighbours(tables, word, k), {"word": word})
         print("ipywidgets is not installed: showing the static figure only.")
         return None
     return interactive_view(

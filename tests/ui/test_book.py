@@ -62,6 +62,13 @@ def test_landing_page_links_and_images(page, site):
             ".filter(i => !(i.naturalWidth > 0)).map(i => i.src)"
         )
         assert broken == [], f"{href}: images that do not load: {broken}"
+        # every figure has alt text: a sentence, not empty and not the image's file name
+        without_alt = page.evaluate(
+            "() => [...document.querySelectorAll('article img')]"
+            ".filter(i => !/\\w+ \\w+/.test(i.alt || '') || /\\.(png|jpe?g|svg)$/.test(i.alt))"
+            ".map(i => i.src.slice(0, 60))"
+        )
+        assert without_alt == [], f"{href}: figures without alt text: {without_alt}"
         assert images.count() > 0, f"{href} shows no figure"
     page.screenshot(path=str(SCREENSHOTS / "book-02-chapter.png"))
 

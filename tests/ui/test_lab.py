@@ -94,8 +94,15 @@ def test_a_newcomer_opens_runs_and_uses_a_widget(page, lab):
     text = " ".join(outputs.all_text_contents())
     assert "'profile': 'cpu'" in text and "chapter took" in text
     assert "Traceback (most recent call last)" not in text
-    figures = page.locator(f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='image/png'] img")
+    # figures come back as the HTML <img> of cmlib.viz.show, with their alt text
+    figures = page.locator(f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='text/html'] img")
     assert figures.count() >= 4
+    alts = [figures.nth(i).get_attribute("alt") or "" for i in range(figures.count())]
+    assert all(alt.strip() for alt in alts), alts
+    assert page.evaluate(
+        f"() => [...document.querySelectorAll('{NOTEBOOK} .jp-OutputArea-output img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    ), "a figure does not load"
     page.screenshot(path=str(SCREENSHOTS / "lab-02-ran.png"), full_page=False)
 
     # Operate one of the course's widgets: the scene explorer redraws its picture.
