@@ -92,13 +92,15 @@ ONE_THREAD := CMLIB_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_T
 NBVAL_RUN = env $(NBVAL_ENV) CMLIB_PROFILE=$${CMLIB_PROFILE:-cpu} PYTHONPATH=tools \
   $(BIN)/python -m pytest -q -p no:cacheprovider -p nbval_lanes \
   --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+LANE_STAGE = $(shell $(BIN)/python tools/nbval_lanes.py $(1) $(CHAPTERS))
 nbval: venv
 ifeq ($(NBVAL_WORKERS),1)
 	$(TIME) nbval -- $(NBVAL_RUN) -p no:xdist $(CHAPTERS)
 else
-	$(TIME) nbval-solo -- $(NBVAL_RUN) -p no:xdist --lane-stage=solo $(CHAPTERS)
-	$(TIME) nbval -- env $(ONE_THREAD) $(NBVAL_RUN) -n $(NBVAL_WORKERS) --lane-stage=lanes \
-	  $(CHAPTERS)
+	$(if $(call LANE_STAGE,solo),$(TIME) nbval-solo -- $(NBVAL_RUN) -p no:xdist \
+	  --lane-stage=solo $(call LANE_STAGE,solo),@echo "nbval: no notebook in the solo lane")
+	$(if $(call LANE_STAGE,lanes),$(TIME) nbval -- env $(ONE_THREAD) $(NBVAL_RUN) \
+	  -n $(NBVAL_WORKERS) --lane-stage=lanes $(call LANE_STAGE,lanes),@echo "nbval: no notebook in lanes a and b")
 endif
 
 SEEDS ?= 0 1 2 3 4

@@ -117,27 +117,51 @@ def test_timings_record_each_stage_and_report_one_table(tmp_path, monkeypatch, c
         timings.main(["run", "nothing"])
 
 
-def test_the_lane_plugin_loads_with_and_without_xdist(tmp_path):
+def test_make_nbval_gives_each_stage_its_notebooks():
+    paths = ["chapters/04_a.ipynb", "chapters/00_b.ipynb", "chapters/99_new.ipynb", "x.py"]
+    assert lanes.stage_notebooks("solo", paths) == ["chapters/04_a.ipynb"]
+    # a notebook in no lane is not left out: the lanes stage's pytest stops on it
+    assert lanes.stage_notebooks("lanes", paths) == ["chapters/00_b.ipynb", "chapters/99_new.ipynb"]
+    assert lanes.stage_notebooks("lanes", paths[:1]) == []  # make nbval skips an empty stage
+
+
+def test_the_two_stages_run_with_and_without_xdist_and_share_one_table(tmp_path):
+    """Real nbval runs of two one-cell notebooks: the solo stage in one process, the lanes stage
+    under two xdist workers (the lane scheduler and the controller's table), as make nbval does."""
+    import os
     import subprocess
 
     import nbformat
 
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("1 + 1")]
-    nbformat.write(notebook, tmp_path / "04_tiny.ipynb")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(ROOT / "tools")
-    for xdist, stage, cells in (
-        (["-p", "no:xdist"], "all", 1),
-        (["-n", "2"], "all", 1),
-        (["-p", "no:xdist"], "solo", 1),  # chapter 04 is in the solo lane
-        (["-n", "2"], "lanes", 0),  # nothing left: still a success
-    ):
-        result = subprocess.run(
+    for name in ("04_tiny", "05_tiny"):
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell("1 + 1")]
+        nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+    output = tmp_path / "timings" / "notebooks.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(ROOT / "tools"), NBVAL_LANES_OUTPUT=str(output))
+
+    def run(*options, notebook):
+        return subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval_lanes",
-             *xdist, "--nbval-lax", f"--lane-stage={stage}", "--collect-only",
-             str(tmp_path / "04_tiny.ipynb")],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+             "--nbval-lax", "--nbval-current-env", *options, str(tmp_path / notebook)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
         )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert f"{cells} test" in result.stdout or (cells == 0 and "deselected" in result.stdout)
+
+    solo = run("-p", "no:xdist", "--lane-stage=solo", notebook="04_tiny.ipynb")
+    assert solo.returncode == 0, solo.stdout + solo.stderr
+    table = json.loads(output.read_text())
+    assert table["stage"] == "solo" and [r["lane"] for r in table["notebooks"]] == ["solo"]
+    both = run("-n", "2", "--lane-stage=lanes", notebook="05_tiny.ipynb")
+    assert both.returncode == 0, both.stdout + both.stderr
+    table = json.loads(output.read_text())
+    assert table["stage"] == "both" and table["mode"].startswith("solo: 1 at a time")
+    assert {(r["name"], r["lane"], r["passed"]) for r in table["notebooks"]} == {
+        ("04_tiny", "solo", True),
+        ("05_tiny", "a", True),
+    }
+    # a new solo stage starts a new table: an older run's rows are never merged in
+    alone = run("-n", "2", "--lane-stage=lanes", notebook="05_tiny.ipynb")
+    assert alone.returncode == 0 and json.loads(output.read_text())["stage"] == "lanes"
+    together = run("-n", "2", "--lane-stage=all", notebook="05_tiny.ipynb")
+    assert together.returncode != 0 and "--lane-stage=solo" in together.stdout + together.stderr

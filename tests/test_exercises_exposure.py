@@ -170,3 +170,18 @@ def test_train_captioner_passes_the_rule_on(tmp_path, monkeypatch):
     )
     # two steps: the chance rises from 0 (no sampling, no call) to 0.25 on the last step
     assert calls and set(calls) == {0.25}
+
+
+def test_the_rule_and_the_seam_reject_bad_input():
+    gold = torch.tensor([[1, 5, 6]])
+    with pytest.raises(TypeError, match="CPU torch.Generator"):
+        scheduled_sampling_inputs(gold, gold, 0.5, None)
+    with pytest.raises(ValueError, match="<bos>"):
+        empty = torch.zeros(1, 0, dtype=torch.long)
+        scheduled_sampling_inputs(empty, empty, 0.5, torch.Generator())
+    model = small_model().eval()
+    grids, inputs, style = batch()
+    with pytest.raises(TypeError, match="sampling_rule must be callable"):
+        model(grids, inputs, style, 0.5, sampling_rule="rule")
+    with pytest.raises(TypeError, match="sampling_rule must be callable"):
+        train_captioner(model, None, grids, 1, torch.device("cpu"), sampling_rule="rule")

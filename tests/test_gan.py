@@ -360,15 +360,31 @@ def test_mode_seeking_loss_punishes_a_generator_that_ignores_its_noise():
         gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.zeros(3, 3, 2, 2), z_a, z_b)
 
 
-def test_train_cgan_r1_and_mode_seeking_change_the_run(shapes):
+def test_train_cgan_r1_and_mode_seeking_change_the_run(shapes, monkeypatch):
     def weights(**options):
         g, d, _ = _tiny_cgan(shapes, num_steps=3, **options)
         return torch.cat([p.detach().flatten() for p in [*g.parameters(), *d.parameters()]])
 
-    plain = weights()
-    assert torch.equal(plain, weights(r1_weight=0.0, mode_seeking=0.0))  # off means off
+    def never(*args):
+        raise AssertionError("called although its weight is 0")
+
+    with monkeypatch.context() as patch:  # off means off: neither term is even computed
+        patch.setattr(gan, "r1_penalty", never)
+        patch.setattr(gan, "mode_seeking_loss", never)
+        plain = weights()
     assert not torch.allclose(plain, weights(r1_weight=10.0))
     assert not torch.allclose(plain, weights(mode_seeking=1.0))
     for bad in ({"r1_weight": -1.0}, {"mode_seeking": float("nan")}):
         with pytest.raises(ValueError):
             weights(**bad)
+
+
+def test_the_gan_terms_reject_what_they_cannot_score():
+    x = torch.randn(3, 2, requires_grad=True)
+    with pytest.raises(ValueError, match="scores.requires_grad=False"):
+        gan.r1_penalty(torch.zeros(3), x)  # scores that do not depend on the images
+    z = torch.ones(2, 4)
+    same_noise = gan.mode_seeking_loss(torch.zeros(2, 3), torch.ones(2, 3), z, z)
+    assert torch.isfinite(same_noise)
+    with pytest.raises(TypeError):
+        gan.mode_seeking_loss(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.long), z, z)

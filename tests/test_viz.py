@@ -109,3 +109,35 @@ def test_a_widgets_first_view_describes_what_it_was_drawn_for():
         "Captions for a scene: the widget's first view, drawn for prompt 'a red circle', seed 0."
     )
     plt.close(fig)
+
+
+def test_a_widgets_failed_first_view_leaves_no_half_drawn_figure(monkeypatch):
+    import IPython.display
+
+    from cmlib.widgets import base
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a[0]))
+    monkeypatch.setattr(base, "show", lambda fig, alt: shown.append((fig, alt)) or plt.close(fig))
+
+    def draw(prompt):
+        plt.subplots()  # opened, then the drawing fails
+        raise ValueError("Type a prompt.")
+
+    class Control:
+        value = ""
+
+        def observe(self, *args, **kwargs):
+            pass
+
+    before = set(plt.get_fignums())
+    try:
+        base.interactive_view(draw, prompt=Control())
+    except Exception:  # the live part needs real ipywidgets controls; the static part is done
+        pass
+    assert set(plt.get_fignums()) <= before  # nothing left for the inline backend to show
+    fig, alt = shown[0]
+    assert "this view" in alt and "prompt ''" in alt
+    with pytest.raises(TypeError, match="dict"):
+        base.static_alt(fig, ["prompt"])
+    assert base.static_alt(fig, {}).endswith("the widget's first view.")

@@ -41,7 +41,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = ROOT / "_build" / "timings" / "notebooks.json"
+#: where the timing table goes (NBVAL_LANES_OUTPUT overrides it, for the plugin's own tests)
+OUTPUT = Path(
+    os.environ.get("NBVAL_LANES_OUTPUT") or ROOT / "_build" / "timings" / "notebooks.json"
+)
 
 #: Each lane's chapters, by number, in the order they run; the lanes in the order they start.
 #: Within a chapter its notebooks run in name order (part 1 is ``NN_name``, later parts
@@ -88,6 +91,23 @@ def pytest_addoption(parser):
 
 def _in_stage(lane: str, stage: str) -> bool:
     return stage == "all" or (lane == SOLO) == (stage == SOLO)
+
+
+def stage_notebooks(stage: str, paths: list[str]) -> list[str]:
+    """The notebooks among ``paths`` that ``stage`` runs (``make nbval`` skips an empty stage).
+
+    A notebook in no lane goes to every stage but the solo one, whose pytest run then stops
+    with :func:`lane_of`'s message instead of leaving it out in silence.
+    """
+    kept = []
+    for path in (p for p in paths if p.endswith(".ipynb")):
+        try:
+            lane = lane_of(path)[0]
+        except ValueError:
+            lane = None
+        if (lane is None and stage != SOLO) or (lane is not None and _in_stage(lane, stage)):
+            kept.append(path)
+    return kept
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -171,6 +191,11 @@ class _Clock:
 
 def pytest_configure(config):
     worker = hasattr(config, "workerinput")
+    if getattr(config.option, "numprocesses", None) and config.getoption("lane_stage") == "all":
+        raise pytest.UsageError(
+            "nbval_lanes: with xdist workers, run --lane-stage=solo (no workers) first, then "
+            "--lane-stage=lanes; all lanes at once would run the solo lane beside the others"
+        )
     if worker or not getattr(config.option, "numprocesses", None):
         # This process starts the kernels: they run as a reader's would, without tools/ (put
         # on PYTHONPATH only so that pytest finds this plugin) on their path.
@@ -192,11 +217,27 @@ def merge_tables(earlier: dict, later: dict) -> dict:
     }
 
 
+def pytest_sessionstart(session):
+    """The solo stage starts a new table: the lanes stage must not merge an older run's."""
+    config = session.config
+    if config.getoption("lane_stage") == SOLO and not hasattr(config, "workerinput"):
+        OUTPUT.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python tools/nbval_lanes.py STAGE NOTEBOOK...``: print the notebooks STAGE runs."""
+    import sys
+
+    stage, *paths = sys.argv[1:] if argv is None else argv
+    if stage not in STAGES:
+        raise SystemExit(f"stage must be one of {STAGES}, got {stage!r}")
+    print(" ".join(stage_notebooks(stage, paths)))
+    return 0
+
+
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     stage = config.getoption("lane_stage")
-    if stage != "all" and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
-        session.exitstatus = pytest.ExitCode.OK  # e.g. make nbval CHAPTERS= without chapter 04
     clock = config.pluginmanager.get_plugin("nbval_lanes_clock")
     if clock is None or not clock.start:
         return
@@ -205,13 +246,17 @@ def pytest_sessionfinish(session, exitstatus):
     mode = f"{workers or 1} at a time, CMLIB_THREADS={threads}"
     if stage != "all":
         mode = f"{stage}: {mode}"
-    table = clock.table(mode)
+    table = {**clock.table(mode), "stage": stage}
     if stage == "lanes" and OUTPUT.exists():
         earlier = json.loads(OUTPUT.read_text())
-        if earlier.get("mode", "").startswith(f"{SOLO}:"):
-            table = merge_tables(earlier, table)
+        if earlier.get("stage") == SOLO:  # this make nbval's first stage
+            table = {**merge_tables(earlier, table), "stage": "both"}
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=OUTPUT.parent, prefix=".notebooks.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(table, f, indent=2)
     os.replace(tmp, OUTPUT)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -77,7 +77,11 @@ def scheduled_sampling_inputs(
     check_tensor("gold", gold, ("B", "T"), floating=False)
     check_tensor("predicted", predicted, tuple(gold.shape), floating=False)
     check_number("sample_prob", sample_prob, 0.0, 1.0)
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise TypeError(f"generator must be a CPU torch.Generator, got {generator!r}")
     b, t = gold.shape
+    if t < 1:
+        raise ValueError(f"gold needs at least the <bos> column, got shape {tuple(gold.shape)}")
     coin = torch.rand(b, t - 1, generator=generator) < sample_prob
     fed = torch.where(coin.to(gold.device), predicted[:, :-1], gold[:, 1:])
     return torch.cat([gold[:, :1], fed], dim=1)
@@ -238,6 +242,8 @@ class Captioner(nn.Module):
         check_tensor("inputs", inputs, (len(grids), "T"), floating=False)
         check_tensor("style", style, (len(grids),), floating=False)
         check_number("sample_prob", sample_prob, 0.0, 1.0)
+        if sampling_rule is not None and not callable(sampling_rule):
+            raise TypeError(f"sampling_rule must be callable, got {type(sampling_rule).__name__}")
         rule = scheduled_sampling_inputs if sampling_rule is None else sampling_rule
         generator = torch.default_generator if generator is None else generator
         memory = self.memory(grids)

@@ -146,6 +146,8 @@ def train_captioner(
         raise TypeError(f"model must be a Captioner, got {type(model).__name__}")
     check_number("scheduled_sampling", scheduled_sampling, 0.0, 1.0)
     check_number("coverage_weight", coverage_weight, low=0.0)
+    if sampling_rule is not None and not callable(sampling_rule):
+        raise TypeError(f"sampling_rule must be callable, got {type(sampling_rule).__name__}")
     loader = CaptionBatches(data, grids, batch_size, style_mix, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr)
     total_steps = num_epochs * len(loader)

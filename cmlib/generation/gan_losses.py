@@ -32,8 +32,12 @@ def r1_penalty(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """
     check_tensor("real", real, floating=True, nonempty=True)
     check_tensor("scores", scores, (len(real),))
-    if not real.requires_grad:
-        raise ValueError("r1_penalty needs the real images to require grad before D scores them")
+    if not real.requires_grad or not scores.requires_grad:
+        raise ValueError(
+            "r1_penalty needs the real images to require grad before D scores them "
+            f"(real.requires_grad={real.requires_grad}, "
+            f"scores.requires_grad={scores.requires_grad})"
+        )
     (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
@@ -47,9 +51,9 @@ def mode_seeking_loss(
     collapsed G maps both to one image and pays a large loss.
     """
     check_tensor("fake_a", fake_a, floating=True, nonempty=True)
-    check_tensor("fake_b", fake_b, tuple(fake_a.shape))
-    check_tensor("z_a", z_a, (len(fake_a), "D"))
-    check_tensor("z_b", z_b, tuple(z_a.shape))
+    check_tensor("fake_b", fake_b, tuple(fake_a.shape), floating=True)
+    check_tensor("z_a", z_a, (len(fake_a), "D"), floating=True)
+    check_tensor("z_b", z_b, tuple(z_a.shape), floating=True)
     image = (fake_a - fake_b).abs().flatten(1).mean(1)
-    noise = (z_a - z_b).abs().mean(1)
+    noise = (z_a - z_b).abs().mean(1).clamp_min(1e-8)  # equal noises: no ratio to keep
     return 1.0 / (image / noise + 1e-5).mean()

@@ -52,14 +52,18 @@ def _html(text: str) -> str:
 
 def figure_title(fig: Figure) -> str:
     """The figure's title: its suptitle, else its first axes title ("" when it has none)."""
-    suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    suptitle = fig.get_suptitle()
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     return suptitle or (titles[0] if titles else "")
 
 
 def static_alt(fig: Figure, values: dict) -> str:
     """Alt text for a widget's first, static view: its title and the controls it was drawn for."""
-    title = figure_title(fig).replace("\n", " ").strip() or "The widget's first view"
+    if not isinstance(values, dict):
+        raise TypeError(f"values must be a dict of control values, got {type(values).__name__}")
+    title = " ".join(figure_title(fig).split()) or "The widget's first view"
+    if not values:
+        return f"{title.rstrip('.')}: the widget's first view."
     drawn_for = ", ".join(f"{name} {value!r}" for name, value in values.items())
     return f"{title.rstrip('.')}: the widget's first view, drawn for {drawn_for}."
 
@@ -83,9 +87,12 @@ def interactive_view(draw: Callable[..., Figure], static: bool = True, **control
     """
     if static:
         values = {name: control.value for name, control in controls.items()}
+        before = set(plt.get_fignums())
         try:
             fig = draw(**values)
         except Exception as err:  # a widget shows a message, never a traceback
+            for number in set(plt.get_fignums()) - before:  # a half-drawn figure, no alt text
+                plt.close(number)
             fig = message_figure("this view", error_message(err))
         show_static(fig, values)
     try:

@@ -101,7 +101,9 @@ def feature_map_explorer(
     """
     _check_maps(maps)
     fig = plot_feature_maps(maps, num_channels, title, image)
-    show(fig, f"{title}: the first {num_channels} channels of each of the layers {list(maps)}.")
+    every = all(m.shape[1] >= num_channels for m in maps.values())
+    channels = f"the first {num_channels}" if every else f"up to {num_channels}"
+    show(fig, f"{' '.join(title.split())}: {channels} channels of each of the layers {list(maps)}.")
     try:
         import ipywidgets
     except ImportError:
