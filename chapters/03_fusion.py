@@ -302,9 +302,9 @@ viz.show(
 #   Relations, which need *two* objects compared, stay the hardest kind for both.
 # * The parameter counts differ (FiLM's projection of its flattened grid is the largest layer), and
 #   so do the times. In this run the five vector fusions each train in 14.0–16.1 s (bilinear,
-#   the slowest of them, by a hair), and the two grid models are the slowest: attention takes 29.0 s and
-#   FiLM, the only fusion that runs convolutions over every question's grid, 39.1 s, about two and
-#   a half times a vector fusion.
+#   the slowest of them, by a hair), and the two grid models are the slowest: attention takes
+#   29.0 s and FiLM, the only fusion that runs convolutions over every question's grid, 39.1 s,
+#   about two and a half times a vector fusion.
 
 # %%
 fusions = results.drop(index=["image only", "question only"])
