@@ -373,8 +373,10 @@ checkpoint("emoji-zero-shot-R@10", i2t["R@10"], ">=", 0.45, chance=emoji_chance[
 
 # %%
 held_labels = torch.arange(len(held_idx))
-table = zeroshot.template_table(held_image_emb, held_labels, encode_emoji_text, held_names,
-                                 TRAIN_TEMPLATES, ks=(1, 10))
+template_names, template_ranks = zeroshot.template_ranks(
+    held_image_emb, held_labels, encode_emoji_text, held_names, TRAIN_TEMPLATES
+)
+table = zeroshot.rank_table(template_names, template_ranks, ks=(1, 10))
 pd.DataFrame(table).round(3)
 
 # %% [markdown]
@@ -391,29 +393,43 @@ def template_ensemble(per_template):
 check("7.3", template_ensemble)
 
 # %% [markdown]
-# > **Learning checkpoint.** The template ensemble is at least as good as the best single template,
-# > up to 0.01 (top-1 accuracy).
+# Is the ensemble better than the best single template? Reading "the best template" off the
+# table above flatters that template: it is the best of five noisy numbers, picked on the very
+# images it is then scored on (one image is 0.004 of top-1 among 266). An honest comparison picks
+# the template on **validation** images and scores it on **test** images it was not picked on.
+# Here each split halves the held-out emoji at random (the classes to choose among stay all 266),
+# picks the template with the best top-1 on one half, and scores it and the ensemble on the other.
+# One split is still noisy, so the comparison averages 50 of them.
 
 # %%
-best_single = max(row["top1"] for row in table[:-1])
-ensemble_top1 = table[-1]["top1"]
-print(f"ensemble {ensemble_top1:.3f} vs best single template {best_single:.3f}")
-checkpoint("template-ensemble", ensemble_top1, ">=", best_single - 0.01, baseline=best_single);
+choice = zeroshot.validated_template_choice(
+    template_ranks, num_splits=50, generator=torch.Generator().manual_seed(SEED)
+)
+print("chosen on validation:", dict(zip(TRAIN_TEMPLATES, choice["choices"])))
+print(f"test top-1, mean over 50 splits: ensemble {choice['ensemble_top1']:.3f}, "
+      f"template chosen on validation {choice['chosen_top1']:.3f}")
 
 # %% [markdown]
-# In this run it is a tie, not a win: the ensemble's top-1 (0.241) equals the best single
-# templates' ("a picture of a {}" and "a drawing of {}", 0.241), and its top-10 (0.564) equals the
-# plain name's. Among 266 held-out emoji one image is 0.004 of top-1, and "the best single
-# template" is the best of five noisy numbers, picked on the very images it is scored on. The
-# heads were trained on all five templates, which already averages them: over training seeds the
-# ensemble lands within a few images of the best template, on average a little below it
-# (`chapters/notes/checkpoints.md` has the spread). CLIP ensembles 80 templates that differ far
-# more than these five, with encoders never trained on any of them; that is where an ensemble has
-# noise to average away.
+# > **Learning checkpoint.** On test emoji, the template ensemble's top-1 is at least that of the
+# > single template chosen on validation emoji, up to 0.01 (means over 50 random splits).
+
+# %%
+checkpoint("template-ensemble", choice["ensemble_top1"], ">=", choice["chosen_top1"] - 0.01,
+           baseline=choice["chosen_top1"]);
+
+# %% [markdown]
+# In this run the choice moved from split to split: the plain name won the validation half 19
+# times, "a picture of a {}" 22 times, the other three templates 9 times between them. That is
+# what noise looks like when five templates lie within 0.015 of top-1 of each other (0.222 to
+# 0.237 in the table above). On the test halves the ensemble scored 0.229 and the chosen template
+# 0.226, a tie: a test half has 133 emoji, so one image is 0.0075 of top-1. The heads were trained
+# on all five templates, which already averages them, so there is little left for an ensemble to
+# average away. CLIP ensembles 80 templates that differ far more than these five, with encoders
+# never trained on any of them; that is where an ensemble has noise to average away.
 #
 # Templates the heads never saw in training ("a photo of a {}", "{} emoji") still work, because the
-# text space is MiniLM's own; in this run their top-1 (0.233 and 0.237) is within the range of the
-# five training templates (0.214 to 0.241):
+# text space is MiniLM's own. Compare their top-1 with the five training templates' in the first
+# table:
 
 # %%
 unseen = zeroshot.template_table(held_image_emb, held_labels, encode_emoji_text, held_names,
@@ -611,8 +627,9 @@ viz.show(fig, "Line plot of queries per second against recall@10 for HNSW at efS
 # * Retrieval is measured with R@K and the median rank, with relevance defined by attributes;
 #   exact-pair R@1 is capped by duplicates and misleads.
 # * Locked pretrained towers plus small heads give zero-shot retrieval on unseen emoji (in this
-#   run image → text R@1 0.214, 57× chance); prompt templates and their ensembles change the text
-#   side (here by up to 0.027 of top-1, and the ensemble only tied the best template), and
+#   run image → text R@1 0.229, 61× chance); prompt templates and their ensembles change the text
+#   side (here by up to 0.015 of top-1, and the ensemble tied a template chosen on validation
+#   emoji), and
 #   pretrained text towers cope better with words a from-scratch vocabulary never saw.
 # * Exact search is a matrix product. HNSW trades recall for speed, but in this run, on 50,000
 #   random vectors, it was faster than exact search only at recall 0.309 or less, and slower at

@@ -242,7 +242,6 @@ def chapter_five_backbone(
         "image_size": CHAPTER_FIVE_IMAGE_SIZE,
         "width": 16,
         "seed": seed,
-        "threads": torch.get_num_threads(),
     }
 
     def build(cfg: dict) -> GridTagger:

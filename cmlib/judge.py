@@ -138,8 +138,8 @@ def reference_judge_name(seed: int) -> str:
 
 
 def reference_judge_config(seed: int) -> dict:
-    """Everything that fixes the reference judge's weights: sizes, seed and thread count
-    (another thread count rounds differently, which acts like another seed)."""
+    """Everything that fixes the reference judge's weights: sizes and seed (the registry records
+    the thread count beside them)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return {
@@ -147,7 +147,6 @@ def reference_judge_config(seed: int) -> dict:
         "image_size": REFERENCE_IMAGE_SIZE,
         "width": REFERENCE_WIDTH,
         "seed": seed,
-        "threads": torch.get_num_threads(),
     }
 
 

@@ -7,6 +7,13 @@ both match the caller's; otherwise it is **stale** and is trained again. A trunc
 file is **corrupt** and is trained again too. Writes are atomic, so a crash leaves the old entry
 or the new one, never half of one.
 
+An entry also records how many CPU threads trained it. The thread count is not part of the
+config: another count rounds differently, which acts like another seed, but the entry is no less
+fresh for it. So a chapter run with one thread (CI's two-at-a-time notebooks) loads what a
+two-thread run trained instead of training it again, and says so in its status. A run that must
+not share models across thread counts gets a registry of its own (``CMLIB_REGISTRY_DIR``, as
+``make seeds`` gives its one-thread runs).
+
 The usual call is :func:`load_or_train`::
 
     model, status = load_or_train("ch06-cyclegan-seed0", config, build, train, code=[cyclegan])
@@ -26,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -47,6 +55,7 @@ class SavedModel:
     metrics: dict[str, float]
     code_version: str
     path: Path
+    threads: int | None = None  # CPU threads that trained it (None: an entry older than this)
 
 
 def registry_dir() -> Path:
@@ -112,12 +121,14 @@ def save_model(
     code: Sequence[types.ModuleType | Callable[..., Any]],
     metrics: dict[str, float] | None = None,
 ) -> SavedModel:
-    """Save ``model`` under ``name`` with its config, metrics and code version, atomically."""
+    """Save ``model`` under ``name`` with its config, metrics, code version and the number of CPU
+    threads that trained it, atomically."""
     path = model_path(name)
     version = code_version(code)
-    stored = {"model": _normalised(config), "code_version": version}
+    threads = torch.get_num_threads()
+    stored = {"model": _normalised(config), "code_version": version, "threads": threads}
     save_checkpoint(path, model, name, config=stored, metrics=metrics)
-    return SavedModel(name, stored["model"], dict(metrics or {}), version, path)
+    return SavedModel(name, stored["model"], dict(metrics or {}), version, path, threads)
 
 
 def describe_model(name: str) -> SavedModel:
@@ -132,7 +143,10 @@ def describe_model(name: str) -> SavedModel:
     stored = payload["config"]
     if "model" not in stored or "code_version" not in stored:
         raise CheckpointError(f"{path} is a checkpoint but not a registry entry")
-    return SavedModel(name, stored["model"], payload["metrics"], stored["code_version"], path)
+    threads = stored.get("threads")
+    return SavedModel(
+        name, stored["model"], payload["metrics"], stored["code_version"], path, threads
+    )
 
 
 def load_model(
@@ -183,20 +197,21 @@ def load_or_train(
         code: the modules and functions whose source the weights depend on.
 
     Returns:
-        ``(model, status)``: status is ``"loaded"`` or says why the model was trained
-        (``"missing"``, ``"stale: ..."``, ``"corrupt: ..."``).
+        ``(model, status)``: status is ``"loaded"`` (``"loaded (trained with 2 CPU threads, this
+        run has 1)"`` when the counts differ), or says why the model was trained (``"missing"``,
+        ``"stale: ..."``, ``"corrupt: ..."``).
     """
     try:
-        model, _ = load_model(name, config, build, code)
-        return model, "loaded"
+        model, saved = load_model(name, config, build, code)
+        return model, _loaded(saved)
     except (FileNotFoundError, StaleModelError, CheckpointError):
         pass
     # Another process (the other nbval lane) may be training the same entry: wait for it, and
     # load what it saved rather than train it twice.
     with build_lock(model_path(name)):
         try:
-            model, _ = load_model(name, config, build, code)
-            return model, "loaded"
+            model, saved = load_model(name, config, build, code)
+            return model, _loaded(saved)
         except FileNotFoundError:
             status = "trained: missing"
         except StaleModelError as err:
@@ -207,3 +222,10 @@ def load_or_train(
         metrics = train(model)
         save_model(name, model, config, code, metrics)
     return model, status
+
+
+def _loaded(saved: SavedModel) -> str:
+    now = torch.get_num_threads()
+    if saved.threads is None or saved.threads == now:
+        return "loaded"
+    return f"loaded (trained with {saved.threads} CPU threads, this run has {now})"

@@ -192,6 +192,7 @@ def plot_embedding_2d(
     title: str | None = None,
     ax=None,
     seed: int = 0,
+    palette: Sequence[str] | None = None,
 ):
     """Scatter ``(N, D)`` embeddings in 2-D, coloured by integer ``labels``.
 
@@ -202,10 +203,16 @@ def plot_embedding_2d(
         method: ``"pca"`` or ``"tsne"``.
         title: the plot title (default: the method).
         ax: draw into this axes instead of a new figure.
+        palette: a matplotlib colour per class id (e.g. the colour names of ShapesWorld's
+            colours, so that "red" is drawn red); default: the tab10 or tab20 colour map.
     """
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     if labels.shape != (len(embeddings),):
         raise ValueError(f"expected {len(embeddings)} labels, got shape {labels.shape}")
+    if palette is not None and len(palette) <= labels.max():
+        raise ValueError(
+            f"palette has {len(palette)} colours, but the labels go up to {labels.max()}"
+        )
     points = project_2d(embeddings, method, seed)
     fig = None
     if ax is None:
@@ -219,7 +226,7 @@ def plot_embedding_2d(
             points[mask, 1],
             s=8,
             alpha=0.7,
-            color=cmap(int(k) % cmap.N),
+            color=palette[k] if palette is not None else cmap(int(k) % cmap.N),
             label=name,
         )
     ax.set(

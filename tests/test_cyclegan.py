@@ -218,7 +218,7 @@ def test_part_one_model_is_saved_then_reused_and_retrained_when_its_config_chang
     model, config = _tiny()
     cyclegan.train_cyclegan(model, a, b, config, CPU, seed=3, progress=False)
     saved = cyclegan.save_cyclegan(model, config, a, seed=3)
-    assert saved.name == cyclegan.registry_name("cyclegan", 3) and saved.config["threads"] >= 1
+    assert saved.name == cyclegan.registry_name("cyclegan", 3) and saved.threads >= 1
     loaded, status = cyclegan.load_or_train_cyclegan(config, a, b, 3, CPU, progress=False)
     assert status == "loaded"
     for key, value in model.state_dict().items():

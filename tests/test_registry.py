@@ -44,6 +44,22 @@ def test_trains_when_missing_then_loads_the_saved_weights():
     assert saved.metrics == {"score": 0.75} and saved.config == {"width": 3}
 
 
+def test_another_thread_count_loads_and_says_so():
+    # CI trains chapter 04's models with two threads and runs later chapters with one: those
+    # load the saved weights instead of training them again, and their status says so.
+    calls, before = [], torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _, status = registry.load_or_train("tiny", {"width": 3}, _build, _trainer(calls), CODE)
+        assert status == "trained: missing" and registry.describe_model("tiny").threads == 2
+        torch.set_num_threads(1)
+        model, status = registry.load_or_train("tiny", {"width": 3}, _build, _trainer(calls), CODE)
+        assert status == "loaded (trained with 2 CPU threads, this run has 1)" and calls == [1]
+        assert torch.all(model.weight == 0.5)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_another_config_is_stale_and_retrained():
     calls = []
     registry.load_or_train("tiny", {"width": 3, "steps": (1, 2)}, _build, _trainer(calls), CODE)

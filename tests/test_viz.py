@@ -55,6 +55,17 @@ def test_plot_embedding_2d():
         plot_embedding_2d(emb, labels, method="umap")
 
 
+def test_plot_embedding_2d_draws_each_class_in_its_palette_colour():
+    from matplotlib.colors import to_rgba
+
+    emb, labels = np.random.default_rng(0).normal(size=(30, 5)), np.arange(30) % 3
+    ax = plot_embedding_2d(emb, labels, ["red", "green", "blue"], palette=["red", "green", "blue"])
+    drawn = [tuple(c.get_facecolor()[0][:3]) for c in ax.axes[0].collections]
+    assert drawn == [to_rgba(name)[:3] for name in ("red", "green", "blue")]
+    with pytest.raises(ValueError, match="palette has 2 colours"):
+        plot_embedding_2d(emb, labels, palette=["red", "green"])
+
+
 def test_figure_bundle_carries_the_png_and_its_alt_text():
     import base64
     import html

@@ -51,15 +51,13 @@ def registry_name(kind: str, seed: int) -> str:
 def cyclegan_settings(
     config: CycleGANConfig, num_per_domain: int, image_size: int, seed: int
 ) -> dict:
-    """Everything that fixes a trained CycleGAN: its config, the data size, the seed, and the
-    number of CPU threads (another thread count rounds differently, which acts like a new seed).
-    """
+    """Everything that fixes a trained CycleGAN: its config, the data size and the seed (the
+    registry records the thread count beside them)."""
     return {
         **asdict(config),
         "num_per_domain": num_per_domain,
         "image_size": image_size,
         "seed": seed,
-        "threads": torch.get_num_threads(),
     }
 
 
@@ -148,7 +146,6 @@ def load_or_train_referees(
             "image_size": images.shape[-1],
             "epochs": judge_epochs,
             "seed": seed,
-            "threads": torch.get_num_threads(),
         }
 
         def train(judge: AttributeJudge, x=x, a=a) -> dict[str, float]:
@@ -169,7 +166,6 @@ def load_or_train_referees(
         "image_size": photos.shape[-1],
         "epochs": 2,
         "seed": seed,
-        "threads": torch.get_num_threads(),
     }
 
     def train_style(model: StyleClassifier) -> dict[str, float]:

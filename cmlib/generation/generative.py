@@ -162,7 +162,6 @@ def save_cgan(
         "architecture": {k: getattr(generator, k) for k in CGAN_ARCHITECTURE},
         "recipe": recipe,
         "seed": seed,
-        "threads": torch.get_num_threads(),
     }
     both = nn.ModuleDict({"generator": generator, "text": text})
     return registry.save_model(cgan_name(seed), both, config, _cgan_code(), metrics)

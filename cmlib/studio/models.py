@@ -103,8 +103,8 @@ def registry_name(role: str, seed: int) -> str:
 
 
 def role_config(role: str, seed: int) -> dict:
-    """Everything that fixes a role's weights: its sizes, the seed and the thread count
-    (another thread count rounds differently, which acts like another seed)."""
+    """Everything that fixes a role's weights: its sizes and the seed (the registry records the
+    thread count beside them)."""
     _check_role(role)
     if role == "judge":
         return judge_module.reference_judge_config(seed)
@@ -112,7 +112,6 @@ def role_config(role: str, seed: int) -> dict:
         **SIZES[runtime.profile()][role],
         "image_size": IMAGE_SIZE,
         "seed": seed,
-        "threads": torch.get_num_threads(),
     }
 
 
@@ -206,7 +205,7 @@ def _train_drawer(model: Drawer, config: dict, device: torch.device, progress: b
 
 
 def drawer_recipe(config: dict) -> PromptCVAERecipe:
-    """The CVAE recipe a drawer config names (its other keys are sizes, seed and threads)."""
+    """The CVAE recipe a drawer config names (its other keys are sizes and the seed)."""
     return PromptCVAERecipe(
         **{f.name: config[f.name] for f in dataclasses.fields(PromptCVAERecipe)}
     )
@@ -348,7 +347,9 @@ def load_role(
     before = ""
     if role == "judge":
         model, status = judge_module.reference_judge(device, seed, progress)
-        return model, f"loaded {registry_name(role, seed)}" if status == "loaded" else status
+        if status.startswith("loaded"):
+            status = f"loaded {registry_name(role, seed)}{status[len('loaded') :]}"
+        return model, status
     if role == "translator":
         model, status = _chapter_six_translator(seed)
         if model is not None:
@@ -363,6 +364,6 @@ def load_role(
         lambda m: train_fn(m.to(device), config, device, progress),
         code(),
     )
-    if status == "loaded":
-        status = f"loaded {registry_name(role, seed)}"
+    if status.startswith("loaded"):
+        status = f"loaded {registry_name(role, seed)}{status[len('loaded') :]}"
     return model.to(device).eval(), before + status
