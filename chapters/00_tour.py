@@ -223,7 +223,8 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 #   `06_cyclegan_ablations` (why the cycle?), `06_cyclegan_identity` (without the identity loss)
 #   and `06_cyclegan_one_direction` (one cycle or two?) — §4.1.1.1 CycleGAN.
 # * `07_retrieval`: cross-modal retrieval and prompt engineering — §3.1 提示词的概念与应用 (its
-#   application 跨模态检索).
+#   application 跨模态检索); `07_retrieval_relations`: relations and word order, the swap test
+#   and hard negatives.
 # * `08_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates —
 #   the 实际项目 of the 文章摘要, §1.3 跨模态学习的挑战与机遇; `08_capstone_studio_app` is the
 #   studio alone, as a web page (`make studio`).

@@ -49,16 +49,21 @@ def load_split(split: str, size: int, image_size: int = 32, seed: int = 0) -> Ca
 
 
 def make_dual_encoder(
-    image_size: int = 32, cnn_width: int = 16, embed_dim: int = 128
+    image_size: int = 32, cnn_width: int = 16, embed_dim: int = 128, pool: str = "mean"
 ) -> DualEncoder:
     """Chapter 07's model: ConvEncoder (chapter 01) and a GRU (chapter 02) into one space.
+
+    ``pool`` is the image tower's (:class:`cmlib.vision.ConvEncoder`): ``"mean"`` in part 1,
+    ``"flatten"`` (keep the layout) in part 2's two-object scenes.
 
     Shapes:
         ``encode_image``: ``(B, 3, image_size, image_size)`` → ``(B, embed_dim)``;
         ``encode_text(ids, lengths)``: ``(B, T), (B,)`` → ``(B, embed_dim)``.
     """
     vocab = shapes_vocab()
-    image_tower = ConvEncoder(3, image_size=image_size, width=cnn_width, embed_dim=embed_dim)
+    image_tower = ConvEncoder(
+        3, image_size=image_size, width=cnn_width, embed_dim=embed_dim, pool=pool
+    )
     text_tower = TextEncoder(len(vocab), embed_dim=64, hidden_dim=128, cell="gru")
     return DualEncoder(
         image_tower,

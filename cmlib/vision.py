@@ -66,6 +66,9 @@ class ConvEncoder(nn.Module):
         image_size: expected height and width (a multiple of 8).
         width: channels of the first block; they double per block.
         embed_dim: size of the output embedding.
+        pool: ``"mean"`` averages the final grid over space (what is there, wherever it is);
+            ``"flatten"`` keeps the grid's layout and projects all of it (what is where: which
+            of two objects is on the left). Chapter 07 part 2 compares the two.
 
     Shapes:
         ``forward``: ``(B, in_channels, S, S)`` → ``(B, embed_dim)``.
@@ -73,19 +76,27 @@ class ConvEncoder(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int = 3, image_size: int = 32, width: int = 32, embed_dim: int = 128
+        self,
+        in_channels: int = 3,
+        image_size: int = 32,
+        width: int = 32,
+        embed_dim: int = 128,
+        pool: str = "mean",
     ):
         super().__init__()
         if image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8, got {image_size}")
-        self.in_channels, self.image_size = in_channels, image_size
+        if pool not in ("mean", "flatten"):
+            raise ValueError(f"pool must be 'mean' or 'flatten', got {pool!r}")
+        self.in_channels, self.image_size, self.pool = in_channels, image_size, pool
         self.out_channels, self.grid_size, self.embed_dim = 4 * width, image_size // 8, embed_dim
         self.trunk = nn.Sequential(
             conv_block(in_channels, width),
             conv_block(width, 2 * width),
             conv_block(2 * width, 4 * width),
         )
-        self.project = nn.Linear(4 * width, embed_dim)
+        cells = 1 if pool == "mean" else self.grid_size**2
+        self.project = nn.Linear(4 * width * cells, embed_dim)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The spatial features before pooling: ``(B, 4 * width, S / 8, S / 8)``."""
@@ -93,7 +104,9 @@ class ConvEncoder(nn.Module):
         return self.trunk(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(self.feature_map(x).mean(dim=(2, 3)))
+        grid = self.feature_map(x)
+        pooled = grid.mean(dim=(2, 3)) if self.pool == "mean" else grid.flatten(1)
+        return self.project(pooled)
 
 
 # ----------------------------------------------------------------- conv arithmetic

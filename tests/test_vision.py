@@ -44,6 +44,25 @@ def test_conv_encoder_api_unchanged():
         enc(torch.rand(2, 1, 32, 32))
 
 
+def test_conv_encoder_pooling_forgets_the_layout_and_flatten_keeps_it():
+    torch.manual_seed(0)
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, 0, 4:12, 4:12] = 1.0  # a red square top left...
+    x[:, 2, 20:28, 20:28] = 1.0  # ...and a blue square bottom right
+    mirrored = x.flip(-1).flip(-2)  # the same two squares, places exchanged
+    mean = ConvEncoder(3, 32, width=8, embed_dim=16, pool="mean").eval()
+    flat = ConvEncoder(3, 32, width=8, embed_dim=16, pool="flatten").eval()
+    assert flat.project.in_features == 32 * 4 * 4 and flat(x).shape == (1, 16)
+
+    def gap(enc):
+        a, b = enc(x), enc(mirrored)
+        return ((a - b).norm() / a.norm()).item()
+
+    assert gap(flat) > 2 * gap(mean)  # pooling barely sees the exchange; flattening does
+    with pytest.raises(ValueError, match="pool"):
+        ConvEncoder(3, 32, pool="max")
+
+
 # ----------------------------------------------------------------- CNNClassifier
 def test_cnn_classifier_shapes():
     model = CNNClassifier(

@@ -51,8 +51,8 @@ OUTPUT = Path(
 #: ``NN_name_suffix``, which sort after it).
 LANES: dict[str, tuple[str, ...]] = {
     "solo": ("04",),  # alone, default threads: the cGAN; 05 and 08 load 04's models
-    "a": ("05", "03", "00", "01", "09"),
-    "b": ("06", "07", "02", "08"),  # 06 parts 3-5 load part 1; 08 loads 04's and 06's
+    "a": ("05", "03", "00", "01", "09", "02"),
+    "b": ("06", "07", "08"),  # 06 parts 3-5 load part 1; 08 loads 04's and 06's
 }
 SOLO = "solo"
 STAGES = ("all", SOLO, "lanes")

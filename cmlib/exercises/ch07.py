@@ -1,5 +1,5 @@
 """Chapter 07 exercises: the InfoNCE loss, recall@K with attribute relevance, template
-ensembling."""
+ensembling; part 2: the loss with hard negatives."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..relation_retrieval import hard_negative_clip_loss
 from ..retrieval import clip_loss, first_relevant_rank
 from ..zeroshot import ensemble_embeddings
 from . import Exercise, register
@@ -129,6 +130,62 @@ register(
             lambda x: F.normalize(x, dim=-1).mean(dim=0),  # no normalisation after
             lambda x: F.normalize(F.normalize(x, dim=-1).mean(dim=1), dim=-1),  # averages classes
         ),
+        trials=5,
+    )
+)
+
+
+# ---------------------------------------------------------------- 7.4 hard negatives
+def hard_negative_loss(
+    image_features: torch.Tensor,
+    text_features: torch.Tensor,
+    negative_features: torch.Tensor,
+    logit_scale: float,
+) -> torch.Tensor:
+    """CLIP's loss with row ``i`` of ``negative_features`` one more caption image ``i`` rejects."""
+    return hard_negative_clip_loss(image_features, text_features, negative_features, logit_scale)
+
+
+def _with_negatives(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    image, text, scale = _pairs(rng)
+    # negatives close to the true captions, as swapped captions are
+    noise = torch.from_numpy(rng.normal(size=tuple(text.shape))).float()
+    negative = F.normalize(text + 0.5 * noise, dim=1)
+    return image, text, negative, scale
+
+
+def _ignores_negatives(image, text, negative, scale):
+    return clip_loss(image, text, scale)
+
+
+def _negatives_on_both_sides(image, text, negative, scale):  # also makes captions pick negatives
+    labels = torch.arange(len(image))
+    texts = torch.cat([text, negative])
+    per_image = scale * image @ texts.T
+    per_text = scale * texts @ image.T
+    return (
+        F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, torch.cat([labels, labels]))
+    ) / 2
+
+
+def _negatives_unscaled(image, text, negative, scale):
+    labels = torch.arange(len(image))
+    per_image = torch.cat([scale * image @ text.T, image @ negative.T], dim=1)
+    return (
+        F.cross_entropy(per_image, labels) + F.cross_entropy(scale * text @ image.T, labels)
+    ) / 2
+
+
+register(
+    Exercise(
+        id="7.4",
+        title="the contrastive loss with hard negatives",
+        hint="stack the N captions and the N negatives into 2N texts; image i's logits are "
+        "logit_scale * image @ texts.T and its target is still i; the caption side is CLIP's "
+        "(each caption picks its image among the N images); average the two cross-entropies",
+        reference=hard_negative_loss,
+        make_inputs=_with_negatives,
+        wrong_answers=(_ignores_negatives, _negatives_on_both_sides, _negatives_unscaled),
         trials=5,
     )
 )
