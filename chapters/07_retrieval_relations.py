@@ -144,7 +144,9 @@ def caption_swap_cosine(model, split):
 print(f"caption vs its swap, text tower: mean cosine {caption_swap_cosine(pooled, test):.3f}")
 
 # %% [markdown]
-# XXX-TEXT-COSINE
+# In this run the mean cosine was 0.955: the text tower maps a caption and its swap to nearly the
+# same vector, although a GRU could keep them apart. Nothing in training asked it to: in a batch
+# of random scenes a caption's swap almost never turns up as a negative.
 #
 # The image tower is the suspect. Global average pooling adds up the features of every cell of the
 # grid and forgets where each came from: "red here, blue there" and "blue here, red there" sum to
@@ -194,17 +196,18 @@ print(f"caption vs its swap, text tower: mean cosine {caption_swap_cosine(layout
 pd.DataFrame(results).T.round(3)
 
 # %% [markdown]
-# > **Learning checkpoint.** With the layout kept and hard negatives, swap accuracy ≥ 0.90, and
-# > two-object R@1 ≥ 0.60.
-
-# %%
-layout_metrics = results["layout image tower, hard negatives"]
-checkpoint("layout-swap", layout_metrics["swap accuracy"], ">=", 0.90, chance=0.5,
-           baseline=pooled_swap)
-checkpoint("layout-R@1", layout_metrics["t2i R@1"], ">=", 0.60);
-
-# %% [markdown]
-# XXX-RESULT
+# In this run the layout tower with hard negatives reached a swap accuracy of 0.917, against the
+# pooled model's 0.557, at about the same R@1 (0.755 against 0.775): it tells mirrored scenes
+# apart without retrieving better overall. Its text tower now keeps a caption and its swap
+# further apart (mean cosine 0.861, against 0.955).
+#
+# This part asserts no checkpoint on the layout model, and that is a result too. Over the
+# course's runs of seeds 0–4 (two threads) and seed 0 with one thread, its swap accuracy ranged
+# from 0.86 to 0.997 and, over the five seeds, its R@1 from 0.62 to 0.82
+# (`chapters/notes/07_retrieval.md`): too wide a spread for a claim that must hold on every
+# computer. A flattened 4 × 4 grid gives the image head 16 times as many inputs to learn from
+# 10,000 scenes; with 6,000 it learned even less. More data or more epochs than this notebook's
+# time allows are the next thing to try.
 #
 # Which change did the work? This notebook trains only the two ends, to stay within its time. The
 # course's runs of all four combinations (seed 0, the same sizes; `chapters/notes/07_retrieval.md`)
@@ -232,7 +235,8 @@ viz.show(fig, "Bar chart of swap accuracy and text-to-image R@1 for the pooled m
 # * On two-object scenes with relations, part 1's dual encoder retrieves scenes well by R@1 but
 #   reads an image as a bag of local features: its swap test is close to a coin's.
 # * The text tower could read word order; the image tower's global average pooling forgot where
-#   each object was. Keeping the 4 × 4 layout fixed the swap test.
+#   each object was. Keeping the 4 × 4 layout lifted the swap test far above a coin (0.86 to
+#   0.997 in the course's runs), though not yet reliably enough for a checkpoint.
 # * Hard negatives (NegCLIP) put word order into the loss; they help only if both towers can carry
 #   it. CLIP's reported bag-of-words behaviour (Yuksekgonul et al., 2023) has the same two sides:
 #   what the data asks for, and what the architecture can represent.

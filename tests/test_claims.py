@@ -123,6 +123,22 @@ def test_summary_flags_fragile_checkpoints(tmp_path):
     assert "| a | robust | >= 0.9 | 6 |" in text and "3 checkpoints, 2 fragile" in text
 
 
+def test_a_bar_that_moves_with_the_baseline_is_judged_by_the_spread_of_its_margins(tmp_path):
+    # DANN's gain: the bar is each run's own source-only accuracy + 0.15. The values barely vary,
+    # the bars do, and one run passes by 0.01: the margins' spread makes this fragile.
+    values = [0.92, 0.90, 0.91, 0.90, 0.93, 0.92]
+    bars = [0.50, 0.70, 0.60, 0.89, 0.55, 0.52]
+    _write_run(tmp_path, "e", "gain", values)
+    path = tmp_path / "e.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record, bar in zip(records, bars):
+        record["threshold"] = bar
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    (row,) = tool.summarise(tmp_path)["rows"]
+    assert row["margin_std"] > 5 * row["std"]  # by the values alone it would look robust
+    assert row["fragile"] and row["why"] == ["mean margin < 2 std"]
+
+
 def test_summary_counts_runs_that_never_reached_a_checkpoint(tmp_path):
     _write_run(tmp_path, "d", "late", [0.99, 0.99, 0.99])
     runs = (tmp_path / "d.runs.jsonl").read_text()
