@@ -16,24 +16,25 @@
 # plus about 2½ minutes for the notebook to run on a two-core laptop.
 #
 # Part 1's retrieval model reached R@1 1.000 on one-object scenes: a score that cannot show a
-# regression. This part makes the task harder in the way the article's **§3.1 提示词的概念与应用**
-# (prompts: concept and applications) needs for its example of **跨模态检索** (cross-modal
-# retrieval): prompts that say how things stand to each other, "a red circle to the left of a blue
-# square". Swap the two objects and the same words describe another scene, its mirror image. A
-# model that reads a caption as a **bag of words** (词袋), or an image as a bag of local features,
-# cannot tell the two apart.
+# model getting worse. This part makes the task harder, with the kind of prompt that
+# **跨模态检索** (cross-modal retrieval), the application the article's **§3.1 提示词的概念与应用**
+# (prompts: concept and applications) names, has to handle: prompts that say how things stand
+# to each other, "a red circle to the left of a blue square". Swap the two objects and the same
+# words describe another scene, its mirror image. A model that reads a caption as a **bag of
+# words** (词袋), or an image as a bag of local features, cannot tell the two apart. Reading "red
+# circle left of blue square" as more than its parts is **compositionality** (组合性).
 #
 # You will:
 #
 # 1. train part 1's dual encoder on two-object scenes and measure retrieval (not at 1.0 any more);
 # 2. run the **swap test** (交换测试): does an image prefer its own caption to the swapped one?
-# 3. find which tower is at fault;
-# 4. write the contrastive loss with **hard negatives** (困难负样本), as NegCLIP does, and train a
-#    model whose image tower keeps the scene's **layout** (空间布局).
+# 3. look for the tower at fault, and read what a run of all four combinations showed;
+# 4. write the contrastive loss with **hard negatives** (困难负样本), as NegCLIP (introduced in
+#    section 4) does, and train a model whose image tower keeps the scene's **layout** (空间布局).
 #
 # **Key terms.** relation (关系) · word order (词序) · bag of words (词袋) · compositionality
-# (组合性) · hard negative (困难负样本) · global average pooling (全局平均池化) · spatial layout
-# (空间布局).
+# (组合性) · swap test (交换测试) · hard negative (困难负样本) · global average pooling
+# (全局平均池化) · spatial layout (空间布局).
 
 # %%
 import time
@@ -63,10 +64,11 @@ from cmlib.train import fit
 # ## 1. Two-object scenes, and each caption's swapped twin
 #
 # Every scene holds two objects in one of four relations (left of, right of, above, below). Each
-# scene has five captions: the canonical one, and four paraphrases with synonyms, some of which
-# turn the relation around ("an orange ball to the left of a purple triangle" for "a purple
-# triangle to the right of an orange circle"). For the test, each scene also gets its **swapped
-# caption**: the canonical caption with the two objects exchanged. It uses exactly the same words.
+# scene has five captions: the canonical one, and four paraphrases with synonyms (three of them
+# leave out the sizes), one of which turns the relation around ("an orange ball to the left of a
+# purple triangle" for "a purple triangle to the right of an orange circle"). For the test (and,
+# in section 4, for training), each scene also gets its **swapped caption**: the canonical
+# caption with the two objects exchanged. It uses exactly the same words.
 
 # %%
 NUM_TRAIN = runtime.pick(cpu=10_000, gpu=30_000)
@@ -144,25 +146,28 @@ def caption_swap_cosine(model, split):
 print(f"caption vs its swap, text tower: mean cosine {caption_swap_cosine(pooled, test):.3f}")
 
 # %% [markdown]
-# In this run the mean cosine was 0.955: the text tower maps a caption and its swap to nearly the
-# same vector, although a GRU could keep them apart. Nothing in training asked it to: in a batch
-# of random scenes a caption's swap almost never turns up as a negative.
+# In this run the mean cosine was 0.955: the text tower maps a caption and its swap to very
+# similar vectors, although a GRU could keep them apart. That is a symptom, not yet a cause:
+# nothing in training made the text tower keep them apart if the image tower cannot say which
+# object is where, since a text tower that kept the order would then gain nothing in the match.
 #
-# The image tower is the suspect. Global average pooling adds up the features of every cell of the
-# grid and forgets where each came from: "red here, blue there" and "blue here, red there" sum to
-# nearly the same vector. The image side is a **bag of local features**, the visual twin of a bag
-# of words. Only what the padding at the image's border leaks into the features tells left from
-# right, and part 1 needed no more: with one object there is nothing to bind.
+# The image tower is the likely culprit. Global average pooling averages the 16 cells of the
+# grid and forgets which cell each feature came from, the visual twin of a bag of words. The
+# tower can then tell "red left of blue" from "blue left of red" only through features that
+# already combine the two objects (each cell sees most of the image) or through what the padding
+# at the border leaks. In this run it did not learn to. Part 1 needed no more: with one object,
+# no colour has to be tied to a place relative to another. The comparison at the end of section
+# 4 decides between the towers.
 
 # %% [markdown]
 # ## 4. Hard negatives, and an image tower that keeps the layout
 #
 # Two changes, each aimed at one cause.
 #
-# * **Hard negatives.** In a batch of random scenes, hardly any caption is the swap of another, so
-#   the loss never asks for word order. NegCLIP (Yuksekgonul et al., 2023) adds, for each image, a
-#   caption that must be rejected although it shares every word with the true one. Here: the
-#   swapped caption.
+# * **Hard negatives.** Only a few captions in a batch of random scenes are another caption's
+#   swap, so the loss asks for word order only now and then. NegCLIP (Yuksekgonul et al., 2023)
+#   adds, for each image, a caption with the same words as the scene's own canonical caption, in
+#   another order, which must be rejected. Here: the swapped caption.
 # * **Keep the layout.** `pool="flatten"` projects the whole 4 × 4 grid instead of its average, so
 #   the embedding can say which object sits where.
 #
@@ -201,20 +206,24 @@ pd.DataFrame(results).T.round(3)
 # apart without retrieving better overall. Its text tower now keeps a caption and its swap
 # further apart (mean cosine 0.861, against 0.955).
 #
-# This part asserts no checkpoint on the layout model, and that is a result too. Over the
-# course's runs of seeds 0–4 (two threads) and seed 0 with one thread, its swap accuracy ranged
-# from 0.86 to 0.997 and, over the five seeds, its R@1 from 0.62 to 0.82
-# (`chapters/notes/07_retrieval.md`): too wide a spread for a claim that must hold on every
-# computer. A flattened 4 × 4 grid gives the image head 16 times as many inputs to learn from
-# 10,000 scenes; with 6,000 it learned even less. More data or more epochs than this notebook's
-# time allows are the next thing to try.
+# This part sets no learning checkpoint on the layout model, and that is a result too. Over the
+# course's runs with seeds 0–4 on two threads and seed 0 on one (a different thread count
+# changes the rounding, which acts like another seed), its swap accuracy ranged from 0.86 to
+# 0.997 and, over the five seeds, its R@1 from 0.62 to 0.82 (`chapters/notes/07_retrieval.md`):
+# too wide a spread for a claim that must hold on every computer. One likely reason: the image
+# tower's last linear layer now has 16 times as many inputs (1,024 instead of 64) to learn from
+# 10,000 scenes, and with 6,000 scenes it did worse still. More data or more epochs than this
+# notebook's time allows are the next thing to try.
 #
 # Which change did the work? This notebook trains only the two ends, to stay within its time. The
 # course's runs of all four combinations (seed 0, the same sizes; `chapters/notes/07_retrieval.md`)
 # give swap accuracies of 0.557 (pooled, CLIP loss), 0.630 (pooled, hard negatives), 0.985
-# (layout, CLIP loss) and 0.981 (layout, hard negatives). The layout did nearly all of it. Hard
-# negatives cannot make an image tower report an arrangement its pooling has already thrown away;
-# with the layout kept, random negatives were enough on these scenes.
+# (layout, CLIP loss) and 0.981 (layout, hard negatives). That script built the layout tower by
+# hand with another initialisation order, so its hard-negative run gave 0.981 where this
+# notebook's gave 0.917: the spread between runs is larger than the gap between its last two
+# rows. Keeping the layout did nearly all of it in that run; adding hard negatives to it made no
+# difference that can be told apart from run-to-run variation. Hard negatives cannot make an
+# image tower report an arrangement its pooling has already thrown away.
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -235,11 +244,14 @@ viz.show(fig, "Bar chart of swap accuracy and text-to-image R@1 for the pooled m
 # * On two-object scenes with relations, part 1's dual encoder retrieves scenes well by R@1 but
 #   reads an image as a bag of local features: its swap test is close to a coin's.
 # * The text tower could read word order; the image tower's global average pooling forgot where
-#   each object was. Keeping the 4 × 4 layout lifted the swap test far above a coin (0.86 to
-#   0.997 in the course's runs), though not yet reliably enough for a checkpoint.
-# * Hard negatives (NegCLIP) put word order into the loss; they help only if both towers can carry
-#   it. CLIP's reported bag-of-words behaviour (Yuksekgonul et al., 2023) has the same two sides:
-#   what the data asks for, and what the architecture can represent.
+#   each object was. Keeping the 4 × 4 layout (trained with hard negatives) lifted the swap test
+#   far above a coin (0.86 to 0.997 in the course's runs), though not yet reliably enough for a
+#   learning checkpoint.
+# * Hard negatives (NegCLIP) put word order into the loss, but here they changed little: 0.557 →
+#   0.630 with the pooled tower (one seed), and nothing measurable once the layout was kept.
+#   Yuksekgonul et al. (2023) found the same bag-of-words behaviour in CLIP and traced it to
+#   training: ordinary retrieval data rarely needs word order. This small model adds a second
+#   side: what the architecture can represent.
 
 # %%
 print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s")
