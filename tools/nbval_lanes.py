@@ -12,16 +12,21 @@ each in the order below: a chapter's parts stay in one lane, in order, and a cha
 another's model comes after it.
 
 * The ``solo`` lane runs first, one notebook at a time with the default threads, before the
-  other lanes start (``--lane-stage solo``). It holds the chapters with a checkpoint that does
+  other lanes start (``--lane-stage solo``). It holds the notebooks with a checkpoint that does
   not yet hold with one thread: chapter 04 part 3's cGAN (``cgan-held-out`` was 0.156 < 0.167
   for seed 0 with one thread, ``chapters/notes/checkpoints.md``; its repair is the optimisation
   chapter's). Given two threads *beside* a one-thread lane, three threads on two cores slowed
-  its training cell past nbval's 600-s cell timeout, so it runs alone. The whole of chapter 04
-  goes with it, in order, because its models are loaded by chapter 05 and the studio.
+  its training cell past nbval's 600-s cell timeout, so it runs alone. Part 1 goes with it,
+  first, because part 3 loads part 1's CVAE; chapter 05 part 4 loads both, and the studio
+  part 1's CVAE and judge. Part 2 (the digits) loads neither, so it runs in lane ``a``.
 * Lanes ``a`` and ``b`` then run side by side, one per pytest-xdist worker
   (``--lane-stage lanes``), balanced by the times this plugin reports. (A lane is an xdist
   *scope*, set by the scheduler below; xdist's own ``--dist loadgroup`` marks do not take with
   pytest 9, whose node ids xdist 3.8 can no longer rename.)
+
+A lane lists chapters by number (``"05"``: all its notebooks) or single notebooks by name
+(``"07_retrieval_relations"``), which is how one chapter's independent parts go to different
+lanes. A notebook named on its own is in that lane only, whatever lane its chapter is in.
 
 Loaded with ``-p nbval_lanes`` (``tools/`` on ``PYTHONPATH``); without xdist and without
 ``--lane-stage`` every lane runs in one process, in the order above. It writes
@@ -46,13 +51,23 @@ OUTPUT = Path(
     os.environ.get("NBVAL_LANES_OUTPUT") or ROOT / "_build" / "timings" / "notebooks.json"
 )
 
-#: Each lane's chapters, by number, in the order they run; the lanes in the order they start.
-#: Within a chapter its notebooks run in name order (part 1 is ``NN_name``, later parts
-#: ``NN_name_suffix``, which sort after it).
+#: Each lane's chapters (by number) and single notebooks (by name), in the order they run; the
+#: lanes in the order they start. Within a chapter its notebooks run in name order (part 1 is
+#: ``NN_name``, later parts ``NN_name_suffix``, which sort after it).
 LANES: dict[str, tuple[str, ...]] = {
-    "solo": ("04",),  # alone, default threads: the cGAN; 05 and 08 load 04's models
-    "a": ("05", "03", "00", "01", "09", "02"),
-    "b": ("06", "07", "08"),  # 06 parts 3-5 load part 1; 08 loads 04's and 06's
+    # alone, default threads: the cGAN (part 3) and the CVAE it loads (part 1)
+    "solo": ("04_prompt_generation", "04_prompt_generation_gan"),
+    "a": (
+        "04_prompt_generation_digits",
+        "05",
+        "03",
+        "00",
+        "01",
+        "09",
+        "02",
+        "07_retrieval_relations",
+    ),
+    "b": ("06", "07_retrieval", "08"),  # 06 parts 3-5 load part 1; 08 loads 04's and 06's
 }
 SOLO = "solo"
 STAGES = ("all", SOLO, "lanes")
@@ -61,18 +76,23 @@ _CHAPTER = re.compile(r"^(\d\d)_")
 
 
 def lane_of(notebook: str) -> tuple[str, int]:
-    """``(lane, position of its chapter in the lane)`` for a notebook's file name.
+    """``(lane, position of its entry in the lane)`` for a notebook's file name.
+
+    A lane entry that names the notebook itself wins over one that names its chapter.
 
     Raises:
-        ValueError: for a notebook whose chapter is in no lane.
+        ValueError: for a notebook in no lane.
     """
+    stem = Path(notebook).stem
     match = _CHAPTER.match(Path(notebook).name)
     chapter = match.group(1) if match else None
-    for lane, chapters in LANES.items():
-        if chapter in chapters:
-            return lane, chapters.index(chapter)
+    for key in (stem, chapter):
+        for lane, entries in LANES.items():
+            if key in entries:
+                return lane, entries.index(key)
     raise ValueError(
-        f"{notebook} is in no nbval lane: add chapter {chapter} to LANES in tools/nbval_lanes.py"
+        f"{notebook} is in no nbval lane: add chapter {chapter} or {stem} to LANES in "
+        "tools/nbval_lanes.py"
     )
 
 
