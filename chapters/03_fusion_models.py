@@ -12,7 +12,7 @@
 # # 03 · Fusing vision and language, part 2: model-level fusion
 #
 # **Prerequisites:** `03_fusion` (the ShapesWorld questions and the frozen image backbone) and the
-# linear probes of `01_visual_features`. **Study time:** about 20 minutes of reading and exercises,
+# linear probes of `01_visual_features`. **Study time:** about 30 minutes of reading and exercises,
 # plus about 1 minute for the notebook to run on a two-core laptop.
 #
 # **Article section:** §2.3.2 基于模型融合的方法 (model-level fusion). Part 1
@@ -23,7 +23,8 @@
 #    fusion, a product of experts);
 # 2. **adversarial training** (对抗性训练): an image and a text encoder trained against a
 #    discriminator until it cannot tell their embeddings apart — with the article's
-#    `AdversarialFusion` listing as the errata, and a fresh probe as the honest judge.
+#    `AdversarialFusion` listing as the errata, your own gradient reversal layer (exercise 3.5)
+#    in the game, and a fresh probe as the honest judge.
 #
 # **Key terms.** model fusion (模型融合) · ensemble learning (集成学习) · late fusion (后期融合) ·
 # product of experts (专家乘积) · adversarial training (对抗性训练) · discriminator (判别器) ·
@@ -57,7 +58,7 @@ print(runtime.describe())
 #
 # Both members of the ensemble and the image side of the aligner read the same frozen backbone as
 # part 1: a `ConvEncoder` pretrained to tag each cell of its 4×4 grid with the object there
-# (`cmlib.backbone.pretrain_backbone`, the same recipe and seed, a dozen seconds). Here it is used
+# (`cmlib.backbone.pretrain_backbone`, the same recipe and seed, a few seconds). Here it is used
 # average-pooled: one 64-number vector per image.
 
 # %%
@@ -234,16 +235,58 @@ print("the encoder's gradient is the discriminator's own, not reversed: it helps
 # also train a **fresh probe** (探针) — a new logistic regression, fitted from scratch to
 # convergence (L-BFGS, no weight decay) on the frozen training embeddings — and score it on the
 # test embeddings. The checkpoint is asserted on both; the probe is the stronger test.
+#
+# **Exercise 3.5 — gradient reversal (梯度反转), which the aligner below trains with.** Write the
+# layer as a `torch.autograd.Function`: `forward(ctx, x, strength)` returns `x` unchanged and keeps
+# `strength` on `ctx`; `backward(ctx, grad_output)` returns one gradient per input of `forward`:
+# $-\text{strength} \times$ `grad_output` for `x`, and `None` for `strength`. The check compares
+# your output with cmlib's `grad_reverse` on random inputs, to a relative error of 1e-4 (an
+# absolute one of 1e-5), and then your gradient with respect to `x` with cmlib's, to the same
+# tolerance. Going forward every mistake here is invisible: only the gradient tells the layer from
+# the identity.
+
+# %%
+class ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, strength):
+        ### BEGIN SOLUTION
+        ctx.strength = strength
+        return x.view_as(x)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ### BEGIN SOLUTION
+        return -ctx.strength * grad_output, None
+        ### END SOLUTION
+
+
+def reverse_gradient(x, strength):
+    return ReverseGradient.apply(x, strength)
+
+
+check("3.5", reverse_gradient)
+
+# %% [markdown]
+# The aligner trains with your `reverse_gradient` where exercise 3.5 passed, else with cmlib's
+# `grad_reverse`, so that the chapter runs to the end either way.
 
 # %%
 from cmlib.alignment import (
     AdversarialAligner,
     alignment_accuracies,
+    grad_reverse,
     modality_probe,
     train_adversarial_alignment,
 )
 
 ADVERSARIAL_START = time.perf_counter()
+if check("3.5", reverse_gradient, quiet=True, raise_on_failure=False):
+    reversal = reverse_gradient
+    print("the aligner trains with your reverse_gradient (exercise 3.5 passed)")
+else:
+    reversal = grad_reverse
+    print("exercise 3.5 has not passed: the aligner trains with cmlib's grad_reverse")
 EMBED_DIM = 32
 WARMUP_EPOCHS, ADVERSARIAL_EPOCHS = 3, 25
 clean_train, clean_test = (pooled_features(views_train.clean_images),
@@ -254,7 +297,8 @@ torch.manual_seed(SEED)  # this section's result does not depend on the random n
 aligner = AdversarialAligner(
     nn.Sequential(nn.Linear(GRID_CHANNELS, 64), nn.ReLU(), nn.Linear(64, EMBED_DIM)),  # image side
     SentenceClassifier(TextEncoder(len(vocab), 32, 64), EMBED_DIM),              # text side
-    EMBED_DIM, num_classes, disc_hidden=None, scale=20.0)  # linear discriminator, cosine classifier
+    EMBED_DIM, num_classes, disc_hidden=None, scale=20.0,  # linear discriminator, cosine classifier
+    reverse=reversal)
 adv_loader = DataLoader(TensorDataset(clean_train, views_train.full_ids, views_train.full_lengths,
                                       views_train.labels), batch_size=64, shuffle=True)
 

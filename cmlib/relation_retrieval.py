@@ -16,7 +16,7 @@ module holds that test and one remedy:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -150,12 +150,20 @@ def hard_negative_clip_loss(
     return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
 
 
-def hard_negative_step(model: DualEncoder, batch: Sequence[torch.Tensor]) -> torch.Tensor:
-    """A ``step_fn`` for :func:`cmlib.train.fit` on :class:`CaptionsWithSwaps` batches."""
+def hard_negative_step(
+    model: DualEncoder,
+    batch: Sequence[torch.Tensor],
+    loss_fn: Callable[..., torch.Tensor] = hard_negative_clip_loss,
+) -> torch.Tensor:
+    """A ``step_fn`` for :func:`cmlib.train.fit` on :class:`CaptionsWithSwaps` batches.
+
+    ``loss_fn`` takes :func:`hard_negative_clip_loss`'s arguments; a reader's own (exercise 7.4)
+    goes in with ``functools.partial(hard_negative_step, loss_fn=...)``.
+    """
     images, ids, lengths, swapped_ids, swapped_lengths = batch
     image_features, text_features, logit_scale = model(images, ids, lengths)
     negatives = model.encode_text(swapped_ids, swapped_lengths)  # normalised, like the captions
-    return hard_negative_clip_loss(image_features, text_features, negatives, logit_scale)
+    return loss_fn(image_features, text_features, negatives, logit_scale)
 
 
 def plain_step(model: DualEncoder, batch: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -112,3 +112,30 @@ def test_a_held_build_lock_times_out_with_a_clear_error(tmp_path):
         holder.wait()
     with build_lock(path, wait_s=5):  # released when its holder died
         pass
+
+
+def test_an_empty_cache_and_a_full_one_leave_the_same_random_numbers(tmp_path, monkeypatch):
+    """Building a cached array draws nothing from the caller's generators (loading EfficientNet
+    used to: a cold-cache run then trained other models than a warm-cache run from one seed)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from cmlib.data.cache import cached_array
+
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
+
+    def build():  # draws from every global generator, as model loading and data making do
+        torch.nn.Linear(4, 4)
+        return np.array([np.random.rand(), random.random(), torch.rand(1).item()])
+
+    def next_draws(key):
+        torch.manual_seed(0), np.random.seed(0), random.seed(0)
+        array = cached_array(key, build)
+        return array, (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
+
+    cold_array, cold = next_draws("rng-test")  # built here
+    warm_array, warm = next_draws("rng-test")  # loaded from disk
+    assert np.array_equal(cold_array, warm_array)
+    assert torch.equal(cold[0], warm[0]) and np.array_equal(cold[1], warm[1]) and cold[2] == warm[2]

@@ -50,3 +50,35 @@ def test_unknown_ids_and_duplicates():
         get("nope")
     with pytest.raises(ValueError, match="twice"):
         register(Exercise("0.1", "dup", "", reference=1))
+
+
+GRADIENT_CHECKED = [e for e in EXERCISES if e.gradients]
+
+
+def test_the_build_exercises_check_gradients():
+    assert {e.id for e in GRADIENT_CHECKED} >= {"3.5", "4.4", "7.1", "7.4", "9.1"}
+
+
+@pytest.mark.parametrize("exercise", GRADIENT_CHECKED, ids=lambda e: e.id)
+def test_a_gradient_checked_exercise_rejects_a_mistake_only_its_gradient_shows(
+    exercise, monkeypatch
+):
+    """At least one listed mistake has the reference's value on every input and fails the
+    check anyway: the gradient comparison is what catches it."""
+    import numpy as np
+
+    from cmlib.exercises import same
+
+    monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)
+    rng = np.random.default_rng(0)
+    inputs = [exercise.make_inputs(rng) for _ in range(4)]
+    hidden = [
+        wrong
+        for wrong in exercise.wrong_answers
+        if all(
+            same(wrong(*a), exercise.reference(*a), exercise.atol, exercise.rtol) for a in inputs
+        )
+    ]
+    assert hidden, f"exercise {exercise.id}: every mistake already shows in the values"
+    for wrong in hidden:
+        assert not check(exercise.id, wrong, quiet=True)

@@ -89,3 +89,37 @@ def test_a_few_hard_negative_steps_train_and_the_metrics_are_in_range():
     assert 0.0 <= metrics["swap accuracy"] <= 1.0 and 0.0 <= metrics["t2i R@1"] <= 1.0
     with pytest.raises(TypeError, match="RelationSplit"):
         rr.CaptionsWithSwaps(object())
+
+
+def _chapter_solution():
+    """Exercise 7.4's solution in chapters/07_retrieval_relations.py, executed as written there."""
+    import re
+    from pathlib import Path
+
+    source = (
+        Path(__file__).resolve().parents[1] / "chapters" / "07_retrieval_relations.py"
+    ).read_text()
+    block = re.search(r"^def hard_negative_loss\(.*?(?=^check\(\"7\.4\")", source, re.S | re.M)
+    assert block, "chapter 07 part 2 no longer defines hard_negative_loss before its check"
+    namespace = {"torch": torch, "F": F}
+    exec(block.group(0), namespace)
+    return namespace["hard_negative_loss"]
+
+
+def test_the_readers_loss_trains_the_layout_model_as_cmlibs_does():
+    from functools import partial
+
+    from cmlib.exercises import check
+
+    solution = _chapter_solution()
+    assert check("7.4", solution, quiet=True, raise_on_failure=False)
+    split = rr.load_relation_split("train", 32, image_size=16, seed=0)
+    runs = []
+    for step in (rr.hard_negative_step, partial(rr.hard_negative_step, loss_fn=solution)):
+        torch.manual_seed(0)
+        model = make_dual_encoder(image_size=16, cnn_width=8, embed_dim=16, pool="flatten")
+        loader = torch.utils.data.DataLoader(rr.CaptionsWithSwaps(split), batch_size=8)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        fit(model, loader, optimizer, 1, torch.device("cpu"), step_fn=step, progress=False)
+        runs.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))

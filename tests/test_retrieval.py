@@ -81,6 +81,44 @@ def test_a_few_training_steps_lower_the_loss():
     assert loss.item() < 0.5 * first
 
 
+def _chapter_info_nce():
+    """Exercise 7.1's solution in chapters/07_retrieval.py, executed as written there."""
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "chapters" / "07_retrieval.py").read_text()
+    block = re.search(r"^def info_nce\(.*?(?=^check\(\"7\.1\")", source, re.S | re.M)
+    assert block, "chapter 07 no longer defines info_nce before its check"
+    namespace = {"torch": torch, "F": F}
+    exec(block.group(0), namespace)
+    return namespace["info_nce"]
+
+
+def test_the_readers_info_nce_trains_the_temperature_as_clip_loss_does():
+    from functools import partial
+
+    from cmlib.exercises import check
+
+    solution = _chapter_info_nce()
+    assert check("7.1", solution, quiet=True, raise_on_failure=False)
+    runs = []
+    for step in (retrieval.contrastive_step, partial(retrieval.contrastive_step, loss_fn=solution)):
+        torch.manual_seed(0)
+        latent = torch.randn(32, 8)
+        images, texts = latent @ torch.randn(8, 20), latent @ torch.randn(8, 12)
+        model = retrieval.DualEncoder(nn.Identity(), nn.Identity(), 20, 12, embed_dim=16)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(5):
+            loss = step(model, (images, texts))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        runs.append([p.detach().clone() for p in model.parameters()])
+        # the temperature learned through the reader's loss too
+        assert model.log_logit_scale.item() != pytest.approx(math.log(1 / 0.07), abs=1e-4)
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
 def test_captioned_images_and_caption_tensors():
     vocab = Vocab.build(["a red circle", "a big blue square"])
     ids, lengths = retrieval.caption_tensors(

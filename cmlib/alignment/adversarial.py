@@ -15,7 +15,7 @@ Training the game and checking its result are in :mod:`cmlib.alignment.training`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -154,6 +154,8 @@ class AdversarialAligner(nn.Module):
         disc_hidden: hidden width of the discriminator (``None``: linear).
         scale: inverse temperature of the cosine classifier; ``None`` for raw embeddings and a
             linear classifier.
+        reverse: the gradient reversal ``(z, strength) -> z``, :func:`grad_reverse` unless a
+            reader's own is given (exercise 3.5).
     """
 
     def __init__(
@@ -164,9 +166,13 @@ class AdversarialAligner(nn.Module):
         num_classes: int,
         disc_hidden: int | None = None,
         scale: float | None = 20.0,
+        reverse: Callable[[torch.Tensor, float], torch.Tensor] = grad_reverse,
     ):
         super().__init__()
         check_positive_ints(embed_dim=embed_dim, num_classes=num_classes)
+        if not callable(reverse):
+            raise TypeError(f"reverse must be a function, got {type(reverse).__name__}")
+        self.reverse = reverse
         for name, module in (("image_encoder", image_encoder), ("text_encoder", text_encoder)):
             if not isinstance(module, nn.Module):
                 raise TypeError(f"{name} must be an nn.Module, got {type(module).__name__}")
@@ -212,7 +218,7 @@ class AdversarialAligner(nn.Module):
         y = torch.cat([labels, labels])
         task_logits = self.classifier(torch.cat([z_image, z_text]))
         disc, disc_acc = modality_loss(
-            self.discriminator, grad_reverse(z_image, strength), grad_reverse(z_text, strength)
+            self.discriminator, self.reverse(z_image, strength), self.reverse(z_text, strength)
         )
         return {
             "task": F.cross_entropy(task_logits, y),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import random
 import re
 import tempfile
 import warnings
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 from filelock import FileLock, Timeout
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -109,8 +111,30 @@ def load_array(path: Path) -> np.ndarray:
     return array
 
 
+@contextlib.contextmanager
+def random_state_kept() -> Iterator[None]:
+    """Run a block and leave torch's, NumPy's and Python's global random states as they were.
+
+    A cache build must not change what the rest of a run draws: loading EfficientNet-Lite0, for
+    one, initialises its layers with torch's global generator before the weights replace them.
+    Without this a run with an empty cache and a run with a full one would train different models
+    from the same seed.
+    """
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
+
+
 def cached_array(key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
     """Return the array cached under ``key``, building and saving it when missing or corrupt.
+
+    Building draws no number from the caller's global random generators
+    (:func:`random_state_kept`): a run gives the same results with an empty cache and a full one.
 
     Args:
         key: a file-name-safe identifier that changes whenever the content would.
@@ -130,6 +154,7 @@ def cached_array(key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
                 return load_array(path)
             except ValueError as err:
                 warnings.warn(f"rebuilding cache: {err}", stacklevel=2)
-        array = build()
+        with random_state_kept():
+            array = build()
         save_array(path, array)
     return array

@@ -23,6 +23,7 @@ part of the id before the dot is the chapter number.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,13 @@ class Exercise:
         cases: hand-picked argument tuples tried before the random ones, so that the
             edge cases that catch common mistakes are always covered.
         trials: how many fresh random inputs a function answer is tried on.
-        atol: tolerance for numeric comparisons.
+        atol: absolute tolerance for numeric comparisons.
+        rtol: relative tolerance for numeric comparisons (a value passes within
+            ``atol + rtol * |reference|``, element by element).
+        gradients: also compare gradients: the answer's and the reference's outputs are
+            weighted by the same random numbers and summed, and autograd's gradients of that sum
+            with respect to every floating-point tensor argument must match too. This catches
+            a forgotten (or a stray) ``detach``, which leaves the value unchanged.
     """
 
     id: str
@@ -58,6 +65,8 @@ class Exercise:
     cases: Sequence[tuple] = field(default_factory=tuple)
     trials: int = 5
     atol: float = 1e-5
+    rtol: float = 1e-4
+    gradients: bool = False
 
 
 REGISTRY: dict[str, Exercise] = {}
@@ -96,22 +105,76 @@ def all_exercises() -> list[Exercise]:
     return [REGISTRY[k] for k in sorted(REGISTRY, key=lambda s: tuple(map(int, s.split("."))))]
 
 
-def same(a: Any, b: Any, atol: float) -> bool:
+def same(a: Any, b: Any, atol: float, rtol: float = 1e-4) -> bool:
     """Loose equality for answers: tensors, arrays, numbers, sequences, dicts."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
             return False
-        return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4)
+        return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and np.allclose(a, b, atol=atol, rtol=1e-4)
+        return a.shape == b.shape and np.allclose(a, b, atol=atol, rtol=rtol)
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k], atol) for k in a)
+        return a.keys() == b.keys() and all(same(a[k], b[k], atol, rtol) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y, atol) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y, atol, rtol) for x, y in zip(a, b))
     if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
-        return bool(abs(float(a) - float(b)) <= atol + 1e-4 * abs(float(b)))
+        return bool(abs(float(a) - float(b)) <= atol + rtol * abs(float(b)))
     return a == b
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors in an output: the output itself, or those in a tuple, list or dict."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _with_grad(args: tuple) -> tuple[tuple, list[int]]:
+    """Fresh leaf copies of the floating-point tensor arguments that require grad, and their
+    positions; other arguments are passed as they are."""
+    copied, positions = [], []
+    for i, arg in enumerate(args):
+        if isinstance(arg, torch.Tensor) and arg.is_floating_point():
+            arg = arg.detach().clone().requires_grad_(True)
+            positions.append(i)
+        copied.append(arg)
+    return tuple(copied), positions
+
+
+def _gradient_problem(ex: Exercise, answer: Callable, args: tuple, seed: int) -> str | None:
+    """``None`` if the answer's gradients match the reference's on ``args``, else what differs."""
+    grads = []
+    for fn in (ex.reference, answer):
+        inputs, positions = _with_grad(args)
+        outputs = [t for t in _tensors(fn(*inputs)) if t.is_floating_point()]
+        weights = torch.Generator().manual_seed(seed)
+        total = sum(
+            (out * torch.randn(out.shape, generator=weights, dtype=out.dtype)).sum()
+            for out in outputs
+        )
+        if not isinstance(total, torch.Tensor) or not total.requires_grad:
+            return "no gradient flows back from its output to its inputs (a stray detach?)"
+        leaves = [inputs[i] for i in positions]
+        grads.append(torch.autograd.grad(total, leaves, allow_unused=True))
+    try:
+        params = list(inspect.signature(ex.reference).parameters)
+    except (TypeError, ValueError):  # a builtin or a wrapped callable: no names to give
+        params = []
+    names = [params[i] if i < len(params) else f"argument {i + 1}" for i in _with_grad(args)[1]]
+    for name, want, got in zip(names, *grads):
+        if want is None and got is None:
+            continue
+        if want is None or got is None or not same(got, want, ex.atol, ex.rtol):
+            return (
+                f"its value is right but its gradient with respect to {name} is not "
+                "(a forgotten or a stray detach?)"
+            )
+    return None
 
 
 def _verdict(ex: Exercise, answer: Any) -> str | None:
@@ -119,7 +182,7 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
     if ex.make_inputs is None:
         if callable(answer):
             return "expected a value, got a function"
-        return None if same(answer, ex.reference, ex.atol) else f"{answer!r} is not right"
+        return None if same(answer, ex.reference, ex.atol, ex.rtol) else f"{answer!r} is not right"
     if not callable(answer):
         return f"expected a function, got {type(answer).__name__}"
     rng = np.random.default_rng()  # fresh inputs every time: no answer can be memorised
@@ -132,7 +195,7 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
             return "not attempted yet (the function still raises NotImplementedError)"
         except Exception as err:  # the reader's code: report, don't crash the notebook
             return f"it raised {type(err).__name__}: {err}"
-        if not same(got, expected, ex.atol):
+        if not same(got, expected, ex.atol, ex.rtol):
             shape = getattr(got, "shape", None)
             detail = (
                 f" (shape {tuple(shape)} vs {tuple(expected.shape)})"
@@ -140,6 +203,15 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
                 else ""
             )
             return f"its output differs from the reference on a random input{detail}"
+        if ex.gradients:
+            try:
+                problem = _gradient_problem(ex, answer, args, int(rng.integers(2**31)))
+            except NotImplementedError:
+                return "its backward pass is not written yet (it raises NotImplementedError)"
+            except Exception as err:  # the reader's code again
+                return f"its backward pass raised {type(err).__name__}: {err}"
+            if problem is not None:
+                return problem
     return None
 
 

@@ -1,4 +1,6 @@
-"""Chapter 03 exercises: multiplicative fusion, a gate, attention weights, late fusion."""
+"""Chapter 03 exercises: multiplicative fusion, a gate, attention weights, late fusion; part 2
+also gradient reversal (3.5, a build exercise: the adversarial aligner trains with it, and its
+gradients are checked)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import math
 import numpy as np
 import torch
 
+from ..alignment.adversarial import grad_reverse
 from . import Exercise, register
 
 
@@ -132,5 +135,61 @@ register(
             lambda a, b, p: a + b - p,  # raw logits
             lambda a, b, p: torch.softmax(a, 1) + torch.softmax(b, 1) - p,  # probabilities
         ),
+    )
+)
+
+
+# ---------------------------------------------------------------- 3.5 gradient reversal
+def reverse_gradient(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """The identity going forward, ``−strength ×`` the gradient going back."""
+    return grad_reverse(x, strength)
+
+
+def _reversal_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, float]:
+    b, d = int(rng.integers(2, 7)), int(rng.integers(2, 9))
+    # not 1: a reversal that forgets the strength must show
+    return torch.from_numpy(rng.normal(size=(b, d)).astype(np.float32)), float(
+        rng.choice([0.1, 0.5, 2.0, 3.0])
+    )
+
+
+def _function(forward, backward):
+    """An autograd Function from a forward ``(x, strength) -> y`` and a backward
+    ``(grad, strength) -> grad_x``, applied as ``answer(x, strength)``."""
+
+    class Mistake(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, strength):
+            ctx.strength = strength
+            return forward(x, strength)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return backward(grad, ctx.strength), None
+
+    return Mistake.apply
+
+
+#: The mistakes exercise 3.5's check must reject, by name (the tests use the names).
+REVERSAL_MISTAKES = {
+    "the identity both ways": _function(lambda x, s: x.view_as(x), lambda g, s: g),
+    "the strength forgotten": _function(lambda x, s: x.view_as(x), lambda g, s: -g),
+    "the forward pass negated too": _function(lambda x, s: -x, lambda g, s: -s * g),
+    "the strength applied going forward": _function(lambda x, s: s * x, lambda g, s: -s * g),
+    "a detached copy": lambda x, strength: x.detach(),
+}
+
+register(
+    Exercise(
+        id="3.5",
+        title="gradient reversal",
+        hint="forward: store the strength on ctx (ctx.strength = strength) and return x unchanged "
+        "(x.view_as(x)); backward: return -ctx.strength * grad_output for x, and None for the "
+        "strength (it gets no gradient)",
+        reference=reverse_gradient,
+        make_inputs=_reversal_inputs,
+        wrong_answers=tuple(REVERSAL_MISTAKES.values()),
+        trials=5,
+        gradients=True,
     )
 )

@@ -1,4 +1,5 @@
-"""Chapter 04 exercises: the pieces of a CVAE and a GAN."""
+"""Chapter 04 exercises: the pieces of a CVAE and a GAN; part 2: the negative ELBO that the
+digit CVAE then trains with (4.4, a build exercise: its gradients are checked too)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..generation.cvae import elbo_loss
 from . import Exercise, register
 
 
@@ -96,5 +98,83 @@ register(
             lambda d_real, d_fake: (d_fake - d_real).mean(),  # a critic, not BCE
         ),
         trials=5,
+    )
+)
+
+
+# ---------------------------------------------------------------- 4.4 the negative ELBO
+def negative_elbo(
+    x: torch.Tensor,
+    x_logits: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    beta: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, reconstruction, kl)``: the Bernoulli reconstruction summed over pixels and the KL
+    to N(0, I) summed over latent dimensions, each averaged over the batch; loss = recon + β·KL.
+    """
+    return elbo_loss(x, x_logits, mu, logvar, beta)
+
+
+def _elbo_inputs(rng: np.random.Generator) -> tuple:
+    b, c, s, d = (int(rng.integers(lo, hi)) for lo, hi in ((2, 6), (1, 3), (3, 7), (2, 9)))
+    x = torch.tensor(rng.uniform(size=(b, c, s, s)), dtype=torch.float32)  # grey, not only 0/1
+    x_logits = torch.tensor(rng.normal(scale=2.0, size=(b, c, s, s)), dtype=torch.float32)
+    mu = torch.tensor(rng.normal(size=(b, d)), dtype=torch.float32)
+    logvar = torch.tensor(rng.normal(scale=0.8, size=(b, d)), dtype=torch.float32)
+    # not 1: a missing beta must show
+    return x, x_logits, mu, logvar, float(rng.choice([0.25, 0.5, 2.0, 4.0]))
+
+
+def _bce(x, x_logits):
+    return F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1).sum(1)
+
+
+def _kl(mu, logvar):
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+
+
+def _elbo_from(recon, kl, beta):
+    recon, kl = recon.mean(), kl.mean()
+    return recon + beta * kl, recon, kl
+
+
+#: The mistakes exercise 4.4's check must reject, by name (the tests use the names).
+ELBO_MISTAKES = {
+    "log-variance used as the variance": lambda x, xl, mu, lv, beta: _elbo_from(
+        _bce(x, xl), 0.5 * (mu.pow(2) + lv - 1 - lv.clamp(min=1e-6).log()).sum(1), beta
+    ),
+    "pixels averaged, not summed": lambda x, xl, mu, lv, beta: _elbo_from(
+        F.binary_cross_entropy_with_logits(xl, x, reduction="none").flatten(1).mean(1),
+        _kl(mu, lv),
+        beta,
+    ),
+    "the KL subtracted": lambda x, xl, mu, lv, beta: (
+        _bce(x, xl).mean() - beta * _kl(mu, lv).mean(),
+        _bce(x, xl).mean(),
+        _kl(mu, lv).mean(),
+    ),
+    "no beta": lambda x, xl, mu, lv, beta: _elbo_from(_bce(x, xl), _kl(mu, lv), 1.0),
+    "the KL detached": lambda x, xl, mu, lv, beta: _elbo_from(
+        _bce(x, xl), _kl(mu.detach(), lv.detach()), beta
+    ),
+    "sigmoid applied twice": lambda x, xl, mu, lv, beta: _elbo_from(
+        _bce(x, torch.sigmoid(xl)), _kl(mu, lv), beta
+    ),
+}
+
+register(
+    Exercise(
+        id="4.4",
+        title="the negative ELBO the digit CVAE trains with",
+        hint="recon: binary_cross_entropy_with_logits(x_logits, x, reduction='none'), summed over "
+        "each image's pixels (flatten(1).sum(1)), then the batch mean; kl: exercise 4.2's "
+        "0.5 * (mu^2 + exp(logvar) - 1 - logvar) summed over dimensions, then the batch mean; "
+        "loss = recon + beta * kl; return (loss, recon, kl) and detach nothing",
+        reference=negative_elbo,
+        make_inputs=_elbo_inputs,
+        wrong_answers=tuple(ELBO_MISTAKES.values()),
+        trials=6,
+        gradients=True,
     )
 )

@@ -15,18 +15,19 @@ from . import Exercise, register
 
 # ---------------------------------------------------------------- 7.1 InfoNCE
 def info_nce(
-    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: float
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor | float
 ) -> torch.Tensor:
     """Symmetric InfoNCE of a batch of N normalised pairs (row i of each is a pair)."""
     return clip_loss(image_features, text_features, logit_scale)
 
 
-def _pairs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _pairs(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n, d = int(rng.integers(4, 12)), int(rng.integers(8, 32))
     image = F.normalize(torch.from_numpy(rng.normal(size=(n, d))).float(), dim=1)
     # texts correlated with their images, so the loss is neither trivial nor symmetric by chance
     text = F.normalize(image + torch.from_numpy(rng.normal(size=(n, d))).float(), dim=1)
-    return image, text, float(rng.uniform(5.0, 30.0))
+    # a scalar tensor, as the model's learnable inverse temperature is: its gradient is checked
+    return image, text, torch.tensor(float(rng.uniform(5.0, 30.0)))
 
 
 def _one_direction(image, text, scale):
@@ -40,6 +41,10 @@ def _no_scale(image, text, scale):
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
+def _temperature_detached(image, text, scale):  # right value; the temperature never learns
+    return clip_loss(image, text, scale.detach())
+
+
 def _sum_not_mean(image, text, scale):
     logits = scale * image @ text.T
     labels = torch.arange(len(image))
@@ -51,11 +56,13 @@ register(
         id="7.1",
         title="the symmetric InfoNCE loss",
         hint="logits = logit_scale * image @ text.T; the targets are arange(N); average the "
-        "cross-entropy of the rows (image→text) and of the columns (text→image, logits.T)",
+        "cross-entropy of the rows (image→text) and of the columns (text→image, logits.T); use "
+        "logit_scale as it comes (no .item() or .detach()), so the temperature can learn",
         reference=info_nce,
         make_inputs=_pairs,
-        wrong_answers=(_one_direction, _no_scale, _sum_not_mean),
+        wrong_answers=(_one_direction, _no_scale, _sum_not_mean, _temperature_detached),
         trials=5,
+        gradients=True,
     )
 )
 
@@ -176,16 +183,27 @@ def _negatives_unscaled(image, text, negative, scale):
     ) / 2
 
 
+def _negatives_detached(image, text, negative, scale):  # the text tower never learns to reject
+    return hard_negative_clip_loss(image, text, negative.detach(), scale)
+
+
 register(
     Exercise(
         id="7.4",
         title="the contrastive loss with hard negatives",
         hint="stack the N captions and the N negatives into 2N texts; image i's logits are "
         "logit_scale * image @ texts.T and its target is still i; the caption side is CLIP's "
-        "(each caption picks its image among the N images); average the two cross-entropies",
+        "(each caption picks its image among the N images); average the two cross-entropies; "
+        "detach nothing: the negatives' gradient teaches the text tower to reject them",
         reference=hard_negative_loss,
         make_inputs=_with_negatives,
-        wrong_answers=(_ignores_negatives, _negatives_on_both_sides, _negatives_unscaled),
+        wrong_answers=(
+            _ignores_negatives,
+            _negatives_on_both_sides,
+            _negatives_unscaled,
+            _negatives_detached,
+        ),
         trials=5,
+        gradients=True,
     )
 )

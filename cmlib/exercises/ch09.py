@@ -57,15 +57,23 @@ def _one_direction(image, text, all_images, all_texts, rank, scale):  # images â
     return F.cross_entropy(scale * image @ all_texts.T, labels)
 
 
+def _gathered_detached(image, text, all_images, all_texts, rank, scale):  # all_gather's copy
+    # the right value, but no gradient reaches the other ranks' features: what a plain
+    # all_gather gives (the chapter's gather keeps the gradient)
+    return rank_clip_loss(image, text, all_images.detach(), all_texts.detach(), rank, scale)
+
+
 register(
     Exercise(
         id="9.1",
         title="one rank's contrastive loss over the gathered batch",
         hint="logits of this rank's images against all texts and of its texts against all "
         "images; the positive of local row i is column rank * B + i; average the two "
-        "cross-entropies",
+        "cross-entropies; detach nothing (the gathered features carry the other ranks' "
+        "gradients)",
         reference=rank_clip_loss,
         make_inputs=_gathered,
-        wrong_answers=(_unshifted, _local_only, _one_direction),
+        wrong_answers=(_unshifted, _local_only, _one_direction, _gathered_detached),
+        gradients=True,
     )
 )

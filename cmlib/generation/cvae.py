@@ -258,6 +258,7 @@ def train_cvae(
     sigma: float = 0.1,
     seed: int = 0,
     progress: bool = True,
+    loss_fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None,
 ) -> History:
     """Train a CVAE and its prompt encoder by minimising the negative ELBO.
 
@@ -277,14 +278,30 @@ def train_cvae(
         sigma: the Gaussian likelihood's standard deviation.
         seed: fixes the batch order.
         progress: show a tqdm bar.
+        loss_fn: ``(x, x_logits, mu, logvar, beta) -> (loss, recon, kl)`` in place of
+            :func:`elbo_loss`, for a model with the prior N(0, I) and the Bernoulli likelihood
+            (a reader's own negative ELBO, exercise 4.4).
 
     Returns:
         The :class:`~cmlib.train.History`, with per-step ``loss``, ``recon`` and ``kl``.
+
+    Raises:
+        TypeError: if ``loss_fn`` is given and is not callable.
+        ValueError: if ``loss_fn`` is given for a learned prior or a Gaussian likelihood.
     """
     check_images(images, model.in_channels, model.image_size)
     check_int("num_epochs", num_epochs)
     check_choice("likelihood", likelihood, LIKELIHOODS)
     check_number("kl_warmup", kl_warmup, 0, 1)
+    if loss_fn is not None:
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be a function, got {type(loss_fn).__name__}")
+        if model.learned_prior or likelihood != "bernoulli":
+            raise ValueError(
+                "loss_fn replaces the negative ELBO with the prior N(0, I) and the Bernoulli "
+                f"likelihood; this model has learned_prior={model.learned_prior} and "
+                f"likelihood={likelihood!r}"
+            )
     batches = IndexBatches(len(images), batch_size, seed)
     total = num_epochs * len(batches)
     trainable = nn.ModuleDict({"cvae": model, "text_encoder": text_encoder})
@@ -298,8 +315,11 @@ def train_cvae(
         c = text_encoder(prompt_fn(idx))
         x_logits, mu, logvar = model(x, c)
         weight = beta * min(1.0, steps_done[0] / max(1.0, kl_warmup * total))  # KL warm-up
-        prior = model.prior(c) if model.learned_prior else None
-        loss, recon, kl = elbo_loss(x, x_logits, mu, logvar, weight, prior, likelihood, sigma)
+        if loss_fn is not None:
+            loss, recon, kl = loss_fn(x, x_logits, mu, logvar, weight)
+        else:
+            prior = model.prior(c) if model.learned_prior else None
+            loss, recon, kl = elbo_loss(x, x_logits, mu, logvar, weight, prior, likelihood, sigma)
         steps_done[0] += 1
         return {"loss": loss, "recon": recon, "kl": kl}
 
