@@ -49,7 +49,7 @@ import torch
 
 from cmlib import runtime, viz
 from cmlib.claims import Checkpoints
-from cmlib.exercises import check
+from cmlib.exercises import check, use_if_passed
 
 SEED = runtime.seed_everything()
 checkpoint = Checkpoints("05_captioning_exposure")  # learning checkpoints: asserted and recorded
@@ -106,6 +106,17 @@ teacher_forced_model = train_attention(0.0, "teacher forcing")
 # that fits it better). **Teacher-forced:** feed the true caption and count how often the next
 # word is predicted right. **Free-running:** let the model write the whole caption greedily,
 # feeding itself, and compare it word by word with the target.
+#
+# **Question 5.7 — predict, then run.** The captioner above was trained with teacher forcing
+# only. Fed its own words instead of the true ones, will its token accuracy be (a) higher than
+# with the true words, (b) the same, or (c) lower? Set `prediction` to `"a"`, `"b"` or `"c"`
+# before you run the cells after it.
+
+# %%
+### BEGIN SOLUTION
+prediction = "c"
+### END SOLUTION
+check("5.7", prediction)
 
 # %%
 from cmlib.captioning import greedy_decode
@@ -152,7 +163,9 @@ exposure_gap = forced[1] - free[1]
 checkpoint("exposure-gap", exposure_gap, ">=", 0.002);
 
 # %% [markdown]
-# Where the free-running curve falls below the teacher-forced one, a mistake at one word has
+# The answer to question 5.7 is (c), by the checkpoint above: fed its own words, the model loses
+# token accuracy, here a little, because its own words are nearly always the true ones. Where the
+# free-running curve falls below the teacher-forced one, a mistake at one word has
 # changed what follows: teacher forcing hides that, because the true word is fed right after the
 # mistake. In this run the two curves stay close, and the free-running one runs slightly below
 # from about the fifth word on. Which words go wrong when the model runs free?
@@ -208,12 +221,8 @@ check("5.6", scheduled_sampling_inputs)
 # %%
 from cmlib.captioning import scheduled_sampling_inputs as cmlib_sampling_inputs
 
-if check("5.6", scheduled_sampling_inputs, quiet=True, raise_on_failure=False):
-    sampling_rule = scheduled_sampling_inputs
-    print("scheduled sampling uses your scheduled_sampling_inputs (exercise 5.6 passed)")
-else:
-    sampling_rule = cmlib_sampling_inputs
-    print("exercise 5.6 has not passed: scheduled sampling uses cmlib's scheduled_sampling_inputs")
+sampling_rule = use_if_passed("5.6", scheduled_sampling_inputs, cmlib_sampling_inputs,
+                              "scheduled sampling uses")
 sampled_model = train_attention(SAMPLING_PROBABILITY, "scheduled sampling", sampling_rule)
 forced_ss, free_ss, decoded_ss = exposure_report(sampled_model)
 

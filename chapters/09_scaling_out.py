@@ -311,9 +311,9 @@ else:
 # features; `all_images` and `all_texts` are every rank's features, gathered in rank order,
 # (N·B, D). Return this rank's share of CLIP's loss: its images against all texts and its texts
 # against all images, with the positive of local row i at global column rank·B + i, the two
-# cross-entropies averaged. The check compares your loss with cmlib's on random inputs, to a
-# relative error of 1e-4 (an absolute one of 1e-5), and then your gradients with respect to all
-# four feature matrices, to the same tolerance: with the gathered features detached (what a plain
+# cross-entropies averaged. The check compares your loss with cmlib's on random inputs, to
+# within 1e-5 + 1e-4 × |cmlib's value|, and then your gradients with respect to all four feature
+# matrices, to the same tolerance: with the gathered features detached (what a plain
 # `dist.all_gather` gives) the value is right, and no feature learns from being another rank's
 # negative.
 

@@ -37,3 +37,29 @@ def train_then_load(recipe, seed, monkeypatch, cache):
     for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters()):
         assert torch.equal(a, b)
     return runs
+
+
+def chapter_solution(notebook: str, start: str, exercise_id: str, name: str, edit=None):
+    """An exercise's instructor solution, executed from the chapter's ``.py`` as written there.
+
+    Args:
+        notebook: the chapter, e.g. ``"04_prompt_generation_digits"``.
+        start: where the solution starts, e.g. ``"def negative_elbo("`` or ``"class Reverse"``.
+        exercise_id: the id of the ``check("N.M", ...)`` call that ends it.
+        name: the function to return from the executed code.
+        edit: an optional ``str -> str`` applied to the code first (a student's version of it).
+    """
+    import re
+    from pathlib import Path
+
+    import torch
+    import torch.nn.functional as F
+
+    source = (Path(__file__).resolve().parents[1] / "chapters" / f"{notebook}.py").read_text()
+    pattern = rf"^{re.escape(start)}.*?(?=^check\(\"{re.escape(exercise_id)}\")"
+    block = re.search(pattern, source, re.S | re.M)
+    assert block, f"{notebook} no longer has {start!r} before check({exercise_id!r}, ...)"
+    code = edit(block.group(0)) if edit else block.group(0)
+    namespace = {"torch": torch, "F": F}
+    exec(code, namespace)
+    return namespace[name]

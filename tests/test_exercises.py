@@ -82,3 +82,23 @@ def test_a_gradient_checked_exercise_rejects_a_mistake_only_its_gradient_shows(
     assert hidden, f"exercise {exercise.id}: every mistake already shows in the values"
     for wrong in hidden:
         assert not check(exercise.id, wrong, quiet=True)
+
+
+def test_use_if_passed_picks_the_readers_answer_only_when_it_passes(capsys, monkeypatch):
+    from cmlib.exercises import use_if_passed
+
+    monkeypatch.setenv("CMLIB_CHECKS_RAISE", "1")  # the choice never raises
+    reference = get("0.1").reference
+    assert use_if_passed("0.1", reference, stub, "the tour counts with") is reference
+    assert (
+        capsys.readouterr().out
+        == f"the tour counts with your {reference.__name__} (exercise 0.1 passed)\n"
+    )
+    assert use_if_passed("0.1", stub, reference, "the tour counts with") is reference
+    assert capsys.readouterr().out == (
+        f"exercise 0.1 has not passed: the tour counts with cmlib's {reference.__name__}\n"
+    )
+    with pytest.raises(TypeError, match="role"):
+        use_if_passed("0.1", reference, reference, "")
+    with pytest.raises(TypeError, match="fallback"):
+        use_if_passed("0.1", reference, "count", "the tour counts with")

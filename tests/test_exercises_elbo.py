@@ -3,21 +3,16 @@ CVAE with the reader's loss: the check compares values and gradients, rejects ea
 mistake (one of them only by its gradient), and training with the reference loss is training
 with cmlib's, step for step."""
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from conftest import chapter_solution
 
 from cmlib.exercises import Exercise, check, get
 from cmlib.exercises.ch04 import ELBO_MISTAKES, negative_elbo
 from cmlib.generation import prompts
 from cmlib.generation.cvae import CVAE, train_cvae
 from cmlib.text import Vocab
-
-CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "04_prompt_generation_digits.py"
 
 
 @pytest.fixture(autouse=True)
@@ -27,12 +22,9 @@ def _no_raising(monkeypatch):
 
 def notebook_solution():
     """The chapter's own ``negative_elbo``, executed from its source as written there."""
-    source = CHAPTER.read_text()
-    block = re.search(r"^def negative_elbo\(.*?(?=^check\(\"4\.4\")", source, re.S | re.M)
-    assert block, "chapter 04 part 2 no longer defines negative_elbo before its check"
-    namespace = {"F": F, "torch": torch}
-    exec(block.group(0), namespace)
-    return namespace["negative_elbo"]
+    return chapter_solution(
+        "04_prompt_generation_digits", "def negative_elbo(", "4.4", "negative_elbo"
+    )
 
 
 def test_the_check_accepts_the_reference_and_the_chapters_solution():

@@ -4,10 +4,10 @@ gradient alone, rejects each common mistake, and the reader's layer trains the a
 cmlib's does, while the identity leaves the two modalities apart."""
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import chapter_solution
 from torch import nn
 
 from cmlib.alignment import (
@@ -19,30 +19,31 @@ from cmlib.alignment import (
 from cmlib.exercises import check
 from cmlib.exercises.ch03 import REVERSAL_MISTAKES
 
-CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "03_fusion_models.py"
-
 
 @pytest.fixture(autouse=True)
 def _no_raising(monkeypatch):
     monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)
 
 
+def _stub_backward(code: str) -> str:
+    """What the student release holds in ``backward``: nbgrader's stub."""
+    return re.sub(
+        r"(def backward.*?)### BEGIN SOLUTION.*?### END SOLUTION",
+        r"\1raise NotImplementedError()",
+        code,
+        flags=re.S,
+    )
+
+
 def notebook_solution(stub_backward: bool = False):
     """The chapter's own ``reverse_gradient`` (and its Function), executed from its source."""
-    source = CHAPTER.read_text()
-    block = re.search(r"^class ReverseGradient\(.*?(?=^check\(\"3\.5\")", source, re.S | re.M)
-    assert block, "chapter 03 part 2 no longer defines ReverseGradient before its check"
-    code = block.group(0)
-    if stub_backward:  # what the student release holds in backward: nbgrader's stub
-        code = re.sub(
-            r"(def backward.*?)### BEGIN SOLUTION.*?### END SOLUTION",
-            r"\1raise NotImplementedError()",
-            code,
-            flags=re.S,
-        )
-    namespace = {"torch": torch}
-    exec(code, namespace)
-    return namespace["reverse_gradient"]
+    return chapter_solution(
+        "03_fusion_models",
+        "class ReverseGradient(",
+        "3.5",
+        "reverse_gradient",
+        edit=_stub_backward if stub_backward else None,
+    )
 
 
 def test_the_check_accepts_the_reference_and_the_chapters_solution():

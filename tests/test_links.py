@@ -25,7 +25,7 @@ def test_the_check_finds_each_kind_of_broken_reference(tmp_path):
     (tmp_path / "README.md").write_text(
         "[ok](chapters/notes/a.md#part) [gone](chapters/notes/b.md) [web](https://example.org)\n"
         "`cmlib/judge.py` `cmlib/judge` `cmlib/missing.py` `chapters/NN_name.py`\n"
-        "`01_visual` `05_captioning_generalisation` `data/cache/anything.npz`\n"
+        "`01_visual` `05_captioning_generalisation` `data/cache/anything.npz` `data/cache`\n"
         '`cmlib/judge.py:12` `tests/test_gone.py::test_x` [titled](gone.md "a title")\n'
         "```\n`cmlib/in_a_fenced_block.py`\n```\n"
     )

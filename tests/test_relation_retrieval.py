@@ -91,27 +91,16 @@ def test_a_few_hard_negative_steps_train_and_the_metrics_are_in_range():
         rr.CaptionsWithSwaps(object())
 
 
-def _chapter_solution():
-    """Exercise 7.4's solution in chapters/07_retrieval_relations.py, executed as written there."""
-    import re
-    from pathlib import Path
-
-    source = (
-        Path(__file__).resolve().parents[1] / "chapters" / "07_retrieval_relations.py"
-    ).read_text()
-    block = re.search(r"^def hard_negative_loss\(.*?(?=^check\(\"7\.4\")", source, re.S | re.M)
-    assert block, "chapter 07 part 2 no longer defines hard_negative_loss before its check"
-    namespace = {"torch": torch, "F": F}
-    exec(block.group(0), namespace)
-    return namespace["hard_negative_loss"]
-
-
 def test_the_readers_loss_trains_the_layout_model_as_cmlibs_does():
     from functools import partial
 
+    from conftest import chapter_solution
+
     from cmlib.exercises import check
 
-    solution = _chapter_solution()
+    solution = chapter_solution(
+        "07_retrieval_relations", "def hard_negative_loss(", "7.4", "hard_negative_loss"
+    )
     assert check("7.4", solution, quiet=True, raise_on_failure=False)
     split = rr.load_relation_split("train", 32, image_size=16, seed=0)
     runs = []

@@ -81,25 +81,14 @@ def test_a_few_training_steps_lower_the_loss():
     assert loss.item() < 0.5 * first
 
 
-def _chapter_info_nce():
-    """Exercise 7.1's solution in chapters/07_retrieval.py, executed as written there."""
-    import re
-    from pathlib import Path
-
-    source = (Path(__file__).resolve().parents[1] / "chapters" / "07_retrieval.py").read_text()
-    block = re.search(r"^def info_nce\(.*?(?=^check\(\"7\.1\")", source, re.S | re.M)
-    assert block, "chapter 07 no longer defines info_nce before its check"
-    namespace = {"torch": torch, "F": F}
-    exec(block.group(0), namespace)
-    return namespace["info_nce"]
-
-
 def test_the_readers_info_nce_trains_the_temperature_as_clip_loss_does():
     from functools import partial
 
+    from conftest import chapter_solution
+
     from cmlib.exercises import check
 
-    solution = _chapter_info_nce()
+    solution = chapter_solution("07_retrieval", "def info_nce(", "7.1", "info_nce")
     assert check("7.1", solution, quiet=True, raise_on_failure=False)
     runs = []
     for step in (retrieval.contrastive_step, partial(retrieval.contrastive_step, loss_fn=solution)):

@@ -8,7 +8,7 @@ the markdown cells and comments of chapters/*.py:
 * repository paths in backticks, such as ``chapters/notes/04_prompt_generation.md`` or
   ``cmlib/judge.py``: the path exists, from the repository's root or from the folder of the
   file that names it, with or without ``.py`` (a path with a wildcard or a placeholder, and
-  anything under the git-ignored ``data/cache/``, is skipped);
+  the git-ignored ``data/cache/`` and anything under it, made at run time, are skipped);
 * chapter names in backticks, such as ``05_captioning_heldout``: ``chapters/<name>.ipynb``
   exists.
 
@@ -75,7 +75,7 @@ def broken_references(root: Path = ROOT) -> list[str]:
                 continue
             if (
                 code.startswith(_ROOTS)
-                and not code.startswith("data/cache/")
+                and not (code.rstrip("/") == "data/cache" or code.startswith("data/cache/"))
                 and not _exists(code.rstrip("/"), root, path.parent)
             ):
                 broken.append(f"{where}: `{code}` (no such path)")

@@ -241,3 +241,65 @@ def check(
     if problem is not None and raise_on_failure:
         raise AssertionError(f"Exercise {ex.id} failed: {problem}")
     return problem is None
+
+
+def use_if_passed(exercise_id: str, answer: Any, fallback: Any, role: str) -> Any:
+    """The reader's ``answer`` where exercise ``exercise_id`` passes, else cmlib's ``fallback``.
+
+    A build exercise's next cell trains with whichever this returns, so the chapter runs to the
+    end either way; it prints which one, e.g. ``the digit CVAE trains with your negative_elbo
+    (exercise 4.4 passed)``. The check here never raises, even under ``CMLIB_CHECKS_RAISE=1``
+    (the exercise's own cell does that).
+
+    Args:
+        exercise_id: ``"N.M"``.
+        answer: the reader's function.
+        fallback: cmlib's function for the same job.
+        role: what it is for, as the start of a sentence: ``"the digit CVAE trains with"``.
+
+    Raises:
+        TypeError: if ``role`` is not a string or ``fallback`` is not callable.
+    """
+    if not isinstance(role, str) or not role:
+        raise TypeError(f"role must be a non-empty string, got {role!r}")
+    if not callable(fallback):
+        raise TypeError(f"fallback must be a function, got {type(fallback).__name__}")
+    if check(exercise_id, answer, quiet=True, raise_on_failure=False):
+        print(f"{role} your {_name(answer)} (exercise {exercise_id} passed)")
+        return answer
+    print(f"exercise {exercise_id} has not passed: {role} cmlib's {_name(fallback)}")
+    return fallback
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def register_prediction(
+    exercise_id: str, question: str, options: dict[str, str], answer: str
+) -> Exercise:
+    """Register a "predict, then run" question: the reader picks an option *before* the cell
+    that answers it runs, and the chapter explains the answer from the printed values after.
+
+    Args:
+        exercise_id: ``"N.M"``.
+        question: what is asked, in a few words (the exercise's title).
+        options: the choices, ``{"a": "near a coin (below 0.70)", ...}``.
+        answer: the key of the right option; the other keys are the wrong answers.
+
+    Raises:
+        ValueError: if ``answer`` is not one of ``options`` or there are fewer than two.
+    """
+    if len(options) < 2 or answer not in options:
+        raise ValueError(f"answer must be one of at least two options, got {answer!r}")
+    listed = "; ".join(f"{key}) {text}" for key, text in options.items())
+    return register(
+        Exercise(
+            id=exercise_id,
+            title=f"predict: {question}",
+            hint=f"answer with one of {', '.join(repr(k) for k in options)}: {listed}; then "
+            "run the next cells and see why",
+            reference=answer,
+            wrong_answers=tuple(key for key in options if key != answer),
+        )
+    )

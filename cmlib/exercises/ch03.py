@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..alignment.adversarial import grad_reverse
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 def _features(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
@@ -192,4 +192,17 @@ register(
         trials=5,
         gradients=True,
     )
+)
+
+
+# ---------------------------------------------------------------- predict, then run
+register_prediction(
+    "3.6",
+    "the late-fusion ensemble against its better member",
+    {
+        "a": "below its better member",
+        "b": "about the same: within 0.05",
+        "c": "above it by more than 0.05",
+    },
+    "c",
 )

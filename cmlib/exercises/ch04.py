@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..generation.cvae import elbo_loss
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -177,4 +177,13 @@ register(
         trials=6,
         gradients=True,
     )
+)
+
+
+# ---------------------------------------------------------------- predict, then run
+register_prediction(
+    "4.5",
+    "which β leaves the least information in z (the smallest KL)?",
+    {"a": "β = 0.25", "b": "β = 1", "c": "β = 4"},
+    "c",
 )

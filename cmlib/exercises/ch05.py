@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from ..captioning.models import scheduled_sampling_inputs
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 # ---------------------------------------------------------------- 5.1 masked cross-entropy
@@ -344,3 +344,16 @@ def corpus_bleu_by_hand(
     log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n
     brevity = 1.0 if cand_len > ref_len else math.exp(1 - ref_len / cand_len)
     return 100 * brevity * math.exp(log_precision)
+
+
+# ---------------------------------------------------------------- predict, then run
+register_prediction(
+    "5.7",
+    "the teacher-forced captioner's token accuracy, fed its own words instead of the true ones",
+    {
+        "a": "higher than with the true words",
+        "b": "the same",
+        "c": "lower than with the true words",
+    },
+    "c",
+)

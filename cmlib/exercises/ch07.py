@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from ..relation_retrieval import hard_negative_clip_loss
 from ..retrieval import clip_loss, first_relevant_rank
 from ..zeroshot import ensemble_embeddings
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 # ---------------------------------------------------------------- 7.1 InfoNCE
@@ -55,7 +55,8 @@ register(
     Exercise(
         id="7.1",
         title="the symmetric InfoNCE loss",
-        hint="logits = logit_scale * image @ text.T; the targets are arange(N); average the "
+        hint="logits = logit_scale * image @ text.T; the targets are arange(N) on the features' "
+        "device; average the "
         "cross-entropy of the rows (image→text) and of the columns (text→image, logits.T); use "
         "logit_scale as it comes (no .item() or .detach()), so the temperature can learn",
         reference=info_nce,
@@ -147,7 +148,7 @@ def hard_negative_loss(
     image_features: torch.Tensor,
     text_features: torch.Tensor,
     negative_features: torch.Tensor,
-    logit_scale: float,
+    logit_scale: torch.Tensor | float,
 ) -> torch.Tensor:
     """CLIP's loss with row ``i`` of ``negative_features`` one more caption image ``i`` rejects."""
     return hard_negative_clip_loss(image_features, text_features, negative_features, logit_scale)
@@ -192,7 +193,8 @@ register(
         id="7.4",
         title="the contrastive loss with hard negatives",
         hint="stack the N captions and the N negatives into 2N texts; image i's logits are "
-        "logit_scale * image @ texts.T and its target is still i; the caption side is CLIP's "
+        "logit_scale * image @ texts.T and its target is still i (arange(N) on the features' "
+        "device); the caption side is CLIP's "
         "(each caption picks its image among the N images); average the two cross-entropies; "
         "detach nothing: the negatives' gradient teaches the text tower to reject them",
         reference=hard_negative_loss,
@@ -206,4 +208,27 @@ register(
         trials=5,
         gradients=True,
     )
+)
+
+
+# ---------------------------------------------------------------- predict, then run
+register_prediction(
+    "7.5",
+    "will the template ensemble beat the template chosen on validation emoji?",
+    {
+        "a": "yes, clearly: by more than 0.02 of top-1",
+        "b": "about the same: within 0.02 either way",
+        "c": "no, clearly worse: by more than 0.02",
+    },
+    "b",
+)
+register_prediction(
+    "7.6",
+    "part 1's model on the swap test",
+    {
+        "a": "close to a coin: a swap accuracy of 0.70 or less",
+        "b": "between 0.70 and 0.90",
+        "c": "above 0.90, as its one-object retrieval was",
+    },
+    "a",
 )
