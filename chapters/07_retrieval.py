@@ -599,9 +599,9 @@ print(f"in this run: {ms[-1] / ms[0]:,.0f} times the time per query for "
 # about as fast as the gallery: the second line above says by how much in this run, in all and
 # step by step. At the small end each query's fixed costs (the call, the top-k) weigh more than
 # the dot products, so a tenfold step costs less than tenfold; at the large end the gallery
-# outgrows the processor's caches (100,000 vectors of 128 floats are 51 MB), and a step can cost
-# more than tenfold. The dotted line shows where the first point's time, scaled by the gallery,
-# would put the others.
+# outgrows the processor's caches (100,000 vectors of 128 floats are 51 MB), and the steps come
+# back to about tenfold, or more. The dotted line shows where the first point's time, scaled by
+# the gallery, would put the others.
 #
 # Approximate search gives up some recall in the hope of speed. Below, faiss's HNSW graph
 # (M = 32 links per node, `efSearch` 16 to 128) is timed against faiss's exact flat index on the
