@@ -102,3 +102,21 @@ def test_use_if_passed_picks_the_readers_answer_only_when_it_passes(capsys, monk
         use_if_passed("0.1", reference, reference, "")
     with pytest.raises(TypeError, match="fallback"):
         use_if_passed("0.1", reference, "count", "the tour counts with")
+
+
+def test_a_prediction_accepts_the_ways_a_reader_writes_an_option(monkeypatch):
+    from cmlib.exercises import register_prediction
+
+    monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)
+    answer = get("7.6").reference
+    for written in (answer, answer.upper(), f"({answer})", f" {answer.upper()} "):
+        assert check("7.6", written, quiet=True), written
+    assert not check("7.6", "d", quiet=True) and not check("7.6", 1, quiet=True)
+    with pytest.raises(TypeError, match="options"):
+        register_prediction("99.1", "q", ["a", "b"], "a")
+    with pytest.raises(ValueError, match="two options"):
+        register_prediction("99.1", "q", {"a": "yes"}, "a")
+    with pytest.raises(ValueError, match="one of"):
+        register_prediction("99.1", "q", {"a": "yes", "b": "no"}, "c")
+    with pytest.raises(ValueError, match="function exercise"):
+        register(Exercise("99.2", "t", "h", reference=1, gradients=True))

@@ -93,3 +93,17 @@ def test_a_loss_fn_must_be_a_function_for_the_textbook_prior():
         tiny_run("elbo")
     with pytest.raises(ValueError, match="learned_prior=True"):
         tiny_run(negative_elbo, learned_prior=True)
+
+
+def test_values_returned_for_logging_may_be_detached_but_not_turned_into_numbers(capsys):
+    def logged(x, x_logits, mu, logvar, beta):
+        loss, recon, kl = negative_elbo(x, x_logits, mu, logvar, beta)
+        return loss, recon.detach(), kl.detach()  # train_cvae backpropagates the loss only
+
+    def numbers(x, x_logits, mu, logvar, beta):
+        loss, recon, kl = negative_elbo(x, x_logits, mu, logvar, beta)
+        return loss, recon.item(), kl.item()
+
+    assert check("4.4", logged, quiet=True)
+    assert not check("4.4", numbers)
+    assert "no .item()" in capsys.readouterr().out

@@ -54,6 +54,11 @@ class Exercise:
             weighted by the same random numbers and summed, and autograd's gradients of that sum
             with respect to every floating-point tensor argument must match too. This catches
             a forgotten (or a stray) ``detach``, which leaves the value unchanged.
+        gradient_outputs: with ``gradients``, the positions of the returned tuple that take
+            part (``(0,)``: the loss only, so that values returned for logging may be
+            detached); ``None`` for every floating-point output.
+        normalize: for a value exercise, applied to the answer before it is compared (a
+            prediction accepts ``"C"`` or ``"(c)"`` for ``"c"``).
     """
 
     id: str
@@ -67,13 +72,21 @@ class Exercise:
     atol: float = 1e-5
     rtol: float = 1e-4
     gradients: bool = False
+    gradient_outputs: tuple[int, ...] | None = None
+    normalize: Callable[[Any], Any] | None = None
 
 
 REGISTRY: dict[str, Exercise] = {}
 
 
 def register(exercise: Exercise) -> Exercise:
-    """Add an exercise to the registry (ids must be unique)."""
+    """Add an exercise to the registry (ids must be unique).
+
+    Raises:
+        ValueError: for an id registered twice, or gradients asked of a value exercise.
+    """
+    if exercise.gradients and exercise.make_inputs is None:
+        raise ValueError(f"exercise {exercise.id}: gradients need a function exercise")
     if exercise.id in REGISTRY:
         raise ValueError(f"exercise {exercise.id} is registered twice")
     REGISTRY[exercise.id] = exercise
@@ -151,10 +164,14 @@ def _gradient_problem(ex: Exercise, answer: Callable, args: tuple, seed: int) ->
     grads = []
     for fn in (ex.reference, answer):
         inputs, positions = _with_grad(args)
-        outputs = [t for t in _tensors(fn(*inputs)) if t.is_floating_point()]
+        returned = fn(*inputs)
+        if ex.gradient_outputs is not None and isinstance(returned, (tuple, list)):
+            returned = [returned[i] for i in ex.gradient_outputs]
+        outputs = [t for t in _tensors(returned) if t.is_floating_point()]
         weights = torch.Generator().manual_seed(seed)
+        # drawn in float64 and cast: the same weights whatever the output's dtype or device
         total = sum(
-            (out * torch.randn(out.shape, generator=weights, dtype=out.dtype)).sum()
+            (out * torch.randn(out.shape, generator=weights, dtype=torch.float64).to(out)).sum()
             for out in outputs
         )
         if not isinstance(total, torch.Tensor) or not total.requires_grad:
@@ -182,7 +199,8 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
     if ex.make_inputs is None:
         if callable(answer):
             return "expected a value, got a function"
-        return None if same(answer, ex.reference, ex.atol, ex.rtol) else f"{answer!r} is not right"
+        value = ex.normalize(answer) if ex.normalize is not None else answer
+        return None if same(value, ex.reference, ex.atol, ex.rtol) else f"{answer!r} is not right"
     if not callable(answer):
         return f"expected a function, got {type(answer).__name__}"
     rng = np.random.default_rng()  # fresh inputs every time: no answer can be memorised
@@ -195,6 +213,11 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
             return "not attempted yet (the function still raises NotImplementedError)"
         except Exception as err:  # the reader's code: report, don't crash the notebook
             return f"it raised {type(err).__name__}: {err}"
+        if len(_tensors(got)) < len(_tensors(expected)):
+            return (
+                "it returned a number or an array where cmlib returns a tensor: return the "
+                "tensor (no .item() or .numpy()), so that training can backpropagate through it"
+            )
         if not same(got, expected, ex.atol, ex.rtol):
             shape = getattr(got, "shape", None)
             detail = (
@@ -209,7 +232,7 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
             except NotImplementedError:
                 return "its backward pass is not written yet (it raises NotImplementedError)"
             except Exception as err:  # the reader's code again
-                return f"its backward pass raised {type(err).__name__}: {err}"
+                return f"it raised {type(err).__name__} while its gradients were computed: {err}"
             if problem is not None:
                 return problem
     return None
@@ -290,8 +313,12 @@ def register_prediction(
     Raises:
         ValueError: if ``answer`` is not one of ``options`` or there are fewer than two.
     """
-    if len(options) < 2 or answer not in options:
-        raise ValueError(f"answer must be one of at least two options, got {answer!r}")
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise TypeError(f"options must be a dict of letters to texts, got {type(options).__name__}")
+    if len(options) < 2:
+        raise ValueError(f"a prediction needs at least two options, got {len(options)}")
+    if answer not in options:
+        raise ValueError(f"answer must be one of {sorted(options)}, got {answer!r}")
     listed = "; ".join(f"{key}) {text}" for key, text in options.items())
     return register(
         Exercise(
@@ -301,5 +328,11 @@ def register_prediction(
             "run the next cells and see why",
             reference=answer,
             wrong_answers=tuple(key for key in options if key != answer),
+            normalize=_option_letter,
         )
     )
+
+
+def _option_letter(answer: Any) -> Any:
+    """``" (C) "`` → ``"c"``: how a reader may write an option; anything else is left as it is."""
+    return answer.strip().strip("()").strip().lower() if isinstance(answer, str) else answer

@@ -170,12 +170,14 @@ register(
         hint="recon: binary_cross_entropy_with_logits(x_logits, x, reduction='none'), summed over "
         "each image's pixels (flatten(1).sum(1)), then the batch mean; kl: exercise 4.2's "
         "0.5 * (mu^2 + exp(logvar) - 1 - logvar) summed over dimensions, then the batch mean; "
-        "loss = recon + beta * kl; return (loss, recon, kl) and detach nothing",
+        "loss = recon + beta * kl; return (loss, recon, kl) as tensors, and detach nothing in "
+        "the loss",
         reference=negative_elbo,
         make_inputs=_elbo_inputs,
         wrong_answers=tuple(ELBO_MISTAKES.values()),
         trials=6,
         gradients=True,
+        gradient_outputs=(0,),  # training backpropagates the loss; recon and kl are for logs
     )
 )
 
