@@ -18,7 +18,7 @@
 #
 # **Prerequisites:** `04_prompt_generation` (the CVAE, the ELBO and the judge) and the MNIST-5k
 # digits and CNN classifier of `01_visual_features`. **Study time:** about 25 minutes of reading
-# and the exercise, plus about 2 minutes for the notebook to run on a two-core laptop.
+# and the exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
 #
 # ShapesWorld is a clean laboratory. Here part 1's `CVAE` class, with a simpler decoder and prior
 # (section 3), meets **real data**: 4,000 handwritten digits, and prompts such as "draw the digit

@@ -116,3 +116,18 @@ def test_released_notebooks_carry_the_kernelspec(tmp_path):
         "language": "python",
         "name": "python3",
     }
+
+
+def test_the_readmes_exercise_table_lists_each_chapters_exercises():
+    """The teachers' table in README.md names, for each notebook, the exercises its `.py` checks."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\d\d_\w+)` \| ([\d., ()a-z]+?) \| \d+ min \|$", readme, re.M))
+    assert rows, "README.md has no exercise table"
+    for py in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")):
+        checked = sorted(set(re.findall(r'^check\("(\d+\.\d+)"', py.read_text(), re.M)))
+        listed = sorted(re.findall(r"\d+\.\d+", rows.get(py.stem, "")))
+        assert listed == checked, (
+            f"README.md's exercise table: {py.stem} lists {listed}, checks {checked}"
+        )
