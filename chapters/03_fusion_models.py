@@ -285,6 +285,19 @@ def reverse_gradient(x, strength):
 check("3.5", reverse_gradient)
 
 # %% [markdown]
+# **Question 3.7 — predict, then run.** Fooling the discriminator pulls the encoders away from
+# what the task alone would make of them. After the 25 adversarial epochs, will the colour+shape
+# task accuracy be (a) below 0.5, the task traded for the game, (b) within 0.05 of where it was
+# after the warm-up, or (c) higher than after the warm-up by more than 0.05? Set `prediction` to
+# `"a"`, `"b"` or `"c"` before you run the cells after it.
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("3.7", prediction)
+
+# %% [markdown]
 # The aligner trains with your `reverse_gradient` where exercise 3.5 passed, else with cmlib's
 # `grad_reverse`, so that the chapter runs to the end either way.
 
@@ -361,6 +374,10 @@ checkpoint(
 );
 
 # %% [markdown]
+# The answer to question 3.7 is (b), by the `task-kept` checkpoint above (the task accuracy is
+# printed before and after): the cosine classifier pulls both modalities' embeddings of a class
+# towards one direction, so the two clouds can meet without the classes mixing.
+#
 # The claim is only as strong as the discriminator. A fresh **MLP** probe — one hidden layer —
 # still tells the modalities apart:
 

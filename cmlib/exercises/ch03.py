@@ -206,3 +206,13 @@ register_prediction(
     },
     "c",
 )
+register_prediction(
+    "3.7",
+    "the task accuracy after the adversarial epochs",
+    {
+        "a": "below 0.5: the task traded for the game",
+        "b": "within 0.05 of where it was after the warm-up",
+        "c": "higher than after the warm-up by more than 0.05",
+    },
+    "b",
+)

@@ -232,3 +232,13 @@ register_prediction(
     },
     "a",
 )
+register_prediction(
+    "7.7",
+    "text-to-image R@1 on colour-shape pairs never seen in training",
+    {
+        "a": "near chance: below 0.1",
+        "b": "between 0.1 and 0.8",
+        "c": "above 0.8",
+    },
+    "c",
+)
