@@ -311,7 +311,8 @@ from cmlib.alignment import (
 )
 
 ADVERSARIAL_START = time.perf_counter()
-reversal = use_if_passed("3.5", reverse_gradient, grad_reverse, "the aligner trains with")
+reversal = use_if_passed("3.5", reverse_gradient, grad_reverse, "the aligner trains with",
+                         device=DEVICE)
 EMBED_DIM = 32
 WARMUP_EPOCHS, ADVERSARIAL_EPOCHS = 3, 25
 clean_train, clean_test = (pooled_features(views_train.clean_images),

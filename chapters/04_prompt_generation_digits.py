@@ -191,7 +191,8 @@ check("4.4", negative_elbo)
 # %%
 from cmlib.generation.cvae import elbo_loss
 
-elbo_rule = use_if_passed("4.4", negative_elbo, elbo_loss, "the digit CVAE trains with")
+elbo_rule = use_if_passed("4.4", negative_elbo, elbo_loss, "the digit CVAE trains with",
+                          device=DEVICE)
 
 
 def train_digit_cvae(beta, num_epochs, progress=True):

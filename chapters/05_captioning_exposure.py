@@ -224,7 +224,7 @@ check("5.6", scheduled_sampling_inputs)
 from cmlib.captioning import scheduled_sampling_inputs as cmlib_sampling_inputs
 
 sampling_rule = use_if_passed("5.6", scheduled_sampling_inputs, cmlib_sampling_inputs,
-                              "scheduled sampling uses")
+                              "scheduled sampling uses", device=DEVICE)
 sampled_model = train_attention(SAMPLING_PROBABILITY, "scheduled sampling", sampling_rule)
 forced_ss, free_ss, decoded_ss = exposure_report(sampled_model)
 

@@ -24,7 +24,7 @@
 # part removes the identity loss, everything else equal, and checks that claim with the judge.
 #
 # **You will:**
-# 1. reload part 1's model and referees from the model registry;
+# 1. reload part 1's model from the model registry, and the shipped referees;
 # 2. train without the identity loss;
 # 3. find the colour mapping it learned, and see that the cycle still closes.
 #
@@ -52,7 +52,8 @@ print(runtime.describe())
 # %% [markdown]
 # ## 1 · Part 1's model and referees
 #
-# From the model registry, as in part 3 (or trained here as part 1 trains them, if missing):
+# Part 1's CycleGAN from the model registry, as in part 3 (or trained here as part 1 trains
+# it, if missing), and the referees shipped with the course:
 
 # %%
 part1 = cyclegan.load_part_one(SEED, DEVICE)
@@ -151,7 +152,7 @@ pd.DataFrame({"full": round_trip_colour(full),
 # Compare the two colour columns for the model without the identity loss. Where the round trip
 # is right and the sketch is wrong, the cycle loss is satisfied: it has no way to object. And
 # where G merged colours, the round trip can only be right because G hid the true colour in
-# details too faint to read as colour: the steganography of part 1, section 5. Only a loss that
+# details too faint to read as colour: the steganography of part 1, section 6. Only a loss that
 # compares an image with *itself in the same domain* pins colours down; that is the identity
 # loss. (The CycleGAN paper took it from Taigman et al. for paintings → photos, where
 # colours drifted in just this way.)

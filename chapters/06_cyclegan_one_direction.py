@@ -14,7 +14,7 @@
 # **Article sections:** §4.1 特征对齐方法 (feature alignment methods), §4.1.1 对抗性训练算法
 # (adversarial training), §4.1.1.1 CycleGAN.
 #
-# **Prerequisites:** `06_cyclegan` (the two cycles, the hidden messages of its section 5 and the
+# **Prerequisites:** `06_cyclegan` (the two cycles, the hidden messages of its section 6 and the
 # referees), `06_cyclegan_ablations` and `06_cyclegan_identity` (the other two ablations, summed up
 # at the end). **Study time:** about 5 minutes of reading, plus about 2½ minutes for the notebook
 # to run on a two-core laptop once part 1 has run.
@@ -25,7 +25,7 @@
 # the only sketches F ever has to undo are G's own, never a real one.
 #
 # **You will:**
-# 1. reload part 1's model and referees from the model registry;
+# 1. reload part 1's model from the model registry, and the shipped referees;
 # 2. train with the forward cycle only;
 # 3. ask what F learned to read: sketches, or G's hidden messages?
 #
@@ -52,7 +52,8 @@ print(runtime.describe())
 # %% [markdown]
 # ## 1 · Part 1's model and referees
 #
-# From the model registry, as in part 3 (or trained here as part 1 trains them, if missing):
+# Part 1's CycleGAN from the model registry, as in part 3 (or trained here as part 1 trains
+# it, if missing), and the referees shipped with the course:
 
 # %%
 part1 = cyclegan.load_part_one(SEED, DEVICE)
@@ -104,7 +105,7 @@ viz.show(fig, "Grouped bar chart of the preserved, target-style and joint fracti
 #
 # In the forward-only model F's only lesson about content is F(G(photo)) ≈ photo: F learns from
 # G's sketches, never from real ones. It can learn that lesson by reading the sketch, or by
-# reading whatever G hides in it (part 1, section 5). Two measurements:
+# reading whatever G hides in it (part 1, section 6). Two measurements:
 #
 # * F's `preserved` on *real* sketches, in the table above, full against forward-only;
 # * F's pixel error on real sketches against its error on G's sketches of the same scenes. A real
@@ -158,7 +159,8 @@ viz.show(fig, "Grid of eight test scenes, one per column, for the forward-cycle-
 # | backward cycle | an F that never sees a real sketch | F's `preserved` on real sketches (5) |
 #
 # The sizes of these effects are this course's runs at this budget (part 3's is a learning
-# checkpoint over seeds; parts 4 and 5 print their run's outcome); the gpu profile trains longer.
+# checkpoint, asserted in the gpu profile and printed in the cpu one; parts 4 and 5 print their
+# run's outcome); the gpu profile trains longer.
 # Each loss term of part 1's recipe prevents a failure that can be measured once the truth is
 # known, and ShapesWorld knows it.
 

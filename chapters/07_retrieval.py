@@ -173,7 +173,8 @@ def shapes_metrics(model, split):
 
 from functools import partial
 
-loss_fn = use_if_passed("7.1", info_nce, retrieval.clip_loss, "the dual encoder trains with")
+loss_fn = use_if_passed("7.1", info_nce, retrieval.clip_loss, "the dual encoder trains with",
+                        device=DEVICE)
 step = partial(retrieval.contrastive_step, loss_fn=loss_fn)
 model = make_shapes_model()
 loader = DataLoader(retrieval.CaptionedImages(train.images, train.ids, train.lengths),

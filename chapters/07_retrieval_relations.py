@@ -217,7 +217,7 @@ check("7.4", hard_negative_loss)
 from functools import partial
 
 loss_fn = use_if_passed("7.4", hard_negative_loss, relation_retrieval.hard_negative_clip_loss,
-                        "the layout model trains with")
+                        "the layout model trains with", device=DEVICE)
 layout_step = partial(relation_retrieval.hard_negative_step, loss_fn=loss_fn)
 layout = train_model("flatten", layout_step, "layout, hard negatives")
 results["layout image tower, hard negatives"] = relation_retrieval.relation_metrics(

@@ -138,6 +138,52 @@ def test_train_cyclegan_is_seeded_and_changes_both_players():
         assert torch.equal(runs[0][name], runs[1][name])
 
 
+def test_scoring_during_training_does_not_change_the_run():
+    """evaluate is called every eval_every steps and after the last, on generators in eval mode,
+    under a forked random state: the weights are those of a run without it."""
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+    calls, runs = [], []
+    for evaluate in (None, lambda step: calls.append(step) or {"noise": torch.rand(1).item()}):
+        torch.manual_seed(0)
+        model, config = _tiny(steps=5)
+        history = cyclegan.train_cyclegan(
+            model, a, b, config, "cpu", seed=1, progress=False, evaluate=evaluate, eval_every=2
+        )
+        runs.append(model.state_dict())
+    assert calls == [2, 4, 5]
+    assert history.steps["eval_step"] == [2.0, 4.0, 5.0] and len(history.steps["eval_noise"]) == 3
+    assert history.metrics[-1] == {"noise": history.steps["eval_noise"][-1]}
+    for name, value in runs[0].items():
+        assert torch.equal(value, runs[1][name]), name
+    model, config = _tiny()
+    with pytest.raises(ValueError, match="eval_every"):
+        cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False, eval_every=-1)
+    with pytest.raises(TypeError, match="evaluate"):
+        cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False, evaluate="every step")
+
+
+def test_shipped_referees_name_the_command_when_their_manifest_is_wrong(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from cmlib.longrun import store
+
+    source = store.models_dir()
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(source / f"ch06-referees-seed0{suffix}", tmp_path)
+    monkeypatch.setenv("CMLIB_MODELS_DIR", str(tmp_path))
+    judges, style, manifest = cyclegan.shipped_referees(CPU)
+    assert set(judges) == {"photo", "sketch"} and not style.training
+    assert manifest["metrics"]["sketch_blur"] >= 0.97
+    broken = json.loads((tmp_path / "ch06-referees-seed0.json").read_text())
+    del broken["config"]["judge_width"]
+    (tmp_path / "ch06-referees-seed0.json").write_text(json.dumps(broken))
+    with pytest.raises(store.LongRunError, match='make models NAMES="ch06-referees" SEEDS="0"'):
+        cyclegan.shipped_referees(CPU)
+    with pytest.raises(TypeError, match="device"):
+        cyclegan.shipped_referees("cpu")
+
+
 def test_train_cyclegan_rejects_mismatched_domains():
     model, config = _tiny()
     with pytest.raises(ValueError, match="one shape"):

@@ -1,6 +1,7 @@
 """Every registered exercise: the reference passes; the stub and each plausible mistake fail."""
 
 import pytest
+import torch
 
 from cmlib.exercises import Exercise, all_exercises, check, get, register
 
@@ -102,6 +103,40 @@ def test_use_if_passed_picks_the_readers_answer_only_when_it_passes(capsys, monk
         use_if_passed("0.1", reference, reference, "")
     with pytest.raises(TypeError, match="fallback"):
         use_if_passed("0.1", reference, "count", "the tour counts with")
+
+
+def test_use_if_passed_checks_the_answer_on_the_chapters_device(capsys, monkeypatch):
+    """An InfoNCE that builds its targets on the CPU (torch.arange(n), no device=) is right on
+    the CPU and breaks training on a GPU: checked on the chapter's device, it is not used. The
+    meta device (shapes, no values) stands in for the GPU here."""
+    import torch.nn.functional as F
+
+    from cmlib.exercises import use_if_passed
+
+    monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)
+
+    def cpu_targets(image, text, logit_scale):
+        logits = logit_scale * image @ text.T
+        targets = torch.arange(len(image))  # on the CPU, whatever the features' device
+        return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+    reference = get("7.1").reference
+    meta = torch.device("meta")
+    assert check("7.1", cpu_targets, quiet=True)  # right on the CPU
+    assert not check("7.1", cpu_targets, quiet=True, device=meta)
+    assert check("7.1", reference, quiet=True, device=meta)
+    capsys.readouterr()
+    assert use_if_passed("7.1", cpu_targets, reference, "it trains with", device=meta) is reference
+    assert capsys.readouterr().out == (
+        f"exercise 7.1 has not passed on meta: it trains with cmlib's {reference.__name__}\n"
+    )
+    # on the CPU the device check is the plain one
+    cpu = torch.device("cpu")
+    assert use_if_passed("7.1", cpu_targets, reference, "it trains with", device=cpu) is cpu_targets
+    with pytest.raises(TypeError, match="device"):
+        use_if_passed("7.1", reference, reference, "it trains with", device="cuda")
+    with pytest.raises(TypeError, match="device"):
+        check("7.1", reference, device="cuda")
 
 
 def test_a_prediction_accepts_the_ways_a_reader_writes_an_option(monkeypatch):

@@ -37,6 +37,29 @@ def test_judge_and_fidelity(shapes):
     assert 0 <= fid["color+shape"] <= min(fid["color"], fid["shape"])
 
 
+def test_an_augmented_judge_trains_on_perturbed_copies_reproducibly(shapes, monkeypatch):
+    from cmlib import perturb
+
+    x, attrs = shapes
+    seen = []
+    real = perturb.content_keeping
+    monkeypatch.setattr(perturb, "content_keeping", lambda b, g: seen.append(b) or real(b, g))
+    states = []
+    for augment in (True, True, False):
+        torch.manual_seed(0)
+        judge = AttributeJudge(width=4)
+        train_judge(
+            judge, x, attrs, 1, torch.device("cpu"), batch_size=16, progress=False, augment=augment
+        )
+        states.append(judge.state_dict())
+    assert len(seen) == 2 * -(-len(x) // 16)  # every batch of the two augmented runs
+    for name, value in states[0].items():
+        assert torch.equal(value, states[1][name]), name  # the same perturbations each time
+    assert any(not torch.equal(v, states[2][k]) for k, v in states[0].items())
+    with pytest.raises(TypeError, match="augment"):
+        train_judge(AttributeJudge(width=4), x, attrs, 1, torch.device("cpu"), augment="yes")
+
+
 def test_evaluation_prompts_and_fidelity_over(shapes):
     sets = evaluation_prompts(seed=0)
     assert [len(sets[k]) for k in ("seen", "seen, full", "held-out", "paraphrase")] == [

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cmlib.judge import AttributeJudge
-from cmlib.longrun import cgan, recipes, store
+from cmlib.longrun import cgan, cyclegan, recipes, referees, store
 
 CPU = torch.device("cpu")
 
@@ -177,6 +177,79 @@ def test_same_seed_same_model(tiny_cgan):
     second, _ = recipes.run_recipe("ch04-cgan", 1, CPU, save=False, progress=False)
     for (k, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+TINY_REFEREES = {
+    **referees.REFEREE_CONFIG,
+    "num_scenes": 64,
+    "num_heldout": 520,
+    "judge_width": 4,
+    "judge_epochs": 1,
+    "style_images": 32,
+    "style_epochs": 1,
+}
+TINY_CYCLEGAN = {
+    **cyclegan.CYCLEGAN_CONFIG,
+    "num_steps": 4,
+    "batch_size": 4,
+    "num_per_domain": 16,
+    "eval_every": 2,
+    "width": 4,
+    "num_blocks": 1,
+}
+
+
+@pytest.fixture
+def tiny_cyclegan(monkeypatch, models_dir):
+    """Chapter 06's two recipes on tiny data, in a models folder of their own."""
+    tiny = {
+        r.name: dataclasses.replace(r, config=c)
+        for r, c in ((referees.REFEREES, TINY_REFEREES), (cyclegan.CYCLEGAN, TINY_CYCLEGAN))
+    }
+    monkeypatch.setattr(recipes, "recipes", lambda: tiny)
+    return tiny
+
+
+def test_cyclegan_recipe_needs_the_referees_and_names_the_command(tiny_cyclegan):
+    with pytest.raises(store.LongRunError, match='make models NAMES="ch06-referees" SEEDS="0"'):
+        recipes.run_recipe("ch06-cyclegan", 0, CPU, save=False, progress=False)
+
+
+def test_cyclegan_recipes_train_ship_and_load_back(tiny_cyclegan):
+    _, ref_manifest = recipes.run_recipe("ch06-referees", 0, CPU, progress=False)
+    for style in ("photo", "sketch"):
+        keys = (
+            "clean",
+            "noise",
+            "blur",
+            "shift",
+            f"reads_{'sketch' if style == 'photo' else 'photo'}",
+        )
+        for key in keys:
+            assert 0.0 <= ref_manifest["metrics"][f"{style}_{key}"] <= 1.0
+    assert ref_manifest["steps"] == 2 * -(-(64 + 520 - 500) // 64)
+    model, manifest = recipes.run_recipe("ch06-cyclegan", 0, CPU, progress=False)
+    assert manifest["steps"] == 4 and manifest["curve"]["step"] == [2, 4]
+    metrics = manifest["metrics"]
+    for direction in ("G", "F"):
+        for key in ("mae", "ssim", "preserved", "target_style", "joint"):
+            assert f"{direction}_{key}" in metrics and f"identity_{direction}_{key}" in metrics
+            assert manifest["curve"][f"{direction}_{key}"][-1] == pytest.approx(
+                metrics[f"{direction}_{key}"]
+            )
+    # the identity map's error is the distance between the styles, whatever the model
+    photos, sketches, _ = cyclegan.photo_sketch_pairs("test", cyclegan.NUM_TEST, 16)
+    assert metrics["identity_G_mae"] == pytest.approx((photos - sketches).abs().mean().item())
+    loaded, again = recipes.load_long_run("ch06-cyclegan", 0, CPU)
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a.cpu(), b), k
+    assert cyclegan.evaluate_cyclegan(loaded, again["config"], 0, CPU) == pytest.approx(metrics)
+
+
+def test_cyclegan_recipe_config_round_trips_through_json():
+    config = json.loads(json.dumps(cyclegan.CYCLEGAN_CONFIG))
+    assert cyclegan.cyclegan_config(config) == cyclegan.cyclegan_config(cyclegan.CYCLEGAN_CONFIG)
+    assert cyclegan.cyclegan_config(config).num_steps == cyclegan.CYCLEGAN_CONFIG["num_steps"]
 
 
 def test_the_shipped_files_are_the_recipes_seeds():

@@ -4,7 +4,8 @@
 * :mod:`~cmlib.cyclegan.losses` — LSGAN, cycle and identity losses, and the image pool;
 * :mod:`~cmlib.cyclegan.training` — the unpaired training loop and the paired L1 bound;
 * :mod:`~cmlib.cyclegan.evaluation` — scoring translations against ShapesWorld's ground truth;
-* :mod:`~cmlib.cyclegan.saved` — the trained models and referees in the model registry.
+* :mod:`~cmlib.cyclegan.referees` — the shipped referees that score every translation;
+* :mod:`~cmlib.cyclegan.saved` — part 1's model in the model registry, for the later parts.
 
 ``from cmlib.cyclegan import CycleGAN`` works for every public name.
 """
@@ -28,12 +29,12 @@ from .losses import (
     lsgan_generator_loss,
 )
 from .models import PatchDiscriminator, ResidualBlock, ResnetGenerator, init_weights
+from .referees import build_referees, shipped_referees
 from .saved import (
     PART_ONE_SIZES,
     PartOne,
     cyclegan_settings,
     load_or_train_cyclegan,
-    load_or_train_referees,
     load_part_one,
     part_one_config,
     registry_name,
@@ -68,7 +69,8 @@ __all__ = [
     "linear_decay",
     "load_part_one",
     "load_or_train_cyclegan",
-    "load_or_train_referees",
+    "shipped_referees",
+    "build_referees",
     "lsgan_discriminator_loss",
     "lsgan_generator_loss",
     "part_one_config",

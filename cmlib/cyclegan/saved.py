@@ -3,8 +3,9 @@
 Part 1 trains the CycleGAN and saves it; the ablation parts compare against it without training
 it again, and the capstone studio translates with it. Each entry is named by what it is, the run
 profile and the seed (``ch06-cyclegan-cpu-seed0``), and is reused only when its settings and the
-code that made it (this package, ShapesWorld, the judge) are unchanged; otherwise it is trained
-again, with the same function, so a fresh clone gets the same model either way.
+code that made it (this package's models and training loop, ShapesWorld) are unchanged;
+otherwise it is trained again, with the same function, so a fresh clone gets the same model
+either way. Every part scores with the same shipped referees (:mod:`cmlib.cyclegan.referees`).
 """
 
 from __future__ import annotations
@@ -16,31 +17,29 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import judge as judge_module
 from .. import registry, runtime
-from ..judge import AttributeJudge, train_judge
+from ..judge import AttributeJudge
 from ..train import History
 from .evaluation import (
     StyleClassifier,
     photo_sketch_pairs,
     score_both_directions,
-    train_style_classifier,
 )
+from .referees import RECIPE_NAME, shipped_referees
+from .referees import SEED as REFEREE_SEED
 from .training import CycleGAN, CycleGANConfig, train_cyclegan
 
 
 def _code(kind: str) -> list:
-    """The source that fixes the weights: the data, and the modules that define and train it.
-
-    Evaluation code is not in the CycleGAN's list: changing how translations are scored does
-    not change the model.
-    """
+    """The source that fixes the CycleGAN's weights: the data, and the modules that define and
+    train it (evaluation code is not in the list: changing how translations are scored does not
+    change the model)."""
     from ..data import shapes
-    from . import evaluation, losses, models, training
+    from . import losses, models, training
 
-    if kind == "cyclegan":
-        return [shapes, models, losses, training]
-    return [shapes, judge_module, evaluation]
+    if kind != "cyclegan":
+        raise ValueError(f"kind must be 'cyclegan', got {kind!r}")
+    return [shapes, models, losses, training]
 
 
 def registry_name(kind: str, seed: int) -> str:
@@ -106,85 +105,6 @@ def load_or_train_cyclegan(
     return model.to(device).eval(), status
 
 
-def load_or_train_referees(
-    photos: torch.Tensor,
-    sketches: torch.Tensor,
-    attrs: dict[str, torch.Tensor],
-    held: dict[str, torch.Tensor],
-    held_attrs: dict[str, torch.Tensor],
-    num_kept: int,
-    judge_epochs: int,
-    seed: int,
-    device: torch.device,
-) -> tuple[dict[str, AttributeJudge], StyleClassifier, dict[str, str]]:
-    """The evaluation panel's referees: one attribute judge per style and the style classifier.
-
-    Each judge learns from real images of its style only: the training scenes plus
-    ``held[style][num_kept:]`` (so it knows every colour–shape pair); ``held[style][:num_kept]``
-    stays unseen. The style classifier learns photos of scenes 0…999 and sketches of 1000…1999.
-
-    Args:
-        photos: training photos ``(N, 3, S, S)``; ``sketches``: the same scenes as sketches.
-        attrs: their attributes.
-        held: ``{"photo": ..., "sketch": ...}`` held-out images; ``held_attrs`` their attributes.
-        num_kept: held-out scenes that no referee learns from.
-        judge_epochs: epochs of each judge.
-        seed: the run's seed.
-        device: where to train.
-
-    Returns:
-        ``(judges by style, style classifier, status of each)``.
-    """
-    from ..data.shapes.tasks import judge_training_set
-
-    judges, statuses = {}, {}
-    for style, images in (("photo", photos), ("sketch", sketches)):
-        x, a = judge_training_set(images, attrs, held[style], held_attrs, num_kept=num_kept)
-        settings = {
-            "style": style,
-            "num_images": len(x),
-            "image_size": images.shape[-1],
-            "epochs": judge_epochs,
-            "seed": seed,
-        }
-
-        def train(judge: AttributeJudge, x=x, a=a) -> dict[str, float]:
-            train_judge(judge, x, a, judge_epochs, device, seed=seed, progress=False)
-            return {}
-
-        judge, statuses[f"{style} judge"] = registry.load_or_train(
-            registry_name(f"judge-{style}", seed),
-            settings,
-            lambda s: AttributeJudge(s["image_size"]),
-            train,
-            _code("referee"),
-        )
-        judges[style] = judge.to(device).eval()
-    size = min(1000, len(photos) // 2)
-    settings = {
-        "num_images": 2 * size,
-        "image_size": photos.shape[-1],
-        "epochs": 2,
-        "seed": seed,
-    }
-
-    def train_style(model: StyleClassifier) -> dict[str, float]:
-        trained, _ = train_style_classifier(
-            photos[:size], sketches[size : 2 * size], 2, device, seed=seed
-        )
-        model.load_state_dict(trained.state_dict())
-        return {}
-
-    classifier, statuses["style classifier"] = registry.load_or_train(
-        registry_name("style", seed),
-        settings,
-        lambda s: StyleClassifier(s["image_size"]),
-        train_style,
-        _code("referee"),
-    )
-    return judges, classifier.to(device).eval(), statuses
-
-
 @dataclass
 class PartOne:
     """Everything part 1 of chapter 06 made that the later parts compare against.
@@ -197,7 +117,8 @@ class PartOne:
         config: part 1's CycleGAN config.
         model: part 1's CycleGAN (loaded from the registry, or trained as part 1 trains it).
         judges, style_classifier: the referees.
-        statuses: for each saved model, ``"loaded"`` or why it was trained.
+        statuses: ``"CycleGAN"``: ``"loaded"`` or why it was trained; ``"referees"``: which
+            shipped referees score the panel.
     """
 
     photos_all: torch.Tensor
@@ -266,8 +187,8 @@ class PartOne:
 
 #: Part 1's sizes by run profile; its notebook prints them.
 PART_ONE_SIZES = {
-    "cpu": {"num_per_domain": 2000, "num_steps": 700, "batch_size": 32, "judge_epochs": 6},
-    "gpu": {"num_per_domain": 8000, "num_steps": 6000, "batch_size": 64, "judge_epochs": 10},
+    "cpu": {"num_per_domain": 2000, "num_steps": 700, "batch_size": 32},
+    "gpu": {"num_per_domain": 8000, "num_steps": 6000, "batch_size": 64},
 }
 IMAGE_SIZE, NUM_TEST, LR = 16, 500, 5e-4
 
@@ -288,17 +209,7 @@ def load_part_one(seed: int, device: torch.device, progress: bool = True) -> Par
     held = photo_sketch_pairs("heldout", 3 * NUM_TEST, IMAGE_SIZE)
     config = part_one_config()
     model, status = load_or_train_cyclegan(config, photos, sketches, seed, device, progress)
-    judges, style_classifier, statuses = load_or_train_referees(
-        photos_all,
-        sketches_all,
-        attrs_all,
-        {"photo": held[0], "sketch": held[1]},
-        held[2],
-        num_kept=NUM_TEST,
-        judge_epochs=sizes["judge_epochs"],
-        seed=seed,
-        device=device,
-    )
+    judges, style_classifier, _ = shipped_referees(device)
     return PartOne(
         photos_all,
         sketches_all,
@@ -311,5 +222,5 @@ def load_part_one(seed: int, device: torch.device, progress: bool = True) -> Par
         model,
         judges,
         style_classifier,
-        {"CycleGAN": status, **statuses},
+        {"CycleGAN": status, "referees": f"shipped ({RECIPE_NAME}, seed {REFEREE_SEED})"},
     )

@@ -12,11 +12,13 @@ network reaches when it is told the answer, the upper bound an unpaired method a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..generation.ema import evaluate_during_training
 from ..train import History, endless_batches, fit_steps, progress_bar
 from ..validate import check_int, check_number, check_tensor
 from .losses import (
@@ -152,6 +154,8 @@ def train_cyclegan(
     device: torch.device,
     seed: int = 0,
     progress: bool = True,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
+    eval_every: int = 0,
 ) -> History:
     """Train ``model`` on unpaired images of two domains.
 
@@ -163,15 +167,23 @@ def train_cyclegan(
         device: where to train.
         seed: fixes the batch order and the pools.
         progress: show a tqdm bar.
+        evaluate: ``evaluate(step) -> metrics``, called every ``eval_every`` steps and after the
+            last one, with the generators in eval mode and the random state forked (scoring
+            cannot change the run); logged as ``eval_step`` and ``eval_<metric>``.
+        eval_every: steps between evaluations (0: only after the last step).
 
     Returns:
         A :class:`~cmlib.train.History` of one epoch: per-step ``loss`` (G and F's total),
-        each of its terms, and ``d_loss``.
+        each of its terms, and ``d_loss`` (and the evaluations, if any).
     """
     if not isinstance(config, CycleGANConfig):
         raise TypeError(f"config must be a CycleGANConfig, got {type(config).__name__}")
     check_domains(images_a, images_b)
     check_int("batch_size", config.batch_size, 1, min(len(images_a), len(images_b)))
+    device = torch.device(device)  # a string too: scoring during training asks its type
+    check_int("eval_every", eval_every, minimum=0)
+    if evaluate is not None and not callable(evaluate):
+        raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
     model.to(device).train()
     generators = list(model.g.parameters()) + list(model.f.parameters())
     discriminators = list(model.d_a.parameters()) + list(model.d_b.parameters())
@@ -183,8 +195,8 @@ def train_cyclegan(
     rng = torch.Generator().manual_seed(seed)
     stream_a = endless_batches(len(images_a), config.batch_size, rng)
     stream_b = endless_batches(len(images_b), config.batch_size, rng)
-    history, start = History(), time.perf_counter()
-    for _ in progress_bar(range(config.num_steps), desc="CycleGAN", disable=not progress):
+    history, start, scores = History(), time.perf_counter(), {}
+    for step in progress_bar(range(config.num_steps), desc="CycleGAN", disable=not progress):
         real_a = images_a[next(stream_a)].to(device)
         real_b = images_b[next(stream_b)].to(device)
         # Generators first, against discriminators that this step must not change.
@@ -208,8 +220,14 @@ def train_cyclegan(
         for s in schedulers:
             s.step()
         history.log_step({"loss": g_loss, **losses, "d_loss": d_loss})
+        done = step + 1
+        if evaluate is not None and (
+            done == config.num_steps or (eval_every and done % eval_every == 0)
+        ):
+            scores = evaluate_during_training(evaluate, done, (model.g, model.f), None, device)
+            history.log_step({"eval_step": done, **{f"eval_{k}": v for k, v in scores.items()}})
     history.train_loss.append(sum(history.steps["loss"]) / config.num_steps)
-    history.metrics.append({})
+    history.metrics.append(scores)
     history.seconds.append(time.perf_counter() - start)
     model.eval()
     return history

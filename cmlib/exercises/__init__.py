@@ -123,7 +123,12 @@ def same(a: Any, b: Any, atol: float, rtol: float = 1e-4) -> bool:
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
             return False
-        return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol)
+        if a.device != b.device:  # e.g. an answer that returns a CPU tensor for GPU inputs
+            return False
+        if a.is_meta:  # shapes without values (the tests' stand-in for a GPU)
+            return a.shape == b.shape
+        a, b = a.detach().cpu().double(), b.detach().cpu().double()  # to the CPU first (MPS)
+        return a.shape == b.shape and torch.allclose(a, b, atol=atol, rtol=rtol)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
         return a.shape == b.shape and np.allclose(a, b, atol=atol, rtol=rtol)
@@ -194,8 +199,22 @@ def _gradient_problem(ex: Exercise, answer: Callable, args: tuple, seed: int) ->
     return None
 
 
-def _verdict(ex: Exercise, answer: Any) -> str | None:
-    """``None`` if ``answer`` is right, else what went wrong."""
+def _on(value: Any, device: torch.device) -> Any:
+    """``value`` with every tensor in it (also inside tuples, lists and dicts) on ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _on(v, device) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+        return type(value)(*(_on(v, device) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on(v, device) for v in value)
+    return value
+
+
+def _verdict(ex: Exercise, answer: Any, device: torch.device | None = None) -> str | None:
+    """``None`` if ``answer`` is right (with its tensor arguments on ``device``, if given), else
+    what went wrong."""
     if ex.make_inputs is None:
         if callable(answer):
             return "expected a value, got a function"
@@ -205,6 +224,10 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
         return f"expected a function, got {type(answer).__name__}"
     rng = np.random.default_rng()  # fresh inputs every time: no answer can be memorised
     trials = list(ex.cases) + [ex.make_inputs(rng) for _ in range(ex.trials)]
+    if device is not None:
+        # a chapter that trains on a GPU hands the answer GPU tensors: a tensor it makes on the
+        # CPU itself (torch.arange(n) without device=) must fail here, not in the training loop
+        trials = [_on(args, device) for args in trials]
     for args in trials:
         expected = ex.reference(*args)
         try:
@@ -239,7 +262,11 @@ def _verdict(ex: Exercise, answer: Any) -> str | None:
 
 
 def check(
-    exercise_id: str, answer: Any, quiet: bool = False, raise_on_failure: bool | None = None
+    exercise_id: str,
+    answer: Any,
+    quiet: bool = False,
+    raise_on_failure: bool | None = None,
+    device: torch.device | None = None,
 ) -> bool:
     """Grade ``answer`` for exercise ``exercise_id``; print the result and return it.
 
@@ -248,12 +275,20 @@ def check(
         answer: the reader's function (or value).
         quiet: print nothing.
         raise_on_failure: raise on a wrong answer; ``None`` follows ``CMLIB_CHECKS_RAISE=1``.
+        device: try the answer with its tensor arguments on this device (the one the chapter
+            trains on); ``None``: where the exercise makes them, the CPU. Its outputs must be
+            on the same device as the reference's. On the ``meta`` device (shapes without
+            values, which the tests use to stand in for a GPU) only shapes and devices are
+            compared.
 
     Raises:
         AssertionError: on a wrong answer when asked to (see ``raise_on_failure``).
+        TypeError: if ``device`` is not a ``torch.device``.
     """
+    if device is not None and not isinstance(device, torch.device):
+        raise TypeError(f"device must be a torch.device or None, got {type(device).__name__}")
     ex = get(exercise_id)
-    problem = _verdict(ex, answer)
+    problem = _verdict(ex, answer, device)
     if not quiet:
         if problem is None:
             print(f"✅ Exercise {ex.id} ({ex.title}): passed.")
@@ -266,7 +301,9 @@ def check(
     return problem is None
 
 
-def use_if_passed(exercise_id: str, answer: Any, fallback: Any, role: str) -> Any:
+def use_if_passed(
+    exercise_id: str, answer: Any, fallback: Any, role: str, device: torch.device | None = None
+) -> Any:
     """The reader's ``answer`` where exercise ``exercise_id`` passes, else cmlib's ``fallback``.
 
     A build exercise's next cell trains with whichever this returns, so the chapter runs to the
@@ -279,18 +316,26 @@ def use_if_passed(exercise_id: str, answer: Any, fallback: Any, role: str) -> An
         answer: the reader's function.
         fallback: cmlib's function for the same job.
         role: what it is for, as the start of a sentence: ``"the digit CVAE trains with"``.
+        device: where the chapter will run it. The check is made there too (on a GPU, an
+            answer that builds a CPU tensor passes on the CPU and would break training).
 
     Raises:
-        TypeError: if ``role`` is not a string or ``fallback`` is not callable.
+        TypeError: if ``role`` is not a string, ``fallback`` is not callable or ``device`` is
+            not a ``torch.device``.
     """
     if not isinstance(role, str) or not role:
         raise TypeError(f"role must be a non-empty string, got {role!r}")
     if not callable(fallback):
         raise TypeError(f"fallback must be a function, got {type(fallback).__name__}")
-    if check(exercise_id, answer, quiet=True, raise_on_failure=False):
+    if device is not None and not isinstance(device, torch.device):
+        raise TypeError(f"device must be a torch.device or None, got {type(device).__name__}")
+    on_cpu = check(exercise_id, answer, quiet=True, raise_on_failure=False)
+    here = device is None or device.type == "cpu"
+    if on_cpu and (here or check(exercise_id, answer, True, False, device)):
         print(f"{role} your {_name(answer)} (exercise {exercise_id} passed)")
         return answer
-    print(f"exercise {exercise_id} has not passed: {role} cmlib's {_name(fallback)}")
+    where = f" on {device}" if on_cpu else ""
+    print(f"exercise {exercise_id} has not passed{where}: {role} cmlib's {_name(fallback)}")
     return fallback
 
 

@@ -21,13 +21,13 @@ from torch import nn
 
 from .. import registry, runtime
 from ..validate import check_choice, check_int
-from . import cgan, store
+from . import cgan, cyclegan, referees, store
 from .base import Recipe
 
 
 def recipes() -> dict[str, Recipe]:
     """Every long-run recipe by name."""
-    return {r.name: r for r in (cgan.RECIPE,)}
+    return {r.name: r for r in (cgan.RECIPE, referees.REFEREES, cyclegan.CYCLEGAN)}
 
 
 def get_recipe(name: str) -> Recipe:

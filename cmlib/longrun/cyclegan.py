@@ -1,0 +1,162 @@
+"""Chapter 06 part 1's CycleGAN, trained longer (``ch06-cyclegan``).
+
+Part 1's data, models and loop (:func:`cmlib.cyclegan.train_cyclegan`), with more images, more
+steps and the sizes in :data:`CYCLEGAN_CONFIG`, scored every ``eval_every`` steps on the 500
+test pairs by the shipped referees (:mod:`cmlib.longrun.referees`, ``ch06-referees``): its
+metrics, and so its drift test, depend on them too. What each configuration reached is in
+``chapters/notes/models.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import cyclegan as cyclegan_package
+from .. import runtime, vision
+from .. import train as train_module
+from ..cyclegan import evaluation, losses, models, referees, training
+from ..cyclegan.evaluation import (
+    DIRECTIONS,
+    StyleClassifier,
+    photo_sketch_pairs,
+    score_both_directions,
+)
+from ..cyclegan.training import CycleGAN, CycleGANConfig, train_cyclegan
+from ..data.shapes import render, tasks, world
+from ..judge import AttributeJudge
+from .base import Recipe, TrainResult
+from .referees import IMAGE_SIZE, NUM_TEST
+
+
+def load_referees(
+    device: torch.device, seed: int = 0
+) -> tuple[dict[str, AttributeJudge], StyleClassifier]:
+    """The shipped referees (:func:`cmlib.cyclegan.referees.shipped_referees`)."""
+    judges, style, _ = referees.shipped_referees(device, seed)
+    return judges, style
+
+
+# ---------------------------------------------------------------------------------- CycleGAN
+CYCLEGAN_CONFIG: dict[str, Any] = {
+    **dataclasses.asdict(CycleGANConfig()),  # the reference recipe scaled down, then:
+    # the gpu profile's sizes; 10,000 steps of 32 with 6 residual blocks was no better
+    # (chapters/notes/models.md)
+    "num_steps": 6000,
+    "batch_size": 64,
+    "lr": 5e-4,
+    "num_per_domain": 8000,
+    "image_size": IMAGE_SIZE,
+    "referee_seed": 0,
+    "eval_every": 500,
+}
+_NOT_CONFIG = ("num_per_domain", "image_size", "referee_seed", "eval_every")
+
+
+def cyclegan_config(config: dict[str, Any]) -> CycleGANConfig:
+    """The :class:`CycleGANConfig` inside a recipe config (JSON lists back to tuples)."""
+    fields = {k: v for k, v in config.items() if k not in _NOT_CONFIG}
+    fields["betas"], fields["cycles"] = tuple(fields["betas"]), tuple(fields["cycles"])
+    return CycleGANConfig(**fields)
+
+
+def build_cyclegan(config: dict[str, Any]) -> CycleGAN:
+    """The four networks (the discriminators ship too: a reader can train on from them)."""
+    return CycleGAN(width=config["width"], num_blocks=config["num_blocks"], skip=config["skip"])
+
+
+def cyclegan_scores(
+    model: CycleGAN,
+    judges: dict[str, AttributeJudge],
+    style: StyleClassifier,
+    device: torch.device,
+    identity: bool = True,
+) -> dict[str, float]:
+    """Part 1's panel on the 500 test pairs, flattened to ``G_preserved``, ``F_mae``, … and,
+    with ``identity``, the identity map's ``identity_G_mae``, …"""
+    photos, sketches, attrs = photo_sketch_pairs("test", NUM_TEST, IMAGE_SIZE)
+    out = {}
+    runs = (("", model.g, model.f), ("identity_", None, None))
+    for prefix, g, f in runs if identity else runs[:1]:
+        panel = score_both_directions(g, f, photos, sketches, attrs, judges, style, device)
+        for direction, scores in zip(DIRECTIONS, panel.values()):
+            for key, value in scores.items():
+                out[f"{prefix}{direction[0]}_{key}"] = float(value)
+    return out
+
+
+def _train_cyclegan(
+    model: CycleGAN, config: dict[str, Any], seed: int, device: torch.device, progress: bool
+) -> TrainResult:
+    """Part 1's data and loop at the recipe's sizes, scored every ``eval_every`` steps."""
+    n = config["num_per_domain"]
+    photos_all, sketches_all, _ = photo_sketch_pairs(
+        "train", 2 * n, config["image_size"], seed=seed
+    )
+    judges, style = load_referees(device, config["referee_seed"])  # now, not in half an hour
+
+    def evaluate(step: int) -> dict[str, float]:
+        kept = cyclegan_scores(model, judges, style, device, identity=False)
+        if progress:  # make models' short log, between the bar's redraws
+            tqdm.write(
+                f"step {step}: "
+                + ", ".join(f"{k} {kept[k]:.3f}" for k in sorted(kept) if "ssim" not in k)
+            )
+        return kept
+
+    history = train_cyclegan(
+        model,
+        photos_all[:n],  # domain A: scenes 0..n-1
+        sketches_all[n:],  # domain B: scenes n..2n-1, so no scene is seen in both
+        cyclegan_config(config),
+        device,
+        seed=seed,
+        progress=progress,
+        evaluate=evaluate,
+        eval_every=config["eval_every"],
+    )
+    curve = {
+        ("step" if key == "eval_step" else key.removeprefix("eval_")): values
+        for key, values in history.steps.items()
+        if key.startswith("eval_")
+    }
+    curve["step"] = [int(s) for s in curve["step"]]
+    return TrainResult(steps=config["num_steps"], curve=curve)
+
+
+def evaluate_cyclegan(
+    model: CycleGAN, config: dict[str, Any], seed: int, device: torch.device
+) -> dict[str, float]:
+    """The shipped CycleGAN scored by the shipped referees (the drift test repeats this)."""
+    model.to(device).eval()
+    judges, style = load_referees(device, config["referee_seed"])
+    return cyclegan_scores(model, judges, style, device)
+
+
+CYCLEGAN = Recipe(
+    name="ch06-cyclegan",
+    summary="chapter 06 part 1's CycleGAN with more data and steps (scored by ch06-referees)",
+    config=CYCLEGAN_CONFIG,
+    build=build_cyclegan,
+    train=_train_cyclegan,
+    evaluate=evaluate_cyclegan,
+    code=[
+        models,
+        losses,
+        training,
+        evaluation,
+        cyclegan_package,
+        train_module,
+        vision,
+        runtime,
+        world,
+        render,
+        tasks,
+        sys.modules[__name__],
+    ],
+    seeds=(0,),
+)
