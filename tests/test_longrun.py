@@ -285,3 +285,15 @@ def test_shipped_model_has_not_drifted(name, seed):
             f"{name} seed {seed}: {key} is {metrics[key]:.4f} today, {value:.4f} in its manifest; "
             f"run `{store.rebuild_command(name, seed)}`"
         )
+
+
+def test_the_curve_comes_from_the_histories_evaluations():
+    from cmlib.longrun.base import curve_from_history
+    from cmlib.train import History
+
+    history = History()
+    history.log_step({"loss": 1.0})
+    history.log_step({"eval_step": 2, "eval_score": 0.5})
+    assert curve_from_history(history) == {"step": [2], "score": [0.5]}
+    with pytest.raises(ValueError, match="no evaluations"):
+        curve_from_history(History())

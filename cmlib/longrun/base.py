@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..train import History
+
 
 @dataclass
 class TrainResult:
@@ -44,3 +46,17 @@ class Recipe:
     evaluate: Callable[[nn.Module, dict[str, Any], int, torch.device], dict[str, float]]
     code: Sequence[types.ModuleType | Callable[..., Any]]
     seeds: tuple[int, ...] = (0,)
+
+
+def curve_from_history(history: History) -> dict[str, list[float]]:
+    """The manifest's evaluation curve from a trainer's ``History``: its ``eval_step`` series as
+    ``"step"`` (whole numbers) and each ``eval_<metric>`` series as ``<metric>``."""
+    curve = {
+        ("step" if key == "eval_step" else key.removeprefix("eval_")): values
+        for key, values in history.steps.items()
+        if key.startswith("eval_")
+    }
+    if "step" not in curve:
+        raise ValueError("the history has no evaluations (no 'eval_step' series)")
+    curve["step"] = [int(s) for s in curve["step"]]
+    return curve

@@ -43,7 +43,7 @@ from ..judge import (
     real_diversity,
     reference_judge,
 )
-from .base import Recipe, TrainResult
+from .base import Recipe, TrainResult, curve_from_history
 
 CONFIG: dict[str, Any] = {
     # data: chapter 04 part 3's, one object per 16×16 photo, a fresh prompt per image each time
@@ -166,12 +166,7 @@ def train(
         evaluate=evaluate,
         eval_every=config["eval_every"],
     )
-    curve = {
-        ("step" if key == "eval_step" else key.removeprefix("eval_")): values
-        for key, values in history.steps.items()
-        if key.startswith("eval_")
-    }
-    curve["step"] = [int(s) for s in curve["step"]]
+    curve = curve_from_history(history)
     return TrainResult(steps=config["steps"], curve=curve)
 
 

@@ -29,7 +29,7 @@ from ..cyclegan.evaluation import (
 from ..cyclegan.training import CycleGAN, CycleGANConfig, train_cyclegan
 from ..data.shapes import render, tasks, world
 from ..judge import AttributeJudge
-from .base import Recipe, TrainResult
+from .base import Recipe, TrainResult, curve_from_history
 from .referees import IMAGE_SIZE, NUM_TEST
 
 
@@ -119,12 +119,7 @@ def _train_cyclegan(
         evaluate=evaluate,
         eval_every=config["eval_every"],
     )
-    curve = {
-        ("step" if key == "eval_step" else key.removeprefix("eval_")): values
-        for key, values in history.steps.items()
-        if key.startswith("eval_")
-    }
-    curve["step"] = [int(s) for s in curve["step"]]
+    curve = curve_from_history(history)
     return TrainResult(steps=config["num_steps"], curve=curve)
 
 
