@@ -279,12 +279,24 @@ def test_shipped_model_has_not_drifted(name, seed):
         f"the recipe's config changed since {name} seed {seed} was shipped; run "
         f"`{store.rebuild_command(name, seed)}`"
     )
-    metrics = recipes.get_recipe(name).evaluate(model, manifest["config"], seed, CPU)
+    recipe = recipes.get_recipe(name)
+    metrics = recipe.evaluate(model, manifest["config"], seed, CPU)
+    scorers = "".join(
+        f" (it is scored by {other}: if that was trained again, this one's scores moved with it)"
+        for other in recipe.scored_by
+    )
     for key, value in manifest["metrics"].items():
         assert metrics[key] == pytest.approx(value, abs=0.01), (
             f"{name} seed {seed}: {key} is {metrics[key]:.4f} today, {value:.4f} in its manifest; "
-            f"run `{store.rebuild_command(name, seed)}`"
+            f"run `{store.rebuild_command(name, seed)}`{scorers}"
         )
+
+
+def test_every_recipe_that_is_scored_by_another_names_a_known_one():
+    known = recipes.recipes()
+    for recipe in known.values():
+        assert set(recipe.scored_by) <= set(known) - {recipe.name}, recipe.name
+    assert known["ch06-cyclegan"].scored_by == ("ch06-referees",)
 
 
 def test_the_curve_comes_from_the_histories_evaluations():

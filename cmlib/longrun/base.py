@@ -36,6 +36,8 @@ class Recipe:
             test calls it again on the shipped model.
         code: modules (or functions) whose source fixes the result; hashed into the manifest.
         seeds: the seeds ``make models`` ships.
+        scored_by: other recipes whose shipped models this one's evaluation uses (its
+            referees): when one of them is trained again, this one's metrics move too.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Recipe:
     evaluate: Callable[[nn.Module, dict[str, Any], int, torch.device], dict[str, float]]
     code: Sequence[types.ModuleType | Callable[..., Any]]
     seeds: tuple[int, ...] = (0,)
+    scored_by: tuple[str, ...] = ()
 
 
 def curve_from_history(history: History) -> dict[str, list[float]]:

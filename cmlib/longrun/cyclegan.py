@@ -154,4 +154,5 @@ CYCLEGAN = Recipe(
         sys.modules[__name__],
     ],
     seeds=(0,),
+    scored_by=(referees.RECIPE_NAME,),
 )
