@@ -32,15 +32,6 @@ from ..judge import AttributeJudge
 from .base import Recipe, TrainResult, curve_from_history
 from .referees import IMAGE_SIZE, NUM_TEST
 
-
-def load_referees(
-    device: torch.device, seed: int = 0
-) -> tuple[dict[str, AttributeJudge], StyleClassifier]:
-    """The shipped referees (:func:`cmlib.cyclegan.referees.shipped_referees`)."""
-    judges, style, _ = referees.shipped_referees(device, seed)
-    return judges, style
-
-
 # ---------------------------------------------------------------------------------- CycleGAN
 CYCLEGAN_CONFIG: dict[str, Any] = {
     **dataclasses.asdict(CycleGANConfig()),  # the reference recipe scaled down, then:
@@ -97,7 +88,8 @@ def _train_cyclegan(
     photos_all, sketches_all, _ = photo_sketch_pairs(
         "train", 2 * n, config["image_size"], seed=seed
     )
-    judges, style = load_referees(device, config["referee_seed"])  # now, not in half an hour
+    # loaded now, so that missing referees stop the run before half an hour of training
+    judges, style, _ = referees.shipped_referees(device, config["referee_seed"])
 
     def evaluate(step: int) -> dict[str, float]:
         kept = cyclegan_scores(model, judges, style, device, identity=False)
@@ -128,7 +120,7 @@ def evaluate_cyclegan(
 ) -> dict[str, float]:
     """The shipped CycleGAN scored by the shipped referees (the drift test repeats this)."""
     model.to(device).eval()
-    judges, style = load_referees(device, config["referee_seed"])
+    judges, style, _ = referees.shipped_referees(device, config["referee_seed"])
     return cyclegan_scores(model, judges, style, device)
 
 
