@@ -210,12 +210,13 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 #   §3.2.1.2 条件VAEs在跨模态学习中的应用;
 #   `04_prompt_generation_gan`, a conditional GAN — §3.2.1.1 GANs在跨模态学习中的应用,
 #   §2.1.1.2 图像嵌入模型.
-# * Encoder–decoder models, in four parts:
+# * Encoder–decoder models, in five parts:
 #   `05_captioning`, an image in, a caption out — §3.2.2.1 序列到序列学习,
 #   §3.1 提示词的概念与应用 (文本生成);
 #   `05_captioning_exposure`, exposure bias — §3.2.2.1 序列到序列学习;
 #   `05_captioning_heldout`, captions for held-out pairs — §3.2.2 基于编码器-解码器模型的跨模态学习;
-#   `05_text_to_image`, a prompt becomes an image one token at a time — §3.2.2.2 跨模态序列生成.
+#   `05_text_to_image`, a prompt becomes an image one token at a time, and
+#   `05_text_to_image_fidelity`, how faithful it is — §3.2.2.2 跨模态序列生成.
 # * Feature alignment, in five parts:
 #   `06_cyclegan`, CycleGAN, photo ↔ sketch without pairs — §4.1 特征对齐方法, §4.1.1.1 CycleGAN;
 #   `06_alignment`, adapting a classifier and aligning embedding spaces — §4.1 特征对齐方法:

@@ -13,12 +13,12 @@
 #
 # **Article sections:** §3.2.2 基于编码器-解码器模型的跨模态学习 and §3.2.2.2 跨模态序列生成
 # (cross-modal sequence generation). Parts 1–3 (`05_captioning`, `05_captioning_exposure`,
-# `05_captioning_heldout`) went from image to text. This part goes the other way.
+# `05_captioning_heldout`) went from image to text. This part and the next
+# (`05_text_to_image_fidelity`) go the other way.
 #
-# **Prerequisites:** `04_prompt_generation` and `04_prompt_generation_gan` (the prompts, the judge,
-# and the CVAE and cGAN compared here) and `05_captioning` (generating one token at a time, and
-# sampling). **Study time:** about 25 minutes of reading and exercises, plus about 4 minutes for the
-# notebook to run on a two-core laptop.
+# **Prerequisites:** `04_prompt_generation` (the prompts and the judge) and `05_captioning`
+# (generating one token at a time, and sampling). **Study time:** about 20 minutes of reading
+# and exercises, plus about 3 minutes for the notebook to run on a two-core laptop.
 #
 # A caption is a sequence of word tokens. If an image were a sequence of *image* tokens, the same
 # machinery — predict the next token from the ones before it and the prompt — would draw pictures.
@@ -30,11 +30,14 @@
 # 1. build an image vocabulary: k-means over 2×2 patches, and measure what it can still express;
 # 2. see an image as a sentence of 64 tokens;
 # 3. train a gated PixelCNN that writes those sentences from a prompt, and check that it is causal;
-# 4. sample, turn the temperature, and score prompt fidelity beside chapter 04's CVAE and cGAN.
+# 4. sample with a temperature and guidance, and watch a picture being written token by token.
+#
+# Part 5 (`05_text_to_image_fidelity`) then scores this model's prompt fidelity beside chapter
+# 04's CVAE and cGAN.
 #
 # **Key terms.** image token (图像词元) · codebook (码本) · vector quantisation (向量量化) ·
 # autoregressive model (自回归模型) · raster order (光栅顺序) · sampling temperature (采样温度) ·
-# prompt fidelity (提示词保真度).
+# classifier-free guidance (无分类器引导).
 
 # %%
 # %matplotlib inline
@@ -54,17 +57,14 @@ checkpoint = Checkpoints("05_text_to_image")  # learning checkpoints: asserted a
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# Sizes for the two run profiles: the cpu profile is sized for a few minutes on 2 cores.
-IMAGE_SIZE = 16
-NUM_TRAIN = runtime.pick(cpu=6000, gpu=20000)
-NUM_CODES = 512
-PATCH = 2
-CHANNELS = runtime.pick(cpu=32, gpu=96)
-DEPTH = runtime.pick(cpu=5, gpu=8)
-NUM_EPOCHS = runtime.pick(cpu=10, gpu=30)
-COND_DIM = 32
-SAMPLES_PER_PROMPT = runtime.pick(cpu=30, gpu=100)
-PROMPT_DROPOUT = 0.15  # share of training images seen without their prompt (for guidance)
+# One recipe, shared with part 5 (which loads this part's model from the registry, or trains
+# it the same way): its sizes for this run profile. The cpu profile is sized for about two
+# minutes of training on 2 cores.
+from cmlib.generation.token_recipe import TokenPriorRecipe
+
+RECIPE = TokenPriorRecipe.for_profile(runtime.profile())
+print(RECIPE)
+IMAGE_SIZE, NUM_CODES, PATCH = RECIPE.image_size, RECIPE.num_codes, RECIPE.patch
 GUIDANCE = 3.0
 TEMPERATURE = 0.7
 
@@ -76,17 +76,11 @@ TEMPERATURE = 0.7
 
 # %%
 from cmlib.data.shapes import COLORS, SHAPES
-from cmlib.data.shapes.prompt_text import evaluation_prompts, prompt_sampler
 from cmlib.data.shapes.tasks import one_object_photos
-from cmlib.data.shapes.text import shapes_vocab
-from cmlib.generation.generative import fidelity_over
 from cmlib.judge import judge_accuracy, reference_judge, reference_judge_name
 
-x_train, a_train = one_object_photos("train", NUM_TRAIN, IMAGE_SIZE, SEED)
+x_train, a_train, train_prompts = RECIPE.data(SEED)  # train_prompts: indices -> fresh prompts
 x_test, a_test = one_object_photos("test", 1000, IMAGE_SIZE, SEED)
-x_heldout, a_heldout = one_object_photos("heldout", 1000, IMAGE_SIZE, SEED)
-train_prompts = prompt_sampler(a_train, np.random.default_rng(SEED))  # indices -> fresh prompts
-vocab = shapes_vocab()
 
 judge, judge_status = reference_judge(DEVICE, SEED)  # chapter 04's judge, from the registry
 print(f"{reference_judge_name(SEED)}: {judge_status}")
@@ -115,7 +109,8 @@ print(f"{len(patches)} patches of {patches.shape[1]} numbers → tokens in [0, 1
 # round trip through tokens. No token model can draw better than its vocabulary can express.
 
 # %%
-codebooks = {k: PatchCodebook.fit(x_train, k, PATCH, seed=SEED) for k in (32, NUM_CODES)}
+codebooks = {32: PatchCodebook.fit(x_train, 32, PATCH, seed=SEED),
+             NUM_CODES: RECIPE.fit_codebook(x_train, SEED)}
 ceiling = {}
 for k, book in codebooks.items():
     rebuilt = book.decode(book.encode(x_test))
@@ -145,7 +140,7 @@ viz.show(
 # spread over many codes.
 
 # %%
-GRID = IMAGE_SIZE // PATCH
+GRID = RECIPE.grid
 train_tokens = codebook.encode(x_train).view(-1, GRID, GRID)
 first = {k: a_train[k][0].item() for k in ("color", "shape")}
 print(f"image 0 ({COLORS[first['color']]} {SHAPES[first['shape']]}) as tokens:")
@@ -159,49 +154,64 @@ print(f"the commonest 10% of the codes make up {share_top:.0%} of all tokens")
 #
 # `PromptPixelCNN` predicts every token from the tokens before it and the prompt:
 # p(image) = ∏ᵢ p(tokenᵢ | token₁ … tokenᵢ₋₁, prompt). It is a gated PixelCNN: two stacks of
-# convolutions whose shapes see only the rows above and the tokens to the left, and the prompt,
-# turned into a map over the grid, inside every gate (read
+# masked convolutions, and the prompt, turned into a map over the grid, inside every gate (read
 # `cmlib/generation/autoregressive.py`). One forward pass scores all 64 positions at once —
 # teacher forcing for free.
 #
-# Causality is a claim we can check: change one token and see which positions' predictions move.
+# Whether the convolutions really keep to that product is a claim we can check: change one token
+# and see which positions' predictions move.
+#
+# **Question 5.12 — predict, then run.** Change the token at row 3, column 4 of an image's
+# sentence. Whose predictions can move: (a) every position's, (b) only those of positions after
+# (3, 4) in raster order, or (c) only those of the eight neighbours of (3, 4)? Set `prediction`
+# to `"a"`, `"b"` or `"c"` before you run the cells after it.
 
 # %%
-from cmlib.generation import prompts
-from cmlib.generation.autoregressive import (
-    PromptPixelCNN,
-    TokenImageGenerator,
-    train_prompt_pixelcnn,
-)
+from cmlib.exercises import check
+
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("5.12", prediction)
+
+# %%
+from cmlib.generation.autoregressive import TokenImageGenerator
 
 runtime.seed_everything(SEED)
-text_encoder = prompts.BagOfWordsEncoder(vocab, COND_DIM)
-prior = PromptPixelCNN(NUM_CODES, GRID, COND_DIM, channels=CHANNELS, depth=DEPTH)
+prior, text_encoder = RECIPE.build()  # PromptPixelCNN(NUM_CODES, GRID, …) and its prompt encoder
+print(f"{sum(p.numel() for p in prior.parameters()):,} parameters in the PixelCNN")
 
-probe_tokens, probe_c = train_tokens[:1].clone(), torch.randn(1, COND_DIM)
+probe_c = torch.randn(1, RECIPE.cond_dim, generator=torch.Generator().manual_seed(SEED))
+probe_tokens = train_tokens[:1].clone()
 changed = probe_tokens.clone()
 changed[0, 3, 4] = (changed[0, 3, 4] + 1) % NUM_CODES  # change the token at row 3, column 4
 with torch.no_grad():
     moved = (prior(changed, probe_c) - prior(probe_tokens, probe_c)).abs().amax(1)[0] > 0
 print("positions whose prediction moved (1) when token (3, 4) changed:")
 print(moved.int().numpy())
+earlier = torch.arange(GRID * GRID).view(GRID, GRID) <= 3 * GRID + 4  # (3, 4) and before it
+checkpoint("causal-nothing-earlier-moved", moved[earlier].sum().item(), "<=", 0);
 
 # %% [markdown]
-# Only positions after (3, 4) in raster order may move — the rest of row 3 to its right, and the
-# rows below; nothing before it does. Now train it: next-token cross-entropy, a fresh prompt per
-# image each epoch, the prompt encoder learning alongside. For 15% of the images the prompt's
-# vector is replaced by zeros, so the same model also learns to draw *without* a prompt — section
-# 5 needs that.
+# The answer to question 5.12 is (b), by the checkpoint above: only positions after (3, 4) in
+# raster order may move — the rest of row 3 to its right, and the rows below; nothing before it
+# does, not even (3, 4) itself, which must predict its token without seeing it. That is what
+# the masks are for: the convolutions' shapes see only the rows above and the tokens to the
+# left. A model that could see ahead would learn to copy, and then could not draw.
+#
+# Now train it: next-token cross-entropy, a fresh prompt per image each epoch, the prompt
+# encoder learning alongside. For 15% of the images (`RECIPE.prompt_dropout`) the prompt's
+# vector is replaced by zeros, so the same model also learns to draw *without* a prompt —
+# section 5 needs that.
 
 # %%
-history = train_prompt_pixelcnn(prior, text_encoder, train_tokens, train_prompts, NUM_EPOCHS,
-                                DEVICE, prompt_dropout=PROMPT_DROPOUT, seed=SEED)
+history = RECIPE.train(prior, text_encoder, train_tokens, train_prompts, DEVICE, seed=SEED)
 print(f"final loss {history.train_loss[-1]:.3f} nats per token "
       f"(uniform over {NUM_CODES} codes: {np.log(NUM_CODES):.3f})")
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(range(1, NUM_EPOCHS + 1), history.train_loss, marker="o", label="train")
+ax.plot(range(1, RECIPE.num_epochs + 1), history.train_loss, marker="o", label="train")
 ax.axhline(np.log(NUM_CODES), color="grey", ls="--", label="uniform guess")
 ax.set(title="PixelCNN next-token loss", xlabel="epoch", ylabel="cross-entropy (nats/token)")
 ax.legend()
@@ -260,108 +270,29 @@ viz.show(
 )
 
 # %% [markdown]
-# ## 6. Prompt fidelity, beside chapter 04
+# ## 6. Into the model registry
 #
-# The judge reads colour and shape of 30 samples per prompt: the 15 seen colour–shape pairs, and
-# the 3 held-out pairs no generator saw. First plain sampling, then guided:
+# Part 5 scores this model, on many more samples than a glance at a grid. It loads what this
+# part trained from the model registry: the codebook, the PixelCNN and its prompt encoder in one
+# entry, with the recipe and a hash of the code that trained them. Where this part has not run
+# on a machine with this profile and seed, part 5 first trains the same recipe with the same
+# seed.
 
 # %%
-prompt_sets = evaluation_prompts(SEED)
+from cmlib.generation.token_recipe import save_token_prior
 
-
-def token_fidelity(name: str, guidance: float, temperature: float) -> dict[str, float]:
-    generator.guidance = guidance
-    return fidelity_over(judge, generator, text_encoder, prompt_sets[name], SAMPLES_PER_PROMPT,
-                         SEED, temperature=temperature)
-
-
-plain = token_fidelity("seen", 1.0, 1.0)
-guided = token_fidelity("seen", GUIDANCE, TEMPERATURE)
-heldout = token_fidelity("held-out", GUIDANCE, TEMPERATURE)
-print(f"{'seen prompts':<34}{'colour':>8}{'shape':>8}{'both':>8}")
-for label, scores in (("plain (w 1, T 1)", plain),
-                      (f"guided (w {GUIDANCE}, T {TEMPERATURE})", guided),
-                      ("held-out pairs, guided", heldout)):
-    print(f"{label:<34}{scores['color']:8.3f}{scores['shape']:8.3f}{scores['color+shape']:8.3f}")
-print(f"codebook ceiling (real test images through tokens): {ceiling[NUM_CODES]:.3f}")
+saved = save_token_prior(prior, text_encoder, codebook, RECIPE, SEED,
+                         metrics={"final_loss": history.train_loss[-1]})
+print(f"saved {saved.name}: {saved.path.stat().st_size / 1e6:.2f} MB, code version "
+      f"{saved.code_version[:12]}")
 
 # %% [markdown]
-# The bar for this model is a fidelity of 0.80 on seen prompts. The cpu profile trains a
-# 0.3M-parameter PixelCNN for 10 epochs (about 1.5 minutes on 2 cores); in our measurements over
-# seeds (`chapters/notes/checkpoints.md`) that has not been enough, so the checkpoint is measured
-# and recorded in every run but asserted only in the gpu profile, which trains a 3× wider,
-# deeper model three times longer. The cell says which attribute holds this run back: to draw a
-# shape, the model must commit to it in the object's first rows and keep every later token
-# consistent with that choice; a colour can be right token by token.
-
-# %%
-checkpoint("seen-prompt-fidelity", guided["color+shape"], ">=", 0.80, chance=1 / 18,
-           asserted_in=("gpu",))
-change = guided["color+shape"] - plain["color+shape"]
-print(f"in this run, guidance changed seen-prompt fidelity by {change:+.3f}")
-weaker = min(("color", "shape"), key=lambda k: guided[k])
-print(f"the weaker attribute in this run: {weaker} ({guided[weaker]:.3f}, the other "
-      f"{guided['shape' if weaker == 'color' else 'color']:.3f})")
-
-# %% [markdown]
-# Chapter 04 put its CVAE (part 1) and cGAN (part 3) in the model registry. Here they are on the
-# same prompts, judge and number of samples; the CVAE samples at the prior temperature τ = 0.3 its
-# chapter uses (the cGAN has no temperature). Where part 1 has not run on this machine the registry
-# trains its recipe first (about a minute); part 3's cGAN is shown where part 3 has run.
-
-# %%
-from cmlib.checkpoint import CheckpointError
-from cmlib.generation.generative import cgan_name, load_cgan
-from cmlib.registry import StaleModelError
-from cmlib.studio import models as studio_models
-
-drawer, drawer_status = studio_models.load_role("drawer", SEED, DEVICE)
-print(f"{studio_models.registry_name('drawer', SEED)}: {drawer_status}")
-generators = {"CVAE (chapter 04, part 1)": (drawer.cvae, drawer.text, 0.3)}
-try:
-    cgan, cgan_text = load_cgan(SEED, vocab)
-    generators["cGAN (chapter 04, part 3)"] = (cgan.to(DEVICE), cgan_text.to(DEVICE), 1.0)
-except (FileNotFoundError, StaleModelError, CheckpointError) as err:
-    print(f"{cgan_name(SEED)} is not available ({err}); run chapter 04 part 3 to add it")
-rows = {"PixelCNN on tokens (this part)": (guided["color+shape"], heldout["color+shape"])}
-for label, (model, encoder, temperature) in generators.items():
-    rows[label] = tuple(fidelity_over(judge, model, encoder, prompt_sets[name],
-                                      SAMPLES_PER_PROMPT, SEED, temperature)["color+shape"]
-                        for name in ("seen", "held-out"))
-print(f"{'model':<32}{'seen':>8}{'held-out':>10}   (colour+shape fidelity, this judge)")
-for label, (seen, held) in rows.items():
-    print(f"{label:<32}{seen:8.3f}{held:10.3f}")
-
-# %% [markdown]
-# ## 7. DALL·E in miniature — and what is missing
-#
-# The recipe is DALL·E's: a discrete image vocabulary, and an autoregressive model of image
-# tokens given the text. What this miniature leaves out, each a reason it draws worse:
-#
-# * **The vocabulary.** Here: k-means over 2×2 patches, 512 codes, never trained for the task.
-#   DALL·E: a discrete VAE learned end to end, 8192 codes, 32×32 tokens per 256×256 image.
-# * **The model.** Here: a gated PixelCNN of about 0.3M parameters with a local receptive field.
-#   DALL·E: a 12-billion-parameter transformer attending to every earlier token.
-# * **The prompt.** Here: a bag-of-words vector added inside the gates. DALL·E: text tokens and
-#   image tokens in one stream, every image token attending to the text.
-# * **The data.** Here: 6,000 synthetic images of 18 colour–shape pairs. DALL·E: 250 million
-#   image–text pairs from the web.
-# * **The choice.** Here: one sample per draw, sharpened by guidance. DALL·E: 512 samples
-#   reranked by CLIP (chapter 07's contrastive model).
-#
-# What is the same is the point of §3.2.2.2 跨模态序列生成: once both modalities are token
-# sequences, generating either from the other is next-token prediction.
-
-# %% [markdown]
-# ## 8 · Exercise
+# ## 7 · Exercise
 #
 # **Exercise 5.5** — classifier-free guidance: from the logits with the prompt and without it,
 # return `l(∅) + guidance · (l(prompt) − l(∅))`.
 
 # %%
-from cmlib.exercises import check
-
-
 def guided_logits(with_prompt, without_prompt, guidance):
     ### BEGIN SOLUTION
     return without_prompt + guidance * (with_prompt - without_prompt)
@@ -377,9 +308,9 @@ check("5.5", guided_logits)
 #   and its round trip sets a ceiling no token model can pass.
 # * A causal model of those tokens, conditioned on the prompt, draws an image one token at a
 #   time; its causality is a property of the convolutions' shapes, and checkable.
-# * Guidance and temperature trade diversity for fidelity at sampling time, without retraining.
-# * This run's fidelities are printed above, beside chapter 04's continuous generators on the
-#   same judge and prompts.
+# * Temperature and guidance act on each draw's logits at sampling time, without retraining.
+# * The model is in the registry now: part 5 (`05_text_to_image_fidelity`) measures what
+#   guidance buys, and scores this model's prompt fidelity beside chapter 04's generators.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - CHAPTER_START:.0f} s")

@@ -19,15 +19,15 @@
 #
 # **Prerequisites:** `07_retrieval` (the CLIP-style dual encoder and its contrastive loss); a
 # PyTorch training loop (loss, `backward`, optimiser step). **Study time:** about 25 minutes of
-# reading and exercises, plus about 3 minutes for the notebook to run on a two-core laptop.
+# reading and exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
 #
 # Everything runs on this machine's CPU cores: two processes talking through the gloo backend
 # stand in for two GPUs talking through NCCL. The code is the same.
 #
 # **You will:**
 # 1. see how `DistributedSampler` and DDP split the work and keep the copies identical;
-# 2. see why a contrastive loss needs the features of *every* process, and check that two
-#    processes with batch B compute exactly what one process computes with batch 2B;
+# 2. see why a contrastive loss needs the features of *every* process, and compare one step of
+#    two processes with batch B against one process with batch 2B;
 # 3. train with one and with two processes and compare;
 # 4. meet the practicalities: checkpoints, resume, seeds, logging, bf16.
 #
@@ -56,6 +56,7 @@ from torch.utils.data import DistributedSampler
 import cmlib
 from cmlib import distributed, runtime, viz
 from cmlib.claims import Checkpoints
+from cmlib.exercises import check
 
 SEED = runtime.seed_everything()
 checkpoint = Checkpoints("09_scaling_out")  # learning checkpoints: asserted and recorded
@@ -144,6 +145,19 @@ print(distributed.torchrun_command(SCRIPT, ["--num-epochs", NUM_EPOCHS], 2)[2:])
 # training mode normalises each rank by its own 32 images (DDP does not synchronise it;
 # `SyncBatchNorm` does, on GPUs).
 
+# %% [markdown]
+# **Question 9.2 — predict, then run.** Each of the two ranks gathers the features with their
+# gradient and computes its share of the loss: its 32 rows of the 64 × 64 logits, each
+# cross-entropy the mean over its 32 rows. Against the loss of one process on all 64 pairs, will
+# the mean of the two ranks' losses be (a) lower, (b) the same, to within 1e-5, or (c) higher?
+# Set `prediction` to `"a"`, `"b"` or `"c"` before you run the cells after it.
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("9.2", prediction)
+
 # %%
 compare_out = RUNS / "compare.json"
 job = distributed.run_torchrun(
@@ -165,6 +179,13 @@ pd.DataFrame({mode: compared[mode] for mode in ("gather", "local grad", "none")}
 # %%
 checkpoint("gather-loss-diff", compared["gather"]["loss_diff"], "<=", 1e-5)
 checkpoint("gather-grad-max-diff", compared["gather"]["grad_max_diff"], "<=", 1e-5);
+
+# %% [markdown]
+# The answer to question 9.2 is (b), by the checkpoint above: the `gather` row's `loss_diff`,
+# the mean of the two ranks' losses minus one process's loss, is within 1e-5: in this run, as in
+# every seed's, no more than rounding. Each rank averages the cross-entropies of its own 32 rows,
+# every row scored against all 64 columns; together the two ranks' rows are all 64 rows of the
+# one process's matrix, so the mean of their two means is its mean, summed in another order.
 
 # %% [markdown]
 # Without gathering the loss itself is another number: each rank's 32-way classification is
@@ -227,16 +248,19 @@ checkpoint("two-process-R@1", r1_two, ">=", 0.95)
 checkpoint("R@1-gap-two-vs-one", abs(r1_two - r1_one), "<=", 0.02, baseline=r1_one);
 
 # %% [markdown]
-# On two CPU cores the two processes share those cores (one thread each, where the single
-# process used both), and they add communication, so these times say little about scaling. In
-# this run the two-process job was the faster one: 4.321 s per epoch against 5.863 (43 s against
-# 52 s for the whole job), an order that need not hold in another run on shared cores. Data
-# parallelism pays when each rank has its own device.
+# In this run two processes were slower than one: 2.937 s per epoch against 2.626 (26 s against
+# 24 s for the whole job). On two CPU cores there is nothing to gain: the two processes share the
+# same two cores (one thread each, where the single process used both), so they have no more
+# compute between them than one process has. They only add work: every step they exchange
+# features and gradients through gloo, and the job starts two workers instead of one (each
+# imports torch and builds its model and data on those same cores). Such times also vary from
+# run to run on shared cores, so they say little about scaling. Data parallelism pays when each
+# rank has its own device.
 #
 # ## 4 · What gathering buys
 #
 # At a global batch of 128 this task is easy enough that 63 negatives per rank also reached R@1
-# 1.0 in the course's script runs (`chapters/notes/09_scaling_out.md`). The difference shows
+# 1.0 in the course's script runs (`chapters/notes/09_scaling_out.md`). A difference can show
 # when the per-rank batch is small. Two processes, a global batch of 16
 # (8 per rank), with and without gathering:
 
@@ -307,28 +331,36 @@ else:
 # %% [markdown]
 # ## 6 · Exercise
 #
-# **Exercise 9.1 — one rank's contrastive loss.** This rank holds its own B image and text
-# features; `all_images` and `all_texts` are every rank's features, gathered in rank order,
-# (N·B, D). Return this rank's share of CLIP's loss: its images against all texts and its texts
-# against all images, with the positive of local row i at global column rank·B + i, the two
-# cross-entropies averaged. The check compares your loss with cmlib's on random inputs, to
-# within 1e-5 + 1e-4 × |cmlib's value|, and then your gradients with respect to all four feature
-# matrices, to the same tolerance: with the gathered features detached (what a plain
-# `dist.all_gather` gives) the value is right, and no feature learns from being another rank's
-# negative.
+# **Exercise 9.1 — one rank's contrastive loss.** `all_images` and `all_texts` are every rank's
+# features, gathered in rank order with their gradient (as `AllGatherWithGrad` does), (N·B, D)
+# with N = `world_size`: this rank's own B pairs are rows rank·B … rank·B + B − 1 of both. Return
+# this rank's share of CLIP's loss: its B images against all N·B texts and its B texts against
+# all N·B images, the positive of local row i at global column rank·B + i. Each cross-entropy is
+# the mean over this rank's B rows (`F.cross_entropy`'s default: not summed, and not divided by
+# N·B); return the average of the two. The mean of the N ranks' losses is then CLIP's loss on
+# the N·B pairs (question 9.2). Take this rank's rows however you like: slice the features
+# first, or compute the (N·B, N·B) logits and slice their rows; both have the same value and the
+# same gradients. (`distributed_clip_loss` uses the rank's own `image_features` for its rows:
+# the same numbers, and in DDP the same gradients, because the gather's backward sends the
+# gradient of the local slice home.)
+#
+# The check compares your loss with cmlib's on random inputs, to within
+# 1e-5 + 1e-4 × |cmlib's value|, and then your gradients with respect to `all_images` and
+# `all_texts`, to the same tolerance: with the gathered columns detached (a plain
+# `dist.all_gather` gives the other ranks' features without their history) the value is right,
+# and no feature learns from being another rank's negative.
 
 # %%
 import torch.nn.functional as F
 
-from cmlib.exercises import check
 
-
-def rank_clip_loss(image_features, text_features, all_images, all_texts, rank, logit_scale):
+def rank_clip_loss(all_images, all_texts, rank, world_size, logit_scale):
     ### BEGIN SOLUTION
-    batch = image_features.shape[0]
-    labels = torch.arange(batch) + rank * batch
-    logits_per_image = logit_scale * image_features @ all_texts.T
-    logits_per_text = logit_scale * text_features @ all_images.T
+    batch = all_images.shape[0] // world_size
+    mine = slice(rank * batch, (rank + 1) * batch)  # this rank's own pairs
+    labels = torch.arange(batch, device=all_images.device) + rank * batch
+    logits_per_image = logit_scale * all_images[mine] @ all_texts.T  # (B, N·B)
+    logits_per_text = logit_scale * all_texts[mine] @ all_images.T  # (B, N·B)
     return (F.cross_entropy(logits_per_image, labels)
             + F.cross_entropy(logits_per_text, labels)) / 2
     ### END SOLUTION

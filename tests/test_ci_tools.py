@@ -63,7 +63,8 @@ def test_a_notebook_runs_after_the_notebooks_whose_models_it_loads():
         return (lane == then_lane and i < j) or (lane == lanes.SOLO != then_lane)
 
     assert before("04_prompt_generation", "04_prompt_generation_gan")
-    assert before("04_prompt_generation_gan", "05_text_to_image")  # the CVAE and the cGAN
+    assert before("04_prompt_generation_gan", "05_text_to_image_fidelity")  # the CVAE, the cGAN
+    assert before("05_text_to_image", "05_text_to_image_fidelity")  # part 4's token model
     for part in ("ablations", "identity", "one_direction"):
         assert before("06_cyclegan", f"06_cyclegan_{part}")  # part 1's CycleGAN
     assert before("06_cyclegan", "08_capstone_studio")  # the studio's translator

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cmlib.judge import AttributeJudge
-from cmlib.longrun import cgan, cyclegan, recipes, referees, store
+from cmlib.longrun import cgan, cyclegan, recipes, referees, store, token_prior
 
 CPU = torch.device("cpu")
 
@@ -309,3 +309,49 @@ def test_the_curve_comes_from_the_histories_evaluations():
     assert curve_from_history(history) == {"step": [2], "score": [0.5]}
     with pytest.raises(ValueError, match="no evaluations"):
         curve_from_history(History())
+
+
+TINY_TOKEN_PRIOR = {
+    **token_prior.CONFIG,
+    "num_train": 64,
+    "num_codes": 16,
+    "patch": 4,
+    "channels": 8,
+    "depth": 2,
+    "num_epochs": 2,
+    "eval_epochs": [1, 2],
+    "eval_samples_per_prompt": 1,
+    "samples_per_prompt": 1,
+}
+
+
+@pytest.fixture
+def tiny_token_prior(monkeypatch, models_dir):
+    """Chapter 05's token-model recipe on tiny data, with an untrained referee."""
+    monkeypatch.setattr(
+        token_prior,
+        "reference_judge",
+        lambda device, seed, progress=True: (AttributeJudge(16, 16).eval(), "untrained"),
+    )
+    tiny = dataclasses.replace(token_prior.RECIPE, config=TINY_TOKEN_PRIOR)
+    monkeypatch.setattr(recipes, "recipes", lambda: {tiny.name: tiny})
+    return tiny
+
+
+def test_token_prior_recipe_trains_ships_and_loads_back(tiny_token_prior):
+    before = torch.random.get_rng_state()
+    model, manifest = recipes.run_recipe("ch05-token-prior", 0, CPU, progress=False)
+    assert torch.equal(before, torch.random.get_rng_state()), "torch's random state changed"
+    assert manifest["steps"] == 2 and manifest["curve"]["step"] == [1, 2]  # one batch an epoch
+    assert {"seen color+shape", "held-out color+shape", "ceiling"} <= set(manifest["metrics"])
+    loaded, again = recipes.load_long_run("ch05-token-prior", 0, CPU)
+    assert again == manifest
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a.cpu(), b), k
+    assert loaded["codebook"].centres.abs().sum() > 0  # the fitted codebook, not the placeholder
+    metrics = token_prior.evaluate(loaded, again["config"], 0, CPU)
+    assert metrics == pytest.approx(manifest["metrics"])
+    images = token_prior.generator_of(loaded, again["config"]).sample_images(
+        loaded["text"](["a red circle"])
+    )
+    assert images.shape == (1, 3, 16, 16)

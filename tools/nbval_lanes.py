@@ -6,10 +6,10 @@ single-threaded), so ``make nbval`` runs two notebooks at a time, one per core, 
 ``CMLIB_THREADS=1`` (every checkpoint must hold with one thread too: ``make seeds``).
 
 Notebooks are not independent: a later part loads the model an earlier part saved in the
-registry (chapter 06's CycleGAN for parts 3–5, chapter 04's CVAE for chapter 05 part 4 and the
-studio), and trains it itself when it is not there yet. So the notebooks go in fixed *lanes*,
-each in the order below: a chapter's parts stay in one lane, in order, and a chapter that loads
-another's model comes after it.
+registry (chapter 06's CycleGAN for parts 3–5, chapter 04's CVAE for chapter 05 part 5 and the
+studio, chapter 05 part 4's token model for part 5), and trains it itself when it is not there
+yet. So the notebooks go in fixed *lanes*, each in the order below: a chapter's parts stay in
+one lane, in order, and a chapter that loads another's model comes after it.
 
 * The ``solo`` lane runs first, one notebook at a time with the default threads, before the
   other lanes start (``--lane-stage solo``). It holds the notebooks with a checkpoint that does
@@ -17,7 +17,7 @@ another's model comes after it.
   for seed 0 with one thread, ``chapters/notes/checkpoints.md``; its repair is the optimisation
   chapter's). Given two threads *beside* a one-thread lane, three threads on two cores slowed
   its training cell past nbval's 600-s cell timeout, so it runs alone. Part 1 goes with it,
-  first, because part 3 loads part 1's CVAE; chapter 05 part 4 loads both, and the studio
+  first, because part 3 loads part 1's CVAE; chapter 05 part 5 loads both, and the studio
   part 1's CVAE and judge. Part 2 (the digits) loads neither, so it runs in lane ``a``.
 * Lanes ``a`` and ``b`` then run side by side, one per pytest-xdist worker
   (``--lane-stage lanes``), balanced by the times this plugin reports. (A lane is an xdist

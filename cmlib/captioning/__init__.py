@@ -14,6 +14,7 @@ from .evaluation import (
     caption_scores,
     corpus_bleu,
     hallucination_rate,
+    nearest_neighbours,
 )
 from .models import (
     AttentionCaptioner,
@@ -32,6 +33,7 @@ __all__ = [
     "Captioner",
     "Decoded",
     "NearestNeighbourCaptioner",
+    "nearest_neighbours",
     "SlotCaptioner",
     "attention_in_object",
     "beam_search",

@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from ..data.shapes.captioning import CaptionData
 from ..data.shapes.parse import Parsed, agreement, parse_caption
@@ -174,8 +175,20 @@ def attention_in_object(
     return {"mass": mass, "area": area, "ratio": mass / area, "words": len(masses)}
 
 
+def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """For each query, the index of the key with the highest cosine similarity.
+
+    Shapes:
+        ``queries (B, D)``, ``keys (N, D)`` → ``(B,)`` long indices into ``keys``.
+    """
+    check_tensor("queries", queries, ("B", "D"), floating=True, nonempty=True)
+    check_tensor("keys", keys, ("N", queries.shape[1]), floating=True, nonempty=True)
+    similarity = F.normalize(queries, dim=1) @ F.normalize(keys, dim=1).T
+    return similarity.argmax(1)
+
+
 class NearestNeighbourCaptioner:
-    """Caption an image with the caption of its nearest training image (cosine, pooled grid).
+    """Caption an image with the caption of its nearest training image (cosine, flattened grid).
 
     The contrast for compositional generalisation: it can only repeat training captions, so
     it can never name a held-out (colour, shape) pair.
@@ -183,23 +196,29 @@ class NearestNeighbourCaptioner:
     Args:
         grids: ``(N, C, h, w)`` the training images' region grids.
         captions: their N captions.
+        nearest: ``(queries (B, D), keys (N, D)) -> (B,)`` indices; :func:`nearest_neighbours`
+            by default (chapter 05 part 3 passes the reader's, exercise 5.11).
     """
 
-    def __init__(self, grids: torch.Tensor, captions: Sequence[str]):
+    def __init__(
+        self,
+        grids: torch.Tensor,
+        captions: Sequence[str],
+        nearest: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nearest_neighbours,
+    ):
         check_tensor("grids", grids, ("N", "C", "h", "w"), floating=True, nonempty=True)
         check_same_length(grids=grids, captions=captions)
+        if not callable(nearest):
+            raise TypeError(f"nearest must be a function, got {type(nearest).__name__}")
         self.grid_shape = tuple(grids.shape[1:])
-        self.keys = self._embed(grids)
+        self.keys = grids.flatten(1)
         self.captions = list(captions)
-
-    @staticmethod
-    def _embed(grids: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.normalize(grids.flatten(1), dim=1)
+        self.nearest = nearest
 
     def __call__(self, grids: torch.Tensor) -> list[str]:
         check_tensor("grids", grids, ("B", *self.grid_shape), floating=True, nonempty=True)
-        nearest = (self._embed(grids) @ self.keys.T).argmax(1)
-        return [self.captions[i] for i in nearest.tolist()]
+        indices = self.nearest(grids.flatten(1), self.keys)
+        return [self.captions[i] for i in indices.tolist()]
 
 
 # ---------------------------------------------------------------- exposure bias

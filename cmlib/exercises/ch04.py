@@ -1,5 +1,7 @@
 """Chapter 04 exercises: the pieces of a CVAE and a GAN; part 2: the negative ELBO that the
-digit CVAE then trains with (4.4, a build exercise: its gradients are checked too)."""
+digit CVAE then trains with (4.4, a build exercise: its gradients are checked too). "Predict,
+then run" questions: β and the KL (4.5, part 2) and the partly collapsed cGAN's fidelity on seen
+prompts (4.6, part 3)."""
 
 from __future__ import annotations
 
@@ -187,5 +189,16 @@ register_prediction(
     "4.5",
     "which β leaves the least information in z (the smallest KL)?",
     {"a": "β = 0.25", "b": "β = 1", "c": "β = 4"},
+    "c",
+)
+
+register_prediction(
+    "4.6",
+    "the partly collapsed cGAN's colour+shape fidelity on seen prompts",
+    {
+        "a": "near chance (below 0.2)",
+        "b": "in between (0.2 to 0.85)",
+        "c": "most of the time (0.85 or more)",
+    },
     "c",
 )

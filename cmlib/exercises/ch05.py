@@ -1,9 +1,11 @@
-"""Chapter 05 exercises: the pieces of a captioner and of its evaluation, written by hand.
+"""Chapter 05 exercises, parts 1–3: the pieces of a captioner and of its evaluation, by hand.
 
 5.1 the masked cross-entropy, 5.2 one step of additive attention, 5.3 a length-normalised beam
 score, 5.4 clipped n-gram precision (BLEU's core; ``corpus_bleu_by_hand`` builds BLEU on it, and
-a test checks that against sacrebleu), 5.5 classifier-free guidance of a token model's logits
-(part 4), 5.6 scheduled sampling's step, which part 2 then trains with.
+a test checks that against sacrebleu), 5.6 scheduled sampling's step, which part 2 then trains
+with, 5.11 the nearest-neighbour search part 3's retrieval captioner then runs with; 5.7 and 5.10
+are predict-then-run questions (parts 2 and 3). Parts 4 and 5's exercises (5.5, 5.8, 5.9, 5.12)
+are in :mod:`cmlib.exercises.ch05_images`, imported at the end of this module.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..captioning.evaluation import nearest_neighbours
 from ..captioning.models import scheduled_sampling_inputs
 from . import Exercise, register, register_prediction
 
@@ -207,41 +210,6 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 5.5 classifier-free guidance
-def guided_logits(
-    with_prompt: torch.Tensor, without_prompt: torch.Tensor, guidance: float
-) -> torch.Tensor:
-    """Classifier-free guidance: move the logits ``guidance`` times the prompt's push away from
-    the unprompted ones, ``l(∅) + guidance · (l(c) − l(∅))``."""
-    return without_prompt + guidance * (with_prompt - without_prompt)
-
-
-def _logit_pair(rng: np.random.Generator):
-    b, k = int(rng.integers(1, 4)), int(rng.integers(4, 9))
-    pair = torch.from_numpy(rng.normal(size=(2, b, k))).float()
-    return pair[0], pair[1], float(rng.choice([0.5, 2.0, 3.0]))
-
-
-register(
-    Exercise(
-        id="5.5",
-        title="classifier-free guidance",
-        hint="start from the unprompted logits and add guidance times the difference the prompt "
-        "makes; guidance 1 gives back the prompted logits",
-        reference=guided_logits,
-        make_inputs=_logit_pair,
-        wrong_answers=(
-            lambda c, u, g: c + g * (c - u),  # starts from the prompted logits
-            lambda c, u, g: g * c,  # scales the logits: a temperature, not guidance
-            lambda c, u, g: (
-                torch.softmax(u, -1) + g * (torch.softmax(c, -1) - torch.softmax(u, -1))
-            ),
-        ),
-        trials=10,
-    )
-)
-
-
 # ---------------------------------------------------------------- 5.6 scheduled sampling's step
 def _same_coins(rule):
     """``rule``, leaving its generator as it found it. :func:`~cmlib.exercises.check` calls the
@@ -319,6 +287,55 @@ register(
 )
 
 
+# ---------------------------------------------------------------- 5.11 nearest neighbours
+def _retrieval_inputs(rng: np.random.Generator):
+    b, n, d = int(rng.integers(3, 7)), int(rng.integers(8, 16)), int(rng.integers(4, 9))
+    queries = torch.from_numpy(rng.normal(size=(b, d))).float()
+    # keys of very different lengths: a dot product, or a distance, without normalising picks
+    # other neighbours than the cosine does
+    lengths = torch.from_numpy(rng.uniform(0.2, 5.0, size=(n, 1))).float()
+    keys = torch.from_numpy(rng.normal(size=(n, d))).float() * lengths
+    return queries, keys
+
+
+def _dot_product(queries, keys):
+    return (queries @ keys.T).argmax(1)
+
+
+def _euclidean(queries, keys):
+    return torch.cdist(queries, keys).argmin(1)
+
+
+def _least_similar(queries, keys):
+    return (F.normalize(queries, dim=1) @ F.normalize(keys, dim=1).T).argmin(1)
+
+
+def _normalised_over_the_batch(queries, keys):
+    return (F.normalize(queries, dim=0) @ F.normalize(keys, dim=0).T).argmax(1)
+
+
+#: The mistakes exercise 5.11's check must reject, by name (the tests use the names).
+RETRIEVAL_MISTAKES = {
+    "dot product, not cosine": _dot_product,
+    "Euclidean distance without normalising": _euclidean,
+    "argmin of the cosine": _least_similar,
+    "normalised over the batch": _normalised_over_the_batch,
+}
+
+register(
+    Exercise(
+        id="5.11",
+        title="the retrieval captioner's nearest neighbours",
+        hint="normalise the rows of both (F.normalize(x, dim=1)), multiply queries by keys.T "
+        "to get (B, N) cosine similarities, and take the argmax over the keys",
+        reference=nearest_neighbours,
+        make_inputs=_retrieval_inputs,
+        wrong_answers=tuple(RETRIEVAL_MISTAKES.values()),
+        trials=10,
+    )
+)
+
+
 def corpus_bleu_by_hand(
     candidates: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4
 ) -> float:
@@ -357,3 +374,17 @@ register_prediction(
     },
     "c",
 )
+
+register_prediction(
+    "5.10",
+    "the slot decoder's colour+shape accuracy on held-out pairs, on the recoloured backbone",
+    {
+        "a": "below chance (1 in 18), like the first slot decoder's",
+        "b": "between chance and 3 × chance",
+        "c": "at least 3 × chance",
+    },
+    "c",
+)
+
+# parts 4 and 5 (a prompt becomes an image): 5.5, 5.8, 5.9 and 5.12
+from . import ch05_images  # noqa: E402, F401

@@ -1,5 +1,13 @@
-"""Chapter 06 exercises: the cycle-consistency loss, the LSGAN discriminator loss, orthogonal
-Procrustes."""
+"""Chapter 06 exercises: 6.1 the cycle-consistency loss and 6.2 the LSGAN discriminator loss
+(part 1, ``06_cyclegan``), 6.3 orthogonal Procrustes (part 2, ``06_alignment``).
+
+6.4–6.10 are predict-then-run questions: 6.4 and 6.5 in part 3 (``06_cyclegan_ablations``: the
+style without the cycle loss, the paired bound's pixel error), 6.6 and 6.7 in part 4
+(``06_cyclegan_identity``: colours without the identity loss, whether the cycle still closes),
+6.8 and 6.9 in part 5 (``06_cyclegan_one_direction``: F's style and its error on real sketches
+with the forward cycle only), 6.10 in part 2 (rotated GloVe recovered with no pairs). Each
+answer is backed by a learning checkpoint asserted in its notebook.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ import torch
 
 from ..alignment import procrustes
 from ..cyclegan import cycle_loss, lsgan_discriminator_loss
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 # ---------------------------------------------------------------- 6.1 cycle consistency
@@ -130,4 +138,82 @@ register(
         wrong_answers=(_target_first, _least_squares, _with_scale),
         atol=1e-6,
     )
+)
+
+
+# ---------------------------------------------------------------- 6.4–6.10 predict, then run
+register_prediction(
+    "6.4",
+    "the fraction of test scenes in the target style, G and F trained without the cycle loss",
+    {
+        "a": "at least 0.9 in both directions",
+        "b": "about half, a coin's verdict",
+        "c": "below 0.1",
+    },
+    "a",
+)
+
+register_prediction(
+    "6.5",
+    "the paired generator's pixel error (MAE) on test scenes, against the unpaired full model's",
+    {
+        "a": "lower, by more than 0.005 in both directions",
+        "b": "about the same (within 0.005)",
+        "c": "higher",
+    },
+    "a",
+)
+
+register_prediction(
+    "6.6",
+    "the fraction of test scenes whose colour G's sketch shows, trained without the identity loss",
+    {
+        "a": "at least 0.9",
+        "b": "between 0.5 and 0.9",
+        "c": "at most 0.5",
+    },
+    "c",
+)
+
+register_prediction(
+    "6.7",
+    "the round trip's pixel error (cycle MAE) without the identity loss, against the full model's",
+    {
+        "a": "more than 0.02 higher: the cycle breaks",
+        "b": "at most 0.02 higher, or lower: the cycle still closes",
+    },
+    "b",
+)
+
+register_prediction(
+    "6.8",
+    "the fraction of real sketches that F turns into photos (target style), forward cycle only",
+    {
+        "a": "at least 0.9",
+        "b": "about half",
+        "c": "below 0.1",
+    },
+    "a",
+)
+
+register_prediction(
+    "6.9",
+    "F's pixel error on real sketches over its error on G's sketches, forward cycle only",
+    {
+        "a": "below 0.9: real sketches are easier",
+        "b": "about 1 (between 0.9 and 1.1)",
+        "c": "at least 1.1: F does better on G's sketches",
+    },
+    "c",
+)
+
+register_prediction(
+    "6.10",
+    "the P@1 of a rotated GloVe aligned with no pairs, from the distances inside each space",
+    {
+        "a": "below 0.05, near chance",
+        "b": "between 0.05 and 0.95",
+        "c": "at least 0.95, as with 20 seed pairs",
+    },
+    "c",
 )

@@ -6,6 +6,8 @@
 * :mod:`~cmlib.generation.gan` — the conditional GAN and its trainer;
 * :mod:`~cmlib.generation.codebook` — an image vocabulary by vector quantisation (chapter 05);
 * :mod:`~cmlib.generation.autoregressive` — a PixelCNN over image tokens (chapter 05);
+* :mod:`~cmlib.generation.token_recipe` — chapter 05 part 4's token model, written once, in the
+  model registry for part 5;
 * :mod:`~cmlib.generation.generative` — ``generate`` from any of them, ``fidelity_over`` (the
   judge's score over a prompt set), and chapter 04's cGAN in the model registry.
 

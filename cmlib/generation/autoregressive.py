@@ -41,6 +41,21 @@ def shift_down(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
 
 
+def tempered_probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``softmax(logits / temperature)`` over the last dimension: the distribution a token is
+    drawn from. Below 1 sharpens it towards the likeliest token (the limit 0 is greedy); above 1
+    flattens it towards uniform.
+
+    Shapes:
+        ``logits (..., K)`` → probabilities ``(..., K)`` summing to 1 over the last dimension.
+    """
+    check_tensor("logits", logits, floating=True)
+    if logits.ndim == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"logits must have a non-empty last dimension, got {tuple(logits.shape)}")
+    check_number("temperature", temperature, low=1e-6)
+    return torch.softmax(logits / temperature, dim=-1)
+
+
 class GatedLayer(nn.Module):
     """One layer of both stacks, with the prompt's map added inside the gates.
 
@@ -178,7 +193,7 @@ class PromptPixelCNN(nn.Module):
                 if guided:
                     with_prompt, without = logits.chunk(2)
                     logits = without + guidance * (with_prompt - without)
-                probs = torch.softmax(logits / temperature, dim=1).cpu()
+                probs = tempered_probabilities(logits, temperature).cpu()
                 tokens[:, i, j] = (
                     torch.multinomial(probs, 1, generator=generator).squeeze(1).to(c.device)
                 )
@@ -228,6 +243,7 @@ def train_prompt_pixelcnn(
     prompt_dropout: float = 0.0,
     seed: int = 0,
     progress: bool = True,
+    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> History:
     """Next-token cross-entropy over every position of the grid, a fresh prompt each time.
 
@@ -247,6 +263,10 @@ def train_prompt_pixelcnn(
             prompt, so that the model also learns ``p(tokens)`` without one — what
             classifier-free guidance needs.
         seed: the batch order and the dropped prompts.
+        progress: show a tqdm bar.
+        eval_fn: called after each epoch (eval mode, no gradients) with the ``ModuleDict`` of
+            ``"model"`` and ``"text"``; returns metrics for :attr:`History.metrics` (an empty
+            dict on epochs it skips). It must not draw from the global random generators.
     """
     g = model.grid_size
     check_tensor("tokens", tokens, ("N", g, g), floating=False, nonempty=True)
@@ -276,6 +296,7 @@ def train_prompt_pixelcnn(
         step_fn=step,
         scheduler=schedule,
         grad_clip=1.0,
+        eval_fn=eval_fn,
         progress=progress,
         desc="prompt → tokens",
     )

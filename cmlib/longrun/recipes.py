@@ -21,13 +21,14 @@ from torch import nn
 
 from .. import registry, runtime
 from ..validate import check_choice, check_int
-from . import cgan, cyclegan, referees, store
+from . import cgan, cyclegan, referees, store, token_prior
 from .base import Recipe
 
 
 def recipes() -> dict[str, Recipe]:
     """Every long-run recipe by name."""
-    return {r.name: r for r in (cgan.RECIPE, referees.REFEREES, cyclegan.CYCLEGAN)}
+    order = (cgan.RECIPE, token_prior.RECIPE, referees.REFEREES, cyclegan.CYCLEGAN)
+    return {r.name: r for r in order}
 
 
 def get_recipe(name: str) -> Recipe:
