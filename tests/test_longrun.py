@@ -271,8 +271,9 @@ def _shipped():
 @pytest.mark.parametrize(("name", "seed"), _shipped())
 def test_shipped_model_has_not_drifted(name, seed):
     """Each shipped model loads strictly into today's code and scores what its manifest says,
-    within 0.01, on its recipe's evaluation. A change to the model or its evaluation fails here
-    until `make models` is run again."""
+    within 0.01, on its recipe's evaluation, or on its fingerprint (a fixed subset of the test
+    split) where the recipe has one. A change to the model or its evaluation fails here until
+    `make models` is run again."""
     model, manifest = recipes.load_long_run(name, seed, CPU)
     recipe_config = json.loads(json.dumps(recipes.get_recipe(name).config))  # tuples as lists
     assert manifest["config"] == recipe_config, (
@@ -280,12 +281,16 @@ def test_shipped_model_has_not_drifted(name, seed):
         f"`{store.rebuild_command(name, seed)}`"
     )
     recipe = recipes.get_recipe(name)
-    metrics = recipe.evaluate(model, manifest["config"], seed, CPU)
+    score = recipe.fingerprint or recipe.evaluate
+    metrics = score(model, manifest["config"], seed, CPU)
     scorers = "".join(
         f" (it is scored by {other}: if that was trained again, this one's scores moved with it)"
         for other in recipe.scored_by
     )
+    assert metrics, f"{name}: nothing to compare"
     for key, value in manifest["metrics"].items():
+        if key not in metrics:  # the fingerprint scores a subset of the metrics
+            continue
         assert metrics[key] == pytest.approx(value, abs=0.01), (
             f"{name} seed {seed}: {key} is {metrics[key]:.4f} today, {value:.4f} in its manifest; "
             f"run `{store.rebuild_command(name, seed)}`{scorers}"
@@ -355,3 +360,29 @@ def test_token_prior_recipe_trains_ships_and_loads_back(tiny_token_prior):
         loaded["text"](["a red circle"])
     )
     assert images.shape == (1, 3, 16, 16)
+    fingerprint = {"test nll", "first seen prompts color+shape", "ceiling"}
+    assert fingerprint <= set(manifest["metrics"])
+
+
+def test_a_fingerprint_added_after_shipping_changes_only_the_metrics(tiny_token_prior, monkeypatch):
+    def use(recipe):
+        monkeypatch.setattr(recipes, "recipes", lambda: {recipe.name: recipe})
+
+    without = dataclasses.replace(tiny_token_prior, fingerprint=None)
+    use(dataclasses.replace(without, evaluate=lambda m, c, s, d: {"seen color+shape": 0.5}))
+    trained, shipped = recipes.run_recipe("ch05-token-prior", 0, CPU, progress=False)
+    assert set(shipped["metrics"]) == {"seen color+shape"}  # shipped without a fingerprint
+    use(tiny_token_prior)
+    added = recipes.add_fingerprint("ch05-token-prior", 0, CPU)
+    fingerprint = {"test nll", "first seen prompts color+shape", "ceiling"}
+    assert set(added["metrics"]) == {"seen color+shape"} | fingerprint
+    same = {k: v for k, v in added.items() if k not in ("metrics", "tensors")}
+    assert same == {k: v for k, v in shipped.items() if k not in ("metrics", "tensors")}
+    # the same weights (safetensors orders its header by a hash map, so the checksum moves)
+    assert added["tensors"]["bytes"] == shipped["tensors"]["bytes"]
+    loaded, _ = recipes.load_long_run("ch05-token-prior", 0, CPU)
+    for (k, a), (_, b) in zip(trained.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    use(without)
+    with pytest.raises(ValueError, match="no fingerprint"):
+        recipes.add_fingerprint("ch05-token-prior", 0, CPU)

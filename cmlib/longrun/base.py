@@ -38,6 +38,10 @@ class Recipe:
         seeds: the seeds ``make models`` ships.
         scored_by: other recipes whose shipped models this one's evaluation uses (its
             referees): when one of them is trained again, this one's metrics move too.
+        fingerprint: ``fingerprint(model, config, seed, device)`` → a few metrics on a fixed
+            subset of the test split, seconds where :attr:`evaluate` takes minutes; its keys
+            are among ``evaluate``'s. The drift test recomputes these instead of the whole
+            evaluation (``None``: it recomputes ``evaluate``).
     """
 
     name: str
@@ -49,6 +53,9 @@ class Recipe:
     code: Sequence[types.ModuleType | Callable[..., Any]]
     seeds: tuple[int, ...] = (0,)
     scored_by: tuple[str, ...] = ()
+    fingerprint: (
+        Callable[[nn.Module, dict[str, Any], int, torch.device], dict[str, float]] | None
+    ) = None
 
 
 def curve_from_history(history: History) -> dict[str, list[float]]:

@@ -91,6 +91,30 @@ def run_recipe(
     return model, store.serialise(store.model_name(name, seed), model, manifest)[1]
 
 
+def add_fingerprint(name: str, seed: int, device: torch.device) -> dict[str, Any]:
+    """Score a shipped model's fingerprint and add it to its manifest's metrics, the weights
+    and everything else unchanged (for a recipe that gained a fingerprint after it shipped; a
+    model trained since has it already, since ``evaluate`` returns its keys).
+
+    Returns:
+        the manifest as written.
+
+    Raises:
+        ValueError: if the recipe has no fingerprint.
+        LongRunError: as :func:`load_long_run`.
+    """
+    recipe = get_recipe(name)
+    if recipe.fingerprint is None:
+        raise ValueError(f"recipe {name} has no fingerprint")
+    model, manifest = load_long_run(name, seed, device)
+    with own_random_state(seed):
+        scores = recipe.fingerprint(model, manifest["config"], seed, device)
+    kept = {k: v for k, v in manifest.items() if k not in ("format", "name", "tensors")}
+    kept["metrics"] = {**manifest["metrics"], **scores}
+    store.save_long_run(store.model_name(name, seed), model, kept)
+    return store.read_manifest(name, seed)
+
+
 def load_long_run(name: str, seed: int, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The shipped model of recipe ``name`` and ``seed``, built from its manifest's config and
     loaded strictly, in eval mode on ``device``; and its manifest.
