@@ -10,7 +10,22 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import runtime
+from ..data.shapes import prompt_text, render, tasks, world
+from ..data.shapes import text as shapes_text
 from ..train import History
+
+#: The code every ShapesWorld recipe's result depends on besides its own: the seeding and the
+#: data (scenes, rendering, the task splits, prompts and captions). A recipe's ``code`` adds its
+#: models, trainer and referee to these.
+SHAPES_WORLD_CODE: tuple[types.ModuleType, ...] = (
+    runtime,
+    world,
+    render,
+    tasks,
+    prompt_text,
+    shapes_text,
+)
 
 
 @dataclass

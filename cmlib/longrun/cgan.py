@@ -26,10 +26,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import judge as judge_module
-from .. import runtime, vision
 from .. import train as train_module
-from ..data.shapes import COLORS, SHAPES, prompt_text, render, tasks, world
-from ..data.shapes import text as shapes_text
+from .. import vision
+from ..data.shapes import COLORS, SHAPES
 from ..data.shapes.prompt_text import evaluation_prompts, make_prompt, prompt_sampler
 from ..data.shapes.tasks import one_object_photos
 from ..data.shapes.text import shapes_vocab
@@ -43,7 +42,7 @@ from ..judge import (
     real_diversity,
     reference_judge,
 )
-from .base import Recipe, TrainResult, curve_from_history
+from .base import SHAPES_WORLD_CODE, Recipe, TrainResult, curve_from_history
 
 CONFIG: dict[str, Any] = {
     # data: chapter 04 part 3's, one object per 16×16 photo, a fresh prompt per image each time
@@ -203,12 +202,7 @@ RECIPE = Recipe(
         judge_module,
         train_module,
         vision,
-        runtime,
-        world,
-        render,
-        tasks,
-        prompt_text,
-        shapes_text,
+        *SHAPES_WORLD_CODE,
         sys.modules[__name__],
     ],
     seeds=(),

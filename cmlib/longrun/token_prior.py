@@ -25,10 +25,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .. import judge as judge_module
-from .. import runtime
 from .. import train as train_module
-from ..data.shapes import prompt_text, render, tasks, world
-from ..data.shapes import text as shapes_text
 from ..data.shapes.prompt_text import evaluation_prompts, prompt_sampler
 from ..data.shapes.tasks import one_object_photos
 from ..generation import autoregressive, codebook, generative, prompts, token_recipe
@@ -36,7 +33,7 @@ from ..generation.autoregressive import TokenImageGenerator
 from ..generation.generative import fidelity_over
 from ..generation.token_recipe import TokenPriorRecipe, token_prior_bundle
 from ..judge import REFERENCE_WIDTH, AttributeJudge, judge_accuracy, reference_judge
-from .base import Recipe, TrainResult
+from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
 
 #: the model's recipe: part 4's, with a 2× wider, 8-layer PixelCNN and 12,000 images
 MODEL = TokenPriorRecipe(num_train=12000, channels=64, depth=8, num_epochs=10)
@@ -198,12 +195,7 @@ RECIPE = Recipe(
         generative,
         judge_module,
         train_module,
-        runtime,
-        world,
-        render,
-        tasks,
-        prompt_text,
-        shapes_text,
+        *SHAPES_WORLD_CODE,
         sys.modules[__name__],
     ],
     seeds=(0, 1, 2),
