@@ -211,13 +211,14 @@ print(f"the weaker attribute in this run: {weaker} ({guided[weaker]:.3f}, the ot
 # %% [markdown]
 # ## 4. A minute against seven: the long run
 #
-# Part 4's model is small because this notebook has a few minutes on a laptop. The long-run
-# recipe `ch05-token-prior` (`cmlib/longrun/token_prior.py`) trains the same model — codebook
-# recipe, gated PixelCNN, prompt encoder, loss, schedule — twice as wide, with 8 gated layers
-# instead of 5, on 12,000 images instead of 6,000: about seven minutes on two cores. `make
-# models` trained it for seeds 0, 1 and 2 and shipped the weights in `models/`, each with a
-# manifest: its recipe, wall time, the fidelity reached during training, and its scores, which
-# a unit test recomputes. The gpu profile trains it here instead, for this run's seed.
+# In the cpu profile part 4's model is small, because a notebook has a few minutes on a laptop.
+# The long-run recipe `ch05-token-prior` (`cmlib/longrun/token_prior.py`) trains the same model
+# — codebook recipe, gated PixelCNN, prompt encoder, loss, schedule — twice as wide, with 8
+# gated layers instead of 5, on 12,000 images instead of 6,000: about seven minutes on two
+# cores. `make models` trained it for seeds 0, 1 and 2 and shipped the weights in `models/`,
+# each with a manifest: its recipe, wall time, the fidelity reached during training, and its
+# scores, part of which a unit test recomputes. The gpu profile trains it here instead, for
+# this run's seed; there part 4's own model is the larger one, as the size table shows.
 
 # %%
 from cmlib.generation.token_recipe import TokenPriorRecipe

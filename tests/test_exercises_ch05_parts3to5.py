@@ -63,3 +63,10 @@ def test_nearest_neighbours_and_the_captioner_that_uses_it():
     assert own(queries.view(3, 2, 1, 1)) == ["a", "a", "a"] and calls == [((3, 2), (3, 2))]
     with pytest.raises(TypeError, match="nearest"):
         NearestNeighbourCaptioner(grids, ["a", "b", "c"], nearest="cosine")
+    for bad, error in (
+        (lambda q, k: torch.full((len(q),), -1), ValueError),  # would wrap to the last caption
+        (lambda q, k: torch.zeros(len(q)), TypeError),  # floats are not indices
+        (lambda q, k: torch.zeros(len(q), 2, dtype=torch.long), ValueError),
+    ):
+        with pytest.raises(error, match="nearest"):
+            NearestNeighbourCaptioner(grids, ["a", "b", "c"], nearest=bad)(grids)

@@ -287,7 +287,12 @@ def test_shipped_model_has_not_drifted(name, seed):
         f" (it is scored by {other}: if that was trained again, this one's scores moved with it)"
         for other in recipe.scored_by
     )
-    assert metrics, f"{name}: nothing to compare"
+    missing = set(metrics) - set(manifest["metrics"])
+    assert metrics and not missing, (
+        f"{name} seed {seed}: its manifest lacks {sorted(missing)}; score them with "
+        f"cmlib.longrun.recipes.add_fingerprint({name!r}, {seed}, device) or run "
+        f"`{store.rebuild_command(name, seed)}`"
+    )
     for key, value in manifest["metrics"].items():
         if key not in metrics:  # the fingerprint scores a subset of the metrics
             continue
@@ -383,6 +388,20 @@ def test_a_fingerprint_added_after_shipping_changes_only_the_metrics(tiny_token_
     loaded, _ = recipes.load_long_run("ch05-token-prior", 0, CPU)
     for (k, a), (_, b) in zip(trained.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match="on the CPU"):
+        recipes.add_fingerprint("ch05-token-prior", 0, torch.device("meta"))
+    with pytest.raises(ValueError, match="seed"):
+        recipes.add_fingerprint("ch05-token-prior", -1, CPU)
+    manifest_path = store.paths(store.model_name("ch05-token-prior", 0))[1]
+    edited = json.loads(manifest_path.read_text())
+    edited["metrics"]["test nll"] += 1.0  # a manifest that disagrees with today's scores
+    store.save_long_run(
+        edited["name"],
+        loaded,
+        {k: v for k, v in edited.items() if k not in ("format", "name", "tensors")},
+    )
+    with pytest.raises(ValueError, match="disagrees"):
+        recipes.add_fingerprint("ch05-token-prior", 0, CPU)
     use(without)
     with pytest.raises(ValueError, match="no fingerprint"):
         recipes.add_fingerprint("ch05-token-prior", 0, CPU)

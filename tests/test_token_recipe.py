@@ -1,6 +1,9 @@
 """cmlib.generation.token_recipe: chapter 05 part 4's token model, saved by part 4 and loaded by
 part 5; and the sampling temperature it draws with."""
 
+import random
+
+import numpy as np
 import pytest
 import torch
 
@@ -27,6 +30,14 @@ def _registry(tmp_path, monkeypatch):
     monkeypatch.setenv("CMLIB_PROFILE", "cpu")
 
 
+def _random_state():
+    return torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+
+
+def _same_state(a, b):
+    return torch.equal(a[0], b[0]) and (a[1] == b[1]).all() and a[2] == b[2]
+
+
 def _weights(module):
     return {k: v.clone() for k, v in module.state_dict().items()}
 
@@ -51,13 +62,15 @@ def test_a_fresh_machine_trains_part_fours_model_then_loads_it(tmp_path):
     prior, text = TINY.build()
     TINY.train(prior, text, tokens, prompt_fn, CPU, seed=1, progress=False)
 
-    # part 5 on a machine where part 4 has not run trains the same model
-    state = torch.random.get_rng_state()
+    # part 5 on a machine where part 4 has not run trains the same model, and leaves the
+    # caller's random state (one unlike the seed the model is trained with) as it was
+    runtime.seed_everything(12345)
+    state = _random_state()
     generator, text_encoder, status = load_or_train_token_prior(
         1, CPU, guidance=2.0, progress=False, recipe=TINY
     )
     assert status == "trained: missing"
-    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state is kept
+    assert _same_state(state, _random_state())
     assert not generator.training and generator.guidance == 2.0
     assert torch.equal(generator.codebook.centres, book.centres)
     for name, value in _weights(prior).items():
@@ -66,8 +79,10 @@ def test_a_fresh_machine_trains_part_fours_model_then_loads_it(tmp_path):
         assert torch.equal(text_encoder.state_dict()[name], value), name
 
     # and the next call loads it, unchanged
+    state = _random_state()
     again, _, status = load_or_train_token_prior(1, CPU, progress=False, recipe=TINY)
     assert status == "loaded"
+    assert _same_state(state, _random_state())
     for name, value in _weights(generator.prior).items():
         assert torch.equal(again.prior.state_dict()[name], value), name
     images_out = again.sample_images(text_encoder(["a red circle"] * 2))

@@ -218,6 +218,12 @@ class NearestNeighbourCaptioner:
     def __call__(self, grids: torch.Tensor) -> list[str]:
         check_tensor("grids", grids, ("B", *self.grid_shape), floating=True, nonempty=True)
         indices = self.nearest(grids.flatten(1), self.keys)
+        check_tensor("nearest's result", indices, (len(grids),), floating=False)
+        if len(indices) and (indices.min() < 0 or indices.max() >= len(self.captions)):
+            raise ValueError(
+                f"nearest must return indices in [0, {len(self.captions)}), got "
+                f"[{int(indices.min())}, {int(indices.max())}]"
+            )
         return [self.captions[i] for i in indices.tolist()]
 
 

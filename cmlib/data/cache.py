@@ -120,7 +120,9 @@ def random_state_kept() -> Iterator[None]:
     Without this a run with an empty cache and a run with a full one would train different models
     from the same seed.
     """
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    # every CUDA device whenever CUDA is there, initialised yet or not: the block may be the
+    # first to use it, and a reseed inside it must not leak out
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     numpy_state, python_state = np.random.get_state(), random.getstate()
     with torch.random.fork_rng(devices=cuda):
         try:

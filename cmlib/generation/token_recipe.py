@@ -21,14 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import registry, runtime
+from .. import registry, runtime, text
+from .. import train as train_module
 from ..data import shapes
 from ..data.cache import random_state_kept
 from ..data.shapes.prompt_text import prompt_sampler
 from ..data.shapes.tasks import one_object_photos
 from ..data.shapes.text import shapes_vocab
 from ..train import History
-from ..validate import check_choice, check_int
+from ..validate import check_choice, check_int, check_number
 from . import autoregressive, codebook, prompts
 from .autoregressive import PromptPixelCNN, TokenImageGenerator, train_prompt_pixelcnn
 from .codebook import PatchCodebook
@@ -66,6 +67,17 @@ class TokenPriorRecipe:
     num_epochs: int = 10
     cond_dim: int = 32
     prompt_dropout: float = 0.15
+
+    def __post_init__(self):
+        for name in ("num_train", "image_size", "num_codes", "patch", "channels", "depth"):
+            check_int(name, getattr(self, name))
+        check_int("num_epochs", self.num_epochs)
+        check_int("cond_dim", self.cond_dim)
+        if self.image_size % self.patch:
+            raise ValueError(
+                f"patch must divide image_size, got patch {self.patch} and size {self.image_size}"
+            )
+        check_number("prompt_dropout", self.prompt_dropout, low=0.0, high=1.0)
 
     @classmethod
     def for_profile(cls, profile: str) -> TokenPriorRecipe:
@@ -140,7 +152,17 @@ def token_prior_name(seed: int) -> str:
 
 
 def _code() -> list:
-    return [shapes, codebook, autoregressive, prompts, TokenPriorRecipe]
+    # the data, the model and its encoder, the vocabulary, and the loop, seeding and batches
+    return [
+        shapes,
+        codebook,
+        autoregressive,
+        prompts,
+        text,
+        train_module,
+        runtime,
+        TokenPriorRecipe,
+    ]
 
 
 def _settings(recipe: TokenPriorRecipe, seed: int) -> dict:
@@ -190,11 +212,19 @@ def save_token_prior(
 def train_token_prior(
     recipe: TokenPriorRecipe, seed: int, device: torch.device, progress: bool = True
 ) -> tuple[nn.ModuleDict, History]:
-    """Part 4's whole run in one call: data, codebook, initial weights (seeded), training.
+    """Part 4's whole run in one call: data, codebook, initial weights, training.
+
+    It seeds the global random generators with ``seed`` before it builds the model, as part 4
+    does, and leaves them where training left them.
 
     Returns:
-        ``(bundle, history)``: ``bundle`` holds ``"codebook"``, ``"prior"`` and ``"text"``.
+        ``(bundle, history)``: ``bundle`` holds ``"codebook"``, ``"prior"`` and ``"text"``, all
+        on ``device``.
     """
+    if not isinstance(recipe, TokenPriorRecipe):
+        raise TypeError(f"recipe must be a TokenPriorRecipe, got {type(recipe).__name__}")
+    if not isinstance(device, torch.device):
+        raise TypeError(f"device must be a torch.device, got {type(device).__name__}")
     images, _, prompt_fn = recipe.data(seed)
     book = recipe.fit_codebook(images, seed)
     tokens = book.encode(images).view(-1, recipe.grid, recipe.grid)
@@ -203,7 +233,7 @@ def train_token_prior(
     history = recipe.train(
         bundle["prior"], bundle["text"], tokens, prompt_fn, device, seed, progress
     )
-    return bundle, history
+    return bundle.to(device), history
 
 
 def load_or_train_token_prior(
@@ -231,6 +261,7 @@ def load_or_train_token_prior(
         ``(generator, text_encoder, status)``, both in eval mode on ``device``; status is
         ``"loaded"`` or why the model was trained.
     """
+    check_number("guidance", guidance, low=0.0)  # before minutes of training, not after
     if recipe is None:
         recipe = TokenPriorRecipe.for_profile(runtime.profile())
     if not isinstance(recipe, TokenPriorRecipe):

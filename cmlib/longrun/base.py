@@ -10,22 +10,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import runtime
-from ..data.shapes import prompt_text, render, tasks, world
-from ..data.shapes import text as shapes_text
+from .. import runtime, text
+from ..data import shapes
 from ..train import History
 
-#: The code every ShapesWorld recipe's result depends on besides its own: the seeding and the
-#: data (scenes, rendering, the task splits, prompts and captions). A recipe's ``code`` adds its
-#: models, trainer and referee to these.
-SHAPES_WORLD_CODE: tuple[types.ModuleType, ...] = (
-    runtime,
-    world,
-    render,
-    tasks,
-    prompt_text,
-    shapes_text,
-)
+#: The code every ShapesWorld recipe's result depends on besides its own: the seeding, the
+#: data (the whole ``cmlib.data.shapes`` package: scenes, rendering, splits, prompts, captions)
+#: and the vocabulary. A recipe's ``code`` adds its models, trainer and referee to these.
+SHAPES_WORLD_CODE: tuple[types.ModuleType, ...] = (runtime, shapes, text)
 
 
 @dataclass

@@ -100,15 +100,30 @@ def add_fingerprint(name: str, seed: int, device: torch.device) -> dict[str, Any
         the manifest as written.
 
     Raises:
-        ValueError: if the recipe has no fingerprint.
+        ValueError: if the recipe has no fingerprint, ``device`` is not the CPU, or a metric
+            the manifest already has comes out otherwise today.
         LongRunError: as :func:`load_long_run`.
     """
     recipe = get_recipe(name)
+    check_int("seed", seed, minimum=0)
     if recipe.fingerprint is None:
         raise ValueError(f"recipe {name} has no fingerprint")
+    if not isinstance(device, torch.device) or device.type != "cpu":
+        # the drift test recomputes it on the CPU: score it where it will be checked
+        raise ValueError(f"a fingerprint is scored on the CPU, got device {device!r}")
     model, manifest = load_long_run(name, seed, device)
     with own_random_state(seed):
         scores = recipe.fingerprint(model, manifest["config"], seed, device)
+    clash = {
+        k: (manifest["metrics"][k], v)
+        for k, v in scores.items()
+        if k in manifest["metrics"] and abs(manifest["metrics"][k] - v) > 1e-6
+    }
+    if clash:
+        raise ValueError(
+            f"{name} seed {seed}: the fingerprint disagrees with the manifest on {clash} "
+            f"(manifest, today); run `{store.rebuild_command(name, seed)}`"
+        )
     kept = {k: v for k, v in manifest.items() if k not in ("format", "name", "tensors")}
     kept["metrics"] = {**manifest["metrics"], **scores}
     store.save_long_run(store.model_name(name, seed), model, kept)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import judge as judge_module
 from .. import train as train_module
+from .. import vision
 from ..data.shapes.prompt_text import evaluation_prompts, prompt_sampler
 from ..data.shapes.tasks import one_object_photos
 from ..generation import autoregressive, codebook, generative, prompts, token_recipe
@@ -195,6 +196,7 @@ RECIPE = Recipe(
         generative,
         judge_module,
         train_module,
+        vision,
         *SHAPES_WORLD_CODE,
         sys.modules[__name__],
     ],
