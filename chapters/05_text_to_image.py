@@ -176,10 +176,11 @@ check("5.12", prediction)
 
 # %%
 from cmlib.generation.autoregressive import TokenImageGenerator
+from cmlib.train import count_parameters
 
 runtime.seed_everything(SEED)
 prior, text_encoder = RECIPE.build()  # PromptPixelCNN(NUM_CODES, GRID, …) and its prompt encoder
-print(f"{sum(p.numel() for p in prior.parameters()):,} parameters in the PixelCNN")
+print(f"{count_parameters(prior):,} parameters in the PixelCNN")
 
 probe_c = torch.randn(1, RECIPE.cond_dim, generator=torch.Generator().manual_seed(SEED))
 probe_tokens = train_tokens[:1].clone()

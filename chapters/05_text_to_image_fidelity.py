@@ -224,6 +224,7 @@ print(f"the weaker attribute in this run: {weaker} ({guided[weaker]:.3f}, the ot
 from cmlib.generation.token_recipe import TokenPriorRecipe
 from cmlib.longrun import token_prior
 from cmlib.longrun.recipes import get_recipe, long_run
+from cmlib.train import count_parameters
 
 LONG = "ch05-token-prior"
 LONG_SEEDS = runtime.pick(cpu=get_recipe(LONG).seeds, gpu=(SEED,))
@@ -234,16 +235,12 @@ for seed, (_, manifest, how) in long_runs.items():
 long_config = long_runs[LONG_SEEDS[0]][1]["config"]
 
 
-def parameters(module):
-    return sum(p.numel() for p in module.parameters())
-
-
 live_recipe = TokenPriorRecipe.for_profile(runtime.profile())  # part 4's
 sizes = {
     "live (part 4)": (live_recipe.num_train, live_recipe.channels, live_recipe.depth,
-                      live_recipe.num_epochs, parameters(prior)),
+                      live_recipe.num_epochs, count_parameters(prior)),
     "long run": (long_config["num_train"], long_config["channels"], long_config["depth"],
-                 long_config["num_epochs"], parameters(long_runs[LONG_SEEDS[0]][0]["prior"])),
+                 long_config["num_epochs"], count_parameters(long_runs[LONG_SEEDS[0]][0]["prior"])),
 }
 print(f"{'':<15}{'images':>8}{'channels':>10}{'layers':>8}{'epochs':>8}{'parameters':>12}")
 for label, (images, channels, depth, epochs, count) in sizes.items():
