@@ -28,7 +28,7 @@
 # 1. load part 4's model from the model registry (or train it here, the same way);
 # 2. see what the sampling temperature does to one token's distribution (exercise 5.9);
 # 3. predict, then measure, what guidance does to prompt fidelity;
-# 4. put the same model, trained for seven minutes instead of one, through the same panel;
+# 4. put the same model, trained for about twenty minutes instead of one, through the same panel;
 # 5. compare the token models with chapter 04's CVAE and cGAN, and list what DALL·E adds.
 #
 # **Key terms.** prompt fidelity (提示词保真度) · sampling temperature (采样温度) ·
@@ -209,16 +209,17 @@ print(f"the weaker attribute in this run: {weaker} ({guided[weaker]:.3f}, the ot
 # gap to 0.80.
 
 # %% [markdown]
-# ## 4. A minute against seven: the long run
+# ## 4. A minute against twenty: the long run
 #
 # In the cpu profile part 4's model is small, because a notebook has a few minutes on a laptop.
 # The long-run recipe `ch05-token-prior` (`cmlib/longrun/token_prior.py`) trains the same model
 # — codebook recipe, gated PixelCNN, prompt encoder, loss, schedule — twice as wide, with 8
-# gated layers instead of 5, on 12,000 images instead of 6,000: about seven minutes on two
-# cores. `make models` trained it for seeds 0, 1 and 2 and shipped the weights in `models/`,
-# each with a manifest: its recipe, wall time, the fidelity reached during training, and its
-# scores, part of which a unit test recomputes. The gpu profile trains it here instead, for
-# this run's seed; there part 4's own model is the larger one, as the size table shows.
+# gated layers instead of 5, on 12,000 images instead of 6,000, for 20 epochs instead of 10:
+# 16 to 20 minutes on two cores. `make models` trained it for seeds 0, 1 and 2 and shipped the
+# weights in `models/`, each with a manifest: its recipe, wall time, the fidelity reached during
+# training, and its scores, part of which a unit test recomputes. The gpu profile trains it here
+# instead, for this run's seed; there part 4's own model is the larger one, as the size table
+# shows.
 
 # %%
 from cmlib.generation.token_recipe import TokenPriorRecipe
@@ -267,10 +268,13 @@ for label, row in panel.items():
     print(f"{label:<20}" + "".join(f"{v:23.3f}" for v in row.values()))
 
 # %% [markdown]
-# The bar is 0.80 on seen prompts for every long-run seed. The checkpoint below is measured on
-# the worst seed and recorded in every run, and asserted only in the gpu profile, which trains
-# the long run live: the shipped runs do not all reach it yet (`chapters/notes/models.md`),
-# as the next cell prints.
+# > **Learning checkpoint.** The long run reaches a seen-prompt fidelity of at least 0.80 for
+# > every shipped seed. It is asserted on the worst one. In the gpu profile, which trains the
+# > long run live for this run's seed, it is asserted on that seed.
+#
+# A recipe trained for 10 epochs met the bar for one seed of three, so the shipped recipe trains
+# for 20 (`chapters/notes/models.md` has both). Each seed's fidelity comes from 30 samples of each
+# of 15 prompts, 450 images, so it carries a sampling error of about ±0.02.
 
 # %%
 long_seen = {label: row["seen colour+shape"] for label, row in panel.items()
@@ -279,7 +283,7 @@ for label, value in long_seen.items():
     print(f"{label}: seen-prompt fidelity {value:.3f}, "
           f"{'meets' if value >= 0.80 else 'falls short of'} the 0.80 bar")
 checkpoint("seen-prompt-fidelity", min(long_seen.values()), ">=", 0.80, chance=1 / 18,
-           baseline=guided["color+shape"], asserted_in=("gpu",));
+           baseline=guided["color+shape"]);
 
 # %% [markdown]
 # Fidelity during training, from the manifests (seen prompts, a third of the samples), and the
@@ -384,9 +388,9 @@ for label, (seen, held) in rows.items():
 # * Guidance does: it pushes each token towards what this prompt makes likelier than no prompt.
 #   Its effect on seen-prompt fidelity in this run is printed in section 3, beside plain
 #   sampling, the held-out pairs and the codebook's ceiling.
-# * The same model, wider and deeper and trained seven minutes instead of one, draws the seen
-#   prompts far more faithfully than the live run; whether each shipped seed reaches the 0.80
-#   bar is printed in section 4, and the held-out pairs beside it.
+# * The same model, wider and deeper and trained about twenty minutes instead of one, draws the
+#   seen prompts far more faithfully than the live run: every shipped seed reaches the 0.80 bar
+#   (section 4's checkpoint). The held-out pairs are printed beside them.
 # * On the same judge and prompts, chapter 04's continuous generators are printed beside the
 #   token models; which draws more faithfully here is the table's, and this run's, answer.
 # * Once images are tokens, text-to-image is next-token prediction; what DALL·E adds is scale,

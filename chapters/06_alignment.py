@@ -22,9 +22,10 @@
 #
 # **You will:**
 # 1. train a colour-and-shape classifier on photos, watch it fail on sketches, win back much of
-#    the loss with domain-adversarial training (DANN) — no sketch label used — and check what it
-#    costs on photos;
-# 2. align two embedding spaces with a rotation learnt from a few seed pairs (Procrustes);
+#    the loss with domain-adversarial training (DANN) — no sketch label used — check what it
+#    costs on photos, and see on five longer runs how much of the gain depends on the seed;
+# 2. align two embedding spaces with a rotation learnt from a few seed pairs (Procrustes), solved
+#    by the function you write;
 # 3. align an image space and a text space that were trained separately, and count how many
 #    image–caption pairs it takes;
 # 4. try it with no pairs at all, by comparing distances inside each space: on a rotated copy of
@@ -51,7 +52,7 @@ from cmlib.claims import Checkpoints
 from cmlib.cyclegan import photo_sketch_pairs
 from cmlib.data.shapes import COLORS, SHAPES, ShapesWorld
 from cmlib.embeddings.vectors import load_glove_6b_50d
-from cmlib.exercises import check
+from cmlib.exercises import check, use_if_passed
 from cmlib.judge import AttributeJudge, train_judge
 from cmlib.train import predict
 
@@ -181,22 +182,114 @@ viz.show(fig, "Four PCA scatter plots of encoder features of 300 test photos and
 # measurement.
 
 # %% [markdown]
-# > **Learning checkpoint.** DANN's colour+shape accuracy on sketches is at least the
-# > source-only model's + 0.15. In the course's runs with seeds 0–4 on two threads and seed 0 on
-# > one (`chapters/notes/checkpoints.md`) it held every time, but once by only 0.016: both models
-# > vary from seed to seed (source only 0.35 to 0.68, DANN 0.74 to 0.97; this run's, printed
-# > below, are lower than both ranges), and the thinnest margin came from seed 3, whose
-# > source-only model read sketches unusually well (0.68). A claim that close to its bar could
-# > fail on another computer, whose rounding acts like another seed, so it is asserted only in
-# > the gpu profile, which trains 4,000 steps (not yet checked over seeds there), and this run's
-# > values are printed.
+# How much did DANN gain in this run, against the course's bar of 0.15 over the source-only
+# model? This is this run's outcome, printed, not a checkpoint: both models vary from seed to
+# seed, and the source-only model most (it reads sketches only by luck).
 
 # %%
 source_acc = results["source only"]["sketch color+shape"]
 dann_acc = results["DANN"]["sketch color+shape"]
-print(f"sketch colour+shape: source only {source_acc:.3f}, DANN {dann_acc:.3f}")
-checkpoint("dann-gain", dann_acc, ">=", source_acc + 0.15, baseline=source_acc, chance=1 / 18,
-           asserted_in=("gpu",));
+print(f"this run: sketch colour+shape, source only {source_acc:.3f}, DANN {dann_acc:.3f}, "
+      f"gain {dann_acc - source_acc:+.3f} "
+      f"({'meets' if dann_acc - source_acc >= 0.15 else 'falls short of'} the +0.15 bar)")
+
+# %% [markdown]
+# ### The long run: does the gain hold for every seed?
+#
+# In the course's own runs of this notebook, for seeds 0–4, the gain ranged from 0.14 to 0.42
+# (`chapters/notes/06_alignment.md`): seed 3's source-only model happened to read sketches well.
+# Is that the short budget? The long run `ch06-dann` trains the same two models, from the same
+# initial weights, with the same code and loss weights, on four times the images (8,000 per
+# domain) for four times the steps (4,000), and ships them for seeds 0–4
+# (`make models NAMES="ch06-dann"`, about two minutes a seed on two cores;
+# `chapters/notes/models.md` has the runs). In the gpu profile the notebook trains it live, for
+# this run's seed.
+
+# %%
+from cmlib.longrun.recipes import get_recipe, long_run
+
+LONG = "ch06-dann"
+LONG_SEEDS = runtime.pick(cpu=get_recipe(LONG).seeds, gpu=(SEED,))
+long_dann = {seed: long_run(LONG, seed, DEVICE, progress=False)[1] for seed in LONG_SEEDS}
+long_config = long_dann[LONG_SEEDS[0]]["config"]
+print(f"{LONG}: {long_config['num_per_domain']:,} images per domain, "
+      f"{long_config['num_steps']:,} steps; live run: {NUM_PER_DOMAIN:,} and {DANN_STEPS:,}")
+long_rows = {"live run (above)": {"source only": source_acc, "DANN": dann_acc,
+                                  "gain": dann_acc - source_acc,
+                                  "DANN on photos": results["DANN"]["photo color+shape"]}}
+for seed, manifest in long_dann.items():
+    m = manifest["metrics"]
+    long_rows[f"long run, seed {seed} ({manifest['wall_seconds'] / 60:.1f} min)"] = {
+        "source only": m["source_only sketch color+shape"],
+        "DANN": m["dann sketch color+shape"], "gain": m["gain"],
+        "DANN on photos": m["dann photo color+shape"]}
+pd.DataFrame(long_rows).T.rename_axis("colour+shape accuracy").round(3)
+
+# %% [markdown]
+# **Question 6.11 — predict, then run.** The manifests also hold each model's sketch accuracy
+# every 500 steps. The source-only model never sees a sketch. As it trains on, will its sketch
+# accuracy (a) rise steadily, as its photo accuracy does, (b) settle near one value after the
+# first thousand steps, or (c) wander, up and down by more than 0.25 within one run, in every
+# seed? Set `prediction` before you run the next cells.
+
+# %%
+### BEGIN SOLUTION
+prediction = "c"
+### END SOLUTION
+check("6.11", prediction)
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.4))
+for seed, manifest in long_dann.items():
+    curve = manifest["curve"]
+    ax.plot(curve["step"], curve["dann sketch color+shape"], color="C0", alpha=0.7,
+            label="DANN, long run" if seed == LONG_SEEDS[0] else None)
+    ax.plot(curve["step"], curve["source_only sketch color+shape"], color="C1", alpha=0.7,
+            label="source only, long run" if seed == LONG_SEEDS[0] else None)
+ax.scatter([DANN_STEPS] * 2, [dann_acc, source_acc], c=["C0", "C1"], marker="x", zorder=3,
+           label="this notebook's live run, final")
+ax.set(title="Sketch colour+shape accuracy during training (one line per seed)",
+       xlabel="training step", ylabel="colour+shape accuracy on test sketches", ylim=(0, 1))
+ax.legend(fontsize=8)
+viz.show(fig, "Line plot of test-sketch colour-and-shape accuracy against training step for "
+         "the long-run DANN and source-only models, one line per shipped seed, with crosses at "
+         "the live run's final values.")
+
+# %%
+wander = {seed: max(m["curve"]["source_only sketch color+shape"])
+          - min(m["curve"]["source_only sketch color+shape"]) for seed, m in long_dann.items()}
+print("source only: range of its sketch accuracy within each run, by seed: "
+      + ", ".join(f"{seed}: {w:.3f}" for seed, w in wander.items()))
+checkpoint("source-only-sketch-wanders", min(wander.values()), ">=", 0.25);
+
+# %% [markdown]
+# The answer to 6.11 is (c): the checkpoint above holds on every shipped seed. Nothing in the
+# source-only model's loss mentions sketches, so as its photo features keep moving, how well
+# they happen to read outlines moves too. Where it stops is luck of the last steps, and the gain
+# over it inherits that luck. DANN's lines sit higher and mostly steadier: its loss ties the
+# sketch features to the photo features at every step.
+#
+# > **Learning checkpoints.** On the long runs, for every seed:
+# > 1. adaptation never hurts here: DANN reads sketches at least as well as the source-only
+# >    model (`dann-no-negative-transfer`, asserted on the seed with the smallest gain);
+# > 2. the course's bar, DANN ≥ source-only + 0.15 (`dann-gain`), measured on the same seed.
+#
+# The second does not hold for the shipped runs, as the next cell prints, and it is asserted
+# only in the gpu profile, which trains the long run live for one seed. It is not a matter of
+# training DANN longer: where the source-only model's last steps left it reading sketches at
+# 0.9, even a perfect DANN gains less than 0.15. A bar on the gain over a baseline that wanders
+# cannot hold for every seed; the checkpoint records by how much it misses.
+
+# %%
+worst = min(long_dann, key=lambda seed: long_dann[seed]["metrics"]["gain"])
+worst_source = long_dann[worst]["metrics"]["source_only sketch color+shape"]
+worst_dann = long_dann[worst]["metrics"]["dann sketch color+shape"]
+print(f"smallest long-run gain: seed {worst}, source only {worst_source:.3f}, "
+      f"DANN {worst_dann:.3f}, gain {worst_dann - worst_source:+.3f}")
+checkpoint("dann-no-negative-transfer", worst_dann, ">=", worst_source, baseline=worst_source,
+           chance=1 / 18)
+checkpoint("dann-gain", worst_dann, ">=", worst_source + 0.15, baseline=worst_source,
+           chance=1 / 18, asserted_in=("gpu",));
 
 # %% [markdown]
 # Aligning marginals is not aligning classes. DANN makes photo features and sketch features
@@ -221,6 +314,43 @@ rotation, _ = torch.linalg.qr(torch.randn(50, 50, generator=g))
 rotated = F.normalize(words @ rotation + 0.02 * torch.randn(5000, 50, generator=g), dim=1)
 test_words = torch.arange(1000, 5000)  # seed pairs come from the 1,000 most frequent words
 
+# %% [markdown]
+# **Exercise 6.3 — build the rotation solver.** Write `procrustes_map(source, target)`: the
+# orthogonal W `(D, D)` that best maps the rows of `source` `(N, D)` onto those of `target`. Every
+# seed-pair rotation in this section and the next is then solved with your function. The check
+# compares your W with cmlib's on random seed pairs in float64, within 1e-6 + 1e-4·|W|, element
+# by element, and does the same for the gradients with respect to both inputs. It rejects the
+# inverse map (the SVD of targetᵀ · source), the least-squares map, the map that keeps the
+# singular values, and the right map computed in NumPy, through which no gradient flows.
+
+# %%
+def procrustes_map(source, target):
+    ### BEGIN SOLUTION
+    u, _, vh = torch.linalg.svd(source.T @ target)
+    return u @ vh
+    ### END SOLUTION
+
+
+check("6.3", procrustes_map)
+
+# %% [markdown]
+# The rotations below use your function where the check passed, and cmlib's
+# `alignment.procrustes` where it did not; the next line says which. Both are handed the seed
+# pairs in float64, as cmlib computes them. With fewer seed pairs than the 50 dimensions, many
+# rotations fit the pairs equally well, and which one comes out depends on the precision and on
+# how the SVD is taken: a correct answer written another way (the SVD of targetᵀ · source,
+# transposed, say) can pick another one, and its P@1 from 5 or 20 pairs can differ from the
+# table below. From 50 pairs or more the rotation is unique.
+
+# %%
+solve_rotation = use_if_passed("6.3", procrustes_map, alignment.procrustes,
+                               "the seed-pair rotations are solved with")
+
+
+def rotation_from_pairs(source, target):
+    """The rotation from seed pairs, solved in float64 and returned in float32."""
+    return solve_rotation(source.double(), target.double()).float()
+
 # %%
 def word_p1(w, csls=True):
     """P@1 of the 4,000 test words under the map ``w``."""
@@ -232,7 +362,7 @@ def word_p1(w, csls=True):
 procrustes_rows = {}
 for k in (5, 20, 50, 200):
     seeds = torch.randperm(1000, generator=g)[:k]
-    w = alignment.procrustes(words[seeds], rotated[seeds])
+    w = rotation_from_pairs(words[seeds], rotated[seeds])
     refined = alignment.refine(w, words[:3000], rotated[:3000])  # no pairs used here
     procrustes_rows[k] = {"P@1 nearest neighbour": word_p1(w, csls=False), "P@1 CSLS": word_p1(w),
                           "P@1 CSLS, refined": word_p1(refined)}
@@ -315,7 +445,7 @@ def seed_pair_r1(k, generator=g):
     values = []
     for _ in range(NUM_DRAWS):
         seeds = torch.randperm(len(train_scenes), generator=generator)[:k]
-        w = alignment.procrustes(text_train16[seeds], image_train16[seeds])
+        w = rotation_from_pairs(text_train16[seeds], image_train16[seeds])
         values.append(text_to_image_r1(w))
     values = torch.tensor(values)
     return {"mean R@1": values.mean().item(), "worst draw": values.min().item()}
@@ -374,7 +504,7 @@ viz.show(fig, "Line plot of text-to-image R@1 against the number of image-captio
 
 # %%
 pairs18 = torch.randperm(len(train_scenes), generator=curve_g)[:18]
-w18 = alignment.procrustes(text_train16[pairs18], image_train16[pairs18])
+w18 = rotation_from_pairs(text_train16[pairs18], image_train16[pairs18])
 test_class = a_test["color"] * len(SHAPES) + a_test["shape"]
 one_hot = F.one_hot(test_class, len(COLORS) * len(SHAPES)).float()
 present = one_hot.sum(0) > 0  # the held-out colour-shape pairs are not in the test split
@@ -601,29 +731,15 @@ pd.Series({"chance": chance, "no pairs (MUSE-style)": unsupervised_r1,
 # training in general: chapter 07 trains the same model on 10,000 pairs at 32 pixels.
 
 # %% [markdown]
-# ## 5 · Exercise
-#
-# **Exercise 6.3 — orthogonal Procrustes.** Return the orthogonal W that best maps the rows of
-# `source` onto those of `target`.
-
-# %%
-def procrustes_map(source, target):
-    ### BEGIN SOLUTION
-    u, _, vh = torch.linalg.svd(source.T @ target)
-    return u @ vh
-    ### END SOLUTION
-
-
-check("6.3", procrustes_map)
-
-# %% [markdown]
 # ## Summary
 #
 # * DANN aligns feature *distributions* across domains with one reversed gradient, so that a
 #   classifier trained on photos can read sketches; it aligns marginals, not classes, and an
 #   entropy term on the target helps keep it from leaving sketches between classes. In this run
 #   it raised sketch colour+shape accuracy from 0.324 to 0.732 and cost photo accuracy, from 1.000
-#   to 0.830, while its domain discriminator never rose above about 0.62.
+#   to 0.830, while its domain discriminator never rose above about 0.62. On the five shipped
+#   long runs it never did worse than no adaptation, but its gain over the source-only model, whose
+#   sketch accuracy wanders as it trains, cleared 0.15 on four seeds of five, not all.
 # * Between embedding spaces that are rotations of each other, about twenty seed pairs fix the
 #   rotation in closed form (Procrustes) — in this run 20 with refinement on GloVe, 18 between
 #   the 16-d image and text spaces — and CSLS ranks the translations.

@@ -178,8 +178,32 @@ class LowRankBilinearFusion(Fusion):
         self.out = nn.Linear(rank, out_dim)
 
     def fuse(self, vision, language):
-        joint = torch.tanh(self.vision_factor(vision)) * torch.tanh(self.language_factor(language))
-        return F.relu(self.out(joint))
+        return low_rank_bilinear(
+            vision, language, self.vision_factor, self.language_factor, self.out
+        )
+
+
+def low_rank_bilinear(
+    vision: torch.Tensor,
+    language: torch.Tensor,
+    vision_factor: nn.Module,
+    language_factor: nn.Module,
+    out: nn.Module,
+) -> torch.Tensor:
+    """The rule of :class:`LowRankBilinearFusion`: ``ReLU(P(tanh(U v) ⊙ tanh(V l)))``.
+
+    Args:
+        vision: ``(B, vision_dim)``.
+        language: ``(B, language_dim)``.
+        vision_factor: ``U``, a layer ``vision_dim → rank``.
+        language_factor: ``V``, a layer ``language_dim → rank``.
+        out: ``P``, a layer ``rank → out_dim``.
+
+    Returns:
+        ``(B, out_dim)``.
+    """
+    joint = torch.tanh(vision_factor(vision)) * torch.tanh(language_factor(language))
+    return F.relu(out(joint))
 
 
 class FiLMFusion(Fusion):

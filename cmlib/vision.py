@@ -4,7 +4,8 @@
 its pooled embedding or its spatial feature map. Chapter 01 adds :class:`CNNClassifier` (the
 article's CNN done right; its penultimate layer is an image embedding), :class:`ConvAutoencoder`
 (an embedding learned without labels), the convolution arithmetic of
-:func:`conv_output_size` and the augmentation :func:`random_shift`.
+:func:`conv_output_size`, the augmentation :func:`random_shift`, and
+:func:`with_convolution`, which runs a network's convolutions through a reader's function.
 
 Looking inside a network is in :mod:`cmlib.hooks`, scoring embeddings in :mod:`cmlib.probes`,
 the pretrained EfficientNet-Lite0 in :mod:`cmlib.pretrained`, and the article's listings as
@@ -206,6 +207,77 @@ class CNNClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.dropout(self.embed(x)))
+
+
+class FunctionalConv2d(nn.Module):
+    """An ``nn.Conv2d``'s parameters, with the convolution itself done by a function you pass.
+
+    Chapter 01's build exercise: the reader's ``conv_fn(x, weight, bias)`` (stride 1, no
+    padding; :func:`cmlib.exercises.ch01.conv2d_unfold` is the reference) runs every
+    convolution of a CNN that then trains. The layer pads its input as the convolution it
+    replaces did, and passes a zero bias where that one had none.
+
+    Args:
+        conv: the layer to replace: stride 1, no dilation, one group, the same padding on
+            every side (``padding_mode="zeros"``). Its weight and bias are shared, not copied.
+        conv_fn: ``conv_fn(x (B, C_in, H, W), weight (C_out, C_in, k, k), bias (C_out,))`` →
+            ``(B, C_out, H − k + 1, W − k + 1)``.
+
+    Raises:
+        TypeError: if ``conv`` is not an ``nn.Conv2d`` or ``conv_fn`` is not callable.
+        ValueError: for a convolution this layer cannot stand in for.
+    """
+
+    def __init__(self, conv: nn.Conv2d, conv_fn):
+        super().__init__()
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
+        if not callable(conv_fn):
+            raise TypeError(f"conv_fn must be a function, got {type(conv_fn).__name__}")
+        padding = 0 if conv.padding == "valid" else conv.padding
+        pads = set(padding) if isinstance(padding, tuple) else {padding}
+        plain = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+        square = conv.kernel_size[0] == conv.kernel_size[1]
+        zeros = conv.padding_mode == "zeros" and len(pads) == 1 and "same" not in pads
+        if not (plain and square and zeros):
+            raise ValueError(
+                "FunctionalConv2d stands in for a stride-1, undilated, ungrouped convolution "
+                f"with a square kernel and equal zero padding on every side; got {conv}"
+            )
+        self.weight, self.bias = conv.weight, conv.bias
+        self.padding, self.conv_fn = pads.pop(), conv_fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("images", x, ("B", self.weight.shape[1], "H", "W"), floating=True)
+        bias = self.bias if self.bias is not None else x.new_zeros(self.weight.shape[0])
+        return self.conv_fn(nn.functional.pad(x, (self.padding,) * 4), self.weight, bias)
+
+
+def with_convolution(model: nn.Module, conv_fn) -> nn.Module:
+    """``model`` with every ``nn.Conv2d`` inside it replaced, in place, by a
+    :class:`FunctionalConv2d` that shares its parameters and runs ``conv_fn``.
+
+    Returns:
+        ``model`` itself.
+
+    Raises:
+        ValueError: if ``model`` has no ``nn.Conv2d``, or one ``FunctionalConv2d`` cannot replace.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(model, nn.Conv2d):
+        raise ValueError(
+            "with_convolution replaces the convolutions inside a network; for one layer, "
+            "build FunctionalConv2d(conv, conv_fn)"
+        )
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("the model has no nn.Conv2d to replace")
+    for name, conv in convs:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, FunctionalConv2d(conv, conv_fn))
+    return model
 
 
 def random_shift(

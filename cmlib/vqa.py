@@ -77,10 +77,28 @@ def make_vqa_model(
     embed_dim: int = 32,
     text_dim: int = 64,
     fused_dim: int = 128,
+    fusion_class: type[Fusion] | None = None,
 ) -> VQAModel:
-    """A :class:`VQAModel` with fusion ``name`` and the course's default sizes."""
-    extra = {"grid_size": grid_size} if FUSIONS.get(name, Fusion).spatial else {}
-    fusion = make_fusion(name, grid_channels, text_dim, fused_dim, **extra)
+    """A :class:`VQAModel` with fusion ``name`` and the course's default sizes.
+
+    Args:
+        fusion_class: build this :class:`~cmlib.fusion.Fusion` subclass in place of
+            ``FUSIONS[name]``, with the same arguments (a reader's own version of fusion
+            ``name``, e.g. a subclass that overrides ``fuse``).
+
+    Raises:
+        TypeError: if ``fusion_class`` is not a ``Fusion`` subclass.
+    """
+    if fusion_class is not None and not (
+        isinstance(fusion_class, type) and issubclass(fusion_class, Fusion)
+    ):
+        raise TypeError(f"fusion_class must be a Fusion subclass, got {fusion_class!r}")
+    spatial = (fusion_class or FUSIONS.get(name, Fusion)).spatial
+    extra = {"grid_size": grid_size} if spatial else {}
+    if fusion_class is None:
+        fusion = make_fusion(name, grid_channels, text_dim, fused_dim, **extra)
+    else:
+        fusion = fusion_class(grid_channels, text_dim, fused_dim, **extra)
     return VQAModel(fusion, TextEncoder(vocab_size, embed_dim, text_dim), num_answers)
 
 

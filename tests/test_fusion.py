@@ -101,3 +101,15 @@ def test_film_uses_where_things_are():
     left, right = grid.clone(), grid.clone()
     left[..., 1, 0], right[..., 1, 3] = 1.0, 1.0  # the same feature in another place
     assert not torch.allclose(film(left, lang), film(right, lang))
+
+
+def test_the_bilinear_layer_uses_its_rule():
+    from cmlib.fusion import LowRankBilinearFusion, low_rank_bilinear
+
+    fusion, v, lang = LowRankBilinearFusion(C, L, D, rank=5), torch.randn(3, C), torch.randn(3, L)
+    expected = F.relu(
+        fusion.out(torch.tanh(fusion.vision_factor(v)) * torch.tanh(fusion.language_factor(lang)))
+    )
+    assert torch.allclose(fusion(v, lang), expected)
+    rule = low_rank_bilinear(v, lang, fusion.vision_factor, fusion.language_factor, fusion.out)
+    assert torch.equal(rule, fusion(v, lang))

@@ -195,3 +195,60 @@ def test_permute_channels_shuffles_each_image_on_its_own():
     assert torch.equal(out, again)
     with pytest.raises(ValueError, match="images"):
         permute_channels(torch.rand(3, 5, 5))
+
+
+def test_a_functional_convolution_matches_the_layer_it_replaces_and_trains_its_weights():
+    from cmlib.exercises.ch01 import conv2d_unfold
+    from cmlib.vision import CNNClassifier, FunctionalConv2d, with_convolution
+
+    torch.manual_seed(0)
+    cnn = CNNClassifier(1, 8, 3, channels=(4,), embed_dim=5).eval()
+    x = torch.rand(2, 1, 8, 8)
+    before = cnn(x)
+    weight = cnn.features.conv1.weight
+    calls = []
+
+    def recorded(x, w, b):
+        calls.append(tuple(x.shape))
+        return conv2d_unfold(x, w, b)
+
+    assert with_convolution(cnn, recorded) is cnn
+    assert isinstance(cnn.features.conv1, FunctionalConv2d)
+    assert cnn.features.conv1.weight is weight  # shared, not copied
+    assert torch.allclose(cnn(x), before, atol=1e-5)
+    assert calls == [(2, 1, 10, 10)]  # padded as the convolution it replaced
+    cnn(x).sum().backward()
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+
+
+def test_a_functional_convolution_refuses_what_it_cannot_replace():
+    from cmlib.vision import FunctionalConv2d, with_convolution
+
+    with pytest.raises(TypeError, match="nn.Conv2d"):
+        FunctionalConv2d(torch.nn.Linear(2, 2), lambda *a: None)
+    with pytest.raises(TypeError, match="conv_fn"):
+        FunctionalConv2d(torch.nn.Conv2d(1, 1, 3), "conv")
+    with pytest.raises(ValueError, match="stride-1"):
+        FunctionalConv2d(torch.nn.Conv2d(1, 1, 3, stride=2), lambda *a: None)
+    with pytest.raises(ValueError, match="stride-1"):
+        FunctionalConv2d(torch.nn.Conv2d(1, 1, 3, padding=(1, 0)), lambda *a: None)
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        with_convolution(torch.nn.Linear(2, 2), lambda *a: None)
+    with pytest.raises(ValueError, match="square kernel"):
+        FunctionalConv2d(torch.nn.Conv2d(1, 1, (3, 1)), lambda *a: None)
+    with pytest.raises(ValueError, match="inside a network"):
+        with_convolution(torch.nn.Conv2d(1, 1, 3), lambda *a: None)
+    layer = FunctionalConv2d(torch.nn.Conv2d(2, 1, 3), lambda *a: None)
+    with pytest.raises(ValueError):
+        layer(torch.rand(1, 3, 5, 5))  # three channels for a two-channel weight
+
+
+def test_a_functional_convolution_keeps_a_real_bias_and_valid_padding():
+    from cmlib.exercises.ch01 import conv2d_unfold
+    from cmlib.vision import FunctionalConv2d
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 6, 6)
+    for conv in (torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(3, 4, 3, padding="valid")):
+        assert conv.bias is not None
+        assert torch.allclose(FunctionalConv2d(conv, conv2d_unfold)(x), conv(x), atol=1e-5)

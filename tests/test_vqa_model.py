@@ -161,3 +161,25 @@ def test_chapter_five_backbone_is_pretrained_once_and_loading_leaves_the_random_
     assert backbone.chapter_five_backbone_name(2) == "ch05-backbone-cpu-seed2"
     with pytest.raises(TypeError, match="GridTagger"):
         backbone.train_backbone(nn.Linear(2, 2), torch.rand(2, 3, 16, 16), {}, 1, cpu)
+
+
+def test_a_readers_fusion_class_replaces_the_named_one():
+    from cmlib.fusion import LowRankBilinearFusion, low_rank_bilinear
+
+    calls = []
+
+    class Mine(LowRankBilinearFusion):
+        def fuse(self, vision, language):
+            calls.append(len(vision))
+            return low_rank_bilinear(
+                vision, language, self.vision_factor, self.language_factor, self.out
+            )
+
+    model = make_vqa_model("bilinear", 12, 3, C, text_dim=16, embed_dim=8, fusion_class=Mine)
+    assert type(model.fusion) is Mine
+    out = model(torch.randn(4, C, 4, 4), torch.randint(1, 12, (4, 5)), torch.full((4,), 5))
+    assert out.shape == (4, 3) and calls == [4]
+    with pytest.raises(TypeError, match="fusion_class must be a Fusion subclass"):
+        make_vqa_model("bilinear", 12, 3, C, fusion_class=nn.Linear)
+    with pytest.raises(TypeError, match="fusion_class must be a Fusion subclass"):
+        make_vqa_model("bilinear", 12, 3, C, fusion_class=Mine(C, 16, 8))

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..generation.ema import evaluate_during_training
 from ..train import History, endless_batches, fit_steps, predict
 from ..validate import check_int, check_number, check_tensor
 from ..vision import ConvEncoder, check_images
@@ -92,6 +94,8 @@ def train_dann(
     entropy_weight: float = 0.0,
     seed: int = 0,
     progress: bool = True,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
+    eval_every: int = 0,
 ) -> History:
     """Train on labelled source images, and (``adapt=True``) align with unlabelled target images.
 
@@ -112,10 +116,14 @@ def train_dann(
             confident target predictions pushes them into one class or another.
         seed: fixes the batch order.
         progress: show a tqdm bar.
+        evaluate: ``evaluate(step) -> metrics``, called every ``eval_every`` steps and after the
+            last, with the model in eval mode and the random state forked (a long run's curve).
+        eval_every: steps between evaluations (0: only after the last step).
 
     Returns:
         A :class:`~cmlib.train.History` of one epoch: per-step ``loss``, ``label_loss`` and,
-        when adapting, ``domain_loss``, ``domain_accuracy`` and ``lambda``.
+        when adapting, ``domain_loss``, ``domain_accuracy`` and ``lambda``; with ``evaluate``,
+        also ``eval_step`` and ``eval_<metric>`` for each evaluation.
     """
     check_tensor("source_images", source_images, ("N", 3, "S", "S"), floating=True, nonempty=True)
     for k in DANN_HEADS:
@@ -129,15 +137,27 @@ def train_dann(
             nonempty=True,
         )
     check_int("num_steps", num_steps)
+    check_int("eval_every", eval_every, minimum=0)
+    if evaluate is not None and not callable(evaluate):
+        raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     source_stream = endless_batches(len(source_images), batch_size, rng)
     target_stream = endless_batches(len(target_images), batch_size, rng) if adapt else None
 
+    evaluations: list[dict[str, float]] = []
+
+    def score(done: int) -> None:
+        scores = evaluate_during_training(evaluate, done, (model,), None, device)
+        evaluations.append({"eval_step": done, **{f"eval_{k}": v for k, v in scores.items()}})
+
     def batches():
         # per step: the source batch's indices, then the target's (one generator draws both)
-        while True:
+        for done in itertools.count():
+            # the next batch is drawn once the last update is done: the moment to look
+            if evaluate is not None and eval_every and done and done % eval_every == 0:
+                score(done)
             idx = next(source_stream)
             source = (source_images[idx], *(source_attrs[k][idx] for k in model.heads))
             yield source, (target_images[next(target_stream)] if adapt else None)
@@ -170,7 +190,7 @@ def train_dann(
             "lambda": torch.tensor(lam),
         }
 
-    return fit_steps(
+    history = fit_steps(
         model,
         batches(),
         optimizer,
@@ -180,6 +200,12 @@ def train_dann(
         progress=progress,
         desc="DANN" if adapt else "source only",
     )
+    if evaluate is not None:
+        if not evaluations or evaluations[-1]["eval_step"] != num_steps:
+            score(num_steps)
+        for row in evaluations:
+            history.log_step(row)
+    return history
 
 
 @torch.no_grad()

@@ -22,6 +22,7 @@ part of the id before the dot is the chapter number.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import os
@@ -200,9 +201,12 @@ def _gradient_problem(ex: Exercise, answer: Callable, args: tuple, seed: int) ->
 
 
 def _on(value: Any, device: torch.device) -> Any:
-    """``value`` with every tensor in it (also inside tuples, lists and dicts) on ``device``."""
+    """``value`` with every tensor in it (also inside tuples, lists and dicts) on ``device``; a
+    module (a layer handed to the answer) is copied there."""
     if isinstance(value, torch.Tensor):
         return value.to(device)
+    if isinstance(value, torch.nn.Module):
+        return copy.deepcopy(value).to(device)
     if isinstance(value, dict):
         return {k: _on(v, device) for k, v in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple

@@ -1,4 +1,6 @@
-"""Chapter 01 exercises: conv arithmetic, a convolution with ``unfold``, max-pooling."""
+"""Chapter 01 exercises: conv arithmetic, a convolution with ``unfold`` (1.2, a build exercise:
+the chapter trains a small CNN on it), max-pooling, and 1.4, a predict-then-run question about
+that CNN."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..vision import conv_output_size
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 # ------------------------------------------------------------- 1.1 output size of a conv/pool stack
@@ -106,12 +108,34 @@ def _random_conv_inputs(rng: np.random.Generator):
     )
 
 
+def _conv_case() -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(12)
+    return (
+        torch.randn(1, 2, 7, 6, generator=g),
+        torch.randn(3, 2, 3, 3, generator=g),
+        torch.randn(3, generator=g),
+    )
+
+
 def _flipped_kernel(x, weight, bias):  # a "true" convolution: PyTorch's conv2d does not flip
     return conv2d_unfold(x, weight.flip(-1, -2), bias)
 
 
 def _no_bias(x, weight, bias):
     return conv2d_unfold(x, weight, torch.zeros_like(bias))
+
+
+def _transposed_weight(
+    x, weight, bias
+):  # weight.reshape(-1, C_out).T: the right shape, wrong order
+    c_out, _, k, _ = weight.shape
+    b, _, h, w = x.shape
+    out = weight.reshape(-1, c_out).T @ F.unfold(x, k) + bias[:, None]
+    return out.reshape(b, c_out, h - k + 1, w - k + 1)
+
+
+def _detached_weight(x, weight, bias):  # the right output; the weight would never learn
+    return conv2d_unfold(x, weight.detach(), bias)
 
 
 register(
@@ -123,8 +147,12 @@ register(
         "Do not flip the kernel.",
         reference=conv2d_unfold,
         make_inputs=_random_conv_inputs,
-        wrong_answers=(_flipped_kernel, _no_bias),
+        wrong_answers=(_flipped_kernel, _no_bias, _transposed_weight, _detached_weight),
+        # always one case with several channels, a 3x3 kernel and a batch of 1: a flipped kernel
+        # or a transposed weight matrix can look right with one output channel or a 1x1 kernel
+        cases=(_conv_case(),),
         atol=1e-4,
+        gradients=True,  # a build exercise: chapter 01 trains a CNN on it
     )
 )
 
@@ -161,4 +189,17 @@ register(
             lambda x: F.max_pool2d(x, 2, stride=1),  # overlapping windows
         ),
     )
+)
+
+
+# ----------------------------------------------------------------- 1.4 predict, then run
+register_prediction(
+    "1.4",
+    "the test accuracy of the small CNN that convolves with your function, after 4 epochs",
+    {
+        "a": "below 0.90, about the linear classifier on pixels (0.89)",
+        "b": "between 0.90 and 0.95",
+        "c": "at least 0.95",
+    },
+    "c",  # backed by the checkpoint your-conv-cnn-accuracy (>= 0.95)
 )

@@ -1,6 +1,7 @@
-"""Chapter 03 exercises: multiplicative fusion, a gate, attention weights, late fusion; part 2
-also gradient reversal (3.5, a build exercise: the adversarial aligner trains with it, and its
-gradients are checked)."""
+"""Chapter 03 exercises: multiplicative fusion, a gate, attention weights, late fusion, and the
+low-rank bilinear fusion (3.8, a build exercise: part 1 trains a VQA model with it); part 2
+also gradient reversal (3.5, a build exercise: the adversarial aligner trains with it). The
+build exercises' gradients are checked too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from ..alignment.adversarial import grad_reverse
+from ..fusion import low_rank_bilinear
 from . import Exercise, register, register_prediction
 
 
@@ -215,4 +217,62 @@ register_prediction(
         "c": "higher than after the warm-up by more than 0.05",
     },
     "b",
+)
+
+
+# ---------------------------------------------------------------- 3.8 low-rank bilinear fusion
+def bilinear_fusion(vision, language, vision_factor, language_factor, out):
+    """``ReLU(P(tanh(U v) ⊙ tanh(V l)))`` with the layers ``U``, ``V`` and ``P`` given."""
+    return low_rank_bilinear(vision, language, vision_factor, language_factor, out)
+
+
+def _bilinear_inputs(rng: np.random.Generator) -> tuple:
+    """A batch (of 1 now and then: the edge case) and three linear layers with random weights."""
+    b = int(rng.choice([1, 2, 5]))
+    dv, dl, rank, d = (int(rng.integers(2, 7)) for _ in range(4))
+    # the layers' initialisation draws from torch's global random state: fork it, so that a
+    # check never changes what the chapter trains next
+    with torch.random.fork_rng():
+        torch.manual_seed(int(rng.integers(2**31)))
+        layers = torch.nn.Linear(dv, rank), torch.nn.Linear(dl, rank), torch.nn.Linear(rank, d)
+    t = lambda *s: torch.from_numpy(rng.normal(size=s).astype(np.float32))  # noqa: E731
+    return (t(b, dv), t(b, dl), *layers)
+
+
+#: The mistakes exercise 3.8's check must reject, by name (the tests use the names).
+BILINEAR_MISTAKES = {
+    "no tanh on the factors": lambda v, t, u, w, p: torch.relu(p(u(v) * w(t))),
+    "the factors added, not multiplied": lambda v, t, u, w, p: torch.relu(
+        p(torch.tanh(u(v)) + torch.tanh(w(t)))
+    ),
+    "no ReLU on the output": lambda v, t, u, w, p: p(torch.tanh(u(v)) * torch.tanh(w(t))),
+    "a detached language factor": lambda v, t, u, w, p: torch.relu(
+        p(torch.tanh(u(v)) * torch.tanh(w(t)).detach())
+    ),
+}
+
+register(
+    Exercise(
+        id="3.8",
+        title="the low-rank bilinear fusion",
+        hint="project vision with vision_factor and language with language_factor, squash each "
+        "with torch.tanh, multiply them element-wise (*), then apply out and a ReLU",
+        reference=bilinear_fusion,
+        make_inputs=_bilinear_inputs,
+        wrong_answers=tuple(BILINEAR_MISTAKES.values()),
+        gradients=True,
+    )
+)
+
+
+# ---------------------------------------------------------------- 3.9 predict, then run
+register_prediction(
+    "3.9",
+    "the relation accuracy of the VQA model with your bilinear fusion",
+    {
+        "a": "near the other vector fusions' and the answer prior's, at most 0.65",
+        "b": "between 0.65 and 0.85",
+        "c": "near FiLM's and attention's, above 0.85",
+    },
+    "a",  # backed by the checkpoint your-bilinear-relation (<= 0.65)
 )

@@ -1,11 +1,13 @@
 """Chapter 06 exercises: 6.1 the cycle-consistency loss and 6.2 the LSGAN discriminator loss
-(part 1, ``06_cyclegan``), 6.3 orthogonal Procrustes (part 2, ``06_alignment``).
+(part 1, ``06_cyclegan``), 6.3 orthogonal Procrustes (part 2, ``06_alignment``; a build
+exercise: the part solves its seed-pair rotations with it, and its gradients are checked).
 
-6.4–6.10 are predict-then-run questions: 6.4 and 6.5 in part 3 (``06_cyclegan_ablations``: the
+6.4–6.11 are predict-then-run questions: 6.4 and 6.5 in part 3 (``06_cyclegan_ablations``: the
 style without the cycle loss, the paired bound's pixel error), 6.6 and 6.7 in part 4
 (``06_cyclegan_identity``: colours without the identity loss, whether the cycle still closes),
 6.8 and 6.9 in part 5 (``06_cyclegan_one_direction``: F's style and its error on real sketches
-with the forward cycle only), 6.10 in part 2 (rotated GloVe recovered with no pairs). Each
+with the forward cycle only), 6.10 and 6.11 in part 2 (rotated GloVe recovered with no pairs;
+how the long-run source-only model's sketch accuracy moves). Each
 answer is backed by a learning checkpoint asserted in its notebook.
 """
 
@@ -127,6 +129,11 @@ def _with_scale(source, target):  # keeps the singular values
     return u @ torch.diag(s) @ vh
 
 
+def _through_numpy(source, target):  # the right matrix, with no gradient to flow back
+    u, _, vh = np.linalg.svd((source.T @ target).detach().numpy())
+    return torch.from_numpy(u @ vh).to(source.dtype)
+
+
 register(
     Exercise(
         id="6.3",
@@ -135,8 +142,9 @@ register(
         "returns U, S and Vᵀ)",
         reference=procrustes_map,
         make_inputs=_seed_pairs,
-        wrong_answers=(_target_first, _least_squares, _with_scale),
+        wrong_answers=(_target_first, _least_squares, _with_scale, _through_numpy),
         atol=1e-6,
+        gradients=True,  # the SVD's gradient: defined where the singular values differ
     )
 )
 
@@ -216,4 +224,17 @@ register_prediction(
         "c": "at least 0.95, as with 20 seed pairs",
     },
     "c",
+)
+
+
+# ---------------------------------------------------------------- 6.11 predict, then run
+register_prediction(
+    "6.11",
+    "how the source-only model's sketch accuracy moves during its long run",
+    {
+        "a": "it rises steadily, as its photo accuracy does",
+        "b": "it settles near one value after the first thousand steps",
+        "c": "it wanders, up and down by more than 0.25 within one run, in every seed",
+    },
+    "c",  # backed by the checkpoint source-only-sketch-wanders (>= 0.25 on every shipped seed)
 )

@@ -20,14 +20,15 @@ import torch
 from torch import nn
 
 from .. import registry, runtime
+from ..data.cache import random_state_kept
 from ..validate import check_choice, check_int
-from . import cgan, cyclegan, referees, store, token_prior
+from . import cgan, cyclegan, dann, referees, store, token_prior
 from .base import Recipe
 
 
 def recipes() -> dict[str, Recipe]:
     """Every long-run recipe by name."""
-    order = (cgan.RECIPE, token_prior.RECIPE, referees.REFEREES, cyclegan.CYCLEGAN)
+    order = (cgan.RECIPE, token_prior.RECIPE, referees.REFEREES, cyclegan.CYCLEGAN, dann.RECIPE)
     return {r.name: r for r in order}
 
 
@@ -132,14 +133,16 @@ def add_fingerprint(name: str, seed: int, device: torch.device) -> dict[str, Any
 
 def load_long_run(name: str, seed: int, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The shipped model of recipe ``name`` and ``seed``, built from its manifest's config and
-    loaded strictly, in eval mode on ``device``; and its manifest.
+    loaded strictly, in eval mode on ``device``; and its manifest. The caller's random state is
+    left as it was, so loading a long run does not change what a chapter draws after it.
 
     Raises:
         LongRunError: missing, corrupt or not fitting today's code, with the command to rebuild.
     """
     recipe = get_recipe(name)
     manifest = store.read_manifest(name, seed)
-    model = recipe.build(manifest["config"])
+    with random_state_kept():  # building initialises weights the file then replaces: no trace
+        model = recipe.build(manifest["config"])
     store.load_long_run(name, seed, model, manifest)  # checked against this very manifest
     return model.to(device).eval(), manifest
 
