@@ -229,8 +229,8 @@ pd.DataFrame(long_rows).T.rename_axis("colour+shape accuracy").round(3)
 # **Question 6.11 — predict, then run.** The manifests also hold each model's sketch accuracy
 # every 500 steps. The source-only model never sees a sketch. As it trains on, will its sketch
 # accuracy (a) rise steadily, as its photo accuracy does, (b) settle near one value after the
-# first thousand steps, or (c) wander, up and down by more than 0.25 within one run, in every
-# seed? Set `prediction` before you run the next cells.
+# first thousand steps, or (c) wander, its highest and lowest values more than 0.25 apart within
+# one run, in every seed? Set `prediction` before you run the next cells.
 
 # %%
 ### BEGIN SOLUTION

@@ -234,7 +234,8 @@ register_prediction(
     {
         "a": "it rises steadily, as its photo accuracy does",
         "b": "it settles near one value after the first thousand steps",
-        "c": "it wanders, up and down by more than 0.25 within one run, in every seed",
+        "c": "it wanders: its highest and lowest values more than 0.25 apart within one run, "
+        "in every seed",
     },
     "c",  # backed by the checkpoint source-only-sketch-wanders (>= 0.25 on every shipped seed)
 )
