@@ -16,7 +16,7 @@
 # models).
 #
 # **Prerequisites:** `00_tour` (ShapesWorld, the run profiles and how exercises are checked);
-# PyTorch basics: tensors, `nn.Module`, a training loop. **Study time:** about 50 minutes of reading
+# PyTorch basics: tensors, `nn.Module`, a training loop. **Study time:** about 55 minutes of reading
 # and exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
 #
 # Every cross-modal model in this course starts by turning pixels into vectors. This chapter builds

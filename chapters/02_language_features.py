@@ -17,7 +17,7 @@
 #
 # **Prerequisites:** `00_tour` (ShapesWorld and its captions) and `01_visual_features` (embeddings,
 # and training with the course's `fit`); PyTorch basics: tensors, `nn.Module`, a training loop;
-# linear algebra at the level of dot products and the SVD. **Study time:** about 50 minutes of
+# linear algebra at the level of dot products and the SVD. **Study time:** about 55 minutes of
 # reading and exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
 #
 # Images became vectors in chapter 01; now text does. This chapter works on real English — a
@@ -238,7 +238,19 @@ check("2.2", my_negative_sampling_loss)
 # and updates **4,096 pairs per step** with word2vec's SGD rule (learning rate 0.025 decaying
 # linearly; `SkipGram.sgd_step` writes the gradient out, a unit test checks it against autograd).
 # Then gensim's C-optimised `Word2Vec` trains on the same sentences with the same
-# hyper-parameters. Same objective, same data: the two should score alike on WordSim-353.
+# hyper-parameters: same objective, same data, another implementation (C, threads, its own
+# random draws).
+#
+# **Question 2.4 — predict, then run.** On WordSim-353 (Spearman correlation with human
+# similarity ratings), will cmlib's skip-gram score (a) within 0.05 of gensim's, (b) lower by
+# more than 0.05, or (c) higher by more than 0.05? Set `prediction` before you run the next
+# cells.
+
+# %%
+### BEGIN SOLUTION
+prediction = "a"
+### END SOLUTION
+check("2.4", prediction)
 
 # %%
 EMBED_DIM = 50
@@ -286,6 +298,11 @@ viz.show(fig, "Line plot of the cmlib skip-gram's mean negative-sampling loss ag
 checkpoint(
     "skipgram-vs-gensim-gap", abs(ours.value - theirs.value), "<=", 0.05, baseline=theirs.value
 );
+
+# %% [markdown]
+# The answer to 2.4 is (a), by the checkpoint above: the two implementations of one objective
+# agree to within 0.05 on this benchmark. What differs between them is speed, not what they
+# learn (the times are printed beside the scores).
 
 # %% [markdown]
 # ### 2.4 Neural: GloVe's weighted least squares
@@ -525,6 +542,19 @@ for text in ["a photo of a cat", "a crimson disc beside a cerulean lozenge",
              "unbelievably tokenisation"]:
     print(f"{text!r:45s} → {minilm.tokenizer.tokenize(text)}")
 
+# %% [markdown]
+# **Question 2.5 — predict, then run.** The next cell pairs "a photo of a cat" with five
+# sentences. Which will MiniLM put closest to it: (a) "a picture of a kitten", which shares no
+# content word with it, (b) "a red circle left of a blue square", which shares its
+# "a … of a" pattern, or (c) "a recipe for tomato soup", another everyday phrase? Set
+# `prediction` before you run the next cells.
+
+# %%
+### BEGIN SOLUTION
+prediction = "a"
+### END SOLUTION
+check("2.5", prediction)
+
 # %%
 pairs = [
     ("a photo of a cat", "a picture of a kitten"),          # paraphrase
@@ -542,7 +572,9 @@ for (first, second), cos in zip(pairs, cosines):
 checkpoint("minilm-paraphrase-closest", cosines[0], ">", cosines[1:].max());
 
 # %% [markdown]
-# Unlike the word vectors of sections 2–3, these vectors depend on the whole sentence, order
+# The answer to 2.5 is (a), by the checkpoint above: MiniLM was trained to put paraphrases close,
+# so "photo"/"picture" and "cat"/"kitten" count, and the shared function words do not. Unlike
+# the word vectors of sections 2–3, these vectors depend on the whole sentence, order
 # included. Words that never occur in ShapesWorld are not unknown to MiniLM: above, "crimson" is
 # a token of its vocabulary, not `<unk>`. Knowing a word is not knowing what it looks like,
 # though. Chapter 04 asks MiniLM which ShapesWorld colour each unseen colour word is nearest to,

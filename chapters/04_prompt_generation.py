@@ -19,7 +19,7 @@
 #
 # **Prerequisites:** `01_visual_features` (CNNs and the autoencoder) and `02_language_features` (bag
 # of words and the all-MiniLM-L6-v2 sentence embeddings); probability basics: Gaussians,
-# expectations, KL divergence. **Study time:** about 40 minutes of reading and exercises, plus about
+# expectations, KL divergence. **Study time:** about 45 minutes of reading and exercises, plus about
 # 3 minutes for the notebook to run on a two-core laptop.
 #
 # This is the chapter the article's title is about: a **text prompt drives what a model draws**.
@@ -479,6 +479,19 @@ def cvae_fidelity(encoder, name, temperature):
     )
 
 
+# %% [markdown]
+# **Question 4.7 — predict, then run.** The CVAE has seen "red", "triangle", "green" and
+# "circle", but never "a red triangle", "a green circle" or "a blue square". On these three
+# held-out pairs, at the chapter's temperature, will its colour+shape fidelity be (a) near
+# chance, below 3 × chance (0.167), or (b) at least 3 × chance? Set `prediction` before you run
+# the next cells.
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("4.7", prediction)
+
 # %%
 results, paraphrase_scores = (
     {},
@@ -551,7 +564,8 @@ for name, f in paraphrase_scores[TEMPERATURE].items():
 # * Lower temperature buys fidelity: the prior's core is where the training images of a prompt are.
 # * Held-out pairs work as well as their parts are separable: "red" and "triangle" each come with
 #   their own words, and the bag of words adds them up — but the model never saw a red *triangle*'s
-#   pixels.
+#   pixels. That is why the answer to 4.7 is (b), by the checkpoint above: the fidelity on pairs
+#   it never saw is far above chance.
 # * Paraphrases through MiniLM alone are limited by MiniLM, not by the CVAE: it puts most unseen
 #   colour words next to the wrong ShapesWorld colour (section 2c). Grounded colour words fix the
 #   colour; what is left is MiniLM's sense of the shape words ("pyramid", "tile", "block").

@@ -1,4 +1,6 @@
-"""Chapter 02 exercises: PPMI, the negative-sampling loss, cosine nearest neighbours."""
+"""Chapter 02 exercises: PPMI, the negative-sampling loss, cosine nearest neighbours; 2.4 and
+2.5 are predict-then-run questions (cmlib's skip-gram against gensim's; MiniLM's nearest
+sentence), each backed by a learning checkpoint of the chapter."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import numpy as np
 import torch
 
 from ..embeddings import negative_sampling_loss, ppmi, top_k_cosine
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 def _counts(rng: np.random.Generator) -> tuple[np.ndarray]:
@@ -102,4 +104,27 @@ register(
         wrong_answers=(_nearest_dot, _nearest_ascending),
         trials=10,
     )
+)
+
+
+# ---------------------------------------------------------------- 2.4, 2.5 predict, then run
+register_prediction(
+    "2.4",
+    "cmlib's skip-gram against gensim's word2vec on WordSim-353 (Spearman)",
+    {
+        "a": "within 0.05 of gensim's",
+        "b": "lower than gensim's by more than 0.05",
+        "c": "higher than gensim's by more than 0.05",
+    },
+    "a",  # backed by the checkpoint skipgram-vs-gensim-gap (<= 0.05)
+)
+register_prediction(
+    "2.5",
+    "which sentence MiniLM puts closest to 'a photo of a cat'",
+    {
+        "a": "'a picture of a kitten', which shares no content word with it",
+        "b": "'a red circle left of a blue square', which shares its 'a ... of a' pattern",
+        "c": "'a recipe for tomato soup', another everyday phrase",
+    },
+    "a",  # backed by the checkpoint minilm-paraphrase-closest
 )

@@ -1,7 +1,7 @@
 """Chapter 04 exercises: the pieces of a CVAE and a GAN; part 2: the negative ELBO that the
 digit CVAE then trains with (4.4, a build exercise: its gradients are checked too). "Predict,
-then run" questions: β and the KL (4.5, part 2) and the partly collapsed cGAN's fidelity on seen
-prompts (4.6, part 3)."""
+then run" questions: the CVAE on held-out pairs (4.7, part 1), β and the KL (4.5, part 2) and
+the partly collapsed cGAN's fidelity on seen prompts (4.6, part 3)."""
 
 from __future__ import annotations
 
@@ -201,4 +201,14 @@ register_prediction(
         "c": "most of the time (0.85 or more)",
     },
     "c",
+)
+
+register_prediction(
+    "4.7",
+    "the CVAE's colour+shape fidelity on the three held-out pairs, at the chapter's temperature",
+    {
+        "a": "near chance: below 3 × chance (0.167)",
+        "b": "at least 3 × chance",
+    },
+    "b",  # backed by the checkpoint cvae-held-out (>= 3 × chance)
 )
