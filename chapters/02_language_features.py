@@ -17,7 +17,7 @@
 #
 # **Prerequisites:** `00_tour` (ShapesWorld and its captions) and `01_visual_features` (embeddings,
 # and training with the course's `fit`); PyTorch basics: tensors, `nn.Module`, a training loop;
-# linear algebra at the level of dot products and the SVD. **Study time:** about 55 minutes of
+# linear algebra at the level of dot products and the SVD. **Study time:** about 60 minutes of
 # reading and exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
 #
 # Images became vectors in chapter 01; now text does. This chapter works on real English — a
@@ -29,7 +29,8 @@
 #    matrix factorisation (truncated SVD) and neural (skip-gram with negative sampling, GloVe);
 # 3. evaluation on real benchmarks (WordSim-353, SimLex-999, the Google analogies), beside
 #    pretrained GloVe 6B vectors; nearest neighbours and king − man + woman;
-# 4. sequence models — RNN, LSTM, GRU — on a task where word order is everything;
+# 4. sequence models — RNN, LSTM, GRU — on a task where word order is everything, and an LSTM
+#    run on the step you write;
 # 5. a pretrained transformer sentence encoder, all-MiniLM-L6-v2: the text tower of later chapters.
 #
 # **Key terms.** token (词元) · vocabulary (词表) · word embedding (词嵌入) · co-occurrence matrix
@@ -56,7 +57,7 @@ from cmlib import embeddings as emb
 from cmlib import runtime, viz
 from cmlib.claims import Checkpoints
 from cmlib.data import corpus as corpora
-from cmlib.exercises import check
+from cmlib.exercises import check, use_if_passed
 from cmlib.train import accuracy, count_parameters, fit
 
 SEED = runtime.seed_everything()
@@ -526,6 +527,74 @@ checkpoint("bag-of-embeddings-order", bag_acc, "<=", 0.65, chance=0.5)
 checkpoint("recurrent-order", max(lstm_acc, gru_acc), ">=", 0.95, chance=0.5);
 
 # %% [markdown]
+# ### Build it yourself: one LSTM step (长短期记忆网络)
+#
+# `nn.LSTM` hides a loop. At each word, one matrix product gives four gates, in PyTorch's
+# order: input $i$, forget $f$, candidate $g$ and output $o$. Then
+#
+# $$c' = \sigma(f)\odot c + \sigma(i)\odot\tanh(g), \qquad h' = \sigma(o)\odot\tanh(c').$$
+#
+# The forget gate decides what of the old cell state to keep. The cell state is carried forward
+# by a product with $\sigma(f)$ and a sum, not squashed through a weight matrix at every step.
+# This is why an LSTM can carry "the red circle came first" to the end of a sentence.
+#
+# **Exercise 2.6 — one LSTM step.** `x` is `(B, F)`, `h` and `c` are `(B, H)`, `weight_ih` is
+# `(4H, F)`, `weight_hh` is `(4H, H)`, and `bias` is `(4H,)` (`nn.LSTMCell`'s two biases added).
+# Return `(h', c')`. The check compares both outputs with cmlib's, which equals `nn.LSTMCell`,
+# within 1e-5 + 1e-4·|value|, and then the gradients with respect to every input. Batches of
+# size 1 are included. It rejects another library's gate order (i, f, o, g), a missing forget
+# gate, $h'$ computed from the old $c$, and detached states, which keep the values right but cut
+# the gradient through time. An LSTM built on your step then trains on the left-object task.
+
+# %%
+def my_lstm_step(x, h, c, weight_ih, weight_hh, bias):
+    ### BEGIN SOLUTION
+    gates = x @ weight_ih.T + h @ weight_hh.T + bias
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+    ### END SOLUTION
+
+
+check("2.6", my_lstm_step)
+
+# %% [markdown]
+# `cmlib.sequence.StepLSTMEncoder` runs the loop that `nn.LSTM` hides, calling your step at each
+# word and freezing each sentence's state after its last token, so padding never moves it. It
+# trains here with the LSTM row's sizes, optimiser and epochs, on its own batch order, and
+# leaves the chapter's random state as it found it.
+
+# %%
+from cmlib.data.cache import random_state_kept
+from cmlib.sequence import StepLSTMEncoder, lstm_step
+
+step = use_if_passed("2.6", my_lstm_step, lstm_step, "the step-by-step LSTM runs on",
+                     device=DEVICE)
+with random_state_kept():
+    torch.manual_seed(SEED)
+    your_lstm = SentenceClassifier(
+        StepLSTMEncoder(len(shapes_words), embed_dim=32, hidden_dim=64, step_fn=step),
+        num_classes=18)
+    your_loader = DataLoader(TensorDataset(train_ids, train_lengths, train_labels),
+                             batch_size=64, shuffle=True,
+                             generator=torch.Generator().manual_seed(SEED))
+    start = time.perf_counter()
+    your_history = fit(your_lstm, your_loader, torch.optim.Adam(your_lstm.parameters(), lr=3e-3),
+                       num_epochs=runtime.pick(cpu=5, gpu=10), device=DEVICE,
+                       loss_fn=F.cross_entropy, eval_fn=val_accuracy, desc="LSTM on your step")
+your_lstm_acc = your_history.last["val_acc"]
+print(f"LSTM on your step: val accuracy {your_lstm_acc:.3f} in "
+      f"{time.perf_counter() - start:.0f} s; nn.LSTM above: {lstm_acc:.3f}; "
+      f"bag of embeddings: {bag_acc:.3f}")
+
+# %% [markdown]
+# > **Learning checkpoint.** The LSTM built on your step learns who is on the left: validation
+# > accuracy at least 0.95, where no order-blind model can pass 0.5.
+
+# %%
+checkpoint("your-lstm-order", your_lstm_acc, ">=", 0.95, chance=0.5);
+
+# %% [markdown]
 # ## 5 · Pretrained sentence embeddings: all-MiniLM-L6-v2 (预训练句子嵌入)
 #
 # A small transformer (6 layers, 384-d, 22M parameters) trained on a billion sentence pairs to put
@@ -590,7 +659,8 @@ checkpoint("minilm-paraphrase-closest", cosines[0], ">", cosines[1:].max());
 #   `Word2Vec` listing lacked the objective that makes this work.
 # * Averaging word vectors throws order away, and the bag of embeddings stays below one half. The
 #   LSTM and GRU solve the task; the plain RNN gets only part of the way (and the article's LSTM
-#   listing must unpack `output, (h_n, c_n)`).
+#   listing must unpack `output, (h_n, c_n)`). An LSTM is one gated step, repeated: written by
+#   hand and run in a loop, it learns the task as `nn.LSTM` does.
 # * A pretrained sentence encoder puts a paraphrase far closer than unrelated sentences — the text
 #   side of cross-modal models. It knows unseen words, but not reliably what they look like.
 

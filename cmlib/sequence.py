@@ -5,8 +5,10 @@ recurrent layer, and the final hidden state as the sentence vector. Padding
 is handled with packed sequences, so ``<pad>`` tokens never change the result.
 
 Also here: :class:`BagOfEmbeddings`, the order-blind baseline;
-:class:`SentenceClassifier` (an encoder plus a linear head); and :class:`FixedLSTM`, the
-article's LSTM listing corrected (the listing as printed is :class:`cmlib.errata.LSTM`).
+:class:`SentenceClassifier` (an encoder plus a linear head); :class:`FixedLSTM`, the
+article's LSTM listing corrected (the listing as printed is :class:`cmlib.errata.LSTM`); and
+:func:`lstm_step` with :class:`StepLSTMEncoder`, an LSTM run one step at a time through a step
+function a reader can write (chapter 02's build exercise).
 Chapter 02's word-order task is :func:`cmlib.data.shapes.tasks.left_object_data`.
 """
 
@@ -87,6 +89,89 @@ class TextEncoder(nn.Module):
         packed_out, _ = self._run(ids, lengths)
         out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=ids.shape[1])
         return out
+
+
+# ---------------------------------------------------------------- an LSTM, one step at a time
+def lstm_step(
+    x: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step, as ``nn.LSTMCell`` computes it.
+
+    The four gates come out of one matrix product, in ``nn.LSTMCell``'s order: input ``i``,
+    forget ``f``, candidate ``g``, output ``o``. Then ``c' = σ(f)·c + σ(i)·tanh(g)`` and
+    ``h' = σ(o)·tanh(c')``.
+
+    Args:
+        x: the step's input ``(B, F)``.
+        h: the hidden state ``(B, H)``.
+        c: the cell state ``(B, H)``.
+        weight_ih: ``(4H, F)``.
+        weight_hh: ``(4H, H)``.
+        bias: ``(4H,)``, ``nn.LSTMCell``'s two biases added.
+
+    Returns:
+        ``(h', c')``, each ``(B, H)``.
+    """
+    gates = x @ weight_ih.T + h @ weight_hh.T + bias
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class StepLSTMEncoder(nn.Module):
+    """Embedding → an LSTM run one step at a time by ``step_fn`` → the last real step's state.
+
+    The same computation as ``TextEncoder(cell="lstm")``, written as the loop that packed
+    sequences hide: each sentence's state stops changing after its last token, so padding never
+    moves it. ``step_fn`` takes :func:`lstm_step`'s arguments; chapter 02 passes the reader's.
+
+    Args:
+        vocab_size: number of token ids.
+        embed_dim: size of the word embeddings.
+        hidden_dim: size of the states.
+        step_fn: ``step_fn(x, h, c, weight_ih, weight_hh, bias) -> (h, c)``.
+        pad_id: the padding id (its embedding stays zero).
+
+    Shapes:
+        ``forward(ids (B, T), lengths (B,))`` → ``(B, hidden_dim)``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 64,
+        hidden_dim: int = 128,
+        step_fn=lstm_step,
+        pad_id: int = 0,
+    ):
+        super().__init__()
+        if not callable(step_fn):
+            raise TypeError(f"step_fn must be a function, got {type(step_fn).__name__}")
+        self.out_dim, self.step_fn = hidden_dim, step_fn
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.cell = nn.LSTMCell(embed_dim, hidden_dim)  # the parameters; step_fn does the work
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        check_token_batch(ids, lengths)
+        x = self.embedding(ids)
+        h = x.new_zeros(len(ids), self.out_dim)
+        c = torch.zeros_like(h)
+        bias = self.cell.bias_ih + self.cell.bias_hh
+        alive = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None].to(
+            ids.device
+        )  # (B, T): which steps are real tokens
+        for t in range(int(lengths.max())):
+            h_next, c_next = self.step_fn(
+                x[:, t], h, c, self.cell.weight_ih, self.cell.weight_hh, bias
+            )
+            keep = alive[:, t, None]
+            h, c = torch.where(keep, h_next, h), torch.where(keep, c_next, c)
+        return h
 
 
 # ---------------------------------------------------------------- a baseline that ignores order

@@ -1,4 +1,5 @@
-"""Build exercises 1.2 (the convolution chapter 01's small CNN trains on), 3.8 (the low-rank
+"""Build exercises 1.2 (the convolution chapter 01's small CNN trains on), 2.6 (the LSTM step
+chapter 02's step-by-step LSTM trains on), 3.8 (the low-rank
 bilinear fusion chapter 03 trains a VQA model with) and 6.3 (the Procrustes solver chapter 06
 part 2 solves its rotations with): the notebooks' solutions pass, each listed mistake fails,
 and the chapters use the reader's piece."""
@@ -107,3 +108,26 @@ def test_the_bilinear_check_runs_on_another_device():
     meta = torch.device("meta")
     assert check("3.8", low_rank_bilinear, quiet=True, device=meta)
     assert use_if_passed("3.8", low_rank_bilinear, low_rank_bilinear, "x", device=meta)
+
+
+def test_the_lstm_step_notebook_solution_passes_with_its_gradients():
+    from cmlib.exercises.ch02 import LSTM_STEP_MISTAKES
+
+    assert get("2.6").gradients
+    mine = chapter_solution("02_language_features", "def my_lstm_step(", "2.6", "my_lstm_step")
+    assert check("2.6", mine, quiet=True)
+    for name, mistake in LSTM_STEP_MISTAKES.items():
+        assert not check("2.6", mistake, quiet=True), name
+    assert tuple(get("2.6").wrong_answers) == tuple(LSTM_STEP_MISTAKES.values())
+
+
+def test_detached_lstm_states_fail_on_their_gradient(capsys):
+    from cmlib.exercises.ch02 import LSTM_STEP_MISTAKES
+
+    assert not check("2.6", LSTM_STEP_MISTAKES["the previous states detached"])
+    assert "its value is right but its gradient" in capsys.readouterr().out
+
+
+def test_the_lstm_trains_on_the_readers_step():
+    source = (CHAPTERS / "02_language_features.py").read_text()
+    assert "StepLSTMEncoder(len(shapes_words), embed_dim=32, hidden_dim=64, step_fn=step)" in source

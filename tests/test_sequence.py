@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from cmlib.data.shapes import COLORS, SHAPES, pair_label
@@ -75,3 +76,50 @@ def test_fixed_lstm_returns_outputs_and_final_states():
     assert torch.allclose(output[:, -1], h_n)
     with pytest.raises(ValueError, match="expected x \\(B, T, 16\\)"):
         FixedLSTM(16, 32)(torch.randn(2, 7))
+
+
+def test_lstm_step_is_an_lstm_cell():
+    from cmlib.sequence import lstm_step
+
+    torch.manual_seed(0)
+    cell = nn.LSTMCell(3, 4)
+    x, h, c = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 4)
+    expected_h, expected_c = cell(x, (h, c))
+    got_h, got_c = lstm_step(x, h, c, cell.weight_ih, cell.weight_hh, cell.bias_ih + cell.bias_hh)
+    assert torch.allclose(got_h, expected_h, atol=1e-6)
+    assert torch.allclose(got_c, expected_c, atol=1e-6)
+
+
+def test_the_step_encoder_is_the_packed_lstm_and_ignores_padding():
+    from cmlib.sequence import StepLSTMEncoder
+
+    torch.manual_seed(0)
+    steps = StepLSTMEncoder(vocab_size=12, embed_dim=5, hidden_dim=6)
+    packed = TextEncoder(vocab_size=12, embed_dim=5, hidden_dim=6, cell="lstm")
+    packed.embedding.load_state_dict(steps.embedding.state_dict())
+    packed.rnn.weight_ih_l0.data.copy_(steps.cell.weight_ih)
+    packed.rnn.weight_hh_l0.data.copy_(steps.cell.weight_hh)
+    packed.rnn.bias_ih_l0.data.copy_(steps.cell.bias_ih)
+    packed.rnn.bias_hh_l0.data.copy_(steps.cell.bias_hh)
+    ids = torch.randint(1, 12, (3, 7))
+    lengths = torch.tensor([7, 1, 4])
+    ids[1, 1:], ids[2, 4:] = 0, 0
+    assert torch.allclose(steps(ids, lengths), packed(ids, lengths), atol=1e-5)
+    longer = torch.cat([ids, torch.zeros(3, 2, dtype=torch.long)], dim=1)  # more padding
+    assert torch.allclose(steps(longer, lengths), steps(ids, lengths), atol=1e-6)
+
+
+def test_the_step_encoder_runs_the_step_it_is_given():
+    from cmlib.sequence import StepLSTMEncoder, lstm_step
+
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return lstm_step(*args)
+
+    encoder = StepLSTMEncoder(10, 4, 5, step_fn=counted)
+    out = encoder(torch.randint(1, 10, (2, 6)), torch.tensor([6, 3]))
+    assert out.shape == (2, 5) and len(calls) == 6  # the longest sentence's steps
+    with pytest.raises(TypeError, match="step_fn"):
+        StepLSTMEncoder(10, 4, 5, step_fn="lstm")

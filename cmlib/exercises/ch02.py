@@ -1,6 +1,7 @@
-"""Chapter 02 exercises: PPMI, the negative-sampling loss, cosine nearest neighbours; 2.4 and
-2.5 are predict-then-run questions (cmlib's skip-gram against gensim's; MiniLM's nearest
-sentence), each backed by a learning checkpoint of the chapter."""
+"""Chapter 02 exercises: PPMI, the negative-sampling loss, cosine nearest neighbours, and one
+LSTM step (2.6, a build exercise: the chapter trains an LSTM built on it, and its gradients are
+checked); 2.4 and 2.5 are predict-then-run questions (cmlib's skip-gram against gensim's;
+MiniLM's nearest sentence), each backed by a learning checkpoint of the chapter."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from ..embeddings import negative_sampling_loss, ppmi, top_k_cosine
+from ..sequence import lstm_step
 from . import Exercise, register, register_prediction
 
 
@@ -127,4 +129,62 @@ register_prediction(
         "c": "'a recipe for tomato soup', another everyday phrase",
     },
     "a",  # backed by the checkpoint minilm-paraphrase-closest
+)
+
+
+# ---------------------------------------------------------------- 2.6 one LSTM step
+def _step_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    """A batch (of 1 now and then) of inputs and states, and an LSTM cell's weights."""
+    b, f, h = int(rng.choice([1, 3])), int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    t = lambda *s: torch.from_numpy(rng.normal(size=s)).float()  # noqa: E731
+    return t(b, f), t(b, h), t(b, h), t(4 * h, f), t(4 * h, h), t(4 * h)
+
+
+def _sigmoid_gates(x, h, c, w_ih, w_hh, bias):
+    gates = x @ w_ih.T + h @ w_hh.T + bias
+    return gates.chunk(4, dim=1)
+
+
+def _gates_i_f_o_g(x, h, c, w_ih, w_hh, bias):  # another library's gate order
+    i, f, o, g = _sigmoid_gates(x, h, c, w_ih, w_hh, bias)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _no_forget_gate(x, h, c, w_ih, w_hh, bias):  # the old cell state is dropped, not gated
+    i, f, g, o = _sigmoid_gates(x, h, c, w_ih, w_hh, bias)
+    c = torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _old_cell_in_output(x, h, c, w_ih, w_hh, bias):  # h' from c, not from the new c'
+    i, f, g, o = _sigmoid_gates(x, h, c, w_ih, w_hh, bias)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c_next
+
+
+def _detached_state(x, h, c, w_ih, w_hh, bias):  # right values; no gradient through time
+    return lstm_step(x, h.detach(), c.detach(), w_ih, w_hh, bias)
+
+
+#: The mistakes exercise 2.6's check must reject, by name (the tests use the names).
+LSTM_STEP_MISTAKES = {
+    "gates in the order i, f, o, g": _gates_i_f_o_g,
+    "no forget gate": _no_forget_gate,
+    "h from the old cell state": _old_cell_in_output,
+    "the previous states detached": _detached_state,
+}
+
+register(
+    Exercise(
+        id="2.6",
+        title="one LSTM step",
+        hint="one product gives all four gates: x @ weight_ih.T + h @ weight_hh.T + bias, split "
+        "with .chunk(4, dim=1) in the order input, forget, candidate, output; then "
+        "c = σ(f)·c + σ(i)·tanh(g) and h = σ(o)·tanh(c), with the new c",
+        reference=lstm_step,
+        make_inputs=_step_inputs,
+        wrong_answers=tuple(LSTM_STEP_MISTAKES.values()),
+        gradients=True,
+    )
 )
