@@ -88,7 +88,10 @@ print(f"backbone: a {GRID_CHANNELS}-channel grid, average-pooled to {GRID_CHANNE
 # * a **partial caption** — each of the colour word and the shape word is missing half the time.
 #
 # The ensemble adds the members' log-probabilities and takes the prior off once (a product of
-# experts). **Exercise 3.4** — write that rule for two members.
+# experts). **Exercise 3.4** — write that rule for two members. The ensemble below combines its
+# members with your rule. The check compares its output with cmlib's on random logits and priors
+# within 1e-5 + 1e-4·|value|, and the gradients with respect to each member's logits too. It
+# rejects the prior subtracted twice or never, raw logits, probabilities, and a detached member.
 
 # %%
 def product_of_experts(logits_image, logits_text, log_prior):
@@ -150,15 +153,21 @@ _ = fit(
 )
 
 # %%
+from cmlib.exercises.ch03 import product_of_experts as cmlib_product_of_experts
+
+combine = use_if_passed("3.4", product_of_experts, cmlib_product_of_experts,
+                        "the ensemble combines its members with", device=DEVICE)
 prior = torch.bincount(views_train.labels, minlength=num_classes).float() + 1
 ensemble = LateFusionEnsemble([image_member, text_member], log_prior=(prior / prior.sum()).log())
 ensemble.eval().to(DEVICE)
 with torch.no_grad():
     inputs = [(noisy_test.to(DEVICE),),
               (views_test.ids.to(DEVICE), views_test.lengths.to(DEVICE))]
-    member_acc = {name: (m(*x).argmax(1).cpu() == views_test.labels).float().mean().item()
-                  for name, m, x in zip(["image member", "text member"], ensemble.members, inputs)}
-    ensemble_acc = (ensemble(inputs).argmax(1).cpu() == views_test.labels).float().mean().item()
+    member_logits = [m(*x) for m, x in zip(ensemble.members, inputs)]
+    member_acc = {name: (logits.argmax(1).cpu() == views_test.labels).float().mean().item()
+                  for name, logits in zip(["image member", "text member"], member_logits)}
+    fused = combine(*member_logits, ensemble.log_prior)
+    ensemble_acc = (fused.argmax(1).cpu() == views_test.labels).float().mean().item()
 print({k: round(v, 3) for k, v in member_acc.items()}, "ensemble:", round(ensemble_acc, 3))
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.bar([*member_acc, "late-fusion ensemble"], [*member_acc.values(), ensemble_acc],

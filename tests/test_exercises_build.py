@@ -131,3 +131,13 @@ def test_detached_lstm_states_fail_on_their_gradient(capsys):
 def test_the_lstm_trains_on_the_readers_step():
     source = (CHAPTERS / "02_language_features.py").read_text()
     assert "StepLSTMEncoder(len(shapes_words), embed_dim=32, hidden_dim=64, step_fn=step)" in source
+
+
+def test_the_late_fusion_notebook_solution_passes_and_the_ensemble_uses_it():
+    mine = chapter_solution(
+        "03_fusion_models", "def product_of_experts(", "3.4", "product_of_experts"
+    )
+    assert get("3.4").gradients
+    assert check("3.4", mine, quiet=True)
+    source = (CHAPTERS / "03_fusion_models.py").read_text()
+    assert "fused = combine(*member_logits, ensemble.log_prior)" in source

@@ -1,7 +1,8 @@
-"""Chapter 03 exercises: multiplicative fusion, a gate, attention weights, late fusion, and the
-low-rank bilinear fusion (3.8, a build exercise: part 1 trains a VQA model with it); part 2
-also gradient reversal (3.5, a build exercise: the adversarial aligner trains with it). The
-build exercises' gradients are checked too."""
+"""Chapter 03 exercises: multiplicative fusion, a gate, attention weights, and the low-rank
+bilinear fusion (3.8, a build exercise: part 1 trains a VQA model with it); part 2: late fusion
+(3.4, a build exercise: the ensemble combines its members with it) and gradient reversal (3.5,
+a build exercise: the adversarial aligner trains with it). The build exercises' gradients are
+checked too."""
 
 from __future__ import annotations
 
@@ -136,7 +137,10 @@ register(
             lambda a, b, p: torch.log_softmax(a, 1) + torch.log_softmax(b, 1),  # prior twice
             lambda a, b, p: a + b - p,  # raw logits
             lambda a, b, p: torch.softmax(a, 1) + torch.softmax(b, 1) - p,  # probabilities
+            # the right value, but a jointly fine-tuned ensemble would never train the text member
+            lambda a, b, p: torch.log_softmax(a, 1) + torch.log_softmax(b, 1).detach() - p,
         ),
+        gradients=True,  # a build exercise: the chapter's ensemble combines its members with it
     )
 )
 
