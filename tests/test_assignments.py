@@ -131,3 +131,51 @@ def test_the_readmes_exercise_table_lists_each_chapters_exercises():
         assert listed == checked, (
             f"README.md's exercise table: {py.stem} lists {listed}, checks {checked}"
         )
+
+
+def test_the_release_runs_to_the_end_with_nothing_solved(tmp_path, monkeypatch):
+    """A student who runs every cell of an unsolved release reaches the chapter's end: the
+    solution and test cells that raise carry Jupyter's raises-exception tag, and the build
+    exercises fall back to cmlib's pieces."""
+    import nbclient
+    import nbformat
+
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)
+    course = tmp_path / "course"
+    assignments.write_course([CHAPTER], course)
+    release = nbformat.read(course / "release" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    graded = [c for c in release.cells if "nbgrader" in c.metadata]
+    assert graded and all(assignments.MAY_RAISE in c.metadata.get("tags", []) for c in graded)
+    nbclient.NotebookClient(
+        release, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()  # raises CellExecutionError at the first untagged cell that fails
+    code = [c for c in release.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "a cell did not run"
+    failed = [c for c in code if any(o.get("output_type") == "error" for o in c.outputs)]
+    assert failed and all(c in graded for c in failed)  # only the exercises' own cells fail
+
+
+def test_every_solution_and_test_cell_may_raise():
+    for py in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")):
+        for cell in assignments.source_notebook(py).cells:
+            if "nbgrader" in cell.metadata:
+                assert assignments.MAY_RAISE in cell.metadata.get("tags", []), py.name
+
+
+def test_a_cell_that_calls_the_readers_function_may_raise_and_use_if_passed_needs_no_tag():
+    nb = assignments.source_notebook(ROOT / "chapters" / "08_capstone_studio.py")
+    callers = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code"
+        and "nbgrader" not in c.metadata
+        and assignments.MAY_RAISE in c.metadata.get("tags", [])
+    ]
+    assert [("scene_agreement(" in c.source, "combined_ranking(" in c.source) for c in callers] == [
+        (True, False),
+        (False, True),
+    ]
+    nb = assignments.source_notebook(ROOT / "chapters" / "01_visual_features.py")
+    builds = [c for c in nb.cells if "use_if_passed(" in c.source]
+    assert builds and not any(assignments.MAY_RAISE in c.metadata.get("tags", []) for c in builds)

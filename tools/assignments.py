@@ -49,6 +49,13 @@ c.Execute.timeout = 1800
 """
 
 
+#: Jupyter's tag for a cell that may raise: "Run All" (JupyterLab, nbclient, nbconvert) goes on
+#: past it. A released solution cell raises NotImplementedError and its test cell fails until
+#: the exercise is solved; with the tag, the rest of the chapter still runs (a build exercise
+#: falls back to cmlib's piece), and nbgrader still sees the error and gives no point.
+MAY_RAISE = "raises-exception"
+
+
 def _metadata(grade_id: str, solution: bool, points: int | None = None) -> dict:
     grade = points is not None
     meta = {
@@ -81,26 +88,46 @@ def split_exercise(source: str) -> tuple[str, str, str] | None:
     return head.rstrip() + "\n", exercise, test
 
 
+SOLVED = re.compile(r"^(?:def|class) (\w+)", re.M)
+
+
+def _may_raise(cell) -> None:
+    tags = cell.metadata.setdefault("tags", [])
+    if MAY_RAISE not in tags:
+        tags.append(MAY_RAISE)
+
+
 def source_notebook(py: Path):
-    """The chapter as an nbgrader source notebook (nbformat), solutions and test cells marked."""
+    """The chapter as an nbgrader source notebook (nbformat), solutions and test cells marked.
+
+    Every cell that can raise in the release is tagged ``raises-exception``: the solution and
+    test cells, and a later cell that calls a function or class the reader writes (``f(``; a
+    build exercise's ``use_if_passed("N.M", f, ...)`` does not call it, and needs no tag).
+    """
     import jupytext
     import nbformat
 
     nb = jupytext.read(py)
-    cells = []
+    cells, written = [], set()
     for cell in nb.cells:
         parts = split_exercise(cell.source) if cell.cell_type == "code" else None
         if parts is None:
+            if cell.cell_type == "code" and any(
+                re.search(rf"(?<![\w.]){name}\(", cell.source) for name in written
+            ):
+                _may_raise(cell)
             cells.append(cell)
             continue
+        written |= set(SOLVED.findall(parts[0]))
         solution, exercise, test = parts
         grade_id = "ex" + exercise.replace(".", "_")
         cell.source = solution
         cell.metadata.update(_metadata(grade_id, solution=True))
-        cells.append(cell)
         check = nbformat.v4.new_code_cell(test)
         check.metadata.update(_metadata(f"{grade_id}_check", solution=False, points=1))
-        cells.append(check)
+        for part in (cell, check):
+            _may_raise(part)
+            cells.append(part)
     nb.cells = cells
     return nb
 
