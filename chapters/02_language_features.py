@@ -407,6 +407,16 @@ check("2.3", my_nearest)
 # %% [markdown]
 # **Analogies** (词类比): "man is to king as woman is to ?" — the words nearest
 # king − man + woman, the three question words excluded.
+#
+# **Question 2.7 — predict, then run.** In pretrained GloVe 6B, where will "queen" rank among
+# the words nearest king − man + woman: (a) among the first three, (b) 4th to 20th, or (c) not
+# in the first 20? Set `prediction` before you run the next cells.
+
+# %%
+### BEGIN SOLUTION
+prediction = "a"
+### END SOLUTION
+check("2.7", prediction)
 
 # %%
 for a, b, c in [("man", "king", "woman"), ("paris", "france", "rome"), ("good", "better", "bad")]:
@@ -417,6 +427,11 @@ ranked = [w for w, _ in glove_6b.analogy("man", "king", "woman", k=100)]
 queen_rank = ranked.index("queen") + 1 if "queen" in ranked else len(ranked) + 1
 # Learning checkpoint: GloVe 6B puts "queen" in the top 3 of king − man + woman.
 checkpoint("glove-queen-rank", queen_rank, "<=", 3);
+
+# %% [markdown]
+# The answer to 2.7 is (a), by the checkpoint above. The offset from "man" to "woman" is close
+# to the offset from "king" to "queen" in this space, because the two pairs share most of their
+# contexts and differ in the same ones.
 
 # %% [markdown]
 # **Try it:** type a word and see its neighbours in each embedding (the figure is the static

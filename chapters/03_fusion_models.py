@@ -12,7 +12,7 @@
 # # 03 · Fusing vision and language, part 2: model-level fusion
 #
 # **Prerequisites:** `03_fusion` (the ShapesWorld questions and the frozen image backbone) and the
-# linear probes of `01_visual_features`. **Study time:** about 30 minutes of reading and exercises,
+# linear probes of `01_visual_features`. **Study time:** about 35 minutes of reading and exercises,
 # plus about 1 minute for the notebook to run on a two-core laptop.
 #
 # **Article section:** §2.3.2 基于模型融合的方法 (model-level fusion). Part 1
@@ -307,6 +307,18 @@ prediction = "b"
 check("3.7", prediction)
 
 # %% [markdown]
+# **Question 3.10 — predict, then run.** Before the game, a fresh linear probe tells image
+# embeddings from text embeddings almost perfectly. After the adversarial epochs, will a *fresh*
+# linear probe, trained on the final embeddings, score (a) still 0.9 or more, or (b) near
+# chance, at most 0.65?
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("3.10", prediction)
+
+# %% [markdown]
 # The aligner trains with your `reverse_gradient` where exercise 3.5 passed, else with cmlib's
 # `grad_reverse`, so that the chapter runs to the end either way.
 
@@ -386,7 +398,8 @@ checkpoint(
 # %% [markdown]
 # The answer to question 3.7 is (b), by the `task-kept` checkpoint above (the task accuracy is
 # printed before and after): the cosine classifier pulls both modalities' embeddings of a class
-# towards one direction, so the two clouds can meet without the classes mixing.
+# towards one direction, so the two clouds can meet without the classes mixing. The answer to
+# 3.10 is (b), by `probe-after`: no linear boundary separates the two modalities any more.
 #
 # The claim is only as strong as the discriminator. A fresh **MLP** probe — one hidden layer —
 # still tells the modalities apart:

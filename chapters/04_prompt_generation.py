@@ -492,6 +492,18 @@ prediction = "b"
 ### END SOLUTION
 check("4.7", prediction)
 
+# %% [markdown]
+# **Question 4.8 — predict, then run.** The paraphrases ("a crimson disc", "a navy tile") use
+# words the CVAE never saw. With their colour words grounded in the colour survey and the
+# result mapped to the nearest known prompt (the `grounded` encoder above), will their
+# colour+shape fidelity be (a) near chance, below 3 × chance, or (b) at least 3 × chance?
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("4.8", prediction)
+
 # %%
 results, paraphrase_scores = (
     {},
@@ -565,7 +577,8 @@ for name, f in paraphrase_scores[TEMPERATURE].items():
 # * Held-out pairs work as well as their parts are separable: "red" and "triangle" each come with
 #   their own words, and the bag of words adds them up — but the model never saw a red *triangle*'s
 #   pixels. That is why the answer to 4.7 is (b), by the checkpoint above: the fidelity on pairs
-#   it never saw is far above chance.
+#   it never saw is far above chance. The answer to 4.8 is (b) too, by the `paraphrase, grounded`
+#   checkpoint.
 # * Paraphrases through MiniLM alone are limited by MiniLM, not by the CVAE: it puts most unseen
 #   colour words next to the wrong ShapesWorld colour (section 2c). Grounded colour words fix the
 #   colour; what is left is MiniLM's sense of the shape words ("pyramid", "tile", "block").

@@ -1,7 +1,8 @@
 """Chapter 02 exercises: PPMI, the negative-sampling loss, cosine nearest neighbours, and one
 LSTM step (2.6, a build exercise: the chapter trains an LSTM built on it, and its gradients are
-checked); 2.4 and 2.5 are predict-then-run questions (cmlib's skip-gram against gensim's;
-MiniLM's nearest sentence), each backed by a learning checkpoint of the chapter."""
+checked); 2.4, 2.5 and 2.7 are predict-then-run questions (cmlib's skip-gram against gensim's;
+MiniLM's nearest sentence; queen in king − man + woman), each backed by a learning checkpoint of
+the chapter."""
 
 from __future__ import annotations
 
@@ -129,6 +130,12 @@ register_prediction(
         "c": "'a recipe for tomato soup', another everyday phrase",
     },
     "a",  # backed by the checkpoint minilm-paraphrase-closest
+)
+register_prediction(
+    "2.7",
+    "where 'queen' ranks among the words nearest king − man + woman in GloVe 6B",
+    {"a": "among the first three", "b": "4th to 20th", "c": "not in the first 20"},
+    "a",  # backed by the checkpoint glove-queen-rank (<= 3)
 )
 
 

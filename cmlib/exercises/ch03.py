@@ -280,3 +280,10 @@ register_prediction(
     },
     "a",  # backed by the checkpoint your-bilinear-relation (<= 0.65)
 )
+
+register_prediction(
+    "3.10",
+    "a fresh linear probe's image-or-text accuracy after the adversarial epochs",
+    {"a": "still 0.9 or more", "b": "near chance: at most 0.65"},
+    "b",  # backed by the checkpoint probe-after (<= 0.65)
+)
