@@ -31,7 +31,7 @@
 # 2. **ShapesWorld**, the image–text dataset every chapter shares, in its two styles;
 # 3. the splits, including the compositional hold-out;
 # 4. how the chapters map to the article;
-# 5. how exercises and their checks work, with one small exercise.
+# 5. how exercises and their checks work, with one small exercise and one prediction.
 #
 # **Key terms.** modality (模态) · cross-modal learning (跨模态学习) · prompt (提示词) · caption
 # (图像描述) · visual question answering (视觉问答) · compositional generalisation (组合泛化).
@@ -160,12 +160,30 @@ for qa in photos.questions(item):
 # `train`, `val` or `test`, although each colour and each shape does. A model that has learned
 # "red" and "triangle" separately should still recognise — or draw, or retrieve — a red triangle.
 
+# **Question 0.3 — predict, then run.** Many exercises in this course ask you to predict a result
+# before the cell that shows it; your answer is checked like any other. Here is the first. In
+# 2,000 training images, how many of the 6 × 3 = 18 colour–shape pairs appear: (a) all 18,
+# (b) 15, or (c) fewer than 15? Set `prediction` before you run the next cells.
+
 # %%
+from cmlib.exercises import check  # section 5 shows what it does
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("0.3", prediction)
+
+# %%
+from cmlib.claims import Checkpoints
+
+checkpoint = Checkpoints("00_tour")  # learning checkpoints: asserted and recorded
 print("held-out pairs:", ", ".join(f"{c} {s}" for c, s in HELDOUT_PAIRS))
 train = ShapesWorld("train", size=2000)
 seen_pairs = {(o.color, o.shape) for i in range(len(train)) for o in train.scene(i).objects}
 print(f"pairs seen in 2,000 training images: {len(seen_pairs)} of {len(COLORS) * len(SHAPES)}")
-assert not seen_pairs & set(HELDOUT_PAIRS)
+checkpoint("no-heldout-pair-in-train", len(seen_pairs & set(HELDOUT_PAIRS)), "<=", 0)
+checkpoint("other-pairs-in-train", len(seen_pairs), ">=", len(COLORS) * len(SHAPES) - 3);
 
 heldout = ShapesWorld("heldout", size=8)
 fig = show_images([heldout[i][0] for i in range(8)], [heldout.caption(i) for i in range(8)],
@@ -178,6 +196,10 @@ viz.show(
 )
 
 # %% [markdown]
+# The answer to 0.3 is (b), by the two checkpoints above: every pair but the three held out
+# appears, and the held-out ones never do. A **learning checkpoint** is such a claim about a
+# result, asserted where it is computed; every chapter has several.
+#
 # For training, chapters take a whole split at once with `tensors()`: the images as one
 # `(N, 3, H, W)` tensor, rendered in vectorised batches (more than 10,000 images per second on one
 # core, see `benchmarks/bench_shapes.py`) and cached under `data/cache`, plus every attribute as a

@@ -204,6 +204,16 @@ print(len(head_prompts), "prompts to align MiniLM with, e.g.", head_prompts[:3])
 # *grounded* source instead: the **xkcd colour survey** (shipped with matplotlib), 949 colour names
 # that crowds of people typed for colours they were shown. It gives each name an RGB value; we take
 # the ShapesWorld colour of nearest hue.
+#
+# **Question 4.9 — predict, then run.** Of the colour words below, how many will the colour
+# survey put on the right ShapesWorld colour: (a) at most half, (b) more than half but fewer
+# than 10, or (c) 10 or more? Set `prediction` before you run the next cells.
+
+# %%
+### BEGIN SOLUTION
+prediction = "c"
+### END SOLUTION
+check("4.9", prediction)
 
 # %%
 unseen_colors = [(word, color) for color, words in COLOR_PARAPHRASES.items() for word in words]
@@ -233,6 +243,7 @@ print(
 )
 
 # %% [markdown]
+# The answer to 4.9 is (c), by the checkpoint below (the counts are printed above).
 # MiniLM learned words from the sentences they occur in (**distributional semantics**, 分布式语义):
 # "crimson", "navy" and "golden" occur in sentences about blood, uniforms and anniversaries, not
 # next to "red", "blue" and "yellow". What a colour word *looks like* needs **grounding** (语言接地)

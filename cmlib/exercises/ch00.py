@@ -1,4 +1,5 @@
-"""Chapter 00 exercises: the mechanism, on ShapesWorld scenes."""
+"""Chapter 00 exercises: the mechanism, on ShapesWorld scenes; 0.3, the course's first
+predict-then-run question (the colour–shape pairs in the training split)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 
 from ..data.shapes import COLORS, Obj, Scene, sample_scene
 from ..data.shapes.text import POSITION_WORDS, canonical_caption
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 def count_color(scene: Scene, color: str) -> int:
@@ -72,4 +73,12 @@ register(
         ),
         trials=20,
     )
+)
+
+
+register_prediction(
+    "0.3",
+    "how many of the 18 colour–shape pairs appear in 2,000 training images",
+    {"a": "all 18", "b": "15", "c": "fewer than 15"},
+    "b",  # backed by the checkpoints no-heldout-pair-in-train and other-pairs-in-train
 )

@@ -1,8 +1,8 @@
 """Chapter 04 exercises: the pieces of a CVAE and a GAN; part 2: the negative ELBO that the
 digit CVAE then trains with (4.4, a build exercise: its gradients are checked too). "Predict,
-then run" questions: the CVAE on held-out pairs and grounded paraphrases (4.7, 4.8, part 1),
-β and the KL (4.5, part 2) and the partly collapsed cGAN's fidelity on seen prompts (4.6,
-part 3)."""
+then run" questions: the colour survey's colour words, the CVAE on held-out pairs and on
+grounded paraphrases (4.9, 4.7, 4.8, part 1), β and the KL (4.5, part 2) and the partly
+collapsed cGAN's fidelity on seen prompts (4.6, part 3)."""
 
 from __future__ import annotations
 
@@ -219,4 +219,11 @@ register_prediction(
     "the CVAE's colour+shape fidelity on grounded paraphrases, at the chapter's temperature",
     {"a": "near chance: below 3 × chance (0.167)", "b": "at least 3 × chance"},
     "b",  # backed by the checkpoint cvae-paraphrase-grounded (>= 3 × chance)
+)
+
+register_prediction(
+    "4.9",
+    "how many unseen colour words the colour survey puts on the right ShapesWorld colour",
+    {"a": "at most half", "b": "more than half but fewer than 10", "c": "10 or more"},
+    "c",  # backed by the checkpoint survey-colour-words (>= 10)
 )
