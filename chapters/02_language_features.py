@@ -474,11 +474,17 @@ print("fixed: output", tuple(output.shape), "h_n", tuple(h_n.shape), "c_n", tupl
 # (18 classes). Every caption variant of a scene is an example, e.g.
 # "a red circle to the left of a blue box" and "the blue square is right of the red ball".
 #
-# Why a **bag of embeddings** (词袋, the mean of the word vectors) must fail: "a red circle left of
-# a blue square" and "a blue square left of a red circle" contain exactly the same words, yet their
-# answers differ, and both are equally likely. A model blind to order can be right on at most half
-# of them — and it also cannot tell which colour goes with which shape. An RNN reads left to right
-# and can keep track of *which object came first* and *which relation* joins them.
+# **Question 2.8 — predict, then run.** Four encoders train on this task below: a **bag of
+# embeddings** (词袋, the mean of the word vectors, then an MLP), a plain RNN, an LSTM and a GRU.
+# Will the bag of embeddings reach (a) at most 0.65 validation accuracy, (b) between 0.65 and
+# 0.95, or (c) 0.95 or more, like a recurrent model? Set `prediction` before you run the next
+# cells.
+
+# %%
+### BEGIN SOLUTION
+prediction = "a"
+### END SOLUTION
+check("2.8", prediction)
 
 # %%
 from cmlib.data.shapes import COLORS, SHAPES
@@ -540,6 +546,14 @@ lstm_acc, gru_acc = order_history["LSTM"].last["val_acc"], order_history["GRU"].
 # Learning checkpoints: order-blind fails, recurrent succeeds.
 checkpoint("bag-of-embeddings-order", bag_acc, "<=", 0.65, chance=0.5)
 checkpoint("recurrent-order", max(lstm_acc, gru_acc), ">=", 0.95, chance=0.5);
+
+# %% [markdown]
+# The answer to 2.8 is (a), by the checkpoint above. Why a bag of embeddings must fail: "a red
+# circle left of a blue square" and "a blue square left of a red circle" contain exactly the same
+# words, yet their answers differ, and both are equally likely. A model blind to order can be
+# right on at most half of them — and it also cannot tell which colour goes with which shape. An
+# RNN reads left to right and can keep track of *which object came first* and *which relation*
+# joins them.
 
 # %% [markdown]
 # ### Build it yourself: one LSTM step (长短期记忆网络)

@@ -319,6 +319,17 @@ prediction = "b"
 check("3.10", prediction)
 
 # %% [markdown]
+# **Question 3.11 — predict, then run.** And the game's own discriminator, the one the encoders
+# were trained to fool, on test embeddings after the adversarial epochs: (a) still 0.9 or more,
+# or (b) near chance, at most 0.65?
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("3.11", prediction)
+
+# %% [markdown]
 # The aligner trains with your `reverse_gradient` where exercise 3.5 passed, else with cmlib's
 # `grad_reverse`, so that the chapter runs to the end either way.
 
@@ -398,8 +409,9 @@ checkpoint(
 # %% [markdown]
 # The answer to question 3.7 is (b), by the `task-kept` checkpoint above (the task accuracy is
 # printed before and after): the cosine classifier pulls both modalities' embeddings of a class
-# towards one direction, so the two clouds can meet without the classes mixing. The answer to
-# 3.10 is (b), by `probe-after`: no linear boundary separates the two modalities any more.
+# towards one direction, so the two clouds can meet without the classes mixing. The answers to
+# 3.10 and 3.11 are (b), by `probe-after` and `disc-after`: neither a fresh linear probe nor the
+# game's discriminator separates the two modalities any more.
 #
 # The claim is only as strong as the discriminator. A fresh **MLP** probe — one hidden layer —
 # still tells the modalities apart:

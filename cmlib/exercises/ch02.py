@@ -1,8 +1,8 @@
 """Chapter 02 exercises: PPMI, the negative-sampling loss, cosine nearest neighbours, and one
 LSTM step (2.6, a build exercise: the chapter trains an LSTM built on it, and its gradients are
-checked); 2.4, 2.5 and 2.7 are predict-then-run questions (cmlib's skip-gram against gensim's;
-MiniLM's nearest sentence; queen in king − man + woman), each backed by a learning checkpoint of
-the chapter."""
+checked); 2.4, 2.5, 2.7 and 2.8 are predict-then-run questions (cmlib's skip-gram against
+gensim's; MiniLM's nearest sentence; queen in king − man + woman; the bag of embeddings on word
+order), each backed by a learning checkpoint of the chapter."""
 
 from __future__ import annotations
 
@@ -194,4 +194,10 @@ register(
         wrong_answers=tuple(LSTM_STEP_MISTAKES.values()),
         gradients=True,
     )
+)
+register_prediction(
+    "2.8",
+    "the bag of embeddings' validation accuracy on the left-object task",
+    {"a": "at most 0.65", "b": "between 0.65 and 0.95", "c": "0.95 or more"},
+    "a",  # backed by the checkpoint bag-of-embeddings-order (<= 0.65)
 )

@@ -287,3 +287,9 @@ register_prediction(
     {"a": "still 0.9 or more", "b": "near chance: at most 0.65"},
     "b",  # backed by the checkpoint probe-after (<= 0.65)
 )
+register_prediction(
+    "3.11",
+    "the game's discriminator's image-or-text accuracy after the adversarial epochs",
+    {"a": "still 0.9 or more", "b": "near chance: at most 0.65"},
+    "b",  # backed by the checkpoint disc-after (<= 0.65)
+)
