@@ -2,7 +2,9 @@
 
 Builds the nbgrader course of chapter 00 (the fastest to execute), has nbgrader release it,
 then autogrades three submissions with nbgrader itself: the instructor's notebook, the
-released stubs, and the instructor's notebook with one plausible wrong answer.
+released stubs, and the instructor's notebook with one plausible wrong answer. A chapter in
+miniature does the same for a build exercise whose wrong answer is a stray ``detach``, and
+chapter 00's release is run from top to bottom with nothing solved.
 """
 
 import importlib.util
@@ -56,11 +58,11 @@ def test_every_chapter_makes_an_nbgrader_source_notebook():
         assert len({m["grade_id"] for m in marks}) == len(marks)
 
 
-def _score(course: Path, student: str) -> float:
+def _score(course: Path, student: str, chapter: str = CHAPTER) -> float:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        return gradebook.find_submission(CHAPTER, student).score
+        return gradebook.find_submission(chapter, student).score
 
 
 def test_nbgrader_autograde_full_marks_zero_and_one_lost_point(tmp_path, monkeypatch):
@@ -86,9 +88,9 @@ def test_nbgrader_autograde_full_marks_zero_and_one_lost_point(tmp_path, monkeyp
     for student in ("instructor", "stubs", "one-wrong"):
         assignments.nbgrader(["db", "student", "add", student], course)
     assignments.nbgrader(["autograde", CHAPTER, "--force"], course)
-    assert _score(course, "instructor") == 2.0
+    assert _score(course, "instructor") == 3.0
     assert _score(course, "stubs") == 0.0
-    assert _score(course, "one-wrong") == 1.0
+    assert _score(course, "one-wrong") == 2.0
     shutil.rmtree(course / "autograded", ignore_errors=True)
 
 
@@ -179,3 +181,76 @@ def test_a_cell_that_calls_the_readers_function_may_raise_and_use_if_passed_need
     nb = assignments.source_notebook(ROOT / "chapters" / "01_visual_features.py")
     builds = [c for c in nb.cells if "use_if_passed(" in c.source]
     assert builds and not any(assignments.MAY_RAISE in c.metadata.get("tags", []) for c in builds)
+
+
+#: A chapter in miniature with a function exercise (3.1) and a build exercise (3.8, as chapter 03
+#: has it: the reader's fusion rule, then a cell that runs with it).
+BUILD_CHAPTER = """# %%
+import torch
+import torch.nn.functional as F
+
+from cmlib.exercises import check, use_if_passed
+from cmlib.fusion import low_rank_bilinear
+
+# %%
+def multiplicative_fusion(vision, language, w_vision, w_language):
+    ### BEGIN SOLUTION
+    return torch.tanh(vision @ w_vision) * torch.tanh(language @ w_language)
+    ### END SOLUTION
+
+
+check("3.1", multiplicative_fusion)
+
+# %%
+def my_low_rank_bilinear(vision, language, vision_factor, language_factor, out):
+    ### BEGIN SOLUTION
+    joint = torch.tanh(vision_factor(vision)) * torch.tanh(language_factor(language))
+    return F.relu(out(joint))
+    ### END SOLUTION
+
+
+check("3.8", my_low_rank_bilinear)
+
+# %%
+rule = use_if_passed("3.8", my_low_rank_bilinear, low_rank_bilinear, "this model fuses with")
+layers = torch.nn.Linear(3, 4), torch.nn.Linear(2, 4), torch.nn.Linear(4, 5)
+print(rule(torch.randn(2, 3), torch.randn(2, 2), *layers).shape)
+"""
+#: The plausible mistake: the right values, with the language factor detached.
+WRONG_BUILD = """def my_low_rank_bilinear(vision, language, vision_factor, language_factor, out):
+    joint = torch.tanh(vision_factor(vision)) * torch.tanh(language_factor(language)).detach()
+    return F.relu(out(joint))
+"""
+
+
+def test_a_build_answer_with_a_stray_detach_loses_exactly_its_point(tmp_path, monkeypatch):
+    """A build exercise graded by nbgrader: the instructor's notebook gets full marks, the
+    release none, and a fusion rule whose values are right but whose gradient is cut by a
+    detach loses its one point and no other (the chapter still runs on cmlib's rule)."""
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / "99_build.py").write_text(BUILD_CHAPTER)
+    monkeypatch.setattr(assignments, "CHAPTERS", chapters)
+    monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)
+    course = tmp_path / "course"
+    assignments.write_course(["99_build"], course)
+    release = course / "release" / "99_build" / "99_build.ipynb"
+    source = course / "source" / "99_build" / "99_build.ipynb"
+    wrong = json.loads(source.read_text())
+    cell = next(
+        c for c in wrong["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "ex3_8"
+    )
+    cell["source"] = WRONG_BUILD
+    for student, notebook in (
+        ("instructor", source.read_text()),
+        ("stubs", release.read_text()),
+        ("stray-detach", json.dumps(wrong)),
+    ):
+        folder = course / "submitted" / student / "99_build"
+        folder.mkdir(parents=True)
+        (folder / "99_build.ipynb").write_text(notebook)
+        assignments.nbgrader(["db", "student", "add", student], course)
+    assignments.nbgrader(["autograde", "99_build", "--force"], course)
+    assert _score(course, "instructor", "99_build") == 2.0
+    assert _score(course, "stubs", "99_build") == 0.0
+    assert _score(course, "stray-detach", "99_build") == 1.0
