@@ -159,7 +159,7 @@ for qa in photos.questions(item):
 # tests **compositional generalisation** (组合泛化): three (colour, shape) pairs never appear in
 # `train`, `val` or `test`, although each colour and each shape does. A model that has learned
 # "red" and "triangle" separately should still recognise — or draw, or retrieve — a red triangle.
-
+#
 # **Question 0.3 — predict, then run.** Many exercises in this course ask you to predict a result
 # before the cell that shows it; your answer is checked like any other. Here is the first. In
 # 2,000 training images, how many of the 6 × 3 = 18 colour–shape pairs appear: (a) all 18,

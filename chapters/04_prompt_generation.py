@@ -189,9 +189,9 @@ viz.show(fig, "Heatmap of the MiniLM cosine similarity between every pair of fiv
 
 # %% [markdown]
 # A generator trained with encoder (a) has its own condition space. To let MiniLM drive it we fit a
-# **linear head** from MiniLM's 384-d space onto that condition space, by ridge regression on a few
-# hundred training prompts (`SentencePromptEncoder.fit`, closed form, a second). The generator is
-# not retrained.
+# **linear head** from MiniLM's 384-d space onto that condition space, by ridge regression on the
+# 861 training prompts printed below (`SentencePromptEncoder.fit`, closed form, a second). The
+# generator is not retrained.
 
 # %%
 head_prompts = alignment_prompts()
@@ -245,8 +245,8 @@ print(
 # %% [markdown]
 # The answer to 4.9 is (c), by the checkpoint below (the counts are printed above).
 # MiniLM learned words from the sentences they occur in (**distributional semantics**, 分布式语义):
-# "crimson", "navy" and "golden" occur in sentences about blood, uniforms and anniversaries, not
-# next to "red", "blue" and "yellow". What a colour word *looks like* needs **grounding** (语言接地)
+# "crimson", "emerald" and "golden" occur in sentences about blood, jewels and anniversaries, not
+# next to "red", "green" and "yellow". What a colour word *looks like* needs **grounding** (语言接地)
 # in perception — here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour
 # words the generator never saw are rewritten by the survey ("a crimson disc" → "a red disc"), and
 # the rest, such as "disc", is left to MiniLM.
