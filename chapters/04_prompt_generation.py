@@ -245,9 +245,9 @@ print(
 # %% [markdown]
 # The answer to 4.9 is (c), by the checkpoint below (the counts are printed above).
 # MiniLM learned words from the sentences they occur in (**distributional semantics**, 分布式语义):
-# "crimson", "emerald" and "golden" occur in sentences about blood, jewels and anniversaries, not
-# next to "red", "green" and "yellow". What a colour word *looks like* needs **grounding** (语言接地)
-# in perception — here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour
+# "crimson", "emerald" and "golden" occur in sentences about blood, jewels and anniversaries,
+# not next to "red", "green" and "yellow". What a colour word *looks like* needs **grounding**
+# (语言接地) in perception — here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour
 # words the generator never saw are rewritten by the survey ("a crimson disc" → "a red disc"), and
 # the rest, such as "disc", is left to MiniLM.
 #
