@@ -247,9 +247,9 @@ print(
 # MiniLM learned words from the sentences they occur in (**distributional semantics**, 分布式语义):
 # "crimson", "emerald" and "golden" occur in sentences about blood, jewels and anniversaries,
 # not next to "red", "green" and "yellow". What a colour word *looks like* needs **grounding**
-# (语言接地) in perception — here the survey. `prompts.GroundedPromptEncoder` puts the two together: colour
-# words the generator never saw are rewritten by the survey ("a crimson disc" → "a red disc"), and
-# the rest, such as "disc", is left to MiniLM.
+# (语言接地) in perception — here the survey. `prompts.GroundedPromptEncoder` puts the two
+# together: colour words the generator never saw are rewritten by the survey ("a crimson disc" →
+# "a red disc"), and the rest, such as "disc", is left to MiniLM.
 #
 # **(d) the nearest known prompt.** A linear head maps "a red disc" to *some* point of the condition
 # space — near, but not on, the conditions the generator was trained with.
