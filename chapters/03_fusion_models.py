@@ -233,7 +233,32 @@ print("the encoder's gradient is the discriminator's own, not reversed: it helps
 #
 # Done naively — raw embeddings, one discriminator step per encoder step — this game does not
 # settle: the encoders push the images across the discriminator's boundary, it flips, they push
-# back, and its accuracy swings between 0 and 1. Four choices make it settle:
+# back, and its accuracy swings between 0 and 1.
+#
+# **Question 3.10 — predict, then read on and run.** Before the game, a linear probe tells image
+# embeddings from text embeddings almost perfectly. After the adversarial epochs of the recipe
+# below, will a *fresh* linear probe, trained on the final embeddings, score (a) still 0.9 or
+# more, or (b) near chance, at most 0.65?
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("3.10", prediction)
+
+# %% [markdown]
+# **Question 3.11 — predict, then read on and run.** And the game's own discriminator, the one
+# the encoders are trained to fool, on test embeddings after the adversarial epochs: (a) still
+# 0.9 or more, or (b) near chance, at most 0.65?
+
+# %%
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("3.11", prediction)
+
+# %% [markdown]
+# Four choices make the game settle:
 #
 # 1. **Unit-length embeddings and a cosine classifier** (余弦分类器). Both encoders' outputs are
 #    L2-normalised and the logit of class $c$ is $s \cos(z, w_c)$, so neither modality can
@@ -305,29 +330,6 @@ check("3.5", reverse_gradient)
 prediction = "b"
 ### END SOLUTION
 check("3.7", prediction)
-
-# %% [markdown]
-# **Question 3.10 — predict, then run.** Before the game, a fresh linear probe tells image
-# embeddings from text embeddings almost perfectly. After the adversarial epochs, will a *fresh*
-# linear probe, trained on the final embeddings, score (a) still 0.9 or more, or (b) near
-# chance, at most 0.65?
-
-# %%
-### BEGIN SOLUTION
-prediction = "b"
-### END SOLUTION
-check("3.10", prediction)
-
-# %% [markdown]
-# **Question 3.11 — predict, then run.** And the game's own discriminator, the one the encoders
-# were trained to fool, on test embeddings after the adversarial epochs: (a) still 0.9 or more,
-# or (b) near chance, at most 0.65?
-
-# %%
-### BEGIN SOLUTION
-prediction = "b"
-### END SOLUTION
-check("3.11", prediction)
 
 # %% [markdown]
 # The aligner trains with your `reverse_gradient` where exercise 3.5 passed, else with cmlib's

@@ -506,7 +506,7 @@ check("4.7", prediction)
 # %% [markdown]
 # **Question 4.8 — predict, then run.** The paraphrases ("a crimson disc", "a navy tile") use
 # words the CVAE never saw. With their colour words grounded in the colour survey and the
-# result mapped to the nearest known prompt (the `grounded` encoder above), will their
+# result mapped to the nearest known prompt (`cvae_grounded` above), will their
 # colour+shape fidelity be (a) near chance, below 3 × chance, or (b) at least 3 × chance?
 
 # %%

@@ -67,6 +67,7 @@ def _score(course: Path, student: str, chapter: str = CHAPTER) -> float:
 
 def test_nbgrader_autograde_full_marks_zero_and_one_lost_point(tmp_path, monkeypatch):
     monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CMLIB_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)  # the test cells raise by themselves
     course = tmp_path / "course"
     assignments.write_course([CHAPTER], course)
@@ -143,6 +144,7 @@ def test_the_release_runs_to_the_end_with_nothing_solved(tmp_path, monkeypatch):
     import nbformat
 
     monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CMLIB_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.delenv("CMLIB_CHECKS_RAISE", raising=False)
     course = tmp_path / "course"
     assignments.write_course([CHAPTER], course)

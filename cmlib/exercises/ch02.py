@@ -140,9 +140,10 @@ register_prediction(
 
 
 # ---------------------------------------------------------------- 2.6 one LSTM step
-def _step_inputs(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+def _step_inputs(rng: np.random.Generator, batch: int | None = None) -> tuple[torch.Tensor, ...]:
     """A batch (of 1 now and then) of inputs and states, and an LSTM cell's weights."""
-    b, f, h = int(rng.choice([1, 3])), int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    b = batch if batch is not None else int(rng.choice([1, 3]))
+    f, h = int(rng.integers(2, 6)), int(rng.integers(2, 5))
     t = lambda *s: torch.from_numpy(rng.normal(size=s)).float()  # noqa: E731
     return t(b, f), t(b, h), t(b, h), t(4 * h, f), t(4 * h, h), t(4 * h)
 
@@ -192,6 +193,7 @@ register(
         reference=lstm_step,
         make_inputs=_step_inputs,
         wrong_answers=tuple(LSTM_STEP_MISTAKES.values()),
+        cases=(_step_inputs(np.random.default_rng(1), batch=1),),  # always a batch of one
         gradients=True,
     )
 )
