@@ -89,7 +89,8 @@ test-browser: venv
 # tools/nbval_lanes.py (notebooks that load each other's models stay in one lane, in order).
 # First the solo lane, alone and with the default threads: chapter 04 part 3, whose cGAN
 # checkpoint does not yet hold with one thread (cgan-held-out 0.156 < 0.167 for seed 0), after
-# part 1, whose CVAE it loads. NBVAL_WORKERS=1
+# part 1, whose CVAE it loads; then chapter 06 part 1 and chapter 09, which want both cores
+# (tools/nbval_lanes.py says why). NBVAL_WORKERS=1
 # runs every notebook one at a time with the default threads. Either way the plugin records
 # each notebook's wall time for the report.
 NBVAL_WORKERS ?= 2

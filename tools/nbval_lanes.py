@@ -19,6 +19,11 @@ one lane, in order, and a chapter that loads another's model comes after it.
   its training cell past nbval's 600-s cell timeout, so it runs alone. Part 1 goes with it,
   first, because part 3 loads part 1's CVAE; chapter 05 part 5 loads both, and the studio
   part 1's CVAE and judge. Part 2 (the digits) loads neither, so it runs in lane ``a``.
+  Two more notebooks run there because they want both cores for their own reasons, and took
+  150 s or more beside another notebook (stop 41's fresh-clone run: 154 s and 149 s):
+  chapter 09, whose ``torchrun`` jobs start two processes of one thread each, and chapter 06
+  part 1, the course's longest live training (about 100 s of its 150). Parts 3–5 of chapter 06
+  load part 1's CycleGAN, and the solo stage ends before they start.
 * Lanes ``a`` and ``b`` then run side by side, one per pytest-xdist worker
   (``--lane-stage lanes``), balanced by the times this plugin reports. (A lane is an xdist
   *scope*, set by the scheduler below; xdist's own ``--dist loadgroup`` marks do not take with
@@ -57,15 +62,15 @@ OUTPUT = Path(
 #: lanes in the order they start. Within a chapter its notebooks run in name order (part 1 is
 #: ``NN_name``, later parts ``NN_name_suffix``, which sort after it).
 LANES: dict[str, tuple[str, ...]] = {
-    # alone, default threads: the cGAN (part 3) and the CVAE it loads (part 1)
-    "solo": ("04_prompt_generation", "04_prompt_generation_gan"),
+    # alone, default threads: the cGAN (part 3) and the CVAE it loads (part 1); then the
+    # notebooks whose training wants both cores (two torchrun ranks; the CycleGAN)
+    "solo": ("04_prompt_generation", "04_prompt_generation_gan", "06_cyclegan", "09_scaling_out"),
     "a": (
         "04_prompt_generation_digits",
         "05",
         "03",
         "00",
         "01",
-        "09",
         "02",
     ),
     # 06 parts 3-5 load part 1; 08 loads 04's and 06's
