@@ -110,6 +110,12 @@ def render_batch(scenes: list[Scene], paints: list[Paint], image_size: int = 32)
             f"need as many paints as scenes (at least one), got {len(scenes)} "
             f"scenes and {len(paints)} paints"
         )
+    for i, (scene, paint) in enumerate(zip(scenes, paints)):
+        if len(paint.color_jitter) < len(scene.objects):
+            raise ValueError(
+                f"need one colour jitter per object, got {len(paint.color_jitter)} in paint {i} "
+                f"for a scene of {len(scene.objects)} objects"
+            )
     canvas = np.empty((len(scenes), image_size, image_size, 3), np.float32)
     canvas[:] = np.array([p.background for p in paints], np.float32)[:, None, None, :]
     for style in STYLES:
@@ -136,7 +142,7 @@ def _draw_objects(canvas: np.ndarray, scenes: list[Scene], paints: list[Paint], 
     size = canvas.shape[1]
     window = min(size, int(np.ceil(2 * 1.3 * RADIUS_RANGE["large"][1] * size)) + 4)
     offsets = np.arange(window, dtype=np.float32) + 0.5
-    for slot in (0, 1):
+    for slot in range(max(len(s.objects) for s in scenes)):  # one pass per object slot
         rows = np.array([i for i, s in enumerate(scenes) if len(s.objects) > slot])
         if len(rows) == 0:
             break
