@@ -28,11 +28,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Real
 
+from ..shapes import text as shapes_text
 from ..shapes.world import COLORS, RELATIONS, SHAPES, SIZES
 from .scenes import relations_of
 
-#: Answers of counting programs, as words (ShapesWorld's convention): 0 to 8.
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
+#: Answers of counting programs, as words: ShapesWorld's (0 to 2), continued to 8.
+NUMBER_WORDS = shapes_text.NUMBER_WORDS + ("three", "four", "five", "six", "seven", "eight")
 KINDS = ("objects", "object", "number", "boolean", "attribute")
 _SET, _ONE, _NUM, _BOOL, _ATTR = KINDS
 _VALUES = {"color": COLORS, "shape": SHAPES, "size": SIZES}
