@@ -13,7 +13,7 @@ TIME := $(PYTHON) tools/timings.py run
 
 help:
 	@echo "make lab       create .venv if needed, then open JupyterLab on chapters/"
-	@echo "make studio    the chapter 08 prompt studio as a web page (Voila, no code shown)"
+	@echo "make studio    the chapter 11 prompt studio as a web page (Voila, no code shown)"
 	@echo "make test      ruff, pair check, unit tests, then every notebook under nbval (cpu profile),"
 	@echo "               two at a time (chapter 04 parts 1 and 3 first, alone); NBVAL_WORKERS=1 for one"
 	@echo "               at a time; a table of times in _build/timings.json"
@@ -51,10 +51,10 @@ lab: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/jupyter lab --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/chapters $(ROOT_FLAG)
 
-# The capstone app alone: Voila runs chapters/08_capstone_studio_app.ipynb and shows its widgets,
+# The capstone app alone: Voila runs chapters/11_capstone_studio_app.ipynb and shows its widgets,
 # not its code. Models come from the registry in data/cache (trained once if missing).
 studio: venv
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/voila chapters/08_capstone_studio_app.ipynb \
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/voila chapters/11_capstone_studio_app.ipynb \
 	  --port=8866 --Voila.ip=127.0.0.1
 
 # The table at the end (each notebook's wall time, each stage's total) is in _build/timings.json;
@@ -89,7 +89,7 @@ test-browser: venv
 # tools/nbval_lanes.py (notebooks that load each other's models stay in one lane, in order).
 # First the solo lane, alone and with the default threads: chapter 04 part 3, whose cGAN
 # checkpoint does not yet hold with one thread (cgan-held-out 0.156 < 0.167 for seed 0), after
-# part 1, whose CVAE it loads; then chapter 06 part 1 and chapter 09, which want both cores
+# part 1, whose CVAE it loads; then chapter 06 part 1 and chapter 10, which want both cores
 # (tools/nbval_lanes.py says why). NBVAL_WORKERS=1
 # runs every notebook one at a time with the default threads. Either way the plugin records
 # each notebook's wall time for the report.

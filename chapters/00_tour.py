@@ -215,8 +215,8 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # %% [markdown]
 # ## 4. The chapters and the article
 #
-# Every notebook of the course, in order: its topic, then the article's sections, titled as the
-# article titles them.
+# Every notebook of the course, in order (chapters 08 and 09 are still to come): its topic, then
+# the article's sections, titled as the article titles them.
 #
 # * `00_tour` (this one): tour and setup — 第1章 跨模态学习概述, §1.1 跨模态学习的定义与重要性.
 # * `01_visual_features`: visual features, CNNs and image embeddings — §2.1 视觉信息处理.
@@ -248,11 +248,14 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # * `07_retrieval`: cross-modal retrieval and prompt engineering — §3.1 提示词的概念与应用 (its
 #   application 跨模态检索); `07_retrieval_relations`: relations and word order, the swap test
 #   and hard negatives.
-# * `08_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates —
-#   the 实际项目 of the 文章摘要, §1.3 跨模态学习的挑战与机遇; `08_capstone_studio_app` is the
-#   studio alone, as a web page (`make studio`).
-# * `09_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
+# * `08_reasoning`: cross-modal reasoning, part 1, questions as programs and what a question
+#   gives away — §4.2 跨模态推理 (parts 2–4 to come, issue #31).
+# * 09, optimisation — §4.3 优化方法: to come (issue #32).
+# * `10_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
 #   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
+# * `11_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates —
+#   the 实际项目 of the 文章摘要, §1.3 跨模态学习的挑战与机遇; `11_capstone_studio_app` is the
+#   studio alone, as a web page (`make studio`).
 #
 # **What the article leaves unwritten.** The article ends in 第4章：跨模态学习中的关键算法;
 # there is no 第5章. That chapter's introduction names three key algorithms —
@@ -260,8 +263,8 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # text breaks off in the first sentence of §4.1.1.1 CycleGAN. So 跨模态推理方法 and 优化方法, which
 # would be §4.2 and §4.3, are named but never written, and neither is 跨模态循环网络, the second
 # alignment method §4.1 announces (`06_alignment` builds one). The practical project (实际项目)
-# appears only in the 文章摘要; chapter 08 builds one. Two chapters are still to come: one on
-# cross-modal reasoning (§4.2) and one on optimisation (§4.3).
+# appears only in the 文章摘要; chapter 11 builds one. Still to come: the rest of 08, on
+# cross-modal reasoning (§4.2, issue #31), and 09, on optimisation (§4.3, issue #32).
 #
 # The article's code listings do not run as printed. Every chapter has an **errata box** per
 # listing: what is wrong, what happens when you run it, and the working version from `cmlib`, the

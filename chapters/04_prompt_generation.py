@@ -620,7 +620,7 @@ _ = prompt_explorer({"CVAE": (cvae, cvae_text), "CVAE + grounded MiniLM": (cvae,
 
 # %% [markdown]
 # Part 3 offers this CVAE in its prompt box next to the cGAN, chapter 05 compares its token decoder
-# with it, and chapter 08's prompt studio draws with it. So we put it in the model registry
+# with it, and chapter 11's prompt studio draws with it. So we put it in the model registry
 # (`cmlib.registry`, under the data cache) under the name they all ask for. The entry records the
 # recipe and a hash of the code that trained it; the others reuse it only while both match, and
 # train this recipe themselves when it is missing (a notebook run alone still works).

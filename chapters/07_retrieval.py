@@ -157,7 +157,7 @@ viz.show(fig, "Row of eight ShapesWorld test images, each captioned with its can
 # The model: `cmlib.vision.ConvEncoder` (chapter 01's CNN) as the image tower,
 # `cmlib.sequence.TextEncoder` (chapter 02's GRU) as the text tower, linear heads into a
 # 128-d shared space. `cmlib.shapes_retrieval` holds this task (the splits above, the model, its
-# metrics), because chapter 09 and the studio train the same model. It trains with your
+# metrics), because chapter 10 and the studio train the same model. It trains with your
 # `info_nce` where exercise 7.1 passed, else with cmlib's `clip_loss`, so that the chapter runs to
 # the end either way.
 

@@ -46,7 +46,8 @@ class GridTagger(nn.Module):
         heads: each head's name and its number of labels (background included, last).
 
     Shapes:
-        ``(B, 3, S, S)`` → ``{name: (B, heads[name], S / 8, S / 8)}`` logits.
+        ``(B, 3, S, S)`` → ``{name: (B, heads[name], g, g)}`` logits, ``g =``
+        ``encoder.grid_size`` (``S / 8``, or ``S / 4`` for an encoder with ``cell_size=4``).
     """
 
     def __init__(self, encoder: ConvEncoder, heads: Mapping[str, int]):
@@ -79,7 +80,7 @@ def tagging_loss(
 
 
 def _check_training_data(
-    images, cells, heads, background_weight: float = 0.1, color_invariant=(), **_: Any
+    images, cells, heads, grid, background_weight: float = 0.1, color_invariant=(), **_: Any
 ) -> None:
     check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
     if not isinstance(cells, Mapping) or set(cells) != set(heads):
@@ -88,7 +89,6 @@ def _check_training_data(
             f"{sorted(cells) if isinstance(cells, Mapping) else cells!r} and "
             f"{sorted(heads)}"
         )
-    grid = images.shape[-1] // 8
     for name, labels in cells.items():
         check_tensor(f"cells[{name!r}]", labels, (len(images), grid, grid), floating=False)
     check_number("background_weight", background_weight, low=0)
@@ -118,7 +118,7 @@ def pretrain_backbone(
         options: ``batch_size``, ``lr``, ``background_weight``, ``color_invariant``, ``seed``
             and ``progress``, as in :func:`train_backbone`.
     """
-    _check_training_data(images, cells, num_labels, **options)
+    _check_training_data(images, cells, num_labels, images.shape[-1] // 8, **options)
     encoder = ConvEncoder(image_size=images.shape[-1], width=width, embed_dim=64)
     tagger = GridTagger(encoder, num_labels)
     return tagger, train_backbone(tagger, images, cells, num_epochs, device, **options)
@@ -139,14 +139,15 @@ def train_backbone(
 ) -> History:
     """Pretrain a cell tagger in place; it ends in eval mode with its encoder frozen.
 
-    Every cell of the ``S/8 × S/8`` grid has one label per head; background cells, most of
-    them, weigh ``background_weight`` in the cross-entropy so they do not drown the objects.
+    Every cell of the encoder's grid (``S/8 × S/8``, or ``S/4 × S/4``) has one label per head;
+    background cells, most of them, weigh ``background_weight`` in the cross-entropy so they do
+    not drown the objects.
     The tagger's encoder (``tagger.encoder``, the backbone) ends with ``requires_grad`` off.
 
     Args:
         tagger: the tagger to train (its heads name the labellings).
         images: ``(N, 3, S, S)`` training images.
-        cells: each head's ``(N, S/8, S/8)`` cell labels.
+        cells: each head's ``(N, g, g)`` cell labels, ``g = tagger.encoder.grid_size``.
         num_epochs: passes over the images.
         device: where to train.
         batch_size: images per step.
@@ -166,6 +167,7 @@ def train_backbone(
         images,
         cells,
         tagger.heads,
+        tagger.encoder.grid_size,
         background_weight=background_weight,
         color_invariant=color_invariant,
     )

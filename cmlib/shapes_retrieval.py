@@ -1,6 +1,6 @@
 """Chapter 07's ShapesWorld retrieval task as a library: data, the dual encoder, its metric.
 
-Chapter 07 trains this model and measures it in both directions; chapter 09 trains it with
+Chapter 07 trains this model and measures it in both directions; chapter 10 trains it with
 several processes, and the launcher script, the studio and the tests build it too, so it lives
 here instead of in a notebook. Scenes have one object; each caption
 names its shape, colour, size and position, in five paraphrases.

@@ -70,10 +70,13 @@ class ConvEncoder(nn.Module):
         pool: ``"mean"`` averages the final grid over space (what is there, wherever it is);
             ``"flatten"`` keeps the grid's layout and projects all of it (what is where: which
             of two objects is on the left). Chapter 07 part 2 compares the two.
+        cell_size: pixels per side of a grid cell: 8 (each block halves the image) or 4 (the
+            last block keeps its resolution: a finer grid, for scenes of many small objects).
 
     Shapes:
         ``forward``: ``(B, in_channels, S, S)`` → ``(B, embed_dim)``.
-        ``feature_map``: ``(B, in_channels, S, S)`` → ``(B, 4 * width, S / 8, S / 8)``.
+        ``feature_map``: ``(B, in_channels, S, S)`` → ``(B, 4 * width, S / c, S / c)``, ``c =
+        cell_size``.
     """
 
     def __init__(
@@ -83,24 +86,30 @@ class ConvEncoder(nn.Module):
         width: int = 32,
         embed_dim: int = 128,
         pool: str = "mean",
+        cell_size: int = 8,
     ):
         super().__init__()
         if image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8, got {image_size}")
         if pool not in ("mean", "flatten"):
             raise ValueError(f"pool must be 'mean' or 'flatten', got {pool!r}")
+        if cell_size not in (4, 8):
+            raise ValueError(f"cell_size must be 4 or 8, got {cell_size!r}")
         self.in_channels, self.image_size, self.pool = in_channels, image_size, pool
-        self.out_channels, self.grid_size, self.embed_dim = 4 * width, image_size // 8, embed_dim
+        self.cell_size, self.grid_size = cell_size, image_size // cell_size
+        self.out_channels, self.embed_dim = 4 * width, embed_dim
         self.trunk = nn.Sequential(
             conv_block(in_channels, width),
             conv_block(width, 2 * width),
             conv_block(2 * width, 4 * width),
         )
+        if cell_size == 4:  # same weights, one pooling fewer (a max-pool has no parameters)
+            self.trunk[-1][-1] = nn.Identity()
         cells = 1 if pool == "mean" else self.grid_size**2
         self.project = nn.Linear(4 * width * cells, embed_dim)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The spatial features before pooling: ``(B, 4 * width, S / 8, S / 8)``."""
+        """The spatial features before pooling: ``(B, 4 * width, S / cell_size, S / cell_size)``."""
         check_images(x, self.in_channels, self.image_size)
         return self.trunk(x)
 

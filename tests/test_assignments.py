@@ -168,7 +168,7 @@ def test_every_solution_and_test_cell_may_raise():
 
 
 def test_a_cell_that_calls_the_readers_function_may_raise_and_use_if_passed_needs_no_tag():
-    nb = assignments.source_notebook(ROOT / "chapters" / "08_capstone_studio.py")
+    nb = assignments.source_notebook(ROOT / "chapters" / "11_capstone_studio.py")
     callers = [
         c
         for c in nb.cells

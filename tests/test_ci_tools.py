@@ -67,8 +67,8 @@ def test_a_notebook_runs_after_the_notebooks_whose_models_it_loads():
     assert before("05_text_to_image", "05_text_to_image_fidelity")  # part 4's token model
     for part in ("ablations", "identity", "one_direction"):
         assert before("06_cyclegan", f"06_cyclegan_{part}")  # part 1's CycleGAN
-    assert before("06_cyclegan", "08_capstone_studio")  # the studio's translator
-    assert before("04_prompt_generation", "08_capstone_studio")  # the studio's drawer
+    assert before("06_cyclegan", "11_capstone_studio")  # the studio's translator
+    assert before("04_prompt_generation", "11_capstone_studio")  # the studio's drawer
     assert not before("06_cyclegan_ablations", "06_cyclegan")
     assert where["04_prompt_generation_gan"][0] == lanes.SOLO  # fails with one thread today
 

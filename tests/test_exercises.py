@@ -67,7 +67,7 @@ def test_the_build_exercises_check_gradients():
         "6.3",
         "7.1",
         "7.4",
-        "9.1",
+        "10.1",
     }
 
 

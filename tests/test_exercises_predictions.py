@@ -1,4 +1,4 @@
-"""The "predict, then run" questions added for issue #30 (4.6, 9.2): the chapter's question
+"""The "predict, then run" questions added for issue #30 (4.6, 10.2): the chapter's question
 offers the registered options, its solution is the registered answer, and the answer is
 explained after the checkpoint that backs it."""
 
@@ -14,7 +14,7 @@ CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 
 QUESTIONS = {  # id: (notebook, the asserted checkpoint the answer rests on)
     "4.6": ("04_prompt_generation_gan", 'checkpoint("cgan-seen"'),
-    "9.2": ("09_scaling_out", 'checkpoint("gather-loss-diff"'),
+    "10.2": ("10_scaling_out", 'checkpoint("gather-loss-diff"'),
 }
 
 

@@ -1,6 +1,6 @@
 """The studio's models by name, its pipeline, its evaluation, its app and its evidence tables.
 
-Untrained (or tiny) models keep these fast; chapter 08 measures the trained studio.
+Untrained (or tiny) models keep these fast; chapter 11 measures the trained studio.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def test_evaluate_makes_one_record_per_image(studio):
 # ---------------------------------------------------------------- models by name
 def test_role_names_and_configs():
     assert models.registry_name("drawer", 3) == f"ch04-cvae-{runtime.profile()}-seed3"
-    assert models.registry_name("finder", 0) == f"ch08-finder-{runtime.profile()}-seed0"
+    assert models.registry_name("finder", 0) == f"ch11-finder-{runtime.profile()}-seed0"
     config = models.role_config("judge", 0)
     assert "threads" not in config and config["image_size"] == 16  # the registry records it
     for bad in ("painter", ""):

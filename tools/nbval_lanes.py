@@ -15,13 +15,13 @@ one lane, in order, and a chapter that loads another's model comes after it.
   other lanes start (``--lane-stage solo``). It holds the notebooks with a checkpoint that does
   not yet hold with one thread: chapter 04 part 3's cGAN (``cgan-held-out`` was 0.156 < 0.167
   for seed 0 with one thread, ``chapters/notes/checkpoints.md``; its repair is the optimisation
-  chapter's). Given two threads *beside* a one-thread lane, three threads on two cores slowed
-  its training cell past nbval's 600-s cell timeout, so it runs alone. Part 1 goes with it,
-  first, because part 3 loads part 1's CVAE; chapter 05 part 5 loads both, and the studio
+  chapter's, 09, to come). Given two threads *beside* a one-thread lane, three threads on two
+  cores slowed its training cell past nbval's 600-s cell timeout, so it runs alone. Part 1 goes
+  with it, first, because part 3 loads part 1's CVAE; chapter 05 part 5 loads both, and the studio
   part 1's CVAE and judge. Part 2 (the digits) loads neither, so it runs in lane ``a``.
   Two more notebooks run there because they want both cores for their own reasons, and took
   150 s or more beside another notebook (stop 41's fresh-clone run: 154 s and 149 s):
-  chapter 09, whose ``torchrun`` jobs start two processes of one thread each, and chapter 06
+  chapter 10, whose ``torchrun`` jobs start two processes of one thread each, and chapter 06
   part 1, the course's longest live training (about 100 s of its 150). Parts 3–5 of chapter 06
   load part 1's CycleGAN, and the solo stage ends before they start.
 * Lanes ``a`` and ``b`` then run side by side, one per pytest-xdist worker
@@ -64,7 +64,7 @@ OUTPUT = Path(
 LANES: dict[str, tuple[str, ...]] = {
     # alone, default threads: the cGAN (part 3) and the CVAE it loads (part 1); then the
     # notebooks whose training wants both cores (two torchrun ranks; the CycleGAN)
-    "solo": ("04_prompt_generation", "04_prompt_generation_gan", "06_cyclegan", "09_scaling_out"),
+    "solo": ("04_prompt_generation", "04_prompt_generation_gan", "06_cyclegan", "10_scaling_out"),
     "a": (
         "04_prompt_generation_digits",
         "05",
@@ -73,8 +73,8 @@ LANES: dict[str, tuple[str, ...]] = {
         "01",
         "02",
     ),
-    # 06 parts 3-5 load part 1; 08 loads 04's and 06's
-    "b": ("06", "07_retrieval", "08", "07_retrieval_relations"),
+    # 06 parts 3-5 load part 1; 11 loads 04's and 06's
+    "b": ("06", "07_retrieval", "08", "11", "07_retrieval_relations"),
 }
 SOLO = "solo"
 STAGES = ("all", SOLO, "lanes")

@@ -1,4 +1,4 @@
-"""Distributed data-parallel training with ``torch.distributed`` (chapter 09).
+"""Distributed data-parallel training with ``torch.distributed`` (chapter 10).
 
 * :mod:`.env` — the process group: rank, world size, gloo or NCCL, seeds per rank.
 * :mod:`.loss` — gathering features across ranks for the contrastive loss.

@@ -1,217 +1,234 @@
-"""Chapter 08 exercises: score a round trip, rank found and drawn images, route a prompt."""
+"""Chapter 08 exercises: attention with a padding mask, cutting features into heads and gluing
+them back, a program executor for one question family, and a prediction about the question-only
+baseline."""
 
 from __future__ import annotations
+
+import math
+from functools import lru_cache
 
 import numpy as np
 import torch
 
-from ..data.shapes import COLORS, POSITIONS, SHAPES, SIZES
-from ..data.shapes.parse import Parsed
-from . import Exercise, register
+from ..data.reasoning import ReasoningDataset, ask, execute
+from ..reasoning.parser import parse_question
+from ..transformer.attention import merge_heads, scaled_dot_product_attention, split_heads
+from . import Exercise, register, register_prediction
 
 
-# ---------------------------------------------------------------- 8.1 scene agreement
-def scene_agreement(asked: Parsed, said: Parsed | None) -> float:
-    """The share of what ``asked`` states (colour, shape; size and position only when stated)
-    that the one-object scene ``said`` agrees with; 0.0 when ``said`` is None."""
-    ((size, color, shape),) = asked.objects
-    if said is None:
-        return 0.0
-    ((said_size, said_color, said_shape),) = said.objects
-    checks = [color == said_color, shape == said_shape]
-    if size is not None:
-        checks.append(size == said_size)
-    if asked.position is not None:
-        checks.append(asked.position == said.position)
-    return sum(checks) / len(checks)
+# ---------------------------------------------------------------- 8.1 attention with a mask
+def masked_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(q kᵀ / √D) v`` with padding keys (True in ``key_padding_mask``) ignored:
+    ``(output, weights)``."""
+    return scaled_dot_product_attention(q, k, v, key_padding_mask=key_padding_mask)
 
 
-def _pick(rng: np.random.Generator, options, unsaid: float = 0.0):
-    return None if rng.random() < unsaid else options[int(rng.integers(len(options)))]
+def _qkv(rng: np.random.Generator, padded: bool = True):
+    b, h = int(rng.integers(2, 5)), int(rng.integers(1, 4))
+    lq, lk, d = int(rng.integers(2, 6)), int(rng.integers(3, 8)), int(rng.integers(4, 9))
+
+    def t(*shape):
+        return torch.from_numpy(rng.normal(size=shape)).float()
+
+    lengths = rng.integers(1, lk + 1, size=b) if padded else np.full(b, lk)
+    mask = torch.arange(lk)[None, :] >= torch.from_numpy(lengths)[:, None]  # True: padding
+    return t(b, h, lq, d), t(b, h, lk, d), t(b, h, lk, d), mask
 
 
-def _scenes(rng: np.random.Generator):
-    asked = Parsed(
-        ((_pick(rng, SIZES, 0.5), _pick(rng, COLORS), _pick(rng, SHAPES)),),
-        position=_pick(rng, POSITIONS, 0.5),
-    )
-    if rng.random() < 0.15:
-        return asked, None
-    ((size, color, shape),) = asked.objects
-    keep = rng.random(4) < 0.6  # a caption that gets each attribute right 60% of the time
-    said = Parsed(
-        (
-            (
-                size if keep[0] and size else _pick(rng, SIZES),
-                color if keep[1] else _pick(rng, COLORS),
-                shape if keep[2] else _pick(rng, SHAPES),
-            ),
-        ),
-        position=asked.position if keep[3] and asked.position else _pick(rng, POSITIONS),
-    )
-    return asked, said
+def _attend(q, k, v, mask, scale=True, fill=True, dim=-1):
+    scores = q @ k.transpose(-2, -1) / (math.sqrt(q.shape[-1]) if scale else 1.0)
+    if fill:
+        scores = scores.masked_fill(mask[:, None, None, :], float("-inf"))
+    weights = scores.softmax(dim=dim)
+    return weights @ v, weights
 
 
-def _counts_unsaid(asked, said):  # an unsaid size or position counts as a miss
-    ((size, color, shape),) = asked.objects
-    if said is None:
-        return 0.0
-    ((s_size, s_color, s_shape),) = said.objects
-    checks = [color == s_color, shape == s_shape, size == s_size, asked.position == said.position]
-    return sum(checks) / 4
+def _unscaled(q, k, v, mask):
+    return _attend(q, k, v, mask, scale=False)
 
 
-def _all_or_nothing(asked, said):  # the verdict, not a score
-    return float(scene_agreement(asked, said) == 1.0)
+def _unmasked(q, k, v, mask):
+    return _attend(q, k, v, mask, fill=False)
 
 
-def _colour_shape_only(asked, said):
-    if said is None:
-        return 0.0
-    return (
-        (asked.objects[0][1] == said.objects[0][1]) + (asked.objects[0][2] == said.objects[0][2])
-    ) / 2
+def _zeroed_after_softmax(q, k, v, mask):  # the padding's share is dropped, not given back
+    _, weights = _attend(q, k, v, mask, fill=False)
+    weights = weights.masked_fill(mask[:, None, None, :], 0.0)
+    return weights @ v, weights
+
+
+def _mask_inverted(
+    q, k, v, mask
+):  # True read as "takes part", as in F.scaled_dot_product_attention
+    return _attend(q, k, v, ~mask | mask.all(dim=1, keepdim=True))
+
+
+def _weights_detached(q, k, v, mask):  # right values; q and k would never learn
+    _, weights = _attend(q, k, v, mask)
+    return weights.detach() @ v, weights.detach()
 
 
 register(
     Exercise(
         id="8.1",
-        title="how much of a prompt a caption's scene agrees with",
-        hint="compare colour and shape always, size and position only where the prompt says "
-        "them (not None); divide the agreements by the number of checks; None → 0.0",
-        reference=scene_agreement,
-        make_inputs=_scenes,
-        wrong_answers=(_counts_unsaid, _all_or_nothing, _colour_shape_only),
-        cases=(
-            (Parsed(((None, "red", "circle"),)), Parsed((("small", "red", "circle"),), "left")),
-            (Parsed((("large", "red", "circle"),), "top"), None),
+        title="scaled dot-product attention with a padding mask",
+        hint="scores = q @ k.transpose(-2, -1) / sqrt(D); set the scores of padding keys to "
+        "-inf with masked_fill (the mask is (B, Lk): index it as mask[:, None, None, :] to reach "
+        "(B, H, Lq, Lk)); softmax over the last dimension (the keys); return (weights @ v, "
+        "weights). True in the mask means padding",
+        reference=masked_attention,
+        make_inputs=_qkv,
+        wrong_answers=(
+            _unscaled,
+            _unmasked,
+            _zeroed_after_softmax,
+            _mask_inverted,
+            _weights_detached,
         ),
-        trials=20,
+        cases=(_qkv(np.random.default_rng(7), padded=False),),
+        trials=5,
+        gradients=True,
     )
 )
 
 
-# ---------------------------------------------------------------- 8.2 one ranking
-def combined_ranking(
-    found_scores: torch.Tensor,
-    drawn_scores: torch.Tensor,
-    found_agrees: torch.Tensor,
-    drawn_agrees: torch.Tensor,
-) -> list[int]:
-    """Order found and drawn images together (indices into found, then drawn): images whose
-    verdict agrees first; within each group by their score standardised within its source,
-    ``(s − mean) / std`` (population std), highest first; ties keep the input order."""
-
-    def standardised(s: torch.Tensor) -> torch.Tensor:
-        s = s.double()
-        std = s.std(unbiased=False)
-        return (s - s.mean()) / (std if std > 0 else 1.0)
-
-    z = torch.cat([standardised(found_scores), standardised(drawn_scores)]).tolist()
-    agrees = torch.cat([found_agrees, drawn_agrees]).tolist()
-    return sorted(range(len(z)), key=lambda i: (not agrees[i], -z[i]))
+# ---------------------------------------------------------------- 8.2, 8.3 heads
+def _features(rng: np.random.Generator):
+    heads = int(rng.integers(2, 5))
+    b, length, d = int(rng.integers(1, 4)), int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    return torch.from_numpy(rng.normal(size=(b, length, heads * d))).float(), heads
 
 
-def _candidates(rng: np.random.Generator):
-    k, n = int(rng.integers(3, 7)), int(rng.integers(3, 7))
-    found = torch.from_numpy(0.9 + 0.05 * rng.normal(size=k))  # cosine similarities
-    drawn = torch.from_numpy(-20 + 5 * rng.normal(size=n))  # caption log-probabilities
-    return (
-        found,
-        drawn,
-        torch.from_numpy(rng.random(k) < 0.7),
-        torch.from_numpy(rng.random(n) < 0.7),
-    )
+def _no_transpose(x, num_heads):  # the right shape, the wrong numbers: tokens cut across heads
+    b, length, e = x.shape
+    return x.reshape(b, num_heads, length, e // num_heads)
 
 
-def _raw_scores(found, drawn, fa, da):  # scores on different scales compared as they are
-    s, a = torch.cat([found, drawn]).tolist(), torch.cat([fa, da]).tolist()
-    return sorted(range(len(s)), key=lambda i: (not a[i], -s[i]))
-
-
-def _ignores_verdict(found, drawn, fa, da):
-    return combined_ranking(found, drawn, torch.ones_like(fa), torch.ones_like(da))
-
-
-def _standardised_together(found, drawn, fa, da):  # one mean and std over both sources
-    s = torch.cat([found, drawn]).double()
-    z, a = ((s - s.mean()) / s.std(unbiased=False)).tolist(), torch.cat([fa, da]).tolist()
-    return sorted(range(len(z)), key=lambda i: (not a[i], -z[i]))
+def _interleaved(x, num_heads):  # head h takes features h, h + H, h + 2H, ...
+    b, length, e = x.shape
+    return x.view(b, length, e // num_heads, num_heads).permute(0, 3, 1, 2)
 
 
 register(
     Exercise(
         id="8.2",
-        title="one ranking of found and drawn images",
-        hint="standardise each source's scores on its own ((s - mean) / std), then sort by "
-        "(verdict disagrees, -standardised score): agreeing images first, best first",
-        reference=combined_ranking,
-        make_inputs=_candidates,
-        wrong_answers=(_raw_scores, _ignores_verdict, _standardised_together),
-        trials=10,
+        title="cut each token's features into heads",
+        hint="view (B, L, E) as (B, L, H, E / H), so that each token keeps its features "
+        "together, then transpose(1, 2) to bring the heads before the tokens: (B, H, L, E / H)",
+        reference=split_heads,
+        make_inputs=_features,
+        wrong_answers=(_no_transpose, _interleaved),
+        trials=5,
     )
 )
 
 
-# ---------------------------------------------------------------- 8.3 routing
-def route(prompt: str) -> str:
-    """Which step a prompt asks for: ``"translate"`` if it mentions a sketch (anywhere),
-    else ``"find"`` if it starts with "find" or "show", else ``"draw"``; case does not
-    matter."""
-    words = prompt.lower().split()
-    if "sketch" in words or "sketches" in words:
-        return "translate"
-    if words and words[0] in ("find", "show"):
-        return "find"
-    return "draw"
+def _heads(rng: np.random.Generator):
+    b, h = int(rng.integers(1, 4)), int(rng.integers(2, 5))
+    length, d = int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    return (torch.from_numpy(rng.normal(size=(b, h, length, d))).float(),)
 
 
-VERBS = ("draw", "find", "show", "paint", "make", "Find", "SHOW", "Draw", "")
+def _merge_without_transpose(x):
+    b, h, length, d = x.shape
+    return x.reshape(b, length, h * d)
 
 
-def _prompts(rng: np.random.Generator):
-    verb = VERBS[int(rng.integers(len(VERBS)))]
-    color, shape = _pick(rng, COLORS), _pick(rng, SHAPES)
-    middle = "a sketch of a" if rng.random() < 0.3 else "a"
-    tail = " that I can find later" if rng.random() < 0.2 else ""
-    return (f"{verb} {middle} {color} {shape}{tail}".strip(),)
-
-
-def _case_sensitive(prompt):
-    words = prompt.split()
-    if "sketch" in words:
-        return "translate"
-    return "find" if words and words[0] in ("find", "show") else "draw"
-
-
-def _find_anywhere(prompt):
-    text = prompt.lower()
-    if "sketch" in text:
-        return "translate"
-    return "find" if "find" in text or "show" in text else "draw"
-
-
-def _verb_first(prompt):  # the verb wins over the sketch
-    words = prompt.lower().split()
-    if words and words[0] in ("find", "show"):
-        return "find"
-    return "translate" if "sketch" in words else "draw"
+def _merge_heads_last(x):  # each feature's heads side by side, not each head's features
+    b, h, length, d = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, length, h * d)
 
 
 register(
     Exercise(
         id="8.3",
-        title="route a prompt to the step that serves it",
-        hint="lower-case and split the prompt; a 'sketch' anywhere → 'translate'; else a first "
-        "word 'find' or 'show' → 'find'; else 'draw'",
-        reference=route,
-        make_inputs=_prompts,
-        wrong_answers=(_case_sensitive, _find_anywhere, _verb_first),
-        cases=(
-            ("Find a red circle",),
-            ("find a sketch of a blue square",),
-            ("draw a green circle that I can find later",),
-        ),
-        trials=30,
+        title="glue the heads back together",
+        hint="transpose(1, 2) back to (B, L, H, D), then reshape (not view: the transpose made "
+        "the tensor non-contiguous) to (B, L, H · D)",
+        reference=merge_heads,
+        make_inputs=_heads,
+        wrong_answers=(_merge_without_transpose, _merge_heads_last),
+        trials=5,
     )
+)
+
+
+# ---------------------------------------------------------------- 8.4 one family's executor
+def count_relate(graph: dict, d: tuple, anchor: tuple, rel: str) -> int:
+    """How many objects matching ``d`` are ``rel`` the one object matching ``anchor``?"""
+    return execute(ask("count_relate", d=d, anchor=anchor, rel=rel).program, graph)
+
+
+@lru_cache(maxsize=1)
+def _count_relate_items() -> tuple:
+    """300 count_relate questions as ``(graph, d, anchor, rel)``, the words read back from
+    each question by the parser."""
+    data = ReasoningDataset("val", 300, seed=8, families=("count_relate",))
+    out = []
+    for item in data.items(range(300)):
+        words = parse_question(item.question).words
+        out.append((item.graph, words["d"], words["anchor"], words["rel"]))
+    return tuple(out)
+
+
+def _count_relate_inputs(rng: np.random.Generator):
+    graph, d, anchor, rel = _count_relate_items()[int(rng.integers(0, 300))]
+    return graph, d, anchor, rel
+
+
+def _matches(obj, description):
+    return all(v is None or obj[a] == v for a, v in zip(("size", "color", "shape"), description))
+
+
+def _with_anchor(graph, d, anchor, rel):  # the anchor itself counted when it fits d
+    objects = graph["objects"]
+    (a,) = [i for i, o in enumerate(objects) if _matches(o, anchor)]
+    key, sign = {"left of": ("x", -1), "right of": ("x", 1), "above": ("y", -1), "below": ("y", 1)}[
+        rel
+    ]
+    return sum(_matches(o, d) and sign * (o[key] - objects[a][key]) >= 0 for o in objects)
+
+
+def _axis_flipped(graph, d, anchor, rel):  # "above" read with y growing upwards
+    flipped = {"above": "below", "below": "above"}.get(rel, rel)
+    return count_relate(graph, d, anchor, flipped)
+
+
+def _hard_cases() -> tuple:
+    """Items where each mistake changes the answer: the anchor fits ``d``; ``rel`` is vertical."""
+    items = _count_relate_items()
+    anchor_fits = next(i for i in items if _with_anchor(*i) != count_relate(*i))
+    vertical = next(i for i in items if _axis_flipped(*i) != count_relate(*i))
+    return anchor_fits, vertical
+
+
+register(
+    Exercise(
+        id="8.4",
+        title="the executor for count_relate questions",
+        hint="find the one object matching the anchor (a description is (size, colour, shape), "
+        "None matching anything); keep the objects that are rel it — compare centres: x grows to "
+        "the right, y grows *downwards*, so 'above' is a smaller y — never the anchor itself; "
+        "count those matching d",
+        reference=count_relate,
+        make_inputs=_count_relate_inputs,
+        wrong_answers=(_with_anchor, _axis_flipped),
+        cases=_hard_cases(),
+        trials=20,
+    )
+)
+
+
+# ---------------------------------------------------------------- 8.5 predict, then run
+register_prediction(
+    "8.5",
+    "how often does a model that reads only the question answer 'is there a …?' right?",
+    {
+        "a": "about half the time: a coin",
+        "b": "about three times in four",
+        "c": "nine times in ten or more",
+    },
+    "a",
 )

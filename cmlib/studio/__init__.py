@@ -1,4 +1,4 @@
-"""The capstone studio (chapter 08): a prompt goes in; it finds, draws, describes, translates,
+"""The capstone studio (chapter 11): a prompt goes in; it finds, draws, describes, translates,
 and checks itself.
 
 * :mod:`.understand` — a prompt becomes a scene, or a message naming what the studio knows;

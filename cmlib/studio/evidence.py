@@ -1,6 +1,6 @@
 """The course's own measurements, as tables: what ``make seeds`` recorded for every chapter.
 
-Chapter 08 discusses the challenges of cross-modal learning (§1.3) with evidence from this
+Chapter 11 discusses the challenges of cross-modal learning (§1.3) with evidence from this
 course's runs, not from the literature: the learning checkpoints of every chapter over seeds 0–4
 and one thread, and each notebook's run time, as ``tools/checkpoints.py`` wrote them to
 ``chapters/notes/checkpoints.md``.

@@ -6,7 +6,7 @@ its generator draws and chapter 06's CycleGAN translates. Each *role* has a regi
 library functions (no model code is repeated here):
 
 * **finder** — chapter 07's dual encoder (:func:`cmlib.shapes_retrieval.make_dual_encoder`),
-  trained by chapter 09's loop (:func:`cmlib.distributed.train_retrieval`) in one process;
+  trained by chapter 10's loop (:func:`cmlib.distributed.train_retrieval`) in one process;
 * **drawer** — chapter 04's CVAE with its bag-of-words prompt encoder
   (:mod:`cmlib.generation.cvae`), with chapter 04's recipe: chapter 04 saves it as
   ``ch04-cvae-<profile>-seed<seed>`` (:func:`save_role`), and the studio trains it only when
@@ -88,16 +88,16 @@ SIZES = {
 #: Each role's registry name before ``-<profile>-seed<seed>``. The drawer is chapter 04's CVAE
 #: with chapter 04's own recipe, so chapter 04 saves it under this name and the studio loads it.
 NAME_STEMS = {
-    "finder": "ch08-finder",
+    "finder": "ch11-finder",
     "drawer": "ch04-cvae",
-    "describer": "ch08-describer",
+    "describer": "ch11-describer",
     "judge": "ch04-judge",  # the course's reference judge (cmlib.judge.reference_judge)
-    "translator": "ch08-translator",
+    "translator": "ch11-translator",
 }
 
 
 def registry_name(role: str, seed: int) -> str:
-    """The role's entry, e.g. ``ch08-finder-cpu-seed0`` or ``ch04-cvae-cpu-seed0``."""
+    """The role's entry, e.g. ``ch11-finder-cpu-seed0`` or ``ch04-cvae-cpu-seed0``."""
     _check_role(role)
     return f"{NAME_STEMS[role]}-{runtime.profile()}-seed{seed}"
 

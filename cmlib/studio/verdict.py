@@ -3,7 +3,7 @@
 A round trip: prompt → picture → caption → parsed scene, compared with the parsed prompt. Only
 what the prompt *says* is checked: a prompt without a size accepts any size. The verdict is a
 metric too: over many pictures, the fraction of agreeing round trips estimates fidelity
-without a judge, as long as the captioner is right (chapter 08 measures how often it is).
+without a judge, as long as the captioner is right (chapter 11 measures how often it is).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ message, never a traceback.
 
 * :mod:`~cmlib.widgets.features` — a CNN's feature maps (chapter 01);
 * :mod:`~cmlib.widgets.words` — nearest words in several embeddings (chapter 02);
-* :mod:`~cmlib.widgets.generative` — a prompt box over the generators (chapters 04, 08);
+* :mod:`~cmlib.widgets.generative` — a prompt box over the generators (chapters 04, 11);
 * :mod:`~cmlib.widgets.translation` — CycleGAN translations beside the truth (chapter 06);
 * :mod:`~cmlib.widgets.retrieval` — a search box over a gallery (chapter 07).
 """

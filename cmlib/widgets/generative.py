@@ -1,4 +1,4 @@
-"""The prompt-to-image widget of chapters 04 and 08: a prompt box, a seed slider, a model switch.
+"""The prompt-to-image widget of chapters 04 and 11: a prompt box, a seed slider, a model switch.
 
 It draws a static grid first (so the notebook shows something without a kernel), then the
 controls. A bad prompt — empty, or with no word the model knows — shows a message, never a

@@ -2,7 +2,7 @@
 
 A visitor types a prompt and presses the button, and sees pictures, captions and round-trip
 verdicts; a prompt the studio cannot serve shows a message, not a traceback. The page loads the
-models ``make test`` saved (chapter 08); with an empty cache it trains them first, within the
+models ``make test`` saved (chapter 11); with an empty cache it trains them first, within the
 generous first-load timeout.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from harness import ROOT, SCREENSHOTS, Voila
 
-APP = ROOT / "chapters" / "08_capstone_studio_app.ipynb"
+APP = ROOT / "chapters" / "11_capstone_studio_app.ipynb"
 FIRST_LOAD_MS = 420_000  # the models are trained first when the cache is empty
 ANSWER_MS = 60_000
 

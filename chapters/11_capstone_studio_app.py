@@ -9,16 +9,16 @@
 # ---
 
 # %% [markdown]
-# # 08 · The prompt studio (app)
+# # 11 · The prompt studio (app)
 #
 # **Article:** the practical project (实际项目) of the abstract; the chapter is
-# `08_capstone_studio`. This page is the studio alone, served by `make studio` with Voilà
+# `11_capstone_studio`. This page is the studio alone, served by `make studio` with Voilà
 # (no code shown). Type a prompt such as "a small red circle on the left" and press **Ask the
 # studio**: it finds (检索) real images, draws (生成) new ones, translates them into sketches
 # (图像翻译), describes (图像描述) each one and checks every caption against your prompt
 # (往返评估, round-trip evaluation).
 #
-# **Prerequisites:** `08_capstone_studio` (what the studio does, and the models it loads). **Study
+# **Prerequisites:** `11_capstone_studio` (what the studio does, and the models it loads). **Study
 # time:** about 5 minutes of reading, plus under a minute for the notebook to run on a two-core
 # laptop.
 #

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 08 · Capstone: a prompt studio that finds, draws, describes and translates
+# # 11 · Capstone: a prompt studio that finds, draws, describes and translates
 #
 # **Article sections:** the abstract's practical project (实际项目:
 # 通过实际项目展示了跨模态学习的应用), and §1.3 跨模态学习的挑战与机遇 (challenges and
@@ -52,7 +52,7 @@ from cmlib.claims import Checkpoints
 
 pd.set_option("display.width", 120)
 SEED = runtime.seed_everything()
-checkpoint = Checkpoints("08_capstone_studio")  # learning checkpoints: asserted and recorded
+checkpoint = Checkpoints("11_capstone_studio")  # learning checkpoints: asserted and recorded
 DEVICE = runtime.device()
 print(runtime.describe())
 
@@ -80,7 +80,7 @@ viz.show(fig, "Flow diagram of the studio: prompt, understand, then find (dual e
 # chapters' own: the drawer is chapter 04's CVAE (`ch04-cvae-<profile>-seed<seed>`, saved by
 # chapter 04 part 1), the judge chapter 04's reference judge (`ch04-judge-…`, the one chapters 04
 # and 05 score with) and the translator chapter 06's CycleGAN (saved by part 1). The others are
-# the studio's compact versions of chapters 05 and 07 (`ch08-<role>-…`). An entry is used only
+# the studio's compact versions of chapters 05 and 07 (`ch11-<role>-…`). An entry is used only
 # if its config and the code that trained it are unchanged; a missing, stale or corrupt entry is
 # trained again, here, with its chapter's recipe (`cmlib.studio.models.SIZES`, and
 # `cmlib.judge.REFERENCE_SIZES` for the judge), so a fresh clone
@@ -303,7 +303,7 @@ print(f"sketches of seen prompts whose caption names the prompt's colour and sha
 #
 # Type a prompt and press **Ask the studio**. Without a running kernel you see the static
 # answer only. `make studio` serves the same app as a standalone web page with Voilà
-# (`chapters/08_capstone_studio_app.ipynb`), with no code shown.
+# (`chapters/11_capstone_studio_app.ipynb`), with no code shown.
 
 # %%
 from cmlib.widgets.studio import studio_app
@@ -313,7 +313,7 @@ _ = studio_app(studio, prompt="a large purple square at the top")
 # %% [markdown]
 # ## 10 · Exercises
 #
-# **Exercise 8.1 — how much of a prompt a caption says.** The verdict is all or nothing. Write a
+# **Exercise 11.1 — how much of a prompt a caption says.** The verdict is all or nothing. Write a
 # score: the share of the attributes the prompt states (colour and shape always; size and
 # position only where the prompt says them) on which the caption's scene agrees; a caption that
 # does not parse scores 0.
@@ -337,7 +337,7 @@ def scene_agreement(asked, said):
     ### END SOLUTION
 
 
-check("8.1", scene_agreement)
+check("11.1", scene_agreement)
 
 # %% [markdown]
 # Your score on this run's drawn images for the `seen, full` prompts (where the verdict is often
@@ -353,7 +353,7 @@ print(f"mean agreement {sum(scores) / len(scores):.3f} against the verdict's "
       f"{evaluation.rate([r for _, r in full], 'verdict_agrees'):.3f}")
 
 # %% [markdown]
-# **Exercise 8.2 — one ranking.** Found images come with a cosine similarity, drawn ones with
+# **Exercise 11.2 — one ranking.** Found images come with a cosine similarity, drawn ones with
 # the captioner's log-probability of its caption: two scales. Rank them together: images whose
 # verdict agrees first, then by their score *standardised within its own source*, best first.
 
@@ -371,7 +371,7 @@ def combined_ranking(found_scores, drawn_scores, found_agrees, drawn_agrees):
     ### END SOLUTION
 
 
-check("8.2", combined_ranking)
+check("11.2", combined_ranking)
 
 # %% [markdown]
 # Applied to the studio's answer for one prompt (drawn images scored by their caption's
@@ -398,7 +398,7 @@ viz.show(fig, "Row of found and drawn images for 'a large green triangle' in one
          "best first, each captioned with its kind and the captioner's caption.")
 
 # %% [markdown]
-# **Exercise 8.3 — route a prompt.** A real studio sends each prompt to the step that serves
+# **Exercise 11.3 — route a prompt.** A real studio sends each prompt to the step that serves
 # it: `"translate"` when it mentions a sketch (anywhere), else `"find"` when its first word is
 # "find" or "show", else `"draw"`. Case does not matter.
 
@@ -414,7 +414,7 @@ def route(prompt):
     ### END SOLUTION
 
 
-check("8.3", route)
+check("11.3", route)
 
 # %% [markdown]
 # ## 11 · The challenges of §1.3, with this course's evidence

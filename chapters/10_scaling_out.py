@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 09 · Scaling out: contrastive training on several processes with PyTorch DDP
+# # 10 · Scaling out: contrastive training on several processes with PyTorch DDP
 #
 # **Article section:** §1.3 跨模态学习的挑战与机遇 (challenges and opportunities), its fourth
 # challenge, 计算资源需求: cross-modal learning "usually needs a great deal of computing
@@ -59,7 +59,7 @@ from cmlib.claims import Checkpoints
 from cmlib.exercises import check
 
 SEED = runtime.seed_everything()
-checkpoint = Checkpoints("09_scaling_out")  # learning checkpoints: asserted and recorded
+checkpoint = Checkpoints("10_scaling_out")  # learning checkpoints: asserted and recorded
 print(runtime.describe())
 
 # The gloo runs on CPU cores have the same size in both profiles (a few minutes on 2 cores); the gpu
@@ -72,7 +72,7 @@ GPU_NUM_TRAIN, GPU_CNN_WIDTH, GPU_EPOCHS = 20000, 32, 3
 TIME_LIMIT_S = 240  # each torchrun job is stopped, with its workers, past this
 
 SCRIPT = Path(cmlib.__file__).resolve().parents[1] / "scripts" / "train_retrieval_ddp.py"
-RUNS = Path(tempfile.mkdtemp(prefix="ch09-"))  # the jobs' JSON results and checkpoints
+RUNS = Path(tempfile.mkdtemp(prefix="ch10-"))  # the jobs' JSON results and checkpoints
 print("entry point:", SCRIPT.relative_to(SCRIPT.parents[1]))
 
 # %% [markdown]
@@ -146,7 +146,7 @@ print(distributed.torchrun_command(SCRIPT, ["--num-epochs", NUM_EPOCHS], 2)[2:])
 # `SyncBatchNorm` does, on GPUs).
 
 # %% [markdown]
-# **Question 9.2 — predict, then run.** Each of the two ranks gathers the features with their
+# **Question 10.2 — predict, then run.** Each of the two ranks gathers the features with their
 # gradient and computes its share of the loss: its 32 rows of the 64 × 64 logits, each
 # cross-entropy the mean over its 32 rows. Against the loss of one process on all 64 pairs, will
 # the mean of the two ranks' losses be (a) lower, (b) the same, to within 1e-5, or (c) higher?
@@ -156,7 +156,7 @@ print(distributed.torchrun_command(SCRIPT, ["--num-epochs", NUM_EPOCHS], 2)[2:])
 ### BEGIN SOLUTION
 prediction = "b"
 ### END SOLUTION
-check("9.2", prediction)
+check("10.2", prediction)
 
 # %%
 compare_out = RUNS / "compare.json"
@@ -181,7 +181,7 @@ checkpoint("gather-loss-diff", compared["gather"]["loss_diff"], "<=", 1e-5)
 checkpoint("gather-grad-max-diff", compared["gather"]["grad_max_diff"], "<=", 1e-5);
 
 # %% [markdown]
-# The answer to question 9.2 is (b), by the checkpoint above: the `gather` row's `loss_diff`,
+# The answer to question 10.2 is (b), by the checkpoint above: the `gather` row's `loss_diff`,
 # the mean of the two ranks' losses minus one process's loss, is within 1e-5: in this run, as in
 # every seed's, no more than rounding. Each rank averages the cross-entropies of its own 32 rows,
 # every row scored against all 64 columns; together the two ranks' rows are all 64 rows of the
@@ -260,7 +260,7 @@ checkpoint("R@1-gap-two-vs-one", abs(r1_two - r1_one), "<=", 0.02, baseline=r1_o
 # ## 4 · What gathering buys
 #
 # At a global batch of 128 this task is easy enough that 63 negatives per rank also reached R@1
-# 1.0 in the course's script runs (`chapters/notes/09_scaling_out.md`). A difference can show
+# 1.0 in the course's script runs (`chapters/notes/10_scaling_out.md`). A difference can show
 # when the per-rank batch is small. Two processes, a global batch of 16
 # (8 per rank), with and without gathering:
 
@@ -331,14 +331,14 @@ else:
 # %% [markdown]
 # ## 6 · Exercise
 #
-# **Exercise 9.1 — one rank's contrastive loss.** `all_images` and `all_texts` are every rank's
+# **Exercise 10.1 — one rank's contrastive loss.** `all_images` and `all_texts` are every rank's
 # features, gathered in rank order with their gradient (as `AllGatherWithGrad` does), (N·B, D)
 # with N = `world_size`: this rank's own B pairs are rows rank·B … rank·B + B − 1 of both. Return
 # this rank's share of CLIP's loss: its B images against all N·B texts and its B texts against
 # all N·B images, the positive of local row i at global column rank·B + i. Each cross-entropy is
 # the mean over this rank's B rows (`F.cross_entropy`'s default: not summed, and not divided by
 # N·B); return the average of the two. The mean of the N ranks' losses is then CLIP's loss on
-# the N·B pairs (question 9.2). Take this rank's rows however you like: slice the features
+# the N·B pairs (question 10.2). Take this rank's rows however you like: slice the features
 # first, or compute the (N·B, N·B) logits and slice their rows; both have the same value and the
 # same gradients. (`distributed_clip_loss` uses the rank's own `image_features` for its rows:
 # the same numbers, and in DDP the same gradients, because the gather's backward sends the
@@ -366,7 +366,7 @@ def rank_clip_loss(all_images, all_texts, rank, world_size, logit_scale):
     ### END SOLUTION
 
 
-check("9.1", rank_clip_loss)
+check("10.1", rank_clip_loss)
 
 # %% [markdown]
 # ## 7 · Where to go next

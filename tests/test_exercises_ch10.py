@@ -1,4 +1,4 @@
-"""Exercise 9.1, one rank's share of CLIP's loss over the gathered batch: every correct way of
+"""Exercise 10.1, one rank's share of CLIP's loss over the gathered batch: every correct way of
 writing it passes (issue #30: slicing this rank's rows out of the (N·B, N·B) logits was
 rejected), each listed mistake fails, and the mean of the N ranks' losses is CLIP's loss on the
 whole batch, value and gradients (what DDP's gradient average computes)."""
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from conftest import chapter_solution
 
 from cmlib.exercises import Exercise, check, get
-from cmlib.exercises.ch09 import RANK_LOSS_MISTAKES, rank_clip_loss
+from cmlib.exercises.ch10 import RANK_LOSS_MISTAKES, rank_clip_loss
 from cmlib.retrieval import clip_loss
 
 
@@ -49,7 +49,7 @@ def log_softmax_by_hand(all_images, all_texts, rank, world_size, logit_scale):
 
 def notebook_solution():
     """The chapter's own ``rank_clip_loss``, executed from its source as written there."""
-    return chapter_solution("09_scaling_out", "def rank_clip_loss(", "9.1", "rank_clip_loss")
+    return chapter_solution("10_scaling_out", "def rank_clip_loss(", "10.1", "rank_clip_loss")
 
 
 @pytest.mark.parametrize(
@@ -63,36 +63,36 @@ def notebook_solution():
     ids=lambda f: f.__name__,
 )
 def test_every_correct_formulation_passes(answer):
-    assert check("9.1", answer, quiet=True)
+    assert check("10.1", answer, quiet=True)
 
 
 def test_the_chapters_solution_passes():
-    assert check("9.1", notebook_solution(), quiet=True)
+    assert check("10.1", notebook_solution(), quiet=True)
 
 
 @pytest.mark.parametrize("mistake", sorted(RANK_LOSS_MISTAKES))
 def test_each_mistake_fails(mistake):
-    assert not check("9.1", RANK_LOSS_MISTAKES[mistake], quiet=True)
+    assert not check("10.1", RANK_LOSS_MISTAKES[mistake], quiet=True)
 
 
 def test_the_listed_mistakes_are_the_registered_wrong_answers():
-    assert tuple(get("9.1").wrong_answers) == tuple(RANK_LOSS_MISTAKES.values())
+    assert tuple(get("10.1").wrong_answers) == tuple(RANK_LOSS_MISTAKES.values())
 
 
 def test_detached_columns_have_the_right_value_and_are_caught_by_their_gradient(capsys):
     detached = RANK_LOSS_MISTAKES["the gathered columns detached"]
-    values_only = Exercise(**{**vars(get("9.1")), "id": "x.9", "gradients": False})
+    values_only = Exercise(**{**vars(get("10.1")), "id": "x.9", "gradients": False})
     inputs = values_only.make_inputs(np.random.default_rng(0))
     assert torch.allclose(detached(*inputs), rank_clip_loss(*inputs))
-    assert check("9.1", detached) is False
+    assert check("10.1", detached) is False
     assert "gradient with respect to all_" in capsys.readouterr().out
 
 
 def test_a_stub_fails():
     def stub(all_images, all_texts, rank, world_size, logit_scale):
-        raise NotImplementedError("Exercise 9.1")
+        raise NotImplementedError("Exercise 10.1")
 
-    assert not check("9.1", stub, quiet=True)
+    assert not check("10.1", stub, quiet=True)
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 4])

@@ -1,8 +1,8 @@
-"""Chapter 09 exercises: one rank's share of the contrastive loss over the global batch (9.1, its
+"""Chapter 10 exercises: one rank's share of the contrastive loss over the global batch (10.1, its
 gradients checked too); a "predict, then run" question, the two ranks' gathered loss against one
-process's (9.2).
+process's (10.2).
 
-Exercise 9.1 takes the gathered features only, ``(all_images, all_texts, rank, world_size,
+Exercise 10.1 takes the gathered features only, ``(all_images, all_texts, rank, world_size,
 logit_scale)``: this rank's own pairs are rows ``rank·B … rank·B + B − 1`` of both. Its check
 compares the gradient with respect to each argument on its own; were this rank's features a
 separate argument as well, an answer that takes its rows from the gathered matrices (slicing the
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from . import Exercise, register, register_prediction
 
 
-# ---------------------------------------------------------------- 9.1 one rank's loss
+# ---------------------------------------------------------------- 10.1 one rank's loss
 def rank_clip_loss(all_images, all_texts, rank, world_size, logit_scale):
     """CLIP's loss for this rank's B pairs against all N·B gathered features.
 
@@ -106,7 +106,7 @@ def _gathered_detached(all_images, all_texts, rank, world, scale):  # all_gather
     ) / 2
 
 
-#: The mistakes exercise 9.1's check must reject, by name (the tests use the names).
+#: The mistakes exercise 10.1's check must reject, by name (the tests use the names).
 RANK_LOSS_MISTAKES = {
     "labels not shifted by rank·B": _unshifted,
     "this rank's pairs only, no gathered negatives": _local_only,
@@ -118,7 +118,7 @@ RANK_LOSS_MISTAKES = {
 
 register(
     Exercise(
-        id="9.1",
+        id="10.1",
         title="one rank's contrastive loss over the gathered batch",
         hint="B = len(all_images) // world_size; this rank's rows are rank * B … rank * B + B − 1 "
         "of all_images and all_texts; score them against every gathered text (image): logits "
@@ -136,7 +136,7 @@ register(
 
 # ---------------------------------------------------------------- predict, then run
 register_prediction(
-    "9.2",
+    "10.2",
     "the mean of two gathering ranks' losses (32 pairs each) against one process's loss on all 64",
     {
         "a": "lower than one process's loss",

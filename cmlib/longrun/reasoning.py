@@ -1,0 +1,212 @@
+"""The reasoning chapter's scene tagger and reasoner, trained longer (``ch08-reasoning``).
+
+One bundle, two parts, trained in order:
+
+1. the scene tagger (:mod:`cmlib.reasoning.perception`): a cell tagger on a 12 × 12 grid, on
+   ``tagger_images`` training scenes for ``tagger_epochs`` epochs, then frozen. The
+   neuro-symbolic model reads scene graphs off its tags;
+2. a neural reasoner (:func:`cmlib.reasoning.models.make_reasoner`, ``reasoner``) on the frozen
+   tagger's feature grids of ``num_train`` training questions, for ``num_steps`` steps.
+
+Both are scored on ``num_test`` test questions of 3–6 objects, and on as many with 7–8 objects
+("beyond", counting past what training showed). What each configuration reached is in
+``chapters/notes/models.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import backbone, transformer, vision
+from .. import train as train_module
+from ..data import reasoning as reasoning_data
+from ..data.reasoning import ANSWERS, FAMILIES, ReasoningDataset, encode_question, question_vocab
+from ..reasoning import models as reasoning_models
+from ..reasoning import parser, perception, symbolic, training
+from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
+
+CONFIG: dict[str, Any] = {
+    "image_size": 48,
+    "tagger_width": 16,
+    "tagger_images": 6000,
+    "tagger_epochs": 6,
+    "reasoner": "cross_attention",
+    "dim": 64,
+    "depth": 2,
+    "num_train": 30000,
+    "num_steps": 8000,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "eval_every": 1000,
+    "num_test": 2000,
+    "beyond_objects": [7, 8],
+}
+
+
+def build(config: dict[str, Any]) -> nn.ModuleDict:
+    """``tagger`` (the scene tagger) and ``reasoner`` (a neural reasoner on its grid)."""
+    tagger = perception.build_scene_tagger(config["image_size"], config["tagger_width"])
+    reasoner = reasoning_models.make_reasoner(
+        config["reasoner"],
+        len(question_vocab()),
+        len(ANSWERS),
+        tagger.encoder.out_channels,
+        tagger.encoder.grid_size,
+        config["dim"],
+        config["depth"],
+    )
+    return nn.ModuleDict({"tagger": tagger, "reasoner": reasoner})
+
+
+def encoded(items) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Questions ``(N, L)``, answer ids ``(N,)`` and family ids ``(N,)`` of dataset items."""
+    return (
+        torch.stack([encode_question(i.question) for i in items]),
+        torch.tensor([ANSWERS.index(i.answer) for i in items]),
+        torch.tensor([FAMILIES.index(i.family) for i in items]),
+    )
+
+
+def split(config: dict[str, Any], name: str, size: int, seed: int, chunk: int = 1000, **options):
+    """``(items, images)``: ``size`` items of split ``name`` and their images ``(N, 3, S, S)``,
+    rendered ``chunk`` at a time. ``options`` go to :class:`ReasoningDataset` (e.g.
+    ``num_objects``)."""
+    data = ReasoningDataset(name, size, seed=seed, image_size=config["image_size"], **options)
+    items = data.items(range(size))
+    images = torch.cat(
+        [
+            torch.from_numpy(data.images(items[lo : lo + chunk])).permute(0, 3, 1, 2)
+            for lo in range(0, size, chunk)
+        ]
+    )
+    return items, images
+
+
+def training_grids(config: dict[str, Any], seed: int, encoder, device, chunk: int = 2000):
+    """``(items, grids)`` of the ``num_train`` training questions: the frozen encoder's grids in
+    float16, computed a chunk of images at a time (the images themselves are never all held)."""
+    data = ReasoningDataset(
+        "train", config["num_train"], seed=seed, image_size=config["image_size"]
+    )
+    items, grids = data.items(range(config["num_train"])), []
+    for lo in range(0, len(items), chunk):
+        images = torch.from_numpy(data.images(items[lo : lo + chunk])).permute(0, 3, 1, 2)
+        grids.append(backbone.grid_features(encoder, images, device).half())
+    return items, torch.cat(grids)
+
+
+def test_sets(config: dict[str, Any], seed: int) -> dict[str, tuple]:
+    """The i.i.d. test (3–6 objects) and the "beyond" test (7–8): ``{name: (items, images)}``."""
+    n = config["num_test"]
+    return {
+        "test": split(config, "test", n, seed),
+        "beyond": split(config, "test", n, seed, num_objects=tuple(config["beyond_objects"])),
+    }
+
+
+def _neural_scores(model, grids, items, device) -> dict[str, float]:
+    questions, answers, families = encoded(items)
+    predicted = training.predict_answers(model["reasoner"], grids, questions, device)
+    return training.accuracy_by_family(predicted, answers, families)
+
+
+def train(
+    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device, progress: bool
+) -> TrainResult:
+    """The tagger on the first ``tagger_images`` training scenes, then the reasoner on the
+    tagger's grids of ``num_train`` training questions, scored on the test every
+    ``eval_every`` steps."""
+    n = config["tagger_images"]
+    items, images = split(config, "train", n, seed)  # the first n training scenes
+    tagger = model["tagger"]
+    perception.train_scene_tagger(
+        tagger,
+        images,
+        [i.scene for i in items],
+        config["tagger_epochs"],
+        device,
+        seed=seed,
+        progress=progress,
+    )
+    del images
+    items, grids = training_grids(config, seed, tagger.encoder, device)
+    questions, answers, _ = encoded(items)
+    test_items, test_images = test_sets(config, seed)["test"]
+    test_grids = backbone.grid_features(tagger.encoder, test_images, device)
+    history = training.train_reasoner(
+        model["reasoner"],
+        grids,
+        questions,
+        answers,
+        config["num_steps"],
+        device,
+        config["batch_size"],
+        config["lr"],
+        seed=seed,
+        eval_fn=lambda m: {
+            "accuracy": _neural_scores(model, test_grids, test_items, device)["all"]
+        },
+        eval_every=config["eval_every"],
+        progress=progress,
+    )
+    every = config["eval_every"]
+    curve = {
+        "step": [every * (k + 1) for k in range(len(history.metrics))],
+        "accuracy": [m["accuracy"] for m in history.metrics],
+    }
+    return TrainResult(steps=config["num_steps"], curve=curve)
+
+
+def evaluate(
+    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device
+) -> dict[str, float]:
+    """On each test set: the reasoner's accuracy (overall and per family), the neuro-symbolic
+    model's, and how well the tagger's parse matches the scenes."""
+    model.to(device).eval()
+    reasoner = symbolic.NeuroSymbolicReasoner(model["tagger"], device)
+    grid_size = model["tagger"].encoder.grid_size
+    out = {}
+    for name, (items, images) in test_sets(config, seed).items():
+        grids = backbone.grid_features(model["tagger"].encoder, images, device)
+        for key, value in _neural_scores(model, grids, items, device).items():
+            out[f"{name}_neural_{key}"] = value
+        graphs = reasoner.see(images)
+        answers = [symbolic.run_program(i.program, g)[0] for i, g in zip(items, graphs)]
+        ns = training.accuracy_by_family(
+            answers, [i.answer for i in items], [i.family for i in items]
+        )
+        for key, value in ns.items():
+            out[f"{name}_symbolic_{key}"] = value
+        parse = perception.tag_accuracy(graphs, [i.scene for i in items], grid_size)
+        for key, value in parse.items():
+            out[f"{name}_parse_{key}"] = value
+    return out
+
+
+RECIPE = Recipe(
+    name="ch08-reasoning",
+    summary="the reasoning chapter's scene tagger and neural reasoner, on CLEVR-style questions",
+    config=CONFIG,
+    build=build,
+    train=train,
+    evaluate=evaluate,
+    code=[
+        *SHAPES_WORLD_CODE,
+        reasoning_data,
+        transformer,
+        perception,
+        reasoning_models,
+        training,
+        symbolic,
+        parser,
+        backbone,
+        vision,
+        train_module,
+        sys.modules[__name__],
+    ],
+    seeds=(0,),
+)
