@@ -34,12 +34,14 @@
 # 2. build the recipe piece by piece, each against the failure it prevents;
 # 3. train G: photo → sketch and F: sketch → photo;
 # 4. score them honestly: pixel error, attributes kept, style, against the identity map;
-# 5. compare a few minutes of training with a long run of about twenty minutes;
+# 5. compare a few minutes of training with a long run of about twenty minutes, and the loss
+#    term that lets it keep small shapes;
 # 6. watch the cycle hide information it should not have.
 #
 # **Key terms.** image-to-image translation (图像到图像翻译) · unpaired data (非配对数据) ·
 # cycle consistency (循环一致性) · identity loss (恒等损失) · PatchGAN (块判别器) ·
-# least-squares GAN (最小二乘GAN) · image pool (图像缓冲池) · steganography (隐写).
+# least-squares GAN (最小二乘GAN) · image pool (图像缓冲池) · steganography (隐写) ·
+# object-weighted loss (目标加权损失).
 
 # %%
 # %matplotlib inline
@@ -256,7 +258,7 @@ pd.DataFrame(scores).T.round(3)
 # > **Learning checkpoints.** In both directions: the outputs are in the target style for at
 # > least 90% of test scenes, and their pixel error to the true translation is below the
 # > identity map's. Keeping colour and shape (≥ 0.90) is the course's target too; a few
-# > minutes of training cannot reach it, and section 5 shows how far a long run gets. This
+# > minutes of training cannot reach it, and section 5 shows how close the long runs come. This
 # > run's value is printed.
 
 # %%
@@ -328,6 +330,23 @@ pd.DataFrame(held).T.round(3)
 # manifest that records its config, its wall time and its scores during training); the search
 # for it is written down in `chapters/notes/models.md`. In the gpu profile this cell trains it
 # here instead.
+#
+# The long run adds one term to the reference loss. Trained longer with the reference loss
+# alone, CycleGAN kept colour and shape in 0.886 (G) and 0.842 (F) of the test scenes, and what
+# it lost was almost all *small squares*, drawn back as circles. At 16 pixels a small square
+# and a small circle differ by a few corner pixels. The cycle loss is an average over the whole
+# image, dominated by the photo's background texture (which no sketch can carry back), so
+# those few pixels cost it almost nothing. The **object-weighted cycle loss** averages the
+# cycle's error over each image's object too, found as the pixels far from the image's median
+# colour and grown by one pixel so that a missing corner is inside it
+# (`cyclegan.object_cycle_loss`). A small object then costs as much as a large one:
+
+# %%
+masks = cyclegan.object_mask(test_photos[:8])
+fig = viz.show_images(torch.cat([test_photos[:8], masks[:8].expand(-1, 3, -1, -1)]), ncols=8,
+                      title="Test photos, and the object mask the cycle's error is averaged over")
+viz.show(fig, "Two rows of eight: test photos, and below each a white-on-black mask covering "
+         "its object and a one-pixel border around it.")
 
 # %%
 long_runs = {seed: long_run("ch06-cyclegan", seed, DEVICE) for seed in LONG_SEEDS}
@@ -336,10 +355,13 @@ for seed, (_, manifest, how) in long_runs.items():
           f"min on {manifest['threads']} threads ({manifest['device']})")
 long_config = long_runs[LONG_SEEDS[0]][1]["config"]
 pd.DataFrame({"this run": {"images per domain": NUM_PER_DOMAIN, "steps": NUM_STEPS,
-                           "batch": BATCH_SIZE, "residual blocks": config.num_blocks},
+                           "batch": BATCH_SIZE, "residual blocks": config.num_blocks,
+                           "object-weighted cycle term": f"weight {config.object_weight:g}"},
               "long run": {"images per domain": long_config["num_per_domain"],
                            "steps": long_config["num_steps"], "batch": long_config["batch_size"],
-                           "residual blocks": long_config["num_blocks"]}})
+                           "residual blocks": long_config["num_blocks"],
+                           "object-weighted cycle term":
+                               f"weight {long_config['object_weight']:g}"}})
 
 # %% [markdown]
 # The same panel, with the same referees, for this run and for each long run:
@@ -392,20 +414,19 @@ for direction, identity, name in (("G: photo → sketch", "identity (photo as sk
                floor["mae"], baseline=floor["mae"])
 
 # %% [markdown]
-# **The content target is not met yet.** Keeping colour and shape in at least 90% of test scenes
-# is the course's target for both directions. The long run keeps far more than a few minutes
-# of training do, and still falls short:
+# **The content target, seed by seed.** Keeping colour and shape in at least 90% of test scenes
+# is the course's target for both directions. It is a checkpoint only when every shipped long
+# run meets it; until then each run's value is printed with its verdict:
 
 # %%
 for direction, identity, name in (("G: photo → sketch", "identity (photo as sketch)", "G"),
                                   ("F: sketch → photo", "identity (sketch as photo)", "F")):
     kept = {seed: panels[f"long run, seed {seed}"][direction]["preserved"] for seed in LONG_SEEDS}
-    verdict = "meets" if min(kept.values()) >= 0.90 else "falls short of"
     print(f"{name}: colour and shape kept in "
-          + ", ".join(f"{v:.3f} (seed {seed})" for seed, v in kept.items())
-          + f" of the test scenes; this {verdict} the 0.90 target "
-          f"(this run: {short[direction]['preserved']:.3f}; identity map: "
-          f"{scores[identity]['preserved']:.3f})")
+          + ", ".join(f"{v:.3f} (seed {seed}: {'meets' if v >= 0.90 else 'falls short of'} 0.90)"
+                      for seed, v in kept.items())
+          + f"; this run: {short[direction]['preserved']:.3f}; identity map: "
+          f"{scores[identity]['preserved']:.3f}")
 
 # %% [markdown]
 # The same test scenes, translated by this run and by the long run of seed 0:
@@ -546,8 +567,9 @@ check("6.2", lsgan_d_loss)
 # * The cycle can be satisfied by hiding information, not only by keeping content.
 # * A referee of generated images must read through small errors that keep the content (a
 #   blur, a one-pixel shift, a little noise); otherwise it scores sharpness.
-# * Training longer buys content: the shipped long run keeps far more colour and shape than
-#   this run, and still falls short of the 0.90 target on small shapes.
+# * Training longer buys content, and a loss that charges for the right pixels buys more: the
+#   object-weighted cycle term brought the long runs to the edge of the 0.90 target (section 5
+#   prints, seed by seed, whether each meets it).
 #
 # Part 2 (`06_alignment`) aligns features and embedding spaces. Part 3
 # (`06_cyclegan_ablations`) removes the cycle loss and trains the paired upper bound; part 4

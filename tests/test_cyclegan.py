@@ -63,6 +63,36 @@ def test_cycle_and_identity_losses_are_mean_absolute_errors():
         cyclegan.identity_loss(a, a.numpy())
 
 
+def test_object_mask_finds_the_object_and_grows_around_it():
+    images = torch.full((2, 3, 8, 8), 0.4)
+    images[0, 0, 2:4, 2:4] = 1.0  # a 2x2 red square on grey
+    images[1, :, 5, 5] = 0.0  # one dark pixel
+    mask = cyclegan.object_mask(images, grow=0)
+    assert mask.shape == (2, 1, 8, 8) and mask[0].sum() == 4 and mask[1].sum() == 1
+    grown = cyclegan.object_mask(images, grow=1)
+    assert grown[0].sum() == 16 and grown[1].sum() == 9  # 4x4 and 3x3 neighbourhoods
+    assert cyclegan.object_mask(torch.full((1, 3, 4, 4), 0.5)).sum() == 0  # no object
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        cyclegan.object_mask(images[0])
+
+
+def test_object_cycle_loss_weighs_every_object_the_same():
+    original = torch.full((2, 3, 16, 16), 0.5)
+    original[0, :, 1:3, 1:3] = 1.0  # a small object: 4 pixels
+    original[1, :, 2:10, 2:10] = 1.0  # a large one: 64 pixels
+    wrong = original.clone()
+    wrong[0, :, 1, 1] = 0.5  # one corner pixel lost on the small object
+    wrong[1, :, 2, 2] = 0.5  # and on the large one
+    small = cyclegan.object_cycle_loss(wrong[:1], original[:1]).item()
+    large = cyclegan.object_cycle_loss(wrong[1:], original[1:]).item()
+    assert small == pytest.approx(0.5 / 16) and large == pytest.approx(0.5 / 100)
+    # the whole-image L1 charges both the same, and far less
+    assert cyclegan.cycle_loss(wrong[:1], original[:1]).item() == pytest.approx(0.5 / 256)
+    assert cyclegan.object_cycle_loss(original, original).item() == 0.0
+    with pytest.raises(ValueError, match="one shape"):
+        cyclegan.object_cycle_loss(original, original[:1])
+
+
 def test_image_pool_fills_then_swaps_half_the_time():
     pool = cyclegan.ImagePool(size=4, seed=0)
     first = torch.arange(4.0).view(4, 1)
@@ -96,6 +126,8 @@ def test_config_rejects_bad_values():
         cyclegan.CycleGANConfig(lambda_cycle=-1.0)
     with pytest.raises(ValueError):
         cyclegan.CycleGANConfig(decay_from=1.5)
+    with pytest.raises(ValueError, match="object_weight"):
+        cyclegan.CycleGANConfig(object_weight=-0.5)
 
 
 def _tiny(config_overrides=None, steps=3):
@@ -122,6 +154,10 @@ def test_train_cyclegan_logs_the_terms_the_config_asks_for():
     model, config = _tiny({"lambda_cycle": 0.0})
     history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
     assert not {"cycle_a", "cycle_b", "identity"} & set(history.steps)
+    assert "object_cycle_a" not in history.steps  # off unless asked for
+    model, config = _tiny({"object_weight": 1.0, "cycles": ("backward",)})
+    history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
+    assert "object_cycle_b" in history.steps and "object_cycle_a" not in history.steps
 
 
 def test_train_cyclegan_is_seeded_and_changes_both_players():

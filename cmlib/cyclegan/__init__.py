@@ -27,6 +27,8 @@ from .losses import (
     identity_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
+    object_cycle_loss,
+    object_mask,
 )
 from .models import PatchDiscriminator, ResidualBlock, ResnetGenerator, init_weights
 from .referees import build_referees, shipped_referees
@@ -67,6 +69,8 @@ __all__ = [
     "identity_loss",
     "init_weights",
     "linear_decay",
+    "object_cycle_loss",
+    "object_mask",
     "load_part_one",
     "load_or_train_cyclegan",
     "shipped_referees",

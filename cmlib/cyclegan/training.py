@@ -27,6 +27,7 @@ from .losses import (
     identity_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
+    object_cycle_loss,
 )
 from .models import PatchDiscriminator, ResnetGenerator
 
@@ -46,6 +47,8 @@ class CycleGANConfig:
         lambda_cycle: weight of each cycle loss (0: no cycle loss, the "GAN alone" ablation).
         lambda_identity: identity weight *as a fraction of* ``lambda_cycle`` (0.5 → 5).
         cycles: which cycle losses to use; ``("forward",)`` is the one-direction ablation.
+        object_weight: weight of the object-averaged cycle error (:func:`object_cycle_loss`)
+            *as a fraction of* ``lambda_cycle``; 0, the reference's loss, leaves it out.
         pool_size: past fakes kept for each discriminator (0: none).
         decay_from: fraction of the run after which the learning rate decays linearly to 0.
         width: generator width (the discriminators are twice as wide).
@@ -60,6 +63,7 @@ class CycleGANConfig:
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     cycles: tuple[str, ...] = CYCLES
+    object_weight: float = 0.0
     pool_size: int = 50
     decay_from: float = 0.5
     width: int = 16
@@ -72,6 +76,7 @@ class CycleGANConfig:
         check_number("lr", self.lr, 0.0, low_open=True)
         check_number("lambda_cycle", self.lambda_cycle, 0.0)
         check_number("lambda_identity", self.lambda_identity, 0.0)
+        check_number("object_weight", self.object_weight, 0.0)
         check_number("decay_from", self.decay_from, 0.0, 1.0)
         check_int("pool_size", self.pool_size, minimum=0)
         if not set(self.cycles) <= set(CYCLES):
@@ -134,10 +139,16 @@ def _generator_losses(model: CycleGAN, real_a, real_b, config: CycleGANConfig):
         "gan_g": lsgan_generator_loss(model.d_b(fake_b)),
         "gan_f": lsgan_generator_loss(model.d_a(fake_a)),
     }
-    if config.lambda_cycle > 0 and "forward" in config.cycles:
-        losses["cycle_a"] = config.lambda_cycle * cycle_loss(model.f(fake_b), real_a)
-    if config.lambda_cycle > 0 and "backward" in config.cycles:
-        losses["cycle_b"] = config.lambda_cycle * cycle_loss(model.g(fake_a), real_b)
+    cycles = {"forward": ("cycle_a", model.f, fake_b, real_a)}
+    cycles["backward"] = ("cycle_b", model.g, fake_a, real_b)
+    for name, undo, fake, real in (cycles[c] for c in config.cycles):
+        if config.lambda_cycle == 0:
+            break
+        back = undo(fake)
+        losses[name] = config.lambda_cycle * cycle_loss(back, real)
+        if config.object_weight > 0:  # what the whole-image average hides: the object itself
+            weight = config.lambda_cycle * config.object_weight
+            losses[f"object_{name}"] = weight * object_cycle_loss(back, real)
     weight = config.lambda_cycle * config.lambda_identity
     if weight > 0:
         losses["identity"] = weight * (
