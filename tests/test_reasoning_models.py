@@ -243,3 +243,21 @@ def test_accuracy_by_family_takes_ids_or_words():
     assert training.accuracy_by_family(ids, truth, family_ids) == scores
     with pytest.raises(ValueError, match="as many"):
         training.accuracy_by_family(words, truth[:2], families)
+
+
+def test_parse_keeps_one_object_where_it_spills_into_the_next_cell():
+    scenes = [
+        _scene(
+            ("circle", "red", "small", 0.30, 0.30, 0.06),
+            ("square", "blue", "large", 0.42, 0.42, 0.09),
+        )
+    ]
+    tags = _perfect_tags(scenes)  # objects in cells (3, 3) and (5, 5): diagonal, never beside
+    for (
+        name,
+        values,
+    ) in perception.ATTRIBUTES.items():  # the circle seen again in (3, 4), less surely
+        tags[name][0, :, 3, 4] = tags[name][0, :, 3, 3] * 0.5
+    graphs = perception.parse_scenes(_Oracle(tags), torch.zeros(1, 3, 48, 48), CPU)
+    assert [(o["color"], o["x"]) for o in graphs[0]["objects"]] == [("red", 0.292), ("blue", 0.458)]
+    assert perception.tag_accuracy(graphs, scenes, 12)["count"] == 1.0

@@ -126,11 +126,24 @@ def train_scene_tagger(
 
 
 def _objects(logits: Mapping[str, torch.Tensor], threshold: float) -> list[dict]:
-    """One image's tags ``{name: (L, g, g)}`` → its objects, in reading order."""
+    """One image's tags ``{name: (L, g, g)}`` → its objects, in reading order.
+
+    A cell is an object when its mean background probability is below ``threshold`` *and* no
+    cell beside it (up, down, left or right) is more surely one: an object's edge can spill
+    into the next cell, and two objects' centres never share a row or a column of cells (they
+    are more than a cell apart along both axes), so the weaker of two such neighbours is the
+    same object seen twice (non-maximum suppression).
+    """
     grid = next(iter(logits.values())).shape[-1]
     background = torch.stack([F.softmax(v, dim=0)[-1] for v in logits.values()]).mean(0)
+    objectness = 1 - background
+    padded = F.pad(objectness, (1, 1, 1, 1))
+    beside = torch.stack(
+        [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
+    ).amax(0)
+    keep = (background < threshold) & (objectness >= beside)
     objects = []
-    for row, col in (background < threshold).nonzero().tolist():
+    for row, col in keep.nonzero().tolist():
         obj = {
             name: ATTRIBUTES[name][int(logits[name][:-1, row, col].argmax())] for name in ATTRIBUTES
         }
@@ -150,8 +163,9 @@ def parse_scenes(
     """Read each image as a scene graph: an object wherever the tagger sees one.
 
     A cell holds an object when the three heads' mean probability of background is below
-    ``threshold``; its attributes are each head's likeliest non-background label, and its
-    position the cell's centre. Relations are left to the executor, which works them out from
+    ``threshold`` and no cell beside it is more surely an object (see :func:`_objects`); its
+    attributes are each head's likeliest non-background label, and its position the cell's
+    centre. Relations are left to the executor, which works them out from
     ``x`` and ``y`` (:func:`~cmlib.data.reasoning.scenes.relations_of`): cell centres keep every
     pair in order, because two objects are always at least one cell apart along each axis.
 
@@ -178,8 +192,8 @@ def tag_accuracy(
 
     Returns:
         ``count`` (the fraction of images with the right number of objects) and, over the true
-        objects, ``found`` (an object parsed in the cell of its centre) and ``color``,
-        ``shape``, ``size``, ``all`` (found *and* read right).
+        objects, ``found`` (an object parsed in the cell of its centre or a cell beside it) and
+        ``color``, ``shape``, ``size``, ``all`` (found *and* read right).
     """
     check_int("grid_size", grid_size)
     if len(graphs) != len(scenes) or not scenes:
@@ -191,14 +205,16 @@ def tag_accuracy(
     for graph, scene in zip(graphs, scenes):
         objects = graph["objects"]
         count += len(objects) == len(scene.objects)
-        by_cell = {(_cell(o["y"], grid_size), _cell(o["x"], grid_size)): o for o in objects}
+        cells = [(_cell(o["y"], grid_size), _cell(o["x"], grid_size)) for o in objects]
+        used: set[int] = set()
         for obj in scene.objects:
             total += 1
-            parsed = by_cell.get((_cell(obj.y, grid_size), _cell(obj.x, grid_size)))
-            if parsed is None:
+            k = _match((_cell(obj.y, grid_size), _cell(obj.x, grid_size)), cells, used)
+            if k is None:
                 continue
+            used.add(k)
             found += 1
-            ok = [parsed[name] == getattr(obj, name) for name in ATTRIBUTES]
+            ok = [objects[k][name] == getattr(obj, name) for name in ATTRIBUTES]
             for name, good in zip(ATTRIBUTES, ok):
                 right[name] += good
             right["all"] += all(ok)
@@ -207,3 +223,13 @@ def tag_accuracy(
         "found": found / total,
         **{name: value / total for name, value in right.items()},
     }
+
+
+def _match(cell: tuple[int, int], cells: list[tuple[int, int]], used: set[int]) -> int | None:
+    """The parsed object in ``cell``, else in a cell beside it (where an object whose centre
+    is near a cell's edge can be read), not matched yet; ``None`` if there is none."""
+    for reach in (0, 1):
+        for k, (row, col) in enumerate(cells):
+            if k not in used and abs(row - cell[0]) + abs(col - cell[1]) == reach:
+                return k
+    return None
