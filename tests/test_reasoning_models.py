@@ -253,10 +253,7 @@ def test_parse_keeps_one_object_where_it_spills_into_the_next_cell():
         )
     ]
     tags = _perfect_tags(scenes)  # objects in cells (3, 3) and (5, 5): diagonal, never beside
-    for (
-        name,
-        values,
-    ) in perception.ATTRIBUTES.items():  # the circle seen again in (3, 4), less surely
+    for name in perception.ATTRIBUTES:  # the circle seen again in (3, 4), less surely
         tags[name][0, :, 3, 4] = tags[name][0, :, 3, 3] * 0.5
     graphs = perception.parse_scenes(_Oracle(tags), torch.zeros(1, 3, 48, 48), CPU)
     assert [(o["color"], o["x"]) for o in graphs[0]["objects"]] == [("red", 0.292), ("blue", 0.458)]
