@@ -11,16 +11,17 @@
 # %% [markdown]
 # # 08 · Cross-modal reasoning, part 1: questions as programs, and what a question gives away
 #
-# **Prerequisites:** `03_fusion` (visual question answering, FiLM), `05_captioning` (the cell
-# tagger). **Study time:** about 40 minutes of reading and the exercises, plus well under a
-# minute for the notebook to run on a two-core laptop.
+# **Prerequisites:** `03_fusion` (visual question answering, FiLM); the later parts also use
+# `05_captioning`'s cell tagger. **Study time:** about 40 minutes of reading and the exercises, plus
+# well under a minute for the notebook to run on a two-core laptop.
 #
 # The article's chapter 4 names three key algorithms: feature alignment (§4.1, chapter 06),
-# **§4.2 跨模态推理** (cross-modal reasoning) and optimisation methods (§4.3, chapter 09). Its text
-# breaks off before §4.2; this chapter supplies it. Reasoning (推理) here means answering a
-# question about an image that no single feature answers: "how many red shapes are left of the
-# circle?" needs the model to find the circle, look to its left, pick out the red shapes and
-# count them. Chapter 03's VQA questions asked about one object; these chain several steps.
+# **§4.2 跨模态推理** (cross-modal reasoning) and optimisation methods (§4.3, chapter 09, to
+# come). Its text breaks off before §4.2; this chapter supplies it. Reasoning (推理) here means
+# answering a question about an image that no single feature answers: "how many red shapes are left
+# of the circle?" needs the model to find the circle, look to its left, pick out the red shapes and
+# count them. Chapter 03's VQA questions took one step (an attribute, a count, one relation); these
+# chain several.
 #
 # The testbed follows CLEVR (Johnson et al., 2017): synthetic scenes, and questions generated
 # from **functional programs** (函数式程序), so that every answer is known exactly, and so is
@@ -97,9 +98,10 @@ print(reasoning.format_scene_graph(shown[0].graph))
 # ## 2 · A question is a program
 #
 # Every question is written from an English template of one of eleven **question families**
-# (问题族), and comes with the program that answers it: a chain of small functions — `scene`
-# (all objects), `filter_color`, `relate` (the objects left of one object, say), `unique` (the
-# one object a phrase names), `count`, `exist`, `query_shape`, comparisons and set operations.
+# (问题族), and comes with the program that answers it: a small tree of functions, mostly a
+# chain — `scene` (all objects), `filter_color`, `relate` (the objects left of one object,
+# say), `unique` (the one object a phrase names), `count`, `exist`, `query_shape`, comparisons
+# and set operations.
 # One example of each family:
 
 # %%
@@ -127,8 +129,8 @@ print(*steps, sep="\n")
 # `"below"`) the one object matching `anchor`? A description is a `(size, colour, shape)`
 # triple with `None` for what it leaves open: `(None, "red", None)` is "red objects". Relations
 # compare centres; `y` grows *downwards*. The anchor is never one of the objects it is related
-# to. The checker runs your function on 20 scenes of the family (two of them chosen so that
-# the usual mistakes show) and compares it with the executor.
+# to. The checker runs your function on two scenes chosen so that the usual mistakes show, then
+# on 20 random scenes of the family, and compares it with the executor.
 
 # %%
 def count_relate(graph, d, anchor, rel):
@@ -149,11 +151,11 @@ def count_relate(graph, d, anchor, rel):
 check("8.4", count_relate)
 
 # %% [markdown]
-# ## 3 · Bias first: what does the question give away?
+# ## 3 · Bias first: what does the question give away? (数据集偏差, dataset bias)
 #
 # A model can be right without looking. If most "is there …?" questions were answered "yes",
 # answering "yes" would score well, and a VQA benchmark built that way measures little (the
-# first VQA dataset had this flaw; VQA v2 was rebuilt to fix it). So the generator picks each
+# first VQA dataset had this flaw; VQA v2 was rebuilt to reduce it). So the generator picks each
 # question's answer *before* it builds the scene, uniformly among the answers the question can
 # have. Each family's most common answer then scores only its **answer prior**:
 
@@ -174,17 +176,20 @@ print(f"guessing each family's most common answer: {prior['per_family']:.3f} of 
 bias.round(3)
 
 # %% [markdown]
-# Counting families sit a little above one over their number of answers, by design: "six"
-# needs six objects, so a scene's object count could give counts away, and the generator
-# spends some balance to make sure it does not. The last column guesses the commonest answer
-# *given the number of objects in the scene*, what a model that can count objects but not read
-# the question would score. Read each column with its noise in mind: a family has about 180 of
-# the 2,000 test questions, so a share near 0.5 moves by about ±0.04 from one sample to the next.
+# The counting families sit above one over their number of answers, by design (about 0.18 for
+# `count` and `and_or_count` against 1/7, about 0.22 for `count_relate` against 1/6, plus sampling
+# noise): "six" needs six objects, so a scene's object count could give counts away, and the
+# generator spends some balance to make sure it does not. The last column guesses the commonest
+# answer *given the number of objects in the scene*: what a model that can count the objects and
+# tell the question's family, but reads nothing else, would score. Read each column with its
+# noise in mind: a family has about 180 of the 2,000 test questions, so a share near 0.5 moves
+# by about ±0.04 from one sample to the next.
 #
 # **Question 8.5 — predict, then run.** A network that reads the question and never sees the
-# image is trained on the 20,000 training questions. On "is there …?" questions (the `exist`
-# family), how often will it be right: (a) about half the time, (b) about three times in four,
-# or (c) nine times in ten or more? Set `prediction` before you run the cells after it.
+# image is trained on the training questions (20,000 in the cpu profile). On "is there …?"
+# questions (the `exist` family), how often will it be right: (a) about half the time, (b)
+# about three times in four, or (c) nine times in ten or more? Set `prediction` before you run
+# the cells after it.
 
 # %%
 ### BEGIN SOLUTION
@@ -244,8 +249,8 @@ checkpoint("question-only-at-prior", blind_scores["all"], "<=", prior["per_famil
 
 # %% [markdown]
 # Family by family, the question-only model and the prior differ by a few hundredths, up or
-# down. Is any gap more than sampling noise? Each family's standard error, for its number of
-# test questions:
+# down. Is any gap more than sampling noise? A rough yardstick is each family's **standard
+# error** (标准误) √(p(1−p)/n), for its prior p and its n test questions:
 
 # %%
 gaps = pd.DataFrame({
@@ -258,10 +263,10 @@ gaps["gap / SE"] = gaps["gap"] / gaps["standard error"]
 gaps.sort_values("gap / SE", ascending=False).round(3)
 
 # %% [markdown]
-# A gap of two or three standard errors in one family of eleven happens by chance now and
-# then; one far beyond that, or the same family ahead on every seed, would mean the words give
-# that family's answers away, and the generator would need fixing. The learning checkpoint
-# above watches the overall score.
+# A gap of about two standard errors in one family of eleven happens by chance now and then;
+# a gap far beyond that, or the same family ahead on every seed (the seeds runs are in
+# `chapters/notes/checkpoints.md`), would mean the words give that family's answers away, and
+# the generator would need fixing. The learning checkpoint above watches the overall score.
 #
 # ## 4 · The neuro-symbolic idea
 #
@@ -284,7 +289,7 @@ print(f"programs run on the true scene graphs: {sum(right) / len(right):.3f} of 
 # * A reasoning question is a program of small steps; the data keeps each question's program
 #   and each scene's graph, so answers and the reasoning behind them are known exactly.
 # * Before any model: measure what the questions give away. Answers balanced within each family
-#   leave a question-only model at its prior.
+#   leave a question-only model within a few hundredths of its prior.
 # * Perceive, parse, execute: the neuro-symbolic recipe is exact when perception is.
 
 # %%

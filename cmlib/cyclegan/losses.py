@@ -6,9 +6,10 @@
 * :func:`cycle_loss` — ‖F(G(x)) − x‖₁: whatever G does, F must be able to undo it. Without it
   G may map every photo to *some* good-looking sketch, not to *its* sketch.
 * :func:`object_mask`, :func:`object_cycle_loss` — the cycle's error averaged over each image's
-  object (and the pixels around it) instead of over the whole image. In a 16-px photo a small
-  square and a small circle differ by a few corner pixels: the plain L1 loss barely charges
-  for them, while the photo's background texture, which no sketch can carry back, dominates it.
+  object (and the pixels around it; roughly, on a textured photo) instead of the whole image.
+  In a 16-px photo a small square and a small circle differ by a few corner pixels: the plain
+  L1 loss barely charges for them, while the photo's background texture, which a true sketch
+  does not carry, dominates it.
 * :func:`identity_loss` — ‖G(y) − y‖₁ for y already in G's target domain: G should leave a
   sketch alone. Any colour permutation satisfies the cycle; this term rules them out.
 * :class:`ImagePool` — D learns from a history of 50 past fakes, not only the latest, so G
@@ -54,12 +55,14 @@ def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Ten
 
 
 def object_mask(images: torch.Tensor, threshold: float = 0.15, grow: int = 1) -> torch.Tensor:
-    """Where each image's object is: pixels far from the image's median colour, grown a little.
+    """Roughly where each image's object is: pixels far from the image's median colour, grown.
 
     The background fills most of a ShapesWorld image, so the per-channel median is a
-    background colour; a pixel belongs to the object when some channel differs from it by more
-    than ``threshold``. The mask is then grown by ``grow`` pixels (a max-pool), so that it also
-    covers the pixels just outside the object, where a circle drawn for a square goes wrong.
+    background colour; a pixel counts as object when some channel differs from it by more than
+    ``threshold``. On a sketch's flat background that is the object; on a photo's textured one
+    it also takes in the background patches that stray as far from the median. The mask is
+    then grown by ``grow`` pixels (a max-pool), so that it also covers the pixels just outside
+    the object, where a circle drawn for a square goes wrong.
 
     Args:
         images: ``(B, C, H, W)`` in [0, 1].
