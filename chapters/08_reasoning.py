@@ -204,14 +204,8 @@ check("8.5", prediction)
 # 2 and 3.
 
 # %%
-def encode(items):
-    return (torch.stack([reasoning.encode_question(i.question) for i in items]),
-            torch.tensor([reasoning.ANSWERS.index(i.answer) for i in items]),
-            torch.tensor([FAMILIES.index(i.family) for i in items]))
-
-
-train_q, train_a, _ = encode(train_items)
-test_q, test_a, test_f = encode(test_items)
+train_q, train_a, _ = reasoning.encode_items(train_items)
+test_q, test_a, test_f = reasoning.encode_items(test_items)
 no_image = torch.zeros(1, 1, 1, 1)  # one cell, one channel, always zero: nothing to see
 runtime.seed_everything(SEED)
 blind = models.make_reasoner("question_only", len(reasoning.question_vocab()),

@@ -258,3 +258,28 @@ def test_parse_keeps_one_object_where_it_spills_into_the_next_cell():
     graphs = perception.parse_scenes(_Oracle(tags), torch.zeros(1, 3, 48, 48), CPU)
     assert [(o["color"], o["x"]) for o in graphs[0]["objects"]] == [("red", 0.292), ("blue", 0.458)]
     assert perception.tag_accuracy(graphs, scenes, 12)["count"] == 1.0
+
+
+def test_encode_items_gives_the_ids_tensors_gives_without_rendering():
+    from cmlib.data.reasoning import encode_items
+
+    data = ReasoningDataset("test", 12)
+    _, questions, answers, families = data.tensors()
+    ids = encode_items(data.items(range(12)))
+    assert all(torch.equal(a, b) for a, b in zip(ids, (questions, answers, families)))
+    with pytest.raises(ValueError, match="at least one"):
+        encode_items([])
+
+
+def test_the_reasoning_recipe_trains_and_scores_on_tiny_data():
+    from cmlib.longrun import reasoning as recipe
+
+    config = {**recipe.CONFIG, "tagger_images": 64, "tagger_epochs": 1, "num_train": 128}
+    config.update(num_steps=4, eval_every=2, num_test=32, dim=16, depth=1)
+    model = recipe.build(config)
+    result = recipe.train(model, config, 0, CPU, False)
+    assert result.steps == 4 and result.curve["step"] == [2, 4]
+    scores = recipe.evaluate(model, config, 0, CPU)
+    for test in ("test", "beyond"):
+        for key in ("neural_all", "symbolic_all", "parse_count"):
+            assert 0.0 <= scores[f"{test}_{key}"] <= 1.0

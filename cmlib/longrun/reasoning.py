@@ -24,7 +24,7 @@ from torch import nn
 from .. import backbone, transformer, vision
 from .. import train as train_module
 from ..data import reasoning as reasoning_data
-from ..data.reasoning import ANSWERS, FAMILIES, ReasoningDataset, encode_question, question_vocab
+from ..data.reasoning import ANSWERS, ReasoningDataset, encode_items, question_vocab
 from ..reasoning import models as reasoning_models
 from ..reasoning import parser, perception, symbolic, training
 from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
@@ -60,15 +60,6 @@ def build(config: dict[str, Any]) -> nn.ModuleDict:
         config["depth"],
     )
     return nn.ModuleDict({"tagger": tagger, "reasoner": reasoner})
-
-
-def encoded(items) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Questions ``(N, L)``, answer ids ``(N,)`` and family ids ``(N,)`` of dataset items."""
-    return (
-        torch.stack([encode_question(i.question) for i in items]),
-        torch.tensor([ANSWERS.index(i.answer) for i in items]),
-        torch.tensor([FAMILIES.index(i.family) for i in items]),
-    )
 
 
 def split(config: dict[str, Any], name: str, size: int, seed: int, chunk: int = 1000, **options):
@@ -109,7 +100,7 @@ def test_sets(config: dict[str, Any], seed: int) -> dict[str, tuple]:
 
 
 def _neural_scores(model, grids, items, device) -> dict[str, float]:
-    questions, answers, families = encoded(items)
+    questions, answers, families = encode_items(items)
     predicted = training.predict_answers(model["reasoner"], grids, questions, device)
     return training.accuracy_by_family(predicted, answers, families)
 
@@ -134,7 +125,7 @@ def train(
     )
     del images
     items, grids = training_grids(config, seed, tagger.encoder, device)
-    questions, answers, _ = encoded(items)
+    questions, answers, _ = encode_items(items)
     test_items, test_images = test_sets(config, seed)["test"]
     test_grids = backbone.grid_features(tagger.encoder, test_images, device)
     history = training.train_reasoner(

@@ -40,7 +40,7 @@ Example (item 3 of the default training set, as it prints)::
     4 relate[right of](3) -> objects 0 (large red triangle), 1 (large blue square)
 """
 
-from .dataset import SPLITS, ReasoningDataset, ReasoningItem
+from .dataset import SPLITS, ReasoningDataset, ReasoningItem, encode_items
 from .families import FAMILIES, TEMPLATES, ask, family_answers
 from .programs import (
     FUNCTIONS,
@@ -99,6 +99,7 @@ __all__ = [
     "answer_word",
     "ask",
     "check_program",
+    "encode_items",
     "encode_question",
     "execute",
     "family_answers",

@@ -38,6 +38,28 @@ SPLITS = ("train", "val", "test")
 _QUESTION_STREAM, _LOOK_STREAM = 2, 3  # ShapesWorld uses streams 0 and 1
 
 
+def encode_items(items: Sequence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Items' questions, answers and families as ids, without rendering their images.
+
+    Args:
+        items: anything with ``.question``, ``.answer`` and ``.family`` (a
+            :class:`ReasoningItem`, a :class:`~.questions.Question`).
+
+    Shapes:
+        returns ``questions (N, T)`` int64 (:func:`~.questions.encode_question`), ``answers
+        (N,)`` into :data:`~.questions.ANSWERS` and ``families (N,)`` into
+        :data:`~.families.FAMILIES`.
+    """
+    items = list(items)
+    if not items:
+        raise ValueError("encode_items needs at least one item, got none")
+    return (
+        torch.stack([encode_question(i.question) for i in items]),
+        torch.tensor([ANSWERS.index(i.answer) for i in items]),
+        torch.tensor([FAMILIES.index(i.family) for i in items]),
+    )
+
+
 @dataclass(frozen=True)
 class ReasoningItem:
     """One item, everything about it: what ``__getitem__`` encodes, in readable form."""
@@ -179,9 +201,7 @@ class ReasoningDataset(Dataset):
             items = self.items(range(start, min(start + batch_size, n)))
             rows = slice(start, start + len(items))
             images[rows] = torch.from_numpy(self.images(items)).permute(0, 3, 1, 2)
-            questions[rows] = torch.stack([encode_question(i.question) for i in items])
-            answers[rows] = torch.tensor([ANSWERS.index(i.answer) for i in items])
-            families[rows] = torch.tensor([FAMILIES.index(i.family) for i in items])
+            questions[rows], answers[rows], families[rows] = encode_items(items)
         return images, questions, answers, families
 
     def decode_question(self, ids: torch.Tensor) -> str:
