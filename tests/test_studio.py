@@ -59,7 +59,10 @@ def test_the_verdict_checks_what_the_prompt_says_and_nothing_else():
         "size": False,
         "where": True,
     }
-    assert "size" in wrong_size.message()
+    assert "size" in wrong_size.message() and "colour" not in wrong_size.message()
+    wrong_shape = studio.round_trip_verdict(asked, "a small red square on the left")
+    assert wrong_shape.matches["color_shape"] is False
+    assert "colour and shape" in wrong_shape.message() and "size" not in wrong_shape.message()
     loose = studio.understand("a red circle").scene  # says no size, no position
     verdict = studio.round_trip_verdict(loose, "a large red circle at the bottom")
     assert verdict.agrees and verdict.matches == {"color_shape": True}

@@ -20,7 +20,7 @@ from cmlib.cyclegan.training import CycleGAN
 from cmlib.data.shapes.parse import Parsed
 from cmlib.shapes_retrieval import make_dual_encoder
 from cmlib.studio import PromptNotUnderstood, evaluation, models, understand
-from cmlib.studio.evidence import checkpoint_table, run_times
+from cmlib.studio.evidence import checkpoint_table, evidence, run_times
 from cmlib.studio.pipeline import Studio, completions, model_text
 
 
@@ -260,3 +260,8 @@ def test_the_evidence_tables_are_read_from_the_seeds_report(tmp_path):
     (tmp_path / "other.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n", encoding="utf-8")
     with pytest.raises(ValueError, match="checkpoint table"):
         checkpoint_table(tmp_path / "other.md")
+
+
+def test_evidence_names_a_checkpoint_the_table_lacks():
+    with pytest.raises(ValueError, match="no-such-claim"):
+        evidence("06_", ("no-such-claim",))

@@ -76,5 +76,11 @@ def evidence(notebook_prefix: str, checkpoints: tuple[str, ...] = ()) -> pd.Data
     table = checkpoint_table()
     rows = table[table["notebook"].str.startswith(notebook_prefix)]
     if checkpoints:
+        missing = sorted(set(checkpoints) - set(rows["checkpoint"]))
+        if missing:
+            raise ValueError(
+                f"no checkpoint {missing} for notebooks starting with {notebook_prefix!r} in the "
+                "checkpoint table (chapters/notes/checkpoints.md, rebuilt by `make seeds`)"
+            )
         rows = rows[rows["checkpoint"].isin(checkpoints)]
     return rows[["notebook", "checkpoint", "claim", "min", "mean", "max"]].reset_index(drop=True)

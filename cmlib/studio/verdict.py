@@ -39,9 +39,11 @@ class Verdict:
             return f"✗ the caption '{self.caption}' could not be read back"
         if self.agrees:
             return f"✓ '{self.caption}' says what you asked"
-        wrong = ", ".join(
-            p.replace("color_shape", "colour and shape") for p, ok in self.matches.items() if not ok
-        )
+        if not self.matches["color_shape"]:
+            # size and where are read per (colour, shape) pair, so with other objects they
+            # cannot hold: name only the cause
+            return f"✗ '{self.caption}' names other objects (colour and shape) than you asked"
+        wrong = " and ".join(part for part, ok in self.matches.items() if not ok)
         return f"✗ '{self.caption}' does not match in {wrong}"
 
 
