@@ -194,6 +194,8 @@ def test_scoring_during_training_does_not_change_the_run():
     model, config = _tiny()
     with pytest.raises(ValueError, match="eval_every"):
         cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False, eval_every=-1)
+    with pytest.raises(ValueError, match="ema_decay"):
+        cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False, ema_decay=1.0)
     with pytest.raises(TypeError, match="evaluate"):
         cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False, evaluate="every step")
 
@@ -339,3 +341,38 @@ def test_an_ablation_is_part_one_retrained_with_one_change_from_the_same_start()
     for bad in ({}, {"lambda_cycles": 0.0}):
         with pytest.raises(ValueError, match="config fields"):
             part1.ablation(2, CPU, **bad)
+
+
+def test_an_average_of_the_generators_leaves_the_game_unchanged():
+    """With ema_decay the discriminators train exactly as without (they play the live
+    generators); the generators come back as the average of their weights along the run, and
+    each evaluation scores both."""
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+    runs, histories = [], []
+    for decay in (None, 0.5):
+        torch.manual_seed(0)
+        model, config = _tiny(steps=4)
+        history = cyclegan.train_cyclegan(
+            model,
+            a,
+            b,
+            config,
+            CPU,
+            seed=1,
+            progress=False,
+            ema_decay=decay,
+            evaluate=lambda step, m=model: {"g_mean": m.g.stem[1].weight.mean().item()},
+            eval_every=2,
+        )
+        runs.append(model.state_dict())
+        histories.append(history.steps)
+    plain, averaged = runs
+    for name, value in plain.items():
+        if name.startswith(("d_a.", "d_b.")):
+            assert torch.equal(value, averaged[name]), name
+    assert not torch.equal(plain["g.stem.1.weight"], averaged["g.stem.1.weight"])
+    # the live generators' evaluations are those of the run without an average
+    assert histories[1]["eval_raw_g_mean"] == histories[0]["eval_g_mean"]
+    assert histories[1]["eval_g_mean"][-1] == pytest.approx(
+        averaged["g.stem.1.weight"].mean().item()
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..generation.ema import evaluate_during_training
+from ..generation.ema import WeightAverage, evaluate_during_training
 from ..train import History, endless_batches, fit_steps, progress_bar
 from ..validate import check_int, check_number, check_tensor
 from .losses import (
@@ -167,6 +167,7 @@ def train_cyclegan(
     progress: bool = True,
     evaluate: Callable[[int], dict[str, float]] | None = None,
     eval_every: int = 0,
+    ema_decay: float | None = None,
 ) -> History:
     """Train ``model`` on unpaired images of two domains.
 
@@ -182,6 +183,13 @@ def train_cyclegan(
             last one, with the generators in eval mode and the random state forked (scoring
             cannot change the run); logged as ``eval_step`` and ``eval_<metric>``.
         eval_every: steps between evaluations (0: only after the last step).
+        ema_decay: if set (e.g. 0.999), keep an exponential moving average of G's and F's
+            weights (:class:`~cmlib.generation.ema.WeightAverage`) and load it into them at the
+            end. The game itself is unchanged: the discriminators play the live generators.
+            Late in training the players oscillate, and what a generator keeps of the content
+            wobbles from one evaluation to the next; the average sits in the middle of the
+            wobble. The evaluations then score the average (``eval_<metric>``) and the live
+            generators (``eval_raw_<metric>``).
 
     Returns:
         A :class:`~cmlib.train.History` of one epoch: per-step ``loss`` (G and F's total),
@@ -195,8 +203,11 @@ def train_cyclegan(
     check_int("eval_every", eval_every, minimum=0)
     if evaluate is not None and not callable(evaluate):
         raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
+    if ema_decay is not None:
+        check_number("ema_decay", ema_decay, 0.0, 1.0, low_open=True, high_open=True)
     model.to(device).train()
     generators = list(model.g.parameters()) + list(model.f.parameters())
+    average = WeightAverage(generators, ema_decay) if ema_decay is not None else None
     discriminators = list(model.d_a.parameters()) + list(model.d_b.parameters())
     opt_g = torch.optim.Adam(generators, config.lr, betas=config.betas)
     opt_d = torch.optim.Adam(discriminators, config.lr, betas=config.betas)
@@ -218,6 +229,8 @@ def train_cyclegan(
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if average is not None:
+            average.update()
         # Then the discriminators, on fakes from the pools (detached: D must not train G).
         _set_requires_grad(model.d_a, True)
         _set_requires_grad(model.d_b, True)
@@ -235,11 +248,18 @@ def train_cyclegan(
         if evaluate is not None and (
             done == config.num_steps or (eval_every and done % eval_every == 0)
         ):
-            scores = evaluate_during_training(evaluate, done, (model.g, model.f), None, device)
-            history.log_step({"eval_step": done, **{f"eval_{k}": v for k, v in scores.items()}})
+            generators_now = (model.g, model.f)
+            scores = evaluate_during_training(evaluate, done, generators_now, average, device)
+            logged = {"eval_step": done, **{f"eval_{k}": v for k, v in scores.items()}}
+            if average is not None:  # the live generators too, for the comparison
+                raw = evaluate_during_training(evaluate, done, generators_now, None, device)
+                logged.update({f"eval_raw_{k}": v for k, v in raw.items()})
+            history.log_step(logged)
     history.train_loss.append(sum(history.steps["loss"]) / config.num_steps)
     history.metrics.append(scores)
     history.seconds.append(time.perf_counter() - start)
+    if average is not None:
+        average.copy_to_params()
     model.eval()
     return history
 

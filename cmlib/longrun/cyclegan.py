@@ -48,7 +48,9 @@ CYCLEGAN_CONFIG: dict[str, Any] = {
     "referee_seed": 0,
     "eval_every": 500,
 }
-_NOT_CONFIG = ("num_per_domain", "image_size", "referee_seed", "eval_every")
+#: Recipe keys that are not :class:`CycleGANConfig` fields (``ema_decay``, if present, goes to
+#: :func:`train_cyclegan` itself: a recipe without it trains without an average).
+_NOT_CONFIG = ("num_per_domain", "image_size", "referee_seed", "eval_every", "ema_decay")
 
 
 def cyclegan_config(config: dict[str, Any]) -> CycleGANConfig:
@@ -113,6 +115,7 @@ def _train_cyclegan(
         progress=progress,
         evaluate=evaluate,
         eval_every=config["eval_every"],
+        ema_decay=config.get("ema_decay"),
     )
     curve = curve_from_history(history)
     return TrainResult(steps=config["num_steps"], curve=curve)
