@@ -249,8 +249,10 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 #   application 跨模态检索); `07_retrieval_relations`: relations and word order, the swap test
 #   and hard negatives.
 # * `08_reasoning`: cross-modal reasoning, part 1, questions as programs and what a question
-#   gives away — §4.2 跨模态推理 (parts 2–4 to come, issue #31).
-# * 09, optimisation — §4.3 优化方法: to come (issue #32).
+#   gives away; `08_reasoning_transformer`, part 2, a multimodal transformer built from
+#   attention and trained on them — §4.2 跨模态推理 (parts 3 and 4, four ways to reason and
+#   which of them generalise, are to come).
+# * 09, optimisation — §4.3 优化方法: to come.
 # * `10_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
 #   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
 # * `11_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates —
@@ -263,8 +265,9 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # text breaks off in the first sentence of §4.1.1.1 CycleGAN. So 跨模态推理方法 and 优化方法, which
 # would be §4.2 and §4.3, are named but never written, and neither is 跨模态循环网络, the second
 # alignment method §4.1 announces (`06_alignment` builds one). The practical project (实际项目)
-# appears only in the 文章摘要; chapter 11 builds one. Still to come: the rest of 08, on
-# cross-modal reasoning (§4.2, issue #31), and 09, on optimisation (§4.3, issue #32).
+# appears only in the 文章摘要; chapter 11 builds one. Chapter 08 takes up cross-modal
+# reasoning (§4.2; parts 1 and 2 are written, parts 3 and 4 are to come), and chapter 09, still
+# to come, optimisation (§4.3).
 #
 # The article's code listings do not run as printed. Every chapter has an **errata box** per
 # listing: what is wrong, what happens when you run it, and the working version from `cmlib`, the

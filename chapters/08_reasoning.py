@@ -124,7 +124,7 @@ answer, steps = reasoning.execute(item.program, item.graph, trace=True)
 print(*steps, sep="\n")
 
 # %% [markdown]
-# **Exercise 8.4 — the executor of one family.** Write `count_relate(graph, d, anchor, rel)`:
+# **Exercise 8.1 — the executor of one family.** Write `count_relate(graph, d, anchor, rel)`:
 # how many objects matching the description `d` are `rel` (`"left of"`, `"right of"`, `"above"`,
 # `"below"`) the one object matching `anchor`? A description is a `(size, colour, shape)`
 # triple with `None` for what it leaves open: `(None, "red", None)` is "red objects". Relations
@@ -148,7 +148,7 @@ def count_relate(graph, d, anchor, rel):
     ### END SOLUTION
 
 
-check("8.4", count_relate)
+check("8.1", count_relate)
 
 # %% [markdown]
 # ## 3 · Bias first: what does the question give away? (数据集偏差, dataset bias)
@@ -185,7 +185,7 @@ bias.round(3)
 # noise in mind: a family has about 180 of the 2,000 test questions, so a share near 0.5 moves
 # by about ±0.04 from one sample to the next.
 #
-# **Question 8.5 — predict, then run.** A network that reads the question and never sees the
+# **Question 8.2 — predict, then run.** A network that reads the question and never sees the
 # image is trained on the training questions (20,000 in the cpu profile). On "is there …?"
 # questions (the `exist` family), how often will it be right: (a) about half the time, (b)
 # about three times in four, or (c) nine times in ten or more? Set `prediction` before you run
@@ -195,7 +195,7 @@ bias.round(3)
 ### BEGIN SOLUTION
 prediction = "a"
 ### END SOLUTION
-check("8.5", prediction)
+check("8.2", prediction)
 
 # %% [markdown]
 # The **question-only** model is chapter 03's VQA model with the image taken away: a GRU reads
@@ -274,9 +274,10 @@ right = [reasoning.answer_word(reasoning.execute(i.program, i.graph)) == i.answe
 print(f"programs run on the true scene graphs: {sum(right) / len(right):.3f} of the test")
 
 # %% [markdown]
-# Everything then rests on perception. Part 3 (to come) trains a tagger to read scene graphs
-# from pixels, and measures how much its errors cost, next to neural models that learn the
-# reasoning itself.
+# Everything then rests on perception. Part 2 introduces a scene tagger, a small CNN that names
+# what lies in each cell of the image, and builds a transformer on its features; part 3 reads
+# scene graphs off its tags, and measures how much its errors cost, next to neural models that
+# learn the reasoning itself.
 #
 # ## Summary
 #

@@ -166,9 +166,21 @@ def test_relation_network_pairs_match_the_concatenated_mlp():
     assert torch.allclose(rn(grid, questions), rn.f(total), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["single_stream", "cross_attention"])
+def test_transformer_patches_of_two_cells_quarter_the_image_tokens(name):
+    model = models.make_reasoner(name, 10, 5, 16, 12, dim=16, depth=1, patch_size=2)
+    assert model.patches.num_patches == 36
+    questions = torch.ones(2, 4, dtype=torch.long)
+    assert model(torch.randn(2, 16, 12, 12), questions).shape == (2, 5)
+
+
 def test_reasoners_reject_bad_input():
     with pytest.raises(ValueError, match="name"):
         models.make_reasoner("oracle", 10, 5)
+    with pytest.raises(ValueError, match="patch_size"):
+        models.make_reasoner("film", 10, 5, patch_size=2)
+    with pytest.raises(ValueError, match="patch_size"):
+        models.make_reasoner("cross_attention", 10, 5, grid_size=12, patch_size=5)
     rn = models.RelationNetwork(10, 5, channels=8)
     with pytest.raises(ValueError):
         rn(torch.randn(2, 7, 6, 6), torch.ones(2, 4, dtype=torch.long))
@@ -283,3 +295,12 @@ def test_the_reasoning_recipe_trains_and_scores_on_tiny_data():
     for test in ("test", "beyond"):
         for key in ("neural_all", "symbolic_all", "parse_count"):
             assert 0.0 <= scores[f"{test}_{key}"] <= 1.0
+    # the drift test's fingerprint: a subset of evaluate's metrics, here the whole (tiny) test
+    fingerprint = recipe.fingerprint(model, config, 0, CPU)
+    assert set(fingerprint) == {
+        f"first{recipe.FINGERPRINT_ITEMS}_{test}_{who}_all"
+        for test in ("test", "beyond")
+        for who in ("neural", "symbolic")
+    }
+    for key, value in fingerprint.items():
+        assert scores[key] == value == scores[key.split("_", 1)[1]]

@@ -1,6 +1,6 @@
-"""Chapter 08 exercises: attention with a padding mask, cutting features into heads and gluing
-them back, a program executor for one question family, and a prediction about the question-only
-baseline."""
+"""Chapter 08 exercises. Part 1: a program executor for one question family (8.1) and a
+prediction about the question-only baseline (8.2). Part 2: attention with a padding mask (8.3),
+cutting features into heads (8.4) and gluing them back (8.5)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..transformer.attention import merge_heads, scaled_dot_product_attention, s
 from . import Exercise, register, register_prediction
 
 
-# ---------------------------------------------------------------- 8.1 attention with a mask
+# ---------------------------------------------------------------- 8.3 attention with a mask
 def masked_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +72,7 @@ def _weights_detached(q, k, v, mask):  # right values; q and k would never learn
 
 register(
     Exercise(
-        id="8.1",
+        id="8.3",
         title="scaled dot-product attention with a padding mask",
         hint="scores = q @ k.transpose(-2, -1) / sqrt(D); set the scores of padding keys to "
         "-inf with masked_fill (the mask is (B, Lk): index it as mask[:, None, None, :] to reach "
@@ -94,7 +94,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 8.2, 8.3 heads
+# ---------------------------------------------------------------- 8.4, 8.5 heads
 def _features(rng: np.random.Generator):
     heads = int(rng.integers(2, 5))
     b, length, d = int(rng.integers(1, 4)), int(rng.integers(2, 6)), int(rng.integers(2, 5))
@@ -113,7 +113,7 @@ def _interleaved(x, num_heads):  # head h takes features h, h + H, h + 2H, ...
 
 register(
     Exercise(
-        id="8.2",
+        id="8.4",
         title="cut each token's features into heads",
         hint="view (B, L, E) as (B, L, H, E / H), so that each token keeps its features "
         "together, then transpose(1, 2) to bring the heads before the tokens: (B, H, L, E / H)",
@@ -143,7 +143,7 @@ def _merge_heads_last(x):  # each feature's heads side by side, not each head's 
 
 register(
     Exercise(
-        id="8.3",
+        id="8.5",
         title="glue the heads back together",
         hint="transpose(1, 2) back to (B, L, H, D), then reshape (not view: the transpose made "
         "the tensor non-contiguous) to (B, L, H · D)",
@@ -155,7 +155,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 8.4 one family's executor
+# ---------------------------------------------------------------- 8.1 one family's executor
 def count_relate(graph: dict, d: tuple, anchor: tuple, rel: str) -> int:
     """How many objects matching ``d`` are ``rel`` the one object matching ``anchor``?"""
     return execute(ask("count_relate", d=d, anchor=anchor, rel=rel).program, graph)
@@ -206,7 +206,7 @@ def _hard_cases() -> tuple:
 
 register(
     Exercise(
-        id="8.4",
+        id="8.1",
         title="the executor for count_relate questions",
         hint="find the one object matching the anchor (a description is (size, colour, shape), "
         "None matching anything); keep the objects that are rel it — compare centres: x grows to "
@@ -221,9 +221,9 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 8.5 predict, then run
+# ---------------------------------------------------------------- 8.2 predict, then run
 register_prediction(
-    "8.5",
+    "8.2",
     "how often does a model that reads only the question answer 'is there a …?' right?",
     {
         "a": "about half the time: a coin",

@@ -37,11 +37,12 @@ CONFIG: dict[str, Any] = {
     "reasoner": "cross_attention",
     "dim": 64,
     "depth": 2,
-    "num_train": 30000,
-    "num_steps": 8000,
+    "patch_size": 2,
+    "num_train": 150000,
+    "num_steps": 24000,
     "batch_size": 64,
     "lr": 1e-3,
-    "eval_every": 1000,
+    "eval_every": 2000,
     "num_test": 2000,
     "beyond_objects": [7, 8],
 }
@@ -58,6 +59,7 @@ def build(config: dict[str, Any]) -> nn.ModuleDict:
         tagger.encoder.grid_size,
         config["dim"],
         config["depth"],
+        config["patch_size"],
     )
     return nn.ModuleDict({"tagger": tagger, "reasoner": reasoner})
 
@@ -152,30 +154,55 @@ def train(
     return TrainResult(steps=config["num_steps"], curve=curve)
 
 
-def evaluate(
-    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device
-) -> dict[str, float]:
-    """On each test set: the reasoner's accuracy (overall and per family), the neuro-symbolic
-    model's, and how well the tagger's parse matches the scenes."""
-    model.to(device).eval()
+#: The drift test's subset: the first this many items of each test set.
+FINGERPRINT_ITEMS = 400
+
+
+def _scores(model, test: dict[str, tuple], device, prefix: str = "") -> dict[str, float]:
     reasoner = symbolic.NeuroSymbolicReasoner(model["tagger"], device)
     grid_size = model["tagger"].encoder.grid_size
     out = {}
-    for name, (items, images) in test_sets(config, seed).items():
+    for name, (items, images) in test.items():
         grids = backbone.grid_features(model["tagger"].encoder, images, device)
         for key, value in _neural_scores(model, grids, items, device).items():
-            out[f"{name}_neural_{key}"] = value
+            out[f"{prefix}{name}_neural_{key}"] = value
         graphs = reasoner.see(images)
         answers = [symbolic.run_program(i.program, g)[0] for i, g in zip(items, graphs)]
         ns = training.accuracy_by_family(
             answers, [i.answer for i in items], [i.family for i in items]
         )
         for key, value in ns.items():
-            out[f"{name}_symbolic_{key}"] = value
+            out[f"{prefix}{name}_symbolic_{key}"] = value
         parse = perception.tag_accuracy(graphs, [i.scene for i in items], grid_size)
         for key, value in parse.items():
-            out[f"{name}_parse_{key}"] = value
+            out[f"{prefix}{name}_parse_{key}"] = value
     return out
+
+
+def fingerprint(
+    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device
+) -> dict[str, float]:
+    """Overall accuracies of both reasoners on the first :data:`FINGERPRINT_ITEMS` items of each
+    test set (seconds, for the drift test)."""
+    model.to(device).eval()
+    first = {
+        name: (items[:FINGERPRINT_ITEMS], images[:FINGERPRINT_ITEMS])
+        for name, (items, images) in test_sets(config, seed).items()
+    }
+    scores = _scores(model, first, device, prefix=f"first{FINGERPRINT_ITEMS}_")
+    return {k: v for k, v in scores.items() if k.endswith(("neural_all", "symbolic_all"))}
+
+
+def evaluate(
+    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device
+) -> dict[str, float]:
+    """On each test set: the reasoner's accuracy (overall and per family), the neuro-symbolic
+    model's, and how well the tagger's parse matches the scenes; and the fingerprint."""
+    model.to(device).eval()
+    return {
+        **_scores(model, test_sets(config, seed), device),
+        **fingerprint(model, config, seed, device),
+    }
 
 
 RECIPE = Recipe(
@@ -200,4 +227,5 @@ RECIPE = Recipe(
         sys.modules[__name__],
     ],
     seeds=(0,),
+    fingerprint=fingerprint,
 )

@@ -22,13 +22,20 @@ from torch import nn
 from .. import registry, runtime
 from ..data.cache import random_state_kept
 from ..validate import check_choice, check_int
-from . import cgan, cyclegan, dann, referees, store, token_prior
+from . import cgan, cyclegan, dann, reasoning, referees, store, token_prior
 from .base import Recipe
 
 
 def recipes() -> dict[str, Recipe]:
     """Every long-run recipe by name."""
-    order = (cgan.RECIPE, token_prior.RECIPE, referees.REFEREES, cyclegan.CYCLEGAN, dann.RECIPE)
+    order = (
+        cgan.RECIPE,
+        token_prior.RECIPE,
+        referees.REFEREES,
+        cyclegan.CYCLEGAN,
+        dann.RECIPE,
+        reasoning.RECIPE,
+    )
     return {r.name: r for r in order}
 
 

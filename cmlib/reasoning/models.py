@@ -145,6 +145,7 @@ def make_reasoner(
     grid_size: int = 12,
     dim: int = 64,
     depth: int = 2,
+    patch_size: int = 1,
 ) -> nn.Module:
     """A reasoner of :data:`REASONERS` at the course's sizes, called ``model(grid, questions)``.
 
@@ -154,13 +155,26 @@ def make_reasoner(
         num_answers: answer classes.
         grid_channels, grid_size: the feature grid's channels and side.
         dim, depth: the transformers' token size and layers (per stream for cross-attention).
+        patch_size: the transformers' patches, in grid cells: 2 makes one token of each 2 × 2
+            cells, four times fewer tokens (and steps about three times faster on a CPU) while
+            an object, about two cells wide at 48 pixels, still falls in one or two tokens.
+            Only the transformers have patches; the other models need 1.
 
     Raises:
-        ValueError: for an unknown name.
+        ValueError: for an unknown name, or patches on a model without them.
     """
     check_choice("name", name, REASONERS)
-    check_positive_ints(grid_channels=grid_channels, grid_size=grid_size, dim=dim, depth=depth)
-    grid = {"image_size": grid_size, "patch_size": 1, "channels": grid_channels, "dim": dim}
+    check_positive_ints(
+        grid_channels=grid_channels,
+        grid_size=grid_size,
+        dim=dim,
+        depth=depth,
+        patch_size=patch_size,
+    )
+    if patch_size != 1 and name not in ("single_stream", "cross_attention"):
+        raise ValueError(f"only the transformers take patch_size > 1, got {patch_size}, {name!r}")
+    grid = {"image_size": grid_size, "patch_size": patch_size, "channels": grid_channels}
+    grid["dim"] = dim
     if name == "relation_network":
         return RelationNetwork(vocab_size, num_answers, grid_channels)
     if name == "single_stream":
