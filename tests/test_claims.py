@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,22 @@ def test_summary_keeps_committed_rows_of_notebooks_not_rerun(tmp_path):
     assert (
         "| b | kept |" in text and "| a | old |" not in text and "2 checkpoints, 0 fragile" in text
     )
+
+
+def test_seeds_runs_write_into_the_checkout_that_runs_them(tmp_path, monkeypatch):
+    """The records folder is the tool's own checkout's (or $CMLIB_CHECKPOINT_DIR), not the one
+    the installed cmlib lives in, and each notebook run is told it."""
+    monkeypatch.delenv("CMLIB_CHECKPOINT_DIR", raising=False)
+    assert tool.records_dir() == tool.ROOT / "_build" / "checkpoints"
+    monkeypatch.setenv("CMLIB_CHECKPOINT_DIR", str(tmp_path))
+    assert tool.records_dir() == tmp_path
+    told = []
+
+    def fake_run(command, env, cwd):  # a notebook run, without running it
+        told.append(env["CMLIB_CHECKPOINT_DIR"])
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(tool.subprocess, "run", fake_run)
+    assert tool.run_seeds(["08_reasoning"], [0]) == 0
+    assert told and set(told) == {str(tmp_path)}
+    assert (tmp_path / "08_reasoning.runs.jsonl").exists()

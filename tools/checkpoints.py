@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cmlib.claims import checkpoint_dir, margin, read_records  # noqa: E402
+from cmlib.claims import margin, read_records  # noqa: E402
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 #: The machine-noise run: seed 0 with one intra-op thread.
@@ -86,12 +86,21 @@ def _execute_in_place(ipynb: Path, env: dict) -> int:
     return rc or subprocess.run(pair, env=env, cwd=ROOT).returncode
 
 
+def records_dir() -> Path:
+    """Where this checkout's records go: ``$CMLIB_CHECKPOINT_DIR``, else its own
+    ``_build/checkpoints``. Not :func:`cmlib.claims.checkpoint_dir`, which follows the installed
+    cmlib: from a second worktree with the first one's editable install, the runs would write
+    into the other checkout. The notebooks are told this folder (``CMLIB_CHECKPOINT_DIR``)."""
+    env = os.environ.get("CMLIB_CHECKPOINT_DIR")
+    return Path(env) if env else ROOT / "_build" / "checkpoints"
+
+
 def run_seeds(notebooks: list[str], seeds, execute: bool = False) -> int:
     """Run every notebook for every config; return how many runs failed.
 
     With ``execute``, the first config is run by executing the notebook in place.
     """
-    directory = checkpoint_dir()
+    directory = records_dir()
     directory.mkdir(parents=True, exist_ok=True)
     failures = 0
     for stem in notebooks:
@@ -102,6 +111,7 @@ def run_seeds(notebooks: list[str], seeds, execute: bool = False) -> int:
             (directory / f"{stem}{suffix}").unlink(missing_ok=True)
         for k, config in enumerate(run_configs(seeds)):
             env = {**os.environ, **NBVAL_ENV, "CMLIB_SEED": str(config["seed"])}
+            env["CMLIB_CHECKPOINT_DIR"] = str(directory)
             env.pop("CMLIB_THREADS", None)
             if config["threads"] is not None:
                 env["CMLIB_THREADS"] = str(config["threads"])
@@ -299,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = sub.add_parser("summary")
     summary.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    directory = checkpoint_dir()
+    directory = records_dir()
     directory.mkdir(parents=True, exist_ok=True)
     if args.command == "seeds":
         notebooks = args.notebooks or all_notebooks()
