@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -240,19 +241,25 @@ def test_summary_keeps_committed_rows_of_notebooks_not_rerun(tmp_path):
 
 
 def test_seeds_runs_write_into_the_checkout_that_runs_them(tmp_path, monkeypatch):
-    """The records folder is the tool's own checkout's (or $CMLIB_CHECKPOINT_DIR), not the one
-    the installed cmlib lives in, and each notebook run is told it."""
+    """The records go to the tool's own checkout (or a resolved $CMLIB_CHECKPOINT_DIR), not to
+    the one the installed cmlib lives in, and each notebook run is told so and imports that
+    checkout's cmlib."""
+    checkout = tmp_path / "checkout"
+    (checkout / "chapters").mkdir(parents=True)
+    (checkout / "chapters" / "08_x.ipynb").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(tool, "ROOT", checkout)
     monkeypatch.delenv("CMLIB_CHECKPOINT_DIR", raising=False)
-    assert tool.records_dir() == tool.ROOT / "_build" / "checkpoints"
-    monkeypatch.setenv("CMLIB_CHECKPOINT_DIR", str(tmp_path))
-    assert tool.records_dir() == tmp_path
     told = []
 
     def fake_run(command, env, cwd):  # a notebook run, without running it
-        told.append(env["CMLIB_CHECKPOINT_DIR"])
+        told.append((env["CMLIB_CHECKPOINT_DIR"], env["PYTHONPATH"].split(os.pathsep)[0]))
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(tool.subprocess, "run", fake_run)
-    assert tool.run_seeds(["08_reasoning"], [0]) == 0
-    assert told and set(told) == {str(tmp_path)}
-    assert (tmp_path / "08_reasoning.runs.jsonl").exists()
+    assert tool.run_seeds(["08_x"], [0]) == 0
+    records = checkout / "_build" / "checkpoints"
+    assert told and set(told) == {(str(records), str(checkout))}
+    assert (records / "08_x.runs.jsonl").exists()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CMLIB_CHECKPOINT_DIR", "elsewhere")
+    assert tool.records_dir() == tmp_path / "elsewhere"

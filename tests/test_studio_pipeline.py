@@ -262,6 +262,11 @@ def test_the_evidence_tables_are_read_from_the_seeds_report(tmp_path):
         checkpoint_table(tmp_path / "other.md")
 
 
-def test_evidence_names_a_checkpoint_the_table_lacks():
+def test_evidence_picks_named_checkpoints_and_names_one_the_table_lacks():
+    rows = evidence("08_reasoning", ("question-only-at-prior",))
+    assert list(rows["checkpoint"]) == ["question-only-at-prior"]
+    assert list(rows.columns) == ["notebook", "checkpoint", "claim", "min", "mean", "max"]
     with pytest.raises(ValueError, match="no-such-claim"):
         evidence("06_", ("no-such-claim",))
+    with pytest.raises(TypeError, match="tuple of names"):
+        evidence("06_", "G-target-style")

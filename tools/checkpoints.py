@@ -90,9 +90,11 @@ def records_dir() -> Path:
     """Where this checkout's records go: ``$CMLIB_CHECKPOINT_DIR``, else its own
     ``_build/checkpoints``. Not :func:`cmlib.claims.checkpoint_dir`, which follows the installed
     cmlib: from a second worktree with the first one's editable install, the runs would write
-    into the other checkout. The notebooks are told this folder (``CMLIB_CHECKPOINT_DIR``)."""
+    into the other checkout. The notebooks are told this folder (``CMLIB_CHECKPOINT_DIR``), and
+    they import this checkout's cmlib (``PYTHONPATH``), not the installed one."""
     env = os.environ.get("CMLIB_CHECKPOINT_DIR")
-    return Path(env) if env else ROOT / "_build" / "checkpoints"
+    # resolved here: the notebooks run in chapters/, and a relative path would land elsewhere
+    return Path(env).resolve() if env else ROOT / "_build" / "checkpoints"
 
 
 def run_seeds(notebooks: list[str], seeds, execute: bool = False) -> int:
@@ -112,6 +114,7 @@ def run_seeds(notebooks: list[str], seeds, execute: bool = False) -> int:
         for k, config in enumerate(run_configs(seeds)):
             env = {**os.environ, **NBVAL_ENV, "CMLIB_SEED": str(config["seed"])}
             env["CMLIB_CHECKPOINT_DIR"] = str(directory)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
             env.pop("CMLIB_THREADS", None)
             if config["threads"] is not None:
                 env["CMLIB_THREADS"] = str(config["threads"])

@@ -92,9 +92,10 @@ def training_grids(config: dict[str, Any], seed: int, encoder, device, chunk: in
     return items, torch.cat(grids)
 
 
-def test_sets(config: dict[str, Any], seed: int) -> dict[str, tuple]:
-    """The i.i.d. test (3–6 objects) and the "beyond" test (7–8): ``{name: (items, images)}``."""
-    n = config["num_test"]
+def test_sets(config: dict[str, Any], seed: int, size: int | None = None) -> dict[str, tuple]:
+    """The i.i.d. test (3–6 objects) and the "beyond" test (7–8): ``{name: (items, images)}``,
+    of ``num_test`` items each, or their first ``size`` (items depend on their index alone)."""
+    n = config["num_test"] if size is None else min(size, config["num_test"])
     return {
         "test": split(config, "test", n, seed),
         "beyond": split(config, "test", n, seed, num_objects=tuple(config["beyond_objects"])),
@@ -185,10 +186,10 @@ def fingerprint(
     """Overall accuracies of both reasoners on the first :data:`FINGERPRINT_ITEMS` items of each
     test set (seconds, for the drift test)."""
     model.to(device).eval()
-    first = {
-        name: (items[:FINGERPRINT_ITEMS], images[:FINGERPRINT_ITEMS])
-        for name, (items, images) in test_sets(config, seed).items()
-    }
+    return _fingerprint(model, test_sets(config, seed, FINGERPRINT_ITEMS), device)
+
+
+def _fingerprint(model, first: dict[str, tuple], device) -> dict[str, float]:
     scores = _scores(model, first, device, prefix=f"first{FINGERPRINT_ITEMS}_")
     return {k: v for k, v in scores.items() if k.endswith(("neural_all", "symbolic_all"))}
 
@@ -199,10 +200,12 @@ def evaluate(
     """On each test set: the reasoner's accuracy (overall and per family), the neuro-symbolic
     model's, and how well the tagger's parse matches the scenes; and the fingerprint."""
     model.to(device).eval()
-    return {
-        **_scores(model, test_sets(config, seed), device),
-        **fingerprint(model, config, seed, device),
+    test = test_sets(config, seed)  # rendered once, for the scores and the fingerprint
+    first = {
+        name: (items[:FINGERPRINT_ITEMS], images[:FINGERPRINT_ITEMS])
+        for name, (items, images) in test.items()
     }
+    return {**_scores(model, test, device), **_fingerprint(model, first, device)}
 
 
 RECIPE = Recipe(

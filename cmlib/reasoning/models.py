@@ -11,8 +11,8 @@ tagger encoder's ``(B, C, g, g)`` features and ``questions`` token ids ``(B, L)`
   through one MLP ``g``; the sum of all pairs through another, ``f``. The pair is built into the
   architecture, so relations need not be discovered;
 * the transformers of :mod:`cmlib.transformer`, whose :class:`~cmlib.transformer.PatchEmbedding`
-  takes the grid as an image of ``C`` channels cut into 1 × 1 patches (ViT's "hybrid" input: CNN
-  features, not pixels).
+  takes the grid as an image of ``C`` channels cut into patches of ``patch_size`` × ``patch_size``
+  cells (ViT's "hybrid" input: CNN features, not pixels).
 
 :func:`make_reasoner` builds any of them by name, at the course's sizes.
 """
@@ -126,6 +126,8 @@ class RelationNetwork(nn.Module):
         return self.f(self.g(pairs).sum(dim=(1, 2)))
 
 
+#: The reasoners that cut the grid into patches (``patch_size``).
+TRANSFORMERS = ("single_stream", "cross_attention")
 #: The reasoners :func:`make_reasoner` builds.
 REASONERS = (
     "question_only",
@@ -157,7 +159,8 @@ def make_reasoner(
         dim, depth: the transformers' token size and layers (per stream for cross-attention).
         patch_size: the transformers' patches, in grid cells: 2 makes one token of each 2 × 2
             cells, four times fewer tokens (and steps about three times faster on a CPU) while
-            an object, about two cells wide at 48 pixels, still falls in one or two tokens.
+            an object, about two cells wide at 48 pixels, still spans at most two tokens along
+            each axis.
             Only the transformers have patches; the other models need 1.
 
     Raises:
@@ -171,10 +174,9 @@ def make_reasoner(
         depth=depth,
         patch_size=patch_size,
     )
-    if patch_size != 1 and name not in ("single_stream", "cross_attention"):
-        raise ValueError(f"only the transformers take patch_size > 1, got {patch_size}, {name!r}")
-    grid = {"image_size": grid_size, "patch_size": patch_size, "channels": grid_channels}
-    grid["dim"] = dim
+    if patch_size != 1 and name not in TRANSFORMERS:
+        raise ValueError(f"only {TRANSFORMERS} take patch_size > 1, got {patch_size} for {name!r}")
+    grid = dict(image_size=grid_size, patch_size=patch_size, channels=grid_channels, dim=dim)
     if name == "relation_network":
         return RelationNetwork(vocab_size, num_answers, grid_channels)
     if name == "single_stream":

@@ -72,15 +72,25 @@ def run_times(path: str | Path | None = None) -> pd.DataFrame:
 
 def evidence(notebook_prefix: str, checkpoints: tuple[str, ...] = ()) -> pd.DataFrame:
     """The rows of the checkpoint table for notebooks starting with ``notebook_prefix``
-    (and only the named ``checkpoints``, if given): claim, min, mean, max."""
+    (and only the named ``checkpoints``, if given): claim, min, mean, max.
+
+    Raises:
+        TypeError: if ``checkpoints`` is not a tuple (or list) of names.
+        ValueError: if a named checkpoint is not in the table for that prefix.
+    """
     table = checkpoint_table()
     rows = table[table["notebook"].str.startswith(notebook_prefix)]
+    if not isinstance(checkpoints, (tuple, list)) or not all(
+        isinstance(c, str) for c in checkpoints
+    ):
+        raise TypeError(f"checkpoints must be a tuple of names, got {checkpoints!r}")
     if checkpoints:
         missing = sorted(set(checkpoints) - set(rows["checkpoint"]))
         if missing:
             raise ValueError(
-                f"no checkpoint {missing} for notebooks starting with {notebook_prefix!r} in the "
-                "checkpoint table (chapters/notes/checkpoints.md, rebuilt by `make seeds`)"
+                f"no checkpoint {missing} for notebooks starting with {notebook_prefix!r} in "
+                f"the checkpoint table ({REPORT}, rebuilt by `make seeds`); it has "
+                f"{sorted(set(rows['checkpoint']))}"
             )
         rows = rows[rows["checkpoint"].isin(checkpoints)]
     return rows[["notebook", "checkpoint", "claim", "min", "mean", "max"]].reset_index(drop=True)

@@ -39,7 +39,7 @@ class Verdict:
             return f"✗ the caption '{self.caption}' could not be read back"
         if self.agrees:
             return f"✓ '{self.caption}' says what you asked"
-        if not self.matches["color_shape"]:
+        if not self.matches.get("color_shape", True):
             # size and where are read per (colour, shape) pair, so with other objects they
             # cannot hold: name only the cause
             return f"✗ '{self.caption}' names other objects (colour and shape) than you asked"
