@@ -73,7 +73,7 @@ from cmlib.data import reasoning
 from cmlib.data.reasoning import ANSWERS, FAMILIES, ReasoningDataset
 from cmlib.exercises import check
 from cmlib.longrun.recipes import long_run
-from cmlib.reasoning import models, training
+from cmlib.reasoning import models, perception, training
 from cmlib.transformer import attention, blocks
 
 # %% [markdown]
@@ -307,20 +307,12 @@ STEPS = runtime.pick(cpu=1_200, gpu=6_000)  # the gpu profile trains the long ru
 EVAL_EVERY = runtime.pick(cpu=200, gpu=1_000)
 
 
-def grids_of(dataset, items, chunk=2000):
-    """The frozen tagger's grids of the items' images, a chunk of images at a time."""
-    out = []
-    for lo in range(0, len(items), chunk):
-        images = torch.from_numpy(dataset.images(items[lo:lo + chunk])).permute(0, 3, 1, 2)
-        out.append(backbone.grid_features(tagger, images, DEVICE).half())
-    return torch.cat(out)
-
-
 train_set = ReasoningDataset("train", NUM_TRAIN, seed=SEED)
 test_set = ReasoningDataset("test", NUM_TEST, seed=SEED)
 start = time.perf_counter()
 train_items, test_items = train_set.items(range(NUM_TRAIN)), test_set.items(range(NUM_TEST))
-train_grids, test_grids = grids_of(train_set, train_items), grids_of(test_set, test_items)
+train_grids = perception.scene_grids(tagger, train_set, train_items, DEVICE)  # float16
+test_grids = perception.scene_grids(tagger, test_set, test_items, DEVICE)
 train_q, train_a, _ = reasoning.encode_items(train_items)
 test_q, test_a, test_f = reasoning.encode_items(test_items)
 print(f"{NUM_TRAIN:,} training and {NUM_TEST:,} test grids {tuple(train_grids.shape[1:])} "

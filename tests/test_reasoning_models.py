@@ -305,3 +305,24 @@ def test_the_reasoning_recipe_trains_and_scores_on_tiny_data(monkeypatch):
     first8 = recipe._scores(model, recipe.test_sets({**config, "num_test": 8}, 0), CPU)
     for key, value in fingerprint.items():
         assert scores[key] == value == first8[key.removeprefix("first8_")]
+
+
+def test_scene_grids_are_the_encoders_grids_in_half_precision_chunk_by_chunk():
+    from cmlib.backbone import grid_features
+    from cmlib.data.reasoning import ReasoningDataset
+
+    torch.manual_seed(0)
+    encoder = perception.build_scene_tagger(48, 4).encoder
+    data = ReasoningDataset("val", 5, seed=0)
+    items = data.items(range(5))
+    images = torch.from_numpy(data.images(items)).permute(0, 3, 1, 2)
+    expected = grid_features(encoder, images, CPU).half()
+    whole = perception.scene_grids(encoder, data, items, CPU)  # one chunk: the same batch
+    assert whole.dtype == torch.float16 and torch.equal(whole, expected)
+    # chunks of 2 batch the images otherwise: equal to float16 rounding
+    chunked = perception.scene_grids(encoder, data, items, CPU, chunk=2)
+    torch.testing.assert_close(chunked, expected, atol=2e-3, rtol=2e-3)
+    with pytest.raises(ValueError, match="empty"):
+        perception.scene_grids(encoder, data, [], CPU)
+    with pytest.raises(TypeError, match="encoder"):
+        perception.scene_grids("tagger", data, items, CPU)

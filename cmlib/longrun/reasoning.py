@@ -85,11 +85,8 @@ def training_grids(config: dict[str, Any], seed: int, encoder, device, chunk: in
     data = ReasoningDataset(
         "train", config["num_train"], seed=seed, image_size=config["image_size"]
     )
-    items, grids = data.items(range(config["num_train"])), []
-    for lo in range(0, len(items), chunk):
-        images = torch.from_numpy(data.images(items[lo : lo + chunk])).permute(0, 3, 1, 2)
-        grids.append(backbone.grid_features(encoder, images, device).half())
-    return items, torch.cat(grids)
+    items = data.items(range(config["num_train"]))
+    return items, perception.scene_grids(encoder, data, items, device, chunk)
 
 
 def test_sets(config: dict[str, Any], seed: int, size: int | None = None) -> dict[str, tuple]:
@@ -129,7 +126,7 @@ def train(
     del images
     items, grids = training_grids(config, seed, tagger.encoder, device)
     questions, answers, _ = encode_items(items)
-    test_items, test_images = test_sets(config, seed)["test"]
+    test_items, test_images = split(config, "test", config["num_test"], seed)  # i.i.d. only
     test_grids = backbone.grid_features(tagger.encoder, test_images, device)
     history = training.train_reasoner(
         model["reasoner"],

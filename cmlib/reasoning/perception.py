@@ -97,6 +97,34 @@ def build_scene_tagger(image_size: int = 48, width: int = 16) -> GridTagger:
     return GridTagger(encoder, HEADS)
 
 
+def scene_grids(
+    encoder: ConvEncoder, dataset, items: Sequence, device: torch.device, chunk: int = 2000
+) -> torch.Tensor:
+    """The frozen encoder's feature grids of the items' images, in float16, rendered and encoded
+    ``chunk`` images at a time (the images themselves are never all held): what the reasoners
+    train on, computed once.
+
+    Args:
+        encoder: the scene tagger's encoder (``tagger.encoder``).
+        dataset: the :class:`~cmlib.data.reasoning.ReasoningDataset` that renders the items.
+        items: its items.
+        device: where the encoder runs.
+        chunk: images per rendering.
+
+    Returns:
+        ``(N, C, g, g)`` float16, on the CPU.
+    """
+    check_type("encoder", encoder, ConvEncoder)
+    check_int("chunk", chunk)
+    if not items:
+        raise ValueError("items must not be empty")
+    grids = []
+    for lo in range(0, len(items), chunk):
+        images = torch.from_numpy(dataset.images(items[lo : lo + chunk])).permute(0, 3, 1, 2)
+        grids.append(predict(encoder.feature_map, images, device, 512).half())
+    return torch.cat(grids)
+
+
 def train_scene_tagger(
     tagger: GridTagger,
     images: torch.Tensor,
