@@ -215,8 +215,8 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # %% [markdown]
 # ## 4. The chapters and the article
 #
-# Every notebook of the course, in order (chapters 08 and 09 are still to come): its topic, then
-# the article's sections, titled as the article titles them.
+# Every notebook of the course, in order (chapter 08's parts 3 and 4 and chapter 09 are still to
+# come): its topic, then the article's sections, titled as the article titles them.
 #
 # * `00_tour` (this one): tour and setup — 第1章 跨模态学习概述, §1.1 跨模态学习的定义与重要性.
 # * `01_visual_features`: visual features, CNNs and image embeddings — §2.1 视觉信息处理.

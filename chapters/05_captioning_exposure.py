@@ -155,10 +155,8 @@ viz.show(fig, "Line plot of the captioner's token accuracy on 'in detail' captio
 # **Learning checkpoint.** The exposure gap (暴露偏差的大小) is the same model's token accuracy
 # teacher-forced minus free-running, on the same captions. The claim: feeding the model its own
 # words costs it at least 0.002 of token accuracy. Over seeds 0–4, and seed 0 with one thread,
-# the gap was 0.0086–0.0141 (`chapters/notes/checkpoints.md`): small, because this captioner is
-# nearly perfect when teacher-forced, but never absent. In the run printed here it was 0.019,
-# above that range: this run trained part 1's backbone itself instead of loading it (the first
-# lines of output say which), so its backbone is not the one the seeds runs used.
+# the gap was 0.0119–0.0262 (`chapters/notes/checkpoints.md`): small, because this captioner is
+# nearly perfect when teacher-forced, but never absent. The run printed here measured it below.
 
 # %%
 exposure_gap = forced[1] - free[1]
