@@ -93,6 +93,19 @@ def test_object_cycle_loss_weighs_every_object_the_same():
         cyclegan.object_cycle_loss(original, original[:1])
 
 
+def test_object_identity_loss_charges_a_recoloured_object_in_full():
+    sketch = torch.ones(1, 3, 16, 16)  # a white page
+    sketch[0, :, 6:10, 6:10] = torch.tensor([1.0, 0.7, 0.7])[:, None, None]  # a pale red square
+    recoloured = sketch.clone()
+    recoloured[0, :, 6:10, 6:10] = torch.tensor([0.7, 1.0, 0.7])[:, None, None]  # pale green
+    # mean over channels of |Δ| is 0.2 on each of the 16 object pixels, 0 on the 20 grown ones
+    assert cyclegan.object_identity_loss(recoloured, sketch).item() == pytest.approx(0.2 * 16 / 36)
+    assert cyclegan.identity_loss(recoloured, sketch).item() == pytest.approx(0.2 * 16 / 256)
+    assert cyclegan.object_identity_loss(sketch, sketch).item() == 0.0
+    with pytest.raises(TypeError, match="two tensors"):
+        cyclegan.object_identity_loss(sketch, None)
+
+
 def test_image_pool_fills_then_swaps_half_the_time():
     pool = cyclegan.ImagePool(size=4, seed=0)
     first = torch.arange(4.0).view(4, 1)
@@ -128,6 +141,8 @@ def test_config_rejects_bad_values():
         cyclegan.CycleGANConfig(decay_from=1.5)
     with pytest.raises(ValueError, match="object_weight"):
         cyclegan.CycleGANConfig(object_weight=-0.5)
+    with pytest.raises(ValueError, match="object_identity"):
+        cyclegan.CycleGANConfig(object_identity=-1.0)
 
 
 def _tiny(config_overrides=None, steps=3):
@@ -158,6 +173,10 @@ def test_train_cyclegan_logs_the_terms_the_config_asks_for():
     model, config = _tiny({"object_weight": 1.0, "cycles": ("backward",)})
     history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
     assert "object_cycle_b" in history.steps and "object_cycle_a" not in history.steps
+    assert "object_identity" not in history.steps  # off unless asked for
+    model, config = _tiny({"object_identity": 2.0})
+    history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
+    assert "object_identity" in history.steps and "identity" in history.steps
 
 
 def test_train_cyclegan_is_seeded_and_changes_both_players():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import random
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -73,6 +75,30 @@ def test_manifest_schema_names_what_is_wrong(models_dir, changes, message):
     with pytest.raises(ValueError, match=message):
         store.save_long_run("tiny-seed0", nn.Linear(2, 2), _manifest(**changes))
     assert not (models_dir / "tiny-seed0.json").exists()
+
+
+def test_half_stores_float16_and_loads_back_what_was_rounded(models_dir):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    model[1].running_mean.normal_()
+    before = copy.deepcopy(model)
+    assert store.round_to_half(model) is model
+    for (key, a), b in zip(model.state_dict().items(), before.state_dict().values()):
+        assert a.dtype == b.dtype, key  # still float32 (and the step counter still an int)
+        assert torch.equal(a, b.half().float() if b.is_floating_point() else b), key
+    assert not torch.equal(model[0].weight, before[0].weight)
+    store.save_long_run("tiny-seed0", model, _manifest(), half=True)
+    full_size = len(store.serialise("tiny-seed0", model, _manifest())[0])
+    stored = safetensors.torch.load_file(models_dir / "tiny-seed0.safetensors")
+    assert stored["0.weight"].dtype == torch.float16
+    assert stored["1.num_batches_tracked"].dtype == torch.int64
+    assert (models_dir / "tiny-seed0.safetensors").stat().st_size < full_size
+    fresh = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    store.load_long_run("tiny", 0, fresh)
+    for (key, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert b.dtype == a.dtype and torch.equal(a, b), key
+    with pytest.raises(TypeError, match="nn.Module"):
+        store.round_to_half({"weight": torch.ones(1)})
 
 
 def test_the_store_fills_in_its_own_keys_and_writes_plain_json(models_dir):
@@ -198,13 +224,19 @@ TINY_CYCLEGAN = {
     "num_blocks": 1,
 }
 
+TINY_NO_CYCLE = {**TINY_CYCLEGAN, "cycles": ()}
+
 
 @pytest.fixture
 def tiny_cyclegan(monkeypatch, models_dir):
     """Chapter 06's two recipes on tiny data, in a models folder of their own."""
     tiny = {
         r.name: dataclasses.replace(r, config=c)
-        for r, c in ((referees.REFEREES, TINY_REFEREES), (cyclegan.CYCLEGAN, TINY_CYCLEGAN))
+        for r, c in (
+            (referees.REFEREES, TINY_REFEREES),
+            (cyclegan.CYCLEGAN, TINY_CYCLEGAN),
+            (cyclegan.NO_CYCLE, TINY_NO_CYCLE),
+        )
     }
     monkeypatch.setattr(recipes, "recipes", lambda: tiny)
     return tiny
@@ -244,6 +276,42 @@ def test_cyclegan_recipes_train_ship_and_load_back(tiny_cyclegan):
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a.cpu(), b), k
     assert cyclegan.evaluate_cyclegan(loaded, again["config"], 0, CPU) == pytest.approx(metrics)
+
+
+def test_an_ablation_ships_g_and_f_trained_as_the_full_recipe_would(tiny_cyclegan, monkeypatch):
+    recipes.run_recipe("ch06-referees", 0, CPU, progress=False)
+    full, _ = recipes.run_recipe("ch06-cyclegan", 1, CPU, progress=False)
+    # an "ablation" that changes nothing trains G and F to the very same weights: same initial
+    # weights, same discriminators, same batches
+    same = dataclasses.replace(tiny_cyclegan["ch06-cyclegan-no-cycle"], config=TINY_CYCLEGAN)
+    monkeypatch.setitem(tiny_cyclegan, "ch06-cyclegan-no-cycle", same)
+    model, _ = recipes.run_recipe("ch06-cyclegan-no-cycle", 1, CPU, save=False, progress=False)
+    assert set(model.state_dict()) == {k for k in full.state_dict() if k[:2] in ("g.", "f.")}
+    rounded = store.round_to_half(copy.deepcopy(full)).state_dict()  # ablations ship float16
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, rounded[key]), key
+    # the real ablation: no cycle term in its losses, shipped and loaded back as G and F alone
+    monkeypatch.setitem(
+        tiny_cyclegan, "ch06-cyclegan-no-cycle", dataclasses.replace(same, config=TINY_NO_CYCLE)
+    )
+    model, manifest = recipes.run_recipe("ch06-cyclegan-no-cycle", 1, CPU, progress=False)
+    assert manifest["config"]["cycles"] == [] and "G_preserved" in manifest["metrics"]
+    loaded, again = recipes.load_long_run("ch06-cyclegan-no-cycle", 1, CPU)
+    assert not torch.equal(loaded.g.stem[1].weight, full.g.stem[1].weight)
+    for key, value in model.state_dict().items():  # the scored weights are the shipped ones
+        assert torch.equal(loaded.state_dict()[key], value.cpu()), key
+    assert again["tensors"]["bytes"] < 0.6 * store.paths("ch06-cyclegan-seed1")[0].stat().st_size
+    assert cyclegan.evaluate_cyclegan(loaded, again["config"], 1, CPU) == manifest["metrics"]
+
+
+def test_an_ablation_names_the_fields_it_may_change():
+    with pytest.raises(ValueError, match="CycleGANConfig fields"):
+        cyclegan.ablation("x", "y", cycle=())
+    with pytest.raises(ValueError, match="CycleGANConfig fields"):
+        cyclegan.ablation("x", "y")
+    assert cyclegan.NO_CYCLE.config["cycles"] == ()
+    rest = {k: v for k, v in cyclegan.NO_CYCLE.config.items() if k != "cycles"}
+    assert rest == {k: v for k, v in cyclegan.CYCLEGAN_CONFIG.items() if k != "cycles"}
 
 
 def test_cyclegan_recipe_config_round_trips_through_json():

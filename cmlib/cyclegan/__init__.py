@@ -28,6 +28,7 @@ from .losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     object_cycle_loss,
+    object_identity_loss,
     object_mask,
 )
 from .models import PatchDiscriminator, ResidualBlock, ResnetGenerator, init_weights
@@ -70,6 +71,7 @@ __all__ = [
     "init_weights",
     "linear_decay",
     "object_cycle_loss",
+    "object_identity_loss",
     "object_mask",
     "load_part_one",
     "load_or_train_cyclegan",

@@ -12,6 +12,8 @@
   does not carry, dominates it.
 * :func:`identity_loss` — ‖G(y) − y‖₁ for y already in G's target domain: G should leave a
   sketch alone. Any colour permutation satisfies the cycle; this term rules them out.
+* :func:`object_identity_loss` — the same error averaged over each image's object: on a
+  mostly white sketch the plain average barely charges for a recoloured object.
 * :class:`ImagePool` — D learns from a history of 50 past fakes, not only the latest, so G
   cannot win by hopping between modes that D has just forgotten (Shrivastava et al., 2017).
 """
@@ -85,15 +87,30 @@ def object_mask(images: torch.Tensor, threshold: float = 0.15, grow: int = 1) ->
     return mask
 
 
+def _object_l1(output: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """The L1 error averaged over each reference image's object mask, then over the batch."""
+    mask = object_mask(reference)
+    error = ((output - reference).abs().mean(dim=1, keepdim=True) * mask).sum((1, 2, 3))
+    return (error / mask.sum((1, 2, 3)).clamp(min=1.0)).mean()
+
+
 def object_cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """The cycle's L1 error averaged over each original's object mask, then over the batch.
 
     Every image's object counts the same, however small it is. An image with no object pixels
     adds nothing (its mask sum is clamped to 1)."""
     _check_pair(reconstructed, original, "object_cycle_loss")
-    mask = object_mask(original)
-    error = ((reconstructed - original).abs().mean(dim=1, keepdim=True) * mask).sum((1, 2, 3))
-    return (error / mask.sum((1, 2, 3)).clamp(min=1.0)).mean()
+    return _object_l1(reconstructed, original)
+
+
+def object_identity_loss(same: torch.Tensor, target_domain: torch.Tensor) -> torch.Tensor:
+    """The identity error ‖G(y) − y‖₁ averaged over each y's object mask, then over the batch.
+
+    A sketch's object is a pale tint on a white page that fills most of it: the plain identity
+    loss is almost all background, and G can recolour the object for a few hundredths of it.
+    Averaged over the object, a recoloured object costs its whole colour difference."""
+    _check_pair(same, target_domain, "object_identity_loss")
+    return _object_l1(same, target_domain)
 
 
 def identity_loss(same: torch.Tensor, target_domain: torch.Tensor) -> torch.Tensor:

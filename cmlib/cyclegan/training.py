@@ -28,6 +28,7 @@ from .losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     object_cycle_loss,
+    object_identity_loss,
 )
 from .models import PatchDiscriminator, ResnetGenerator
 
@@ -49,6 +50,8 @@ class CycleGANConfig:
         cycles: which cycle losses to use; ``("forward",)`` is the one-direction ablation.
         object_weight: weight of the object-averaged cycle error (:func:`object_cycle_loss`)
             *as a fraction of* ``lambda_cycle``; 0, the reference's loss, leaves it out.
+        object_identity: weight of the object-averaged identity error
+            (:func:`object_identity_loss`) *as a fraction of* the identity weight; 0 leaves it out.
         pool_size: past fakes kept for each discriminator (0: none).
         decay_from: fraction of the run after which the learning rate decays linearly to 0.
         width: generator width (the discriminators are twice as wide).
@@ -64,6 +67,7 @@ class CycleGANConfig:
     lambda_identity: float = 0.5
     cycles: tuple[str, ...] = CYCLES
     object_weight: float = 0.0
+    object_identity: float = 0.0
     pool_size: int = 50
     decay_from: float = 0.5
     width: int = 16
@@ -77,6 +81,7 @@ class CycleGANConfig:
         check_number("lambda_cycle", self.lambda_cycle, 0.0)
         check_number("lambda_identity", self.lambda_identity, 0.0)
         check_number("object_weight", self.object_weight, 0.0)
+        check_number("object_identity", self.object_identity, 0.0)
         check_number("decay_from", self.decay_from, 0.0, 1.0)
         check_int("pool_size", self.pool_size, minimum=0)
         if not set(self.cycles) <= set(CYCLES):
@@ -151,9 +156,14 @@ def _generator_losses(model: CycleGAN, real_a, real_b, config: CycleGANConfig):
             losses[f"object_{name}"] = weight * object_cycle_loss(back, real)
     weight = config.lambda_cycle * config.lambda_identity
     if weight > 0:
+        same_b, same_a = model.g(real_b), model.f(real_a)
         losses["identity"] = weight * (
-            identity_loss(model.g(real_b), real_b) + identity_loss(model.f(real_a), real_a)
+            identity_loss(same_b, real_b) + identity_loss(same_a, real_a)
         )
+        if config.object_identity > 0:  # a recoloured object on a white page costs little
+            losses["object_identity"] = (weight * config.object_identity) * (
+                object_identity_loss(same_b, real_b) + object_identity_loss(same_a, real_a)
+            )
     return fake_a, fake_b, losses
 
 

@@ -49,6 +49,9 @@ class Recipe:
             subset of the test split, seconds where :attr:`evaluate` takes minutes; its keys
             are among ``evaluate``'s. The drift test recomputes these instead of the whole
             evaluation (``None``: it recomputes ``evaluate``).
+        half: store the floating-point weights as float16, half the bytes (models/ has a
+            budget). The trained model is rounded to them before it is scored, so the
+            manifest's metrics are those of the weights shipped; it loads back as float32.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Recipe:
     fingerprint: (
         Callable[[nn.Module, dict[str, Any], int, torch.device], dict[str, float]] | None
     ) = None
+    half: bool = False
 
 
 def curve_from_history(history: History) -> dict[str, list[float]]:

@@ -5,6 +5,12 @@ steps and the sizes in :data:`CYCLEGAN_CONFIG`, scored every ``eval_every`` step
 test pairs by the shipped referees (:mod:`cmlib.longrun.referees`, ``ch06-referees``): its
 metrics, and so its drift test, depend on them too. What each configuration reached is in
 ``chapters/notes/models.md``.
+
+Its ablations (:data:`NO_CYCLE`, ``ch06-cyclegan-no-cycle``) are the same recipe with one
+change, for the same seeds: the same data, the same initial weights and the same batches, so
+that a difference between the two is the change's alone. They ship the two generators only
+(:func:`build_translators`), in float16; the discriminators they were trained against are
+rebuilt from the seed for training and then dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import sys
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from .. import cyclegan as cyclegan_package
@@ -153,4 +160,60 @@ CYCLEGAN = Recipe(
     ],
     seeds=(0, 1),  # seed 2 comes with a recipe that meets the content target on every seed
     scored_by=(referees.RECIPE_NAME,),
+)
+
+
+# ---------------------------------------------------------------------------------- ablations
+
+
+def build_translators(config: dict[str, Any]) -> nn.ModuleDict:
+    """G and F alone (``model.g``, ``model.f``), as :func:`build_cyclegan` initialises them.
+
+    The four networks are built, in the full recipe's order, so that under one seed G and F
+    start from the weights the full recipe's G and F start from; the discriminators are
+    dropped here and rebuilt by :func:`_train_translators`."""
+    full = build_cyclegan(config)
+    return nn.ModuleDict({"g": full.g, "f": full.f})
+
+
+def _train_translators(
+    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device, progress: bool
+) -> TrainResult:
+    """Train G and F against the discriminators the full recipe would start from."""
+    # the same seed builds the same four networks: keep their discriminators (the torch random
+    # state is forked, so the run goes on from where the recipe's build left it)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        full = build_cyclegan(config)
+    full.g, full.f = model["g"], model["f"]
+    return _train_cyclegan(full.to(device), config, seed, device, progress)
+
+
+def ablation(
+    name: str, summary: str, seeds: tuple[int, ...] | None = None, **changes: Any
+) -> Recipe:
+    """``ch06-cyclegan`` with ``changes`` to its config (:class:`CycleGANConfig` fields),
+    shipping G and F only, for ``seeds`` (``None``: the full recipe's)."""
+    unknown = set(changes) - {f.name for f in dataclasses.fields(CycleGANConfig)}
+    if not changes or unknown:
+        raise ValueError(f"an ablation changes CycleGANConfig fields, got {sorted(changes)}")
+    return dataclasses.replace(
+        CYCLEGAN,
+        name=name,
+        summary=summary,
+        config={**CYCLEGAN_CONFIG, **changes},
+        build=build_translators,
+        train=_train_translators,
+        seeds=CYCLEGAN.seeds if seeds is None else seeds,
+        half=True,  # 0.26 MB a seed: three ablations of three seeds fit models/' budget
+    )
+
+
+#: Chapter 06 part 3's ablation at the long run's size: no cycle loss (the GAN and identity
+#: losses alone).
+NO_CYCLE = ablation(
+    "ch06-cyclegan-no-cycle",
+    "ch06-cyclegan without its cycle losses (chapter 06 part 3's ablation, trained as long)",
+    seeds=(),  # none shipped yet
+    cycles=(),
 )

@@ -33,6 +33,7 @@ def recipes() -> dict[str, Recipe]:
         token_prior.RECIPE,
         referees.REFEREES,
         cyclegan.CYCLEGAN,
+        cyclegan.NO_CYCLE,
         dann.RECIPE,
         reasoning.RECIPE,
     )
@@ -80,6 +81,8 @@ def run_recipe(
         result = recipe.train(model, recipe.config, seed, device, progress)
         wall = time.perf_counter() - start
         model.eval()
+        if recipe.half:  # score the weights that will be shipped
+            store.round_to_half(model)
         metrics = recipe.evaluate(model, recipe.config, seed, device)
     manifest = {
         "recipe": name,
@@ -93,10 +96,10 @@ def run_recipe(
         "curve": result.curve,
     }
     if save:
-        store.save_long_run(store.model_name(name, seed), model, manifest)
+        store.save_long_run(store.model_name(name, seed), model, manifest, recipe.half)
         return model, store.read_manifest(name, seed)
     # not written (the gpu profile's live run): the same manifest, checksum included
-    return model, store.serialise(store.model_name(name, seed), model, manifest)[1]
+    return model, store.serialise(store.model_name(name, seed), model, manifest, recipe.half)[1]
 
 
 def add_fingerprint(name: str, seed: int, device: torch.device) -> dict[str, Any]:
@@ -134,7 +137,7 @@ def add_fingerprint(name: str, seed: int, device: torch.device) -> dict[str, Any
         )
     kept = {k: v for k, v in manifest.items() if k not in ("format", "name", "tensors")}
     kept["metrics"] = {**manifest["metrics"], **scores}
-    store.save_long_run(store.model_name(name, seed), model, kept)
+    store.save_long_run(store.model_name(name, seed), model, kept, recipe.half)
     return store.read_manifest(name, seed)
 
 

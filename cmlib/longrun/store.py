@@ -123,10 +123,26 @@ def validate_manifest(manifest: Any, where: str = "manifest") -> dict[str, Any]:
     return manifest
 
 
-def save_long_run(name: str, model: nn.Module, manifest: dict[str, Any]) -> Path:
+def round_to_half(model: nn.Module) -> nn.Module:
+    """Round ``model``'s floating-point parameters and buffers to float16 values, in place (they
+    stay float32 tensors): the model as it will load back from a float16 file."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half())
+    return model
+
+
+def save_long_run(
+    name: str, model: nn.Module, manifest: dict[str, Any], half: bool = False
+) -> Path:
     """Write ``model``'s weights and ``manifest`` (without ``format``, ``name`` and ``tensors``,
-    which are filled in here) atomically; return the manifest's path."""
-    data, full = serialise(name, model, manifest)
+    which are filled in here) atomically; return the manifest's path. With ``half``, floating
+    weights are stored as float16 (round the model first, :func:`round_to_half`, to score
+    what is stored)."""
+    data, full = serialise(name, model, manifest, half)
     # both files are ready before either is written; the weights go first, so a crash in
     # between leaves a manifest whose checksum no longer matches (detected, never loaded)
     text = json.dumps(full, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
@@ -137,9 +153,12 @@ def save_long_run(name: str, model: nn.Module, manifest: dict[str, Any]) -> Path
     return manifest_path
 
 
-def serialise(name: str, model: nn.Module, manifest: dict[str, Any]) -> tuple[bytes, dict]:
-    """The safetensors bytes of ``model`` and its full, checked manifest (with ``format``,
-    ``name`` and ``tensors``), without writing anything."""
+def serialise(
+    name: str, model: nn.Module, manifest: dict[str, Any], half: bool = False
+) -> tuple[bytes, dict]:
+    """The safetensors bytes of ``model`` (floating weights as float16 with ``half``) and its
+    full, checked manifest (with ``format``, ``name`` and ``tensors``), without writing
+    anything."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not isinstance(name, str) or not name:
@@ -148,6 +167,8 @@ def serialise(name: str, model: nn.Module, manifest: dict[str, Any]) -> tuple[by
     if reserved:
         raise ValueError(f"the manifest's {sorted(reserved)} are filled in here, not passed in")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     try:
         data = save_safetensors(state, metadata={"format": FORMAT, "name": name})
     except (RuntimeError, ValueError) as err:
