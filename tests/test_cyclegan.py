@@ -143,6 +143,8 @@ def test_config_rejects_bad_values():
         cyclegan.CycleGANConfig(object_weight=-0.5)
     with pytest.raises(ValueError, match="object_identity"):
         cyclegan.CycleGANConfig(object_identity=-1.0)
+    with pytest.raises(ValueError, match="lambda_identity=0"):  # a share of nothing
+        cyclegan.CycleGANConfig(object_identity=1.0, lambda_identity=0.0)
 
 
 def _tiny(config_overrides=None, steps=3):
@@ -177,6 +179,15 @@ def test_train_cyclegan_logs_the_terms_the_config_asks_for():
     model, config = _tiny({"object_identity": 2.0})
     history = cyclegan.train_cyclegan(model, a, b, config, CPU, progress=False)
     assert "object_identity" in history.steps and "identity" in history.steps
+    # the term's weight: lambda_cycle · lambda_identity · object_identity
+    torch.manual_seed(0)
+    model, config = _tiny({"object_identity": 2.0, "lambda_identity": 0.25})
+    _, _, losses = cyclegan.training._generator_losses(model, a[:4], b[:4], config)
+    expected = (10.0 * 0.25 * 2.0) * (
+        cyclegan.object_identity_loss(model.g(b[:4]), b[:4])
+        + cyclegan.object_identity_loss(model.f(a[:4]), a[:4])
+    )
+    assert losses["object_identity"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_train_cyclegan_is_seeded_and_changes_both_players():

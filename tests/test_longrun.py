@@ -99,6 +99,14 @@ def test_half_stores_float16_and_loads_back_what_was_rounded(models_dir):
         assert b.dtype == a.dtype and torch.equal(a, b), key
     with pytest.raises(TypeError, match="nn.Module"):
         store.round_to_half({"weight": torch.ones(1)})
+    with pytest.raises(TypeError, match="half"):
+        store.serialise("tiny-seed0", model, _manifest(), half="yes")
+    with torch.no_grad():
+        model[0].weight[0, 0] = 1e5  # beyond float16's range: it would come back infinite
+    with pytest.raises(ValueError, match="float16's range"):
+        store.serialise("tiny-seed0", model, _manifest(), half=True)
+    with pytest.raises(ValueError, match="0.weight"):
+        store.round_to_half(model)
 
 
 def test_the_store_fills_in_its_own_keys_and_writes_plain_json(models_dir):
@@ -229,7 +237,8 @@ TINY_NO_CYCLE = {**TINY_CYCLEGAN, "cycles": ()}
 
 @pytest.fixture
 def tiny_cyclegan(monkeypatch, models_dir):
-    """Chapter 06's two recipes on tiny data, in a models folder of their own."""
+    """Chapter 06's referees, CycleGAN and no-cycle ablation on tiny data, in a models folder of
+    their own."""
     tiny = {
         r.name: dataclasses.replace(r, config=c)
         for r, c in (
@@ -309,6 +318,12 @@ def test_an_ablation_names_the_fields_it_may_change():
         cyclegan.ablation("x", "y", cycle=())
     with pytest.raises(ValueError, match="CycleGANConfig fields"):
         cyclegan.ablation("x", "y")
+    with pytest.raises(ValueError, match="CycleGANConfig fields"):  # other initial weights
+        cyclegan.ablation("x", "y", width=8)
+    with pytest.raises(ValueError, match="lr"):  # checked now, not half an hour later
+        cyclegan.ablation("x", "y", lr=-1.0)
+    with pytest.raises(TypeError, match="name"):
+        cyclegan.ablation(None, "y", cycles=())
     assert cyclegan.NO_CYCLE.config["cycles"] == ()
     rest = {k: v for k, v in cyclegan.NO_CYCLE.config.items() if k != "cycles"}
     assert rest == {k: v for k, v in cyclegan.CYCLEGAN_CONFIG.items() if k != "cycles"}
@@ -458,6 +473,11 @@ def test_a_fingerprint_added_after_shipping_changes_only_the_metrics(tiny_token_
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="on the CPU"):
         recipes.add_fingerprint("ch05-token-prior", 0, torch.device("meta"))
+    # shipped in float32: a recipe that now stores float16 cannot just add its fingerprint
+    use(dataclasses.replace(tiny_token_prior, half=True))
+    with pytest.raises(ValueError, match="float16"):
+        recipes.add_fingerprint("ch05-token-prior", 0, CPU)
+    use(tiny_token_prior)
     with pytest.raises(ValueError, match="seed"):
         recipes.add_fingerprint("ch05-token-prior", -1, CPU)
     manifest_path = store.paths(store.model_name("ch05-token-prior", 0))[1]

@@ -108,7 +108,18 @@ def object_identity_loss(same: torch.Tensor, target_domain: torch.Tensor) -> tor
 
     A sketch's object is a pale tint on a white page that fills most of it: the plain identity
     loss is almost all background, and G can recolour the object for a few hundredths of it.
-    Averaged over the object, a recoloured object costs its whole colour difference."""
+    Averaged over the object (and the pixel around it), a recoloured object costs several
+    times more. On a photo (F's identity) the mask also takes in background patches whose
+    texture strays far from the median (:func:`object_mask`), so there the term also asks F
+    to leave those alone.
+
+    Args:
+        same: the generator's output for images already in its target domain ``(B, C, H, W)``.
+        target_domain: those images ``(B, C, H, W)``.
+
+    Returns:
+        A scalar tensor.
+    """
     _check_pair(same, target_domain, "object_identity_loss")
     return _object_l1(same, target_domain)
 

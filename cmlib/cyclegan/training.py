@@ -82,6 +82,11 @@ class CycleGANConfig:
         check_number("lambda_identity", self.lambda_identity, 0.0)
         check_number("object_weight", self.object_weight, 0.0)
         check_number("object_identity", self.object_identity, 0.0)
+        if self.object_identity > 0 and self.lambda_identity == 0:
+            raise ValueError(
+                "object_identity weighs a share of the identity loss, which lambda_identity=0 "
+                f"turns off; got object_identity={self.object_identity}"
+            )
         check_number("decay_from", self.decay_from, 0.0, 1.0)
         check_int("pool_size", self.pool_size, minimum=0)
         if not set(self.cycles) <= set(CYCLES):

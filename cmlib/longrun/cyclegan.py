@@ -73,14 +73,15 @@ def build_cyclegan(config: dict[str, Any]) -> CycleGAN:
 
 
 def cyclegan_scores(
-    model: CycleGAN,
+    model: nn.Module,
     judges: dict[str, AttributeJudge],
     style: StyleClassifier,
     device: torch.device,
     identity: bool = True,
 ) -> dict[str, float]:
     """Part 1's panel on the 500 test pairs, flattened to ``G_preserved``, ``F_mae``, … and,
-    with ``identity``, the identity map's ``identity_G_mae``, …"""
+    with ``identity``, the identity map's ``identity_G_mae``, … ``model`` is a
+    :class:`CycleGAN`, or any module with the two generators ``g`` and ``f`` (an ablation's)."""
     photos, sketches, attrs = photo_sketch_pairs("test", NUM_TEST, IMAGE_SIZE)
     out = {}
     runs = (("", model.g, model.f), ("identity_", None, None))
@@ -129,9 +130,10 @@ def _train_cyclegan(
 
 
 def evaluate_cyclegan(
-    model: CycleGAN, config: dict[str, Any], seed: int, device: torch.device
+    model: nn.Module, config: dict[str, Any], seed: int, device: torch.device
 ) -> dict[str, float]:
-    """The shipped CycleGAN scored by the shipped referees (the drift test repeats this)."""
+    """The shipped CycleGAN (or an ablation's G and F) scored by the shipped referees (the
+    drift test repeats this)."""
     model.to(device).eval()
     judges, style, _ = referees.shipped_referees(device, config["referee_seed"])
     return cyclegan_scores(model, judges, style, device)
@@ -180,23 +182,51 @@ def _train_translators(
     model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device, progress: bool
 ) -> TrainResult:
     """Train G and F against the discriminators the full recipe would start from."""
-    # the same seed builds the same four networks: keep their discriminators (the torch random
-    # state is forked, so the run goes on from where the recipe's build left it)
-    with torch.random.fork_rng(devices=[]):
+    # the same seed builds the same four networks: keep their discriminators. The random state
+    # (CPU and every GPU) is forked, so the run goes on from where the recipe's build left it
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         full = build_cyclegan(config)
     full.g, full.f = model["g"], model["f"]
     return _train_cyclegan(full.to(device), config, seed, device, progress)
 
 
+#: Fields an ablation may not change: they change the networks, and so their initial weights.
+_NETWORK_FIELDS = ("width", "num_blocks", "skip")
+
+
 def ablation(
     name: str, summary: str, seeds: tuple[int, ...] | None = None, **changes: Any
 ) -> Recipe:
-    """``ch06-cyclegan`` with ``changes`` to its config (:class:`CycleGANConfig` fields),
-    shipping G and F only, for ``seeds`` (``None``: the full recipe's)."""
-    unknown = set(changes) - {f.name for f in dataclasses.fields(CycleGANConfig)}
-    if not changes or unknown:
-        raise ValueError(f"an ablation changes CycleGANConfig fields, got {sorted(changes)}")
+    """``ch06-cyclegan`` with ``changes`` to its loss or schedule, shipping G and F only.
+
+    Args:
+        name: the ablation's recipe name, e.g. ``"ch06-cyclegan-no-cycle"``.
+        summary: one line for ``make models``.
+        seeds: the seeds it ships (``None``: the full recipe's).
+        changes: :class:`CycleGANConfig` fields, e.g. ``cycles=()``. A change to ``num_steps``
+            or ``batch_size`` changes the batches too, so it is the change's effect *and* more
+            or other data.
+
+    Returns:
+        The :class:`Recipe`, whose G and F start from the full recipe's weights for each seed.
+
+    Raises:
+        TypeError: for a name or summary that is not a string.
+        ValueError: without changes, for a field that is not a config field or changes the
+            networks (``width``, ``num_blocks``, ``skip``), or for a value the config refuses.
+    """
+    for what, value in (("name", name), ("summary", summary)):
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"{what} must be a non-empty string, got {value!r}")
+    fields = {f.name for f in dataclasses.fields(CycleGANConfig)} - set(_NETWORK_FIELDS)
+    if not changes or set(changes) - fields:
+        raise ValueError(
+            f"an ablation changes some of the CycleGANConfig fields {sorted(fields)}, "
+            f"got {sorted(changes)}"
+        )
+    cyclegan_config({**CYCLEGAN_CONFIG, **changes})  # the config's own checks, now
     return dataclasses.replace(
         CYCLEGAN,
         name=name,

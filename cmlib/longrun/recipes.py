@@ -123,6 +123,15 @@ def add_fingerprint(name: str, seed: int, device: torch.device) -> dict[str, Any
         # the drift test recomputes it on the CPU: score it where it will be checked
         raise ValueError(f"a fingerprint is scored on the CPU, got device {device!r}")
     model, manifest = load_long_run(name, seed, device)
+    if recipe.half:  # its metrics must have been scored on the float16 weights it will store
+        before = [t.clone() for t in model.state_dict().values()]
+        store.round_to_half(model)
+        if any(not torch.equal(a, b) for a, b in zip(before, model.state_dict().values())):
+            raise ValueError(
+                f"{name} seed {seed} was shipped in float32 and its recipe now stores float16: "
+                f"its metrics are not those of the weights it would store; run "
+                f"`{store.rebuild_command(name, seed)}`"
+            )
     with own_random_state(seed):
         scores = recipe.fingerprint(model, manifest["config"], seed, device)
     clash = {

@@ -129,10 +129,17 @@ def round_to_half(model: nn.Module) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     with torch.no_grad():
-        for tensor in model.state_dict().values():
+        for key, tensor in model.state_dict().items():
             if tensor.is_floating_point():
+                _check_fits_half(key, tensor)
                 tensor.copy_(tensor.half())
     return model
+
+
+def _check_fits_half(key: str, tensor: torch.Tensor) -> None:
+    """float16 tops out at 65504: a larger finite value would become infinite."""
+    if bool((tensor.isfinite() & ~tensor.half().isfinite()).any()):
+        raise ValueError(f"{key} holds values beyond float16's range (±65504); store it as float32")
 
 
 def save_long_run(
@@ -167,7 +174,12 @@ def serialise(
     if reserved:
         raise ValueError(f"the manifest's {sorted(reserved)} are filled in here, not passed in")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if not isinstance(half, bool):
+        raise TypeError(f"half must be True or False, got {half!r}")
     if half:
+        for key, value in state.items():
+            if value.is_floating_point():
+                _check_fits_half(key, value)
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     try:
         data = save_safetensors(state, metadata={"format": FORMAT, "name": name})
