@@ -204,8 +204,16 @@ print(f"this run: sketch colour+shape, source only {source_acc:.3f}, DANN {dann_
 # (`make models NAMES="ch06-dann"`, about two minutes a seed on two cores;
 # `chapters/notes/models.md` has the runs). In the gpu profile the notebook trains it live, for
 # this run's seed.
+#
+# Longer was not enough. At this notebook's constant learning rate, the long run's source-only
+# model kept moving to its last step, and how well it read sketches moved with it, by 0.30 to
+# 0.73 within each run; seed 3's ended at 0.918, which leaves no DANN room to gain 0.15
+# (`chapters/notes/models.md`). So the long run also anneals the learning rate as Ganin et al.
+# (2016) do, by 1 / (1 + 10p)^0.75 at progress p: the weights settle, and each run ends where
+# its features came to rest rather than wherever the last steps left them.
 
 # %%
+from cmlib.alignment import lr_annealing
 from cmlib.longrun.recipes import get_recipe, long_run
 
 LONG = "ch06-dann"
@@ -213,7 +221,10 @@ LONG_SEEDS = runtime.pick(cpu=get_recipe(LONG).seeds, gpu=(SEED,))
 long_dann = {seed: long_run(LONG, seed, DEVICE, progress=False)[1] for seed in LONG_SEEDS}
 long_config = long_dann[LONG_SEEDS[0]]["config"]
 print(f"{LONG}: {long_config['num_per_domain']:,} images per domain, "
-      f"{long_config['num_steps']:,} steps; live run: {NUM_PER_DOMAIN:,} and {DANN_STEPS:,}")
+      f"{long_config['num_steps']:,} steps, learning rate "
+      + (f"annealed from {long_config['lr']:g} to {long_config['lr'] * lr_annealing(1.0):.1e}"
+         if long_config["anneal_lr"] else f"{long_config['lr']:g} throughout")
+      + f"; live run: {NUM_PER_DOMAIN:,} images and {DANN_STEPS:,} steps at a constant rate")
 long_rows = {"live run (above)": {"source only": source_acc, "DANN": dann_acc,
                                   "gain": dann_acc - source_acc,
                                   "DANN on photos": results["DANN"]["photo color+shape"]}}
@@ -226,15 +237,34 @@ for seed, manifest in long_dann.items():
 pd.DataFrame(long_rows).T.rename_axis("colour+shape accuracy").round(3)
 
 # %% [markdown]
-# **Question 6.11 — predict, then run.** The manifests also hold each model's sketch accuracy
-# every 500 steps. The source-only model never sees a sketch. As it trains on, will its sketch
-# accuracy (a) rise steadily, as its photo accuracy does, (b) settle near one value after the
-# first thousand steps, or (c) wander, its highest and lowest values more than 0.25 apart within
-# one run, in every seed? Set `prediction` before you run the next cells.
+# > **Learning checkpoints.** On the long runs, for every seed:
+# > 1. adaptation never hurts here: DANN reads sketches at least as well as the source-only
+# >    model (`dann-no-negative-transfer`);
+# > 2. the course's bar, DANN ≥ source-only + 0.15 (`dann-gain`).
+# >
+# > Both are asserted on the seed with the smallest gain.
+
+# %%
+worst = min(long_dann, key=lambda seed: long_dann[seed]["metrics"]["gain"])
+worst_source = long_dann[worst]["metrics"]["source_only sketch color+shape"]
+worst_dann = long_dann[worst]["metrics"]["dann sketch color+shape"]
+print(f"smallest long-run gain: seed {worst}, source only {worst_source:.3f}, "
+      f"DANN {worst_dann:.3f}, gain {worst_dann - worst_source:+.3f}")
+checkpoint("dann-no-negative-transfer", worst_dann, ">=", worst_source, baseline=worst_source,
+           chance=1 / 18)
+checkpoint("dann-gain", worst_dann, ">=", worst_source + 0.15, baseline=worst_source,
+           chance=1 / 18);
+
+# %% [markdown]
+# **Question 6.11 — predict, then run.** All five source-only models read the test *photos*
+# perfectly (1.000). None ever sees a sketch. How far apart will the five end on the test
+# sketches: (a) within 0.05 of each other, since all five learn the photos perfectly, (b) more
+# than 0.25 apart between the best and the worst seed, or (c) all near chance (1/18), since a
+# model trained on photos cannot read sketches? Set `prediction` before you run the next cells.
 
 # %%
 ### BEGIN SOLUTION
-prediction = "c"
+prediction = "b"
 ### END SOLUTION
 check("6.11", prediction)
 
@@ -256,40 +286,22 @@ viz.show(fig, "Line plot of test-sketch colour-and-shape accuracy against traini
          "the live run's final values.")
 
 # %%
+ends = {seed: m["metrics"]["source_only sketch color+shape"] for seed, m in long_dann.items()}
+print("source only, final sketch accuracy by seed: "
+      + ", ".join(f"{seed}: {v:.3f}" for seed, v in ends.items()))
 wander = {seed: max(m["curve"]["source_only sketch color+shape"])
           - min(m["curve"]["source_only sketch color+shape"]) for seed, m in long_dann.items()}
-print("source only: range of its sketch accuracy within each run, by seed: "
+print("range within each run, by seed: "
       + ", ".join(f"{seed}: {w:.3f}" for seed, w in wander.items()))
-checkpoint("source-only-sketch-wanders", min(wander.values()), ">=", 0.25);
+checkpoint("source-only-sketch-luck", max(ends.values()) - min(ends.values()), ">=", 0.25);
 
 # %% [markdown]
-# The answer to 6.11 is (c): the checkpoint above holds on every shipped seed. Nothing in the
-# source-only model's loss mentions sketches, so as its photo features keep moving, how well
-# they happen to read outlines moves too. Where it stops is luck of the last steps, and the gain
-# over it inherits that luck. DANN's lines sit higher and mostly steadier: its loss ties the
-# sketch features to the photo features at every step.
-#
-# > **Learning checkpoints.** On the long runs, for every seed:
-# > 1. adaptation never hurts here: DANN reads sketches at least as well as the source-only
-# >    model (`dann-no-negative-transfer`, asserted on the seed with the smallest gain);
-# > 2. the course's bar, DANN ≥ source-only + 0.15 (`dann-gain`), measured on the same seed.
-#
-# The second does not hold for the shipped runs, as the next cell prints, and it is asserted
-# only in the gpu profile, which trains the long run live for one seed. It is not a matter of
-# training DANN longer: where the source-only model's last steps left it reading sketches at
-# 0.9, even a perfect DANN gains less than 0.15. A bar on the gain over a baseline that wanders
-# cannot hold for every seed; the checkpoint records by how much it misses.
-
-# %%
-worst = min(long_dann, key=lambda seed: long_dann[seed]["metrics"]["gain"])
-worst_source = long_dann[worst]["metrics"]["source_only sketch color+shape"]
-worst_dann = long_dann[worst]["metrics"]["dann sketch color+shape"]
-print(f"smallest long-run gain: seed {worst}, source only {worst_source:.3f}, "
-      f"DANN {worst_dann:.3f}, gain {worst_dann - worst_source:+.3f}")
-checkpoint("dann-no-negative-transfer", worst_dann, ">=", worst_source, baseline=worst_source,
-           chance=1 / 18)
-checkpoint("dann-gain", worst_dann, ">=", worst_source + 0.15, baseline=worst_source,
-           chance=1 / 18, asserted_in=("gpu",));
+# The answer to 6.11 is (b), by the checkpoint above: one architecture, one recipe, perfect on
+# photos every time, and yet how well each model reads sketches is a draw of its seed. Nothing
+# in the source-only loss mentions sketches, so which photo features it settles on, and whether
+# they happen to carry over to outlines, is luck. DANN's lines sit higher: its loss ties the
+# sketch features to the photo features at every step. The second line printed above says how
+# much each annealed run still moved within itself.
 
 # %% [markdown]
 # Aligning marginals is not aligning classes. DANN makes photo features and sketch features
@@ -738,8 +750,9 @@ pd.Series({"chance": chance, "no pairs (MUSE-style)": unsupervised_r1,
 #   entropy term on the target helps keep it from leaving sketches between classes. In this run
 #   it raised sketch colour+shape accuracy from 0.324 to 0.732 and cost photo accuracy, from 1.000
 #   to 0.830, while its domain discriminator never rose above about 0.62. On the five shipped
-#   long runs it never did worse than no adaptation, but its gain over the source-only model, whose
-#   sketch accuracy wanders as it trains, cleared 0.15 on four seeds of five, not all.
+#   long runs, with the learning rate annealed, it gained at least 0.15 over the source-only
+#   model on every seed (by the checkpoints); how well the source-only model reads sketches is a
+#   draw of its seed, and at a constant rate it also wandered within each run.
 # * Between embedding spaces that are rotations of each other, about twenty seed pairs fix the
 #   rotation in closed form (Procrustes) — in this run 20 with refinement on GloVe, 18 between
 #   the 16-d image and text spaces — and CSLS ranks the translations.

@@ -314,6 +314,49 @@ def test_train_dann_logs_the_domain_game_only_when_adapting():
         train_dann(model, x, attrs, torch.rand(5, 3, 32, 32), 2, torch.device("cpu"))
 
 
+def test_lr_annealing_is_ganins_schedule_and_train_dann_follows_it(monkeypatch):
+    from cmlib.alignment import DomainAdaptationNet, lr_annealing, train_dann
+
+    assert lr_annealing(0.0) == 1.0
+    assert lr_annealing(1.0) == pytest.approx(11**-0.75)
+    assert lr_annealing(0.5, alpha=2.0, beta=1.0) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        lr_annealing(-0.1)
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 16, 16)
+    attrs = {"color": torch.randint(0, 6, (16,)), "shape": torch.randint(0, 3, (16,))}
+    seen = []
+
+    class Spy(torch.optim.Adam):  # records the rate each update is taken at
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", Spy)
+    cpu = torch.device("cpu")
+    for anneal in (False, True):
+        model = DomainAdaptationNet(16, width=4)
+        train_dann(
+            model,
+            x,
+            attrs,
+            None,
+            5,
+            cpu,
+            adapt=False,
+            batch_size=4,
+            lr=0.1,
+            progress=False,
+            anneal_lr=anneal,
+        )
+    assert seen[:5] == [0.1] * 5
+    assert seen[5:] == pytest.approx([0.1 * lr_annealing(s / 4) for s in range(5)])
+    with pytest.raises(TypeError, match="anneal_lr"):
+        train_dann(
+            DomainAdaptationNet(16, width=4), x, attrs, None, 1, cpu, adapt=False, anneal_lr="yes"
+        )
+
+
 def test_gradient_reversal_pushes_the_encoder_against_the_domain_discriminator():
     from cmlib.alignment import DomainAdaptationNet, grad_reverse
 

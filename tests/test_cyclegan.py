@@ -145,6 +145,10 @@ def test_config_rejects_bad_values():
         cyclegan.CycleGANConfig(object_identity=-1.0)
     with pytest.raises(ValueError, match="lambda_identity=0"):  # a share of nothing
         cyclegan.CycleGANConfig(object_identity=1.0, lambda_identity=0.0)
+    with pytest.raises(ValueError, match="cycle_noise"):
+        cyclegan.CycleGANConfig(cycle_noise=-0.1)
+    with pytest.raises(ValueError, match="noisy_cycles"):
+        cyclegan.CycleGANConfig(noisy_cycles=("forwards",))
 
 
 def _tiny(config_overrides=None, steps=3):
@@ -188,6 +192,33 @@ def test_train_cyclegan_logs_the_terms_the_config_asks_for():
         + cyclegan.object_identity_loss(model.f(a[:4]), a[:4])
     )
     assert losses["object_identity"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_cycle_noise_reaches_only_the_cycles_it_names():
+    a, b = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    model, quiet = _tiny()
+    model.eval()  # no batch statistics: the losses depend on the inputs alone
+
+    def losses(config, seed=0):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            return cyclegan.training._generator_losses(model, a, b, config)[2]
+
+    clean = losses(quiet)
+    # off draws no random numbers, so the reference loss's random stream is unchanged
+    losses(quiet)
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(1))
+    noisy = losses(dataclasses.replace(quiet, cycle_noise=0.5, noisy_cycles=("forward",)))
+    assert noisy["cycle_a"].item() != pytest.approx(clean["cycle_a"].item(), rel=1e-4)
+    for term in ("cycle_b", "gan_g", "gan_f", "identity"):
+        assert noisy[term].item() == pytest.approx(clean[term].item(), rel=1e-6), term
+    both = losses(dataclasses.replace(quiet, cycle_noise=0.5))
+    assert both["cycle_b"].item() != pytest.approx(clean["cycle_b"].item(), rel=1e-4)
+    # the noise is the only difference: σ → 0 gives the clean loss back
+    faint = losses(dataclasses.replace(quiet, cycle_noise=1e-9))
+    assert faint["cycle_a"].item() == pytest.approx(clean["cycle_a"].item(), rel=1e-5)
 
 
 def test_train_cyclegan_is_seeded_and_changes_both_players():

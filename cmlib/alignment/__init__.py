@@ -21,7 +21,14 @@ from .adversarial import (
     grad_reverse,
     modality_loss,
 )
-from .dann import DANN_HEADS, DomainAdaptationNet, grl_schedule, label_accuracy, train_dann
+from .dann import (
+    DANN_HEADS,
+    DomainAdaptationNet,
+    grl_schedule,
+    label_accuracy,
+    lr_annealing,
+    train_dann,
+)
 from .procrustes import (
     cosine_scores,
     csls_scores,
@@ -63,6 +70,7 @@ __all__ = [
     "distance_mismatch",
     "grad_reverse",
     "grl_schedule",
+    "lr_annealing",
     "gromov_wasserstein",
     "label_accuracy",
     "mean_csls_similarity",

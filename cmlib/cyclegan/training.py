@@ -52,6 +52,11 @@ class CycleGANConfig:
             *as a fraction of* ``lambda_cycle``; 0, the reference's loss, leaves it out.
         object_identity: weight of the object-averaged identity error
             (:func:`object_identity_loss`) *as a fraction of* the identity weight; 0 leaves it out.
+        cycle_noise: standard deviation of Gaussian noise added to a translation before it is
+            translated back in the cycles named by ``noisy_cycles``: a faint hidden message
+            (section 6's steganography) does not survive it, so the image itself must carry
+            the content; 0, the reference's loss, draws no noise.
+        noisy_cycles: the cycles whose translation is noised (``("forward",)``: G's outputs).
         pool_size: past fakes kept for each discriminator (0: none).
         decay_from: fraction of the run after which the learning rate decays linearly to 0.
         width: generator width (the discriminators are twice as wide).
@@ -68,6 +73,8 @@ class CycleGANConfig:
     cycles: tuple[str, ...] = CYCLES
     object_weight: float = 0.0
     object_identity: float = 0.0
+    cycle_noise: float = 0.0
+    noisy_cycles: tuple[str, ...] = CYCLES
     pool_size: int = 50
     decay_from: float = 0.5
     width: int = 16
@@ -82,6 +89,7 @@ class CycleGANConfig:
         check_number("lambda_identity", self.lambda_identity, 0.0)
         check_number("object_weight", self.object_weight, 0.0)
         check_number("object_identity", self.object_identity, 0.0)
+        check_number("cycle_noise", self.cycle_noise, 0.0)
         if self.object_identity > 0 and self.lambda_identity == 0:
             raise ValueError(
                 "object_identity weighs a share of the identity loss, which lambda_identity=0 "
@@ -89,8 +97,11 @@ class CycleGANConfig:
             )
         check_number("decay_from", self.decay_from, 0.0, 1.0)
         check_int("pool_size", self.pool_size, minimum=0)
-        if not set(self.cycles) <= set(CYCLES):
-            raise ValueError(f"cycles must be a subset of {CYCLES}, got {self.cycles!r}")
+        for name in ("cycles", "noisy_cycles"):
+            if not set(getattr(self, name)) <= set(CYCLES):
+                raise ValueError(
+                    f"{name} must be a subset of {CYCLES}, got {getattr(self, name)!r}"
+                )
 
 
 class CycleGAN(nn.Module):
@@ -151,9 +162,13 @@ def _generator_losses(model: CycleGAN, real_a, real_b, config: CycleGANConfig):
     }
     cycles = {"forward": ("cycle_a", model.f, fake_b, real_a)}
     cycles["backward"] = ("cycle_b", model.g, fake_a, real_b)
-    for name, undo, fake, real in (cycles[c] for c in config.cycles):
+    for direction in config.cycles:
+        name, undo, fake, real = cycles[direction]
         if config.lambda_cycle == 0:
             break
+        if config.cycle_noise > 0 and direction in config.noisy_cycles:
+            # the way back must read what the translation shows, not a faint code hidden in it
+            fake = fake + config.cycle_noise * torch.randn_like(fake)
         back = undo(fake)
         losses[name] = config.lambda_cycle * cycle_loss(back, real)
         if config.object_weight > 0:  # what the whole-image average hides: the object itself

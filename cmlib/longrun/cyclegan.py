@@ -63,7 +63,9 @@ _NOT_CONFIG = ("num_per_domain", "image_size", "referee_seed", "eval_every", "em
 def cyclegan_config(config: dict[str, Any]) -> CycleGANConfig:
     """The :class:`CycleGANConfig` inside a recipe config (JSON lists back to tuples)."""
     fields = {k: v for k, v in config.items() if k not in _NOT_CONFIG}
-    fields["betas"], fields["cycles"] = tuple(fields["betas"]), tuple(fields["cycles"])
+    for name in ("betas", "cycles", "noisy_cycles"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
     return CycleGANConfig(**fields)
 
 
