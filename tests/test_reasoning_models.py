@@ -174,6 +174,19 @@ def test_transformer_patches_of_two_cells_quarter_the_image_tokens(name):
     assert model(torch.randn(2, 16, 12, 12), questions).shape == (2, 5)
 
 
+def test_relation_network_pools_as_asked_and_only_it_pools():
+    rn = models.make_reasoner("relation_network", 10, 5, 16, 12, pool=3)
+    assert rn.pool == 3
+    assert rn(torch.randn(2, 16, 12, 12), torch.ones(2, 4, dtype=torch.long)).shape == (2, 5)
+    assert models.make_reasoner("relation_network", 10, 5, 16, 12).pool == 2  # its default
+    with pytest.raises(ValueError, match="only 'relation_network' pools"):
+        models.make_reasoner("film", 10, 5, 16, 12, pool=3)
+    with pytest.raises(ValueError, match="divide"):
+        models.make_reasoner("relation_network", 10, 5, 16, 12, pool=5)
+    with pytest.raises(ValueError, match="pool"):
+        models.make_reasoner("relation_network", 10, 5, 16, 12, pool=0)
+
+
 def test_reasoners_reject_bad_input():
     with pytest.raises(ValueError, match="name"):
         models.make_reasoner("oracle", 10, 5)
@@ -305,6 +318,51 @@ def test_the_reasoning_recipe_trains_and_scores_on_tiny_data(monkeypatch):
     first8 = recipe._scores(model, recipe.test_sets({**config, "num_test": 8}, 0), CPU)
     for key, value in fingerprint.items():
         assert scores[key] == value == first8[key.removeprefix("first8_")]
+
+
+def test_the_other_reasoners_train_on_the_shipped_tagger_and_leave_it_alone(monkeypatch):
+    from cmlib.longrun import reasoning as recipe
+    from cmlib.longrun import store
+
+    film = recipe.reasoner_recipe("film", 4)
+    assert film.name == "ch08-reasoning-film" and film.scored_by == ("ch08-reasoning",)
+    assert not set(recipe._TAGGER_KEYS) & set(film.config)  # it trains no tagger
+    config = {**film.config, "num_train": 128, "num_test": 32, "num_steps": 4, "eval_every": 2}
+    model = film.build(config)
+    assert set(model) == {"reasoner"}  # the tagger ships once, with ch08-reasoning
+    shipped = {k: v.clone() for k, v in recipe.shipped_tagger(0, CPU).state_dict().items()}
+    result = film.train(model, config, 0, CPU, False)
+    assert result.steps == 4 and result.curve["step"] == [2, 4]
+    again = recipe.shipped_tagger(0, CPU).state_dict()
+    assert all(torch.equal(shipped[k], again[k]) for k in shipped)
+    scores = film.evaluate(model, config, 0, CPU)
+    assert 0.0 <= scores["test_neural_all"] <= 1.0 and 0.0 <= scores["beyond_neural_all"] <= 1.0
+    assert not any("symbolic" in k or "parse" in k for k in scores)  # ch08-reasoning's to score
+    monkeypatch.setattr(recipe, "FINGERPRINT_ITEMS", 8)
+    scores = film.evaluate(model, config, 0, CPU)
+    fingerprint = film.fingerprint(model, config, 0, CPU)
+    assert set(fingerprint) == {"first8_test_neural_all", "first8_beyond_neural_all"}
+    assert all(scores[k] == v for k, v in fingerprint.items())
+    with pytest.raises(ValueError, match="48-pixel"):
+        film.train(
+            film.build({**config, "image_size": 64}), {**config, "image_size": 64}, 0, CPU, False
+        )
+    with pytest.raises(store.LongRunError, match="make models"):
+        recipe.shipped_tagger(7, CPU)
+
+
+def test_reasoner_recipe_refuses_the_long_runs_own_and_unknown_reasoners():
+    from cmlib.longrun import reasoning as recipe
+
+    with pytest.raises(ValueError, match="ch08-reasoning's own"):
+        recipe.reasoner_recipe("cross_attention", 10)
+    with pytest.raises(ValueError, match="reasoner"):
+        recipe.reasoner_recipe("lstm", 10)
+    with pytest.raises(ValueError, match="patch_size"):
+        recipe.reasoner_recipe("film", 10, patch_size=2)
+    with pytest.raises(ValueError, match="pool"):
+        recipe.reasoner_recipe("single_stream", 10, pool=3)
+    assert recipe.reasoner_recipe("relation_network", 10, pool=3).config["pool"] == 3
 
 
 def test_scene_grids_are_the_encoders_grids_in_half_precision_chunk_by_chunk():

@@ -36,6 +36,7 @@ def recipes() -> dict[str, Recipe]:
         cyclegan.NO_CYCLE,
         dann.RECIPE,
         reasoning.RECIPE,
+        *reasoning.OTHER_REASONERS,
     )
     return {r.name: r for r in order}
 

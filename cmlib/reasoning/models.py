@@ -148,6 +148,7 @@ def make_reasoner(
     dim: int = 64,
     depth: int = 2,
     patch_size: int = 1,
+    pool: int | None = None,
 ) -> nn.Module:
     """A reasoner of :data:`REASONERS` at the course's sizes, called ``model(grid, questions)``.
 
@@ -162,9 +163,13 @@ def make_reasoner(
             an object, about two cells wide at 48 pixels, still spans at most two tokens along
             each axis.
             Only the transformers have patches; the other models need 1.
+        pool: the Relation Network's max-pool factor (``None``: its default, 2). Its pairs grow
+            with the fourth power of the pooled side: 3 makes a 12-cell grid 4 × 4, 256 pairs
+            instead of 1,296, and a step about six times faster on a CPU. Only it pools.
 
     Raises:
-        ValueError: for an unknown name, or patches on a model without them.
+        ValueError: for an unknown name, patches on a model without them, or a pool on a model
+            other than the Relation Network.
     """
     check_choice("name", name, REASONERS)
     check_positive_ints(
@@ -176,9 +181,17 @@ def make_reasoner(
     )
     if patch_size != 1 and name not in TRANSFORMERS:
         raise ValueError(f"only {TRANSFORMERS} take patch_size > 1, got {patch_size} for {name!r}")
+    if pool is not None:
+        if name != "relation_network":
+            raise ValueError(
+                f"only 'relation_network' pools its grid, got pool={pool} for {name!r}"
+            )
+        check_positive_ints(pool=pool)
+        if grid_size % pool:
+            raise ValueError(f"pool must divide the grid's side {grid_size}, got {pool}")
     grid = dict(image_size=grid_size, patch_size=patch_size, channels=grid_channels, dim=dim)
     if name == "relation_network":
-        return RelationNetwork(vocab_size, num_answers, grid_channels)
+        return RelationNetwork(vocab_size, num_answers, grid_channels, pool=pool or 2)
     if name == "single_stream":
         return SingleStreamTransformer(vocab_size, num_answers, depth=depth, dropout=0.0, **grid)
     if name == "cross_attention":
