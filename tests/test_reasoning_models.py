@@ -330,11 +330,21 @@ def test_the_other_reasoners_train_on_the_shipped_tagger_and_leave_it_alone(monk
     config = {**film.config, "num_train": 128, "num_test": 32, "num_steps": 4, "eval_every": 2}
     model = film.build(config)
     assert set(model) == {"reasoner"}  # the tagger ships once, with ch08-reasoning
-    shipped = {k: v.clone() for k, v in recipe.shipped_tagger(0, CPU).state_dict().items()}
+    tagger = recipe.shipped_tagger(0, CPU)
+    before = {k: v.clone() for k, v in tagger.state_dict().items()}
+    read = []  # the encoders whose grids the reasoner was trained on
+    grids = recipe.training_grids
+
+    def spy(config, seed, encoder, device, *args):
+        read.append(encoder)
+        return grids(config, seed, encoder, device, *args)
+
+    monkeypatch.setattr(recipe, "shipped_tagger", lambda seed, device: tagger)
+    monkeypatch.setattr(recipe, "training_grids", spy)
     result = film.train(model, config, 0, CPU, False)
     assert result.steps == 4 and result.curve["step"] == [2, 4]
-    again = recipe.shipped_tagger(0, CPU).state_dict()
-    assert all(torch.equal(shipped[k], again[k]) for k in shipped)
+    assert read == [tagger.encoder]  # the shipped tagger's grids, and it is left as it was
+    assert all(torch.equal(before[k], v) for k, v in tagger.state_dict().items())
     scores = film.evaluate(model, config, 0, CPU)
     assert 0.0 <= scores["test_neural_all"] <= 1.0 and 0.0 <= scores["beyond_neural_all"] <= 1.0
     assert not any("symbolic" in k or "parse" in k for k in scores)  # ch08-reasoning's to score
@@ -347,6 +357,7 @@ def test_the_other_reasoners_train_on_the_shipped_tagger_and_leave_it_alone(monk
         film.train(
             film.build({**config, "image_size": 64}), {**config, "image_size": 64}, 0, CPU, False
         )
+    monkeypatch.undo()
     with pytest.raises(store.LongRunError, match="make models"):
         recipe.shipped_tagger(7, CPU)
 
@@ -363,6 +374,10 @@ def test_reasoner_recipe_refuses_the_long_runs_own_and_unknown_reasoners():
     with pytest.raises(ValueError, match="pool"):
         recipe.reasoner_recipe("single_stream", 10, pool=3)
     assert recipe.reasoner_recipe("relation_network", 10, pool=3).config["pool"] == 3
+    with pytest.raises(ValueError, match="num_steps"):
+        recipe.reasoner_recipe("film", 0)
+    with pytest.raises(TypeError, match="seeds"):
+        recipe.reasoner_recipe("film", 10, seeds=[0])
 
 
 def test_scene_grids_are_the_encoders_grids_in_half_precision_chunk_by_chunk():

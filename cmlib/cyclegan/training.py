@@ -56,7 +56,8 @@ class CycleGANConfig:
             translated back in the cycles named by ``noisy_cycles``: a faint hidden message
             (section 6's steganography) does not survive it, so the image itself must carry
             the content; 0, the reference's loss, draws no noise.
-        noisy_cycles: the cycles whose translation is noised (``("forward",)``: G's outputs).
+        noisy_cycles: the cycles whose translation is noised, a subset of ``cycles`` (default
+            both; ``("forward",)`` noises G's outputs only).
         pool_size: past fakes kept for each discriminator (0: none).
         decay_from: fraction of the run after which the learning rate decays linearly to 0.
         width: generator width (the discriminators are twice as wide).
@@ -101,6 +102,13 @@ class CycleGANConfig:
             if not set(getattr(self, name)) <= set(CYCLES):
                 raise ValueError(
                     f"{name} must be a subset of {CYCLES}, got {getattr(self, name)!r}"
+                )
+        if self.cycle_noise > 0:  # noise on a cycle that is not there would do nothing, silently
+            if self.lambda_cycle == 0 or not set(self.noisy_cycles) & set(self.cycles):
+                raise ValueError(
+                    f"cycle_noise={self.cycle_noise} needs a cycle loss to act on: noisy_cycles "
+                    f"{self.noisy_cycles!r} must name one of cycles {self.cycles!r}, with "
+                    f"lambda_cycle > 0 (got {self.lambda_cycle})"
                 )
 
 

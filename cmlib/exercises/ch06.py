@@ -7,7 +7,7 @@ style without the cycle loss, the paired bound's pixel error), 6.6 and 6.7 in pa
 (``06_cyclegan_identity``: colours without the identity loss, whether the cycle still closes),
 6.8 and 6.9 in part 5 (``06_cyclegan_one_direction``: F's style and its error on real sketches
 with the forward cycle only), 6.10 and 6.11 in part 2 (rotated GloVe recovered with no pairs;
-how the long-run source-only model's sketch accuracy moves). Each
+how far apart the five long runs' source-only models end on sketches). Each
 answer is backed by a learning checkpoint asserted in its notebook.
 """
 
@@ -232,7 +232,7 @@ register_prediction(
     "6.11",
     "how far apart the five long runs' source-only models end on sketches",
     {
-        "a": "within 0.05 of each other: all five learn the photos perfectly",
+        "a": "within 0.05 of each other: all five learn the photos almost perfectly",
         "b": "more than 0.25 apart between the best and the worst seed",
         "c": "all near chance (1/18): a model trained on photos cannot read sketches",
     },

@@ -32,7 +32,7 @@ from ..data import reasoning as reasoning_data
 from ..data.reasoning import ANSWERS, ReasoningDataset, encode_items, question_vocab
 from ..reasoning import models as reasoning_models
 from ..reasoning import parser, perception, symbolic, training
-from ..validate import check_choice
+from ..validate import check_choice, check_int
 from . import store
 from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
 
@@ -58,17 +58,23 @@ CONFIG: dict[str, Any] = {
 def build(config: dict[str, Any]) -> nn.ModuleDict:
     """``tagger`` (the scene tagger) and ``reasoner`` (a neural reasoner on its grid)."""
     tagger = perception.build_scene_tagger(config["image_size"], config["tagger_width"])
-    reasoner = reasoning_models.make_reasoner(
+    reasoner = _make_reasoner(config, tagger.encoder.out_channels, tagger.encoder.grid_size)
+    return nn.ModuleDict({"tagger": tagger, "reasoner": reasoner})
+
+
+def _make_reasoner(config: dict[str, Any], channels: int, side: int) -> nn.Module:
+    """The config's reasoner on a grid of ``channels`` × ``side`` × ``side``."""
+    return reasoning_models.make_reasoner(
         config["reasoner"],
         len(question_vocab()),
         len(ANSWERS),
-        tagger.encoder.out_channels,
-        tagger.encoder.grid_size,
+        channels,
+        side,
         config["dim"],
         config["depth"],
         config["patch_size"],
+        config.get("pool"),  # the Relation Network's alone (ch08-reasoning's config has none)
     )
-    return nn.ModuleDict({"tagger": tagger, "reasoner": reasoner})
 
 
 def split(config: dict[str, Any], name: str, size: int, seed: int, chunk: int = 1000, **options):
@@ -204,8 +210,9 @@ def fingerprint(
     return _fingerprint(model, test_sets(config, seed, FINGERPRINT_ITEMS), device)
 
 
-def _fingerprint(model, first: dict[str, tuple], device) -> dict[str, float]:
-    scores = _scores(model, first, device, prefix=f"first{FINGERPRINT_ITEMS}_")
+def _fingerprint(model, first: dict[str, tuple], device, symbolic_too: bool = True):
+    prefix = f"first{FINGERPRINT_ITEMS}_"
+    scores = _scores(model, first, device, prefix, symbolic_too)
     return {k: v for k, v in scores.items() if k.endswith(("neural_all", "symbolic_all"))}
 
 
@@ -215,12 +222,19 @@ def evaluate(
     """On each test set: the reasoner's accuracy (overall and per family), the neuro-symbolic
     model's, and how well the tagger's parse matches the scenes; and the fingerprint."""
     model.to(device).eval()
+    return _evaluate(model, config, seed, device)
+
+
+def _evaluate(bundle, config, seed, device, symbolic_too: bool = True) -> dict[str, float]:
     test = test_sets(config, seed)  # rendered once, for the scores and the fingerprint
     first = {
         name: (items[:FINGERPRINT_ITEMS], images[:FINGERPRINT_ITEMS])
         for name, (items, images) in test.items()
     }
-    return {**_scores(model, test, device), **_fingerprint(model, first, device)}
+    return {
+        **_scores(bundle, test, device, symbolic_too=symbolic_too),
+        **_fingerprint(bundle, first, device, symbolic_too),
+    }
 
 
 RECIPE = Recipe(
@@ -277,28 +291,23 @@ def _grid_shape(config: dict[str, Any]) -> tuple[int, int]:
 
 def build_reasoner(config: dict[str, Any]) -> nn.ModuleDict:
     """``reasoner`` alone: the tagger it reads is ``ch08-reasoning``'s."""
-    channels, side = _grid_shape(config)
-    reasoner = reasoning_models.make_reasoner(
-        config["reasoner"],
-        len(question_vocab()),
-        len(ANSWERS),
-        channels,
-        side,
-        config["dim"],
-        config["depth"],
-        config["patch_size"],
-        config["pool"],
-    )
-    return nn.ModuleDict({"reasoner": reasoner})
+    return nn.ModuleDict({"reasoner": _make_reasoner(config, *_grid_shape(config))})
 
 
 def _tagger_for(config: dict[str, Any], seed: int, device: torch.device) -> nn.Module:
+    """The shipped tagger for ``seed``, if its grids are the ones ``config``'s reasoner reads."""
     tagger = shipped_tagger(seed, device)
     shipped = store.read_manifest(RECIPE.name, seed)["config"]["image_size"]
     if shipped != config["image_size"]:
         raise ValueError(
             f"this recipe reads {config['image_size']}-pixel scenes, the shipped tagger "
             f"{shipped}-pixel ones"
+        )
+    grid, expected = (tagger.encoder.out_channels, tagger.encoder.grid_size), _grid_shape(config)
+    if grid != expected:
+        raise ValueError(
+            f"this recipe's reasoner reads grids of (channels, side) {expected}, the shipped "
+            f"tagger makes {grid}"
         )
     return tagger
 
@@ -318,13 +327,7 @@ def evaluate_on_shipped_tagger(
     (the neuro-symbolic model is ``ch08-reasoning``'s to score)."""
     model.to(device).eval()
     bundle = {"tagger": _tagger_for(config, seed, device), "reasoner": model["reasoner"]}
-    test = test_sets(config, seed)
-    first = {name: (i[:FINGERPRINT_ITEMS], x[:FINGERPRINT_ITEMS]) for name, (i, x) in test.items()}
-    prefix = f"first{FINGERPRINT_ITEMS}_"
-    return {
-        **_scores(bundle, test, device, symbolic_too=False),
-        **_scores(bundle, first, device, prefix, symbolic_too=False),
-    }
+    return _evaluate(bundle, config, seed, device, symbolic_too=False)
 
 
 def fingerprint_on_shipped_tagger(
@@ -333,9 +336,7 @@ def fingerprint_on_shipped_tagger(
     """The reasoner's overall accuracy on the first :data:`FINGERPRINT_ITEMS` of each test set."""
     model.to(device).eval()
     bundle = {"tagger": _tagger_for(config, seed, device), "reasoner": model["reasoner"]}
-    first = test_sets(config, seed, FINGERPRINT_ITEMS)
-    scores = _scores(bundle, first, device, f"first{FINGERPRINT_ITEMS}_", symbolic_too=False)
-    return {k: v for k, v in scores.items() if k.endswith("neural_all")}
+    return _fingerprint(bundle, test_sets(config, seed, FINGERPRINT_ITEMS), device, False)
 
 
 #: CONFIG's keys that belong to the tagger, which the other reasoners do not train.
@@ -363,6 +364,9 @@ def reasoner_recipe(
         ValueError: for an unknown reasoner, the long run's own, or bad sizes.
     """
     check_choice("reasoner", reasoner, reasoning_models.REASONERS)
+    check_int("num_steps", num_steps)
+    if not isinstance(seeds, tuple) or not all(isinstance(x, int) and x >= 0 for x in seeds):
+        raise TypeError(f"seeds must be a tuple of non-negative ints, got {seeds!r}")
     if reasoner == CONFIG["reasoner"]:
         raise ValueError(f"{reasoner!r} is ch08-reasoning's own reasoner")
     config = {k: v for k, v in CONFIG.items() if k not in _TAGGER_KEYS}
