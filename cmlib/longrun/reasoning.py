@@ -312,7 +312,7 @@ def _tagger_for(config: dict[str, Any], seed: int, device: torch.device) -> nn.M
     return tagger
 
 
-def train_on_shipped_tagger(
+def _train_on_shipped_tagger(
     model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device, progress: bool
 ) -> TrainResult:
     """The reasoner on the shipped tagger's grids, exactly as ``ch08-reasoning`` trains its own."""
@@ -378,7 +378,7 @@ def reasoner_recipe(
         summary=f"chapter 08's {reasoner.replace('_', ' ')} reasoner on ch08-reasoning's tagger",
         config=config,
         build=build_reasoner,
-        train=train_on_shipped_tagger,
+        train=_train_on_shipped_tagger,
         evaluate=evaluate_on_shipped_tagger,
         code=RECIPE.code,
         seeds=seeds,
