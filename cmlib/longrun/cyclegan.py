@@ -34,6 +34,7 @@ from ..cyclegan.evaluation import (
     score_both_directions,
 )
 from ..cyclegan.training import CycleGAN, CycleGANConfig, train_cyclegan
+from ..data.cache import random_state_kept
 from ..data.shapes import render, tasks, world
 from ..judge import AttributeJudge
 from .base import Recipe, TrainResult, curve_from_history
@@ -185,9 +186,8 @@ def _train_translators(
 ) -> TrainResult:
     """Train G and F against the discriminators the full recipe would start from."""
     # the same seed builds the same four networks: keep their discriminators. The random state
-    # (CPU and every GPU) is forked, so the run goes on from where the recipe's build left it
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    # is kept, so the run goes on from where the recipe's build left it
+    with random_state_kept():
         torch.manual_seed(seed)
         full = build_cyclegan(config)
     full.g, full.f = model["g"], model["f"]

@@ -29,6 +29,7 @@ from torch import nn
 from .. import backbone, transformer, vision
 from .. import train as train_module
 from ..data import reasoning as reasoning_data
+from ..data.cache import random_state_kept
 from ..data.reasoning import ANSWERS, ReasoningDataset, encode_items, question_vocab
 from ..reasoning import models as reasoning_models
 from ..reasoning import parser, perception, symbolic, training
@@ -179,7 +180,7 @@ FINGERPRINT_ITEMS = 400
 def _scores(
     model, test: dict[str, tuple], device, prefix: str = "", symbolic_too: bool = True
 ) -> dict[str, float]:
-    reasoner = symbolic.NeuroSymbolicReasoner(model["tagger"], device)
+    reasoner = symbolic.NeuroSymbolicReasoner(model["tagger"], device) if symbolic_too else None
     grid_size = model["tagger"].encoder.grid_size
     out = {}
     for name, (items, images) in test.items():
@@ -273,8 +274,7 @@ def shipped_tagger(seed: int, device: torch.device) -> nn.Module:
         LongRunError: if it is missing or corrupt, naming the command that rebuilds it.
     """
     manifest = store.read_manifest(RECIPE.name, seed)
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):  # weights the file then replaces: no trace
+    with random_state_kept():  # weights the file then replaces: no trace
         bundle = build(manifest["config"])
     store.load_long_run(RECIPE.name, seed, bundle, manifest)
     return bundle["tagger"].to(device).eval()
@@ -282,7 +282,7 @@ def shipped_tagger(seed: int, device: torch.device) -> nn.Module:
 
 def _grid_shape(config: dict[str, Any]) -> tuple[int, int]:
     """The tagger's grid ``(channels, side)`` at this image size (read off a throwaway one)."""
-    with torch.random.fork_rng(devices=[]):
+    with random_state_kept():
         encoder = perception.build_scene_tagger(
             config["image_size"], CONFIG["tagger_width"]
         ).encoder

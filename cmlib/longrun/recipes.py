@@ -10,12 +10,10 @@ live in the gpu profile — with its manifest.
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,15 +50,9 @@ def get_recipe(name: str) -> Recipe:
 def own_random_state(seed: int) -> Iterator[None]:
     """Seed Python, NumPy and torch (CPU and CUDA) with ``seed`` inside the block, and give the
     caller back its own random state afterwards."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            runtime.seed_everything(seed)
-            yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
+    with random_state_kept():
+        runtime.seed_everything(seed)
+        yield
 
 
 def run_recipe(
