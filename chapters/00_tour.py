@@ -215,7 +215,7 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # %% [markdown]
 # ## 4. The chapters and the article
 #
-# Every notebook of the course, in order (chapter 08's parts 3 and 4 and chapter 09 are still to
+# Every notebook of the course, in order (chapter 08's part 4 and chapter 09 are still to
 # come): its topic, then the article's sections, titled as the article titles them.
 #
 # * `00_tour` (this one): tour and setup — 第1章 跨模态学习概述, §1.1 跨模态学习的定义与重要性.
@@ -239,19 +239,21 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 #   `05_captioning_heldout`, captions for held-out pairs — §3.2.2 基于编码器-解码器模型的跨模态学习;
 #   `05_text_to_image`, a prompt becomes an image one token at a time, and
 #   `05_text_to_image_fidelity`, how faithful it is — §3.2.2.2 跨模态序列生成.
-# * Feature alignment, in five parts:
+# * Feature alignment, in six parts:
 #   `06_cyclegan`, CycleGAN, photo ↔ sketch without pairs — §4.1 特征对齐方法, §4.1.1.1 CycleGAN;
-#   `06_alignment`, adapting a classifier and aligning embedding spaces — §4.1 特征对齐方法:
-#   §4.1.1 对抗性训练算法 and 跨模态循环网络;
+#   `06_alignment`, adapting a classifier from photos to sketches — §4.1 特征对齐方法:
+#   §4.1.1 对抗性训练算法;
 #   `06_cyclegan_ablations` (why the cycle?), `06_cyclegan_identity` (without the identity loss)
-#   and `06_cyclegan_one_direction` (one cycle or two?) — §4.1.1.1 CycleGAN.
+#   and `06_cyclegan_one_direction` (one cycle or two?) — §4.1.1.1 CycleGAN;
+#   `06_alignment_spaces`, rotating embedding spaces with seed pairs and without — §4.1
+#   特征对齐方法 and 跨模态循环网络.
 # * `07_retrieval`: cross-modal retrieval and prompt engineering — §3.1 提示词的概念与应用 (its
 #   application 跨模态检索); `07_retrieval_relations`: relations and word order, the swap test
 #   and hard negatives.
 # * `08_reasoning`: cross-modal reasoning, part 1, questions as programs and what a question
 #   gives away; `08_reasoning_transformer`, part 2, a multimodal transformer built from
-#   attention and trained on them — §4.2 跨模态推理 (parts 3 and 4, four ways to reason and
-#   which of them generalise, are to come).
+#   attention and trained on them; `08_reasoning_models`, part 3, four ways to reason side by
+#   side — §4.2 跨模态推理 (part 4, which of them generalise, is to come).
 # * 09, optimisation — §4.3 优化方法: to come.
 # * `10_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
 #   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
@@ -264,9 +266,9 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # 特征对齐、跨模态推理和优化方法 (feature alignment, cross-modal reasoning, optimisation) — but its
 # text breaks off in the first sentence of §4.1.1.1 CycleGAN. So 跨模态推理方法 and 优化方法, which
 # would be §4.2 and §4.3, are named but never written, and neither is 跨模态循环网络, the second
-# alignment method §4.1 announces (`06_alignment` builds one). The practical project (实际项目)
-# appears only in the 文章摘要; chapter 11 builds one. Chapter 08 takes up cross-modal
-# reasoning (§4.2; parts 1 and 2 are written, parts 3 and 4 are to come), and chapter 09, still
+# alignment method §4.1 announces (`06_alignment_spaces` builds one). The practical project
+# (实际项目) appears only in the 文章摘要; chapter 11 builds one. Chapter 08 takes up cross-modal
+# reasoning (§4.2; parts 1 to 3 are written, part 4 is to come), and chapter 09, still
 # to come, optimisation (§4.3).
 #
 # The article's code listings do not run as printed. Every chapter has an **errata box** per

@@ -582,10 +582,10 @@ check("6.2", lsgan_d_loss)
 #   more: with the object-weighted cycle term the long runs reach the edge of the 0.90 target
 #   (section 5 prints, seed by seed, whether each meets it).
 #
-# Part 2 (`06_alignment`) aligns features and embedding spaces. Part 3
+# Part 2 (`06_alignment`) aligns a classifier's features across the two domains. Part 3
 # (`06_cyclegan_ablations`) removes the cycle loss and trains the paired upper bound; part 4
 # (`06_cyclegan_identity`) removes the identity loss, and part 5 (`06_cyclegan_one_direction`)
-# one of the two cycles.
+# one of the two cycles. Part 6 (`06_alignment_spaces`) aligns whole embedding spaces.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - CHAPTER_START:.0f} s")

@@ -496,8 +496,9 @@ table.round(2)
 # * On these questions the same transformer goes from the live run's score to the long run's
 #   with more questions and more steps (both printed above); the long run clears 0.90.
 #
-# Part 3 trains FiLM, a relation network and both transformers side by side, next to the
-# neuro-symbolic model that reads the tagger's scene graphs, and compares them family by family.
+# Part 3 (`08_reasoning_models`) puts FiLM, a Relation Network and both transformers, each
+# trained as long as this long run, side by side with the neuro-symbolic model that reads the
+# tagger's scene graphs, and compares them family by family.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - CHAPTER_START:.0f} s")

@@ -232,6 +232,26 @@ def test_cycle_noise_reaches_only_the_cycles_it_names():
     assert noisy["cycle_a"].item() == pytest.approx(by_hand.item(), rel=1e-5)
 
 
+def test_cycle_noise_starts_where_noise_from_says():
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+
+    def run(**changes):
+        torch.manual_seed(0)
+        model, config = _tiny()
+        config = dataclasses.replace(config, num_steps=4, **changes)
+        return cyclegan.train_cyclegan(model, a, b, config, CPU, seed=0, progress=False)
+
+    clean = run()
+    late = run(cycle_noise=0.5, noise_from=0.5)
+    early = run(cycle_noise=0.5)
+    # the first two steps draw no noise: the same losses as the clean run, to the bit
+    assert late.steps["cycle_a"][:2] == clean.steps["cycle_a"][:2]
+    assert late.steps["cycle_a"][2:] != clean.steps["cycle_a"][2:]
+    assert early.steps["cycle_a"][:1] != clean.steps["cycle_a"][:1]
+    with pytest.raises(ValueError, match="noise_from"):
+        cyclegan.CycleGANConfig(cycle_noise=0.1, noise_from=1.0)
+
+
 def test_train_cyclegan_is_seeded_and_changes_both_players():
     a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
     runs = []

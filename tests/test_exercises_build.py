@@ -62,7 +62,7 @@ def test_an_unsolved_bilinear_falls_back_to_cmlibs(capsys):
 
 def test_the_procrustes_notebook_solution_passes_with_its_gradients():
     assert get("6.3").gradients
-    mine = chapter_solution("06_alignment", "def procrustes_map(", "6.3", "procrustes_map")
+    mine = chapter_solution("06_alignment_spaces", "def procrustes_map(", "6.3", "procrustes_map")
     assert check("6.3", mine, quiet=True)
 
 
@@ -73,7 +73,7 @@ def test_each_procrustes_mistake_fails(index):
 
 def test_the_chapters_use_the_readers_piece():
     """The chapters solve with what use_if_passed returns, not with cmlib's function directly."""
-    alignment_source = (CHAPTERS / "06_alignment.py").read_text()
+    alignment_source = (CHAPTERS / "06_alignment_spaces.py").read_text()
     assert "alignment.procrustes(" not in alignment_source
     assert alignment_source.count("rotation_from_pairs(") >= 4  # defined, then three uses
     fusion_source = (CHAPTERS / "03_fusion.py").read_text()

@@ -343,6 +343,22 @@ def test_the_shipped_files_are_the_recipes_seeds():
     assert on_disk == shipped
 
 
+#: What models/ may hold in all: the long runs are committed to the repository, and a clone must
+#: stay small (models/README.md).
+MODELS_BUDGET_BYTES = 25_000_000
+
+
+def test_the_shipped_models_fit_the_budget():
+    files = [p for p in store.models_dir().iterdir() if p.suffix in (".safetensors", ".json")]
+    total = sum(p.stat().st_size for p in files)
+    largest = sorted(files, key=lambda p: p.stat().st_size)[-3:]
+    assert total <= MODELS_BUDGET_BYTES, (
+        f"models/ holds {total:,} bytes, over the {MODELS_BUDGET_BYTES:,} allowed; the largest: "
+        + ", ".join(f"{p.name} {p.stat().st_size:,}" for p in largest)
+        + " (a recipe with half=True stores float16: recipes.ship_in_half)"
+    )
+
+
 def _shipped():
     out = []
     for recipe in recipes.recipes().values():
@@ -493,3 +509,33 @@ def test_a_fingerprint_added_after_shipping_changes_only_the_metrics(tiny_token_
     use(without)
     with pytest.raises(ValueError, match="no fingerprint"):
         recipes.add_fingerprint("ch05-token-prior", 0, CPU)
+
+
+def test_a_float32_model_shipped_again_in_half_is_what_a_half_run_would_ship(
+    tiny_token_prior, monkeypatch
+):
+    def use(recipe):
+        monkeypatch.setattr(recipes, "recipes", lambda: {recipe.name: recipe})
+
+    trained, shipped = recipes.run_recipe("ch05-token-prior", 0, CPU, progress=False)
+    with pytest.raises(ValueError, match="float32"):
+        recipes.ship_in_half("ch05-token-prior", 0, CPU)
+    use(dataclasses.replace(tiny_token_prior, half=True))
+    with pytest.raises(ValueError, match="on the CPU"):
+        recipes.ship_in_half("ch05-token-prior", 0, torch.device("meta"))
+    halved = recipes.ship_in_half("ch05-token-prior", 0, CPU)
+    same = {k: v for k, v in halved.items() if k not in ("metrics", "tensors")}
+    assert same == {k: v for k, v in shipped.items() if k not in ("metrics", "tensors")}
+    assert halved["tensors"]["bytes"] < 0.6 * shipped["tensors"]["bytes"]
+    # the weights a half run would have scored and stored, and their scores
+    store.round_to_half(trained)
+    loaded, _ = recipes.load_long_run("ch05-token-prior", 0, CPU)
+    for (k, a), (_, b) in zip(trained.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    with recipes.own_random_state(0):
+        rescored = tiny_token_prior.evaluate(loaded, halved["config"], 0, CPU)
+    assert halved["metrics"] == pytest.approx(rescored)
+    # now stored as the half recipe stores it: its fingerprint can be checked
+    assert recipes.add_fingerprint("ch05-token-prior", 0, CPU)["metrics"] == pytest.approx(
+        halved["metrics"]
+    )

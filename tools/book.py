@@ -50,7 +50,17 @@ suppress_warnings = ["mystnb.unknown_mime_type"]
 
 
 def chapter_notebooks() -> list[Path]:
-    return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
+    """The chapters in reading order: by number, then by the part their title names.
+
+    File names do not sort into parts (``06_alignment`` is part 2 and ``06_cyclegan`` part 1),
+    so each notebook's title ("…, part 3: …") orders a chapter's parts; no part named is part 1.
+    """
+
+    def reading_order(ipynb: Path) -> tuple[str, int, str]:
+        part = re.search(r"\bpart (\d+)\b", title_of(ipynb), re.IGNORECASE)
+        return ipynb.name[:2], int(part.group(1)) if part else 1, ipynb.name
+
+    return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"), key=reading_order)
 
 
 def first_markdown(ipynb: Path) -> str:

@@ -33,7 +33,9 @@ A lane lists chapters by number (``"05"``: all its notebooks) or single notebook
 (``"04_prompt_generation_digits"``), which is how one chapter's independent parts go to
 different lanes. A notebook named on its own is in that lane only, whatever lane its chapter is
 in. The lanes were balanced by the notebook times of a fresh-clone CI run (stop 38: lane a
-948 s, lane b 972 s of notebook time after this move, from 1,053 s and 867 s).
+948 s, lane b 972 s of notebook time after this move, from 1,053 s and 867 s). Stop 47 split
+chapter 06 part 2 (158 s in lane b) in two and put the new part 6 in lane a, beside chapter
+08's new part 3 in lane b.
 
 Loaded with ``-p nbval_lanes`` (``tools/`` on ``PYTHONPATH``); without xdist and without
 ``--lane-stage`` every lane runs in one process, in the order above. It writes
@@ -72,6 +74,7 @@ LANES: dict[str, tuple[str, ...]] = {
         "00",
         "01",
         "02",
+        "06_alignment_spaces",  # chapter 06 part 6 loads no model: it balances the lanes
     ),
     # 06 parts 3-5 load part 1; 11 loads 04's and 06's
     "b": ("06", "07_retrieval", "08", "11", "07_retrieval_relations"),

@@ -58,6 +58,8 @@ class CycleGANConfig:
             the content; 0, the reference's loss, draws no noise.
         noisy_cycles: the cycles whose translation is noised, a subset of ``cycles`` (default
             both; ``("forward",)`` noises G's outputs only).
+        noise_from: fraction of the run after which the noise starts (0: from the first step),
+            so that both generators can learn the translation first, on clean cycles.
         pool_size: past fakes kept for each discriminator (0: none).
         decay_from: fraction of the run after which the learning rate decays linearly to 0.
         width: generator width (the discriminators are twice as wide).
@@ -76,6 +78,7 @@ class CycleGANConfig:
     object_identity: float = 0.0
     cycle_noise: float = 0.0
     noisy_cycles: tuple[str, ...] = CYCLES
+    noise_from: float = 0.0
     pool_size: int = 50
     decay_from: float = 0.5
     width: int = 16
@@ -91,6 +94,7 @@ class CycleGANConfig:
         check_number("object_weight", self.object_weight, 0.0)
         check_number("object_identity", self.object_identity, 0.0)
         check_number("cycle_noise", self.cycle_noise, 0.0)
+        check_number("noise_from", self.noise_from, 0.0, 1.0, high_open=True)
         if self.object_identity > 0 and self.lambda_identity == 0:
             raise ValueError(
                 "object_identity weighs a share of the identity loss, which lambda_identity=0 "
@@ -161,8 +165,13 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-def _generator_losses(model: CycleGAN, real_a, real_b, config: CycleGANConfig):
-    """G and F's step: fool both Ds, close the cycles, leave own-domain images alone."""
+def _generator_losses(
+    model: CycleGAN, real_a, real_b, config: CycleGANConfig, noise: float | None = None
+):
+    """G and F's step: fool both Ds, close the cycles, leave own-domain images alone. The
+    translations of ``config.noisy_cycles`` are noised by ``noise`` (``config.cycle_noise``
+    unless given: the training loop passes 0 before ``config.noise_from``)."""
+    noise = config.cycle_noise if noise is None else noise
     fake_b, fake_a = model.g(real_a), model.f(real_b)
     losses = {
         "gan_g": lsgan_generator_loss(model.d_b(fake_b)),
@@ -174,9 +183,9 @@ def _generator_losses(model: CycleGAN, real_a, real_b, config: CycleGANConfig):
         name, undo, fake, real = cycles[direction]
         if config.lambda_cycle == 0:
             break
-        if config.cycle_noise > 0 and direction in config.noisy_cycles:
+        if noise > 0 and direction in config.noisy_cycles:
             # the way back must read what the translation shows, not a faint code hidden in it
-            fake = fake + config.cycle_noise * torch.randn_like(fake)
+            fake = fake + noise * torch.randn_like(fake)
         back = undo(fake)
         losses[name] = config.lambda_cycle * cycle_loss(back, real)
         if config.object_weight > 0:  # what the whole-image average hides: the object itself
@@ -258,13 +267,15 @@ def train_cyclegan(
     stream_a = endless_batches(len(images_a), config.batch_size, rng)
     stream_b = endless_batches(len(images_b), config.batch_size, rng)
     history, start, scores = History(), time.perf_counter(), {}
+    noise_start = int(config.noise_from * config.num_steps)
     for step in progress_bar(range(config.num_steps), desc="CycleGAN", disable=not progress):
         real_a = images_a[next(stream_a)].to(device)
         real_b = images_b[next(stream_b)].to(device)
         # Generators first, against discriminators that this step must not change.
         _set_requires_grad(model.d_a, False)
         _set_requires_grad(model.d_b, False)
-        fake_a, fake_b, losses = _generator_losses(model, real_a, real_b, config)
+        noise = config.cycle_noise if step >= noise_start else 0.0  # no draws before it starts
+        fake_a, fake_b, losses = _generator_losses(model, real_a, real_b, config, noise)
         g_loss = sum(losses.values())
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -1,13 +1,14 @@
 """Chapter 06 exercises: 6.1 the cycle-consistency loss and 6.2 the LSGAN discriminator loss
-(part 1, ``06_cyclegan``), 6.3 orthogonal Procrustes (part 2, ``06_alignment``; a build
-exercise: the part solves its seed-pair rotations with it, and its gradients are checked).
+(part 1, ``06_cyclegan``), 6.3 orthogonal Procrustes (part 6, ``06_alignment_spaces``; a
+build exercise: the part solves its seed-pair rotations with it, and its gradients are checked).
 
 6.4–6.11 are predict-then-run questions: 6.4 and 6.5 in part 3 (``06_cyclegan_ablations``: the
 style without the cycle loss, the paired bound's pixel error), 6.6 and 6.7 in part 4
 (``06_cyclegan_identity``: colours without the identity loss, whether the cycle still closes),
 6.8 and 6.9 in part 5 (``06_cyclegan_one_direction``: F's style and its error on real sketches
-with the forward cycle only), 6.10 and 6.11 in part 2 (rotated GloVe recovered with no pairs;
-how far apart the five long runs' source-only models end on sketches). Each
+with the forward cycle only), 6.10 in part 6 (rotated GloVe recovered with no pairs) and 6.11
+in part 2 (``06_alignment``: how far apart the five long runs' source-only models end on
+sketches). Each
 answer is backed by a learning checkpoint asserted in its notebook.
 """
 

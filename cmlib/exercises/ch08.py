@@ -1,6 +1,7 @@
 """Chapter 08 exercises. Part 1: a program executor for one question family (8.1) and a
 prediction about the question-only baseline (8.2). Part 2: attention with a padding mask (8.3),
-cutting features into heads (8.4) and gluing them back (8.5)."""
+cutting features into heads (8.4) and gluing them back (8.5). Part 3: a prediction about the
+Relation Network on the family that compares two objects (8.6)."""
 
 from __future__ import annotations
 
@@ -231,4 +232,16 @@ register_prediction(
         "c": "nine times in ten or more",
     },
     "a",
+)
+
+
+register_prediction(
+    "8.6",
+    "how does the Relation Network, built to compare pairs, do on compare_attribute?",
+    {
+        "a": "better than the cross-attention transformer, by 0.05 or more",
+        "b": "within 0.05 of the cross-attention transformer",
+        "c": "worse than the cross-attention transformer, by 0.25 or more",
+    },
+    "c",
 )

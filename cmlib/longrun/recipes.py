@@ -143,6 +143,41 @@ def add_fingerprint(name: str, seed: int, device: torch.device) -> dict[str, Any
     return store.read_manifest(name, seed)
 
 
+def ship_in_half(name: str, seed: int, device: torch.device) -> dict[str, Any]:
+    """Store a model shipped in float32 as its recipe, which now has ``half``, would have
+    shipped it: round the weights to float16, score them again with the recipe's evaluation,
+    and rewrite both files.
+
+    Training with ``half`` rounds only after the last step (:func:`run_recipe`), so the run
+    itself is the same: the manifest keeps its config, curve, code version, wall time and
+    steps, and only its metrics (and the file's checksum) change. Half an hour of training is
+    not repeated to halve a file. The metrics are scored under the seed's own random state, as
+    the drift test scores a fingerprint.
+
+    Returns:
+        the manifest as written.
+
+    Raises:
+        ValueError: if the recipe does not store float16, or ``device`` is not the CPU (the
+            drift test rescores on the CPU).
+        LongRunError: as :func:`load_long_run`.
+    """
+    recipe = get_recipe(name)
+    check_int("seed", seed, minimum=0)
+    if not recipe.half:
+        raise ValueError(f"recipe {name} stores float32 (half=False): nothing to halve")
+    if not isinstance(device, torch.device) or device.type != "cpu":
+        raise ValueError(f"a model is rescored on the CPU, got device {device!r}")
+    model, manifest = load_long_run(name, seed, device)
+    store.round_to_half(model)
+    with own_random_state(seed):
+        metrics = recipe.evaluate(model, manifest["config"], seed, device)
+    kept = {k: v for k, v in manifest.items() if k not in ("format", "name", "tensors")}
+    kept["metrics"] = metrics
+    store.save_long_run(store.model_name(name, seed), model, kept, half=True)
+    return store.read_manifest(name, seed)
+
+
 def load_long_run(name: str, seed: int, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The shipped model of recipe ``name`` and ``seed``, built from its manifest's config and
     loaded strictly, in eval mode on ``device``; and its manifest. The caller's random state is
