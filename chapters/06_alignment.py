@@ -18,8 +18,8 @@
 #
 # **Prerequisites:** `06_cyclegan` (the photo and sketch domains, and adversarial training),
 # `03_fusion_models` (your gradient reversal layer, exercise 3.5). **Study time:**
-# about 15 minutes of reading and the question, plus about a minute and a half for the notebook
-# to run on a two-core laptop.
+# about 15 minutes of reading and the question, plus about a minute for the notebook to run on a
+# two-core laptop.
 #
 # **You will** train a colour-and-shape classifier on photos, watch it fail on sketches, win back
 # much of the loss with domain-adversarial training (DANN) — no sketch label used — check what it

@@ -20,7 +20,7 @@
 #
 # **Prerequisites:** `02_language_features` (GloVe vectors and MiniLM sentence embeddings),
 # `06_alignment` (the adversarial idea, for section 3), plus the singular value decomposition and
-# PCA. **Study time:** about 25 minutes of reading and exercises, plus about 2 minutes for the
+# PCA. **Study time:** about 25 minutes of reading and exercises, plus about a minute for the
 # notebook to run on a two-core laptop.
 #
 # **You will:**
@@ -419,7 +419,9 @@ print(f"this run, no pairs, Gromov–Wasserstein: text→image R@1 {distance_r1:
 # here, checked with the labels the method never saw. Take the centre of each colour–shape class in
 # both spaces, and ask how well each way of naming the colours keeps the distances between centres.
 # The held-out pairs (no red triangle, green circle or blue square in training) pin red, green and
-# blue; yellow, purple and orange can be named 3! = 6 ways.
+# blue: each of these colours lacks a different shape in both spaces, so a naming that swapped
+# one of them would match a missing class to a present one. Yellow, purple and orange have all
+# three shapes and can be named 3! = 6 ways.
 
 # %%
 from itertools import permutations

@@ -227,9 +227,10 @@ viz.show(fig, "Heatmap of the share of the way from the answer prior to a perfec
 # %% [markdown]
 # Read the table down each column. In this run every neural reasoner answers the families that
 # find one object and ask about it (`exist`, `count`, the three `query_` families) almost always
-# right, 0.91 to 1.00; and every one is weakest on the families that chain a relation onto a
-# description (`count_relate`, `exist_relate`, `query_relate`: 0.78 to 0.91), which no amount of
-# architecture here has solved. They part on the two families that *compare*. The
+# right, 0.91 to 1.00. The families that chain a relation onto a description (`count_relate`,
+# `exist_relate`, `query_relate`) are below that for all four, 0.78 to 0.91, and for the
+# cross-attention transformer they are the weakest. The others are weaker still on the two
+# families that *compare*, and that is where the four part. The
 # cross-attention transformer answers `compare_attribute` and `compare_count` at 0.964 and
 # 0.982; FiLM at 0.721 and 0.834; the single-stream transformer learnt `compare_count` (0.935)
 # but not `compare_attribute` (0.448, below its prior of 0.497); the Relation Network neither
@@ -356,9 +357,10 @@ viz.show(fig, "Line plot of test accuracy against the noise added to the images 
 # In this run σ = 0.05 costs little: the tagger still reads 0.987 of the objects right, and
 # every reasoner loses at most 0.04. At σ = 0.1 the tagger reads 0.826, and the neuro-symbolic
 # reasoner, which answers from those tags, falls to 0.776: still ahead of every neural reasoner
-# (the best, cross-attention, 0.729), which read the same tagger's features. From σ = 0.15 on,
-# every reasoner is at or below the answer prior (0.340), and below it means wrong with
-# confidence, not guessing: at σ = 0.3 the cross-attention transformer answers 0.011.
+# (the best, cross-attention, 0.729), which read the same tagger's features. At σ = 0.15 all
+# are within 0.07 of the answer prior (0.340), and from σ = 0.2 on every reasoner is at or
+# below it; below it means wrong with confidence, not guessing: at σ = 0.3 the cross-attention
+# transformer answers 0.011.
 #
 # The neuro-symbolic line follows the parse line: its errors *are* perception's errors, and
 # they can be named (the scene graph shows which object was missed or misread), where the
@@ -374,15 +376,17 @@ viz.show(fig, "Line plot of test accuracy against the noise added to the images 
 #   transformers let words and patches attend to each other, in one stream or by
 #   cross-attention. The neuro-symbolic reasoner parses a scene graph and runs the question's
 #   program on it.
-# * Family by family, every neural reasoner has learned the one-object families and is weakest
-#   where a relation is chained onto a description; the families that compare two objects
-#   separate them, and only cross-attention learnt both (the checkpoint asserts it against the
-#   Relation Network, whose built-in pairs did not help).
-# * With a near-perfect parse the neuro-symbolic reasoner is always right; with noisy images it
-#   fails exactly as its parse fails, and so, less legibly, do the neural reasoners.
+# * Family by family, every neural reasoner has learned the one-object families, and none has
+#   mastered the families that chain a relation onto a description; the families that compare
+#   two objects separate them, and only cross-attention answered both above 0.95 (the
+#   checkpoint asserts its lead over the Relation Network, whose built-in pairs did not help).
+# * With a near-perfect parse the neuro-symbolic reasoner is always right; with noisy images its
+#   accuracy follows its parse down, and the neural reasoners, reading the same tagger, fall
+#   as far, less legibly.
 #
-# Part 4 asks which of these generalise: to colour–shape pairs never seen together, to more
-# objects than any training scene held, and to new combinations of known program parts.
+# Part 4, still to come, will ask which of these generalise: to colour–shape pairs never seen
+# together, to more objects than any training scene held, and to new combinations of known
+# program parts.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - CHAPTER_START:.0f} s")
