@@ -249,7 +249,7 @@ checkpoint("dann-gain", worst_dann, ">=", worst_source + 0.15, baseline=worst_so
            chance=1 / 18);
 
 # %% [markdown]
-# **Question 6.11 — predict, then run.** The five shipped source-only models read the test
+# **Question 6.3 — predict, then run.** The five shipped source-only models read the test
 # *photos* almost perfectly (the table's "source only on photos"). None ever sees a sketch. How
 # far apart will the five end on the test sketches: (a) within 0.05 of each other, since all
 # five learn the photos almost perfectly, (b) more
@@ -260,7 +260,7 @@ checkpoint("dann-gain", worst_dann, ">=", worst_source + 0.15, baseline=worst_so
 ### BEGIN SOLUTION
 prediction = "b"
 ### END SOLUTION
-check("6.11", prediction)
+check("6.3", prediction)
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -292,7 +292,7 @@ print("range within each run, by seed: "
 checkpoint("source-only-sketch-luck", max(ends.values()) - min(ends.values()), ">=", 0.25);
 
 # %% [markdown]
-# The answer to 6.11 is (b), by the checkpoint above: one architecture, one recipe, near-perfect
+# The answer to 6.3 is (b), by the checkpoint above: one architecture, one recipe, near-perfect
 # on photos every time, and yet how well each model reads sketches is a draw of its seed. Nothing
 # in the source-only loss mentions sketches, so which photo features it settles on, and whether
 # they happen to carry over to outlines, is luck. DANN's lines sit higher: its loss ties the

@@ -81,7 +81,7 @@ rotated = F.normalize(words @ rotation + 0.02 * torch.randn(5000, 50, generator=
 test_words = torch.arange(1000, 5000)  # seed pairs come from the 1,000 most frequent words
 
 # %% [markdown]
-# **Exercise 6.3 — build the rotation solver.** Write `procrustes_map(source, target)`: the
+# **Exercise 6.10 — build the rotation solver.** Write `procrustes_map(source, target)`: the
 # orthogonal W `(D, D)` that best maps the rows of `source` `(N, D)` onto those of `target`. Every
 # seed-pair rotation in this section and the next is then solved with your function. The check
 # compares your W with cmlib's on random seed pairs in float64, within 1e-6 + 1e-4·|W|, element
@@ -97,7 +97,7 @@ def procrustes_map(source, target):
     ### END SOLUTION
 
 
-check("6.3", procrustes_map)
+check("6.10", procrustes_map)
 
 # %% [markdown]
 # The rotations below use your function where the check passed, and cmlib's
@@ -109,7 +109,7 @@ check("6.3", procrustes_map)
 # table below. From 50 pairs or more the rotation is unique.
 
 # %%
-solve_rotation = use_if_passed("6.3", procrustes_map, alignment.procrustes,
+solve_rotation = use_if_passed("6.10", procrustes_map, alignment.procrustes,
                                "the seed-pair rotations are solved with")
 
 
@@ -369,7 +369,7 @@ print(f"unsupervised text→image R@1 {unsupervised_r1:.3f} (chance {chance:.3f}
 # Wasserstein Procrustes (Grave et al., 2019) alternates plan and rotation. Still no pair is
 # used. First the rotated GloVe of section 1, from its 500 most frequent words, shuffled.
 #
-# **Question 6.10 — predict, then run.** Section 1 needed 20 seed pairs and refinement to
+# **Question 6.11 — predict, then run.** Section 1 needed 20 seed pairs and refinement to
 # recover the rotation. With no pair at all, only the distances inside each space, what P@1 will
 # the map reach on the 4,000 test words: (a) below 0.05, near chance, (b) between 0.05 and 0.95,
 # or (c) at least 0.95, as with the seed pairs? Set `prediction` to `"a"`, `"b"` or `"c"` before
@@ -379,7 +379,7 @@ print(f"unsupervised text→image R@1 {unsupervised_r1:.3f} (chance {chance:.3f}
 ### BEGIN SOLUTION
 prediction = "c"
 ### END SOLUTION
-check("6.10", prediction)
+check("6.11", prediction)
 
 # %%
 shuffle = torch.randperm(500, generator=g)
@@ -397,7 +397,7 @@ print(f"no pairs, Gromov–Wasserstein: P@1 {glove_no_pairs_p1:.4f} on the 4,000
 checkpoint("glove-rotation-no-pairs-P@1", glove_no_pairs_p1, ">=", 0.95, chance=1 / 4000);
 
 # %% [markdown]
-# The answer to question 6.10 is (c), by the checkpoint above: the rotated GloVe is a copy of
+# The answer to question 6.11 is (c), by the checkpoint above: the rotated GloVe is a copy of
 # GloVe up to a little noise, so its 500 × 500 distance matrix is GloVe's with the rows and
 # columns shuffled, and finding the shuffle that makes the two agree finds the pairs. The
 # rotation then follows by Procrustes, as in section 1, with no pair given.

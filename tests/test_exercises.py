@@ -64,7 +64,7 @@ def test_the_build_exercises_check_gradients():
         "3.5",
         "3.8",
         "4.4",
-        "6.3",
+        "6.10",
         "7.1",
         "7.4",
         "10.1",

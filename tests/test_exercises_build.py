@@ -1,6 +1,6 @@
 """Build exercises 1.2 (the convolution chapter 01's small CNN trains on), 2.6 (the LSTM step
 chapter 02's step-by-step LSTM trains on), 3.8 (the low-rank
-bilinear fusion chapter 03 trains a VQA model with) and 6.3 (the Procrustes solver chapter 06
+bilinear fusion chapter 03 trains a VQA model with) and 6.10 (the Procrustes solver chapter 06
 part 2 solves its rotations with): the notebooks' solutions pass, each listed mistake fails,
 and the chapters use the reader's piece."""
 
@@ -61,14 +61,14 @@ def test_an_unsolved_bilinear_falls_back_to_cmlibs(capsys):
 
 
 def test_the_procrustes_notebook_solution_passes_with_its_gradients():
-    assert get("6.3").gradients
-    mine = chapter_solution("06_alignment_spaces", "def procrustes_map(", "6.3", "procrustes_map")
-    assert check("6.3", mine, quiet=True)
+    assert get("6.10").gradients
+    mine = chapter_solution("06_alignment_spaces", "def procrustes_map(", "6.10", "procrustes_map")
+    assert check("6.10", mine, quiet=True)
 
 
 @pytest.mark.parametrize("index", range(4))
 def test_each_procrustes_mistake_fails(index):
-    assert not check("6.3", get("6.3").wrong_answers[index], quiet=True)
+    assert not check("6.10", get("6.10").wrong_answers[index], quiet=True)
 
 
 def test_the_chapters_use_the_readers_piece():

@@ -1,15 +1,17 @@
-"""Chapter 06 exercises: 6.1 the cycle-consistency loss and 6.2 the LSGAN discriminator loss
-(part 1, ``06_cyclegan``), 6.3 orthogonal Procrustes (part 6, ``06_alignment_spaces``; a
-build exercise: the part solves its seed-pair rotations with it, and its gradients are checked).
+"""Chapter 06 exercises, numbered in reading order: 6.1 the cycle-consistency loss and 6.2 the
+LSGAN discriminator loss (part 1, ``06_cyclegan``); 6.10 orthogonal Procrustes (part 6,
+``06_alignment_spaces``; a build exercise: the part solves its seed-pair rotations with it, and
+its gradients are checked).
 
-6.4–6.11 are predict-then-run questions: 6.4 and 6.5 in part 3 (``06_cyclegan_ablations``: the
-style without the cycle loss, the paired bound's pixel error), 6.6 and 6.7 in part 4
-(``06_cyclegan_identity``: colours without the identity loss, whether the cycle still closes),
-6.8 and 6.9 in part 5 (``06_cyclegan_one_direction``: F's style and its error on real sketches
-with the forward cycle only), 6.10 in part 6 (rotated GloVe recovered with no pairs) and 6.11
-in part 2 (``06_alignment``: how far apart the five long runs' source-only models end on
-sketches). Each
-answer is backed by a learning checkpoint asserted in its notebook.
+The others are predict-then-run questions: 6.3 in part 2 (``06_alignment``: how far apart the
+five long runs' source-only models end on sketches), 6.4 and 6.5 in part 3
+(``06_cyclegan_ablations``: the style without the cycle loss, the paired bound's pixel error),
+6.6 and 6.7 in part 4 (``06_cyclegan_identity``: colours without the identity loss, whether the
+cycle still closes), 6.8 and 6.9 in part 5 (``06_cyclegan_one_direction``: F's style and its
+error on real sketches with the forward cycle only), and 6.11 in part 6 (rotated GloVe
+recovered with no pairs). Each answer is backed by a learning checkpoint asserted in its
+notebook. (Until stop 47 Procrustes was 6.3, the GloVe question 6.10 and the sketches
+question 6.11.)
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 6.3 orthogonal Procrustes
+# ---------------------------------------------------------------- 6.10 orthogonal Procrustes
 def procrustes_map(source, target):
     """The orthogonal W minimising ‖source · W − target‖: U Vᵀ from the SVD of sourceᵀ · target."""
     return procrustes(source, target)
@@ -137,7 +139,7 @@ def _through_numpy(source, target):  # the right matrix, with no gradient to flo
 
 register(
     Exercise(
-        id="6.3",
+        id="6.10",
         title="the orthogonal Procrustes map",
         hint="take the SVD U S Vᵀ of sourceᵀ @ target and return U @ Vᵀ (torch.linalg.svd "
         "returns U, S and Vᵀ)",
@@ -150,7 +152,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 6.4–6.10 predict, then run
+# ---------------------------------------------------------------- 6.4–6.9, 6.11 predict, then run
 register_prediction(
     "6.4",
     "the fraction of test scenes in the target style, G and F trained without the cycle loss",
@@ -217,7 +219,7 @@ register_prediction(
 )
 
 register_prediction(
-    "6.10",
+    "6.11",
     "the P@1 of a rotated GloVe aligned with no pairs, from the distances inside each space",
     {
         "a": "below 0.05, near chance",
@@ -228,9 +230,9 @@ register_prediction(
 )
 
 
-# ---------------------------------------------------------------- 6.11 predict, then run
+# ---------------------------------------------------------------- 6.3 predict, then run
 register_prediction(
-    "6.11",
+    "6.3",
     "how far apart the five long runs' source-only models end on sketches",
     {
         "a": "within 0.05 of each other: all five learn the photos almost perfectly",
