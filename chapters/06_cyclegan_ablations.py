@@ -16,8 +16,8 @@
 #
 # **Prerequisites:** `06_cyclegan` (the recipe and what each loss is for, the referees and their
 # scores; its model is reloaded here). **Study time:** about 15 minutes of reading and
-# exercises, plus about 3 minutes for the notebook to run on a two-core laptop once part 1 has
-# run.
+# exercises, plus about two minutes for the notebook to run on a two-core laptop once part 1
+# has run.
 #
 # Part 1 trained a CycleGAN from photo to sketch and back, and listed what each loss is for. A
 # list is a claim; an **ablation** (消融实验) tests it: train again without one piece, everything
