@@ -90,7 +90,6 @@ NUM_PRIOR = 12_000  # training questions for the prior (no images needed)
 start = time.perf_counter()
 test_items, test_images = split(config, "test", NUM_TEST, SEED)
 test_grids = backbone.grid_features(tagger.encoder, test_images, DEVICE)
-test_q, test_a, test_f = reasoning.encode_items(test_items)
 train_items = ReasoningDataset("train", NUM_PRIOR, seed=SEED).items(range(NUM_PRIOR))
 prior = reasoning.majority_rates(test_items, reference=train_items)
 print(f"{LONG}, seed {LONG_SEED}; {NUM_TEST:,} test questions, grids "
@@ -185,18 +184,11 @@ costs.round(1)
 # program on the scene graph it parses from the image.
 
 # %%
-def family_scores(model):
-    predicted = training.predict_answers(model, test_grids, test_q, DEVICE)
-    return training.accuracy_by_family(predicted, test_a, test_f)
-
-
 neuro_symbolic = symbolic.NeuroSymbolicReasoner(tagger, DEVICE)
-graphs = neuro_symbolic.see(test_images)
-symbolic_answers = [symbolic.run_program(i.program, g)[0] for i, g in zip(test_items, graphs)]
 scores = {"answer prior": prior["families"] | {"all": prior["per_family"]}}
-scores |= {label: family_scores(model) for label, model in reasoners.items()}
-scores["neuro-symbolic"] = training.accuracy_by_family(
-    symbolic_answers, [i.answer for i in test_items], [i.family for i in test_items])
+scores |= {label: training.score_items(model, test_grids, test_items, DEVICE)
+           for label, model in reasoners.items()}
+scores["neuro-symbolic"] = neuro_symbolic.score(test_images, test_items)
 table = pd.DataFrame(scores).loc[[*FAMILIES, "all"]]
 table.round(3)
 
@@ -327,15 +319,11 @@ for sigma in NOISE:
     noise = torch.randn(test_images.shape, generator=torch.Generator().manual_seed(SEED))
     noisy = (test_images + sigma * noise).clamp(0, 1)
     grids = backbone.grid_features(tagger.encoder, noisy, DEVICE)
-    row = {label: training.accuracy_by_family(
-               training.predict_answers(reasoners[label], grids, test_q, DEVICE),
-               test_a, test_f)["all"] for label in neural.columns}
-    noisy_graphs = neuro_symbolic.see(noisy)
-    answers = [symbolic.run_program(i.program, g)[0] for i, g in zip(test_items, noisy_graphs)]
-    row["neuro-symbolic"] = training.accuracy_by_family(
-        answers, [i.answer for i in test_items], [i.family for i in test_items])["all"]
+    row = {label: training.score_items(reasoners[label], grids, test_items, DEVICE)["all"]
+           for label in neural.columns}
+    row["neuro-symbolic"] = neuro_symbolic.score(noisy, test_items)["all"]
     row["objects parsed right"] = perception.tag_accuracy(
-        noisy_graphs, [i.scene for i in test_items], tagger.encoder.grid_size)["all"]
+        neuro_symbolic.see(noisy), [i.scene for i in test_items], tagger.encoder.grid_size)["all"]
     noise_rows[sigma] = row
 noise_table = pd.DataFrame(noise_rows).T.rename_axis("noise σ")
 noise_table.round(3)
@@ -384,9 +372,9 @@ viz.show(fig, "Line plot of test accuracy against the noise added to the images 
 #   accuracy follows its parse down, and the neural reasoners, reading the same tagger, fall
 #   as far, less legibly.
 #
-# Part 4, still to come, will ask which of these generalise: to colour–shape pairs never seen
-# together, to more objects than any training scene held, and to new combinations of known
-# program parts.
+# Part 4 (`08_reasoning_generalisation`) asks which of these generalise: to more objects than
+# any training scene held, to colour–shape pairs never seen together, and to a new combination
+# of known program parts.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - CHAPTER_START:.0f} s")

@@ -221,6 +221,57 @@ def test_neuro_symbolic_explains_a_typed_question_and_fails_gracefully():
         reasoner.answer(image.unsqueeze(0), [])
 
 
+def test_the_scoring_helpers_agree_with_scoring_by_hand():
+    data = ReasoningDataset("test", 40)
+    items = data.items(range(40))
+    images = torch.zeros(40, 3, 48, 48)
+    images[:, 0, 0, 0] = torch.arange(40).float()
+    oracle = symbolic.NeuroSymbolicReasoner(_Oracle(_perfect_tags([i.scene for i in items])), CPU)
+    assert oracle.score(images, items) == {"all": 1.0} | {
+        f: 1.0 for f in {i.family for i in items}
+    }
+    torch.manual_seed(0)
+    model = models.make_reasoner("film", len(question_vocab()), len(ANSWERS), 8, 6, 16, 1)
+    grids = torch.randn(40, 8, 6, 6)
+    questions = torch.stack([encode_question(i.question) for i in items])
+    by_hand = training.accuracy_by_family(
+        training.predict_answers(model, grids, questions, CPU),
+        [i.answer for i in items],
+        [i.family for i in items],
+    )
+    assert training.score_items(model, grids, items, CPU) == by_hand
+    with pytest.raises(ValueError, match="same number of rows"):
+        training.score_items(model, grids[:39], items, CPU)
+    with pytest.raises(ValueError, match="one program per image"):
+        oracle.score(images[:39], items)
+
+
+def test_the_generalisation_recipe_trains_on_condition_a_without_its_held_out_family():
+    from cmlib.data.reasoning import FAMILIES, allowed_pairs
+    from cmlib.longrun import reasoning as recipe
+    from cmlib.longrun.recipes import get_recipe
+
+    general = get_recipe("ch08-reasoning-generalisation")
+    assert general.config["condition"] == "A" and general.half
+    assert recipe.data_options(recipe.CONFIG) == {}  # ch08-reasoning sees everything
+    options = recipe.data_options(general.config)
+    assert set(options["families"]) == set(FAMILIES) - {"count_relate"}
+    config = {**general.config, "num_test": 24}
+    sets = recipe.test_sets(config, 0)
+    assert set(sets) == {"test", "beyond", "cogent", "closure"}
+
+    def pairs(name):
+        return {(o.color, o.shape) for i in sets[name][0] for o in i.scene.objects}
+
+    assert pairs("test") <= set(allowed_pairs("A")) and pairs("beyond") <= set(allowed_pairs("A"))
+    assert pairs("cogent") <= set(allowed_pairs("B")) and pairs("cogent") - set(allowed_pairs("A"))
+    assert {i.family for i in sets["closure"][0]} == {"count_relate"}
+    assert "count_relate" not in {i.family for n in ("test", "beyond", "cogent") for i in sets[n][0]}
+    assert all(len(i.scene.objects) >= 7 for i in sets["beyond"][0])
+    with pytest.raises(ValueError, match="family"):
+        recipe.data_options({**config, "held_out_families": ["counting"]})
+
+
 def test_train_reasoner_learns_a_rule_read_off_the_grid_and_logs_each_round():
     # answer "yes" when cell (0, 0) of channel 0 is lit: a film model must learn to look there
     torch.manual_seed(0)
@@ -321,16 +372,16 @@ def test_the_reasoning_recipe_trains_and_scores_on_tiny_data(monkeypatch):
 
 
 def test_the_other_reasoners_train_on_the_shipped_tagger_and_leave_it_alone(monkeypatch):
+    from cmlib.longrun import reasoners, store
     from cmlib.longrun import reasoning as recipe
-    from cmlib.longrun import store
 
-    film = recipe.reasoner_recipe("film", 4)
+    film = reasoners.reasoner_recipe("film", 4)
     assert film.name == "ch08-reasoning-film" and film.scored_by == ("ch08-reasoning",)
-    assert not set(recipe._TAGGER_KEYS) & set(film.config)  # it trains no tagger
+    assert not set(reasoners._TAGGER_KEYS) & set(film.config)  # it trains no tagger
     config = {**film.config, "num_train": 128, "num_test": 32, "num_steps": 4, "eval_every": 2}
     model = film.build(config)
     assert set(model) == {"reasoner"}  # the tagger ships once, with ch08-reasoning
-    tagger = recipe.shipped_tagger(0, CPU)
+    tagger = reasoners.shipped_tagger(0, CPU)
     before = {k: v.clone() for k, v in tagger.state_dict().items()}
     read = []  # the encoders whose grids the reasoner was trained on
     grids = recipe.training_grids
@@ -339,7 +390,7 @@ def test_the_other_reasoners_train_on_the_shipped_tagger_and_leave_it_alone(monk
         read.append(encoder)
         return grids(config, seed, encoder, device, *args)
 
-    monkeypatch.setattr(recipe, "shipped_tagger", lambda seed, device: tagger)
+    monkeypatch.setattr(reasoners, "shipped_tagger", lambda seed, device: tagger)
     monkeypatch.setattr(recipe, "training_grids", spy)
     result = film.train(model, config, 0, CPU, False)
     assert result.steps == 4 and result.curve["step"] == [2, 4]
@@ -359,25 +410,25 @@ def test_the_other_reasoners_train_on_the_shipped_tagger_and_leave_it_alone(monk
         )
     monkeypatch.undo()
     with pytest.raises(store.LongRunError, match="make models"):
-        recipe.shipped_tagger(7, CPU)
+        reasoners.shipped_tagger(7, CPU)
 
 
 def test_reasoner_recipe_refuses_the_long_runs_own_and_unknown_reasoners():
-    from cmlib.longrun import reasoning as recipe
+    from cmlib.longrun import reasoners
 
     with pytest.raises(ValueError, match="ch08-reasoning's own"):
-        recipe.reasoner_recipe("cross_attention", 10)
+        reasoners.reasoner_recipe("cross_attention", 10)
     with pytest.raises(ValueError, match="reasoner"):
-        recipe.reasoner_recipe("lstm", 10)
+        reasoners.reasoner_recipe("lstm", 10)
     with pytest.raises(ValueError, match="patch_size"):
-        recipe.reasoner_recipe("film", 10, patch_size=2)
+        reasoners.reasoner_recipe("film", 10, patch_size=2)
     with pytest.raises(ValueError, match="pool"):
-        recipe.reasoner_recipe("single_stream", 10, pool=3)
-    assert recipe.reasoner_recipe("relation_network", 10, pool=3).config["pool"] == 3
+        reasoners.reasoner_recipe("single_stream", 10, pool=3)
+    assert reasoners.reasoner_recipe("relation_network", 10, pool=3).config["pool"] == 3
     with pytest.raises(ValueError, match="num_steps"):
-        recipe.reasoner_recipe("film", 0)
+        reasoners.reasoner_recipe("film", 0)
     with pytest.raises(TypeError, match="seeds"):
-        recipe.reasoner_recipe("film", 10, seeds=[0])
+        reasoners.reasoner_recipe("film", 10, seeds=[0])
 
 
 def test_scene_grids_are_the_encoders_grids_in_half_precision_chunk_by_chunk():

@@ -206,3 +206,42 @@ def test_caption_explorer_composes_scenes_and_shows_messages():
     assert message.value == ""
     with pytest.raises(ValueError, match="test_images"):
         caption_explorer(model, encoder, vocab, torch.rand(0, 3, 32, 32))
+
+
+def test_question_explorer_answers_typed_questions_and_names_an_unknown_word():
+    from cmlib.data.reasoning import ANSWERS, ReasoningDataset, question_vocab
+    from cmlib.reasoning import models, perception, symbolic
+    from cmlib.widgets.reasoning import draw_question, question_explorer
+
+    torch.manual_seed(0)
+    tagger = perception.build_scene_tagger(48, 4).eval()  # untrained: any parse will do
+    grid = (tagger.encoder.out_channels, tagger.encoder.grid_size)
+    reasoners = {
+        name: models.make_reasoner(name, len(question_vocab()), len(ANSWERS), *grid, 16, 1, 2)
+        for name in ("cross_attention", "single_stream")
+    }
+    reasoners["film"] = models.make_reasoner("film", len(question_vocab()), len(ANSWERS), *grid)
+    ns = symbolic.NeuroSymbolicReasoner(tagger, torch.device("cpu"))
+    data = ReasoningDataset("test", 3)
+    items = data.items(range(3))
+    images = torch.from_numpy(data.images(items)).permute(0, 3, 1, 2)
+    cpu = torch.device("cpu")
+    fig = draw_question(images, 1, items[1].question, reasoners, ns, cpu)
+    listing = fig.axes[2].texts[0].get_text()
+    for label in (*reasoners, "neuro-symbolic"):
+        assert f"{label}: " in listing  # every reasoner's answer
+    assert "cross_attention" in fig.axes[1].get_title()  # the first one with attention maps
+    with pytest.raises(ValueError, match="unknown word 'ball'"):
+        draw_question(images, 0, "What colour is the ball?", reasoners, ns, cpu)
+    with pytest.raises(ValueError, match="index"):
+        draw_question(images, 3, items[0].question, reasoners, ns, cpu)
+    with pytest.raises(ValueError, match="at least one"):
+        draw_question(images, 0, items[0].question, {}, ns, cpu)
+    widget = question_explorer(images, reasoners, ns, cpu, question=items[0].question)
+    controls, message, picture = parts(widget)
+    by_name = {c.description: c for c in controls}
+    before = picture.value
+    by_name["scene"].value = 2
+    assert picture.value[:4] == PNG and picture.value != before and message.value == ""
+    by_name["question"].value = "What colour is the ball?"
+    assert "unknown word" in message.value  # a message, never a traceback

@@ -22,8 +22,10 @@ one lane, in order, and a chapter that loads another's model comes after it.
   Two more notebooks run there because they want both cores for their own reasons, and took
   150 s or more beside another notebook (stop 41's fresh-clone run: 154 s and 149 s):
   chapter 10, whose ``torchrun`` jobs start two processes of one thread each, and chapter 06
-  part 1, the course's longest live training (about 100 s of its 150). Parts 3–5 of chapter 06
-  load part 1's CycleGAN, and the solo stage ends before they start.
+  part 1, the course's longest live training (about 100 s of its 150). Chapter 06 part 3 joined
+  them at stop 48: it trains the CycleGAN without its cycle and two paired generators, and took
+  146 s and 150 s in lane b of stops 47's fresh-clone runs. Parts 4 and 5 of chapter 06 load
+  part 1's CycleGAN, and the solo stage ends before they start.
 * Lanes ``a`` and ``b`` then run side by side, one per pytest-xdist worker
   (``--lane-stage lanes``), balanced by the times this plugin reports. (A lane is an xdist
   *scope*, set by the scheduler below; xdist's own ``--dist loadgroup`` marks do not take with
@@ -35,7 +37,8 @@ different lanes. A notebook named on its own is in that lane only, whatever lane
 in. The lanes were balanced by the notebook times of a fresh-clone CI run (stop 38: lane a
 948 s, lane b 972 s of notebook time after this move, from 1,053 s and 867 s). Stop 47 split
 chapter 06 part 2 (158 s in lane b) in two and put the new part 6 in lane a, beside chapter
-08's new part 3 in lane b.
+08's new part 3 in lane b; stop 48 moved part 3 of chapter 06 from lane b to the solo stage and
+part 6 back to lane b (lane a 903 s, lane b 864 s by stop 47's times).
 
 Loaded with ``-p nbval_lanes`` (``tools/`` on ``PYTHONPATH``); without xdist and without
 ``--lane-stage`` every lane runs in one process, in the order above. It writes
@@ -65,17 +68,16 @@ OUTPUT = Path(
 #: ``NN_name``, later parts ``NN_name_suffix``, which sort after it).
 LANES: dict[str, tuple[str, ...]] = {
     # alone, default threads: the cGAN (part 3) and the CVAE it loads (part 1); then the
-    # notebooks whose training wants both cores (two torchrun ranks; the CycleGAN)
-    "solo": ("04_prompt_generation", "04_prompt_generation_gan", "06_cyclegan", "10_scaling_out"),
-    "a": (
-        "04_prompt_generation_digits",
-        "05",
-        "03",
-        "00",
-        "01",
-        "02",
-        "06_alignment_spaces",  # chapter 06 part 6 loads no model: it balances the lanes
+    # notebooks whose training wants both cores (two torchrun ranks; the CycleGAN and its
+    # ablations, which train three more models)
+    "solo": (
+        "04_prompt_generation",
+        "04_prompt_generation_gan",
+        "06_cyclegan",
+        "06_cyclegan_ablations",
+        "10_scaling_out",
     ),
+    "a": ("04_prompt_generation_digits", "05", "03", "00", "01", "02"),
     # 06 parts 3-5 load part 1; 11 loads 04's and 06's
     "b": ("06", "07_retrieval", "08", "11", "07_retrieval_relations"),
 }

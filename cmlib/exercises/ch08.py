@@ -1,7 +1,8 @@
 """Chapter 08 exercises. Part 1: a program executor for one question family (8.1) and a
 prediction about the question-only baseline (8.2). Part 2: attention with a padding mask (8.3),
 cutting features into heads (8.4) and gluing them back (8.5). Part 3: a prediction about the
-Relation Network on the family that compares two objects (8.6)."""
+Relation Network on the family that compares two objects (8.6). Part 4: a prediction about
+which reasoner loses more on colour-shape pairs never seen together (8.7)."""
 
 from __future__ import annotations
 
@@ -244,4 +245,16 @@ register_prediction(
         "c": "worse than the cross-attention transformer, by 0.25 or more",
     },
     "c",
+)
+
+
+register_prediction(
+    "8.7",
+    "trained on condition A's colour-shape pairs only, which reasoner loses more on condition B's?",
+    {
+        "a": "the cross-attention transformer, by 0.05 or more",
+        "b": "the neuro-symbolic reasoner, by 0.05 or more",
+        "c": "about the same: within 0.05 of each other",
+    },
+    "b",
 )

@@ -12,10 +12,9 @@ Both are scored on ``num_test`` test questions of 3–6 objects, and on as many 
 ("beyond", counting past what training showed). What each configuration reached is in
 ``chapters/notes/models.md``.
 
-The other neural reasoners (:func:`reasoner_recipe`: FiLM, the Relation Network, the
-single-stream transformer) are recipes of their own that read the *shipped* tagger of
-``ch08-reasoning`` for the same seed: the same grids of the same questions, so that the
-reasoners differ and nothing else. They ship the reasoner alone.
+``ch08-reasoning-generalisation`` (:data:`GENERALISATION`) is the same bundle trained on a
+CoGenT condition without one question family, for chapter 08 part 4. The other neural
+reasoners, which read this recipe's shipped tagger, are in :mod:`cmlib.longrun.reasoners`.
 """
 
 from __future__ import annotations
@@ -29,12 +28,17 @@ from torch import nn
 from .. import backbone, transformer, vision
 from .. import train as train_module
 from ..data import reasoning as reasoning_data
-from ..data.cache import random_state_kept
-from ..data.reasoning import ANSWERS, ReasoningDataset, encode_items, question_vocab
+from ..data.reasoning import (
+    ANSWERS,
+    CONDITIONS,
+    FAMILIES,
+    ReasoningDataset,
+    encode_items,
+    question_vocab,
+)
+from ..data.reasoning.questions import check_families
 from ..reasoning import models as reasoning_models
 from ..reasoning import parser, perception, symbolic, training
-from ..validate import check_choice, check_int
-from . import store
 from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
 
 CONFIG: dict[str, Any] = {
@@ -59,11 +63,11 @@ CONFIG: dict[str, Any] = {
 def build(config: dict[str, Any]) -> nn.ModuleDict:
     """``tagger`` (the scene tagger) and ``reasoner`` (a neural reasoner on its grid)."""
     tagger = perception.build_scene_tagger(config["image_size"], config["tagger_width"])
-    reasoner = _make_reasoner(config, tagger.encoder.out_channels, tagger.encoder.grid_size)
+    reasoner = reasoner_for(config, tagger.encoder.out_channels, tagger.encoder.grid_size)
     return nn.ModuleDict({"tagger": tagger, "reasoner": reasoner})
 
 
-def _make_reasoner(config: dict[str, Any], channels: int, side: int) -> nn.Module:
+def reasoner_for(config: dict[str, Any], channels: int, side: int) -> nn.Module:
     """The config's reasoner on a grid of ``channels`` × ``side`` × ``side``."""
     return reasoning_models.make_reasoner(
         config["reasoner"],
@@ -93,24 +97,52 @@ def split(config: dict[str, Any], name: str, size: int, seed: int, chunk: int = 
     return items, images
 
 
+def data_options(config: dict[str, Any]) -> dict[str, Any]:
+    """What ``config`` restricts its training and i.i.d. test to, as :class:`ReasoningDataset`
+    arguments: a CoGenT ``condition`` and the families left after ``held_out_families``
+    (nothing for ``ch08-reasoning``, which sees every pair and family)."""
+    options: dict[str, Any] = {}
+    if config.get("condition"):
+        options["condition"] = config["condition"]
+    if config.get("held_out_families"):
+        held = check_families(config["held_out_families"])
+        options["families"] = [f for f in FAMILIES if f not in held]
+    return options
+
+
 def training_grids(config: dict[str, Any], seed: int, encoder, device, chunk: int = 2000):
     """``(items, grids)`` of the ``num_train`` training questions: the frozen encoder's grids in
     float16, computed a chunk of images at a time (the images themselves are never all held)."""
     data = ReasoningDataset(
-        "train", config["num_train"], seed=seed, image_size=config["image_size"]
+        "train",
+        config["num_train"],
+        seed=seed,
+        image_size=config["image_size"],
+        **data_options(config),
     )
     items = data.items(range(config["num_train"]))
     return items, perception.scene_grids(encoder, data, items, device, chunk)
 
 
 def test_sets(config: dict[str, Any], seed: int, size: int | None = None) -> dict[str, tuple]:
-    """The i.i.d. test (3–6 objects) and the "beyond" test (7–8): ``{name: (items, images)}``,
-    of ``num_test`` items each, or their first ``size`` (items depend on their index alone)."""
+    """``{name: (items, images)}`` of ``num_test`` items each, or their first ``size`` (items
+    depend on their index alone): the i.i.d. ``test`` (3–6 objects) and ``beyond`` (7–8), both
+    under the config's :func:`data_options`; with a CoGenT condition, ``cogent`` (the other
+    condition's colour–shape pairs); with held-out families, ``closure`` (those families)."""
     n = config["num_test"] if size is None else min(size, config["num_test"])
-    return {
-        "test": split(config, "test", n, seed),
-        "beyond": split(config, "test", n, seed, num_objects=tuple(config["beyond_objects"])),
+    options = data_options(config)
+    beyond = tuple(config["beyond_objects"])
+    sets = {
+        "test": split(config, "test", n, seed, **options),
+        "beyond": split(config, "test", n, seed, num_objects=beyond, **options),
     }
+    if "condition" in options:
+        other = CONDITIONS[1 - CONDITIONS.index(options["condition"])]
+        sets["cogent"] = split(config, "test", n, seed, **{**options, "condition": other})
+    if "families" in options:
+        held = list(check_families(config["held_out_families"]))
+        sets["closure"] = split(config, "test", n, seed, **{**options, "families": held})
+    return sets
 
 
 def _neural_scores(model, grids, items, device) -> dict[str, float]:
@@ -126,7 +158,7 @@ def train(
     tagger's grids of ``num_train`` training questions, scored on the test every
     ``eval_every`` steps."""
     n = config["tagger_images"]
-    items, images = split(config, "train", n, seed)  # the first n training scenes
+    items, images = split(config, "train", n, seed, **data_options(config))  # the first n
     tagger = model["tagger"]
     perception.train_scene_tagger(
         tagger,
@@ -138,15 +170,17 @@ def train(
         progress=progress,
     )
     del images
-    return _train_reasoner(model["reasoner"], tagger, config, seed, device, progress)
+    return train_reasoner_on(model["reasoner"], tagger, config, seed, device, progress)
 
 
-def _train_reasoner(reasoner, tagger, config, seed, device, progress) -> TrainResult:
+def train_reasoner_on(reasoner, tagger, config, seed, device, progress) -> TrainResult:
     """The reasoner on the frozen ``tagger``'s grids of ``num_train`` training questions,
     scored on the i.i.d. test every ``eval_every`` steps."""
     items, grids = training_grids(config, seed, tagger.encoder, device)
     questions, answers, _ = encode_items(items)
-    test_items, test_images = split(config, "test", config["num_test"], seed)  # i.i.d. only
+    test_items, test_images = split(  # the i.i.d. test only
+        config, "test", config["num_test"], seed, **data_options(config)
+    )
     test_grids = backbone.grid_features(tagger.encoder, test_images, device)
     bundle = {"reasoner": reasoner}
     history = training.train_reasoner(
@@ -208,10 +242,10 @@ def fingerprint(
     """Overall accuracies of both reasoners on the first :data:`FINGERPRINT_ITEMS` items of each
     test set (seconds, for the drift test)."""
     model.to(device).eval()
-    return _fingerprint(model, test_sets(config, seed, FINGERPRINT_ITEMS), device)
+    return fingerprint_bundle(model, test_sets(config, seed, FINGERPRINT_ITEMS), device)
 
 
-def _fingerprint(model, first: dict[str, tuple], device, symbolic_too: bool = True):
+def fingerprint_bundle(model, first: dict[str, tuple], device, symbolic_too: bool = True):
     prefix = f"first{FINGERPRINT_ITEMS}_"
     scores = _scores(model, first, device, prefix, symbolic_too)
     return {k: v for k, v in scores.items() if k.endswith(("neural_all", "symbolic_all"))}
@@ -223,10 +257,10 @@ def evaluate(
     """On each test set: the reasoner's accuracy (overall and per family), the neuro-symbolic
     model's, and how well the tagger's parse matches the scenes; and the fingerprint."""
     model.to(device).eval()
-    return _evaluate(model, config, seed, device)
+    return score_bundle(model, config, seed, device)
 
 
-def _evaluate(bundle, config, seed, device, symbolic_too: bool = True) -> dict[str, float]:
+def score_bundle(bundle, config, seed, device, symbolic_too: bool = True) -> dict[str, float]:
     test = test_sets(config, seed)  # rendered once, for the scores and the fingerprint
     first = {
         name: (items[:FINGERPRINT_ITEMS], images[:FINGERPRINT_ITEMS])
@@ -234,7 +268,7 @@ def _evaluate(bundle, config, seed, device, symbolic_too: bool = True) -> dict[s
     }
     return {
         **_scores(bundle, test, device, symbolic_too=symbolic_too),
-        **_fingerprint(bundle, first, device, symbolic_too),
+        **fingerprint_bundle(bundle, first, device, symbolic_too),
     }
 
 
@@ -263,141 +297,19 @@ RECIPE = Recipe(
     fingerprint=fingerprint,
 )
 
-
-# ------------------------------------------------------------- the other reasoners, on its tagger
-
-
-def shipped_tagger(seed: int, device: torch.device) -> nn.Module:
-    """The scene tagger of the shipped ``ch08-reasoning`` for ``seed``, in eval mode.
-
-    Raises:
-        LongRunError: if it is missing or corrupt, naming the command that rebuilds it.
-    """
-    manifest = store.read_manifest(RECIPE.name, seed)
-    with random_state_kept():  # weights the file then replaces: no trace
-        bundle = build(manifest["config"])
-    store.load_long_run(RECIPE.name, seed, bundle, manifest)
-    return bundle["tagger"].to(device).eval()
-
-
-def _grid_shape(config: dict[str, Any]) -> tuple[int, int]:
-    """The tagger's grid ``(channels, side)`` at this image size (read off a throwaway one)."""
-    with random_state_kept():
-        encoder = perception.build_scene_tagger(
-            config["image_size"], CONFIG["tagger_width"]
-        ).encoder
-    return encoder.out_channels, encoder.grid_size
-
-
-def build_reasoner(config: dict[str, Any]) -> nn.ModuleDict:
-    """``reasoner`` alone: the tagger it reads is ``ch08-reasoning``'s."""
-    return nn.ModuleDict({"reasoner": _make_reasoner(config, *_grid_shape(config))})
-
-
-def _tagger_for(config: dict[str, Any], seed: int, device: torch.device) -> nn.Module:
-    """The shipped tagger for ``seed``, if its grids are the ones ``config``'s reasoner reads."""
-    tagger = shipped_tagger(seed, device)
-    shipped = store.read_manifest(RECIPE.name, seed)["config"]["image_size"]
-    if shipped != config["image_size"]:
-        raise ValueError(
-            f"this recipe reads {config['image_size']}-pixel scenes, the shipped tagger "
-            f"{shipped}-pixel ones"
-        )
-    grid, expected = (tagger.encoder.out_channels, tagger.encoder.grid_size), _grid_shape(config)
-    if grid != expected:
-        raise ValueError(
-            f"this recipe's reasoner reads grids of (channels, side) {expected}, the shipped "
-            f"tagger makes {grid}"
-        )
-    return tagger
-
-
-def _train_on_shipped_tagger(
-    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device, progress: bool
-) -> TrainResult:
-    """The reasoner on the shipped tagger's grids, exactly as ``ch08-reasoning`` trains its own."""
-    tagger = _tagger_for(config, seed, device)
-    return _train_reasoner(model["reasoner"], tagger, config, seed, device, progress)
-
-
-def evaluate_on_shipped_tagger(
-    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device
-) -> dict[str, float]:
-    """The reasoner's accuracy on both test sets (overall and per family), and its fingerprint
-    (the neuro-symbolic model is ``ch08-reasoning``'s to score)."""
-    model.to(device).eval()
-    bundle = {"tagger": _tagger_for(config, seed, device), "reasoner": model["reasoner"]}
-    return _evaluate(bundle, config, seed, device, symbolic_too=False)
-
-
-def fingerprint_on_shipped_tagger(
-    model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device
-) -> dict[str, float]:
-    """The reasoner's overall accuracy on the first :data:`FINGERPRINT_ITEMS` of each test set."""
-    model.to(device).eval()
-    bundle = {"tagger": _tagger_for(config, seed, device), "reasoner": model["reasoner"]}
-    return _fingerprint(bundle, test_sets(config, seed, FINGERPRINT_ITEMS), device, False)
-
-
-#: CONFIG's keys that belong to the tagger, which the other reasoners do not train.
-_TAGGER_KEYS = ("tagger_width", "tagger_images", "tagger_epochs")
-
-
-def reasoner_recipe(
-    reasoner: str,
-    num_steps: int,
-    patch_size: int = 1,
-    pool: int | None = None,
-    seeds: tuple[int, ...] = (),
-) -> Recipe:
-    """``ch08-reasoning-<reasoner>``: another neural reasoner on ``ch08-reasoning``'s tagger,
-    with its questions, batch, learning rate and evaluation.
-
-    Args:
-        reasoner: a name of :data:`cmlib.reasoning.models.REASONERS` other than the long run's.
-        num_steps: its updates.
-        patch_size: its patches, for a transformer (1 for the others).
-        pool: the Relation Network's max-pool factor (``None`` for the others).
-        seeds: the seeds it ships.
-
-    Raises:
-        ValueError: for an unknown reasoner, the long run's own, or bad sizes.
-    """
-    check_choice("reasoner", reasoner, reasoning_models.REASONERS)
-    check_int("num_steps", num_steps)
-    if not isinstance(seeds, tuple) or not all(isinstance(x, int) and x >= 0 for x in seeds):
-        raise TypeError(f"seeds must be a tuple of non-negative ints, got {seeds!r}")
-    if reasoner == CONFIG["reasoner"]:
-        raise ValueError(f"{reasoner!r} is ch08-reasoning's own reasoner")
-    config = {k: v for k, v in CONFIG.items() if k not in _TAGGER_KEYS}
-    config.update(reasoner=reasoner, num_steps=num_steps, patch_size=patch_size, pool=pool)
-    config["tagger"] = RECIPE.name
-    build_reasoner(config)  # the sizes' own checks, now
-    return Recipe(
-        name=f"{RECIPE.name}-{reasoner.replace('_', '-')}",
-        summary=f"chapter 08's {reasoner.replace('_', ' ')} reasoner on ch08-reasoning's tagger",
-        config=config,
-        build=build_reasoner,
-        train=_train_on_shipped_tagger,
-        evaluate=evaluate_on_shipped_tagger,
-        code=RECIPE.code,
-        seeds=seeds,
-        scored_by=(RECIPE.name,),
-        fingerprint=fingerprint_on_shipped_tagger,
-        half=True,  # FiLM is 5.3 MB in float32; models/ holds 25 MB for the whole course
-    )
-
-
-#: Part 3's reasoners beside the long run's cross-attention transformer, each for as many steps
-#: as it. Measured on two threads at batch 64 (stop 46): FiLM 21 steps a second (24,000 steps:
-#: 19 minutes), the single-stream transformer with 2 × 2 patches 26 (16 minutes), the Relation
-#: Network 3.3 at its default pool of 2 (two hours) and 21 at a pool of 3 (19 minutes); the
-#: grids of the 150,000 training questions take about 3.5 minutes more. Each ships seed 0, in
-#: float16 (``chapters/notes/models.md`` has the runs).
-OTHER_REASONERS = (
-    reasoner_recipe("film", CONFIG["num_steps"], seeds=(0,)),
-    reasoner_recipe("relation_network", CONFIG["num_steps"], pool=3, seeds=(0,)),
-    reasoner_recipe(
-        "single_stream", CONFIG["num_steps"], patch_size=CONFIG["patch_size"], seeds=(0,)
-    ),
+#: Chapter 08 part 4's long run: ``ch08-reasoning`` trained without two things it is then tested
+#: on. Condition A's colour–shape pairs only (tagger and reasoner alike), so condition B's test
+#: asks about pairs never seen (CoGenT); and no ``count_relate`` question, whose parts (filter,
+#: relate, count) all appear in other families, so its test is a new combination (CLOSURE).
+GENERALISATION = Recipe(
+    name=f"{RECIPE.name}-generalisation",
+    summary="ch08-reasoning trained on CoGenT condition A without count_relate questions",
+    config={**CONFIG, "condition": "A", "held_out_families": ["count_relate"]},
+    build=build,
+    train=train,
+    evaluate=evaluate,
+    code=RECIPE.code,
+    seeds=(0,),
+    fingerprint=fingerprint,
+    half=True,  # models/ holds 25 MB for the whole course
 )

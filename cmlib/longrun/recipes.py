@@ -20,7 +20,7 @@ from torch import nn
 from .. import registry, runtime
 from ..data.cache import random_state_kept
 from ..validate import check_choice, check_int
-from . import cgan, cyclegan, dann, reasoning, referees, store, token_prior
+from . import cgan, cyclegan, dann, reasoners, reasoning, referees, store, token_prior
 from .base import Recipe
 
 
@@ -34,7 +34,8 @@ def recipes() -> dict[str, Recipe]:
         cyclegan.NO_CYCLE,
         dann.RECIPE,
         reasoning.RECIPE,
-        *reasoning.OTHER_REASONERS,
+        *reasoners.OTHER_REASONERS,
+        reasoning.GENERALISATION,
     )
     return {r.name: r for r in order}
 

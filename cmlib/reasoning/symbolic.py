@@ -25,6 +25,7 @@ from ..data.reasoning.programs import ProgramError, Step, answer_word, check_pro
 from ..validate import check_number, check_tensor, check_type
 from .parser import ParsedQuestion, parse_question
 from .perception import parse_scenes
+from .training import accuracy_by_family
 
 #: The answer when the program fails on the parsed scene (never a right answer).
 NO_ANSWER = "(no answer)"
@@ -90,6 +91,14 @@ class NeuroSymbolicReasoner:
                 f"need one program per image, got {len(programs)} programs and {len(images)} images"
             )
         return [run_program(p, g)[0] for p, g in zip(programs, self.see(images))]
+
+    def score(self, images: torch.Tensor, items: Sequence) -> dict[str, float]:
+        """Accuracy overall and per family (:func:`~cmlib.reasoning.training.accuracy_by_family`)
+        of the answers to ``items``' programs (anything with ``.program``, ``.answer`` and
+        ``.family``) on their ``images (N, 3, S, S)``."""
+        items = list(items)
+        answers = self.answer(images, [i.program for i in items])
+        return accuracy_by_family(answers, [i.answer for i in items], [i.family for i in items])
 
     def explain(self, image: torch.Tensor, question: str) -> Explanation:
         """Answer one typed question about one image ``(3, S, S)``, showing every stage.

@@ -5,7 +5,9 @@
   ``eval_every`` steps;
 * :func:`predict_answers` — the answer ids of a model, batched (:func:`cmlib.train.predict`);
 * :func:`accuracy_by_family` — accuracy overall and per question family, for any answers (a
-  neural model's ids or the neuro-symbolic model's words).
+  neural model's ids or the neuro-symbolic model's words);
+* :func:`score_items` — a neural model's accuracy by family on items and their grids, in one
+  call (the neuro-symbolic model's is :meth:`~cmlib.reasoning.symbolic.NeuroSymbolicReasoner.score`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data.reasoning import ANSWERS, FAMILIES
+from ..data.reasoning import ANSWERS, FAMILIES, encode_items
 from ..train import History, endless_batches, fit, predict
 from ..validate import check_int, check_number, check_same_length, check_tensor
 
@@ -149,6 +151,16 @@ def accuracy_by_family(
         if mine:
             out[family] = sum(mine) / len(mine)
     return out
+
+
+def score_items(
+    model: nn.Module, grids: torch.Tensor, items: Sequence, device: torch.device
+) -> dict[str, float]:
+    """:func:`accuracy_by_family` of ``model``'s answers to ``items`` (anything with
+    ``.question``, ``.answer`` and ``.family``), read from their ``grids (N, C, g, g)``."""
+    questions, answers, families = encode_items(items)
+    check_same_length(grids=grids, items=questions)
+    return accuracy_by_family(predict_answers(model, grids, questions, device), answers, families)
 
 
 def _words(values, names: Sequence[str]) -> list[str]:
