@@ -275,7 +275,7 @@ for label, row in panel.items():
 # A recipe trained for 10 epochs met the bar for one seed of three, so the shipped recipe trains
 # for 20 (`chapters/notes/models.md` has both). Each seed's fidelity comes from 30 samples of each
 # of 15 prompts, 450 images, so it carries a sampling error of about ±0.02: seed 1 clears the
-# bar by 0.011, inside that error.
+# bar by 0.013, inside that error.
 
 # %%
 long_seen = {label: row["seen colour+shape"] for label, row in panel.items()
