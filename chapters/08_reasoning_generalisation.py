@@ -393,11 +393,11 @@ checkpoint("closure-neuro-symbolic", closure["neuro-symbolic"], ">=", 0.95);
 # family's answer prior (0.238), far below part 2's model, which trained on the family (0.845;
 # its test draws every colour–shape pair, a small difference beside this one). Its answers
 # show it did not recognise the task: mostly small counts ("one" 558 times, "zero" 359, "two"
-# 325), and "no" 307 times, a yes-or-no answer to a how-many question. It had learned `count` and the relations as
-# the families it saw, not as parts to recombine. The neuro-symbolic reasoner answered 0.997:
-# its executor composes filter, relate and count for this program as for any other. It is
-# handed the program, but part 1's parser reads `count_relate`'s templates too, so a typed
-# question works as well (section 5).
+# 325), and "no" 307 times, a yes-or-no answer to a how-many question. It had learned `count`
+# and the relations as the families it saw, not as parts to recombine. The neuro-symbolic
+# reasoner answered 0.997: its executor composes filter, relate and count for this program as
+# for any other. It is handed the program, but part 1's parser reads `count_relate`'s templates
+# too, so a typed question works as well (section 5).
 
 # %% [markdown]
 # ## 4 · The three tests together

@@ -227,9 +227,7 @@ def test_the_scoring_helpers_agree_with_scoring_by_hand():
     images = torch.zeros(40, 3, 48, 48)
     images[:, 0, 0, 0] = torch.arange(40).float()
     oracle = symbolic.NeuroSymbolicReasoner(_Oracle(_perfect_tags([i.scene for i in items])), CPU)
-    assert oracle.score(images, items) == {"all": 1.0} | {
-        f: 1.0 for f in {i.family for i in items}
-    }
+    assert oracle.score(images, items) == {"all": 1.0} | {f: 1.0 for f in {i.family for i in items}}
     torch.manual_seed(0)
     model = models.make_reasoner("film", len(question_vocab()), len(ANSWERS), 8, 6, 16, 1)
     grids = torch.randn(40, 8, 6, 6)
@@ -266,7 +264,8 @@ def test_the_generalisation_recipe_trains_on_condition_a_without_its_held_out_fa
     assert pairs("test") <= set(allowed_pairs("A")) and pairs("beyond") <= set(allowed_pairs("A"))
     assert pairs("cogent") <= set(allowed_pairs("B")) and pairs("cogent") - set(allowed_pairs("A"))
     assert {i.family for i in sets["closure"][0]} == {"count_relate"}
-    assert "count_relate" not in {i.family for n in ("test", "beyond", "cogent") for i in sets[n][0]}
+    trained = {i.family for name in ("test", "beyond", "cogent") for i in sets[name][0]}
+    assert "count_relate" not in trained
     assert all(len(i.scene.objects) >= 7 for i in sets["beyond"][0])
     with pytest.raises(ValueError, match="family"):
         recipe.data_options({**config, "held_out_families": ["counting"]})

@@ -7,7 +7,8 @@
 * :func:`accuracy_by_family` — accuracy overall and per question family, for any answers (a
   neural model's ids or the neuro-symbolic model's words);
 * :func:`score_items` — a neural model's accuracy by family on items and their grids, in one
-  call (the neuro-symbolic model's is :meth:`~cmlib.reasoning.symbolic.NeuroSymbolicReasoner.score`).
+  call (the neuro-symbolic model's is
+  :meth:`~cmlib.reasoning.symbolic.NeuroSymbolicReasoner.score`).
 """
 
 from __future__ import annotations
