@@ -22,8 +22,10 @@
 #
 # Part 3 scored every reasoner on test questions drawn exactly as its training questions were:
 # the **i.i.d.** test (独立同分布测试). A reader, or a robot, meets scenes that training never
-# drew. This part changes one thing at a time between training and test, and measures what each
-# reasoner keeps:
+# drew: an **out-of-distribution** (分布外) test. The hardest kind asks for **systematic**, or
+# **compositional, generalisation** (系统性泛化, 组合泛化): handling a new combination of parts
+# that were each seen in training. This part changes one thing at a time between training and
+# test, and measures what each reasoner keeps:
 #
 # 1. **counting beyond** (超出训练范围的计数): scenes of 7 or 8 objects, where training had 3–6;
 # 2. **CoGenT** (组合泛化测试, Johnson et al., 2017): colour–shape pairs never seen together;
@@ -88,7 +90,8 @@ for label, name in {"FiLM": "ch08-reasoning-film",
                     "single stream": "ch08-reasoning-single-stream"}.items():
     shipped, _, status = long_run(name, LONG_SEED, DEVICE, progress=False)
     reasoners[label] = shipped["reasoner"]  # the tagger is ch08-reasoning's, shared
-print(f"{LONG} and three more reasoners, seed {LONG_SEED}, {status}")
+    print(f"{name}, seed {LONG_SEED}: {status}")
+print(f"{LONG}, seed {LONG_SEED}: loaded from models/ in every profile (its tagger is shared)")
 
 # %%
 NUM_TEST = 2_000
@@ -104,6 +107,9 @@ for test, (items, images) in tests.items():
     for label, model in reasoners.items():
         counting[test, label] = training.score_items(model, grids, items, DEVICE)
     counting[test, "neuro-symbolic"] = neuro_symbolic.score(images, items)
+    read = perception.tag_accuracy(neuro_symbolic.see(images), [i.scene for i in items],
+                                   tagger.encoder.grid_size)["all"]
+    print(f"{test}: the tagger finds and reads {read:.4f} of the objects right")
 print(f"{len(tests)} × {NUM_TEST:,} questions scored in {time.perf_counter() - start:.0f} s")
 
 # %% [markdown]
@@ -140,9 +146,9 @@ count_table["drop on numbers"] = count_table.iloc[:, 0] - count_table.iloc[:, 1]
 count_table.round(3)
 
 # %% [markdown]
-# Where do the counts go wrong? For the best neural reasoner on the i.i.d. test and the
-# neuro-symbolic one, accuracy on the number-answer questions of the 7–8-object test, by the
-# true answer:
+# Where do the counts go wrong? For the best neural reasoner on the i.i.d. test over all
+# families (which need not be the best on the number answers alone) and the neuro-symbolic one,
+# accuracy on the number-answer questions of the 7–8-object test, by the true answer:
 
 # %%
 best = max(reasoners, key=lambda label: counting[iid, label]["all"])
@@ -184,6 +190,10 @@ words = pd.Series(neural_words)[[i.family in NUMBER_FAMILIES and NUMBER_WORDS.in
                                  for i in items]]
 print(f"{best}: its answers to the questions whose true answer is seven or eight: "
       + ", ".join(f"{w} {n}" for w, n in words.value_counts().items()))
+for label, model in reasoners.items():
+    said = training.predict_answers(model, grids, questions, DEVICE).tolist()
+    large = sum(reasoning.ANSWERS[k] in ("seven", "eight") for k in said)
+    print(f"{label}: answered 'seven' or 'eight' {large} times in {len(items):,} questions")
 
 # %% [markdown]
 # > **Learning checkpoint** (`counting-beyond`). On the number-answer questions, from scenes of
@@ -201,17 +211,23 @@ checkpoint("neuro-symbolic-holds-counting-beyond",
 # (the cross-attention transformer 0.929 → 0.648), and 0.09 to 0.10 over all questions, since
 # most families do not count; the neuro-symbolic reasoner lost 0.004. The breakdown by answer
 # shows two failures. The transformer never answered seven or eight right (0.000 on 75
-# questions): it said "six" 66 times and "five" 9 times. A neural reasoner answers by picking
-# one of its answer words; "seven" and "eight" are among them, but no training question had
-# them as its answer, so nothing taught the model ever to pick them. It also did worse on the
-# counts it knows when the scene is large (0.529 for six, against 0.875 for zero). The program
-# counts with the size of a set, which has no largest number; its few errors are the tagger's.
+# questions): it said "six" 66 times and "five" 9 times, and none of the four neural reasoners
+# answered "seven" or "eight" to any question of this test. A neural reasoner answers by
+# picking one of its answer words; "seven" and "eight" are among them, but no training question
+# had them as its answer, so nothing taught the models ever to pick them. The transformer also
+# did worse on the counts it knows when the scene is large (0.529 for six, against 0.875 for
+# zero). The program counts with the size of a set, which has no largest number. The tagger
+# reads 0.9997 of these scenes' objects right, and on a perfect parse the executor answers
+# every question right (`tests/test_reasoning_models.py` checks it), so the program's few
+# errors are the parse's.
 
 # %% [markdown]
 # ## 2 · CoGenT: colour–shape pairs never seen together
 #
 # A second long run, `ch08-reasoning-generalisation` (seed 0), is part 2's recipe with two
-# things taken out of training, tagger and reasoner alike. In CoGenT's **condition A** circles
+# things taken out of training: condition B's colour–shape pairs, from the tagger's scenes and
+# the reasoner's questions alike, and `count_relate` questions (section 3), from the reasoner's.
+# In CoGenT's **condition A** circles
 # are only ever red, blue or yellow, and squares green, purple or orange (triangles take any
 # colour); **condition B** swaps the two. Every colour and every shape is seen in training;
 # what condition B's test asks about is pairs that never were.
@@ -249,8 +265,8 @@ viz.show(fig, "Two rows of four test scenes with their questions: condition A's 
 #
 # Both reasoners of this run, on both tests: the cross-attention transformer trained on
 # condition A's questions, and the neuro-symbolic reasoner on the tagger trained on condition
-# A's scenes. The answer prior is each family's most common answer in condition A's training
-# questions.
+# A's scenes. The answer prior is each family's most common answer in 12,000 of condition A's
+# training questions.
 #
 # **Question 8.7 — predict, then run.** The neuro-symbolic reasoner's program does not care
 # which colour a circle is; the transformer learned from examples in which a red object was
@@ -279,7 +295,15 @@ for test, (items, images) in shift_tests.items():
 cogent = pd.DataFrame({(who, test[0]): shift[test, who]
                        for who in ("answer prior", "cross-attention", "neuro-symbolic")
                        for test in shift_tests})
+same = sum(a.answer == b.answer for a, b in zip(*(t[0] for t in shift_tests.values())))
+print(f"items whose answer is the same in both tests: {same:,} of {NUM_TEST:,}")
 cogent.loc[[f for f in FAMILIES if f != "count_relate"] + ["all"]].round(3)
+
+# %% [markdown]
+# The answer prior comes out the same on both tests: item *i* of each is drawn from the same
+# random numbers, most items have the same answer in both (the line above the table), and in
+# this run the prior's guess was right as often in each family of B as of A. So the two tests
+# are equally hard for a model that knows only the question; what changes is the pairs.
 
 # %%
 lost = {who: shift["A (i.i.d.)", who]["all"] - shift["B (new pairs)", who]["all"]
@@ -297,14 +321,18 @@ checkpoint("neuro-symbolic-loses-more-on-cogent",
 # is given, so the question is what it was given.
 #
 # The neuro-symbolic reasoner answers from its parse, so its fall is perception's. How well
-# does the tagger, trained on condition A's scenes, read the objects of each test?
+# does the tagger, trained on condition A's scenes, read the objects of each test? Over the true
+# objects: `found`, parsed in the cell of the object's centre or one beside it; `colour`,
+# `shape`, `size`, found and that attribute read right; `all`, found with every attribute
+# right.
 
 # %%
 parse = {}
 for test, (items, images) in shift_tests.items():
     parse[test] = perception.tag_accuracy(general_ns.see(images), [i.scene for i in items],
                                           general["tagger"].encoder.grid_size)
-pd.DataFrame(parse).T[["found", "color", "shape", "size", "all"]].round(3)
+pd.DataFrame(parse).T[["found", "color", "shape", "size", "all"]].rename(
+    columns={"color": "colour"}).round(3)
 
 # %% [markdown]
 # Which shape does it read for condition B's objects? Each object is tagged in the cell that
@@ -338,13 +366,13 @@ print(f"condition B's circles and squares: {len(swapped):,}; read as the shape c
 # the tagger learned that cue instead of the outline. This is **shortcut learning**
 # (捷径学习): a cue that works on the training distribution and says nothing about the concept.
 #
-# The neuro-symbolic reasoner inherits the shortcut whole, because it trusts its parse: every
-# misread shape is a wrong answer, or a program that stops. The transformer reads the same
-# tagger's features rather than its decisions and loses less, though it is no better on
-# `query_shape`. The program is systematic; the perception it runs on is not. So CoGenT's
-# lesson here is not that structure fails, but that a structured reasoner is only as
-# compositional as its perception, and a perception trained on correlated attributes need not
-# be.
+# The neuro-symbolic reasoner inherits the shortcut whole, because it trusts its parse: a
+# question that turns on a misread shape gets a wrong answer, or a program that stops, while
+# one about colour, size or a triangle need not. The transformer reads the same tagger's
+# features rather than its decisions and loses less, though it is no better on `query_shape`.
+# The program is systematic; the perception it runs on is not. So CoGenT's lesson here is not
+# that structure fails, but that a structured reasoner is only as compositional as its
+# perception, and a perception trained on correlated attributes need not be.
 
 # %% [markdown]
 # ## 3 · CLOSURE: a new combination of known parts
@@ -390,17 +418,23 @@ checkpoint("closure-neuro-symbolic", closure["neuro-symbolic"], ">=", 0.95);
 
 # %% [markdown]
 # The transformer that never saw a `count_relate` question answered 0.384 of them: above the
-# family's answer prior (0.238), far below part 2's model, which trained on the family (0.845;
-# its test draws every colour–shape pair, a small difference beside this one). Its answers
+# family's answer prior (0.238), far below part 2's model, which trained on the family (0.845,
+# on its own test, which draws every colour–shape pair, not condition A's only). Its answers
 # show it did not recognise the task: mostly small counts ("one" 558 times, "zero" 359, "two"
 # 325), and "no" 307 times, a yes-or-no answer to a how-many question. It had learned `count`
 # and the relations as the families it saw, not as parts to recombine. The neuro-symbolic
 # reasoner answered 0.997: its executor composes filter, relate and count for this program as
-# for any other. It is handed the program, but part 1's parser reads `count_relate`'s templates
-# too, so a typed question works as well (section 5).
+# for any other. It is handed the program, but part 1's parser reads every family's templates,
+# `count_relate`'s included, so you can type one in section 5.
 
 # %% [markdown]
 # ## 4 · The three tests together
+#
+# Each bar is what a reasoner lost, but the three tests measure it differently. Counting
+# beyond: the same models, on the number-answer questions, from 3–6 objects to 7–8. CoGenT: the
+# same models (this part's long run), over all questions, from condition A to B. CLOSURE: on
+# `count_relate`, part 2's model, which trained on the family, against this part's, which did
+# not; for the neuro-symbolic reasoner, the same executor on each run's own tagger.
 
 # %%
 summary = pd.DataFrame({

@@ -75,7 +75,7 @@ def _train_on_shipped_tagger(
 ) -> TrainResult:
     """The reasoner on the shipped tagger's grids, exactly as ``ch08-reasoning`` trains its own."""
     tagger = _tagger_for(config, seed, device)
-    return reasoning.train_reasoner_on(model["reasoner"], tagger, config, seed, device, progress)
+    return reasoning.run_reasoner(model["reasoner"], tagger, config, seed, device, progress)
 
 
 def evaluate_on_shipped_tagger(

@@ -170,10 +170,10 @@ def train(
         progress=progress,
     )
     del images
-    return train_reasoner_on(model["reasoner"], tagger, config, seed, device, progress)
+    return run_reasoner(model["reasoner"], tagger, config, seed, device, progress)
 
 
-def train_reasoner_on(reasoner, tagger, config, seed, device, progress) -> TrainResult:
+def run_reasoner(reasoner, tagger, config, seed, device, progress) -> TrainResult:
     """The reasoner on the frozen ``tagger``'s grids of ``num_train`` training questions,
     scored on the i.i.d. test every ``eval_every`` steps."""
     items, grids = training_grids(config, seed, tagger.encoder, device)
@@ -246,6 +246,8 @@ def fingerprint(
 
 
 def fingerprint_bundle(model, first: dict[str, tuple], device, symbolic_too: bool = True):
+    """The overall accuracies among :func:`_scores` of ``model`` (``tagger`` and ``reasoner``)
+    on ``first``, the first items of each test set, keyed ``first<N>_<set>_<who>_all``."""
     prefix = f"first{FINGERPRINT_ITEMS}_"
     scores = _scores(model, first, device, prefix, symbolic_too)
     return {k: v for k, v in scores.items() if k.endswith(("neural_all", "symbolic_all"))}
@@ -261,6 +263,8 @@ def evaluate(
 
 
 def score_bundle(bundle, config, seed, device, symbolic_too: bool = True) -> dict[str, float]:
+    """Every metric of ``bundle`` (``tagger`` and ``reasoner``) on ``config``'s test sets, and
+    its fingerprint; the neuro-symbolic model's and the parse's too with ``symbolic_too``."""
     test = test_sets(config, seed)  # rendered once, for the scores and the fingerprint
     first = {
         name: (items[:FINGERPRINT_ITEMS], images[:FINGERPRINT_ITEMS])
