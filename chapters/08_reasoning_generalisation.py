@@ -54,8 +54,9 @@ print(runtime.describe())
 
 # %% [markdown]
 # The tools: the reasoning data, the long-run store, and the scoring helpers of
-# `cmlib.reasoning` (`training.score_items` for a neural reasoner,
-# `NeuroSymbolicReasoner.score` for the neuro-symbolic one; both give accuracy per family).
+# `cmlib.reasoning`: `training.accuracy_by_family` scores any reasoner's answers per family, and
+# `training.score_items` answers and scores a neural reasoner in one call. Where the answers are
+# needed again (which counts went wrong, what a model said), they are kept and scored once.
 
 # %%
 import matplotlib.pyplot as plt
@@ -101,13 +102,20 @@ tests = {"3–6 objects": split(config, "test", NUM_TEST, SEED),
          f"{BEYOND[0]}–{BEYOND[1]} objects": split(config, "test", NUM_TEST, SEED,
                                                    num_objects=BEYOND)}
 neuro_symbolic = symbolic.NeuroSymbolicReasoner(tagger, DEVICE)
-counting = {}  # {(test, reasoner): accuracy by family}
+said, counting = {}, {}  # {(test, reasoner): answer words}, {(test, reasoner): accuracy by family}
 for test, (items, images) in tests.items():
     grids = backbone.grid_features(tagger.encoder, images, DEVICE)
+    questions, _, _ = reasoning.encode_items(items)
     for label, model in reasoners.items():
-        counting[test, label] = training.score_items(model, grids, items, DEVICE)
-    counting[test, "neuro-symbolic"] = neuro_symbolic.score(images, items)
-    read = perception.tag_accuracy(neuro_symbolic.see(images), [i.scene for i in items],
+        ids = training.predict_answers(model, grids, questions, DEVICE).tolist()
+        said[test, label] = [reasoning.ANSWERS[k] for k in ids]
+    graphs = neuro_symbolic.see(images)  # parsed once: for the answers and for the parse score
+    said[test, "neuro-symbolic"] = [symbolic.run_program(i.program, g)[0]
+                                    for i, g in zip(items, graphs)]
+    for label in [*reasoners, "neuro-symbolic"]:
+        counting[test, label] = training.accuracy_by_family(
+            said[test, label], [i.answer for i in items], [i.family for i in items])
+    read = perception.tag_accuracy(graphs, [i.scene for i in items],
                                    tagger.encoder.grid_size)["all"]
     print(f"{test}: the tagger finds and reads {read:.4f} of the objects right")
 print(f"{len(tests)} × {NUM_TEST:,} questions scored in {time.perf_counter() - start:.0f} s")
@@ -152,12 +160,8 @@ count_table.round(3)
 
 # %%
 best = max(reasoners, key=lambda label: counting[iid, label]["all"])
-items, images = tests[beyond]
-grids = backbone.grid_features(tagger.encoder, images, DEVICE)
-questions, answers, _ = reasoning.encode_items(items)
-neural_words = [reasoning.ANSWERS[k] for k in
-                training.predict_answers(reasoners[best], grids, questions, DEVICE).tolist()]
-symbolic_words = neuro_symbolic.answer(images, [i.program for i in items])
+items = tests[beyond][0]
+neural_words, symbolic_words = said[beyond, best], said[beyond, "neuro-symbolic"]
 rows = {}
 for k, item in enumerate(items):
     if item.family in NUMBER_FAMILIES:
@@ -190,9 +194,8 @@ words = pd.Series(neural_words)[[i.family in NUMBER_FAMILIES and NUMBER_WORDS.in
                                  for i in items]]
 print(f"{best}: its answers to the questions whose true answer is seven or eight: "
       + ", ".join(f"{w} {n}" for w, n in words.value_counts().items()))
-for label, model in reasoners.items():
-    said = training.predict_answers(model, grids, questions, DEVICE).tolist()
-    large = sum(reasoning.ANSWERS[k] in ("seven", "eight") for k in said)
+for label in reasoners:
+    large = sum(word in ("seven", "eight") for word in said[beyond, label])
     print(f"{label}: answered 'seven' or 'eight' {large} times in {len(items):,} questions")
 
 # %% [markdown]
@@ -284,12 +287,15 @@ check("8.7", prediction)
 # %%
 general_ns = symbolic.NeuroSymbolicReasoner(general["tagger"], DEVICE)
 prior_items = ReasoningDataset("train", 12_000, seed=SEED, **options).items(range(12_000))
-shift = {}
+shift, shift_graphs = {}, {}
 for test, (items, images) in shift_tests.items():
     grids = backbone.grid_features(general["tagger"].encoder, images, DEVICE)
     shift[test, "cross-attention"] = training.score_items(general["reasoner"], grids, items,
                                                           DEVICE)
-    shift[test, "neuro-symbolic"] = general_ns.score(images, items)
+    shift_graphs[test] = general_ns.see(images)  # parsed once: answers here, parse score below
+    shift[test, "neuro-symbolic"] = training.accuracy_by_family(
+        [symbolic.run_program(i.program, g)[0] for i, g in zip(items, shift_graphs[test])],
+        [i.answer for i in items], [i.family for i in items])
     prior = reasoning.majority_rates(items, reference=prior_items)
     shift[test, "answer prior"] = prior["families"] | {"all": prior["per_family"]}
 cogent = pd.DataFrame({(who, test[0]): shift[test, who]
@@ -328,8 +334,8 @@ checkpoint("neuro-symbolic-loses-more-on-cogent",
 
 # %%
 parse = {}
-for test, (items, images) in shift_tests.items():
-    parse[test] = perception.tag_accuracy(general_ns.see(images), [i.scene for i in items],
+for test, (items, _) in shift_tests.items():
+    parse[test] = perception.tag_accuracy(shift_graphs[test], [i.scene for i in items],
                                           general["tagger"].encoder.grid_size)
 pd.DataFrame(parse).T[["found", "color", "shape", "size", "all"]].rename(
     columns={"color": "colour"}).round(3)
