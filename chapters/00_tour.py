@@ -257,9 +257,10 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # * 09, optimisation — §4.3 优化方法: to come.
 # * `10_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
 #   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
-# * `11_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates —
-#   the 实际项目 of the 文章摘要, §1.3 跨模态学习的挑战与机遇; `11_capstone_studio_app` is the
-#   studio alone, as a web page (`make studio`).
+# * `11_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates,
+#   and answers questions about a scene with chapter 08's reasoners — the 实际项目 of the
+#   文章摘要, §1.3 跨模态学习的挑战与机遇; `11_capstone_studio_app` is the studio alone, as a web
+#   page (`make studio`).
 #
 # **What the article leaves unwritten.** The article ends in 第4章：跨模态学习中的关键算法;
 # there is no 第5章. That chapter's introduction names three key algorithms —

@@ -14,11 +14,12 @@
 # **Article sections:** the abstract's practical project (实际项目:
 # 通过实际项目展示了跨模态学习的应用), and §1.3 跨模态学习的挑战与机遇 (challenges and
 # opportunities). The studio uses the models of §2 (视觉与语言特征), §3 (提示词驱动的生成,
-# 编码器–解码器) and §4.1 (特征对齐).
+# 编码器–解码器), §4.1 (特征对齐) and §4.2 (跨模态推理).
 #
 # **Prerequisites:** `04_prompt_generation` (the CVAE and the judge), `05_captioning` (the captioner
-# and the caption grammar), `06_cyclegan` (photo → sketch) and `07_retrieval` (the dual encoder);
-# the review of §1.3 also quotes `03_fusion` and `05_captioning_heldout`. **Study time:** about 45
+# and the caption grammar), `06_cyclegan` (photo → sketch), `07_retrieval` (the dual encoder) and
+# `08_reasoning_transformer` and `08_reasoning_generalisation` (the reasoners, CoGenT); the
+# review of §1.3 also quotes `03_fusion` and `05_captioning_heldout`. **Study time:** about 55
 # minutes of reading and exercises. On a two-core laptop the notebook runs in well under a minute
 # when the model registry already holds its models, and in a minute or more when it must train
 # them first (section 2 prints how long the models took in this run).
@@ -30,13 +31,19 @@
 # 4. **translates** photos into sketches with chapter 06's CycleGAN;
 # 5. **checks itself**: each caption is read back into a scene and compared with the prompt.
 #
+# And a question about a scene of several objects ("How many red shapes are left of the
+# circle?") goes to chapter 08's reasoners: two of them answer, and the studio states an answer
+# only when they agree.
+#
 # Then we measure it: is the round-trip verdict a usable metric, when does finding beat drawing,
-# and which of §1.3's challenges did this course run into?
+# when can two reasoners' agreement be trusted, and which of §1.3's challenges did this course
+# run into?
 #
 # **Key terms.** round-trip evaluation (往返评估) · retrieval (检索) · generation (生成) ·
 # image captioning (图像描述) · image-to-image translation (图像翻译) ·
 # model registry (模型注册表) · compositional generalisation (组合泛化) ·
-# paraphrase (同义改写) · mode collapse (模式崩溃).
+# paraphrase (同义改写) · mode collapse (模式崩溃) · visual question answering (视觉问答) ·
+# shared blind spot (共同盲点).
 
 # %%
 # %matplotlib inline
@@ -308,7 +315,113 @@ print(f"sketches of seen prompts whose caption names the prompt's colour and sha
       f"{statuses['translator']})")
 
 # %% [markdown]
-# ## 9 · The studio app
+# ## 9 · Asking about a scene: a question-answering role
+#
+# "How many red shapes are left of the circle?" The studio's prompt roles cannot answer that:
+# they draw and find one shape at a time. A question about a scene of several objects needs a
+# model that reasons over it (跨模态推理, §4.2), and chapter 08 built four. The studio's
+# question-answering role (视觉问答, visual question answering) loads chapter 08's shipped
+# long run `ch08-reasoning` (seed 0) from `models/`, in every profile: its scene tagger and its
+# cross-attention transformer, and beside them the neuro-symbolic reasoner, which runs the
+# question's program on the scene graph the tagger parses. The glue, `cmlib.studio.questions`,
+# maps the few words a reader uses that the course's questions say otherwise ("shapes" and
+# "things" become "objects", "color" becomes "colour") and asks both reasoners.
+
+# %%
+from cmlib.studio.questions import EXAMPLE_QUESTION, QuestionAnswerer, agreement
+
+qa, statuses["reasoner"] = QuestionAnswerer.load(DEVICE)
+print(statuses["reasoner"])
+scene_items, scene_images = qa.scenes(50, SEED)
+first = qa.answerable(scene_items, EXAMPLE_QUESTION)[0]  # a scene with exactly one circle
+reply = qa.ask(scene_images[first], EXAMPLE_QUESTION)
+print(f"scene {first}: {EXAMPLE_QUESTION!r} is read as {reply.question!r} ({reply.family})")
+print(f"transformer: {reply.transformer};  neuro-symbolic: {reply.neuro_symbolic};  "
+      f"true answer: {qa.true_answer(scene_items[first], EXAMPLE_QUESTION)}")
+print("the program's steps:", *reply.steps, sep="\n  ")
+
+# %% [markdown]
+# Two reasoners of different kinds answer every question: one learned end to end, one runs an
+# exact program on what perception saw. Their agreement is this role's round trip. The studio
+# states an answer only when the two agree, and shows both when they do not. Is agreement a
+# usable check? `agreement` scores it over many questions: each reasoner's accuracy, how often
+# they agree, how often the shared answer is right, and the share of the transformer's wrong
+# answers on which they disagree (mistakes the studio would not state). Three tests: chapter
+# 08's i.i.d. questions (3–6 objects); scenes of 7–8 objects, more than any training scene had;
+# and CoGenT's condition B, asked of chapter 08 part 4's long run
+# (`ch08-reasoning-generalisation`), whose tagger and transformer saw only condition A's
+# colour–shape pairs (and no `count_relate` question, so none is asked here).
+#
+# **Question 11.4 — predict, then run.** On CoGenT's condition B, both reasoners stand on a
+# tagger trained on condition A. How often is an answer the two agree on right: (a) as often as
+# on the i.i.d. test, 0.99 or more; (b) clearly less often, 0.85 or less; (c) in between? Set
+# `prediction` before you run the next cells.
+
+# %%
+from cmlib.exercises import check
+
+### BEGIN SOLUTION
+prediction = "b"
+### END SOLUTION
+check("11.4", prediction)
+
+# %%
+from cmlib.longrun.reasoning import data_options
+
+NUM_QUESTIONS = runtime.pick(cpu=1000, gpu=2000)
+general, statuses["reasoner, condition A"] = QuestionAnswerer.load(
+    DEVICE, "ch08-reasoning-generalisation")
+beyond = tuple(qa.config["beyond_objects"])
+trust_tests = {
+    "3–6 objects": (qa, {}),
+    f"{beyond[0]}–{beyond[1]} objects": (qa, {"num_objects": beyond}),
+    "CoGenT B (trained on A)": (general, {**data_options(general.config), "condition": "B"}),
+}
+trust = {}
+for name, (answerer, options) in trust_tests.items():
+    items, images = answerer.scenes(NUM_QUESTIONS, SEED, **options)
+    said = answerer.answer(images, [i.question for i in items])
+    trust[name] = agreement(*said, [i.answer for i in items])
+display(pd.DataFrame(trust).T.round(3))
+
+# %% [markdown]
+# Read the table row by row. On the questions chapter 08 trained for, the transformer is wrong
+# on about one in twenty and the program on almost none. The studio states an answer for the
+# share printed under `agree`, and `right when they agree` is how many of those are right.
+# With more objects than any training scene, the transformer loses several points more
+# (chapter 08 part 4: it never learned to say "seven"), but the program counts on, so the two
+# disagree exactly there and the studio withholds the transformer's mistakes. Two checkpoints
+# hold the studio to that:
+
+# %%
+more = trust[f"{beyond[0]}–{beyond[1]} objects"]
+checkpoint("qa-right-when-they-agree-more-objects", more["right when they agree"], ">=", 0.99,
+           baseline=more["transformer"])
+checkpoint("qa-errors-flagged-more-objects", more["errors flagged"], ">=", 0.90);
+
+# %% [markdown]
+# The last row is the negative result, the answer to 11.4 (b, by the checkpoint below), and the
+# lesson of this section. On CoGenT's condition
+# B both reasoners stand on one tagger, and chapter 08 part 4 showed that tagger reads shape
+# from colour. The two then make **the same mistake together**: a good part of the answers
+# they agree on is wrong, and disagreement flags only part of the transformer's mistakes
+# (printed below), because the program, reading the same misread scene, gives the same wrong
+# answer. When the two disagree, the program is seldom the one that is right (the table's last
+# column). Agreement is evidence only where the two
+# checkers fail independently; these two share their perception, so they share its blind
+# spot. It is section 6's lesson again, for questions: the round trip could vouch only for what
+# its captioner had learned.
+
+# %%
+shifted = trust["CoGenT B (trained on A)"]
+print(f"CoGenT B: they agree on {shifted['agree']:.2f} of the questions, and "
+      f"{1 - shifted['right when they agree']:.2f} of those shared answers are wrong; "
+      f"disagreement flags {shifted['errors flagged']:.2f} of the transformer's mistakes")
+checkpoint("qa-cogent-right-when-they-agree", shifted["right when they agree"], "<=", 0.85,
+           baseline=trust["3–6 objects"]["right when they agree"]);
+
+# %% [markdown]
+# ## 10 · The studio app
 #
 # Type a prompt and press **Ask the studio**. Without a running kernel you see the static
 # answer only. `make studio` serves the same app as a standalone web page with Voilà
@@ -320,7 +433,17 @@ from cmlib.widgets.studio import studio_app
 _ = studio_app(studio, prompt="a large purple square at the top")
 
 # %% [markdown]
-# ## 10 · Exercises
+# And the question box of section 9: pick a scene (0–49), type a question and press **Ask about
+# the scene**. The picture shows the scene as the tagger parsed it and where the transformer's
+# question looked; below it, both answers and the program's steps. The app page has it too.
+
+# %%
+from cmlib.widgets.studio import question_app
+
+_ = question_app(qa, scene_images, index=first)
+
+# %% [markdown]
+# ## 11 · Exercises
 #
 # **Exercise 11.1 — how much of a prompt a caption says.** The verdict is all or nothing. Write a
 # score: the share of the attributes the prompt states (colour and shape always; size and
@@ -426,7 +549,7 @@ def route(prompt):
 check("11.3", route)
 
 # %% [markdown]
-# ## 11 · The challenges of §1.3, with this course's evidence
+# ## 12 · The challenges of §1.3, with this course's evidence
 #
 # The article names four challenges. Each row below is a measurement from this course's own
 # runs: `make seeds` ran every chapter for five seeds and with one thread and recorded every
@@ -486,7 +609,7 @@ sizes = pd.DataFrame({p: {r: str(models.SIZES[p][r]) for r in models.SIZES[p]} f
 display(sizes)
 
 # %% [markdown]
-# ## 12 · Future directions
+# ## 13 · Future directions
 #
 # Grounded in what this course could not do:
 #
@@ -515,8 +638,11 @@ print(f"real variety {real:.3f}")
 
 # %% [markdown]
 # * **Richer scenes.** The studio draws one shape; chapter 05's captioner already describes two
-#   with their relation. A generator for two objects with relations, and a judge for them, is
-#   the next step.
+#   with their relation, and section 9 answers questions about six. A generator for several
+#   objects with relations, and a judge for them, is the next step.
+# * **Independent checks.** Section 9's two reasoners share one tagger, and with it its
+#   shortcut. A second perception, trained apart (other data, another architecture), would make
+#   their agreement evidence on CoGenT too.
 #
 # ## Summary
 #
@@ -526,6 +652,9 @@ print(f"real variety {real:.3f}")
 #   independent judge on seen content, and fails where its captioner has never been.
 # * Retrieval is faithful when its gallery holds the answer, though photos the finder confuses
 #   with it can take the top place (section 7); generation reaches beyond the gallery.
+# * Two reasoners that agree are a check only where they fail independently: chapter 08's
+#   transformer and program catch each other's counting mistakes, but on CoGenT, standing on one
+#   misled tagger, they agree on wrong answers (section 9).
 # * Each of §1.3's challenges left a measurable trace in this course's runs.
 
 # %%

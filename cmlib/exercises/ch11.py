@@ -1,4 +1,5 @@
-"""Chapter 11 exercises: score a round trip, rank found and drawn images, route a prompt."""
+"""Chapter 11 exercises: score a round trip, rank found and drawn images, route a prompt, and a
+prediction about when two reasoners' agreement can be trusted (11.4)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 
 from ..data.shapes import COLORS, POSITIONS, SHAPES, SIZES
 from ..data.shapes.parse import Parsed
-from . import Exercise, register
+from . import Exercise, register, register_prediction
 
 
 # ---------------------------------------------------------------- 11.1 scene agreement
@@ -214,4 +215,18 @@ register(
         ),
         trials=30,
     )
+)
+
+
+# ---------------------------------------------------------------- 11.4 a shared blind spot
+register_prediction(
+    "11.4",
+    "on CoGenT's condition B, with one tagger trained on condition A under both reasoners, how "
+    "often is an answer the two agree on right?",
+    {
+        "a": "as often as on the i.i.d. test: 0.99 or more",
+        "b": "clearly less often: 0.85 or less",
+        "c": "in between: above 0.85, below 0.99",
+    },
+    "b",
 )

@@ -3,6 +3,8 @@ and checks itself.
 
 * :mod:`.understand` — a prompt becomes a scene, or a message naming what the studio knows;
 * :mod:`.verdict` — the round trip: does a caption say what the prompt asked?
+* :mod:`.questions` — the question-answering role: chapter 08's reasoners answer a question about
+  a scene, and their agreement checks the answer.
 """
 
 from .understand import PromptNotUnderstood, Request, known_words, understand, what_it_understands

@@ -1,5 +1,6 @@
 """The studio app: a prompt box and a button; the found, drawn and translated images, each with
-its caption and round-trip verdict.
+its caption and round-trip verdict. And its question box (:func:`question_app`): a question about
+one of chapter 08's scenes, answered by two reasoners that check each other.
 
 As every course widget, it first shows a static figure (for readers without a kernel), then the
 live controls. The pictures go into an ``ipywidgets.Image``, and the captions and verdicts into
@@ -15,9 +16,12 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..studio.pipeline import Answer, Studio
+from ..studio.questions import EXAMPLE_QUESTION, QuestionAnswerer, QuestionNotUnderstood, Reply
 from ..studio.understand import EXAMPLE, PromptNotUnderstood
+from ..validate import check_int, check_tensor, check_type
 from ..viz import show
 from .base import error_message, figure_png, message_figure, static_alt
+from .reasoning import draw_question
 
 #: Row titles of the answer figure, by kind of image.
 ROW_TITLES = {
@@ -166,6 +170,129 @@ def _figure_or_message(studio: Studio, prompt: str, k: int, n: int, seed: int):
         f"{agreeing} of {len(answer.shown)} captions say what you asked (✓ agrees, ✗ does not)."
     )
     return answer_figure(answer), summary, answer
+
+
+def reply_summary(reply: Reply) -> str:
+    """One line: the shared answer, or both answers when the reasoners disagree."""
+    if reply.agree:
+        return f"Both reasoners answer “{reply.answer}” (✓ they agree)."
+    return (
+        f"✗ The reasoners disagree: the transformer says “{reply.transformer}”, the program on "
+        f"the parsed scene says “{reply.neuro_symbolic}”. The studio is not sure."
+    )
+
+
+def reply_html(reply: Reply) -> str:
+    """Both answers and the program's steps as HTML lists (for a browser or a screen reader)."""
+    answers = (
+        ("transformer (ch. 08, cross-attention)", reply.transformer),
+        ("neuro-symbolic (ch. 08, program on the parsed scene)", reply.neuro_symbolic),
+    )
+    items = "".join(
+        f"<li class='studio-qa-answer'><b>{html.escape(who)}</b>: {html.escape(said)}</li>"
+        for who, said in answers
+    )
+    steps = "".join(f"<li>{html.escape(step)}</li>" for step in reply.steps)
+    stopped = f"<p>stopped: {html.escape(reply.stopped)}</p>" if reply.stopped else ""
+    return (
+        f"<p>read as: {html.escape(reply.question)} ({reply.family})</p>"
+        f"<ul class='studio-qa-answers'>{items}</ul>"
+        f"<p>the program's steps:</p><ol class='studio-qa-steps'>{steps}</ol>{stopped}"
+    )
+
+
+def _reply_or_message(qa: QuestionAnswerer, images, index: int, question: str):
+    """``(figure, one-line summary, reply)``, or a message figure and ``reply=None``."""
+    try:
+        check_int("scene", index, minimum=0, maximum=len(images) - 1)
+        reply = qa.ask(images[index], question)
+        fig = draw_question(
+            images,
+            index,
+            reply.question,
+            {"transformer": qa.transformer},
+            qa.neuro_symbolic,
+            qa.device,
+        )
+    except QuestionNotUnderstood as err:
+        text = f"The studio cannot read this question. {err}"
+        return message_figure("the studio", text), text, None
+    except Exception as err:  # a widget shows a message, never a traceback
+        return message_figure("the studio", error_message(err)), error_message(err), None
+    return fig, reply_summary(reply), reply
+
+
+def question_app(
+    qa: QuestionAnswerer,
+    images,
+    question: str = EXAMPLE_QUESTION,
+    index: int = 0,
+    static: bool = True,
+):
+    """Show the question box: a static answer for ``question`` about scene ``index``, then a
+    scene number, a question box and a button.
+
+    Args:
+        qa: a loaded :class:`~cmlib.studio.questions.QuestionAnswerer`.
+        images: ``(N, 3, S, S)`` scenes of chapter 08 (:meth:`QuestionAnswerer.scenes`).
+        question: the first question; ``index``: the first scene.
+        static: first show the answer as a plain figure.
+
+    Returns:
+        The displayed ``VBox``, or ``None`` without ipywidgets.
+    """
+    check_type("qa", qa, QuestionAnswerer)
+    check_tensor("images", images, ("N", 3, "S", "S"), floating=True, nonempty=True)
+    if static:
+        fig = _reply_or_message(qa, images, index, question)[0]
+        show(fig, static_alt(fig, {"scene": index, "question": question}))
+    try:
+        import ipywidgets
+        from IPython.display import display
+    except ImportError:
+        print("ipywidgets is not installed: showing the static figure only.")
+        return None
+    scene = ipywidgets.BoundedIntText(
+        value=index,
+        min=0,
+        max=len(images) - 1,
+        description="Scene",
+        layout=ipywidgets.Layout(width="10em"),
+    )
+    box = ipywidgets.Text(
+        value=question,
+        placeholder=EXAMPLE_QUESTION,
+        description="Question",
+        layout=ipywidgets.Layout(width="30em"),
+    )
+    button = ipywidgets.Button(description="Ask about the scene", button_style="primary")
+    message, picture, answers = ipywidgets.HTML(), ipywidgets.Image(format="png"), ipywidgets.HTML()
+    for widget, name in (
+        (scene, "studio-scene"),
+        (box, "studio-question"),
+        (button, "studio-ask-question"),
+        (message, "studio-qa-message"),
+        (picture, "studio-qa-picture"),
+        (answers, "studio-qa-reply"),
+    ):
+        widget.add_class(name)  # stable hooks for the browser test and for styling
+
+    def ask(_=None) -> None:
+        fig, text, reply = _reply_or_message(qa, images, scene.value, box.value)
+        if reply is None:  # a message instead of answers; the old ones go
+            plt.close(fig)
+            message.value = f"<p class='studio-qa-error'>{html.escape(text)}</p>"
+            picture.value, answers.value = b"", ""
+            return
+        picture.value = figure_png(fig)
+        message.value = f"<p class='studio-qa-ok'>{html.escape(text)}</p>"
+        answers.value = reply_html(reply)
+
+    button.on_click(ask)
+    ask()
+    app = ipywidgets.VBox([ipywidgets.HBox([scene, box, button]), message, picture, answers])
+    display(app)
+    return app
 
 
 #: The studio's data flow: each box's label and centre, and the arrows between boxes.

@@ -66,3 +66,35 @@ def test_the_studio_answers_with_pictures_captions_and_verdicts(page, voila):
         assert page.locator(".studio-verdicts li").count() == 0
     app.screenshot(path=str(SCREENSHOTS / "studio-03-message.png"))
     assert "Traceback" not in page.inner_text("body") and not page.errors
+
+
+def test_the_studio_answers_a_question_about_a_scene(page, voila):
+    """The question box below the prompt box: both reasoners' answers and the program's steps,
+    then a message for a word the questions do not use."""
+    page.goto(voila.url, wait_until="domcontentloaded", timeout=FIRST_LOAD_MS)
+    question = page.locator(".studio-question input")
+    question.wait_for(timeout=FIRST_LOAD_MS)
+    picture = page.locator(".studio-qa-picture").first
+    before = picture.get_attribute("src")
+    question.fill("What colour is the triangle?")
+    page.locator(".studio-scene input").fill("3")
+    page.locator("button.studio-ask-question").click()
+    page.wait_for_function(
+        "([el, old]) => el.getAttribute('src') !== old",
+        arg=[picture.element_handle(), before],
+        timeout=ANSWER_MS,
+    )
+    answers = page.locator(".studio-qa-reply li.studio-qa-answer")
+    assert answers.count() == 2, answers.all_inner_texts()
+    assert "read as: What colour is the triangle?" in page.inner_text(".studio-qa-reply")
+    assert "reasoners" in page.locator(".studio-qa-message").inner_text()
+    app = page.locator(".widget-vbox").filter(has=page.locator(".studio-question")).first
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    app.screenshot(path=str(SCREENSHOTS / "studio-04-question.png"))
+
+    question.fill("Are there any unicorns?")
+    page.locator("button.studio-ask-question").click()
+    page.locator(".studio-qa-error").wait_for(timeout=ANSWER_MS)
+    assert "unicorns" in page.locator(".studio-qa-error").inner_text()
+    assert page.locator(".studio-qa-reply li").count() == 0
+    assert "Traceback" not in page.inner_text("body") and not page.errors
