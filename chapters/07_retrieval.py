@@ -259,7 +259,7 @@ checkpoint("test-i2t-R@1", metrics["i2t"]["R@1"], ">=", 0.95);
 # top" among held-out images? Chance is the R@1 of a random ranking (a few percent, since about 1 in
 # 30 held-out images shares a caption's attributes).
 #
-# **Question 7.7 — predict, then run.** On these unseen combinations, text-to-image R@1 will be
+# **Question 7.3 — predict, then run.** On these unseen combinations, text-to-image R@1 will be
 # (a) near chance, below 0.1, (b) between 0.1 and 0.8, or (c) above 0.8? Set `prediction` to
 # `"a"`, `"b"` or `"c"` before you run the cells after it.
 
@@ -267,7 +267,7 @@ checkpoint("test-i2t-R@1", metrics["i2t"]["R@1"], ">=", 0.95);
 ### BEGIN SOLUTION
 prediction = "c"
 ### END SOLUTION
-check("7.7", prediction)
+check("7.3", prediction)
 
 # %%
 held = shapes_metrics(model, heldout)
@@ -286,7 +286,7 @@ checkpoint("heldout-t2i-R@1", held["t2i"]["R@1"], ">=", 10 * chance_held, chance
 checkpoint("heldout-i2t-R@1", held["i2t"]["R@1"], ">=", 10 * chance_held, chance=chance_held);
 
 # %% [markdown]
-# The answer to question 7.7 is (c): over the course's runs with seeds 0–4, held-out
+# The answer to question 7.3 is (c): over the course's runs with seeds 0–4, held-out
 # text-to-image R@1 was 0.896 to 1.000 (`chapters/notes/checkpoints.md`). Colour and shape are
 # separate words and separate visual features, and in this run the model composes them almost
 # without a miss: held-out R@1 1.000 and 0.999 (image→text), 29.2× chance. Each scene here holds
@@ -404,7 +404,7 @@ table = zeroshot.rank_table(template_names, template_ranks, ks=(1, 10))
 pd.DataFrame(table).round(3)
 
 # %% [markdown]
-# **Exercise 7.3 — template ensembling.** `per_template` holds the text embeddings of C classes
+# **Exercise 7.4 — template ensembling.** `per_template` holds the text embeddings of C classes
 # under T templates, shape (T, C, D). Return the (C, D) ensemble.
 
 # %%
@@ -414,7 +414,7 @@ def template_ensemble(per_template):
     ### END SOLUTION
 
 
-check("7.3", template_ensemble)
+check("7.4", template_ensemble)
 
 # %% [markdown]
 # Is the ensemble better than the best single template? Reading "the best template" off the

@@ -186,7 +186,7 @@ print(f"caption vs its swap, text tower: mean cosine {caption_swap_cosine(pooled
 # * **Keep the layout.** `pool="flatten"` projects the whole 4 × 4 grid instead of its average, so
 #   the embedding can say which object sits where.
 #
-# **Exercise 7.4 — the contrastive loss with hard negatives.** `image_features`,
+# **Exercise 7.7 — the contrastive loss with hard negatives.** `image_features`,
 # `text_features` and `negative_features` are (N, D) unit vectors; row i of `negative_features` is
 # a caption image i must reject. Image i picks its caption among the N captions *and* the N
 # negatives (2N logits, target i); each caption still picks its image among the N images. Average
@@ -206,17 +206,17 @@ def hard_negative_loss(image_features, text_features, negative_features, logit_s
     ### END SOLUTION
 
 
-check("7.4", hard_negative_loss)
+check("7.7", hard_negative_loss)
 
 # %% [markdown]
 # Now both changes at once. The layout model trains with your `hard_negative_loss` where exercise
-# 7.4 passed, else with cmlib's `hard_negative_clip_loss`, so that the chapter runs to the end
+# 7.7 passed, else with cmlib's `hard_negative_clip_loss`, so that the chapter runs to the end
 # either way:
 
 # %%
 from functools import partial
 
-loss_fn = use_if_passed("7.4", hard_negative_loss, relation_retrieval.hard_negative_clip_loss,
+loss_fn = use_if_passed("7.7", hard_negative_loss, relation_retrieval.hard_negative_clip_loss,
                         "the layout model trains with", device=DEVICE)
 layout_step = partial(relation_retrieval.hard_negative_step, loss_fn=loss_fn)
 layout = train_model("flatten", layout_step, "layout, hard negatives")

@@ -157,7 +157,7 @@ def hard_negative_step(
 ) -> torch.Tensor:
     """A ``step_fn`` for :func:`cmlib.train.fit` on :class:`CaptionsWithSwaps` batches.
 
-    ``loss_fn`` takes :func:`hard_negative_clip_loss`'s arguments; a reader's own (exercise 7.4)
+    ``loss_fn`` takes :func:`hard_negative_clip_loss`'s arguments; a reader's own (exercise 7.7)
     goes in with ``functools.partial(hard_negative_step, loss_fn=...)``.
     """
     images, ids, lengths, swapped_ids, swapped_lengths = batch

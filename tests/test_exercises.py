@@ -66,7 +66,7 @@ def test_the_build_exercises_check_gradients():
         "4.4",
         "6.10",
         "7.1",
-        "7.4",
+        "7.7",
         "10.1",
     }
 

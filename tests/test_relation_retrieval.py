@@ -99,9 +99,9 @@ def test_the_readers_loss_trains_the_layout_model_as_cmlibs_does():
     from cmlib.exercises import check
 
     solution = chapter_solution(
-        "07_retrieval_relations", "def hard_negative_loss(", "7.4", "hard_negative_loss"
+        "07_retrieval_relations", "def hard_negative_loss(", "7.7", "hard_negative_loss"
     )
-    assert check("7.4", solution, quiet=True, raise_on_failure=False)
+    assert check("7.7", solution, quiet=True, raise_on_failure=False)
     split = rr.load_relation_split("train", 32, image_size=16, seed=0)
     runs = []
     for step in (rr.hard_negative_step, partial(rr.hard_negative_step, loss_fn=solution)):

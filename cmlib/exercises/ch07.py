@@ -112,7 +112,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 7.3 template ensemble
+# ---------------------------------------------------------------- 7.4 template ensemble
 def template_ensemble(per_template: torch.Tensor) -> torch.Tensor:
     """``(T, C, D)`` text embeddings of C classes under T templates → ``(C, D)`` unit vectors."""
     return ensemble_embeddings(per_template)
@@ -127,7 +127,7 @@ def _per_template(rng: np.random.Generator) -> tuple[torch.Tensor]:
 
 register(
     Exercise(
-        id="7.3",
+        id="7.4",
         title="a template ensemble",
         hint="normalise every embedding (dim=-1), average over the templates (dim=0), "
         "then normalise the average again",
@@ -143,7 +143,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 7.4 hard negatives
+# ---------------------------------------------------------------- 7.7 hard negatives
 def hard_negative_loss(
     image_features: torch.Tensor,
     text_features: torch.Tensor,
@@ -190,7 +190,7 @@ def _negatives_detached(image, text, negative, scale):  # the text tower never l
 
 register(
     Exercise(
-        id="7.4",
+        id="7.7",
         title="the contrastive loss with hard negatives",
         hint="stack the N captions and the N negatives into 2N texts; image i's logits are "
         "logit_scale * image @ texts.T and its target is still i (arange(N) on the features' "
@@ -233,7 +233,7 @@ register_prediction(
     "a",
 )
 register_prediction(
-    "7.7",
+    "7.3",
     "text-to-image R@1 on colour-shape pairs never seen in training",
     {
         "a": "near chance: below 0.1",
