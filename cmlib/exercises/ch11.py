@@ -1,5 +1,5 @@
-"""Chapter 11 exercises: score a round trip, rank found and drawn images, route a prompt, and a
-prediction about when two reasoners' agreement can be trusted (11.4)."""
+"""Chapter 11 exercises: a prediction about when two reasoners' agreement can be trusted (11.1);
+score a round trip (11.2), rank found and drawn images (11.3), route a prompt (11.4)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..data.shapes.parse import Parsed
 from . import Exercise, register, register_prediction
 
 
-# ---------------------------------------------------------------- 11.1 scene agreement
+# ---------------------------------------------------------------- 11.2 scene agreement
 def scene_agreement(asked: Parsed, said: Parsed | None) -> float:
     """The share of what ``asked`` states (colour, shape; size and position only when stated)
     that the one-object scene ``said`` agrees with; 0.0 when ``said`` is None."""
@@ -76,7 +76,7 @@ def _colour_shape_only(asked, said):
 
 register(
     Exercise(
-        id="11.1",
+        id="11.2",
         title="how much of a prompt a caption's scene agrees with",
         hint="compare colour and shape always, size and position only where the prompt says "
         "them (not None); divide the agreements by the number of checks; None → 0.0",
@@ -92,7 +92,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 11.2 one ranking
+# ---------------------------------------------------------------- 11.3 one ranking
 def combined_ranking(
     found_scores: torch.Tensor,
     drawn_scores: torch.Tensor,
@@ -142,7 +142,7 @@ def _standardised_together(found, drawn, fa, da):  # one mean and std over both 
 
 register(
     Exercise(
-        id="11.2",
+        id="11.3",
         title="one ranking of found and drawn images",
         hint="standardise each source's scores on its own ((s - mean) / std), then sort by "
         "(verdict disagrees, -standardised score): agreeing images first, best first",
@@ -154,7 +154,7 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 11.3 routing
+# ---------------------------------------------------------------- 11.4 routing
 def route(prompt: str) -> str:
     """Which step a prompt asks for: ``"translate"`` if it mentions a sketch (anywhere),
     else ``"find"`` if it starts with "find" or "show", else ``"draw"``; case does not
@@ -201,7 +201,7 @@ def _verb_first(prompt):  # the verb wins over the sketch
 
 register(
     Exercise(
-        id="11.3",
+        id="11.4",
         title="route a prompt to the step that serves it",
         hint="lower-case and split the prompt; a 'sketch' anywhere → 'translate'; else a first "
         "word 'find' or 'show' → 'find'; else 'draw'",
@@ -218,9 +218,9 @@ register(
 )
 
 
-# ---------------------------------------------------------------- 11.4 a shared blind spot
+# ---------------------------------------------------------------- 11.1 a shared blind spot
 register_prediction(
-    "11.4",
+    "11.1",
     "on CoGenT's condition B, with one tagger trained on condition A under both reasoners, how "
     "often is an answer the two agree on right?",
     {
