@@ -126,35 +126,70 @@ def studio_app(
         description="Prompt",
         layout=ipywidgets.Layout(width="28em"),
     )
+    box.add_class("studio-prompt")  # stable hooks for the browser test and for styling
     button = ipywidgets.Button(description="Ask the studio", button_style="primary")
-    message = ipywidgets.HTML()
-    picture = ipywidgets.Image(format="png")
-    verdicts = ipywidgets.HTML()
-    for widget, name in (
-        (box, "studio-prompt"),
-        (button, "studio-ask"),
-        (message, "studio-message"),
-        (picture, "studio-picture"),
-        (verdicts, "studio-verdicts"),
+
+    def produce():
+        fig, text, answer = _figure_or_message(studio, box.value, k, n, seed)
+        return fig, text, None if answer is None else answer_html(answer)
+
+    app = _panel([box], button, produce, PROMPT_CLASSES)
+    display(app)
+    return app
+
+
+#: The CSS classes of the prompt box's parts, and of the question box's (:func:`_panel`).
+PROMPT_CLASSES = {
+    "ask": "studio-ask",
+    "message": "studio-message",
+    "picture": "studio-picture",
+    "details": "studio-verdicts",
+    "ok": "studio-ok",
+    "error": "studio-error",
+}
+QUESTION_CLASSES = {
+    "ask": "studio-ask-question",
+    "message": "studio-qa-message",
+    "picture": "studio-qa-picture",
+    "details": "studio-qa-reply",
+    "ok": "studio-qa-ok",
+    "error": "studio-qa-error",
+}
+
+
+def _panel(controls: list, button, produce, classes: dict[str, str]):
+    """The mechanism both boxes share: on each click (and once at the start), ``produce()`` gives
+    ``(figure, one-line text, details HTML)``; the picture, the line and the details are redrawn.
+    Details of ``None`` mean the text is a message: it replaces the old picture and details.
+
+    Returns:
+        ``VBox([HBox([*controls, button]), message, picture, details])``.
+    """
+    import ipywidgets
+
+    message, picture, details = ipywidgets.HTML(), ipywidgets.Image(format="png"), ipywidgets.HTML()
+    for widget, part in (
+        (button, "ask"),
+        (message, "message"),
+        (picture, "picture"),
+        (details, "details"),
     ):
-        widget.add_class(name)  # stable hooks for the browser test and for styling
+        widget.add_class(classes[part])  # stable hooks for the browser test and for styling
 
     def ask(_=None) -> None:
-        fig, text, answer = _figure_or_message(studio, box.value, k, n, seed)
-        if answer is None:  # a message instead of pictures; the old pictures go
+        fig, text, shown = produce()
+        if shown is None:  # a message instead of pictures; the old pictures go
             plt.close(fig)
-            message.value = f"<p class='studio-error'>{html.escape(text)}</p>"
-            picture.value, verdicts.value = b"", ""
+            message.value = f"<p class='{classes['error']}'>{html.escape(text)}</p>"
+            picture.value, details.value = b"", ""
             return
         picture.value = figure_png(fig)
-        message.value = f"<p class='studio-ok'>{html.escape(text)}</p>"
-        verdicts.value = answer_html(answer)
+        message.value = f"<p class='{classes['ok']}'>{html.escape(text)}</p>"
+        details.value = shown
 
     button.on_click(ask)
     ask()
-    app = ipywidgets.VBox([ipywidgets.HBox([box, button]), message, picture, verdicts])
-    display(app)
-    return app
+    return ipywidgets.VBox([ipywidgets.HBox([*controls, button]), message, picture, details])
 
 
 def _figure_or_message(studio: Studio, prompt: str, k: int, n: int, seed: int):
@@ -265,32 +300,15 @@ def question_app(
         description="Question",
         layout=ipywidgets.Layout(width="30em"),
     )
+    scene.add_class("studio-scene")
+    box.add_class("studio-question")
     button = ipywidgets.Button(description="Ask about the scene", button_style="primary")
-    message, picture, answers = ipywidgets.HTML(), ipywidgets.Image(format="png"), ipywidgets.HTML()
-    for widget, name in (
-        (scene, "studio-scene"),
-        (box, "studio-question"),
-        (button, "studio-ask-question"),
-        (message, "studio-qa-message"),
-        (picture, "studio-qa-picture"),
-        (answers, "studio-qa-reply"),
-    ):
-        widget.add_class(name)  # stable hooks for the browser test and for styling
 
-    def ask(_=None) -> None:
+    def produce():
         fig, text, reply = _reply_or_message(qa, images, scene.value, box.value)
-        if reply is None:  # a message instead of answers; the old ones go
-            plt.close(fig)
-            message.value = f"<p class='studio-qa-error'>{html.escape(text)}</p>"
-            picture.value, answers.value = b"", ""
-            return
-        picture.value = figure_png(fig)
-        message.value = f"<p class='studio-qa-ok'>{html.escape(text)}</p>"
-        answers.value = reply_html(reply)
+        return fig, text, None if reply is None else reply_html(reply)
 
-    button.on_click(ask)
-    ask()
-    app = ipywidgets.VBox([ipywidgets.HBox([scene, box, button]), message, picture, answers])
+    app = _panel([scene, box], button, produce, QUESTION_CLASSES)
     display(app)
     return app
 
