@@ -76,7 +76,7 @@ NUM_DRAWN = runtime.pick(cpu=4, gpu=16)  # images drawn per evaluation prompt
 # what the captioner says it sees.
 
 # %%
-from cmlib.widgets.studio import data_flow_figure
+from cmlib.widgets.studio_flow import data_flow_figure
 
 fig = data_flow_figure()
 viz.show(fig, "Flow diagram of the studio: prompt, understand, then find (dual encoder) and draw "
@@ -332,6 +332,15 @@ print(f"sketches of seen prompts whose caption names the prompt's colour and sha
 # and runs the question's program on it. The glue, `cmlib.studio.questions`,
 # maps the few words a reader uses that the course's questions say otherwise ("shapes" and
 # "things" become "objects", "color" becomes "colour") and asks both reasoners.
+
+# %%
+from cmlib.widgets.studio_flow import question_flow_figure
+
+fig = question_flow_figure()
+viz.show(fig, "Flow diagram of the studio's questions: the scene goes to the scene tagger, whose "
+         "features feed the cross-attention transformer and whose parse feeds the program; the "
+         "question is read into words and a program for both; the two answers meet in an "
+         "agreement check that states the answer or shows both.")
 
 # %%
 from cmlib.studio.questions import EXAMPLE_QUESTION, QuestionAnswerer, agreement

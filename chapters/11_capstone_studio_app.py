@@ -44,7 +44,7 @@ print("models:", "; ".join(f"{role} {status}" for role, status in statuses.items
 # How a prompt flows through the course's models:
 
 # %%
-from cmlib.widgets.studio import data_flow_figure
+from cmlib.widgets.studio_flow import data_flow_figure
 
 fig = data_flow_figure()
 viz.show(fig, "Flow diagram of the studio: prompt, understand, then find (dual encoder) and draw "

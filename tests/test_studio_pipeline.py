@@ -226,12 +226,26 @@ def test_the_app_answers_a_prompt_and_shows_a_message_for_a_bad_one(studio, caps
 
 
 def test_the_data_flow_figure_names_every_step():
-    from cmlib.widgets.studio import data_flow_figure
+    from cmlib.widgets.studio_flow import data_flow_figure
 
     fig = data_flow_figure()
     text = " ".join(t.get_text() for t in fig.axes[0].texts)
     for step in ("find", "draw", "describe", "translate", "verdict"):
         assert step in text
+
+
+def test_the_question_flow_figure_shows_one_tagger_under_two_reasoners():
+    from cmlib.widgets.studio_flow import QUESTION_ARROWS, question_flow_figure
+
+    fig = question_flow_figure()
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for part in ("scene tagger", "transformer", "program", "agree"):
+        assert part in text
+    assert {end for start, end in QUESTION_ARROWS if start == "tagger"} == {
+        "transformer",
+        "program",
+    }
+    assert len(fig.axes[0].texts) == 7  # one box each; the arrows are annotations without text
 
 
 # ---------------------------------------------------------------- evidence
