@@ -228,11 +228,13 @@ def reply_html(reply: Reply) -> str:
         for who, said in answers
     )
     steps = "".join(f"<li>{html.escape(step)}</li>" for step in reply.steps)
-    stopped = f"<p>stopped: {html.escape(reply.stopped)}</p>" if reply.stopped else ""
+    if steps:
+        steps = f"<p>the program's steps:</p><ol class='studio-qa-steps'>{steps}</ol>"
+    if reply.stopped:  # the question presupposes what the parsed scene does not hold
+        steps += f"<p>the program stopped: {html.escape(reply.stopped)}</p>"
     return (
         f"<p>read as: {html.escape(reply.question)} ({reply.family})</p>"
-        f"<ul class='studio-qa-answers'>{items}</ul>"
-        f"<p>the program's steps:</p><ol class='studio-qa-steps'>{steps}</ol>{stopped}"
+        f"<ul class='studio-qa-answers'>{items}</ul>{steps}"
     )
 
 
@@ -302,7 +304,11 @@ def question_app(
     )
     scene.add_class("studio-scene")
     box.add_class("studio-question")
-    button = ipywidgets.Button(description="Ask about the scene", button_style="primary")
+    button = ipywidgets.Button(
+        description="Ask about the scene",
+        button_style="primary",
+        layout=ipywidgets.Layout(width="auto"),  # the default width cuts the label
+    )
 
     def produce():
         fig, text, reply = _reply_or_message(qa, images, scene.value, box.value)
