@@ -125,6 +125,23 @@ def test_skipgram_pairs_respect_window_and_sentences(small):
     assert len(c) == 0  # one-word sentences have no context
 
 
+def test_skipgram_pairs_in_text_order_are_the_same_pairs_by_their_centres_place(small):
+    shuffled = emb.skipgram_pairs(small, window=3, rng=np.random.default_rng(4), sample=0)
+    ordered = emb.skipgram_pairs(
+        small, window=3, rng=np.random.default_rng(4), sample=0, shuffle=False
+    )
+    as_set = lambda pairs: sorted(zip(*(a.tolist() for a in pairs)))  # noqa: E731
+    assert as_set(shuffled) == as_set(ordered)  # the same draws, another order
+    # with sample=0 every word is kept: the first pairs have the corpus's first word as centre
+    assert ordered[0][0] == small.ids[0]
+    assert not np.array_equal(shuffled[0], ordered[0])
+
+
+def test_train_skipgram_wants_a_bool_shuffle(small):
+    with pytest.raises(TypeError, match="shuffle"):
+        emb.train_skipgram(emb.SkipGram(small.vocab_size, 8), small, shuffle="no", progress=False)
+
+
 def test_train_skipgram_lowers_the_loss(small):
     for optimizer, lr in (("sgd", 0.025), ("adam", 0.01)):
         model = emb.SkipGram(small.vocab_size, 8)
