@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from ..backbone import GridTagger, grid_features
-from ..data.reasoning import ANSWERS, ReasoningDataset, encode_question
+from ..data.reasoning import ANSWERS, encode_question
+from ..longrun.reasoning import split
 from ..longrun.recipes import load_long_run
 from ..reasoning.parser import ParsedQuestion, parse_question
 from ..reasoning.symbolic import NO_ANSWER, NeuroSymbolicReasoner, run_program
@@ -154,16 +155,12 @@ class QuestionAnswerer:
 
     def scenes(self, n: int, seed: int, **options):
         """``n`` test items of chapter 08 and their images ``(n, 3, S, S)``. ``options`` go to
-        :class:`~cmlib.data.reasoning.ReasoningDataset`: ``num_objects=(7, 8)`` for more
-        objects than training had, ``condition="B"`` for CoGenT's other colour–shape pairs,
-        ``families=[...]`` for some question families (default: 3–6 objects, every pair and
-        family)."""
+        :func:`cmlib.longrun.reasoning.split`: ``num_objects=(7, 8)`` for more objects than
+        training had, ``condition="B"`` for CoGenT's other colour–shape pairs, ``families=[...]``
+        for some question families (default: 3–6 objects, every pair and family)."""
         check_int("n", n, minimum=1)
         check_int("seed", seed, minimum=0)
-        data = ReasoningDataset("test", n, seed=seed, image_size=self.image_size, **options)
-        items = data.items(range(n))
-        images = torch.from_numpy(data.images(items)).permute(0, 3, 1, 2)
-        return items, images
+        return split(self.config, "test", n, seed, **options)  # chapter 08's own test sets
 
     def answerable(self, items: Sequence, question: str) -> list[int]:
         """The indices of ``items`` (chapter 08 items, with ``.graph``) whose true scene fits
