@@ -86,15 +86,19 @@ viz.show(fig, "Flow diagram of the studio: prompt, understand, then find (dual e
 # %% [markdown]
 # ## 2 · The models, by name
 #
-# The studio asks the model registry (`cmlib.registry`) for each model by name. Three are the
+# The studio asks the model registry (`cmlib.registry`) for each model by name. Two are the
 # chapters' own: the drawer is chapter 04's CVAE (`ch04-cvae-<profile>-seed<seed>`, saved by
-# chapter 04 part 1), the judge chapter 04's reference judge (`ch04-judge-…`, the one chapters 04
-# and 05 score with) and the translator chapter 06's CycleGAN (saved by part 1). The others are
-# the studio's compact versions of chapters 05 and 07 (`ch11-<role>-…`). An entry is used only
-# if its config and the code that trained it are unchanged; a missing, stale or corrupt entry is
-# trained again, here, with its chapter's recipe (`cmlib.studio.models.SIZES`, and
-# `cmlib.judge.REFERENCE_SIZES` for the judge), so a fresh clone
-# runs this chapter on its own.
+# chapter 04 part 1) and the judge chapter 04's reference judge (`ch04-judge-…`, the one
+# chapters 04 and 05 score with). The translator is chapter 06's long-run CycleGAN, shipped
+# with the course (`models/ch06-cyclegan-seed0.safetensors`): trained for about twenty minutes,
+# it keeps colour and shape far more often than a notebook's few minutes of training can
+# (chapter 06 part 1, section 5, compares the two). The others are the studio's compact
+# versions of chapters 05 and 07 (`ch11-<role>-…`). A registry entry is used only if its config
+# and the code that trained it are unchanged; a missing, stale or corrupt entry is trained
+# again, here, with its chapter's recipe (`cmlib.studio.models.SIZES`, and
+# `cmlib.judge.REFERENCE_SIZES` for the judge), so a fresh clone runs this chapter on its own
+# (and if the shipped CycleGAN is missing, a compact one is trained in its place, and the status
+# says so).
 #
 # The studio's world is chapter 04's: one shape, 16×16 pixels. The captioner reads the images
 # upsampled to 32×32, photos and sketches alike.
@@ -117,8 +121,8 @@ display(pd.DataFrame({"status": statuses}))
 # %%
 rows = {}
 for role in models.ROLES:
-    if statuses[role].startswith("loaded chapter 06"):
-        continue  # chapter 06's entry, shown by chapter 06
+    if statuses[role].startswith("loaded the long run"):
+        continue  # shipped in models/, with its manifest (chapter 06 shows it)
     saved = registry.describe_model(models.registry_name(role, SEED))
     rows[saved.name] = {"code version": saved.code_version, "config": saved.config}
 display(pd.DataFrame(rows).T)

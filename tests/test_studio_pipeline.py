@@ -201,9 +201,24 @@ def test_a_chapter_saves_the_drawer_the_studio_then_loads(tiny_recipes):
         models.Drawer.from_parts(drawer.text, drawer.text)
 
 
-def test_the_translator_falls_back_to_its_own_compact_cyclegan(tiny_recipes):
+def test_the_translator_is_chapter_six_shipped_long_run(tiny_recipes):
+    from cmlib.longrun.recipes import get_recipe, load_long_run
+
+    shipped = get_recipe(models.TRANSLATOR_RECIPE).seeds
+    expected, _ = load_long_run(models.TRANSLATOR_RECIPE, shipped[0], torch.device("cpu"))
+    for seed in (shipped[0], 99):  # 99 has no long run of its own: the first shipped seed's
+        model, status = models.load_role("translator", seed, torch.device("cpu"), progress=False)
+        assert status == f"loaded the long run ch06-cyclegan-seed{shipped[0]} (models/)"
+        assert not model.training
+        for (name, a), b in zip(expected.state_dict().items(), model.state_dict().values()):
+            assert torch.equal(a, b), name
+
+
+def test_the_translator_falls_back_to_its_own_compact_cyclegan(tiny_recipes, monkeypatch, tmp_path):
+    monkeypatch.setenv("CMLIB_MODELS_DIR", str(tmp_path / "no-models"))  # models/ lost
     model, status = models.load_role("translator", 0, torch.device("cpu"), progress=False)
-    assert "ch06-cyclegan-cpu-seed0 is not saved" in status and "trained: missing" in status
+    assert "the long run is not usable" in status and "make models" in status
+    assert "trained: missing" in status
     assert isinstance(model, CycleGAN) and not model.training
 
 

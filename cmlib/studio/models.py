@@ -16,8 +16,9 @@ library functions (no model code is repeated here):
   photos and sketches alike;
 * **judge** — chapter 04's reference judge (:func:`cmlib.judge.reference_judge`), the referee of
   the checkpoints: the same registry entry chapters 04 and 05 use;
-* **translator** — chapter 06's CycleGAN: part 1's saved model where it is there and fresh
-  (``ch06-cyclegan-<profile>-seed<seed>``), otherwise a compact one trained here.
+* **translator** — chapter 06's long-run CycleGAN, shipped in ``models/`` (``ch06-cyclegan``,
+  this seed's run where one is shipped, else the first shipped seed's), in every profile; a
+  compact one trained here only if that file is missing or corrupt.
 
 A missing or stale entry is trained again, and a corrupt one is detected and rebuilt
 (:func:`cmlib.registry.load_or_train`); every load reports its status.
@@ -35,7 +36,6 @@ from torch import nn
 
 from .. import backbone, captioning, registry, runtime, shapes_retrieval
 from .. import judge as judge_module
-from ..checkpoint import CheckpointError
 from ..cyclegan import saved as cyclegan_saved
 from ..cyclegan.evaluation import photo_sketch_pairs
 from ..cyclegan.training import CycleGAN, CycleGANConfig, train_cyclegan
@@ -50,6 +50,8 @@ from ..distributed.env import init_distributed
 from ..generation import cvae, prompts
 from ..generation.cvae import PromptCVAERecipe
 from ..judge import AttributeJudge
+from ..longrun.recipes import get_recipe, load_long_run
+from ..longrun.store import LongRunError
 from ..vision import ConvEncoder
 
 #: The studio's image size (chapter 04's generators and chapter 06's CycleGAN draw 16×16).
@@ -316,22 +318,19 @@ def save_role(
     )
 
 
-def _chapter_six_translator(seed: int) -> tuple[nn.Module | None, str]:
-    """Part 1 of chapter 06's CycleGAN, if it is saved and fresh; never trains."""
-    sizes = cyclegan_saved.PART_ONE_SIZES[runtime.profile()]
-    settings = cyclegan_saved.cyclegan_settings(
-        cyclegan_saved.part_one_config(), sizes["num_per_domain"], IMAGE_SIZE, seed
-    )
-    name = cyclegan_saved.registry_name("cyclegan", seed)
+#: The translator's long run (chapter 06 part 1, section 5), loaded, never trained here.
+TRANSLATOR_RECIPE = "ch06-cyclegan"
+
+
+def _long_run_translator(seed: int, device: torch.device) -> tuple[nn.Module | None, str]:
+    """Chapter 06's shipped long-run CycleGAN: this seed's, else the first shipped seed's."""
+    shipped = get_recipe(TRANSLATOR_RECIPE).seeds
+    chosen = seed if seed in shipped or not shipped else shipped[0]
     try:
-        model, _ = registry.load_model(
-            name, settings, cyclegan_saved._build_cyclegan, cyclegan_saved._code("cyclegan")
-        )
-    except FileNotFoundError:
-        return None, f"{name} is not saved"
-    except (registry.StaleModelError, CheckpointError) as err:
-        return None, f"{name} is not usable ({err})"
-    return model, f"loaded chapter 06's {name}"
+        model, _ = load_long_run(TRANSLATOR_RECIPE, chosen, device)
+    except LongRunError as err:
+        return None, f"the long run is not usable ({err})"
+    return model, f"loaded the long run {TRANSLATOR_RECIPE}-seed{chosen} (models/)"
 
 
 def load_role(
@@ -339,9 +338,9 @@ def load_role(
 ) -> tuple[nn.Module, str]:
     """One role's model, on ``device`` in eval mode, and how it was obtained.
 
-    The translator is chapter 06's saved CycleGAN when that is there and fresh; every other
-    role (and the translator otherwise) is the studio's own registry entry, trained if missing,
-    stale or corrupt.
+    The translator is chapter 06's shipped long-run CycleGAN (:data:`TRANSLATOR_RECIPE`);
+    every other role (and the translator if that file is missing or corrupt) is the studio's own
+    registry entry, trained if missing, stale or corrupt.
     """
     _check_role(role)
     before = ""
@@ -351,7 +350,7 @@ def load_role(
             status = f"loaded {registry_name(role, seed)}{status[len('loaded') :]}"
         return model, status
     if role == "translator":
-        model, status = _chapter_six_translator(seed)
+        model, status = _long_run_translator(seed, device)
         if model is not None:
             return model.to(device).eval(), status
         before = f"{status}; "
