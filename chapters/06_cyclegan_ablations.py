@@ -130,35 +130,36 @@ for direction, name in zip(cyclegan.DIRECTIONS, ("G", "F")):
 
 # %% [markdown]
 # The answer to question 6.4 is (a), by the checkpoints above: the adversarial loss is still
-# there, and a discriminator is satisfied by any convincing sketch, so a model without the cycle
-# passes the style classifier as the full model does. Style is not what the cycle buys. What it
-# is meant to buy is content: without it, nothing asks G's sketch to be the sketch *of this
-# photo*. That is the next claim.
+# there, and a discriminator is satisfied by any convincing sketch (or, for F, photo), so a
+# model without the cycle passes the style classifier as the full model does. Style is not what
+# the cycle buys. What it is meant to buy is content: without it, nothing asks G's sketch to be
+# the sketch *of this photo*. That is the next claim.
 #
-# How much content does the cycle buy? Here is what this run measured, the drop in `preserved`
-# (colour and shape read back) from the full model to the one without the cycle:
+# How much content does the cycle buy? Content preservation (内容保持) is `preserved`: colour
+# and shape read back by the target style's judge. Here is what this run measured, from the full
+# model to the one without the cycle, beside the pixel error (MAE):
 
 # %%
 for direction, name in zip(cyclegan.DIRECTIONS, ("G", "F")):
-    kept_full = scores["full"][direction]["preserved"]
-    kept_without = scores["no cycle"][direction]["preserved"]
-    print(f"this run, {name}: preserved {kept_full:.3f} with the cycle, {kept_without:.3f} "
-          f"without, a drop of {kept_full - kept_without:+.3f}")
+    full_row, without_row = scores["full"][direction], scores["no cycle"][direction]
+    print(f"this run, {name}: preserved {full_row['preserved']:.3f} with the cycle, "
+          f"{without_row['preserved']:.3f} without "
+          f"(a drop of {full_row['preserved'] - without_row['preserved']:+.3f}); "
+          f"MAE {full_row['mae']:.3f} with, {without_row['mae']:.3f} without")
 
 # %% [markdown]
-# One run of 700 steps cannot settle this. The full model itself still varies from seed to seed
-# about as much as the effect: over this notebook's seeds 0–4 the drop ranged from −0.25 to
-# +0.48 for G (`chapters/notes/checkpoints.md`), and in some seeds the model *without* the cycle
-# kept more. Section 2.1 asks the long runs, which have settled.
-
-# %% [markdown]
-# Compare, in the table above, how far MAE moves with how far `preserved` moves. In this run
-# MAE did not get worse without the cycle (it fell a little in both directions) while
-# `preserved` fell in both: an outline of the wrong shape in the right place costs few pixels.
-# That is why part 1 insisted on a judge that reads content.
+# Compare how far MAE moves with how far `preserved` moves. An outline of the wrong shape, or a
+# wrong pale tint, in the right place costs few pixels, so a model can lose content while its
+# pixel error hardly changes. That is why part 1 insisted on a judge that reads content.
 #
-# What does G without a cycle do with colour and shape? Which shape the judge reads in its
-# sketches, for each true shape (rows sum to 1):
+# One run of 700 steps cannot settle how much content the cycle buys. Over six runs of this
+# notebook (seeds 0–4 on two threads, and seed 0 on one), G's drop ranged from −0.25 to +0.48:
+# in at least one run the model *without* the cycle kept more. Section 2.1 asks the long runs,
+# which have settled.
+#
+# What does G without a cycle do with colour and shape? A **confusion matrix** (混淆矩阵): for
+# each true shape (a row), the share of G's sketches in which the judge reads each shape (rows
+# sum to 1):
 
 # %%
 def confusion(generator, inputs, key, names, target_style):
@@ -183,11 +184,14 @@ confusion(no_cycle.g, test_photos, "color", COLORS, "sketch")
 # ### 2.1 · The same ablation at the long run's size
 #
 # Part 1's section 5 showed the long run: the same recipe with four times the images, larger
-# batches and 6,000 steps, trained by `make models` in about twenty minutes and shipped with the
-# course. Its ablation, `ch06-cyclegan-no-cycle`, is that recipe with `cycles=()` and nothing
-# else changed: the same data, the same batches in the same order, and G and F start from the
-# same initial weights as the full long run of the same seed. So a difference between the two is
-# the cycle's. (In the gpu profile both are trained here instead, one seed.)
+# batches, 6,000 steps and one more term, the object-weighted cycle loss (物体加权循环损失),
+# trained by `make models` in about twenty minutes alone on two cores (the times printed below
+# include other jobs that shared the machine) and shipped with the course. Its ablation,
+# `ch06-cyclegan-no-cycle`, is that recipe with `cycles=()`, which drops both cycle terms, and
+# nothing else changed: the same data, the same batches in the same order, and G and F start
+# from the same initial weights as the full long run of the same seed. So a difference between
+# the two is the cycle's (the ablation's weights are stored in float16, and its scores are those
+# of the stored weights). In the gpu profile both are trained here instead, one seed.
 
 # %%
 LONG_SEEDS = runtime.pick(cpu=get_recipe("ch06-cyclegan-no-cycle").seeds, gpu=(SEED,))
@@ -222,8 +226,8 @@ viz.show(fig, "Two line plots, G and F, of the share of test scenes whose colour
          "without the cycle loss (dashed), one line per seed.")
 
 # %% [markdown]
-# The claim of part 1, that without the cycle content falls by at least 0.10 in each direction,
-# checked seed by seed on the long runs:
+# This part's claim, that without the cycle content is lost, made measurable as a drop of at
+# least 0.10 in `preserved` in each direction, checked seed by seed on the long runs:
 
 # %%
 long_drops = {}
@@ -277,13 +281,13 @@ pd.DataFrame({
 }).T.round(3)
 
 # %% [markdown]
-# In both long runs the full model reads back every colour (1.000, both directions) and the
+# On both seeds the full long run reads back every colour (1.000, both directions) and the
 # model without the cycle does not: F keeps colour in about a third of the test scenes, and G
 # on seed 0 in about two thirds, while G on seed 1 keeps it as the full model does. Shape moves
 # less: G's shape is within 0.02 of the full model's on both seeds (the full model's own losses
-# are the small squares of part 1's section 5, which the cycle does not mend), and F's falls by
-# about 0.3. Which colour does F paint for each colour of sketch, without the cycle (the first
-# long-run seed, seed 0 in the cpu profile)?
+# are the small squares of part 1's section 5, which even the object-weighted cycle does not
+# fully mend), and F's falls by about 0.3. Which colour does F paint for each colour of sketch,
+# without the cycle (the first long-run seed, seed 0 in the cpu profile)?
 
 # %%
 confusion(long_runs["no cycle", LONG_SEEDS[0]][0].f, test_sketches, "color", COLORS, "photo")
@@ -294,14 +298,17 @@ confusion(long_runs["no cycle", LONG_SEEDS[0]][0].f, test_sketches, "color", COL
 # blue or purple photos about half the time each, whichever they were. That is **mode
 # collapse** (模式崩溃) in colour: the discriminator accepts a photo of any of the six colours,
 # and without the cycle nothing asks the colour to depend on the sketch, so F paints from a
-# smaller palette. The cycle loss makes F's choice recoverable: G must turn F's photo back into
-# the sketch it came from, pale tint and all, which a photo of the wrong colour cannot do.
+# smaller palette. The cycle loss forbids that merging: G must turn F's photo back into the
+# sketch it came from, pale tint and all, which it cannot do for a photo colour that several
+# sketch colours share. (The cycle forbids merging colours, not swapping them: part 1 showed
+# that a permutation, red → blue → red, passes it, and part 4 shows what keeps colours in
+# place.)
 #
 # **What the long runs say about this part's claim.** The claim that content falls by at least
 # 0.10 in each direction without the cycle holds for F on both shipped seeds, by a wide margin,
 # and for G on seed 0 but **not on seed 1**, where G without the cycle kept 0.908 of the scenes
 # against the full model's 0.926. So in these two runs F needs the cycle to keep more content
-# than doing nothing would, and G needs it to keep content on every seed rather than on some.
+# than doing nothing would, and G needed it on seed 0 but not on seed 1.
 # These runs do not say why G fares better than F without the cycle. One difference between
 # the two tasks: a sketch's colour is a pale tint on a thin outline and a photo's a deep, solid
 # fill, so F has to deepen and spread a colour that G only has to lighten and thin. Two seeds
@@ -385,11 +392,13 @@ for direction, name in zip(cyclegan.DIRECTIONS, ("G", "F")):
 # true translation, the same generator reaches a lower pixel error than the unpaired model,
 # which learns only what *a* sketch looks like and that F can undo it. A lower MAE is not
 # necessarily more content kept, and the `joint` differences in the printed line show it: in
-# this run pairs bought more translations right in both style and content for F, but not for
-# G, whose paired model was right slightly *less* often than the unpaired one. So in this run
-# the paired model was a bound on the pixel error, not on `joint`. Read the gap between `full`
+# the run saved with this notebook (seed 0, two threads) pairs bought more translations right in
+# both style and content for F, but not for G, whose paired model was right slightly *less*
+# often than the unpaired one. So in that run the paired model was a bound on the pixel error,
+# not on `joint`. Read the gap between `full`
 # and `paired bound` as what pairs buy *at this budget*; the gpu profile trains longer. The gap
-# between `no cycle` and `full` is what the cycle bought in this run.
+# between `no cycle` and `full` is what the cycle bought in this run; section 2.1 gives it at the
+# long run's size.
 #
 # ## 4 · A gallery of failures
 #
@@ -430,12 +439,14 @@ viz.show(fig, "Grid of test scenes, one per column; rows are the photo and the s
 # * An ablation retrains without one piece, everything else equal, and measures with a referee
 #   that can see the failure the piece is meant to prevent.
 # * Without the cycle loss, G and F still pass the style classifier (asserted). At 700 steps
-#   the drop in content varies from seed to seed (in this run `preserved` fell in both
-#   directions). At the long run's size, F without the cycle keeps colour and shape less often
-#   than the identity map, painting from a collapsed palette (asserted on both shipped seeds);
-#   G loses colour on one seed and keeps as much as the full model on the other (printed).
+#   the drop in content varies from seed to seed (in the run saved with this notebook
+#   `preserved` fell in both directions). At the long run's size, F without the cycle keeps
+#   colour and shape less often than the identity map (asserted on both shipped seeds); on seed
+#   0 it paints from a collapsed palette (shown). G loses colour on one seed and keeps as much
+#   as the full model on the other (printed).
 # * The paired model has a lower pixel error than the unpaired one (asserted); whether it also
-#   keeps more content is measured, not assumed: in this run it did for F, not for G.
+#   keeps more content is measured, not assumed: in the run saved with this notebook it did
+#   for F, not for G.
 #
 # Part 4 (`06_cyclegan_identity`) removes the identity loss; part 5
 # (`06_cyclegan_one_direction`) keeps one of the two cycles.
