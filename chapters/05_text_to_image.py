@@ -72,7 +72,8 @@ TEMPERATURE = 0.7
 # ## 1. Data, prompts and the judge (as in chapter 04)
 #
 # One object per image, photo style; a fresh prompt per image each time it is seen. The judge is
-# chapter 04's attribute classifier, trained on real images only.
+# chapter 04's attribute classifier, shipped in `models/`: trained on real photos only, perturbed
+# so that it reads content, not sharpness.
 
 # %%
 from cmlib.data.shapes import COLORS, SHAPES
@@ -82,7 +83,7 @@ from cmlib.judge import judge_accuracy, reference_judge, reference_judge_name
 x_train, a_train, train_prompts = RECIPE.data(SEED)  # train_prompts: indices -> fresh prompts
 x_test, a_test = one_object_photos("test", 1000, IMAGE_SIZE, SEED)
 
-judge, judge_status = reference_judge(DEVICE, SEED)  # chapter 04's judge, from the registry
+judge, judge_status = reference_judge(DEVICE, SEED)  # chapter 04's judge, shipped in models/
 print(f"{reference_judge_name(SEED)}: {judge_status}")
 judge_real = judge_accuracy(judge, x_test, a_test)["color+shape"]
 print(f"judge on real test images, colour+shape: {judge_real:.3f}")

@@ -17,7 +17,7 @@
 # **Prerequisites:** `05_text_to_image` (part 4: the codebook, the PixelCNN, temperature and
 # guidance), `04_prompt_generation` and `04_prompt_generation_gan` (the judge, prompt fidelity,
 # and the CVAE and cGAN compared here). **Study time:** about 15 minutes of reading and
-# exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
+# exercises, plus about 4 minutes for the notebook to run on a two-core laptop.
 #
 # Part 4 trained a PixelCNN that writes an image as 64 tokens, and showed a few of its samples.
 # A grid of samples is an impression; this part measures. The judge reads hundreds of samples,
@@ -60,8 +60,9 @@ TEMPERATURE = 0.7
 #
 # One registry entry holds part 4's codebook, PixelCNN and prompt encoder. Where part 4 has run
 # on this machine with this profile and seed, it is loaded; otherwise the same recipe trains
-# here first (about two minutes on two cores), and the status says why. The judge is chapter
-# 04's, as before.
+# here first (a minute or two on two cores), and the status says why. The judge is chapter 04's
+# reference judge, the shipped long run `ch04-judge`, trained on perturbed photos so that it
+# reads content, not sharpness.
 
 # %%
 from cmlib.data.shapes.tasks import one_object_photos
@@ -76,7 +77,8 @@ prior, codebook = generator.prior, generator.codebook
 
 # %% [markdown]
 # The codebook's ceiling, as in part 4: the judge's colour+shape accuracy on real test images
-# after a round trip through tokens. No sample of this model can be read better than that.
+# after a round trip through tokens: a rough upper guide, since every sample is built from the
+# same codes (a typical sample can still read a little above it).
 
 # %%
 x_test, a_test = one_object_photos("test", 1000, 16, SEED)
@@ -149,7 +151,8 @@ viz.show(fig, "Line plot of the probabilities of the 40 likeliest codes for the 
 # %% [markdown]
 # ## 3. Prompt fidelity: plain, guided, held out
 #
-# The judge reads colour and shape of 30 samples per prompt: the 15 seen colour–shape pairs, and
+# The judge reads colour and shape of `SAMPLES_PER_PROMPT` samples per prompt (30 in the cpu
+# profile): the 15 seen colour–shape pairs, and
 # the 3 held-out pairs no generator saw. Plain sampling (guidance 1, temperature 1) against
 # part 4's settings (guidance 3, temperature 0.7).
 #
@@ -205,8 +208,8 @@ print(f"the weaker attribute in this run: {weaker} ({guided[weaker]:.3f}, the ot
 # %% [markdown]
 # The answer to question 5.8 is (a), by the checkpoint above: guidance raises seen-prompt
 # fidelity by more than 0.02. The table shows where the gain comes from in this run, colour or
-# shape: guidance sharpens what the prompt already steers, token by token. It does not close the
-# gap to 0.80.
+# shape: guidance sharpens what the prompt already steers, token by token. In this run it does
+# not close the gap to 0.80 (printed above); the codebook's ceiling bounds the live model too.
 
 # %% [markdown]
 # ## 4. A minute against twenty: the long run
@@ -249,8 +252,11 @@ for label, (images, channels, depth, epochs, count) in sizes.items():
 
 # %% [markdown]
 # The same panel as section 3 (guidance 3, temperature 0.7, 30 samples per prompt), for the live
-# model and for each long-run seed. Each long run is scored by the reference judge of its own
-# seed, a copy of which ships with it.
+# model and for each long-run seed. Each long run is scored by the referee that ships with it:
+# chapter 04's judge of the same seed as it was when the long runs were trained, the quick
+# recipe (16 wide, four epochs on clean photos) that chapter 04 section 4 shows misreading
+# blurred photos. The live model is scored by today's reference judge; the next cells read the
+# long runs' samples with it too.
 
 # %%
 panel = {"live (part 4)": {"seen colour": guided["color"], "seen shape": guided["shape"],
@@ -272,10 +278,9 @@ for label, row in panel.items():
 # > every shipped seed. It is asserted on the worst one. In the gpu profile, which trains the
 # > long run live for this run's seed, it is asserted on that seed.
 #
-# A recipe trained for 10 epochs met the bar for one seed of three, so the shipped recipe trains
-# for 20 (`chapters/notes/models.md` has both). Each seed's fidelity comes from 30 samples of each
-# of 15 prompts, 450 images, so it carries a sampling error of about ±0.02: seed 1 clears the
-# bar by 0.013, inside that error.
+# Each seed's fidelity comes from 30 samples of each of 15 prompts, 450 images, so it carries a
+# sampling error of about ±0.02. The worst seed's margin, printed by the checkpoint, is inside
+# that error on its shipped referee; the next cells read the same samples with today's judge.
 
 # %%
 long_seen = {label: row["seen colour+shape"] for label, row in panel.items()
@@ -287,22 +292,57 @@ checkpoint("seen-prompt-fidelity", min(long_seen.values()), ">=", 0.80, chance=1
            baseline=guided["color+shape"]);
 
 # %% [markdown]
-# Fidelity during training, from the manifests (seen prompts, a third of the samples), and the
-# live model's final value for comparison:
+# The same samples of each long run (the same prompts, and the same noise), read by today's
+# reference judge of that seed. The checkpoint above stays on the shipped referee: that is the
+# measurement the manifests record and the drift test checks.
+
+# %%
+rereads, reread_heldout = {}, {}
+for seed, (model, manifest, _) in long_runs.items():
+    todays_judge, _ = reference_judge(DEVICE, seed)
+    config = manifest["config"]
+    today = token_prior.scores(model, config, seed, config["samples_per_prompt"],
+                               ("seen", "held-out"), judge=todays_judge)
+    rereads[f"long run, seed {seed}"] = (manifest["metrics"]["seen color+shape"],
+                                         today["seen color+shape"])
+    reread_heldout[seed] = today["held-out color+shape"]
+print(f"{'seen colour+shape read by':22}{'its shipped referee':>22}{'the reference judge':>22}")
+for label, (shipped, today) in rereads.items():
+    print(f"{label:22}{shipped:22.3f}{today:22.3f}")
+gaps = [today - shipped for shipped, today in rereads.values()]
+print(f"today's judge gives {min(gaps):+.3f} to {max(gaps):+.3f} more fidelity on the same samples")
+
+# %% [markdown]
+# So part of what the shipped referee counted wrong was its own misreading, not the samples. The
+# same target, read by the course's reference judge:
+#
+# > **Learning checkpoint.** Every shipped long run reaches a seen-prompt fidelity of at least
+# > 0.80 read by the reference judge of its seed, on the same samples.
+
+# %%
+checkpoint("seen-prompt-fidelity-reference-judge", min(t for _, t in rereads.values()), ">=",
+           0.80, chance=1 / 18, baseline=guided["color+shape"]);
+
+# %% [markdown]
+# Fidelity during training, from the manifests (seen prompts, a third of the samples, read by each
+# run's shipped referee), and the live model's final value (read by today's reference judge) for
+# comparison:
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for seed, (_, manifest, _) in long_runs.items():
     curve = manifest["curve"]
     ax.plot(curve["step"], curve["seen color+shape"], marker="o", label=f"long run, seed {seed}")
-ax.axhline(guided["color+shape"], color="grey", ls=":", label="live model (part 4), final")
+ax.axhline(guided["color+shape"], color="grey", ls=":",
+           label="live model (part 4), final, reference judge")
 ax.axhline(0.80, color="k", ls="--", label="the 0.80 bar")
 ax.set(title="Seen-prompt fidelity of the long run during training",
        xlabel="training step (batches of 64)", ylabel="colour+shape fidelity", ylim=(0, 1))
 ax.legend(fontsize=8)
 viz.show(fig, "Line plot of the long-run token model's seen-prompt colour-and-shape fidelity "
-         "against training step, one line per shipped seed, with a dotted line at the live "
-         "model's final value and a dashed line at the 0.80 bar.")
+         "read by its shipped referee against training step, one line per shipped seed, with a "
+         "dotted line at the live model's final value read by the reference judge and a dashed "
+         "line at the 0.80 bar.")
 
 # %% [markdown]
 # Samples of the long run (seed 0), the same prompts as part 4's grid:
@@ -323,13 +363,15 @@ viz.show(
 )
 
 # %% [markdown]
-# Compare the rows of the panel: which attribute does the long run gain, and how far do the
-# held-out pairs follow the seen ones? Shape needs the whole object to be planned from its
-# first rows, and a deeper model sees more of the rows above each token.
+# Compare the rows of the panel (the long-run rows read by their shipped referee): which
+# attribute does the long run gain, and how far do the held-out pairs follow the seen ones?
+# Shape needs the whole object to be planned from its first rows, and a deeper model sees more
+# of the rows above each token.
 
 # %% [markdown]
 # Chapter 04 put its CVAE (part 1) and cGAN (part 3) in the model registry. Here they are on the
-# same prompts, judge and number of samples; the CVAE samples at the prior temperature τ = 0.3 its
+# same prompts, judge and number of samples (the long runs' rows are today's judge's rereads of
+# section 4); the CVAE samples at the prior temperature τ = 0.3 its
 # chapter uses (the cGAN has no temperature). Where part 1 has not run on this machine the registry
 # trains its recipe first (about a minute); part 3's cGAN is shown where part 3 has run.
 
@@ -350,9 +392,8 @@ except (FileNotFoundError, StaleModelError, CheckpointError) as err:
     print(f"{cgan_name(SEED)} is not available ({err}); run chapter 04 part 3 to add it")
 rows = {"PixelCNN on tokens (part 4)": (guided["color+shape"], heldout["color+shape"])}
 for seed in LONG_SEEDS:
-    row = panel[f"long run, seed {seed}"]
-    rows[f"PixelCNN, long run, seed {seed}"] = (row["seen colour+shape"],
-                                               row["held-out colour+shape"])
+    rows[f"PixelCNN, long run, seed {seed}"] = (rereads[f"long run, seed {seed}"][1],
+                                               reread_heldout[seed])
 for label, (model, encoder, temperature) in generators.items():
     rows[label] = tuple(fidelity_over(judge, model, encoder, prompt_sets[name],
                                       SAMPLES_PER_PROMPT, SEED, temperature)["color+shape"]
@@ -391,8 +432,10 @@ for label, (seen, held) in rows.items():
 #   Its effect on seen-prompt fidelity in this run is printed in section 3, beside plain
 #   sampling, the held-out pairs and the codebook's ceiling.
 # * The same model, wider and deeper and trained 15 to 20 minutes instead of one, draws the
-#   seen prompts far more faithfully than the live run: every shipped seed reaches the 0.80 bar
-#   (section 4's checkpoint). The held-out pairs are printed beside them.
+#   seen prompts far more faithfully than the live run: every shipped seed reaches the 0.80 bar,
+#   read by the quick referee it shipped with and, on the same samples, by today's reference
+#   judge (section 4's two checkpoints). Part of what the quick referee counted wrong was its own
+#   misreading. The held-out pairs are printed beside them.
 # * On the same judge and prompts, chapter 04's continuous generators are printed beside the
 #   token models; which draws more faithfully here is the table's, and this run's, answer.
 # * Once images are tokens, text-to-image is next-token prediction; what DALL·E adds is scale,

@@ -86,19 +86,20 @@ viz.show(fig, "Flow diagram of the studio: prompt, understand, then find (dual e
 # %% [markdown]
 # ## 2 · The models, by name
 #
-# The studio asks the model registry (`cmlib.registry`) for each model by name. Two are the
-# chapters' own: the drawer is chapter 04's CVAE (`ch04-cvae-<profile>-seed<seed>`, saved by
-# chapter 04 part 1) and the judge chapter 04's reference judge (`ch04-judge-…`, the one
-# chapters 04 and 05 score with). The translator is chapter 06's long-run CycleGAN, shipped
-# with the course (`models/ch06-cyclegan-seed0.safetensors`): trained for about twenty minutes,
-# it keeps colour and shape far more often than a notebook's few minutes of training can
-# (chapter 06 part 1, section 5, compares the two). The others are the studio's compact
-# versions of chapters 05 and 07 (`ch11-<role>-…`). A registry entry is used only if its config
-# and the code that trained it are unchanged; a missing, stale or corrupt entry is trained
-# again, here, with its chapter's recipe (`cmlib.studio.models.SIZES`, and
-# `cmlib.judge.REFERENCE_SIZES` for the judge), so a fresh clone runs this chapter on its own
-# (and if the shipped CycleGAN is missing, a compact one is trained in its place, and the status
-# says so).
+# The studio asks for each model by name. One is a chapter's own: the drawer is chapter 04's
+# CVAE (`ch04-cvae-<profile>-seed<seed>` in the model registry, `cmlib.registry`, saved by
+# chapter 04 part 1). Two are long runs shipped with the course in `models/`: the judge is
+# chapter 04's reference judge (`models/ch04-judge-seed0.safetensors`, the one chapters 04 and
+# 05 score with, trained to read content through blur, noise and shifts), and the translator is
+# chapter 06's long-run CycleGAN (`models/ch06-cyclegan-seed0.safetensors`): trained for about
+# twenty minutes, it keeps colour and shape far more often than a notebook's few minutes of
+# training can (chapter 06 part 1, section 5, compares the two). The others are the studio's
+# compact versions of chapters 05 and 07 (`ch11-<role>-…`). A registry entry is used only if
+# its config and the code that trained it are unchanged; a missing, stale or corrupt entry is
+# trained again, here, with its chapter's recipe (`cmlib.studio.models.SIZES`), so a fresh
+# clone runs this chapter on its own. If a shipped file is missing or corrupt, the judge is
+# trained here with its recipe (`cmlib.judge.REFERENCE_CONFIG`) and a compact CycleGAN takes the
+# translator's place, and the status says so.
 #
 # The studio's world is chapter 04's: one shape, 16×16 pixels. The captioner reads the images
 # upsampled to 32×32, photos and sketches alike.
@@ -299,8 +300,8 @@ for r in wrong:
 # wrong top-1.
 #
 # When the gallery holds the answer, finding is as faithful as drawing (in this run the two are
-# level, to within a point, on the seen prompts) and new content costs no training; drawing wins
-# when the gallery has nothing to find, as for the held-out pairs, and for prompts no gallery
+# within two points of each other on the seen prompts) and new content costs no training; drawing
+# wins when the gallery has nothing to find, as for the held-out pairs, and for prompts no gallery
 # anticipates. In this run both fail on the paraphrases ("a crimson disc", table of section 5):
 # their text encoders know only the course's words.
 #
@@ -578,9 +579,9 @@ check("11.4", route)
 # %% [markdown]
 # ## 12 · The challenges of §1.3, with this course's evidence
 #
-# The article names four challenges. Each row below is a measurement from this course's own
-# runs: `make seeds` ran every chapter for five seeds and with one thread and recorded every
-# checkpoint (`chapters/notes/checkpoints.md`, read by `cmlib.studio.evidence`).
+# The article names four challenges. Each row below is one of the course's checkpoints, as
+# recorded over five seeds and a one-thread run of its chapter
+# (`chapters/notes/checkpoints.md`, read by `cmlib.studio.evidence`).
 
 # %%
 from cmlib.studio.evidence import evidence, run_times
@@ -674,8 +675,9 @@ print(f"real variety {real:.3f}")
 #
 # ## Summary
 #
-# * The studio is glue: every model comes from a chapter, by name, from the model registry, and
-#   is trained again only when its config or code changed.
+# * The studio is glue: every model comes from a chapter, by name, from the model registry or the
+#   long runs shipped in `models/`; a registry model is trained again only when its config or
+#   code changed.
 # * The round trip prompt → image → caption → scene is a label-free metric. It agrees with an
 #   independent judge on seen content, and fails where its captioner has never been.
 # * Retrieval is faithful when its gallery holds the answer, though photos the finder confuses

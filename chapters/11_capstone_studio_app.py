@@ -23,8 +23,8 @@
 # time:** about 5 minutes of reading, plus under a minute for the notebook to run on a two-core
 # laptop.
 #
-# The models come from the registry; whatever is missing is trained first (a few minutes on a
-# CPU, once).
+# The models come from the registry and from the long runs shipped in `models/`; whatever is
+# missing is trained first (a few minutes on a CPU, once).
 
 # %%
 # %matplotlib inline

@@ -136,15 +136,32 @@ def test_diversity():
         diversity(torch.rand(1, 3, 8, 8))
 
 
-def test_the_reference_judge_is_trained_once_and_leaves_the_random_state_as_training_does(
-    tmp_path, monkeypatch
-):
-    from conftest import train_then_load
-
+def test_reference_judge_name_and_scores_check_their_input():
     from cmlib import judge as judge_module
 
-    monkeypatch.setitem(judge_module.REFERENCE_SIZES, "cpu", {"num_train": 64, "num_epochs": 1})
-    train_then_load(judge_module.reference_judge, 1, monkeypatch, tmp_path)
-    assert judge_module.reference_judge_name(1) == "ch04-judge-cpu-seed1"
+    assert judge_module.reference_judge_name(3) == "ch04-judge-seed3"
     with pytest.raises(ValueError, match="seed"):
-        judge_module.reference_judge(torch.device("cpu"), -1)
+        judge_module.reference_judge_name(-1)
+    with pytest.raises(TypeError, match="config"):
+        judge_module.build_reference_judge(None)
+
+
+def test_reference_judge_scores_read_clean_and_perturbed_photos():
+    """The scores the manifest and chapter 04 print: a judge that reads nothing scores chance."""
+    from cmlib import judge as judge_module
+
+    config = {**judge_module.REFERENCE_CONFIG, "num_heldout": 24, "num_kept": 8}
+    blank = judge_module.AttributeJudge(16, 4)
+    for p in blank.parameters():
+        torch.nn.init.zeros_(p)  # every logit 0: argmax picks class 0 everywhere
+    scores = judge_module.reference_judge_scores(blank.eval(), config, 0)
+    assert set(scores) == {
+        "clean",
+        "noise",
+        "blur",
+        "shift",
+        "heldout_unseen",
+        *(f"clean_{k}" for k in judge_module.JUDGE_HEADS),
+    }
+    assert scores["clean"] == scores["blur"] == scores["noise"] == scores["shift"]
+    assert 0.0 < scores["clean"] < 0.2  # colour 0 and shape 0 together: about 1/18

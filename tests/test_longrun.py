@@ -13,8 +13,10 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from cmlib import judge as judge_module
 from cmlib.judge import AttributeJudge
 from cmlib.longrun import cgan, cyclegan, recipes, referees, store, token_prior
+from cmlib.longrun import judge as longrun_judge
 
 CPU = torch.device("cpu")
 
@@ -182,7 +184,10 @@ def tiny_cgan(monkeypatch, models_dir):
     monkeypatch.setattr(
         cgan,
         "reference_judge",
-        lambda device, seed, progress=True: (AttributeJudge(16, 16).eval(), "untrained"),
+        lambda device, seed, progress=True: (
+            AttributeJudge(16, TINY_CGAN["judge_width"]).eval(),
+            "untrained",
+        ),
     )
     tiny = dataclasses.replace(cgan.RECIPE, config=TINY_CGAN)
     monkeypatch.setattr(recipes, "recipes", lambda: {tiny.name: tiny})
@@ -436,12 +441,9 @@ TINY_TOKEN_PRIOR = {
 
 @pytest.fixture
 def tiny_token_prior(monkeypatch, models_dir):
-    """Chapter 05's token-model recipe on tiny data, with an untrained referee."""
-    monkeypatch.setattr(
-        token_prior,
-        "reference_judge",
-        lambda device, seed, progress=True: (AttributeJudge(16, 16).eval(), "untrained"),
-    )
+    """Chapter 05's token-model recipe on tiny data, with a referee trained for one epoch."""
+    tiny_referee = {"num_train": 32, "num_heldout": 40, "num_kept": 8, "num_epochs": 1}
+    monkeypatch.setattr(token_prior, "REFEREE", tiny_referee)
     # stored in float32, as the recipe first shipped: the tests below halve it
     tiny = dataclasses.replace(token_prior.RECIPE, config=TINY_TOKEN_PRIOR, half=False)
     monkeypatch.setattr(recipes, "recipes", lambda: {tiny.name: tiny})
@@ -540,3 +542,59 @@ def test_a_float32_model_shipped_again_in_half_is_what_a_half_run_would_ship(
     assert recipes.add_fingerprint("ch05-token-prior", 0, CPU)["metrics"] == pytest.approx(
         halved["metrics"]
     )
+
+
+TINY_JUDGE = {
+    **judge_module.REFERENCE_CONFIG,
+    "width": 4,
+    "num_train": 48,
+    "num_heldout": 24,
+    "num_kept": 8,
+    "num_epochs": 1,
+}
+
+
+@pytest.fixture
+def tiny_judge(monkeypatch, models_dir, tmp_path):
+    """Chapter 04's reference-judge recipe on tiny data, shipped into an empty models/."""
+    monkeypatch.setattr(judge_module, "REFERENCE_CONFIG", TINY_JUDGE)
+    monkeypatch.setenv("CMLIB_REGISTRY_DIR", str(tmp_path / "registry"))
+    monkeypatch.setenv("CMLIB_PROFILE", "cpu")
+    tiny = dataclasses.replace(longrun_judge.RECIPE, config=TINY_JUDGE)
+    monkeypatch.setattr(recipes, "recipes", lambda: {tiny.name: tiny})
+    return tiny
+
+
+def test_reference_judge_recipe_ships_and_the_course_loads_it(tiny_judge):
+    model, manifest = recipes.run_recipe("ch04-judge", 2, CPU, progress=False)
+    assert manifest["steps"] == manifest["curve"]["step"][-1] == 1  # 56 images, batches of 64
+    assert {"clean", "noise", "blur", "shift", "heldout_unseen", "clean_color"} <= set(
+        manifest["metrics"]
+    )
+    before = torch.random.get_rng_state()
+    judge, status = judge_module.reference_judge(CPU, 2, progress=False)
+    assert status == "loaded the long run ch04-judge-seed2 (models/)"
+    assert torch.equal(before, torch.random.get_rng_state())
+    for (k, a), (_, b) in zip(model.state_dict().items(), judge.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert judge_module.reference_judge_scores(judge, TINY_JUDGE, 2) == pytest.approx(
+        manifest["metrics"]
+    )
+
+
+def test_without_its_file_the_reference_judge_is_trained_as_make_models_would(tiny_judge):
+    shipped, _ = recipes.run_recipe("ch04-judge", 1, CPU, save=False, progress=False)
+    torch.manual_seed(99)  # the caller's state must not matter
+    before = torch.random.get_rng_state()
+    judge, status = judge_module.reference_judge(CPU, 1, progress=False)
+    assert status.startswith("the long run is not usable (") and "make models" in status
+    assert status.endswith("trained: missing")
+    assert torch.equal(before, torch.random.get_rng_state())
+    for (k, a), (_, b) in zip(shipped.state_dict().items(), judge.state_dict().items()):
+        assert torch.equal(a, b), k
+    again, status = judge_module.reference_judge(CPU, 1, progress=False)
+    assert status.endswith("loaded")  # from the registry this time
+    with pytest.raises(TypeError, match="device"):
+        judge_module.reference_judge("cpu", 1)
+    with pytest.raises(ValueError, match="seed"):
+        judge_module.reference_judge(CPU, -1)

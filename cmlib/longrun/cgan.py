@@ -35,8 +35,7 @@ from ..data.shapes.text import shapes_vocab
 from ..generation import ema, gan, gan_losses, generative, prompts
 from ..generation.generative import fidelity_over, generate
 from ..judge import (
-    REFERENCE_IMAGE_SIZE,
-    REFERENCE_WIDTH,
+    REFERENCE_CONFIG,
     AttributeJudge,
     diversity,
     real_diversity,
@@ -47,13 +46,13 @@ from .base import SHAPES_WORLD_CODE, Recipe, TrainResult, curve_from_history
 CONFIG: dict[str, Any] = {
     # data: chapter 04 part 3's, one object per 16×16 photo, a fresh prompt per image each time
     "num_train": 6000,
-    "image_size": REFERENCE_IMAGE_SIZE,  # the referee's size: it is the reference judge
+    "image_size": REFERENCE_CONFIG["image_size"],  # the referee's size: it is the reference judge
     # models: part 3's GlyphGenerator and pooled projection discriminator with AC heads
     "cond_dim": 32,
     "noise_dim": 16,
     "g_width": 32,
     "d_width": 16,
-    "judge_width": REFERENCE_WIDTH,
+    "judge_width": REFERENCE_CONFIG["width"],
     # training: part 3's losses and rates, for more steps
     "steps": 12000,
     "batch_size": 32,

@@ -20,13 +20,14 @@ from torch import nn
 from .. import registry, runtime
 from ..data.cache import random_state_kept
 from ..validate import check_choice, check_int
-from . import cgan, cyclegan, dann, reasoners, reasoning, referees, store, token_prior
+from . import cgan, cyclegan, dann, judge, reasoners, reasoning, referees, store, token_prior
 from .base import Recipe
 
 
 def recipes() -> dict[str, Recipe]:
     """Every long-run recipe by name."""
     order = (
+        judge.RECIPE,
         cgan.RECIPE,
         token_prior.RECIPE,
         referees.REFEREES,

@@ -7,10 +7,14 @@ loss, schedule and guidance — twice as wide, with more layers, on twice the im
 the epochs: 16–20 minutes on two cores. Part 5 shows it beside the live run, through the same
 panel. (10 epochs reached 0.80 for one seed of three; ``chapters/notes/models.md`` has both.)
 
-The shipped bundle holds the codebook, the PixelCNN, its prompt encoder and the **referee**:
-chapter 04's reference judge for the same seed (:func:`cmlib.judge.reference_judge`), copied in
-when training starts, so that the drift test scores the shipped model exactly as the manifest
-did.
+The shipped bundle holds the codebook, the PixelCNN, its prompt encoder and the **referee**,
+so that the drift test scores the shipped model exactly as the manifest did. The referee is
+trained when training starts with what was chapter 04's reference recipe when these models
+shipped (:data:`REFEREE`: 16 wide, four epochs on clean images). The course's reference judge is
+now the robust long run ``ch04-judge`` (:func:`cmlib.judge.reference_judge`); this referee reads
+blurred true photos worse than it does, so the fidelity it gives is a cautious reading, and a
+rebuild that moves to the new judge is a rebuild of all three seeds
+(``chapters/notes/models.md``).
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from .. import judge as judge_module
 from .. import train as train_module
 from .. import vision
 from ..data.shapes.prompt_text import evaluation_prompts, prompt_sampler
-from ..data.shapes.tasks import one_object_photos
+from ..data.shapes.tasks import judge_training_set, one_object_photos
 from ..generation import autoregressive, codebook, generative, prompts, token_recipe
 from ..generation.autoregressive import TokenImageGenerator
 from ..generation.generative import fidelity_over
 from ..generation.token_recipe import TokenPriorRecipe, token_prior_bundle
-from ..judge import REFERENCE_WIDTH, AttributeJudge, judge_accuracy, reference_judge
+from ..judge import AttributeJudge, judge_accuracy, train_judge
 from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
 
 #: the model's recipe: part 4's, with a 2× wider, 8-layer PixelCNN, 12,000 images, 20 epochs
@@ -50,8 +54,27 @@ CONFIG: dict[str, Any] = {
     "samples_per_prompt": 30,
     "eval_epochs": [2, 5, 10, 15, 20],
     "eval_samples_per_prompt": 10,
-    "judge_width": REFERENCE_WIDTH,
+    "judge_width": 16,
 }
+
+#: The referee's recipe (chapter 04's reference judge until stop 50): ``num_train`` seen-pair
+#: photos plus ``heldout[num_kept:num_heldout]``, four epochs, clean.
+REFEREE = {"num_train": 6000, "num_heldout": 1000, "num_kept": 500, "num_epochs": 4}
+
+
+def _train_referee(
+    referee: AttributeJudge,
+    config: dict[str, Any],
+    seed: int,
+    device: torch.device,
+    progress: bool,
+) -> None:
+    size = config["image_size"]
+    x_train, a_train = one_object_photos("train", REFEREE["num_train"], size, seed)
+    x_heldout, a_heldout = one_object_photos("heldout", REFEREE["num_heldout"], size, seed)
+    x, a = judge_training_set(x_train, a_train, x_heldout, a_heldout, REFEREE["num_kept"])
+    train_judge(referee, x, a, REFEREE["num_epochs"], device, seed=seed, progress=progress)
+    referee.eval()
 
 
 def _model_recipe(config: dict[str, Any]) -> TokenPriorRecipe:
@@ -73,15 +96,21 @@ def generator_of(model: nn.ModuleDict, config: dict[str, Any]) -> TokenImageGene
 
 
 def scores(
-    model: nn.ModuleDict, config: dict[str, Any], seed: int, samples_per_prompt: int, sets=None
+    model: nn.ModuleDict,
+    config: dict[str, Any],
+    seed: int,
+    samples_per_prompt: int,
+    sets=None,
+    judge: AttributeJudge | None = None,
 ) -> dict[str, float]:
     """Fidelity (colour, shape, both) on the seen prompts and on the held-out pairs, as part 5
-    scores the live model; ``sets`` limits it to some of ``("seen", "held-out")``."""
+    scores the live model; ``sets`` limits it to some of ``("seen", "held-out")``. The bundle's
+    referee reads the samples, or ``judge`` if one is given (the same samples either way)."""
     generator, prompt_sets = generator_of(model, config), evaluation_prompts(seed)
     out = {}
     for name in sets or ("seen", "held-out"):
         result = fidelity_over(
-            model["referee"],
+            model["referee"] if judge is None else judge,
             generator,
             model["text"],
             prompt_sets[name],
@@ -96,12 +125,10 @@ def scores(
 def train(
     model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device, progress: bool
 ) -> TrainResult:
-    """Copy the reference judge in as the referee, fit the codebook, then train the PixelCNN
-    and its prompt encoder, scoring the seen prompts after each of ``eval_epochs``."""
+    """Train the referee (:data:`REFEREE`), fit the codebook, then train the PixelCNN and its
+    prompt encoder, scoring the seen prompts after each of ``eval_epochs``."""
     recipe = _model_recipe(config)
-    judge, _ = reference_judge(device, seed, progress=progress)
-    model["referee"].load_state_dict(judge.state_dict())
-    model["referee"].eval()
+    _train_referee(model["referee"], config, seed, device, progress)
     images, _, prompt_fn = recipe.data(seed)
     book = recipe.fit_codebook(images, seed)
     model["codebook"].centres.copy_(book.centres)

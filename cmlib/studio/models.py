@@ -15,7 +15,8 @@ library functions (no model code is repeated here):
   (:mod:`cmlib.captioning`, :mod:`cmlib.backbone`); it reads 16-pixel images upsampled to 32,
   photos and sketches alike;
 * **judge** — chapter 04's reference judge (:func:`cmlib.judge.reference_judge`), the referee of
-  the checkpoints: the same registry entry chapters 04 and 05 use;
+  the checkpoints: the long run ``ch04-judge`` shipped in ``models/``, which chapters 04 and 05
+  use too (trained with its recipe and kept in the registry if that file is missing);
 * **translator** — chapter 06's long-run CycleGAN, shipped in ``models/`` (``ch06-cyclegan``,
   this seed's run where one is shipped, else the first shipped seed's), in every profile; a
   compact one trained here only if that file is missing or corrupt.
@@ -49,7 +50,6 @@ from ..distributed import training as ddp_training
 from ..distributed.env import init_distributed
 from ..generation import cvae, prompts
 from ..generation.cvae import PromptCVAERecipe
-from ..judge import AttributeJudge
 from ..longrun.recipes import get_recipe, load_long_run
 from ..longrun.store import LongRunError
 from ..vision import ConvEncoder
@@ -109,7 +109,7 @@ def role_config(role: str, seed: int) -> dict:
     thread count beside them)."""
     _check_role(role)
     if role == "judge":
-        return judge_module.reference_judge_config(seed)
+        return {**judge_module.REFERENCE_CONFIG, "seed": seed}
     return {
         **SIZES[runtime.profile()][role],
         "image_size": IMAGE_SIZE,
@@ -173,7 +173,7 @@ BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
     "finder": lambda c: shapes_retrieval.make_dual_encoder(IMAGE_SIZE, 16, c["embed_dim"]),
     "drawer": lambda c: Drawer(drawer_recipe(c)),
     "describer": lambda c: Describer(),
-    "judge": lambda c: AttributeJudge(IMAGE_SIZE),
+    "judge": lambda c: judge_module.build_reference_judge(judge_module.REFERENCE_CONFIG),
     "translator": lambda c: CycleGAN(),
 }
 
@@ -344,11 +344,8 @@ def load_role(
     """
     _check_role(role)
     before = ""
-    if role == "judge":
-        model, status = judge_module.reference_judge(device, seed, progress)
-        if status.startswith("loaded"):
-            status = f"loaded {registry_name(role, seed)}{status[len('loaded') :]}"
-        return model, status
+    if role == "judge":  # chapter 04's shipped long run (trained with its recipe if missing)
+        return judge_module.reference_judge(device, seed, progress)
     if role == "translator":
         model, status = _long_run_translator(seed, device)
         if model is not None:
