@@ -292,36 +292,35 @@ checkpoint("seen-prompt-fidelity", min(long_seen.values()), ">=", 0.80, chance=1
            baseline=guided["color+shape"]);
 
 # %% [markdown]
-# The same samples of each long run (the same prompts, and the same noise), read by today's
-# reference judge of that seed. The checkpoint above stays on the shipped referee: that is the
-# measurement the manifests record and the drift test checks.
+# The thinnest margin above is the shipped referee's reading of one seed. Here are the same
+# samples of that long run (the same prompts, and the same noise), read by today's reference
+# judge of its seed. (Reading all three seeds takes about four minutes on two cores;
+# `chapters/notes/models.md` has the three.) The checkpoint above stays on the shipped referee:
+# that is the measurement the manifests record and the drift test checks.
 
 # %%
-rereads, reread_heldout = {}, {}
-for seed, (model, manifest, _) in long_runs.items():
-    todays_judge, _ = reference_judge(DEVICE, seed)
-    config = manifest["config"]
-    today = token_prior.scores(model, config, seed, config["samples_per_prompt"],
-                               ("seen", "held-out"), judge=todays_judge)
-    rereads[f"long run, seed {seed}"] = (manifest["metrics"]["seen color+shape"],
-                                         today["seen color+shape"])
-    reread_heldout[seed] = today["held-out color+shape"]
-print(f"{'seen colour+shape read by':22}{'its shipped referee':>22}{'the reference judge':>22}")
-for label, (shipped, today) in rereads.items():
-    print(f"{label:22}{shipped:22.3f}{today:22.3f}")
-gaps = [today - shipped for shipped, today in rereads.values()]
-print(f"today's judge gives {min(gaps):+.3f} to {max(gaps):+.3f} more fidelity on the same samples")
+worst_seed = min(long_runs, key=lambda s: long_runs[s][1]["metrics"]["seen color+shape"])
+worst_model, worst_manifest, _ = long_runs[worst_seed]
+todays_judge, _ = reference_judge(DEVICE, worst_seed)
+shipped_reading = worst_manifest["metrics"]["seen color+shape"]
+todays_reading = token_prior.scores(
+    worst_model, worst_manifest["config"], worst_seed,
+    worst_manifest["config"]["samples_per_prompt"], ("seen",), judge=todays_judge,
+)["seen color+shape"]
+print(f"long run, seed {worst_seed}, seen colour+shape: {shipped_reading:.3f} by its shipped "
+      f"referee, {todays_reading:.3f} by the reference judge "
+      f"({todays_reading - shipped_reading:+.3f} on the same samples)")
 
 # %% [markdown]
 # So part of what the shipped referee counted wrong was its own misreading, not the samples. The
 # same target, read by the course's reference judge:
 #
-# > **Learning checkpoint.** Every shipped long run reaches a seen-prompt fidelity of at least
-# > 0.80 read by the reference judge of its seed, on the same samples.
+# > **Learning checkpoint.** The long run with the lowest seen-prompt fidelity on its shipped
+# > referee reaches at least 0.80 read by the reference judge of its seed, on the same samples.
 
 # %%
-checkpoint("seen-prompt-fidelity-reference-judge", min(t for _, t in rereads.values()), ">=",
-           0.80, chance=1 / 18, baseline=guided["color+shape"]);
+checkpoint("seen-prompt-fidelity-reference-judge", todays_reading, ">=", 0.80, chance=1 / 18,
+           baseline=guided["color+shape"]);
 
 # %% [markdown]
 # Fidelity during training, from the manifests (seen prompts, a third of the samples, read by each
@@ -370,8 +369,8 @@ viz.show(
 
 # %% [markdown]
 # Chapter 04 put its CVAE (part 1) and cGAN (part 3) in the model registry. Here they are on the
-# same prompts, judge and number of samples (the long runs' rows are today's judge's rereads of
-# section 4); the CVAE samples at the prior temperature τ = 0.3 its
+# same prompts and number of samples, by the same judge except for the long runs' rows (their
+# shipped referee, section 4); the CVAE samples at the prior temperature τ = 0.3 its
 # chapter uses (the cGAN has no temperature). Where part 1 has not run on this machine the registry
 # trains its recipe first (about a minute); part 3's cGAN is shown where part 3 has run.
 
@@ -392,15 +391,16 @@ except (FileNotFoundError, StaleModelError, CheckpointError) as err:
     print(f"{cgan_name(SEED)} is not available ({err}); run chapter 04 part 3 to add it")
 rows = {"PixelCNN on tokens (part 4)": (guided["color+shape"], heldout["color+shape"])}
 for seed in LONG_SEEDS:
-    rows[f"PixelCNN, long run, seed {seed}"] = (rereads[f"long run, seed {seed}"][1],
-                                               reread_heldout[seed])
+    row = panel[f"long run, seed {seed}"]
+    rows[f"PixelCNN, long run, seed {seed} (shipped referee)"] = (row["seen colour+shape"],
+                                                                 row["held-out colour+shape"])
 for label, (model, encoder, temperature) in generators.items():
     rows[label] = tuple(fidelity_over(judge, model, encoder, prompt_sets[name],
                                       SAMPLES_PER_PROMPT, SEED, temperature)["color+shape"]
                         for name in ("seen", "held-out"))
-print(f"{'model':<34}{'seen':>8}{'held-out':>10}   (colour+shape fidelity, this judge)")
+print(f"{'model':<46}{'seen':>8}{'held-out':>10}   (colour+shape fidelity)")
 for label, (seen, held) in rows.items():
-    print(f"{label:<34}{seen:8.3f}{held:10.3f}")
+    print(f"{label:<46}{seen:8.3f}{held:10.3f}")
 
 # %% [markdown]
 # ## 5. DALL·E in miniature — and what is missing
@@ -432,10 +432,11 @@ for label, (seen, held) in rows.items():
 #   Its effect on seen-prompt fidelity in this run is printed in section 3, beside plain
 #   sampling, the held-out pairs and the codebook's ceiling.
 # * The same model, wider and deeper and trained 15 to 20 minutes instead of one, draws the
-#   seen prompts far more faithfully than the live run: every shipped seed reaches the 0.80 bar,
-#   read by the quick referee it shipped with and, on the same samples, by today's reference
-#   judge (section 4's two checkpoints). Part of what the quick referee counted wrong was its own
-#   misreading. The held-out pairs are printed beside them.
+#   seen prompts far more faithfully than the live run: every shipped seed reaches the 0.80 bar
+#   read by the quick referee it shipped with, and the seed with the thinnest margin reaches it
+#   read by today's reference judge on the same samples (section 4's two checkpoints). Part of
+#   what the quick referee counted wrong was its own misreading. The held-out pairs are printed
+#   beside them.
 # * On the same judge and prompts, chapter 04's continuous generators are printed beside the
 #   token models; which draws more faithfully here is the table's, and this run's, answer.
 # * Once images are tokens, text-to-image is next-token prediction; what DALL·E adds is scale,

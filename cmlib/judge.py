@@ -6,7 +6,7 @@ ShapesWorld images only, sees as the prompted colour and shape:
 * :class:`AttributeJudge`, :func:`train_judge` and :func:`judge_accuracy`;
 * :func:`reference_judge` — the course's one trained judge, shipped as a long run
   (:data:`REFERENCE_CONFIG`, :func:`train_reference_judge` and :func:`reference_judge_scores`
-  are its recipe; :mod:`cmlib.longrun.reference_judge` ships it);
+  are its recipe; :mod:`cmlib.longrun.judge` ships it);
 * :func:`prompt_fidelity` — fidelity for one prompt
   (:func:`cmlib.generation.generative.fidelity_over` averages it over a prompt set);
 * :func:`diversity` and :func:`real_diversity` — how varied the samples are, and the yardstick.
@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import perturb, registry, runtime, train, vision
+from . import perturb, registry, runtime, text, train, vision
+from .data import shapes
 from .data.cache import random_state_kept
-from .data.shapes import tasks
 from .data.shapes.tasks import judge_training_set, one_object_photos
 from .data.shapes.world import COLORS, POSITIONS, SHAPES, SIZES
 from .longrun import store
@@ -144,8 +144,8 @@ REFERENCE_RECIPE = "ch04-judge"
 #: Its recipe, the same in every profile. Twenty epochs of a 32-wide judge on perturbed copies
 #: (``augment``) of 8,000 seen-pair photos and ``heldout[num_kept:]``: four epochs of a 16-wide
 #: one on clean images read the true test photos at 0.998, but after a 3×3 blur at 0.57 and under
-#: noise of std 0.05 at 0.64-0.81 (seeds 2 and 3); this one reads them at 0.96-0.99 (the
-#: manifests, and ``chapters/notes/04_prompt_generation.md``).
+#: noise of std 0.05 at 0.64-0.81 (seeds 2 and 3); this one reads them at 0.975-1.0 (the
+#: manifests, and ``chapters/notes/models.md``).
 REFERENCE_CONFIG = {
     "image_size": 16,
     "width": 32,
@@ -157,20 +157,58 @@ REFERENCE_CONFIG = {
 }
 #: The test photos the reference judge is scored on (the first of the test split).
 REFERENCE_TEST = 1000
+#: The code whose source fixes the reference judge's weights (hashed into its manifest and its
+#: registry entry): this module, the perturbations, the encoder, the trainer, and the ShapesWorld
+#: data with its seeding and vocabulary.
+REFERENCE_CODE = (sys.modules[__name__], perturb, vision, train, runtime, shapes, text)
+
+
+def _check_config(config: dict) -> dict:
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    missing = sorted(set(REFERENCE_CONFIG) - set(config))
+    if missing:
+        raise ValueError(f"config lacks {missing} (see cmlib.judge.REFERENCE_CONFIG)")
+    return config
+
+
+def _check_judge(judge: AttributeJudge) -> None:
+    if not isinstance(judge, AttributeJudge):
+        raise TypeError(f"judge must be an AttributeJudge, got {type(judge).__name__}")
 
 
 def build_reference_judge(config: dict) -> AttributeJudge:
-    """An untrained judge of ``config``'s image size and width."""
-    if not isinstance(config, dict):
-        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    """An untrained judge of ``config``'s image size and width.
+
+    Raises:
+        TypeError: if ``config`` is not a dict; ValueError: if it lacks a key of
+            :data:`REFERENCE_CONFIG`.
+    """
+    config = _check_config(config)
     return AttributeJudge(config["image_size"], config["width"])
 
 
 def train_reference_judge(
     judge: AttributeJudge, config: dict, seed: int, device: torch.device, progress: bool = True
 ) -> History:
-    """Train ``judge`` on the recipe's data for ``seed`` (:func:`judge_training_set`: the seen
-    pairs' photos plus ``heldout[num_kept:]``), with :func:`train_judge`."""
+    """Train ``judge`` on the recipe's data for ``seed`` with :func:`train_judge`.
+
+    The data is :func:`judge_training_set`: ``num_train`` seen-pair photos plus the held-out-pair
+    photos ``heldout[num_kept:num_heldout]``.
+
+    Args:
+        judge: the judge to train (from :func:`build_reference_judge`).
+        config: the recipe, e.g. :data:`REFERENCE_CONFIG`.
+        seed: fixes the photos, the batch order and the perturbations.
+        device: where to train.
+        progress: show a tqdm bar.
+
+    Returns:
+        the training :class:`History`.
+    """
+    _check_judge(judge)
+    config = _check_config(config)
+    seed = check_int("seed", seed, minimum=0)
     size = config["image_size"]
     x_train, a_train = one_object_photos("train", config["num_train"], size, seed)
     x_heldout, a_heldout = one_object_photos("heldout", config["num_heldout"], size, seed)
@@ -188,10 +226,21 @@ def train_reference_judge(
 
 
 def reference_judge_scores(judge: AttributeJudge, config: dict, seed: int) -> dict[str, float]:
-    """How a judge reads true images (colour and shape both right): the first
-    :data:`REFERENCE_TEST` test photos clean (``clean``, and each attribute alone), under each of
-    :data:`cmlib.perturb.PERTURBATIONS` (``noise``, ``blur``, ``shift``), and the held-out-pair
-    photos no one trained on (``heldout_unseen``)."""
+    """How a judge reads true photos, colour and shape both right.
+
+    Args:
+        judge: the judge, in eval mode.
+        config: the recipe (its ``image_size``, ``num_heldout`` and ``num_kept``).
+        seed: fixes the photos and the noise.
+
+    Returns:
+        ``clean`` (the first :data:`REFERENCE_TEST` test photos; ``clean_<attribute>`` for each
+        attribute alone), one key per :data:`cmlib.perturb.PERTURBATIONS` (the same photos
+        perturbed), and ``heldout_unseen`` (the held-out-pair photos no one trained on).
+    """
+    _check_judge(judge)
+    config = _check_config(config)
+    seed = check_int("seed", seed, minimum=0)
     size = config["image_size"]
     x_test, a_test = one_object_photos("test", REFERENCE_TEST, size, seed)
     x_heldout, a_heldout = one_object_photos("heldout", config["num_heldout"], size, seed)
@@ -230,16 +279,14 @@ def reference_judge(
     """
     if not isinstance(device, torch.device):
         raise TypeError(f"device must be a torch.device, got {type(device).__name__}")
+    seed = check_int("seed", seed, minimum=0)
     name = reference_judge_name(seed)
     before = ""
     if runtime.profile() == "cpu":
         try:
-            manifest = store.read_manifest(REFERENCE_RECIPE, seed)
-            with random_state_kept():  # building draws weights the file replaces: no trace
-                judge = build_reference_judge(manifest["config"])
-            store.load_long_run(REFERENCE_RECIPE, seed, judge, manifest)
+            judge = _shipped_reference_judge(seed)
             return judge.to(device).eval(), f"loaded the long run {name} (models/)"
-        except (store.LongRunError, KeyError, TypeError, ValueError) as err:
+        except store.LongRunError as err:
             before = f"the long run is not usable ({err}); "
 
     def fit(judge: AttributeJudge) -> dict[str, float]:
@@ -248,19 +295,41 @@ def reference_judge(
         return reference_judge_scores(judge.eval(), REFERENCE_CONFIG, seed)
 
     def build(config: dict) -> AttributeJudge:
+        # seeded as make models seeds it, right before building (the registry may build more
+        # than once, e.g. to try a stored entry first): the seed alone fixes the weights
+        runtime.seed_everything(seed)
         return build_reference_judge(config).to(device)
 
-    code = [sys.modules[__name__], perturb, tasks, train, vision]
-    with random_state_kept():  # seeded as make models seeds it: the seed alone fixes the weights
-        runtime.seed_everything(seed)
+    with random_state_kept():
         judge, status = registry.load_or_train(
-            f"{REFERENCE_RECIPE}-{runtime.profile()}-seed{seed}",
+            reference_judge_registry_name(seed),
             {**REFERENCE_CONFIG, "seed": seed},
             build,
             fit,
-            code,
+            list(REFERENCE_CODE),
         )
     return judge.to(device).eval(), before + status
+
+
+def reference_judge_registry_name(seed: int) -> str:
+    """Where :func:`reference_judge` keeps a judge it trained, e.g. ``ch04-judge-cpu-seed0``."""
+    seed = check_int("seed", seed, minimum=0)
+    return f"{REFERENCE_RECIPE}-{runtime.profile()}-seed{seed}"
+
+
+def _shipped_reference_judge(seed: int) -> AttributeJudge:
+    """The shipped long run of ``seed`` (``LongRunError`` if missing, corrupt or not fitting)."""
+    manifest = store.read_manifest(REFERENCE_RECIPE, seed)
+    try:
+        with random_state_kept():  # building draws weights the file replaces: no trace
+            judge = build_reference_judge(manifest["config"])
+    except (TypeError, ValueError) as err:
+        raise store.LongRunError(
+            f"the manifest of {reference_judge_name(seed)} does not describe a judge ({err}); "
+            f"run `{store.rebuild_command(REFERENCE_RECIPE, seed)}`"
+        ) from err
+    store.load_long_run(REFERENCE_RECIPE, seed, judge, manifest)
+    return judge
 
 
 def judge_accuracy(

@@ -136,7 +136,7 @@ def test_diversity():
         diversity(torch.rand(1, 3, 8, 8))
 
 
-def test_reference_judge_name_and_scores_check_their_input():
+def test_reference_judge_recipe_checks_its_input():
     from cmlib import judge as judge_module
 
     assert judge_module.reference_judge_name(3) == "ch04-judge-seed3"
@@ -144,24 +144,44 @@ def test_reference_judge_name_and_scores_check_their_input():
         judge_module.reference_judge_name(-1)
     with pytest.raises(TypeError, match="config"):
         judge_module.build_reference_judge(None)
+    with pytest.raises(ValueError, match="lacks"):
+        judge_module.build_reference_judge({"image_size": 16})
+    with pytest.raises(TypeError, match="AttributeJudge"):
+        judge_module.reference_judge_scores(torch.nn.Linear(2, 2), judge_module.REFERENCE_CONFIG, 0)
+    judge = judge_module.AttributeJudge(16, 4)
+    with pytest.raises(ValueError, match="seed"):
+        judge_module.reference_judge_scores(judge, judge_module.REFERENCE_CONFIG, -1)
 
 
-def test_reference_judge_scores_read_clean_and_perturbed_photos():
-    """The scores the manifest and chapter 04 print: a judge that reads nothing scores chance."""
+class _ReadsWhatIsNotBlank(torch.nn.Module):
+    """A stand-in judge: the true labels for an image with any ink, class 0 for a blank one."""
+
+    def __init__(self, attrs):
+        super().__init__()
+        self.attrs = attrs
+
+    def predict(self, images):
+        inked = images.flatten(1).abs().sum(1) > 0
+        return {k: torch.where(inked, v[: len(images)], 0) for k, v in self.attrs.items()}
+
+
+def test_reference_judge_scores_apply_each_perturbation_under_its_name(monkeypatch):
     from cmlib import judge as judge_module
+    from cmlib.data.shapes.tasks import one_object_photos
 
     config = {**judge_module.REFERENCE_CONFIG, "num_heldout": 24, "num_kept": 8}
-    blank = judge_module.AttributeJudge(16, 4)
-    for p in blank.parameters():
-        torch.nn.init.zeros_(p)  # every logit 0: argmax picks class 0 everywhere
-    scores = judge_module.reference_judge_scores(blank.eval(), config, 0)
-    assert set(scores) == {
-        "clean",
-        "noise",
-        "blur",
-        "shift",
-        "heldout_unseen",
-        *(f"clean_{k}" for k in judge_module.JUDGE_HEADS),
-    }
-    assert scores["clean"] == scores["blur"] == scores["noise"] == scores["shift"]
-    assert 0.0 < scores["clean"] < 0.2  # colour 0 and shape 0 together: about 1/18
+    _, attrs = one_object_photos("test", judge_module.REFERENCE_TEST, 16, 0)
+    stand_in = _ReadsWhatIsNotBlank(attrs)
+    monkeypatch.setattr(judge_module, "_check_judge", lambda judge: None)
+    monkeypatch.setattr(
+        judge_module.perturb,
+        "PERTURBATIONS",
+        {
+            "noise": lambda x, g: x,
+            "blur": lambda x, g: torch.zeros_like(x),
+            "shift": lambda x, g: x,
+        },
+    )
+    scores = judge_module.reference_judge_scores(stand_in, config, 0)
+    assert scores["clean"] == scores["noise"] == scores["shift"] == 1.0
+    assert scores["blur"] < 0.2  # blanked: class 0 for colour and shape, about 1 in 15

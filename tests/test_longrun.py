@@ -567,7 +567,7 @@ def tiny_judge(monkeypatch, models_dir, tmp_path):
 
 def test_reference_judge_recipe_ships_and_the_course_loads_it(tiny_judge):
     model, manifest = recipes.run_recipe("ch04-judge", 2, CPU, progress=False)
-    assert manifest["steps"] == manifest["curve"]["step"][-1] == 1  # 56 images, batches of 64
+    assert manifest["steps"] == manifest["curve"]["step"][-1] == 1  # 48 + 16 images: one batch
     assert {"clean", "noise", "blur", "shift", "heldout_unseen", "clean_color"} <= set(
         manifest["metrics"]
     )

@@ -17,6 +17,7 @@ import torch
 from cmlib import judge as judge_module
 from cmlib import runtime
 from cmlib.cyclegan.training import CycleGAN
+from cmlib.data.shapes import COLORS, SHAPES
 from cmlib.data.shapes.parse import Parsed
 from cmlib.shapes_retrieval import make_dual_encoder
 from cmlib.studio import PromptNotUnderstood, evaluation, models, understand
@@ -307,3 +308,22 @@ def test_evidence_picks_named_checkpoints_and_names_one_the_table_lacks():
         evidence("06_", ("no-such-claim",))
     with pytest.raises(TypeError, match="tuple of names"):
         evidence("06_", "G-target-style")
+
+
+def test_verdict_reads_counts_captions_that_name_the_true_colour_and_shape(studio, monkeypatch):
+    images = torch.rand(3, 3, 16, 16)
+    attrs = {  # a red circle, a blue square, a green triangle
+        "color": torch.tensor([COLORS.index("red"), COLORS.index("blue"), COLORS.index("green")]),
+        "shape": torch.tensor([SHAPES.index(s) for s in ("circle", "square", "triangle")]),
+    }
+    captions = ["a small red circle on the left", "a large blue circle at the top", "green"]
+    monkeypatch.setattr(studio, "describe", lambda images: captions)
+    assert evaluation.verdict_reads(studio, images, attrs) == pytest.approx(1 / 3)
+    with pytest.raises(TypeError, match="Studio"):
+        evaluation.verdict_reads(object(), images, attrs)
+    with pytest.raises(ValueError, match="lacks"):
+        evaluation.verdict_reads(studio, images, {"color": attrs["color"]})
+    with pytest.raises(ValueError, match="label every image"):
+        evaluation.verdict_reads(studio, images, {**attrs, "color": attrs["color"][:2]})
+    with pytest.raises(ValueError):
+        evaluation.verdict_reads(studio, torch.rand(3, 3, 8, 8), attrs)

@@ -8,7 +8,8 @@ shows. The recipe (:data:`cmlib.judge.REFERENCE_CONFIG`) trains it wider and lon
 perturbed copies of its images (:func:`cmlib.perturb.content_keeping`), about a minute and a
 half a seed on two cores, and its manifest records how it reads perturbed true images. It is a
 measuring instrument, chosen on true images alone, never on a generator's outputs.
-:func:`cmlib.judge.reference_judge` loads it.
+:func:`cmlib.judge.reference_judge` loads it (not :func:`cmlib.longrun.recipes.long_run`: it
+trains the recipe into the model registry when the file is missing, and in the gpu profile).
 """
 
 from __future__ import annotations
@@ -19,17 +20,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import judge as judge_module
-from .. import perturb, vision
-from .. import train as train_module
 from ..judge import (
+    REFERENCE_CODE,
     REFERENCE_CONFIG,
     REFERENCE_RECIPE,
     build_reference_judge,
     reference_judge_scores,
     train_reference_judge,
 )
-from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
+from .base import Recipe, TrainResult
 
 
 def _train(
@@ -57,7 +56,7 @@ RECIPE = Recipe(
     build=build_reference_judge,
     train=_train,
     evaluate=_evaluate,
-    code=[judge_module, perturb, vision, train_module, *SHAPES_WORLD_CODE, sys.modules[__name__]],
+    code=[*REFERENCE_CODE, sys.modules[__name__]],
     seeds=(0, 1, 2, 3, 4),
     half=True,
 )

@@ -18,7 +18,7 @@ from ..data.shapes import COLORS, POSITIONS, SHAPES, SIZES
 from ..data.shapes.parse import Parsed
 from ..data.shapes.prompt_text import EvalPrompt
 from ..judge import AttributeJudge
-from ..validate import check_int
+from ..validate import check_int, check_tensor
 from .pipeline import Studio, completions, model_text
 from .verdict import round_trip_verdict
 
@@ -168,3 +168,31 @@ def summary_table(records: Sequence[Record]) -> list[dict[str, float | str]]:
                 }
             )
     return rows
+
+
+def verdict_reads(studio: Studio, images: torch.Tensor, attrs: dict[str, torch.Tensor]) -> float:
+    """The round-trip verdict as a referee: the share of labelled ``images`` whose caption names
+    their true colour and shape (the verdict a prompt of that colour and shape would get).
+
+    Args:
+        studio: the studio whose describer captions the images.
+        images: ``(N, 3, 16, 16)`` images in [0, 1], e.g. true photos, perturbed or not.
+        attrs: their labels, with ``color`` and ``shape`` ``(N,)`` class ids.
+    """
+    if not isinstance(studio, Studio):
+        raise TypeError(f"studio must be a Studio, got {type(studio).__name__}")
+    check_tensor("images", images, ("N", 3, 16, 16), floating=True)
+    missing = {"color", "shape"} - set(attrs)
+    if missing:
+        raise ValueError(f"attrs lacks {sorted(missing)}")
+    if len(attrs["color"]) != len(images) or len(attrs["shape"]) != len(images):
+        raise ValueError(
+            f"attrs must label every image: {len(images)} images, "
+            f"{len(attrs['color'])} colours, {len(attrs['shape'])} shapes"
+        )
+    captions = studio.describe(images)
+    right = 0
+    for caption, color, shape in zip(captions, attrs["color"], attrs["shape"]):
+        asked = Parsed(((None, COLORS[int(color)], SHAPES[int(shape)]),))
+        right += round_trip_verdict(asked, caption).matches["color_shape"]
+    return right / len(captions)

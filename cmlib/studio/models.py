@@ -93,7 +93,7 @@ NAME_STEMS = {
     "finder": "ch11-finder",
     "drawer": "ch04-cvae",
     "describer": "ch11-describer",
-    "judge": "ch04-judge",  # the course's reference judge (cmlib.judge.reference_judge)
+    "judge": judge_module.REFERENCE_RECIPE,  # where cmlib.judge.reference_judge trains one
     "translator": "ch11-translator",
 }
 
@@ -338,9 +338,11 @@ def load_role(
 ) -> tuple[nn.Module, str]:
     """One role's model, on ``device`` in eval mode, and how it was obtained.
 
-    The translator is chapter 06's shipped long-run CycleGAN (:data:`TRANSLATOR_RECIPE`);
-    every other role (and the translator if that file is missing or corrupt) is the studio's own
-    registry entry, trained if missing, stale or corrupt.
+    The translator is chapter 06's shipped long-run CycleGAN (:data:`TRANSLATOR_RECIPE`) and the
+    judge chapter 04's shipped reference judge (:func:`cmlib.judge.reference_judge`, which trains
+    its recipe into the registry if the file is missing or corrupt); every other role (and the
+    translator if its file is missing or corrupt) is a registry entry, trained if missing, stale
+    or corrupt.
     """
     _check_role(role)
     before = ""
