@@ -279,8 +279,9 @@ for label, row in panel.items():
 # > long run live for this run's seed, it is asserted on that seed.
 #
 # Each seed's fidelity comes from 30 samples of each of 15 prompts, 450 images, so it carries a
-# sampling error of about ±0.02. The worst seed's margin, printed by the checkpoint, is inside
-# that error on its shipped referee; the next cells read the same samples with today's judge.
+# sampling error of about ±0.02. In this run the worst seed's margin, printed by the checkpoint,
+# is inside that error on its shipped referee; the next cells read the same samples with today's
+# judge.
 
 # %%
 long_seen = {label: row["seen colour+shape"] for label, row in panel.items()
@@ -312,8 +313,9 @@ print(f"long run, seed {worst_seed}, seen colour+shape: {shipped_reading:.3f} by
       f"({todays_reading - shipped_reading:+.3f} on the same samples)")
 
 # %% [markdown]
-# So part of what the shipped referee counted wrong was its own misreading, not the samples. The
-# same target, read by the course's reference judge:
+# In this run the reference judge counts more of the same samples as right (printed above): part
+# of what the shipped referee counted wrong was its own misreading, not the samples. The same
+# target, read by the course's reference judge:
 #
 # > **Learning checkpoint.** The long run with the lowest seen-prompt fidelity on its shipped
 # > referee reaches at least 0.80 read by the reference judge of its seed, on the same samples.
@@ -431,12 +433,12 @@ for label, (seen, held) in rows.items():
 # * Guidance does: it pushes each token towards what this prompt makes likelier than no prompt.
 #   Its effect on seen-prompt fidelity in this run is printed in section 3, beside plain
 #   sampling, the held-out pairs and the codebook's ceiling.
-# * The same model, wider and deeper and trained 15 to 20 minutes instead of one, draws the
-#   seen prompts far more faithfully than the live run: every shipped seed reaches the 0.80 bar
-#   read by the quick referee it shipped with, and the seed with the thinnest margin reaches it
-#   read by today's reference judge on the same samples (section 4's two checkpoints). Part of
-#   what the quick referee counted wrong was its own misreading. The held-out pairs are printed
-#   beside them.
+# * In the cpu profile the same model, wider and deeper and trained 15 to 20 minutes instead of
+#   one, draws the seen prompts more faithfully than the live run (in this run, section 4's
+#   panel): every shipped seed reaches the 0.80 bar read by the quick referee it shipped with,
+#   and the seed with the thinnest margin reaches it read by today's reference judge on the same
+#   samples (section 4's two checkpoints). In this run that judge read more of its samples as
+#   right than the quick referee did. The held-out pairs are printed beside them.
 # * On the same judge and prompts, chapter 04's continuous generators are printed beside the
 #   token models; which draws more faithfully here is the table's, and this run's, answer.
 # * Once images are tokens, text-to-image is next-token prediction; what DALL·E adds is scale,
