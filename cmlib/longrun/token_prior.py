@@ -33,12 +33,12 @@ from .. import judge as judge_module
 from .. import train as train_module
 from .. import vision
 from ..data.shapes.prompt_text import evaluation_prompts, prompt_sampler
-from ..data.shapes.tasks import judge_training_set, one_object_photos
+from ..data.shapes.tasks import one_object_photos
 from ..generation import autoregressive, codebook, generative, prompts, token_recipe
 from ..generation.autoregressive import TokenImageGenerator
 from ..generation.generative import fidelity_over
 from ..generation.token_recipe import TokenPriorRecipe, token_prior_bundle
-from ..judge import AttributeJudge, judge_accuracy, train_judge
+from ..judge import AttributeJudge, judge_accuracy, train_reference_judge
 from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
 
 #: the model's recipe: part 4's, with a 2× wider, 8-layer PixelCNN, 12,000 images, 20 epochs
@@ -71,11 +71,14 @@ def _train_referee(
     device: torch.device,
     progress: bool,
 ) -> None:
-    size = config["image_size"]
-    x_train, a_train = one_object_photos("train", REFEREE["num_train"], size, seed)
-    x_heldout, a_heldout = one_object_photos("heldout", REFEREE["num_heldout"], size, seed)
-    x, a = judge_training_set(x_train, a_train, x_heldout, a_heldout, REFEREE["num_kept"])
-    train_judge(referee, x, a, REFEREE["num_epochs"], device, seed=seed, progress=progress)
+    # the reference judge's data and trainer, with the old recipe's sizes and no perturbations
+    recipe = {
+        "image_size": config["image_size"],
+        "width": config["judge_width"],
+        "augment": False,
+        **REFEREE,
+    }
+    train_reference_judge(referee, recipe, seed, device, progress)
     referee.eval()
 
 
