@@ -327,3 +327,27 @@ def test_verdict_reads_counts_captions_that_name_the_true_colour_and_shape(studi
         evaluation.verdict_reads(studio, images, {**attrs, "color": attrs["color"][:2]})
     with pytest.raises(ValueError):
         evaluation.verdict_reads(studio, torch.rand(3, 3, 8, 8), attrs)
+
+
+# ---------------------------------------------------------------- the describer's data
+def test_perturbed_copies_repeat_every_scene_with_content_kept():
+    clean = models.studio_caption_data("train", 12, seed=3)
+    data = models.studio_caption_data("train", 12, seed=3, perturbed_copies=2)
+    assert len(data) == 36 and data.images.shape == (36, 3, 32, 32)
+    assert torch.equal(data.images[:12], clean.images)  # the clean scenes come first
+    for c in (1, 2):
+        rows = slice(12 * c, 12 * (c + 1))
+        assert data.scenes[rows] == clean.scenes and data.references[rows] == clean.references
+        assert torch.equal(data.ids[rows], clean.ids)
+        assert torch.equal(data.detailed_ids[rows], clean.detailed_ids)
+        for name, labels in clean.cells.items():
+            assert torch.equal(data.cells[name][rows], labels)
+        # perturbed, but the picture survives: small pixel changes, not new images
+        change = (data.images[rows] - clean.images).abs()
+        assert change.max() > 0 and change.mean() < 0.1
+    assert not torch.equal(data.images[12:24], data.images[24:])  # each copy draws its own
+    again = models.studio_caption_data("train", 12, seed=3, perturbed_copies=2)
+    assert torch.equal(again.images, data.images)  # and the draw follows from the seed
+    for bad in (-1, 1.5):
+        with pytest.raises((TypeError, ValueError), match="perturbed_copies"):
+            models.studio_caption_data("train", 12, perturbed_copies=bad)

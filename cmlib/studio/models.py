@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import backbone, captioning, registry, runtime, shapes_retrieval
+from .. import backbone, captioning, perturb, registry, runtime, shapes_retrieval
 from .. import judge as judge_module
 from ..cyclegan import saved as cyclegan_saved
 from ..cyclegan.evaluation import photo_sketch_pairs
@@ -52,6 +52,7 @@ from ..generation import cvae, prompts
 from ..generation.cvae import PromptCVAERecipe
 from ..longrun.recipes import get_recipe, load_long_run
 from ..longrun.store import LongRunError
+from ..validate import check_int
 from ..vision import ConvEncoder
 
 #: The studio's image size (chapter 04's generators and chapter 06's CycleGAN draw 16×16).
@@ -70,6 +71,7 @@ SIZES = {
             "backbone_images": 1500,
             "backbone_epochs": 6,
             "num_epochs": 16,
+            "perturbed_copies": 2,
         },
         "translator": {"num_per_domain": 1000, "num_steps": 120, "batch_size": 32},
     },
@@ -81,6 +83,7 @@ SIZES = {
             "backbone_images": 8000,
             "backbone_epochs": 10,
             "num_epochs": 30,
+            "perturbed_copies": 2,
         },
         "translator": {"num_per_domain": 4000, "num_steps": 3000, "batch_size": 64},
     },
@@ -213,24 +216,51 @@ def drawer_recipe(config: dict) -> PromptCVAERecipe:
     )
 
 
-def studio_caption_data(split: str, num_images: int, seed: int = 0) -> CaptionData:
-    """One-object scenes in both styles at 16 pixels, upsampled to 32, with 4×4 cell labels."""
+def studio_caption_data(
+    split: str, num_images: int, seed: int = 0, perturbed_copies: int = 0
+) -> CaptionData:
+    """One-object scenes in both styles at 16 pixels, upsampled to 32, with 4×4 cell labels.
+
+    With ``perturbed_copies`` k, k more copies of every scene follow the clean ones (rows
+    ``N…2N−1`` are the first copy, and so on), each image perturbed at 16 pixels by
+    :func:`cmlib.perturb.content_keeping` (noise, a 3×3 blur, a one-pixel shift: colour, shape
+    and size survive and an object moves by at most one pixel, so the captions and, but for
+    that pixel, the cell labels stay true), drawn from a generator seeded with ``seed``.
+    """
+    check_int("perturbed_copies", perturbed_copies, minimum=0)
     data = load_captioning(split, num_images, IMAGE_SIZE, num_objects=1, style="mixed", seed=seed)
     world = shapes.ShapesWorld(
         split, size=num_images, image_size=IMAGE_SIZE, num_objects=1, style="mixed", seed=seed
     )
-    return dataclasses.replace(
-        data, images=upsample_for_captions(data.images), cells=cell_attributes(world, grid_size=4)
-    )
+    cells = cell_attributes(world, grid_size=4)
+    k = perturbed_copies
+    if k:
+        generator = torch.Generator().manual_seed(seed)
+        copies = [perturb.content_keeping(data.images, generator) for _ in range(k)]
+        data = dataclasses.replace(
+            data,
+            images=torch.cat([data.images, *copies]),
+            scenes=data.scenes * (k + 1),
+            references=data.references * (k + 1),
+            ids=data.ids.repeat(k + 1, 1, 1),
+            brief_ids=data.brief_ids.repeat(k + 1, 1),
+            detailed_ids=data.detailed_ids.repeat(k + 1, 1),
+        )
+        cells = {name: labels.repeat(k + 1, 1, 1) for name, labels in cells.items()}
+    return dataclasses.replace(data, images=upsample_for_captions(data.images), cells=cells)
 
 
 def _train_describer(model: Describer, config: dict, device: torch.device, progress: bool) -> dict:
-    seed, n = config["seed"], config["backbone_images"]
-    data = studio_caption_data("train", config["num_train"], seed)
+    seed, n, copies = config["seed"], config["backbone_images"], config["perturbed_copies"]
+    # The verdict is a referee of drawn images, which are never pixel-perfect: like chapter
+    # 04's judge, it learns from copies that keep colour and shape but not sharpness.
+    data = studio_caption_data("train", config["num_train"], seed, copies)
+    # the backbone's images: the first n scenes, clean and in every perturbed copy
+    rows = torch.cat([torch.arange(n) + c * config["num_train"] for c in range(copies + 1)])
     runtime.seed_everything(seed)
     tagger, _ = backbone.pretrain_backbone(
-        data.images[:n],
-        {k: v[:n] for k, v in data.cells.items()},
+        data.images[rows],
+        {k: v[rows] for k, v in data.cells.items()},
         ATTRIBUTE_LABELS,
         config["backbone_epochs"],
         device,
