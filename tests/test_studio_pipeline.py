@@ -330,7 +330,8 @@ def test_verdict_reads_counts_captions_that_name_the_true_colour_and_shape(studi
 
 
 # ---------------------------------------------------------------- the describer's data
-def test_perturbed_copies_repeat_every_scene_with_content_kept():
+def test_perturbed_copies_repeat_every_scene_with_content_kept(monkeypatch, tmp_path):
+    monkeypatch.setenv("CMLIB_CACHE_DIR", str(tmp_path))  # the data cache of this test alone
     clean = models.studio_caption_data("train", 12, seed=3)
     data = models.studio_caption_data("train", 12, seed=3, perturbed_copies=2)
     assert len(data) == 36 and data.images.shape == (36, 3, 32, 32)

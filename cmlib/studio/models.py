@@ -308,7 +308,7 @@ def _train_translator(model: CycleGAN, config: dict, device: torch.device, progr
 RECIPES = {
     "finder": (_train_finder, lambda: [shapes, shapes_retrieval, ddp_training]),
     "drawer": (_train_drawer, lambda: [shapes, cvae, prompts]),
-    "describer": (_train_describer, lambda: [shapes, backbone, captioning]),
+    "describer": (_train_describer, lambda: [shapes, backbone, captioning, perturb]),
     "translator": (_train_translator, lambda: cyclegan_saved._code("cyclegan")),
 }
 
