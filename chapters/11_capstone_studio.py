@@ -262,16 +262,15 @@ print(f"held-out prompts, drawn images: judge says right {judge_right:.2f}, "
 # %%
 from cmlib import perturb
 from cmlib.data.shapes.tasks import one_object_photos
+from cmlib.judge import judge_accuracy
 
 x_true, a_true = one_object_photos("test", 500, 16, SEED)
 robustness = {}
 for name, apply in {"clean": lambda x, g: x, **perturb.PERTURBATIONS}.items():
     shown = apply(x_true, torch.Generator().manual_seed(SEED))
-    pred = judge.predict(shown)
     robustness[name] = {
         "verdict (captioner)": evaluation.verdict_reads(studio, shown, a_true),
-        "judge": ((pred["color"] == a_true["color"]) & (pred["shape"] == a_true["shape"]))
-        .float().mean().item(),
+        "judge": judge_accuracy(judge, shown, a_true)["color+shape"],
     }
 print(f"{'colour+shape read on true photos':34}" + "".join(f"{n:>8}" for n in robustness))
 for reader in robustness["clean"]:
