@@ -125,11 +125,13 @@ results = {"pooled image tower, CLIP loss": relation_retrieval.relation_metrics(
 pd.DataFrame(results).T.round(3)
 
 # %% [markdown]
-# Retrieval is no longer perfect, and R@1 can now show a model getting worse: part 1's R@1 sat at
-# 1.0 in every run, where a change that cost a few points would have gone unseen.
+# Retrieval is no longer perfect, and R@1 can now show a model getting worse: part 1's R@1 was
+# 1.0 in every one of the course's seeds runs, where a change that cost a few points would have
+# gone unseen.
 #
 # > **Learning checkpoint.** On two-object scenes, part 1's model still retrieves: text → image
-# > R@1 ≥ 0.60, far above chance (a random image shows the caption's scene this often).
+# > R@1 ≥ 0.60, far above chance (how often a random image shows the caption's scene, printed
+# > below).
 
 # %%
 pooled_r1 = results["pooled image tower, CLIP loss"]["t2i R@1"]
