@@ -128,19 +128,39 @@ GROUP = 7
 
 
 def open_group(page, lab, paths: list[str], timeout: float = 120.0) -> None:
-    """Open ``paths`` as double-clicks would, all at once; wait until each has an idle kernel."""
+    """Open ``paths`` as double-clicks would, all at once; wait until each has an idle kernel.
+
+    On a loaded 2-core machine one kernel of seven now and then stays "starting" past the
+    timeout (seen in two fresh-clone CI runs, each time another notebook, every other kernel
+    idle). Such a kernel is restarted once, through the server as the Kernel menu would, and
+    waited for again: a kernel that cannot start at all still fails the test.
+    """
     page.evaluate(
         "paths => Promise.all(paths.map(path =>"
         " window.jupyterapp.commands.execute('docmanager:open', {path})))",
         paths,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = {s["path"]: s["kernel"]["execution_state"] for s in lab.api("/api/sessions")}
-        if all(states.get(path) == "idle" for path in paths):
-            return
-        time.sleep(0.25)
-    raise TimeoutError(f"no idle kernel after {timeout} s for some of {paths}: {states}")
+    restarted: list[str] = []
+    for attempt in range(2):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sessions = {s["path"]: s["kernel"] for s in lab.api("/api/sessions")}
+            states = {path: kernel["execution_state"] for path, kernel in sessions.items()}
+            if all(states.get(path) == "idle" for path in paths):
+                if restarted:
+                    print(f"restarted a kernel stuck starting for {restarted}; then idle")
+                return
+            time.sleep(0.25)
+        if attempt == 0:
+            restarted = [p for p in paths if p in sessions and states[p] == "starting"]
+            if not restarted:
+                break
+            for path in restarted:
+                lab.api(f"/api/kernels/{sessions[path]['id']}/restart", method="POST", timeout=60)
+    raise TimeoutError(
+        f"no idle kernel after {timeout} s for some of {paths} (restarted once: {restarted}): "
+        f"{states}"
+    )
 
 
 def close_group(page, lab) -> None:
