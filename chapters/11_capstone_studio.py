@@ -265,13 +265,13 @@ from cmlib.data.shapes.tasks import one_object_photos
 from cmlib.judge import judge_accuracy
 
 x_true, a_true = one_object_photos("test", 500, 16, SEED)
-robustness = {}
-for name, apply in {"clean": lambda x, g: x, **perturb.PERTURBATIONS}.items():
-    shown = apply(x_true, torch.Generator().manual_seed(SEED))
-    robustness[name] = {
-        "verdict (captioner)": evaluation.verdict_reads(studio, shown, a_true),
-        "judge": judge_accuracy(judge, shown, a_true)["color+shape"],
-    }
+readers = {  # each reads the same photos, clean and perturbed (cmlib.perturb.readings)
+    "verdict (captioner)": perturb.readings(
+        lambda x: evaluation.verdict_reads(studio, x, a_true), x_true, SEED),
+    "judge": perturb.readings(
+        lambda x: judge_accuracy(judge, x, a_true)["color+shape"], x_true, SEED),
+}
+robustness = {name: {r: readers[r][name] for r in readers} for name in readers["judge"]}
 print(f"{'colour+shape read on true photos':34}" + "".join(f"{n:>8}" for n in robustness))
 for reader in robustness["clean"]:
     print(f"{reader:34}" + "".join(f"{robustness[n][reader]:8.3f}" for n in robustness))

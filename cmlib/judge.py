@@ -246,10 +246,8 @@ def reference_judge_scores(judge: AttributeJudge, config: dict, seed: int) -> di
     x_heldout, a_heldout = one_object_photos("heldout", config["num_heldout"], size, seed)
     kept = config["num_kept"]
     clean = judge_accuracy(judge, x_test, a_test)
-    out = {"clean": clean["color+shape"], **{f"clean_{k}": clean[k] for k in JUDGE_HEADS}}
-    for name, perturbation in perturb.PERTURBATIONS.items():
-        shown = perturbation(x_test, torch.Generator().manual_seed(seed))
-        out[name] = judge_accuracy(judge, shown, a_test)["color+shape"]
+    out = perturb.readings(lambda x: judge_accuracy(judge, x, a_test)["color+shape"], x_test, seed)
+    out.update({f"clean_{k}": clean[k] for k in JUDGE_HEADS})
     unseen = {k: v[:kept] for k, v in a_heldout.items()}
     out["heldout_unseen"] = judge_accuracy(judge, x_heldout[:kept], unseen)["color+shape"]
     return out

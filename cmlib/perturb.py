@@ -103,6 +103,30 @@ PERTURBATIONS: dict[str, Callable[[torch.Tensor, torch.Generator | None], torch.
 }
 
 
+def readings(
+    read: Callable[[torch.Tensor], float], images: torch.Tensor, seed: int = 0
+) -> dict[str, float]:
+    """How a referee reads ``images`` clean and under each of :data:`PERTURBATIONS`.
+
+    Args:
+        read: images → a score, e.g. the share a judge reads right.
+        images: ``(B, C, H, W)`` true images in [0, 1].
+        seed: each perturbation draws from a CPU generator seeded with it (the same noise for
+            every referee read with the same seed).
+
+    Returns:
+        ``{"clean": …, "noise": …, "blur": …, "shift": …}``.
+    """
+    if not callable(read):
+        raise TypeError(f"read must be callable, got {type(read).__name__}")
+    check_tensor("images", images, ("B", "C", "H", "W"), floating=True)
+    check_int("seed", seed, minimum=0)
+    out = {"clean": float(read(images))}
+    for name, perturbation in PERTURBATIONS.items():
+        out[name] = float(read(perturbation(images, torch.Generator().manual_seed(seed))))
+    return out
+
+
 def content_keeping(
     images: torch.Tensor,
     generator: torch.Generator | None = None,

@@ -88,3 +88,23 @@ def test_bad_input_is_named():
         perturb.content_keeping([[0.0]])
     with pytest.raises(ValueError, match="p"):
         perturb.content_keeping(_images(), p=1.5)
+
+
+def test_readings_score_the_clean_images_and_each_perturbation_with_its_seed():
+    images = torch.rand(4, 3, 8, 8)
+    seen = []
+
+    def read(x):
+        seen.append(x)
+        return x.mean()
+
+    out = perturb.readings(read, images, seed=3)
+    assert list(out) == ["clean", *perturb.PERTURBATIONS]
+    assert torch.equal(seen[0], images) and out["clean"] == pytest.approx(images.mean().item())
+    for x, (name, apply) in zip(seen[1:], perturb.PERTURBATIONS.items()):
+        assert torch.equal(x, apply(images, torch.Generator().manual_seed(3))), name
+    assert perturb.readings(read, images, seed=3) == out  # the same draws again
+    with pytest.raises(TypeError, match="read"):
+        perturb.readings(0.5, images)
+    with pytest.raises(ValueError, match="seed"):
+        perturb.readings(read, images, seed=-1)

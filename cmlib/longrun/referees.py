@@ -99,10 +99,8 @@ def referee_scores(bundle: nn.ModuleDict, device: torch.device) -> dict[str, flo
             r = judge.predict(x)
             return ((r["color"] == attrs["color"]) & (r["shape"] == attrs["shape"])).float().mean()
 
-        out[f"{style}_clean"] = float(read(images[style]))
-        for name, perturbation in perturb.PERTURBATIONS.items():
-            generator = torch.Generator().manual_seed(0)
-            out[f"{style}_{name}"] = float(read(perturbation(images[style], generator)))
+        for name, value in perturb.readings(read, images[style]).items():
+            out[f"{style}_{name}"] = value
         out[f"{style}_reads_{other}"] = float(read(images[other]))
     logits = train_module.predict(bundle["style"], torch.cat([photos, sketches]), device)
     truth = torch.cat([torch.zeros(len(photos)), torch.ones(len(sketches))]).long()
