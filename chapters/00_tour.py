@@ -215,8 +215,8 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # %% [markdown]
 # ## 4. The chapters and the article
 #
-# Every notebook of the course, in order (chapter 09 is still to come): its topic, then the
-# article's sections, titled as the article titles them.
+# Every notebook of the course, in order (chapter 09 has its first part; the others are to
+# come): its topic, then the article's sections, titled as the article titles them.
 #
 # * `00_tour` (this one): tour and setup — 第1章 跨模态学习概述, §1.1 跨模态学习的定义与重要性.
 # * `01_visual_features`: visual features, CNNs and image embeddings — §2.1 视觉信息处理.
@@ -254,7 +254,9 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 #   gives away; `08_reasoning_transformer`, part 2, a multimodal transformer built from
 #   attention and trained on them; `08_reasoning_models`, part 3, four ways to reason side by
 #   side; `08_reasoning_generalisation`, part 4, which of them generalise — §4.2 跨模态推理.
-# * 09, optimisation — §4.3 优化方法: to come.
+# * `09_optimisation`: optimisation methods, part 1, the contrastive temperature, fixed and
+#   learned — §4.3 优化方法 (the parts on modality imbalance, stable GANs and the everyday
+#   tools are to come).
 # * `10_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
 #   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
 # * `11_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates,
@@ -269,7 +271,8 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # would be §4.2 and §4.3, are named but never written, and neither is 跨模态循环网络, the second
 # alignment method §4.1 announces (`06_alignment_spaces` builds one). The practical project
 # (实际项目) appears only in the 文章摘要; chapter 11 builds one. Chapter 08 takes up cross-modal
-# reasoning (§4.2, in four parts), and chapter 09, still to come, optimisation (§4.3).
+# reasoning (§4.2, in four parts), and chapter 09 optimisation (§4.3; its first part is
+# written, the others are to come).
 #
 # The article's code listings do not run as printed. Every chapter has an **errata box** per
 # listing: what is wrong, what happens when you run it, and the working version from `cmlib`, the

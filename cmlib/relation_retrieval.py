@@ -21,14 +21,15 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from .data.shapes import ShapesWorld
 from .data.shapes.text import INVERSE_RELATION, canonical_caption, shapes_vocab
 from .data.shapes.world import Scene
 from .retrieval import DualEncoder, caption_tensors, clip_loss, retrieval_metrics
-from .shapes_retrieval import CaptionedSplit, embed_split
-from .validate import check_int, check_tensor
+from .shapes_retrieval import CaptionedSplit, embed_split, make_dual_encoder
+from .train import History, fit_steps, weight_decay_groups
+from .validate import check_choice, check_int, check_tensor
 
 
 @dataclass
@@ -170,6 +171,102 @@ def plain_step(model: DualEncoder, batch: Sequence[torch.Tensor]) -> torch.Tenso
     """CLIP's loss on :class:`CaptionsWithSwaps` batches, ignoring the swapped captions."""
     images, ids, lengths, *_ = batch
     return clip_loss(*model(images, ids, lengths))
+
+
+def _endless_epochs(
+    make_dataset: Callable[[DualEncoder], Dataset],
+    model: DualEncoder,
+    batch_size: int,
+    generator: torch.Generator,
+):
+    """Batches without end: every epoch a fresh shuffle of ``make_dataset(model)``, built from
+    the model as it stands when the epoch starts (mined negatives follow the model)."""
+    while True:
+        loader = DataLoader(
+            make_dataset(model),
+            batch_size=batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=generator,
+        )
+        yield from loader
+
+
+def train_relation_model(
+    train: RelationSplit,
+    device: torch.device,
+    *,
+    pool: str = "mean",
+    step_fn: Callable[[DualEncoder, Sequence[torch.Tensor]], torch.Tensor] = plain_step,
+    num_epochs: int = 4,
+    num_steps: int | None = None,
+    batch_size: int = 128,
+    temperature: float = 0.07,
+    learnable_temperature: bool = True,
+    dataset: Callable[[DualEncoder], Dataset] | None = None,
+    seed: int = 0,
+    desc: str = "train",
+) -> tuple[DualEncoder, History]:
+    """Chapter 07 part 2's recipe, the one both it and chapter 09 train with.
+
+    :func:`~cmlib.shapes_retrieval.make_dual_encoder` (width 16, 128-d space) on
+    :class:`CaptionsWithSwaps` batches; AdamW (lr 3e-3, weight decay 0.01 on weight matrices
+    only: :func:`~cmlib.train.weight_decay_groups`) with a one-cycle schedule (20 % warm-up).
+    The temperature τ starts at ``temperature`` (CLIP's 0.07) and is learned unless
+    ``learnable_temperature`` is False. The model and the shuffling are seeded with ``seed``.
+
+    Args:
+        num_epochs: passes over the data, ``len(train) // batch_size`` steps each.
+        num_steps: train this many steps instead (the data cycles through as many epochs as it
+            takes): runs with different batch sizes can then take the same number of steps.
+        dataset: ``dataset(model)`` → the epoch's items, called at the start of every epoch
+            with the model as it stands (e.g. negatives mined by the current model); default
+            :class:`CaptionsWithSwaps` of ``train``.
+
+    Returns:
+        the trained model (in eval mode) and its :class:`~cmlib.train.History` (one entry for
+        the whole run), whose ``steps["temperature"]`` holds τ at every step.
+    """
+    if not isinstance(train, RelationSplit):
+        raise TypeError(f"expected a RelationSplit, got {type(train).__name__}")
+    check_choice("pool", pool, ("mean", "flatten"))
+    check_int("batch_size", batch_size, minimum=2)
+    if batch_size > len(train):
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(train)} scenes")
+    if num_steps is None:
+        num_steps = check_int("num_epochs", num_epochs) * (len(train) // batch_size)
+    check_int("num_steps", num_steps)
+    if dataset is not None and not callable(dataset):
+        raise TypeError(f"dataset must be a function of the model, got {type(dataset).__name__}")
+    torch.manual_seed(seed)
+    model = make_dual_encoder(cnn_width=16, embed_dim=128, pool=pool).to(device)
+    model.set_temperature(temperature, learnable=learnable_temperature)
+    batches = _endless_epochs(
+        dataset or (lambda _: CaptionsWithSwaps(train)),
+        model,
+        batch_size,
+        torch.Generator().manual_seed(seed),
+    )
+    optimizer = torch.optim.AdamW(weight_decay_groups(model, 0.01), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=3e-3, pct_start=0.2, total_steps=num_steps
+    )
+
+    def logged_step(model: DualEncoder, batch: Sequence[torch.Tensor]) -> dict:
+        loss = step_fn(model, batch)
+        return {"loss": loss, "temperature": 1.0 / model.logit_scale.detach()}
+
+    history = fit_steps(
+        model,
+        batches,
+        optimizer,
+        num_steps,
+        device,
+        step_fn=logged_step,
+        scheduler=scheduler,
+        desc=desc,
+    )
+    return model, history
 
 
 @torch.no_grad()

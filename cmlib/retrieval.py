@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .indexing import ExactIndex
-from .validate import check_tensor
+from .validate import check_number, check_tensor
 
 #: CLIP's initial temperature is 0.07, so the logit scale starts at 1 / 0.07 ≈ 14.3.
 INIT_LOGIT_SCALE = 1 / 0.07
@@ -176,6 +176,14 @@ class DualEncoder(nn.Module):
     def logit_scale(self) -> torch.Tensor:
         """``exp(log_logit_scale)`` clamped to ``[1, max_logit_scale]``."""
         return self.log_logit_scale.clamp(0.0, math.log(self.max_logit_scale)).exp()
+
+    def set_temperature(self, temperature: float, learnable: bool = True) -> None:
+        """Start the temperature τ (the inverse of ``logit_scale``) at ``temperature``; with
+        ``learnable=False`` it stays there (a fixed τ, as before CLIP learned it)."""
+        check_number("temperature", temperature, low=1.0 / self.max_logit_scale, high=1.0)
+        with torch.no_grad():
+            self.log_logit_scale.fill_(-math.log(temperature))
+        self.log_logit_scale.requires_grad_(bool(learnable))
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         z = self.image_head(self.image_tower(images))

@@ -49,6 +49,7 @@ def chapter_solution(notebook: str, start: str, exercise_id: str, name: str, edi
         name: the function to return from the executed code.
         edit: an optional ``str -> str`` applied to the code first (a student's version of it).
     """
+    import math
     import re
     from pathlib import Path
 
@@ -60,6 +61,6 @@ def chapter_solution(notebook: str, start: str, exercise_id: str, name: str, edi
     block = re.search(pattern, source, re.S | re.M)
     assert block, f"{notebook} no longer has {start!r} before check({exercise_id!r}, ...)"
     code = edit(block.group(0)) if edit else block.group(0)
-    namespace = {"torch": torch, "F": F}
+    namespace = {"torch": torch, "F": F, "math": math}
     exec(code, namespace)
     return namespace[name]

@@ -67,6 +67,7 @@ def test_the_build_exercises_check_gradients():
         "6.10",
         "7.1",
         "7.7",
+        "9.1",
         "10.1",
     }
 

@@ -14,6 +14,7 @@ CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 
 QUESTIONS = {  # id: (notebook, the asserted checkpoint the answer rests on)
     "4.6": ("04_prompt_generation_gan", 'checkpoint("cgan-seen"'),
+    "9.2": ("09_optimisation", 'checkpoint("tau-one-below-best"'),
     "10.2": ("10_scaling_out", 'checkpoint("gather-loss-diff"'),
 }
 

@@ -25,7 +25,9 @@ one lane, in order, and a chapter that loads another's model comes after it.
   part 1, the course's longest live training (about 100 s of its 150). Chapter 06 part 3 joined
   them at stop 48: it trains the CycleGAN without its cycle and two paired generators, and took
   146 s and 150 s in lane b of stops 47's fresh-clone runs. Parts 4 and 5 of chapter 06 load
-  part 1's CycleGAN, and the solo stage ends before they start.
+  part 1's CycleGAN, and the solo stage ends before they start. Chapter 09 part 1 joined at stop
+  53: it trains four dual encoders (about 95 s of two-thread time in all), and chapter 07 part
+  2, which trains two of them, took 112 s in lane b against 68 s alone.
 * Lanes ``a`` and ``b`` then run side by side, one per pytest-xdist worker
   (``--lane-stage lanes``), balanced by the times this plugin reports. (A lane is an xdist
   *scope*, set by the scheduler below; xdist's own ``--dist loadgroup`` marks do not take with
@@ -75,6 +77,7 @@ LANES: dict[str, tuple[str, ...]] = {
         "04_prompt_generation_gan",
         "06_cyclegan",
         "06_cyclegan_ablations",
+        "09_optimisation",
         "10_scaling_out",
     ),
     "a": ("04_prompt_generation_digits", "05", "03", "00", "01", "02"),
