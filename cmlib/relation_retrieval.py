@@ -28,7 +28,7 @@ from .data.shapes.text import INVERSE_RELATION, canonical_caption, shapes_vocab
 from .data.shapes.world import Scene
 from .retrieval import DualEncoder, caption_tensors, clip_loss, retrieval_metrics
 from .shapes_retrieval import CaptionedSplit, embed_split, make_dual_encoder
-from .train import History, fit_steps, weight_decay_groups
+from .train import History, fit_steps
 from .validate import check_choice, check_int, check_tensor
 
 
@@ -174,22 +174,14 @@ def plain_step(model: DualEncoder, batch: Sequence[torch.Tensor]) -> torch.Tenso
 
 
 def _endless_epochs(
-    make_dataset: Callable[[DualEncoder], Dataset],
-    model: DualEncoder,
-    batch_size: int,
-    generator: torch.Generator,
+    make_dataset: Callable[[DualEncoder], Dataset], model: DualEncoder, batch_size: int
 ):
     """Batches without end: every epoch a fresh shuffle of ``make_dataset(model)``, built from
     the model as it stands when the epoch starts (mined negatives follow the model)."""
     while True:
-        loader = DataLoader(
-            make_dataset(model),
-            batch_size=batch_size,
-            shuffle=True,
-            drop_last=True,
-            generator=generator,
+        yield from DataLoader(
+            make_dataset(model), batch_size=batch_size, shuffle=True, drop_last=True
         )
-        yield from loader
 
 
 def train_relation_model(
@@ -203,25 +195,31 @@ def train_relation_model(
     batch_size: int = 128,
     temperature: float = 0.07,
     learnable_temperature: bool = True,
+    temperature_decay: bool = True,
     dataset: Callable[[DualEncoder], Dataset] | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     desc: str = "train",
 ) -> tuple[DualEncoder, History]:
     """Chapter 07 part 2's recipe, the one both it and chapter 09 train with.
 
     :func:`~cmlib.shapes_retrieval.make_dual_encoder` (width 16, 128-d space) on
-    :class:`CaptionsWithSwaps` batches; AdamW (lr 3e-3, weight decay 0.01 on weight matrices
-    only: :func:`~cmlib.train.weight_decay_groups`) with a one-cycle schedule (20 % warm-up).
-    The temperature τ starts at ``temperature`` (CLIP's 0.07) and is learned unless
-    ``learnable_temperature`` is False. The model and the shuffling are seeded with ``seed``.
+    :class:`CaptionsWithSwaps` batches; AdamW (lr 3e-3, weight decay 0.01 on every parameter)
+    with a one-cycle schedule (20 % warm-up). The temperature τ starts at ``temperature``
+    (CLIP's 0.07) and is learned unless ``learnable_temperature`` is False.
 
     Args:
+        temperature_decay: whether weight decay also pulls a learned temperature's log
+            towards 0 (τ towards 1), as chapter 07's recipe does; False leaves it out, as
+            open_clip does.
         num_epochs: passes over the data, ``len(train) // batch_size`` steps each.
         num_steps: train this many steps instead (the data cycles through as many epochs as it
             takes): runs with different batch sizes can then take the same number of steps.
         dataset: ``dataset(model)`` → the epoch's items, called at the start of every epoch
             with the model as it stands (e.g. negatives mined by the current model); default
             :class:`CaptionsWithSwaps` of ``train``.
+        seed: seeds torch's global generator first, as a chapter does before each model: the
+            weights, the shuffles and the paraphrases drawn all follow from it (``None``: the
+            generator as the caller left it).
 
     Returns:
         the trained model (in eval mode) and its :class:`~cmlib.train.History` (one entry for
@@ -238,16 +236,18 @@ def train_relation_model(
     check_int("num_steps", num_steps)
     if dataset is not None and not callable(dataset):
         raise TypeError(f"dataset must be a function of the model, got {type(dataset).__name__}")
-    torch.manual_seed(seed)
+    if seed is not None:
+        torch.manual_seed(check_int("seed", seed, minimum=0))
     model = make_dual_encoder(cnn_width=16, embed_dim=128, pool=pool).to(device)
     model.set_temperature(temperature, learnable=learnable_temperature)
-    batches = _endless_epochs(
-        dataset or (lambda _: CaptionsWithSwaps(train)),
-        model,
-        batch_size,
-        torch.Generator().manual_seed(seed),
-    )
-    optimizer = torch.optim.AdamW(weight_decay_groups(model, 0.01), lr=3e-3)
+    batches = _endless_epochs(dataset or (lambda _: CaptionsWithSwaps(train)), model, batch_size)
+    # A frozen temperature has no gradient, so AdamW leaves it alone, its weight decay included.
+    others = [p for p in model.parameters() if p is not model.log_logit_scale]
+    groups = [
+        {"params": others},
+        {"params": [model.log_logit_scale], "weight_decay": 0.01 if temperature_decay else 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=3e-3, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=3e-3, pct_start=0.2, total_steps=num_steps
     )

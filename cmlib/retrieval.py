@@ -182,7 +182,7 @@ class DualEncoder(nn.Module):
         ``learnable=False`` it stays there (a fixed τ, as before CLIP learned it)."""
         check_number("temperature", temperature, low=1.0 / self.max_logit_scale, high=1.0)
         with torch.no_grad():
-            self.log_logit_scale.fill_(-math.log(temperature))
+            self.log_logit_scale.fill_(math.log(1.0 / temperature))
         self.log_logit_scale.requires_grad_(bool(learnable))
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:

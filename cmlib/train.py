@@ -412,22 +412,3 @@ def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Optimiser parameter groups: weight decay on weight matrices and kernels only.
-
-    As nanoGPT and open_clip do: parameters with two or more dimensions decay; biases, norm
-    gains and scalars such as a contrastive model's temperature do not (decaying the
-    temperature's log would pull it towards 1 whatever the loss wants). Frozen parameters are
-    left out.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    trained = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in trained if p.ndim >= 2], "weight_decay": float(weight_decay)},
-        {"params": [p for p in trained if p.ndim < 2], "weight_decay": 0.0},
-    ]

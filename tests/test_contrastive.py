@@ -14,7 +14,6 @@ from cmlib import contrastive, relation_retrieval
 from cmlib.exercises import check
 from cmlib.retrieval import clip_loss
 from cmlib.shapes_retrieval import make_dual_encoder
-from cmlib.train import weight_decay_groups
 
 
 def pairs(n=6, d=8, seed=0):
@@ -83,23 +82,6 @@ def test_set_temperature_fixes_or_frees_tau_and_checks_its_range():
             model.set_temperature(bad)
 
 
-def test_weight_decay_groups_leave_out_biases_gains_scalars_and_frozen_weights():
-    model = make_dual_encoder()
-    model.set_temperature(0.07, learnable=False)
-    decayed, kept = weight_decay_groups(model, 0.01)
-    assert decayed["weight_decay"] == 0.01 and kept["weight_decay"] == 0.0
-    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim < 2 for p in kept["params"])
-    assert not any(p is model.log_logit_scale for p in decayed["params"] + kept["params"])
-    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert sum(p.numel() for g in (decayed, kept) for p in g["params"]) == trained
-    model.set_temperature(0.07)
-    assert any(p is model.log_logit_scale for p in weight_decay_groups(model, 0.1)[1]["params"])
-    with pytest.raises(ValueError):
-        weight_decay_groups(model, -1.0)
-    with pytest.raises(TypeError):
-        weight_decay_groups("model", 0.1)
-
-
 @pytest.fixture(scope="module")
 def tiny_split():
     return relation_retrieval.load_relation_split("train", 96, seed=3)
@@ -127,6 +109,27 @@ def test_the_recipe_keeps_a_fixed_tau_and_moves_a_learned_one(tiny_split):
     assert history.steps["loss"] == learned.steps["loss"]
     with pytest.raises(ValueError, match="batch_size"):
         relation_retrieval.train_relation_model(tiny_split, torch.device("cpu"), batch_size=500)
+
+
+def test_temperature_decay_is_the_only_difference_it_makes(tiny_split):
+    """With the temperature out of weight decay, only its optimiser group changes: a frozen
+    temperature trains the same either way, and a learned one ends elsewhere."""
+
+    def final_scale(learnable, decay):
+        model, _ = relation_retrieval.train_relation_model(
+            tiny_split,
+            torch.device("cpu"),
+            num_steps=4,
+            batch_size=32,
+            learnable_temperature=learnable,
+            temperature_decay=decay,
+            seed=2,
+        )
+        return model.log_logit_scale.item(), model.text_head.weight.detach().clone()
+
+    frozen_decayed, frozen_kept = final_scale(False, True), final_scale(False, False)
+    assert frozen_decayed[0] == frozen_kept[0] and torch.equal(frozen_decayed[1], frozen_kept[1])
+    assert final_scale(True, True)[0] != final_scale(True, False)[0]
     with pytest.raises(TypeError):
         relation_retrieval.train_relation_model("train", torch.device("cpu"))
 
