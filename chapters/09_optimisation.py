@@ -60,7 +60,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from cmlib import contrastive, relation_retrieval, shapes_retrieval, viz
+from cmlib import contrastive, relation_retrieval, retrieval, shapes_retrieval, viz
 from cmlib.exercises import check, use_if_passed
 
 # %% [markdown]
@@ -211,10 +211,11 @@ for name, (tau, learned) in RUNS.items():
     models[name], histories[name] = relation_retrieval.train_relation_model(
         train, DEVICE, step_fn=step, num_epochs=NUM_EPOCHS, temperature=tau,
         learnable_temperature=learned, temperature_decay=False, seed=SEED, desc=name)
-    embeddings[name] = shapes_retrieval.embed_split(models[name], test, DEVICE)
-    images, texts = embeddings[name]
-    metrics = relation_retrieval.relation_metrics(models[name], test, DEVICE)
-    rows[name] = {"t2i R@1": metrics["t2i R@1"], "t2i R@5": metrics["t2i R@5"],
+    images, texts = shapes_retrieval.embed_split(models[name], test, DEVICE)
+    embeddings[name] = images, texts
+    # text → image, from the embeddings just computed (relevant: the same scene)
+    ranks = retrieval.retrieval_metrics(texts.float() @ images.float().T, relevant)
+    rows[name] = {"t2i R@1": ranks["R@1"], "t2i R@5": ranks["R@5"],
                   "final τ": histories[name].steps["temperature"][-1],
                   "seconds": time.perf_counter() - start,
                   **contrastive.similarity_spread(images, texts, relevant)}

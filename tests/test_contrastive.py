@@ -13,7 +13,7 @@ from conftest import chapter_solution
 from cmlib import contrastive, relation_retrieval
 from cmlib.exercises import check
 from cmlib.retrieval import clip_loss
-from cmlib.shapes_retrieval import make_dual_encoder
+from cmlib.shapes_retrieval import embed_split, make_dual_encoder
 
 
 def pairs(n=6, d=8, seed=0):
@@ -164,8 +164,6 @@ def test_mined_negatives_are_the_nearest_caption_of_another_scene(tiny_split):
     negatives = contrastive.mine_hard_negatives(model, tiny_split, torch.device("cpu"), 40)
     assert negatives.shape == (len(tiny_split),)
     assert (tiny_split.scene_ids[negatives] != tiny_split.scene_ids).all()
-    from cmlib.shapes_retrieval import embed_split
-
     images, texts = embed_split(model, tiny_split, torch.device("cpu"))
     scores = images @ texts.T
     i = 5

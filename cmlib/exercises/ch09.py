@@ -7,30 +7,23 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..contrastive import learnable_clip_loss
 from ..retrieval import clip_loss
 from . import Exercise, register, register_prediction
+from .ch07 import _pairs
 
 
 # ---------------------------------------------------------------- 9.1 learnable temperature
-def _features(rng: np.random.Generator, n: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    image = F.normalize(torch.from_numpy(rng.normal(size=(n, d))).float(), dim=1)
-    # captions correlated with their images, so that the loss depends on the scale
-    text = F.normalize(image + torch.from_numpy(rng.normal(size=(n, d))).float(), dim=1)
-    return image, text
-
-
 def _inputs(rng: np.random.Generator) -> tuple:
-    image, text = _features(rng, int(rng.integers(4, 12)), int(rng.integers(8, 32)))
+    image, text, _ = _pairs(rng)  # chapter 07's InfoNCE inputs, without their fixed scale
     # inside the clamp and past both of its ends
     log_scale = float(rng.choice([rng.uniform(0.5, 4.0), rng.uniform(4.8, 6.0), -0.5]))
     return image, text, torch.tensor(log_scale), float(rng.choice([100.0, 50.0]))
 
 
 def _case(seed: int, log_scale: float, max_scale: float) -> tuple:
-    image, text = _features(np.random.default_rng(seed), 6, 16)
+    image, text, _ = _pairs(np.random.default_rng(seed))
     return image, text, torch.tensor(log_scale), max_scale
 
 
