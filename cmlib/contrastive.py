@@ -12,8 +12,10 @@ spreads its push over the negatives. This module measures what it did:
   negative's similarity is its softmax probability over τ);
 * :func:`similarity_spread` — how far the true pairs' similarities stand above the rest, once
   a model is trained;
-* :func:`mine_hard_negatives` and :class:`CaptionsWithMinedNegatives` — each image's hardest
-  wrong caption in the whole training set, re-mined every epoch, as one more negative.
+* :func:`hardest_negatives`, :func:`mine_hard_negatives` and
+  :class:`CaptionsWithMinedNegatives` — each image's hardest wrong caption in the whole
+  training set, re-mined every epoch, as one more negative; :func:`negative_kinds` — what the
+  mined captions are.
 
 The models are chapter 07 part 2's (:func:`cmlib.relation_retrieval.train_relation_model`),
 with τ fixed or learned (:meth:`cmlib.retrieval.DualEncoder.set_temperature`).
@@ -127,6 +129,28 @@ def similarity_spread(
     }
 
 
+def hardest_negatives(
+    scores: torch.Tensor, row_scenes: torch.Tensor, column_scenes: torch.Tensor
+) -> torch.Tensor:
+    """For each row, the column with the highest score among the columns of *another* scene.
+
+    Args:
+        scores: ``(R, C)`` similarities of R queries (images) to C candidates (captions).
+        row_scenes: ``(R,)`` the scene of each query.
+        column_scenes: ``(C,)`` the scene of each candidate.
+
+    Returns:
+        ``(R,)`` column indices (int64).
+    """
+    check_tensor("scores", scores, ("R", "C"), floating=True)
+    check_tensor("row_scenes", row_scenes, (scores.shape[0],), floating=False)
+    check_tensor("column_scenes", column_scenes, (scores.shape[1],), floating=False)
+    same = row_scenes[:, None] == column_scenes[None, :]
+    if bool(same.all(dim=1).any()):
+        raise ValueError("every row needs at least one column of another scene")
+    return scores.masked_fill(same, float("-inf")).argmax(dim=1)
+
+
 @torch.no_grad()
 def mine_hard_negatives(
     model: DualEncoder, split: RelationSplit, device: torch.device, batch_size: int = 500
@@ -149,9 +173,58 @@ def mine_hard_negatives(
     mined = []
     for rows in torch.arange(len(split)).split(batch_size):
         scores = images[rows].float() @ texts.float().T  # (rows, N)
-        same = split.scene_ids[rows, None] == split.scene_ids[None, :]
-        mined.append(scores.masked_fill(same, float("-inf")).argmax(dim=1))
+        mined.append(hardest_negatives(scores, split.scene_ids[rows], split.scene_ids))
     return torch.cat(mined)
+
+
+NEGATIVE_KINDS = (
+    "the mirrored scene",
+    "the same words, another scene",
+    "one attribute or the relation changed",
+    "two or more changed",
+)
+
+
+def _mirrored(key: tuple) -> tuple:
+    """The scene key with the two objects exchanged (:func:`~cmlib.relation_retrieval.scene_key`
+    puts the first object's shape, colour, size, then the relation, then the second's)."""
+    return (*key[4:], key[3], *key[:3])
+
+
+def negative_kinds(split: RelationSplit, negatives: torch.Tensor) -> dict[str, float]:
+    """What each image's negative is, relative to its own scene: the share of each kind.
+
+    The kinds (:data:`NEGATIVE_KINDS`, first match wins): the mirrored scene (the two objects
+    exchanged); another scene whose canonical caption has the same words (colours swapped
+    between the objects, say); one attribute of one object, or the relation, changed; two or
+    more changed.
+
+    Args:
+        split: the scenes, with their ``scene_keys``.
+        negatives: ``(N,)`` indices into ``split``, each of another scene.
+    """
+    if not isinstance(split, RelationSplit):
+        raise TypeError(f"expected a RelationSplit, got {type(split).__name__}")
+    check_tensor("negatives", negatives, (len(split),), floating=False)
+    if len(negatives) == 0:
+        raise ValueError("negatives is empty")
+    if negatives.min() < 0 or negatives.max() >= len(split):
+        raise ValueError(f"negatives must index the split's {len(split)} scenes")
+    if bool((split.scene_ids[negatives] == split.scene_ids).any()):
+        raise ValueError("a negative shows its image's own scene")
+    counts = dict.fromkeys(NEGATIVE_KINDS, 0)
+    keys, captions = split.scene_keys, split.captions
+    for i, j in enumerate(negatives.tolist()):
+        if keys[j] == _mirrored(keys[i]):
+            kind = NEGATIVE_KINDS[0]
+        elif sorted(captions[i][0].split()) == sorted(captions[j][0].split()):
+            kind = NEGATIVE_KINDS[1]
+        elif sum(a != b for a, b in zip(keys[i], keys[j])) == 1:
+            kind = NEGATIVE_KINDS[2]
+        else:
+            kind = NEGATIVE_KINDS[3]
+        counts[kind] += 1
+    return {kind: count / len(negatives) for kind, count in counts.items()}
 
 
 class CaptionsWithMinedNegatives(Dataset):

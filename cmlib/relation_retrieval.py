@@ -39,7 +39,8 @@ class RelationSplit(CaptionedSplit):
     ``swapped_ids`` ``(N, T)`` and ``swapped_lengths`` ``(N,)``: each scene's canonical caption
     with its two objects exchanged; ``scene_ids`` ``(N,)``: equal for scenes that are the same
     scene (the same two objects in the same relation, however the caption orders them);
-    ``symmetric`` ``(N,)``: True where swapping changes nothing (two identical objects).
+    ``symmetric`` ``(N,)``: True where swapping changes nothing (two identical objects);
+    ``scene_keys``: each scene in one normal form (:func:`scene_key`).
     """
 
     swapped_ids: torch.Tensor = None
@@ -47,6 +48,7 @@ class RelationSplit(CaptionedSplit):
     scene_ids: torch.Tensor = None
     symmetric: torch.Tensor = None
     swapped: list[str] = None
+    scene_keys: list[tuple] = None
 
 
 def swapped_caption(scene: Scene) -> str:
@@ -95,6 +97,7 @@ def load_relation_split(
         scene_ids=torch.tensor([index[key] for key in keys]),
         symmetric=torch.tensor([c[0] == s for c, s in zip(captions, swapped)]),
         swapped=swapped,
+        scene_keys=keys,
     )
 
 

@@ -3,6 +3,7 @@ groups, and chapter 07 part 2's recipe with τ fixed or learned."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -177,3 +178,59 @@ def test_mined_negatives_are_the_nearest_caption_of_another_scene(tiny_split):
         contrastive.CaptionsWithMinedNegatives(tiny_split, negatives + len(tiny_split))
     with pytest.raises(ValueError):
         contrastive.CaptionsWithMinedNegatives(tiny_split, negatives[:3])
+
+
+def test_hardest_negatives_skips_the_rows_own_scene_even_when_it_scores_highest():
+    scores = torch.tensor([[0.9, -0.5, -0.2, 0.8], [-0.9, -0.3, -0.7, -0.1]])
+    row_scenes = torch.tensor([0, 1])
+    column_scenes = torch.tensor([0, 2, 2, 0])
+    # row 0: its own scene holds the two highest; row 1: every score is negative
+    assert contrastive.hardest_negatives(scores, row_scenes, column_scenes).tolist() == [2, 3]
+    with pytest.raises(ValueError, match="another scene"):
+        contrastive.hardest_negatives(scores, torch.tensor([0, 0]), torch.zeros(4, dtype=int))
+    with pytest.raises(ValueError):
+        contrastive.hardest_negatives(scores, row_scenes, column_scenes[:3])
+
+
+def test_negative_kinds_names_the_mirror_one_change_and_the_rest(tiny_split):
+    keys = [  # as scene_key writes them
+        "circle,red,large,left of,square,blue,large",
+        "square,blue,large,left of,circle,red,large",
+        "circle,blue,large,left of,square,red,large",
+        "circle,green,large,left of,square,blue,large",
+        "triangle,green,large,above,square,blue,large",
+    ]
+    captions = [  # their canonical captions
+        "a large red circle to the left of a large blue square",
+        "a large blue square to the left of a large red circle",
+        "a large blue circle to the left of a large red square",
+        "a large green circle to the left of a large blue square",
+        "a large green triangle above a large blue square",
+    ]
+    split = dataclasses.replace(
+        tiny_split,
+        images=tiny_split.images[:5],
+        scene_ids=torch.arange(5),
+        scene_keys=[tuple(key.split(",")) for key in keys],
+        captions=[[caption] for caption in captions],
+    )
+    # scenes 1 to 4 against scene 0 are one of each kind, in order; scene 0's negative is, in
+    # turn, each of them, which makes its kind's share 2 in 5
+    for j, kind in enumerate(contrastive.NEGATIVE_KINDS, start=1):
+        shares = contrastive.negative_kinds(split, torch.tensor([j, 0, 0, 0, 0]))
+        assert shares == {k: pytest.approx(0.4 if k == kind else 0.2) for k in shares}, kind
+    assert relation_retrieval.load_relation_split("train", 8).scene_keys[0][3] in (
+        "left of",
+        "above",
+    )  # scene_key's normal form: "right of" and "below" are turned round
+    with pytest.raises(ValueError, match="own scene"):
+        contrastive.negative_kinds(split, torch.arange(5))
+    with pytest.raises(ValueError, match="index"):
+        contrastive.negative_kinds(split, torch.tensor([9, 0, 0, 0, 0]))
+
+
+def test_the_chapters_solution_passes_exercise_9_4():
+    solution = chapter_solution(
+        "09_optimisation_negatives", "def hardest_negatives(", "9.4", "hardest_negatives"
+    )
+    assert check("9.4", solution, quiet=True, raise_on_failure=False)

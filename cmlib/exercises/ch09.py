@@ -1,5 +1,6 @@
 """Chapter 09 exercises (optimisation methods): part 1, the learnable temperature with its clamp,
-and a predict-then-run question on a temperature of 1."""
+and a predict-then-run question on a temperature of 1; part 2, a predict-then-run question on
+the batch size and the hardest negative of each image, its own scene left out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from ..contrastive import learnable_clip_loss
+from ..contrastive import hardest_negatives, learnable_clip_loss
 from ..retrieval import clip_loss
 from . import Exercise, register, register_prediction
 from .ch07 import _pairs
@@ -93,4 +94,80 @@ register_prediction(
         "c": "at least 0.10 above it: a softer loss generalises better",
     },
     "b",
+)
+
+
+register_prediction(
+    "9.3",
+    "R@1 after the same number of steps with batches of 256 instead of 32",
+    {
+        "a": "about the same (within 0.05): the model takes the same number of steps",
+        "b": "at least 0.05 higher: each caption meets 255 negatives instead of 31",
+        "c": "at least 0.05 lower: a softmax over more candidates is harder to learn",
+    },
+    "b",
+)
+
+
+# ---------------------------------------------------------------- 9.4 hardest negatives
+def _scenes_inputs(rng: np.random.Generator) -> tuple:
+    rows, columns = int(rng.integers(3, 9)), int(rng.integers(6, 15))
+    num_scenes = int(rng.integers(2, 5))  # few scenes: many columns share a row's scene
+    column_scenes = torch.from_numpy(rng.integers(0, num_scenes, columns))
+    column_scenes[:2] = torch.tensor([0, 1])  # every row has a column of another scene
+    row_scenes = torch.from_numpy(rng.integers(0, num_scenes, rows))
+    # negative scores too: a mask that writes 0 instead of -inf then picks a wrong column
+    scores = torch.from_numpy(rng.uniform(-1.0, 0.2, (rows, columns))).float()
+    return scores, row_scenes, column_scenes
+
+
+def _scenes_case(seed: int) -> tuple:
+    scores, row_scenes, column_scenes = _scenes_inputs(np.random.default_rng(seed))
+    # the diagonal (row i, column i) is not the same scene here: a diagonal-only mask fails
+    return scores, row_scenes, (column_scenes + 1) % 5
+
+
+def _unmasked(scores, row_scenes, column_scenes):  # the row's own scene can win
+    return scores.argmax(dim=1)
+
+
+def _diagonal_mask(scores, row_scenes, column_scenes):  # masks item i, not its scene
+    eye = torch.eye(*scores.shape, dtype=torch.bool)
+    return scores.masked_fill(eye, float("-inf")).argmax(dim=1)
+
+
+def _masked_with_zero(scores, row_scenes, column_scenes):  # 0 is not below every score
+    same = row_scenes[:, None] == column_scenes[None, :]
+    return scores.masked_fill(same, 0.0).argmax(dim=1)
+
+
+def _easiest(scores, row_scenes, column_scenes):  # argmin: the easiest negative
+    same = row_scenes[:, None] == column_scenes[None, :]
+    return scores.masked_fill(same, float("inf")).argmin(dim=1)
+
+
+def _scores_returned(scores, row_scenes, column_scenes):  # the values, not the indices
+    same = row_scenes[:, None] == column_scenes[None, :]
+    return scores.masked_fill(same, float("-inf")).max(dim=1).values
+
+
+register(
+    Exercise(
+        id="9.4",
+        title="each image's hardest negative, its own scene left out",
+        hint="same = row_scenes[:, None] == column_scenes[None, :] is (R, C), True where a "
+        "caption shows the row's own scene; fill those scores with float('-inf') "
+        "(masked_fill) and take argmax over the columns (dim=1): indices, not scores",
+        reference=hardest_negatives,
+        make_inputs=_scenes_inputs,
+        cases=(_scenes_case(1), _scenes_case(2)),
+        wrong_answers=(
+            _unmasked,
+            _diagonal_mask,
+            _masked_with_zero,
+            _easiest,
+            _scores_returned,
+        ),
+        trials=6,
+    )
 )
