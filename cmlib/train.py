@@ -213,6 +213,7 @@ def fit(
     grad_clip: float | None = None,
     progress: bool = True,
     desc: str = "train",
+    after_backward: Callable[[nn.Module], None] | None = None,
 ) -> History:
     """Train ``model`` and return its history.
 
@@ -230,6 +231,9 @@ def fit(
         grad_clip: clip the gradient norm to this value.
         progress: show a tqdm bar.
         desc: the bar's label.
+        after_backward: ``after_backward(model)``, called after each backward pass and before
+            the clipping and the optimiser's step: to change the gradients (chapter 09's
+            gradient modulation).
     """
     if (loss_fn is None) == (step_fn is None):
         raise ValueError("fit needs exactly one of loss_fn or step_fn")
@@ -248,6 +252,8 @@ def fit(
             loss, logged = _split_step(step(model, to_device(batch, device)))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if after_backward is not None:
+                after_backward(model)
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
@@ -302,6 +308,7 @@ def fit_steps(
     grad_clip: float | None = None,
     progress: bool = True,
     desc: str = "train",
+    after_backward: Callable[[nn.Module], None] | None = None,
 ) -> History:
     """:func:`fit` for trainers counted in steps rather than epochs (a GAN, DANN, a paired bound).
 
@@ -320,6 +327,7 @@ def fit_steps(
         grad_clip: clip the gradient norm to this value.
         progress: show a tqdm bar.
         desc: the bar's label.
+        after_backward: as in :func:`fit`.
     """
     check_int("num_steps", num_steps)
     if not isinstance(batches, Iterator):
@@ -335,6 +343,7 @@ def fit_steps(
         grad_clip=grad_clip,
         progress=progress,
         desc=desc,
+        after_backward=after_backward,
     )
 
 

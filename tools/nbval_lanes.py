@@ -79,6 +79,7 @@ LANES: dict[str, tuple[str, ...]] = {
         "06_cyclegan_ablations",
         "09_optimisation",
         "09_optimisation_negatives",
+        "09_optimisation_imbalance",
         "10_scaling_out",
     ),
     "a": ("04_prompt_generation_digits", "05", "03", "00", "01", "02"),

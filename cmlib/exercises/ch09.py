@@ -1,6 +1,7 @@
 """Chapter 09 exercises (optimisation methods): part 1, the learnable temperature with its clamp,
 and a predict-then-run question on a temperature of 1; part 2, a predict-then-run question on
-the batch size and the hardest negative of each image, its own scene left out."""
+the batch size and the hardest negative of each image, its own scene left out; part 3, OGM's
+modulation coefficients."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from ..contrastive import hardest_negatives, learnable_clip_loss
+from ..imbalance import ogm_coefficients
 from ..retrieval import clip_loss
 from . import Exercise, register, register_prediction
 from .ch07 import _pairs
@@ -167,6 +169,93 @@ register(
             _masked_with_zero,
             _easiest,
             _scores_returned,
+        ),
+        trials=6,
+    )
+)
+
+
+# ---------------------------------------------------------------- 9.5 OGM coefficients
+def _logit_inputs(rng: np.random.Generator) -> tuple:
+    batch, classes = int(rng.integers(4, 17)), int(rng.integers(3, 19))
+    labels = torch.from_numpy(rng.integers(0, classes, batch))
+    # one modality confident about the truth, the other less so; either may lead
+    strong = torch.from_numpy(rng.normal(0, 1, (batch, classes))).float()
+    strong[torch.arange(batch), labels] += float(rng.uniform(1.0, 4.0))
+    weak = torch.from_numpy(rng.normal(0, 1, (batch, classes))).float()
+    pair = (strong, weak) if rng.random() < 0.5 else (weak, strong)
+    return (*pair, labels, float(rng.choice([0.1, 0.5, 1.0])))
+
+
+def _logit_case(seed: int, image_leads: bool, alpha: float) -> tuple:
+    image, text, labels, _ = _logit_inputs(np.random.default_rng(seed))
+    scores = [x.softmax(1).gather(1, labels[:, None]).sum() for x in (image, text)]
+    if (scores[0] > scores[1]) != image_leads:
+        image, text = text, image
+    return image, text, labels, alpha
+
+
+def _scores(image, text, labels):
+    return [x.softmax(1).gather(1, labels[:, None]).sum().item() for x in (image, text)]
+
+
+def _slows_the_weaker(image, text, labels, alpha):  # the ratio turned round
+    image_score, text_score = _scores(image, text, labels)
+    ratio = image_score / text_score
+    if ratio < 1:
+        return 1 - math.tanh(alpha * (1 / ratio - 1)), 1.0
+    return 1.0, 1 - math.tanh(alpha * (ratio - 1))
+
+
+def _both_slowed(image, text, labels, alpha):  # the follower is not left at 1
+    image_score, text_score = _scores(image, text, labels)
+    gap = abs(image_score / text_score - 1)
+    return 1 - math.tanh(alpha * gap), 1 - math.tanh(alpha * gap)
+
+
+def _without_tanh(image, text, labels, alpha):  # linear, and not kept in (0, 1]
+    image_score, text_score = _scores(image, text, labels)
+    ratio = image_score / text_score
+    if ratio > 1:
+        return 1 - alpha * (ratio - 1), 1.0
+    return 1.0, 1 - alpha * (1 / ratio - 1)
+
+
+def _logits_not_probabilities(image, text, labels, alpha):  # scores from raw true logits
+    image_score, text_score = (
+        x.gather(1, labels[:, None]).exp().sum().item() for x in (image, text)
+    )
+    ratio = image_score / text_score
+    if ratio > 1:
+        return 1 - math.tanh(alpha * (ratio - 1)), 1.0
+    return 1.0, 1 - math.tanh(alpha * (1 / ratio - 1))
+
+
+def _accuracy_scores(image, text, labels, alpha):  # counts right answers, not probabilities
+    image_score, text_score = ((x.argmax(1) == labels).sum().item() + 1e-6 for x in (image, text))
+    ratio = image_score / text_score
+    if ratio > 1:
+        return 1 - math.tanh(alpha * (ratio - 1)), 1.0
+    return 1.0, 1 - math.tanh(alpha * (1 / ratio - 1))
+
+
+register(
+    Exercise(
+        id="9.5",
+        title="OGM's modulation coefficients for one batch",
+        hint="score each modality by the sum over the batch of softmax(its logits)[true class] "
+        "(gather with labels[:, None]); ratio = image score / text score; the leader (ratio "
+        "above 1 for the image, below 1 for the text, which then uses 1 / ratio) gets 1 - "
+        "tanh(alpha * (its ratio - 1)), the other exactly 1",
+        reference=ogm_coefficients,
+        make_inputs=_logit_inputs,
+        cases=(_logit_case(1, True, 0.5), _logit_case(2, False, 0.5), _logit_case(3, True, 1.0)),
+        wrong_answers=(
+            _slows_the_weaker,
+            _both_slowed,
+            _without_tanh,
+            _logits_not_probabilities,
+            _accuracy_scores,
         ),
         trials=6,
     )
