@@ -104,7 +104,8 @@ pd.DataFrame(rows).T.rename_axis("batch size B").round(3)
 #
 # Train three models for the same number of steps with batches of 32, 128 and 256. Each caption
 # then meets 31, 127 or 255 wrong images per step, but the larger batches also see 4 and 8 times
-# as many examples.
+# as many examples. The steps and sizes in this part's text are the cpu profile's (10,000 scenes,
+# 100 steps); the gpu profile trains on 30,000 scenes for 400.
 #
 # **Question 9.3 — predict, then run.** After the same number of steps, what will R@1 be with
 # batches of 256 instead of 32: (a) about the same, within 0.05, since the model takes the same
@@ -169,8 +170,8 @@ checkpoint("larger-batch-at-equal-steps", equal_steps[256] - equal_steps[32], ">
 #
 # ## 3. The same examples, cut into fewer or more steps
 #
-# Fix the number of examples instead: 12,800, the batch-128 run's. Batches of 32 take 400 steps
-# to see them, batches of 256 take 50.
+# Fix the number of examples instead: the batch-128 run's (12,800). Batches of 32 take four
+# times its steps to see them (400), batches of 256 half (50).
 
 # %%
 EXAMPLES = 128 * NUM_STEPS
@@ -227,9 +228,9 @@ viz.show(fig, "Test R@1 against batch size 32, 128, 256: one line for runs of eq
 # A random batch of 128 holds a handful of images that share colours or shapes with the true
 # one, and seldom one that differs only in a detail. **Hard negative mining** (困难负样本挖掘)
 # searches the whole training set for each image's highest-scoring wrong caption and adds it to
-# the loss. One rule matters: a caption of the *same scene* is not a negative. Part 1 found the
-# training set repeats its scenes (1,674 distinct in 10,000), and pushing a correct match away, a
-# **false negative** (假负样本), teaches the wrong thing.
+# the loss. One rule matters: a caption of the *same scene* is not a negative. The training set
+# repeats its scenes (the first printout of this part counts the distinct ones), and pushing a
+# correct match away, a **false negative** (假负样本), teaches the wrong thing.
 #
 # **Exercise 9.4 — build.** Write `hardest_negatives(scores, row_scenes, column_scenes)`:
 # `scores` is (R, C), the similarity of R images to C captions, and `row_scenes` (R,) and
@@ -347,12 +348,14 @@ print(f"mined − plain after {PAIR_STEPS} steps: R@1 {difference['t2i R@1']:+.3
 # %% [markdown]
 # ## Summary
 #
-# * The batch sets the task: an untrained model's loss is log B, and each caption's negatives
-#   are the batch's other images.
-# * At equal steps a larger batch retrieved better; at equal examples more, smaller steps did.
-#   Both checkpoints hold over the course's runs with seeds 0–4.
+# * The batch sets the task: an untrained model's loss is about log B (a little above it), and
+#   each caption's negatives are the batch's other images.
+# * At equal steps a larger batch retrieved better. At equal examples the few large steps of 256
+#   fell far behind the many small steps of 32, and batches of 128 and 32 came out close in this
+#   run. Both checkpoints hold over the course's runs with seeds 0–4.
 # * Mining each image's hardest wrong caption (never its own scene) finds near misses a random
-#   batch almost never holds. On this task, with a pooled image tower and two epochs, training
+#   batch almost never holds. On this task, with a pooled image tower and two epochs (the cpu
+#   profile's), training
 #   with them cost more time and lowered R@1, in this run and in each of the course's seeds.
 # * The next parts of this chapter take up the other methods §4.3 should have covered.
 

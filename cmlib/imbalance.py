@@ -162,7 +162,10 @@ def ogm_coefficients(
 
     Each modality's score is the sum over the batch of its own softmax probability of the true
     class. The ratio of the two says which one leads; the leader's gradient is multiplied by
-    ``1 - tanh(alpha * (ratio - 1))``, the other's by 1.
+    ``1 - tanh(alpha * ratio)`` (their eq. 10), the other's by 1. The coefficient jumps from 1
+    to ``1 - tanh(alpha)`` as a modality takes the lead: the leader is always slowed by at least
+    that much. At a tie, which floating-point scores almost never give, the text is slowed, as
+    in the paper's code.
 
     Args:
         image_logits, text_logits: ``(B, C)`` each modality's part of the logits.
@@ -184,8 +187,8 @@ def ogm_coefficients(
     image_score, text_score = scores
     ratio = image_score / max(text_score, 1e-12)
     if ratio > 1:
-        return 1.0 - math.tanh(alpha * (ratio - 1.0)), 1.0
-    return 1.0, 1.0 - math.tanh(alpha * (1.0 / max(ratio, 1e-12) - 1.0))
+        return 1.0 - math.tanh(alpha * ratio), 1.0
+    return 1.0, 1.0 - math.tanh(alpha / max(ratio, 1e-12))
 
 
 class GradientModulation:
@@ -193,13 +196,14 @@ class GradientModulation:
 
     :meth:`step` computes the loss and the batch's two coefficients (:func:`ogm_coefficients`);
     after the backward pass, :meth:`after_backward` multiplies each modality's gradients by its
-    coefficient and, for generalisation enhancement (GE), adds to each of its weight matrices'
-    gradients Gaussian noise with that gradient's own standard deviation.
+    coefficient and, for generalisation enhancement (GE), adds to the gradient of each of its
+    weight matrices and kernels Gaussian noise with that gradient's own standard deviation.
 
-    Peng et al. modulate the encoders and leave the shared fusion layer alone. Here the fusion is
-    a sum, and each head belongs to its modality: a caption's two words are told apart even by
-    an untrained caption tower, so slowing that tower alone would leave its head free to learn
-    the whole caption shortcut. Each modality's branch, tower and head, is modulated.
+    Peng et al.'s code modulates the encoders' convolution kernels and leaves the shared fusion
+    layer alone. Here the caption tower has no convolutions, the fusion is a sum, and each head
+    belongs to its modality: a caption's two words are told apart even by an untrained caption
+    tower, so slowing that tower alone would leave its head free to learn the whole caption
+    shortcut. Every parameter of each modality's branch, tower and head, is modulated.
     """
 
     def __init__(

@@ -53,9 +53,10 @@ def test_ogm_slows_the_leader_only_and_by_the_papers_formula():
     image_k, text_k = imbalance.ogm_coefficients(sure, unsure, labels, alpha=0.5)
     p = 1 / (1 + math.exp(-5))
     assert text_k == 1.0
-    assert image_k == pytest.approx(1 - math.tanh(0.5 * (2 * p / 1.0 - 1)))
+    assert image_k == pytest.approx(1 - math.tanh(0.5 * 2 * p / 1.0))  # eq. 10: 1 - tanh(α ρ)
     assert imbalance.ogm_coefficients(unsure, sure, labels, 0.5) == pytest.approx((1.0, image_k))
-    assert imbalance.ogm_coefficients(unsure, unsure, labels, 0.5) == (1.0, 1.0)
+    tie = imbalance.ogm_coefficients(unsure, unsure, labels, 0.5)  # the paper's code: text
+    assert tie == pytest.approx((1.0, 1 - math.tanh(0.5)))
     assert imbalance.ogm_coefficients(sure, unsure, labels, 0.0) == (1.0, 1.0)
     with pytest.raises(ValueError):
         imbalance.ogm_coefficients(sure, unsure[:1], labels, 0.5)

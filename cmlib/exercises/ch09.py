@@ -203,22 +203,23 @@ def _slows_the_weaker(image, text, labels, alpha):  # the ratio turned round
     image_score, text_score = _scores(image, text, labels)
     ratio = image_score / text_score
     if ratio < 1:
-        return 1 - math.tanh(alpha * (1 / ratio - 1)), 1.0
-    return 1.0, 1 - math.tanh(alpha * (ratio - 1))
+        return 1 - math.tanh(alpha / ratio), 1.0
+    return 1.0, 1 - math.tanh(alpha * ratio)
 
 
 def _both_slowed(image, text, labels, alpha):  # the follower is not left at 1
     image_score, text_score = _scores(image, text, labels)
-    gap = abs(image_score / text_score - 1)
-    return 1 - math.tanh(alpha * gap), 1 - math.tanh(alpha * gap)
+    return 1 - math.tanh(alpha * image_score / text_score), 1 - math.tanh(
+        alpha * text_score / image_score
+    )
 
 
-def _without_tanh(image, text, labels, alpha):  # linear, and not kept in (0, 1]
+def _ratio_minus_one(image, text, labels, alpha):  # smooth at a tie, but not eq. 10
     image_score, text_score = _scores(image, text, labels)
     ratio = image_score / text_score
     if ratio > 1:
-        return 1 - alpha * (ratio - 1), 1.0
-    return 1.0, 1 - alpha * (1 / ratio - 1)
+        return 1 - math.tanh(alpha * (ratio - 1)), 1.0
+    return 1.0, 1 - math.tanh(alpha * (1 / ratio - 1))
 
 
 def _logits_not_probabilities(image, text, labels, alpha):  # scores from raw true logits
@@ -227,16 +228,16 @@ def _logits_not_probabilities(image, text, labels, alpha):  # scores from raw tr
     )
     ratio = image_score / text_score
     if ratio > 1:
-        return 1 - math.tanh(alpha * (ratio - 1)), 1.0
-    return 1.0, 1 - math.tanh(alpha * (1 / ratio - 1))
+        return 1 - math.tanh(alpha * ratio), 1.0
+    return 1.0, 1 - math.tanh(alpha / ratio)
 
 
 def _accuracy_scores(image, text, labels, alpha):  # counts right answers, not probabilities
     image_score, text_score = ((x.argmax(1) == labels).sum().item() + 1e-6 for x in (image, text))
     ratio = image_score / text_score
     if ratio > 1:
-        return 1 - math.tanh(alpha * (ratio - 1)), 1.0
-    return 1.0, 1 - math.tanh(alpha * (1 / ratio - 1))
+        return 1 - math.tanh(alpha * ratio), 1.0
+    return 1.0, 1 - math.tanh(alpha / ratio)
 
 
 register(
@@ -246,14 +247,14 @@ register(
         hint="score each modality by the sum over the batch of softmax(its logits)[true class] "
         "(gather with labels[:, None]); ratio = image score / text score; the leader (ratio "
         "above 1 for the image, below 1 for the text, which then uses 1 / ratio) gets 1 - "
-        "tanh(alpha * (its ratio - 1)), the other exactly 1",
+        "tanh(alpha * its ratio), the other exactly 1 (Peng et al.'s eq. 10)",
         reference=ogm_coefficients,
         make_inputs=_logit_inputs,
         cases=(_logit_case(1, True, 0.5), _logit_case(2, False, 0.5), _logit_case(3, True, 1.0)),
         wrong_answers=(
             _slows_the_weaker,
             _both_slowed,
-            _without_tanh,
+            _ratio_minus_one,
             _logits_not_probabilities,
             _accuracy_scores,
         ),
