@@ -104,8 +104,8 @@ viz.show(fig, "Eight test images of one coloured shape each under pixel noise, s
 # with its own linear head, and the fused logits are the sum of the two heads' logits (a linear
 # layer on the concatenated features, written so that each modality's part can be read). First
 # each modality trains alone, the other's part of the logits held at 0: the same encoders, with
-# no competition. Every run takes the same steps, batch, optimiser (Adam, constant learning
-# rate) and seed.
+# no competition. Every run takes the same steps, batch, optimiser (Adam with part 1's
+# one-cycle schedule) and seed.
 
 # %%
 NUM_STEPS = runtime.pick(cpu=400, gpu=1500)
@@ -188,10 +188,10 @@ for name, modality in (("image alone", "image"), ("text alone", "text"), ("joint
           f"{final_margin(name, modality):5.2f} over the last 50 steps")
 
 # %% [markdown]
-# Alone, the two margins rise together for the first fifty steps or so. Then the caption's levels
-# off: one caption in twenty is wrong, so it cannot grow surer. The image's keeps climbing as the
-# CNN learns the shapes. Together, the caption's part follows nearly the curve it follows alone,
-# and the image's part climbs more slowly and ends far below its level alone (the printout). Once
+# Alone, the two margins rise together at first. Then the caption's levels off: one caption in
+# twenty is wrong, so it cannot grow surer. The image's keeps climbing as the CNN learns the
+# shapes. Together, the caption's part climbs much as it does alone, and the image's part climbs
+# more slowly and ends well below its level alone (the printout). Once
 # the caption names the object, most items' loss is low whatever the image says, and the image
 # tower's gradient comes from the few items that need it. By the end the image's part may match
 # the caption's in size: the margin counts the colour, which the image does learn, and the next
@@ -307,10 +307,11 @@ checkpoint("best-repair-keeps-fused", fused_change, ">=", -0.01,
 #
 # * **Auxiliary losses** recovered the most of the image probe's gap in this run, and the fused
 #   accuracy rose with it: an image tower that knows the shape helps on the items whose caption
-#   is wrong. With the caption missing, this model answers about as well as the image alone.
-# * **Modality dropout** recovered part of the gap. On the items that lost their caption the
-#   image had to answer alone, a quarter of each batch.
-# * **OGM-GE** recovered the least here. The next figure shows why.
+#   is wrong. With the caption missing, this model answers best of those trained on both
+#   modalities, though below the image alone.
+# * **OGM-GE** and **modality dropout** recovered less of the gap, in this run's table. Dropout
+#   asks the image to answer alone on a quarter of each batch; the next figure shows what OGM-GE
+#   did.
 #
 # The column "text only (image missing)" does not move: the caption's tower and head learned
 # their easy job in every run. Each repair costs about the same time as the joint model (the
@@ -338,12 +339,12 @@ viz.show(fig, "Left: the image part's true-class margin against training step fo
 # %% [markdown]
 # OGM-GE did what it promises (right). In the first few dozen steps the image led, on colour,
 # and was slowed; from then on the caption led, and in this run its gradients were scaled to
-# about a quarter to a third of their size, while the image's were left alone. Yet the image's
-# part of the logit grew no faster than in the joint model (left). Slowing
-# the leader does not give the follower anything to learn from: with the caption right on 95 %
-# of the items, the loss the image could lower was small whatever the caption's pace. The
-# auxiliary loss gives the image tower a loss of its own on every item, and its curve climbs as
-# the image alone did; dropout gives it one on a quarter of them. OGM-GE was built for tasks
+# about a third of their size, while the image's were left alone. Yet the image's part of the
+# logit grew no faster than in the joint model (left), and its probe recovered only part of the
+# gap. Slowing the leader does not give the follower anything to learn from: with the caption
+# right on 95 % of the items, the loss the image could lower was small whatever the caption's
+# pace. The auxiliary loss gives the image tower a loss of its own on every item, and its curve
+# climbs nearly as the image alone's did; dropout gives it one on a quarter of them. OGM-GE was built for tasks
 # where both modalities are still learning, and the caption here had learned its shortcut before
 # the modulation could matter.
 #

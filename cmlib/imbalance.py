@@ -300,9 +300,9 @@ def train_imbalance_model(
 ) -> tuple[LateFusionClassifier, History]:
     """Train a :class:`LateFusionClassifier` on both modalities, or on one alone.
 
-    Adam, a constant learning rate, ``num_steps`` batches. With one modality, the other's head
-    is set to zero and its tower never trains: its part of the logits is 0, and the model is
-    that modality's encoder trained alone.
+    Adam with a one-cycle schedule (peak ``lr``), ``num_steps`` batches. With one modality,
+    the other's head is set to zero and its tower never trains: its part of the logits is 0, and
+    the model is that modality's encoder trained alone.
 
     Args:
         modalities: ``("image", "text")``, ``("image",)`` or ``("text",)``.
@@ -357,6 +357,11 @@ def train_imbalance_model(
     else:
         step = _step(repair, dropout, auxiliary_weight, generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # one-cycle: warm up for a fifth of the steps, then anneal to nearly 0, so that every run
+    # ends on a settled model rather than wherever a constant rate's last step left it
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, pct_start=0.2, total_steps=num_steps
+    )
     history = fit_steps(
         model,
         batches,
@@ -364,6 +369,7 @@ def train_imbalance_model(
         num_steps,
         device,
         step_fn=step,
+        scheduler=scheduler,
         after_backward=modulation.after_backward if modulation else None,
         progress=progress,
         desc=desc,
