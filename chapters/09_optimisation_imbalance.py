@@ -344,9 +344,9 @@ viz.show(fig, "Left: the image part's true-class margin against training step fo
 # gap. Slowing the leader does not give the follower anything to learn from: with the caption
 # right on 95 % of the items, the loss the image could lower was small whatever the caption's
 # pace. The auxiliary loss gives the image tower a loss of its own on every item, and its curve
-# climbs nearly as the image alone's did; dropout gives it one on a quarter of them. OGM-GE was built for tasks
-# where both modalities are still learning, and the caption here had learned its shortcut before
-# the modulation could matter.
+# climbs nearly as the image alone's did; dropout gives it one on a quarter of them. OGM-GE
+# suits tasks where the fused loss still has much to teach the weak modality once the leader is
+# held back; here, with the caption right on 95 % of the items, it had little.
 #
 # **Try it.** Give OGM-GE a stronger hand: `run("OGM-GE, α = 2", repair="ogm-ge", alpha=2.0)`
 # (about 13 s), then rebuild the table. Does the gap close, and what happens to the fused
