@@ -16,7 +16,7 @@
 #
 # **Prerequisites:** `03_fusion` and `03_fusion_models` (feature fusion and late fusion),
 # `09_optimisation` (part 1). **Study time:** about 30 minutes of reading and the exercise, plus
-# about 2 minutes for the notebook to run on a two-core laptop.
+# about a minute and a half for the notebook to run on a two-core laptop.
 #
 # A model that sees two modalities should use both. Trained jointly, it often does not: the
 # modality that lowers the loss faster takes over, and once the fused answer is right on most
@@ -69,8 +69,8 @@ from cmlib.exercises import check, use_if_passed
 # Name the object in a one-object ShapesWorld scene: its colour and shape, 18 classes. Each
 # item comes with an image and a two-word caption ("green triangle"). Neither is always
 # enough: a fifth of the images are blank (the object hidden), and one caption in twenty names
-# another object, drawn at random. The image alone can answer at most 80 % of the items, the
-# caption at most 95 %, and the two together nearly all of them. The caption is also far easier
+# another object, drawn at random. The image alone can answer about 80 % of the items, the
+# caption about 95 %, and the two together nearly all of them. The caption is also far easier
 # to learn: two words looked up in a table, against a CNN that must find colour and shape in
 # pixels under some noise (every image carries Gaussian pixel noise of standard deviation
 # 0.15). The caption is the fast modality here, the image the slow one.
@@ -130,11 +130,11 @@ pd.DataFrame(results).T[COLUMNS].round(3)
 # %% [markdown]
 # The columns: **fused** accuracy on the test items; the accuracy with the caption missing (only
 # the image's part of the logits) and with the image missing; and a **linear probe** (线性探针)
-# of each encoder: a logistic regression fitted on the frozen features of 2,000 training items,
-# scored on the test items whose image shows the object (image probe) or whose caption is
-# right (text probe). The probe asks what the encoder learned, whatever the head did with it.
-# The text-alone model's image tower never trains, so its image probe is what an untrained CNN's
-# features give.
+# of each encoder: a logistic regression fitted on the frozen features of those of the first
+# 2,000 training items whose image shows the object (image probe) or whose caption is right
+# (text probe), and scored on the test items of the same kind. The probe asks what the encoder
+# learned, whatever the head did with it. The text-alone model's image tower never trains, so its
+# image probe is what an untrained CNN's features give.
 #
 # ## 3. Both together: who learns first?
 #
@@ -188,10 +188,11 @@ for name, modality in (("image alone", "image"), ("text alone", "text"), ("joint
           f"{final_margin(name, modality):5.2f} over the last 50 steps")
 
 # %% [markdown]
-# Alone, the two margins rise together at first. Then the caption's levels off: one caption in
-# twenty is wrong, so it cannot grow surer. The image's keeps climbing as the CNN learns the
-# shapes. Together, the caption's part climbs much as it does alone, and the image's part climbs
-# more slowly and ends well below its level alone (the printout). Once
+# Alone, the two margins rise together at first, the image's a little ahead in this run: colour
+# is quick to see. Then the caption's levels off: one caption in twenty is wrong, so it cannot
+# grow surer. The image's keeps climbing as the CNN learns the shapes. Together, the caption's
+# part climbs much as it does alone and ends a little lower, and the image's part climbs more
+# slowly and ends well below its level alone (the printout). Once
 # the caption names the object, most items' loss is low whatever the image says, and the image
 # tower's gradient comes from the few items that need it. By the end the image's part may match
 # the caption's in size: the margin counts the colour, which the image does learn, and the next
@@ -205,9 +206,9 @@ for name, modality in (("image alone", "image"), ("text alone", "text"), ("joint
 pd.DataFrame(results).T[["image colour", "image shape"]].loc[["image alone", "joint"]].round(3)
 
 # %% [markdown]
-# Inside the joint model the image still names the colour on most visible items, and the shape
-# far less often than alone, not far above the 1/3 a guess gets, in this run's table. Colour is
-# the easy half of the image's job, the one a CNN picks up in a few steps; shape is the slow
+# Inside the joint model the image still names the colour of (nearly) every visible object, and
+# the shape far less often than alone, not far above the 1/3 a guess gets, in this run's table.
+# Colour is the easy half of the image's job, the one a CNN picks up first; shape is the slow
 # half, and the caption had taken over before the image got to it. The linear probe says the
 # same of the encoder itself, whatever its head does:
 
@@ -233,8 +234,9 @@ checkpoint("weak-probe-gap", gap, ">=", 0.05,
 # softmax probability of the true class. The ratio ρ of the leader's score to the other's (above
 # 1) says how far it leads; the leader's gradients are multiplied by 1 − tanh(α ρ) (their
 # eq. 10), between 0 and 1 − tanh(α), and the other's are left alone. The "GE" (generalisation
-# enhancement) adds Gaussian noise with the gradient's own standard deviation to each weight's
-# gradient, which the authors found to help the slowed model generalise. Their code modulates
+# enhancement) adds Gaussian noise with the gradient's own standard deviation to the gradient of
+# each weight matrix and kernel (not the biases), which the authors found to help the slowed
+# model generalise. Their code modulates
 # the encoders' convolution kernels and leaves the shared fusion layer alone; here the caption
 # tower has no convolutions, the fusion is a sum and each head belongs to one modality, so
 # `imbalance.GradientModulation` modulates each modality's tower and head together (a caption
@@ -313,9 +315,10 @@ checkpoint("best-repair-keeps-fused", fused_change, ">=", -0.01,
 #   asks the image to answer alone on a quarter of each batch; the next figure shows what OGM-GE
 #   did.
 #
-# The column "text only (image missing)" does not move: the caption's tower and head learned
-# their easy job in every run. Each repair costs about the same time as the joint model (the
-# seconds column): one more cross-entropy, a mask, or a pass over the gradients.
+# The column "text only (image missing)" stays the same in every model trained with the
+# caption: the caption's tower and head learned their easy job every time. Each repair costs a
+# second or two more than the joint model in this run (the seconds column): one more
+# cross-entropy, a mask, or a pass over the gradients.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
@@ -340,13 +343,13 @@ viz.show(fig, "Left: the image part's true-class margin against training step fo
 # OGM-GE did what it promises (right). In the first few dozen steps the image led, on colour,
 # and was slowed; from then on the caption led, and in this run its gradients were scaled to
 # about a third of their size, while the image's were left alone. Yet the image's part of the
-# logit grew no faster than in the joint model (left), and its probe recovered only part of the
-# gap. Slowing the leader does not give the follower anything to learn from: with the caption
-# right on 95 % of the items, the loss the image could lower was small whatever the caption's
-# pace. The auxiliary loss gives the image tower a loss of its own on every item, and its curve
-# climbs nearly as the image alone's did; dropout gives it one on a quarter of them. OGM-GE
-# suits tasks where the fused loss still has much to teach the weak modality once the leader is
-# held back; here, with the caption right on 95 % of the items, it had little.
+# logit grew more slowly than in the joint model (left), though its probe recovered part of the
+# gap (the table). Slowing the leader does not give the follower a loss of its own: with the
+# caption right on 95 % of the items, the loss the image could lower stayed small whatever the
+# caption's pace. The auxiliary loss gives the image tower a loss of its own on every item, and
+# its curve climbs nearly as the image alone's did. Dropout gives it one on a quarter of the
+# items, and still recovered less than OGM-GE in this run; why OGM-GE's lower margin came with a
+# better probe, this run cannot say.
 #
 # **Try it.** Give OGM-GE a stronger hand: `run("OGM-GE, α = 2", repair="ogm-ge", alpha=2.0)`
 # (about 13 s), then rebuild the table. Does the gap close, and what happens to the fused
@@ -361,11 +364,11 @@ viz.show(fig, "Left: the image part's true-class margin against training step fo
 #   alone (a checkpoint over the course's runs with seeds 0–4), and it learned colour, the easy
 #   half of its job, more than shape.
 # * Each modality's part of the fused logit, read over training, shows it: the caption's part
-#   follows its own curve, and the image's stops short.
+#   ends a little below its level alone, the image's far below.
 # * The best of three repairs (by the image probe; the auxiliary losses in this run) recovered
 #   at least half of the gap and cost at most 0.01 of fused accuracy (checkpoints); in this run
-#   it raised the fused accuracy. OGM-GE slows the leader, which helps only while there is
-#   something left for the follower to learn from.
+#   it raised the fused accuracy. OGM-GE slowed the caption to about a third of its gradient
+#   and recovered less of the gap than the auxiliary losses in this run.
 # * With the caption missing at test time, the models trained to answer from each modality alone
 #   (auxiliary losses, dropout) held up best; with the image missing, every model answered as
 #   the caption alone does.
