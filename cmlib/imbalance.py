@@ -405,18 +405,15 @@ def evaluate(
         if not isinstance(split, ImbalanceSplit):
             raise TypeError(f"{name} must be an ImbalanceSplit, got {type(split).__name__}")
     model.eval()
-    image_part, text_part = [], []
-    for index in torch.arange(len(test)).split(500):
-        parts = model.parts(test.images[index].to(device), test.tokens[index].to(device))
-        image_part.append(parts[0].cpu())
-        text_part.append(parts[1].cpu())
-    image_part, text_part = torch.cat(image_part), torch.cat(text_part)
+    # each encoder runs once per split: the probes read the features, the heads the same ones
+    train_image, train_text = _features(model, probe_train, device)
+    test_image, test_text = _features(model, test, device)
+    image_part = model.image_head(test_image.to(device)).cpu()
+    text_part = model.text_head(test_text.to(device)).cpu()
 
     def accuracy(logits):
         return (logits.argmax(dim=1) == test.labels).float().mean().item()
 
-    train_image, train_text = _features(model, probe_train, device)
-    test_image, test_text = _features(model, test, device)
     v, w = probe_train.visible, test.visible
     r, s = probe_train.caption_right, test.caption_right
     named, truth = image_part[w].argmax(dim=1), test.labels[w]
