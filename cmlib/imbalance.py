@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.shapes import COLORS, SHAPES, ShapesWorld
+from .optim.precision import in_precision
+from .optim.schedules import make_scheduler
 from .probes import linear_probe_accuracy
 from .train import History, endless_batches, fit_steps
 from .validate import check_choice, check_int, check_number, check_tensor
@@ -297,6 +299,8 @@ def train_imbalance_model(
     desc: str = "train",
     progress: bool = True,
     coefficients_fn=None,
+    schedule: str = "one-cycle",
+    precision: str = "fp32",
 ) -> tuple[LateFusionClassifier, History]:
     """Train a :class:`LateFusionClassifier` on both modalities, or on one alone.
 
@@ -313,6 +317,9 @@ def train_imbalance_model(
         coefficients_fn: OGM's coefficients (default :func:`ogm_coefficients`; a reader's own
             from exercise 9.5).
         seed: seeds the weights, the batches and the repairs' draws.
+        schedule: the rate's schedule (:data:`cmlib.optim.schedules.KINDS`; warm-ups over a
+            fifth of the steps); ``precision``: ``"bf16"`` runs the forward pass under bf16
+            autocast (chapter 09 part 5).
 
     Returns:
         the model (eval mode) and its :class:`~cmlib.train.History`, whose ``steps`` hold the
@@ -357,18 +364,16 @@ def train_imbalance_model(
     else:
         step = _step(repair, dropout, auxiliary_weight, generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    # one-cycle: warm up for a fifth of the steps, then anneal to nearly 0, so that every run
-    # ends on a settled model rather than wherever a constant rate's last step left it
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, pct_start=0.2, total_steps=num_steps
-    )
+    # one-cycle by default: warm up for a fifth of the steps, then anneal to nearly 0, so that
+    # every run ends on a settled model rather than wherever a constant rate's last step left it
+    scheduler = make_scheduler(optimizer, schedule, num_steps, warmup=0.2)
     history = fit_steps(
         model,
         batches,
         optimizer,
         num_steps,
         device,
-        step_fn=step,
+        step_fn=in_precision(step, device, precision),
         scheduler=scheduler,
         after_backward=modulation.after_backward if modulation else None,
         progress=progress,

@@ -214,6 +214,7 @@ def fit(
     progress: bool = True,
     desc: str = "train",
     after_backward: Callable[[nn.Module], None] | None = None,
+    log_grad_norm: bool = False,
 ) -> History:
     """Train ``model`` and return its history.
 
@@ -234,6 +235,8 @@ def fit(
         after_backward: ``after_backward(model)``, called after each backward pass and before
             the clipping and the optimiser's step: to change the gradients (chapter 09's
             gradient modulation).
+        log_grad_norm: log each step's total gradient norm, before any clipping, as
+            ``history.steps["grad_norm"]`` (chapter 09's gradient clipping).
     """
     if (loss_fn is None) == (step_fn is None):
         raise ValueError("fit needs exactly one of loss_fn or step_fn")
@@ -255,7 +258,13 @@ def fit(
             if after_backward is not None:
                 after_backward(model)
             if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                # clip_grad_norm_ returns the norm it measured before clipping.
+                norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            elif log_grad_norm:
+                grads = [p.grad for p in model.parameters() if p.grad is not None]
+                norm = nn.utils.get_total_norm(grads)
+            if log_grad_norm:
+                logged = {**logged, "grad_norm": norm}
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
@@ -309,6 +318,7 @@ def fit_steps(
     progress: bool = True,
     desc: str = "train",
     after_backward: Callable[[nn.Module], None] | None = None,
+    log_grad_norm: bool = False,
 ) -> History:
     """:func:`fit` for trainers counted in steps rather than epochs (a GAN, DANN, a paired bound).
 
@@ -328,6 +338,7 @@ def fit_steps(
         progress: show a tqdm bar.
         desc: the bar's label.
         after_backward: as in :func:`fit`.
+        log_grad_norm: as in :func:`fit`.
     """
     check_int("num_steps", num_steps)
     if not isinstance(batches, Iterator):
@@ -344,6 +355,7 @@ def fit_steps(
         progress=progress,
         desc=desc,
         after_backward=after_backward,
+        log_grad_norm=log_grad_norm,
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..data.shapes.captioning import STYLE_PROMPTS, CaptionData
+from ..optim.schedules import make_scheduler
 from ..train import History, fit
 from ..validate import check_int, check_number, check_tensor
 from .models import Captioner, attention_coverage_penalty, masked_cross_entropy
@@ -109,12 +110,14 @@ def train_captioner(
     style_mix: Sequence[float] = DEFAULT_STYLE_MIX,
     scheduled_sampling: float = 0.0,
     coverage_weight: float = 0.0,
-    grad_clip: float = 1.0,
+    grad_clip: float | None = 1.0,
     seed: int = 0,
     eval_fn=None,
     progress: bool = True,
     desc: str = "captioner",
     sampling_rule: Callable[..., torch.Tensor] | None = None,
+    log_grad_norm: bool = False,
+    schedule: str = "one-cycle",
 ) -> History:
     """Train ``model`` on ``data``'s captions of ``grids``; return the :class:`History`.
 
@@ -133,7 +136,7 @@ def train_captioner(
             linearly from 0 over training (Bengio et al., 2015). 0 = pure teacher forcing.
         coverage_weight: the weight of
             :func:`~cmlib.captioning.models.attention_coverage_penalty` (attention only).
-        grad_clip: the gradient-norm clip.
+        grad_clip: the gradient-norm clip; None trains without clipping.
         seed: the batches' order, styles and variants.
         eval_fn: after each epoch, ``eval_fn(model)`` → metrics.
         progress: show a progress bar.
@@ -141,17 +144,22 @@ def train_captioner(
         sampling_rule: how scheduled sampling builds the fed tokens, ``rule(gold, predicted,
             sample_prob, generator)``; None:
             :func:`~cmlib.captioning.models.scheduled_sampling_inputs`.
+        log_grad_norm: log each step's gradient norm before clipping (``steps["grad_norm"]``).
+        schedule: the learning rate's schedule, one of :data:`cmlib.optim.schedules.KINDS`
+            (warm-ups over 30 % of the steps); ``lr`` is its peak.
     """
     if not isinstance(model, Captioner):
         raise TypeError(f"model must be a Captioner, got {type(model).__name__}")
     check_number("scheduled_sampling", scheduled_sampling, 0.0, 1.0)
     check_number("coverage_weight", coverage_weight, low=0.0)
+    if grad_clip is not None:
+        check_number("grad_clip", grad_clip, low=0.0, low_open=True)
     if sampling_rule is not None and not callable(sampling_rule):
         raise TypeError(f"sampling_rule must be callable, got {type(sampling_rule).__name__}")
     loader = CaptionBatches(data, grids, batch_size, style_mix, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr)
     total_steps = num_epochs * len(loader)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=total_steps)
+    scheduler = make_scheduler(optimizer, schedule, total_steps, warmup=0.3)
     steps_done = [0]
 
     def step(m: Captioner, batch) -> torch.Tensor:
@@ -171,4 +179,5 @@ def train_captioner(
         grad_clip=grad_clip,
         progress=progress,
         desc=desc,
+        log_grad_norm=log_grad_norm,
     )
