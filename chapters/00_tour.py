@@ -256,8 +256,10 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 #   side; `08_reasoning_generalisation`, part 4, which of them generalise — §4.2 跨模态推理.
 # * `09_optimisation`: optimisation methods, part 1, the contrastive temperature, fixed and
 #   learned; `09_optimisation_negatives`, part 2, batch size and mined hard negatives;
-#   `09_optimisation_imbalance`, part 3, modality imbalance and three repairs — §4.3 优化方法
-#   (the parts on stable GANs and the everyday tools are to come).
+#   `09_optimisation_imbalance`, part 3, modality imbalance and three repairs;
+#   `09_optimisation_schedules`, part 5, learning-rate schedules and bf16;
+#   `09_optimisation_gradients`, part 6, gradient clipping, accumulation and GradCache, and the
+#   chapter's closing table — §4.3 优化方法 (part 4, on stable GANs, is to come).
 # * `10_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
 #   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
 # * `11_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates,

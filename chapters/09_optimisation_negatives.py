@@ -58,6 +58,7 @@ import torch
 
 from cmlib import contrastive, relation_retrieval, retrieval, shapes_retrieval, viz
 from cmlib.exercises import check, use_if_passed
+from cmlib.optim import ledger
 
 # %% [markdown]
 # The task and the recipe are part 1's: chapter 07 part 2's two-object scenes, its pooled dual
@@ -345,6 +346,21 @@ print(f"mined − plain after {PAIR_STEPS} steps: R@1 {difference['t2i R@1']:+.3
 # **Try it.** Mine only from the second epoch on: count the calls to `with_mined_negatives`, and
 # on the first return `contrastive.CaptionsWithMinedNegatives(train, random_negatives)` (section
 # 4's random captions of another scene). Does R@1 close the gap?
+# %% [markdown]
+# Part 6 closes the chapter with one table of every method; this part's rows go into the
+# chapter's ledger (`cmlib.optim.ledger`), from this run:
+
+# %%
+small, large = (results[f"batch {b}, {NUM_STEPS} steps"] for b in (32, 256))
+ledger.record(f"a batch of 256 instead of 32, {NUM_STEPS} steps", 2,
+              "too few negatives per caption", "R@1, text → image", small["t2i R@1"],
+              large["t2i R@1"], small["seconds"], large["seconds"])
+ledger.record("a mined hard negative per image", 2, "random negatives are too easy",
+              "R@1, text → image", pair.loc["plain", "t2i R@1"],
+              pair.loc["mined hard negative", "t2i R@1"], pair.loc["plain", "seconds"],
+              pair.loc["mined hard negative", "seconds"])
+print(f"{len(ledger.read())} methods in the ledger so far")
+
 # %% [markdown]
 # ## Summary
 #

@@ -15,15 +15,16 @@
 # write; part 1 introduces the chapter.
 #
 # **Prerequisites:** `09_optimisation_imbalance` (part 3: its task and its image tower).
-# **Study time:** about 25 minutes of reading, plus about two minutes for the notebook to run on
-# a two-core laptop.
+# **Study time:** about 30 minutes of reading and the exercise, plus about two minutes for the
+# notebook to run on a two-core laptop.
 #
 # Every trainer in this course so far used the same two habits without comment: a **one-cycle**
 # learning-rate schedule (单周期学习率调度), and float32 arithmetic. This part takes both apart
 # on one small model, part 3's image tower naming a shape's colour and shape from a noisy image:
 #
-# 1. the schedule: a constant rate against a **warm-up** (预热) and a **cosine decay** (余弦衰减),
-#    alone and together, at the recipe's peak rate and at five times it;
+# 1. the schedule: write a warm-up followed by a cosine decay (exercise 9.6), then train with a
+#    constant rate, a **warm-up** (预热) and a **cosine decay** (余弦衰减), alone and together,
+#    at the recipe's peak rate and at five times it;
 # 2. **bf16 autocast** (bfloat16 混合精度): the same training with the forward pass in
 #    bfloat16, and the trained model read in bfloat16: accuracy and time side by side.
 #
@@ -53,7 +54,8 @@ import pandas as pd
 import torch
 
 from cmlib import imbalance, viz
-from cmlib.optim import precision, schedules
+from cmlib.exercises import check, use_if_passed
+from cmlib.optim import ledger, precision, schedules
 from cmlib.train import predict
 
 # %% [markdown]
@@ -112,6 +114,39 @@ viz.show(fig, "Line plot of the learning rate as a share of the peak against tra
          "and PyTorch's one-cycle.")
 
 # %% [markdown]
+# **Exercise 9.6 — build.** Write `warmup_cosine(total_steps, warmup_steps)`: a tensor of
+# `total_steps` factors, one per step. During the warm-up, step s (counted from 0) gets
+# (s + 1) / (warmup_steps + 1), so the first step is not wasted at a rate of 0. From step
+# `warmup_steps` on, the progress t = (s − warmup_steps) / (total_steps − 1 − warmup_steps) runs
+# from 0 to 1, and the factor is (1 + cos(π·t)) / 2: 1 at the first step after the warm-up, 0 at
+# the last. The checker compares every factor with the library's to within 10⁻⁵, on random
+# lengths and warm-ups, with no warm-up among them. Hint: build both curves over
+# `torch.arange(total_steps)` and let `torch.where` pick.
+
+# %%
+def warmup_cosine(total_steps, warmup_steps):
+    ### BEGIN SOLUTION
+    steps = torch.arange(total_steps, dtype=torch.float64)
+    ramp = (steps + 1) / (warmup_steps + 1)
+    progress = (steps - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
+    decay = 0.5 * (1 + torch.cos(torch.pi * progress))
+    return torch.where(steps < warmup_steps, ramp, decay)
+    ### END SOLUTION
+
+
+check("9.6", warmup_cosine)
+
+# %%
+WARMUP_STEPS = round(WARMUP * NUM_STEPS)
+schedule_fn = use_if_passed("9.6", warmup_cosine, schedules.warmup_cosine,
+                            "the warm-up + cosine runs below follow")
+SCHEDULE = {kind: kind for kind in schedules.SCHEDULES}  # the names cmlib knows
+SCHEDULE["warmup-cosine"] = schedule_fn(NUM_STEPS, WARMUP_STEPS)  # every step's factor
+difference = SCHEDULE["warmup-cosine"] - schedules.warmup_cosine(NUM_STEPS, WARMUP_STEPS)
+print(f"largest difference from the library's factors over {NUM_STEPS} steps: "
+      f"{difference.abs().max():.1e}")
+
+# %% [markdown]
 # Why either half might help:
 #
 # * **The warm-up.** Adam divides each gradient by a running estimate of its size, so its first
@@ -148,7 +183,7 @@ def run(name, schedule, lr=PEAK_LR, number_format="fp32"):
 
 
 for kind in schedules.SCHEDULES:
-    run(kind, kind)
+    run(kind, SCHEDULE[kind])
 pd.DataFrame(results).T.round(3)
 
 # %% [markdown]
@@ -165,13 +200,27 @@ fig.tight_layout()
 viz.show(fig, "Line plot of the training loss, log scale, against training step for the image "
          "tower trained with four learning-rate schedules at the same peak rate.")
 
+# %% [markdown]
+# Each half's effect, read from the table as differences in test accuracy:
+
 # %%
-table = pd.DataFrame(results).T
-best = table["test accuracy"].idxmax()
-print(f"this run, at peak rate {PEAK_LR:g}: best schedule {best} "
-      f"({table.loc[best, 'test accuracy']:.3f}); constant "
-      f"{table.loc['constant', 'test accuracy']:.3f}; warm-up + cosine "
-      f"{table.loc['warmup-cosine', 'test accuracy']:.3f}")
+acc = pd.DataFrame(results).T["test accuracy"]
+print(f"adding the warm-up: {acc['warmup-constant'] - acc['constant']:+.3f} to a constant rate, "
+      f"{acc['warmup-cosine'] - acc['cosine']:+.3f} to a cosine decay")
+print(f"adding the decay:   {acc['cosine'] - acc['constant']:+.3f} without a warm-up, "
+      f"{acc['warmup-cosine'] - acc['warmup-constant']:+.3f} after one")
+
+# %% [markdown]
+# In this run, at the recipe's rate, each half helped on its own, and the two together did
+# about as well as the warm-up alone (the printout). Do not read much into a difference of a
+# hundredth or two here. Over seeds 0–4 (the chapter's notes) the order of the four schedules
+# changed from seed to seed, and the two that end at a constant rate were the least
+# predictable: warm-up + constant ranged from 0.74 to 0.98, because the last few noisy steps
+# decide where such a run stops. Warm-up + cosine was the steadiest (0.949 to 0.971).
+#
+# The loss columns show what a warm-up costs: its first 50 steps learn less, because they are
+# short. In this run the constant rate also reached the lowest training loss over the last 50
+# steps and the lowest test accuracy: a lower training loss was not a better model.
 
 # %% [markdown]
 # ## 3. Five times the rate
@@ -182,7 +231,7 @@ print(f"this run, at peak rate {PEAK_LR:g}: best schedule {best} "
 # %%
 HIGH_LR = 5 * PEAK_LR
 for kind in ("constant", "warmup-cosine"):
-    run(f"{kind}, ×5 rate", kind, lr=HIGH_LR)
+    run(f"{kind}, ×5 rate", SCHEDULE[kind], lr=HIGH_LR)
 pd.DataFrame(results).T.round(3)
 
 # %%
@@ -199,15 +248,19 @@ viz.show(fig, "Line plot of the training loss, log scale, against training step 
          "times it.")
 
 # %% [markdown]
-# **Learning checkpoint.** At five times the rate, warm-up + cosine reaches a test accuracy at
-# least 0.05 above the constant rate's. (Over seeds 0–4, and seed 0 with one thread, see
-# `chapters/notes/checkpoints.md`.)
+# **Learning checkpoint.** At five times the rate, warm-up + cosine still reaches a test
+# accuracy of at least 0.90 (18 classes: chance is 0.056). Over seeds 0–4 it stayed within a
+# few hundredths of its accuracy at the recipe's rate (−0.04 to +0.005), while the constant
+# rate's fell by 0.07 to 0.29 (the chapter's notes give each run).
 
 # %%
-high_gain = (results["warmup-cosine, ×5 rate"]["test accuracy"]
-             - results["constant, ×5 rate"]["test accuracy"])
-checkpoint("schedule-gain-at-5x-rate", high_gain, ">=", 0.05,
-           baseline=results["constant, ×5 rate"]["test accuracy"], chance=1 / 18);
+high = pd.DataFrame(results).T["test accuracy"]
+checkpoint("warmup-cosine-holds-at-5x-rate", high["warmup-cosine, ×5 rate"], ">=", 0.90,
+           chance=1 / 18)
+print(f"this run, five times the rate: warm-up + cosine {high['warmup-cosine, ×5 rate']:.3f} "
+      f"({high['warmup-cosine, ×5 rate'] - high['warmup-cosine']:+.3f} against the recipe's "
+      f"rate), constant {high['constant, ×5 rate']:.3f} "
+      f"({high['constant, ×5 rate'] - high['constant']:+.3f})")
 
 # %% [markdown]
 # ## 4. bfloat16: the same range, fewer digits
@@ -233,7 +286,7 @@ for value in (1 / 3, 1 + 2 ** -9, 70_000.0, 1e-8):
 # images.
 
 # %%
-run("warmup-cosine, bf16", "warmup-cosine", number_format="bf16")
+run("warmup-cosine, bf16", SCHEDULE["warmup-cosine"], number_format="bf16")
 
 
 def timed_accuracy(model, number_format, repeats=5):
@@ -257,31 +310,65 @@ precision_table = pd.DataFrame(precision_table).T
 precision_table.round(4)
 
 # %% [markdown]
-# **Learning checkpoints.** Reading the float32 model in bf16 changes its test accuracy by at
-# most 0.01, and so does training it in bf16. Speed is reported, not asserted: it depends on
-# the machine (a CPU without bf16 instructions gains little or loses), and the course keeps
-# speed targets in `benchmarks/`.
+# **Learning checkpoint.** Reading the float32 model in bf16 changes its test accuracy by at
+# most 0.01. Training in bf16 is not claimed here: its rounding changes every step a little, so
+# the bf16 run follows another path, as a run with another seed would, and its accuracy moves
+# by as much as seeds move it. Over the course's runs with seeds 0–4 the two trained models
+# differed by 0.001 to 0.012, too close to 0.01 to assert that bar (the chapter's notes give
+# each run). Speed is reported, not asserted: it depends on the machine (a CPU without bf16
+# instructions gains little, or loses), and the course keeps speed targets in `benchmarks/`.
 
 # %%
 accuracy = precision_table["test accuracy"]
-reference = accuracy["trained in fp32, read in fp32"]
-checkpoint("bf16-inference-within-0.01",
-           abs(accuracy["trained in fp32, read in bf16"] - reference), "<=", 0.01,
+FP32, BF16_READ, BF16_BOTH = precision_table.index[[0, 1, 3]]
+reference = accuracy[FP32]
+checkpoint("bf16-inference-within-0.01", abs(accuracy[BF16_READ] - reference), "<=", 0.01,
            baseline=reference)
-checkpoint("bf16-training-within-0.01",
-           abs(accuracy["trained in bf16, read in bf16"] - reference), "<=", 0.01,
-           baseline=reference)
+print(f"this run: trained in bf16 and read in bf16, {accuracy[BF16_BOTH]:.3f} against "
+      f"{reference:.3f} in float32 ({accuracy[BF16_BOTH] - reference:+.3f})")
 train_seconds = precision_table["train seconds"]
 inference_seconds = precision_table["inference seconds (1,000 images)"]
-FP32, BF16_READ, BF16_BOTH = precision_table.index[[0, 1, 3]]
 print(f"this run on this CPU: bf16 training ran "
       f"{train_seconds[FP32] / train_seconds[BF16_BOTH]:.2f}× as fast as float32, bf16 inference "
       f"{inference_seconds[FP32] / inference_seconds[BF16_READ]:.2f}× as fast")
 
 # %% [markdown]
+# In this run, reading the float32 model in bf16 changed its accuracy by a few thousandths at
+# most and ran faster than float32 (the printout); training in bf16 saved less of its time.
+# Autocast speeds up only the operations it covers, the convolutions and matrix products of the
+# forward pass and their gradients; the rest of a step, Adam's update included, stays float32.
+#
+# Part 6 closes the chapter with one table of every method; this part's rows go into the
+# chapter's ledger (`cmlib.optim.ledger`), from this run:
+
+# %%
+for name, baseline in (("warmup-cosine", "constant"),
+                       ("warmup-cosine, ×5 rate", "constant, ×5 rate")):
+    rate = "the recipe's rate" if baseline == "constant" else "5 × the recipe's rate"
+    ledger.record(f"warm-up + cosine decay, {rate}", 5,
+                  "a poor start and a noisy end at a constant rate", "test accuracy",
+                  results[baseline]["test accuracy"], results[name]["test accuracy"],
+                  results[baseline]["train seconds"], results[name]["train seconds"])
+ledger.record("bf16 autocast, training", 5, "float32's time", "test accuracy",
+              accuracy[FP32], accuracy[BF16_BOTH], train_seconds[FP32], train_seconds[BF16_BOTH])
+ledger.record("bf16 autocast, inference", 5, "float32's time", "test accuracy",
+              accuracy[FP32], accuracy[BF16_READ], inference_seconds[FP32],
+              inference_seconds[BF16_READ])
+print(f"{len(ledger.read())} methods in the ledger so far")
+
+# %% [markdown]
 # ## Summary
 #
-# (written after the run)
+# * A schedule is a factor on the peak rate at each step. PyTorch's one-cycle, the course's
+#   default, is a warm-up followed by a cosine decay (with β₁ moved the other way).
+# * At the recipe's rate the four schedules differed by a few hundredths, and their order
+#   changed with the seed; the runs that end at a constant rate were the least predictable.
+# * At five times the rate the constant rate lost 0.07 to 0.29 of test accuracy over the
+#   course's seeds; warm-up + cosine lost at most 0.04 and stayed at 0.90 or above (a
+#   checkpoint).
+# * bfloat16 keeps float32's range with fewer digits. Reading the float32 model in bf16 kept
+#   its accuracy within 0.01 (a checkpoint) and ran faster on this CPU; training in bf16 changes
+#   the run's path as a new seed would.
 
 # %%
 print(f"chapter took {time.perf_counter() - CHAPTER_START:.0f} s")

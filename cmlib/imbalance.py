@@ -299,7 +299,7 @@ def train_imbalance_model(
     desc: str = "train",
     progress: bool = True,
     coefficients_fn=None,
-    schedule: str = "one-cycle",
+    schedule: str | torch.Tensor = "one-cycle",
     precision: str = "fp32",
 ) -> tuple[LateFusionClassifier, History]:
     """Train a :class:`LateFusionClassifier` on both modalities, or on one alone.
@@ -317,9 +317,9 @@ def train_imbalance_model(
         coefficients_fn: OGM's coefficients (default :func:`ogm_coefficients`; a reader's own
             from exercise 9.5).
         seed: seeds the weights, the batches and the repairs' draws.
-        schedule: the rate's schedule (:data:`cmlib.optim.schedules.KINDS`; warm-ups over a
-            fifth of the steps); ``precision``: ``"bf16"`` runs the forward pass under bf16
-            autocast (chapter 09 part 5).
+        schedule: the rate's schedule (:data:`cmlib.optim.schedules.KINDS`, warm-ups over a
+            fifth of the steps, or every step's factor); ``precision``: ``"bf16"`` runs the
+            forward pass under bf16 autocast (chapter 09 part 5).
 
     Returns:
         the model (eval mode) and its :class:`~cmlib.train.History`, whose ``steps`` hold the

@@ -16,6 +16,7 @@ QUESTIONS = {  # id: (notebook, the asserted checkpoint the answer rests on)
     "4.6": ("04_prompt_generation_gan", 'checkpoint("cgan-seen"'),
     "9.2": ("09_optimisation", 'checkpoint("tau-one-below-best"'),
     "9.3": ("09_optimisation_negatives", 'checkpoint("larger-batch-at-equal-steps"'),
+    "9.7": ("09_optimisation_gradients", 'checkpoint("accumulation-changes-clip-loss"'),
     "10.2": ("10_scaling_out", 'checkpoint("gather-loss-diff"'),
 }
 

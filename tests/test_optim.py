@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import chapter_solution
 from torch import nn
 
+from cmlib.exercises import check
 from cmlib.optim import accumulation, precision, schedules
 from cmlib.retrieval import clip_loss
 from cmlib.train import endless_batches, fit_steps
@@ -28,7 +30,7 @@ def test_every_schedule_peaks_at_one_and_stays_positive_until_the_decay(kind):
         assert factors[0] == 1.0
     if kind.endswith("cosine"):
         assert factors[-1] == pytest.approx(0.0, abs=1e-12)
-        decay = factors[5 if kind.startswith("warmup-") else 0:]
+        decay = factors[5 if kind.startswith("warmup-") else 0 :]
         assert all(a >= b for a, b in zip(decay, decay[1:]))  # never rises again
     else:
         assert factors[-1] == 1.0
@@ -69,8 +71,9 @@ def test_make_scheduler_follows_lr_factor_and_one_cycle_is_pytorchs():
     model = nn.Linear(2, 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.5)
     rates = _rates(schedules.make_scheduler(optimizer, "warmup-cosine", 20), optimizer, 20)
-    assert rates == pytest.approx([0.5 * schedules.lr_factor("warmup-cosine", s, 20)
-                                   for s in range(20)])
+    assert rates == pytest.approx(
+        [0.5 * schedules.lr_factor("warmup-cosine", s, 20) for s in range(20)]
+    )
     ours = torch.optim.Adam(model.parameters(), lr=3e-3)
     theirs = torch.optim.Adam(model.parameters(), lr=3e-3)
     reference = torch.optim.lr_scheduler.OneCycleLR(theirs, 3e-3, total_steps=30, pct_start=0.2)
@@ -135,13 +138,28 @@ def test_fit_logs_the_gradient_norm_before_clipping(grad_clip):
     norm = torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
     model.zero_grad()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # no update: the norm is step 1's
-    history = fit_steps(model, iter([(x, y)] * 2), optimizer, 1, CPU,
-                        step_fn=lambda m, b: F.mse_loss(m(b[0]), b[1]), grad_clip=grad_clip,
-                        progress=False, log_grad_norm=True)
+    history = fit_steps(
+        model,
+        iter([(x, y)] * 2),
+        optimizer,
+        1,
+        CPU,
+        step_fn=lambda m, b: F.mse_loss(m(b[0]), b[1]),
+        grad_clip=grad_clip,
+        progress=False,
+        log_grad_norm=True,
+    )
     assert history.steps["grad_norm"] == pytest.approx([norm], rel=1e-5)
     assert torch.equal(model.weight, expected)
-    plain = fit_steps(model, iter([(x, y)]), optimizer, 1, CPU,
-                      step_fn=lambda m, b: F.mse_loss(m(b[0]), b[1]), progress=False)
+    plain = fit_steps(
+        model,
+        iter([(x, y)]),
+        optimizer,
+        1,
+        CPU,
+        step_fn=lambda m, b: F.mse_loss(m(b[0]), b[1]),
+        progress=False,
+    )
     assert "grad_norm" not in plain.steps
 
 
@@ -186,8 +204,11 @@ class _TwoTowers(nn.Module):
 
 def _encode(model, batch):
     images, texts = batch
-    return (F.normalize(model.image(images), dim=-1), F.normalize(model.text(texts), dim=-1),
-            model.log_scale.exp())
+    return (
+        F.normalize(model.image(images), dim=-1),
+        F.normalize(model.text(texts), dim=-1),
+        model.log_scale.exp(),
+    )
 
 
 def _contrastive_loss(model, batch):
@@ -211,9 +232,7 @@ def test_accumulating_a_contrastive_loss_changes_its_gradient(towers_and_batch):
 def test_grad_cache_gives_the_full_batch_contrastive_gradient(towers_and_batch, count):
     model, batch = towers_and_batch
     full = accumulation.accumulated_gradient(model, _contrastive_loss, batch, 1)
-    loss, cached = accumulation.cached_contrastive_gradient(
-        model, _encode, clip_loss, batch, count
-    )
+    loss, cached = accumulation.cached_contrastive_gradient(model, _encode, clip_loss, batch, count)
     assert loss.item() == pytest.approx(_contrastive_loss(model, batch).item(), rel=1e-6)
     assert accumulation.relative_difference(cached, full) < 1e-5
     # the temperature's gradient is counted once, not once per micro-batch
@@ -235,3 +254,80 @@ def test_micro_batches_and_relative_difference_check_their_inputs():
         accumulation.flat_gradient("model")
     assert accumulation.relative_difference(torch.ones(3), torch.ones(3)) == 0.0
 
+
+# --- the ledger --------------------------------------------------------------------------------
+
+
+def test_the_ledger_records_replaces_and_reads_back_in_part_order(tmp_path):
+    from cmlib.optim import ledger
+
+    ledger.record(
+        "GradCache",
+        6,
+        "fewer negatives",
+        "gradient error",
+        0.3,
+        1e-7,
+        1.0,
+        1.5,
+        higher_is_better=False,
+        directory=tmp_path,
+    )
+    ledger.record(
+        "learnable τ", 1, "a fixed temperature", "R@1", 0.60, 0.62, 10.0, 10.0, directory=tmp_path
+    )
+    ledger.record(
+        "learnable τ", 1, "a fixed temperature", "R@1", 0.60, 0.65, 10.0, 11.0, directory=tmp_path
+    )  # a part run again replaces its row
+    entries = ledger.read(tmp_path)
+    assert [e.method for e in entries] == ["learnable τ", "GradCache"]
+    assert entries[0].gain == pytest.approx(0.05) and entries[0].time_factor == pytest.approx(1.1)
+    assert entries[1].gain == pytest.approx(0.3 - 1e-7)  # lower is better: a fall is a gain
+    no_time = ledger.record("bf16", 5, "time", "accuracy", 0.9, 0.9, directory=tmp_path)
+    assert no_time.time_factor is None
+
+
+def test_the_ledger_refuses_bad_records_and_names_a_corrupt_file(tmp_path):
+    from cmlib.optim import ledger
+
+    with pytest.raises(ValueError):
+        ledger.record("", 1, "f", "m", 0.0, 1.0, directory=tmp_path)
+    with pytest.raises(ValueError):
+        ledger.record("!!", 1, "f", "m", 0.0, 1.0, directory=tmp_path)
+    with pytest.raises(TypeError):
+        ledger.record("x", 1, "f", "m", "high", 1.0, directory=tmp_path)
+    with pytest.raises(ValueError):
+        ledger.record("x", 1, "f", "m", 0.0, 1.0, seconds_with=-1.0, directory=tmp_path)
+    with pytest.raises(TypeError):
+        ledger.record("x", 1, "f", "m", 0.0, 1.0, higher_is_better=1, directory=tmp_path)
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json"):
+        ledger.read(tmp_path)
+    assert ledger.read(tmp_path / "nowhere") == []
+
+
+def test_a_schedule_given_as_every_steps_factor_is_followed_and_checked():
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2.0)
+    factors = schedules.warmup_cosine(12, 3)
+    assert factors.dtype == torch.float64 and factors.shape == (12,)
+    assert factors.tolist() == pytest.approx(
+        [schedules.lr_factor("warmup-cosine", s, 12, 3 / 12) for s in range(12)]
+    )
+    rates = _rates(schedules.make_scheduler(optimizer, factors, 12), optimizer, 12)
+    assert rates == pytest.approx((2.0 * factors).tolist())
+    with pytest.raises(ValueError, match="one factor per step"):
+        schedules.make_scheduler(optimizer, factors[:5], 12)
+    with pytest.raises(ValueError):
+        schedules.make_scheduler(optimizer, -factors, 12)
+    with pytest.raises(TypeError):
+        schedules.make_scheduler(optimizer, 0.5, 12)
+    with pytest.raises(ValueError):
+        schedules.warmup_cosine(10, 10)
+
+
+def test_the_chapters_solution_passes_exercise_9_6():
+    solution = chapter_solution(
+        "09_optimisation_schedules", "def warmup_cosine(", "9.6", "warmup_cosine"
+    )
+    assert check("9.6", solution, quiet=True, raise_on_failure=False)

@@ -40,7 +40,9 @@ in. The lanes were balanced by the notebook times of a fresh-clone CI run (stop 
 948 s, lane b 972 s of notebook time after this move, from 1,053 s and 867 s). Stop 47 split
 chapter 06 part 2 (158 s in lane b) in two and put the new part 6 in lane a, beside chapter
 08's new part 3 in lane b; stop 48 moved part 3 of chapter 06 from lane b to the solo stage and
-part 6 back to lane b (lane a 903 s, lane b 864 s by stop 47's times).
+part 6 back to lane b (lane a 903 s, lane b 864 s by stop 47's times). Chapter 09's parts 5 and
+6 joined the solo stage after its parts 1-3 (about 100 s each on two cores); part 6's closing
+table reads what the earlier parts recorded.
 
 Loaded with ``-p nbval_lanes`` (``tools/`` on ``PYTHONPATH``); without xdist and without
 ``--lane-stage`` every lane runs in one process, in the order above. It writes
@@ -80,6 +82,8 @@ LANES: dict[str, tuple[str, ...]] = {
         "09_optimisation",
         "09_optimisation_negatives",
         "09_optimisation_imbalance",
+        "09_optimisation_schedules",
+        "09_optimisation_gradients",
         "10_scaling_out",
     ),
     "a": ("04_prompt_generation_digits", "05", "03", "00", "01", "02"),

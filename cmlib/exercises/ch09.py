@@ -1,7 +1,8 @@
 """Chapter 09 exercises (optimisation methods): part 1, the learnable temperature with its clamp,
 and a predict-then-run question on a temperature of 1; part 2, a predict-then-run question on
 the batch size and the hardest negative of each image, its own scene left out; part 3, OGM's
-modulation coefficients."""
+modulation coefficients; part 5, a warm-up with a cosine decay; part 6, a predict-then-run
+question on gradient accumulation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 
 from ..contrastive import hardest_negatives, learnable_clip_loss
 from ..imbalance import ogm_coefficients
+from ..optim.schedules import warmup_cosine
 from ..retrieval import clip_loss
 from . import Exercise, register, register_prediction
 from .ch07 import _pairs
@@ -260,4 +262,81 @@ register(
         ),
         trials=6,
     )
+)
+
+
+# ---------------------------------------------------------------- 9.6 warm-up + cosine
+def _schedule_inputs(rng: np.random.Generator) -> tuple:
+    total = int(rng.integers(12, 400))
+    return total, int(rng.integers(0, total // 3 + 1))
+
+
+def _progress(total, warmup):
+    steps = torch.arange(total, dtype=torch.float64)
+    return steps, (steps - warmup) / max(1, total - 1 - warmup)
+
+
+def _ramp_from_zero(total, warmup):  # the first step gets a rate of 0: a wasted step
+    steps, progress = _progress(total, warmup)
+    decay = 0.5 * (1 + torch.cos(math.pi * progress))
+    return torch.where(steps < warmup, steps / max(warmup, 1), decay)
+
+
+def _cosine_over_the_whole_run(total, warmup):  # the decay ignores the warm-up's steps
+    steps, _ = _progress(total, warmup)
+    decay = 0.5 * (1 + torch.cos(math.pi * steps / (total - 1)))
+    return torch.where(steps < warmup, (steps + 1) / (warmup + 1), decay)
+
+
+def _cosine_without_the_half(total, warmup):  # cos(π t) runs from 1 down to -1
+    steps, progress = _progress(total, warmup)
+    return torch.where(steps < warmup, (steps + 1) / (warmup + 1), torch.cos(math.pi * progress))
+
+
+def _linear_decay(total, warmup):
+    steps, progress = _progress(total, warmup)
+    return torch.where(steps < warmup, (steps + 1) / (warmup + 1), 1 - progress)
+
+
+def _never_reaches_zero(total, warmup):  # progress over total - warmup: ends one step short
+    steps = torch.arange(total, dtype=torch.float64)
+    decay = 0.5 * (1 + torch.cos(math.pi * (steps - warmup) / max(1, total - warmup)))
+    return torch.where(steps < warmup, (steps + 1) / (warmup + 1), decay)
+
+
+register(
+    Exercise(
+        id="9.6",
+        title="a warm-up followed by a cosine decay, every step's factor at once",
+        hint="steps = torch.arange(total_steps); during the warm-up (step < warmup_steps) the "
+        "factor is (step + 1) / (warmup_steps + 1); after it, progress t = (step - "
+        "warmup_steps) / (total_steps - 1 - warmup_steps) runs from 0 to 1 and the factor is "
+        "(1 + cos(pi * t)) / 2; torch.where picks between the two",
+        reference=warmup_cosine,
+        make_inputs=_schedule_inputs,
+        cases=((20, 4), (50, 0), (400, 80), (13, 1)),
+        wrong_answers=(
+            _ramp_from_zero,
+            _cosine_over_the_whole_run,
+            _cosine_without_the_half,
+            _linear_decay,
+            _never_reaches_zero,
+        ),
+        trials=6,
+    )
+)
+
+
+# ---------------------------------------------------------------- 9.7 accumulation
+register_prediction(
+    "9.7",
+    "whether four accumulated micro-batches of 64 give one batch of 256's gradient (evaluation "
+    "mode), for a cross-entropy classifier and for a dual encoder under CLIP's loss",
+    {
+        "a": "the same for both: accumulation adds up the same gradients in another order",
+        "b": "the same for the classifier only: each image's term in CLIP's loss compares it "
+        "with its batch",
+        "c": "the same for neither: the micro-batches' gradients are noisier",
+    },
+    "b",
 )

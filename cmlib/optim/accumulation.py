@@ -34,10 +34,13 @@ def flat_gradient(model: nn.Module) -> torch.Tensor:
     """Every parameter's ``.grad`` in one vector (zeros where a parameter has none)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    return torch.cat([
-        (p.grad if p.grad is not None else torch.zeros_like(p)).detach().flatten()
-        for p in model.parameters() if p.requires_grad
-    ])
+    return torch.cat(
+        [
+            (p.grad if p.grad is not None else torch.zeros_like(p)).detach().flatten()
+            for p in model.parameters()
+            if p.requires_grad
+        ]
+    )
 
 
 def micro_batches(batch: Batch, count: int) -> list[tuple[torch.Tensor, ...]]:
@@ -121,9 +124,7 @@ def cached_contrastive_gradient(
     for i, piece in enumerate(pieces):
         out = encode(model, piece)
         size = len(out[0])
-        surrogate = sum(
-            (o * f.grad[start:start + size]).sum() for o, f in zip(out, features)
-        )
+        surrogate = sum((o * f.grad[start : start + size]).sum() for o, f in zip(out, features))
         if i == 0:  # a shared scalar's gradient is counted once
             shared = zip(out[count_batched:], extras)
             surrogate = surrogate + sum((o * e.grad).sum() for o, e in shared)

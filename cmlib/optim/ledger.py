@@ -97,19 +97,32 @@ def record(
     for name, text in (("method", method), ("failure", failure), ("metric", metric)):
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"{name} must be a non-empty string, got {text!r}")
-    if not _file_name(method).strip(".json"):
+    if not re.search(r"[a-z0-9]", method.lower()):
         raise ValueError(f"method needs a letter or a digit, got {method!r}")
     check_int("part", part)
     without, with_ = check_number("without", without), check_number("with_", with_)
-    seconds = [None if s is None else check_number(n, s, low=0.0)
-               for n, s in (("seconds_without", seconds_without), ("seconds_with", seconds_with))]
+    seconds = [
+        None if s is None else check_number(n, s, low=0.0)
+        for n, s in (("seconds_without", seconds_without), ("seconds_with", seconds_with))
+    ]
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"higher_is_better must be a bool, got {type(higher_is_better).__name__}")
     import torch  # here, so that reading the ledger needs no torch
 
-    entry = Entry(method, part, failure, metric, without, with_, *seconds, higher_is_better,
-                  runtime.get_seed(), runtime.profile(), torch.get_num_threads(),
-                  time.strftime("%Y-%m-%d %H:%M"))
+    entry = Entry(
+        method,
+        part,
+        failure,
+        metric,
+        without,
+        with_,
+        *seconds,
+        higher_is_better,
+        runtime.get_seed(),
+        runtime.profile(),
+        torch.get_num_threads(),
+        time.strftime("%Y-%m-%d %H:%M"),
+    )
     folder = Path(directory) if directory is not None else ledger_dir()
     folder.mkdir(parents=True, exist_ok=True)
     data = json.dumps(asdict(entry), ensure_ascii=False, indent=1).encode()

@@ -57,7 +57,9 @@ def in_precision(
             out = step_fn(model, batch)
         if isinstance(out, torch.Tensor):
             return out.float()
-        return {key: value.float() if isinstance(value, torch.Tensor) else value
-                for key, value in out.items()}
+        return {
+            key: value.float() if isinstance(value, torch.Tensor) else value
+            for key, value in out.items()
+        }
 
     return step

@@ -18,6 +18,7 @@ A schedule is a factor on the optimiser's rate, ``lr_factor(kind, step, total_st
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -62,9 +63,29 @@ def lr_factor(
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def warmup_cosine(total_steps: int, warmup_steps: int) -> torch.Tensor:
+    """Every step's factor for a warm-up of ``warmup_steps`` and a cosine decay to 0 (exercise
+    9.6).
+
+    Returns:
+        ``(total_steps,)`` float64: :func:`lr_factor` ``("warmup-cosine", …)`` at every step.
+    """
+    check_int("total_steps", total_steps)
+    check_int("warmup_steps", warmup_steps, minimum=0)
+    if warmup_steps >= total_steps:
+        raise ValueError(
+            f"warmup_steps must be below total_steps={total_steps}, got {warmup_steps}"
+        )
+    share = warmup_steps / total_steps
+    return torch.tensor(
+        [lr_factor("warmup-cosine", s, total_steps, share) for s in range(total_steps)],
+        dtype=torch.float64,
+    )
+
+
 def make_scheduler(
     optimizer: torch.optim.Optimizer,
-    kind: str,
+    kind: str | Sequence[float] | torch.Tensor,
     total_steps: int,
     warmup: float = 0.1,
     final: float = 0.0,
@@ -73,9 +94,10 @@ def make_scheduler(
 
     Args:
         optimizer: its rate is the schedule's peak.
-        kind: one of :data:`KINDS`. ``"one-cycle"`` is PyTorch's ``OneCycleLR`` with its
-            defaults (from a 25th of the peak up over ``warmup`` of the steps, then a cosine
-            down to nearly 0, and β₁ or momentum cycled the other way); the others follow
+        kind: one of :data:`KINDS`, or every step's factor (``total_steps`` numbers, such as
+            exercise 9.6's). ``"one-cycle"`` is PyTorch's ``OneCycleLR`` with its defaults
+            (from a 25th of the peak up over ``warmup`` of the steps, then a cosine down to
+            nearly 0, and β₁ or momentum cycled the other way); the other names follow
             :func:`lr_factor` through a ``LambdaLR``.
         total_steps: the run's updates.
         warmup: the warm-up's share of the steps (``warmup-`` schedules and one-cycle).
@@ -83,19 +105,38 @@ def make_scheduler(
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch optimizer, got {type(optimizer).__name__}")
+    check_int("total_steps", total_steps, minimum=1)
+    last = total_steps - 1
+    if not isinstance(kind, str):
+        factors = _factors(kind, total_steps)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factors[min(step, last)])
     check_choice("kind", kind, KINDS)
     if kind == "one-cycle":
-        check_int("total_steps", total_steps, minimum=1)
         check_number("warmup", warmup, low=0.0, high=1.0, low_open=True, high_open=True)
         peaks = [group["lr"] for group in optimizer.param_groups]
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=peaks, total_steps=total_steps, pct_start=warmup
         )
     lr_factor(kind, 0, total_steps, warmup, final)  # check the arguments once, here
-    last = total_steps - 1
 
     def factor(step: int) -> float:
         # LambdaLR also evaluates one step past the end after the last update
         return lr_factor(kind, min(step, last), total_steps, warmup, final)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _factors(values, total_steps: int) -> list[float]:
+    """A schedule given as every step's factor, checked: ``total_steps`` finite numbers ≥ 0."""
+    if not isinstance(values, (torch.Tensor, Sequence)):
+        raise TypeError(
+            f"a schedule must be one of {KINDS} or every step's factor, got {type(values).__name__}"
+        )
+    factors = torch.as_tensor(values, dtype=torch.float64)
+    if factors.shape != (total_steps,):
+        raise ValueError(
+            f"need one factor per step, shape ({total_steps},), got {tuple(factors.shape)}"
+        )
+    if not torch.isfinite(factors).all() or (factors < 0).any():
+        raise ValueError("every factor must be a finite number >= 0")
+    return factors.tolist()
