@@ -19,19 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_seconds
 
 from cmlib import indexing
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def best_seconds(fn, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def run(size: int, dim: int, num_queries: int, k: int, ef_search: tuple[int, ...]) -> dict:

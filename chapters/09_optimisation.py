@@ -360,6 +360,7 @@ viz.show(fig, "Four histograms, one per temperature run, of cosine similarity be
 # chapter's ledger (`cmlib.optim.ledger`), from this run:
 
 # %%
+ledger.clear(1)  # this part's rows from an earlier run
 ledger.record("learnable τ (CLIP's clamp)", 1, "a temperature fixed by hand",
               "R@1, text → image", best_fixed, learned_r1,
               results.loc[best_fixed_name, "seconds"],

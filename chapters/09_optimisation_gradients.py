@@ -27,13 +27,14 @@
 #    once, to train with a batch that does not fit in memory. This part shows where it gives
 #    the large batch's gradient and where it does not, and the repair for contrastive losses.
 #
-# Then the chapter's closing table: every method of chapter 09, the failure it addresses, what
-# it gained and what it cost in your runs.
+# Then the chapter's closing table: every method of chapter 09 so far (part 4 is to come), the
+# failure it addresses, what it gained and what it cost in your runs.
 #
 # **Key terms.** gradient norm (梯度范数) · gradient clipping (梯度裁剪) · exploding gradient
 # (梯度爆炸) · recurrent network (循环神经网络) · gradient accumulation (梯度累积) ·
 # micro-batch (微批量) · batch normalisation (批归一化) · contrastive loss (对比损失) · negative
-# sample (负样本) · gradient caching (梯度缓存, GradCache).
+# sample (负样本) · gradient caching (梯度缓存, GradCache) · teacher forcing (教师强制) ·
+# free-running decoding (自由生成).
 
 # %%
 import time
@@ -96,7 +97,8 @@ DETAILED = STYLE_PROMPTS.index("in detail")
 # %% [markdown]
 # Each run below trains a fresh captioner from the same seed for 8 epochs and reads it as
 # chapter 05 part 2 does: token accuracy on the "in detail" captions, teacher-forced (the true
-# words fed) and free-running (its own words fed, greedy decoding).
+# words fed; 教师强制, teacher forcing) and free-running (its own words fed, greedy decoding;
+# 自由生成).
 
 # %%
 caption_results, norms = {}, {}
@@ -119,17 +121,21 @@ def caption_run(name, grad_clip, lr=3e-3, schedule="one-cycle"):
         "peak rate": lr, "schedule": schedule, "clip at": grad_clip or "none",
         "largest norm": norms[name].max(), "median norm": np.median(norms[name]),
         "steps with norm > 1": (norms[name] > 1).mean(),
-        "final loss": history.train_loss[-1], "teacher-forced accuracy": forced,
+        "loss, last epoch": history.train_loss[-1], "teacher-forced accuracy": forced,
         "free-running accuracy": free, "train seconds": history.total_seconds}
 
 
 def caption_table():
+    """The runs so far, one row each, rounded for reading."""
     return pd.DataFrame.from_dict(caption_results, orient="index").round(3)
 
 
 caption_run("recipe, clipped", 1.0)
 caption_run("recipe, not clipped", None)
 caption_table()
+
+# %% [markdown]
+# Each step's gradient norm over training, with the clip drawn in:
 
 # %%
 def plot_norms(ax, names, title):
@@ -148,18 +154,37 @@ viz.show(fig, "Line plot, log scale, of the captioner's gradient norm before cli
          "training step, trained with and without clipping at 1, with the clip drawn as a "
          "dotted line.")
 
+# %% [markdown]
+# Where, and how often, did the clip act?
+
 # %%
 recipe = caption_table()
 clipped_share = recipe.loc["recipe, clipped", "steps with norm > 1"]
-first_above = np.flatnonzero(norms["recipe, clipped"] > 1)
-print(f"this run: the clip acted on {clipped_share:.1%} of the steps "
-      f"({len(first_above)} of {len(norms['recipe, clipped'])}; the last at step "
-      f"{first_above.max() if len(first_above) else '–'}); free-running accuracy "
+above = np.flatnonzero(norms["recipe, clipped"] > 1)
+largest = norms["recipe, clipped"]
+print(f"this run: largest norm {largest.max():.2f}, at step {largest.argmax()}; the clip acted on "
+      f"{clipped_share:.1%} of the steps ({len(above)} of {len(largest)}; the last at step "
+      f"{above.max() if len(above) else '–'}); free-running accuracy "
       f"{recipe.loc['recipe, clipped', 'free-running accuracy']:.3f} clipped, "
       f"{recipe.loc['recipe, not clipped', 'free-running accuracy']:.3f} not")
 
 # %% [markdown]
-# Push the rate to 0.1, 33 times the recipe's, held constant from the first step, with no
+# With the recipe, the norm is largest in the first steps, about twice the clip, and it falls
+# below 1 within the first few dozen steps, so the clip acts only at the start. The two runs
+# then go their own ways, and in this run the clipped one ended a few hundredths higher (the
+# printout): one seed, whose spread the chapter has not measured.
+#
+# Why the clip acts on the result at all, when it only touched the first steps: the optimiser is
+# **Adam**. Adam divides each gradient by a running estimate of its size, averaged over roughly
+# the last thousand steps (β₂ = 0.999), so scaling every gradient by the same constant would
+# leave its updates unchanged. A clip's factor changes from step to step (here from about 0.5 to
+# 1 over the first steps), and that changes Adam's steps and the run's path. Against a rare
+# **spike**, Adam's step for each weight is bounded anyway, at about three times the rate with
+# its default β's; but the spike still inflates the running estimate, which then shrinks the
+# steps after it. With plain SGD the update is the gradient times the rate, and a clip below the
+# usual norm slows every step.
+#
+# Now push the rate to 0.1, 33 times the recipe's, held constant from the first step, with no
 # warm-up (part 5's `schedule="constant"`), and train with and without the clip:
 
 # %%
@@ -167,6 +192,9 @@ HIGH_LR = 0.1
 caption_run("rate 0.1, clipped", 1.0, lr=HIGH_LR, schedule="constant")
 caption_run("rate 0.1, not clipped", None, lr=HIGH_LR, schedule="constant")
 caption_table()
+
+# %% [markdown]
+# The norms of all four runs, side by side:
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True)
@@ -178,6 +206,9 @@ viz.show(fig, "Two panels, log scale, of the captioner's gradient norm before cl
          "training step: left, the recipe's one-cycle schedule; right, a constant rate of 0.1; "
          "each trained with and without clipping at 1.")
 
+# %% [markdown]
+# What the clip did at the high rate:
+
 # %%
 table = caption_table()
 clip_gain = (table.loc["rate 0.1, clipped", "free-running accuracy"]
@@ -187,26 +218,18 @@ print(f"this run, at the rate of 0.1: the clip acted on "
       f"free-running accuracy by {clip_gain:+.3f}")
 
 # %% [markdown]
-# At a rate of 0.1 with no warm-up the norms are far larger (right panel), up to about ten
-# times the clip, on a large share of the steps. What the clip did to the result depended on
-# the seed. In this run the unclipped captioner did much worse (the printout); over seeds 1–4
-# the clip instead cost it 0.007 to 0.08 of free-running accuracy (the chapter's notes). The
-# step counts say something too: the clipped runs saw norms above 1 on far more steps. A
-# clipped step is shorter, so the model stays longer where the gradients are large.
+# At a rate of 0.1 with no warm-up the norms reach about ten times the clip in the first few
+# dozen steps, then hover around 1 (the table's medians), above it on most steps. What the clip
+# did to the result depended on the seed. In this run the unclipped captioner did much worse
+# (the printout); over seeds 1–4 the clip instead cost it 0.007 to 0.08 of free-running accuracy
+# (the chapter's notes). The clipped runs also spent far more steps above a norm of 1; these
+# runs do not show why.
 #
 # So clipping is insurance against a rare spike, not a cure for a rate that is too high. The
 # cure is the rate and its schedule (part 5).
-
-# %% [markdown]
-# Why so little happens at the recipe's rate, even without the clip: the optimiser is **Adam**.
-# Adam divides each gradient by a running estimate of its own size, so a gradient scaled by a
-# constant gives the same update. Clipping changes Adam's step only when one step's gradient is
-# far larger than the recent ones, a **spike**: unclipped, the spike moves the weights far and
-# inflates the running estimate, which then shrinks the following steps. With plain SGD the
-# update is the gradient times the rate, and a clip below the usual norm slows every step.
 #
 # **Try it.** Clip far below the usual norm: `caption_run("recipe, clipped at 0.05", 0.05)`
-# (about 12 s). Does Adam notice? Then think about what the same clip would do to SGD.
+# (about 15 s). Does Adam notice? Then think about what the same clip would do to SGD.
 
 # %% [markdown]
 # ## 2. Gradient accumulation
@@ -229,11 +252,12 @@ print(f"this run, at the rate of 0.1: the clip acted on "
 #
 # Two models, each with one batch of 256:
 #
-# * **a classifier**: part 3's image tower (a CNN with batch normalisation, and a linear head)
-#   with cross-entropy, a mean of one term per image;
-# * **a dual encoder**: part 2's image and caption towers with CLIP's loss, where each image's
-#   term compares it with every caption in the batch. It first trains for 60 steps with part
-#   2's recipe (about 20 s), so that some wrong captions already score higher than others.
+# * **a classifier**: part 3's image tower (a CNN with batch normalisation, and a linear head),
+#   untrained, with cross-entropy, a mean of one term per image;
+# * **a dual encoder**: the image and caption towers of parts 1 and 2 with CLIP's loss, where
+#   each image's term compares it with every caption in the batch. It first trains for 60 steps
+#   on 2,000 scenes with chapter 07 part 2's recipe (`relation_retrieval.train_relation_model`,
+#   a few seconds), so that some wrong captions already score higher than others.
 #
 # Both models are in evaluation mode, so that batch normalisation uses fixed statistics rather
 # than each batch's own (that case comes after the question).
@@ -280,6 +304,9 @@ def contrastive_loss(model, batch):
 prediction = "b"
 ### END SOLUTION
 check("9.7", prediction)
+
+# %% [markdown]
+# A function that computes one row of the comparison, and the table of rows so far:
 
 # %%
 accumulation_rows = {}
@@ -330,9 +357,9 @@ checkpoint("accumulation-changes-clip-loss", rows["dual encoder, CLIP's loss"], 
 # The answer to question 9.7 is (b), by the checkpoints above. Cross-entropy is a mean of one
 # term per image, and a mean over 256 is the mean of four means over 64. CLIP's loss is not: each
 # image's term is a softmax over the captions **in its batch**. Accumulated, each image is
-# compared with 63 wrong captions instead of 255. Part 2 showed what that costs: at equal steps
-# the batch of 256 beat the batch of 32 by a wide margin, and four accumulated micro-batches of
-# 64 train with a micro-batch's negatives, whatever their gradient's sum.
+# compared with 63 wrong captions instead of 255. What that costs in R@1 this part does not
+# measure. Part 2's batch of 256 beat its batch of 32 at equal steps, but it also saw eight
+# times the examples; accumulation keeps the examples and gives up the negatives.
 #
 # How much the number of negatives matters depends on the model. The same comparison on the dual
 # encoder before its 60 steps:
@@ -359,8 +386,10 @@ accumulation_table()
 # 3. run each micro-batch again, this time with a graph, and back-propagate the cached
 #    embedding gradients through it (`(embedding * cached_gradient).sum().backward()`).
 #
-# By the chain rule the towers' gradient is the whole batch's. The price is a second forward
-# pass. `accumulation.cached_contrastive_gradient` is that recipe:
+# By the chain rule the towers' gradient is the whole batch's, as long as each embedding comes
+# out the same in both passes (these towers have no dropout; with dropout, the random state must
+# be replayed for the second pass). The price is a second forward pass.
+# `accumulation.cached_contrastive_gradient` is that recipe:
 
 # %%
 compare("dual encoder, GradCache", dual_encoder, contrastive_loss, dual_batch, "eval",
@@ -400,13 +429,15 @@ accumulation_table()
 #
 # Every part of this chapter recorded what it measured in the chapter's **ledger**
 # (`cmlib.optim.ledger`): for each method, the failure it addresses, one metric without and with
-# it, and the seconds of each run. This part adds its own rows:
+# it, and the seconds of each run. This part adds its own rows. Part 4 (stable GANs) is still
+# to come and has no rows yet; where you have not run a part, its rows are missing too (the
+# printout names them).
 
 # %%
+ledger.clear(6)  # this part's rows from an earlier run
 recipe_rows = pd.DataFrame.from_dict(caption_results, orient="index")
-for name, rate in (("gradient clipping at 1, recipe rate", ""), ("gradient clipping at 1, rate 0.1",
-                                                                 "rate 0.1, ")):
-    prefix = rate or "recipe, "
+for name, prefix in (("gradient clipping at 1, recipe rate", "recipe, "),
+                     ("gradient clipping at 1, rate 0.1", "rate 0.1, ")):
     ledger.record(
         name, 6, "exploding gradients in a recurrent decoder", "free-running token accuracy",
         recipe_rows.loc[f"{prefix}not clipped", "free-running accuracy"],
@@ -431,33 +462,40 @@ closing = pd.DataFrame([{
 missing = sorted({1, 2, 3, 5} - set(closing["part"]))
 print("parts whose rows are missing here (run them, then this cell again): "
       + (", ".join(map(str, missing)) if missing else "none"))
+runs = {(e.seed, e.profile) for e in entries}
+if len(runs) > 1:  # rows from runs with other seeds or profiles are not one experiment
+    print("note: these rows come from runs with different seeds or profiles: "
+          + ", ".join(f"seed {seed}, {profile}" for seed, profile in sorted(runs, key=str)))
 closing.set_index(["part", "method"]).round(3)
 
 # %% [markdown]
 # Read the table with three cautions.
 #
 # * **Each row is one run with one seed.** The checkpoints of each part say which effects hold
-#   over seeds 0–4 (`chapters/notes/checkpoints.md`), and some rows here do not: the clip at the
-#   rate of 0.1 cost seeds 1–4 a little, whatever it did here, and the mined hard negative lowered
-#   R@1 in all six of the course's runs.
+#   over seeds 0–4 (`chapters/notes/checkpoints.md`); the chapter's notes give the spread of
+#   some others. The clip at the rate of 0.1 cost seeds 1–4 a little, whatever it did here. The
+#   mined hard negative, on the other hand, lowered R@1 in all six of the course's runs: a
+#   steady effect, though not a checkpoint.
 # * **The rows measure different things**: R@1, a linear probe, a token accuracy, a gradient's
 #   error. Compare a row's "without" and "with", not one row's gain with another's.
 # * **Small time factors are noise** on a shared two-core machine. A factor within about a
-#   quarter of 1 can land anywhere in that band from one run to the next: the course's runs of
-#   this notebook have put the clipped captioners, which only add one norm per step, at 0.75
-#   and at 1.00 of the unclipped ones' time.
+#   quarter of 1 can land anywhere in that band from one run to the next: two runs of this
+#   notebook put the clipped captioners, which only add one norm per step, at 0.75 and at 1.00
+#   of the unclipped ones' time (the chapter's notes). The time of the bf16 inference row is
+#   the test pass's; every other row's is training time.
 
 # %% [markdown]
-# The costs that are not noise are the structural ones: a batch of 256 takes a step over eight
-# times the examples, a mined negative needs a pass over the training set each epoch and a third
-# caption per image, GradCache a second forward pass, and bf16 saves time where the CPU has
-# bf16 arithmetic.
+# The costs that are not noise are the structural ones: with a batch of 256 each step sees eight
+# times the examples, a mined negative needs a pass over the training set each epoch and a
+# second caption per image, GradCache a second forward pass, and bf16 saves time where the CPU
+# has bf16 arithmetic.
 
 # %% [markdown]
 # ## Summary
 #
 # * With Adam and the recipe's one-cycle schedule, the captioner's gradient norm stayed below 1
-#   after its first steps, so a clip at 1 changed little. At a constant rate of 0.1 the norms
+#   after its first few dozen steps, so a clip at 1 acted only at the start (this run ended a
+#   few hundredths apart, one seed). At a constant rate of 0.1 the norms
 #   reached about ten times the clip; clipping rescued this run and cost the course's other
 #   seeds a little. It is insurance against a rare spike, not a cure for a rate that is too
 #   high.

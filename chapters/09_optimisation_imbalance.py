@@ -362,6 +362,7 @@ viz.show(fig, "Left: the image part's true-class margin against training step fo
 # chapter's ledger (`cmlib.optim.ledger`), from this run:
 
 # %%
+ledger.clear(3)  # this part's rows from an earlier run
 joint = results["joint"]
 for name in ("OGM-GE", "auxiliary losses", "modality dropout"):
     ledger.record(name, 3, "the fast modality starves the slow one",

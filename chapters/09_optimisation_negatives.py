@@ -351,6 +351,7 @@ print(f"mined − plain after {PAIR_STEPS} steps: R@1 {difference['t2i R@1']:+.3
 # chapter's ledger (`cmlib.optim.ledger`), from this run:
 
 # %%
+ledger.clear(2)  # this part's rows from an earlier run
 small, large = (results[f"batch {b}, {NUM_STEPS} steps"] for b in (32, 256))
 ledger.record(f"a batch of 256 instead of 32, {NUM_STEPS} steps", 2,
               "too few negatives per caption", "R@1, text → image", small["t2i R@1"],

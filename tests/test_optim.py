@@ -331,3 +331,28 @@ def test_the_chapters_solution_passes_exercise_9_6():
         "09_optimisation_schedules", "def warmup_cosine(", "9.6", "warmup_cosine"
     )
     assert check("9.6", solution, quiet=True, raise_on_failure=False)
+
+
+def test_clearing_a_part_forgets_its_rows_only(tmp_path):
+    from cmlib.optim import ledger
+
+    ledger.record("old name", 5, "f", "m", 0.0, 1.0, directory=tmp_path)
+    ledger.record("kept", 6, "f", "m", 0.0, 1.0, directory=tmp_path)
+    assert ledger.clear(5, directory=tmp_path) == 1
+    assert [e.method for e in ledger.read(tmp_path)] == ["kept"]
+
+
+def test_grad_cache_refuses_outputs_it_cannot_split(towers_and_batch):
+    model, batch = towers_and_batch
+
+    def scale_between(m, b):
+        images, texts, scale = _encode(m, b)
+        return images, scale, texts
+
+    def one_row(m, b):
+        return _encode(m, b)[0][:1], _encode(m, b)[1]
+
+    with pytest.raises(ValueError, match="per-example tensors first"):
+        accumulation.cached_contrastive_gradient(model, scale_between, clip_loss, batch, 4)
+    with pytest.raises(ValueError, match="one row per item"):
+        accumulation.cached_contrastive_gradient(model, one_row, clip_loss, batch, 4)

@@ -6,7 +6,7 @@ exact only when the loss is a mean of per-example terms that do not look at each
 
 * cross-entropy on a model without batch statistics: exact, up to float rounding;
 * batch normalisation in training mode: each micro-batch is normalised with its own mean and
-  variance, so the gradient moves a little;
+  variance, which can change the gradient substantially;
 * a contrastive loss (InfoNCE, CLIP's): each example's term *is* a comparison with the rest of
   the batch, so each micro-batch is a smaller contrastive problem with fewer negatives.
 
@@ -15,7 +15,10 @@ al., 2021, "Scaling deep contrastive learning batch size under memory limited se
 every micro-batch without a graph, compute the loss and its gradient with respect to the
 embeddings on the whole batch, then re-run each micro-batch with a graph and back-propagate
 those cached embedding gradients through it. The memory is a micro-batch's; the cost is a
-second forward pass. Chapter 10 accumulates across processes with DDP's ``no_sync``.
+second forward pass. It needs the two passes to give the same embeddings: no dropout (or its
+random state replayed for the second pass), and batch normalisation, if any, in evaluation mode
+(in training mode each micro-batch is still normalised on its own, and its running statistics
+are updated twice). Chapter 10 accumulates across processes with DDP's ``no_sync``.
 """
 
 from __future__ import annotations
@@ -97,9 +100,9 @@ def cached_contrastive_gradient(
     Args:
         model: the encoders (and any loss parameter, such as a learnable temperature, that
             ``encode`` returns).
-        encode: ``encode(model, micro_batch)`` → the tensors the loss reads, e.g.
-            ``(image_embeddings, text_embeddings)`` each ``(b, D)``; a 0-d tensor (a logit
-            scale) may come last and is passed through.
+        encode: ``encode(model, micro_batch)`` → the tensors the loss reads: first the
+            per-example ones, e.g. ``(image_embeddings, text_embeddings)`` each ``(b, D)``,
+            then any shared 0-d tensors (a logit scale), passed through.
         loss_fn: ``loss_fn(*features)`` on the whole batch's features → a scalar.
         batch: a tuple of tensors.
         count: micro-batches.
@@ -113,6 +116,16 @@ def cached_contrastive_gradient(
     with torch.no_grad():
         outputs = [encode(model, piece) for piece in pieces]
     count_batched = sum(o.dim() > 0 for o in outputs[0])  # per-example tensors come first
+    for out, piece in zip(outputs, pieces):
+        if any(o.dim() == 0 for o in out[:count_batched]) or any(
+            o.dim() for o in out[count_batched:]
+        ):
+            raise ValueError("encode must return the per-example tensors first, then 0-d ones")
+        if any(len(o) != len(piece[0]) for o in out[:count_batched]):
+            raise ValueError(
+                f"each per-example tensor must have one row per item ({len(piece[0])}), got "
+                f"{[tuple(o.shape) for o in out[:count_batched]]}"
+            )
     features = [torch.cat([o[i] for o in outputs]).requires_grad_() for i in range(count_batched)]
     # a shared scalar (a logit scale) is the same for every piece: take the first piece's
     extras = [o.clone().requires_grad_() for o in outputs[0][count_batched:]]

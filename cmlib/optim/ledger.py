@@ -130,6 +130,32 @@ def record(
     return entry
 
 
+def clear(part: int, directory: str | Path | None = None) -> int:
+    """Forget every record of ``part``, before the part records its methods again (so that a
+    method renamed or dropped since an earlier run leaves no row behind); returns how many."""
+    check_int("part", part)
+    folder = Path(directory) if directory is not None else ledger_dir()
+    gone = 0
+    for entry, path in _records(folder):
+        if entry.part == part:
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
+
+
+def _records(folder: Path) -> list[tuple[Entry, Path]]:
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            out.append((Entry(**json.loads(path.read_text(encoding="utf-8"))), path))
+        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"{path} is not a ledger record ({error}); delete it, or run the chapter 09 "
+                "part that wrote it again"
+            ) from error
+    return out
+
+
 def read(directory: str | Path | None = None) -> list[Entry]:
     """Every recorded method, by part and then by method.
 
@@ -138,13 +164,5 @@ def read(directory: str | Path | None = None) -> list[Entry]:
             run the part that wrote it again).
     """
     folder = Path(directory) if directory is not None else ledger_dir()
-    entries = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            entries.append(Entry(**json.loads(path.read_text(encoding="utf-8"))))
-        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
-            raise ValueError(
-                f"{path} is not a ledger record ({error}); delete it, or run the chapter 09 "
-                "part that wrote it again"
-            ) from error
+    entries = [entry for entry, _ in _records(folder)]
     return sorted(entries, key=lambda e: (e.part, e.method))

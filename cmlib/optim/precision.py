@@ -1,12 +1,13 @@
 """Mixed precision: the forward pass in bfloat16 under ``torch.autocast``, the loss in float32.
 
 bfloat16 (bf16) keeps float32's 8 exponent bits and drops 16 of its 23 mantissa bits: the same
-range of magnitudes, about three significant decimal digits. So, unlike float16, it needs no
-loss scaling. Under ``torch.autocast`` PyTorch runs the operations that profit from it
-(convolutions, matrix products) in bf16 and keeps the ones that need precision (softmax,
-losses, normalisation statistics) in float32, while the weights and the optimiser's state stay
-float32. Chapter 09 part 5 measures its speed and its accuracy on a CPU; chapter 10 uses it on
-GPUs.
+range of magnitudes, and between two and three significant decimal digits. So, unlike
+float16, whose small gradients underflow to 0, it needs no loss scaling. Under
+``torch.autocast`` PyTorch runs the operations that profit from it (convolutions, matrix
+products) in bf16 and keeps some that need precision in float32: the losses on a CPU, and on a
+GPU also softmax and the normalisation layers (each device has its own lists). The weights,
+batch normalisation's running statistics and the optimiser's state stay float32. Chapter 09
+part 5 measures its speed and its accuracy on a CPU; chapter 10 uses it on GPUs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Learning-rate schedules: constant, cosine decay, and either one after a linear warm-up.
 
-Chapter 09 part 5 compares them on one model. Every trainer in the course uses PyTorch's
+Chapter 09 part 5 compares them on one model. Most trainers in the course use PyTorch's
 ``OneCycleLR``, which is itself a warm-up followed by a cosine decay (and, with Adam, a cycle
 of β₁ the other way); the schedules here take it apart so that each half can be measured:
 
