@@ -23,8 +23,9 @@
 # 3's image tower naming a shape's colour and shape from a noisy image:
 #
 # 1. the schedule: write a warm-up followed by a cosine decay (exercise 9.6), then train with a
-#    constant rate, a **warm-up** (预热) and a **cosine decay** (余弦衰减), alone and together,
-#    at the recipe's peak rate and at five times it;
+#    constant rate, a **warm-up** (预热) and a **cosine decay** (余弦衰减), alone and together
+#    at the recipe's peak rate, then the two extremes (constant, and warm-up + cosine) at five
+#    times it;
 # 2. **bf16 autocast** (混合精度, mixed precision): the same training with the forward pass in
 #    bfloat16, and the trained model read in bfloat16: accuracy and time side by side.
 #
@@ -294,7 +295,8 @@ for value in (1 / 3, 1 + 2 ** -9, 70_000.0, 1e-8):
 # %% [markdown]
 # `torch.autocast` runs the operations that gain from it (convolutions, matrix products) in
 # bf16 and keeps some that need the digits in float32: the losses on a CPU, and on a GPU also
-# softmax and the normalisation layers (each device has its own lists). The weights, batch
+# softmax and layer and group normalisation (each device has its own lists). Batch
+# normalisation takes the bf16 input and keeps float32 statistics. The weights, batch
 # normalisation's running statistics and Adam's state stay float32 whatever the device.
 # `precision.in_precision(step, device, "bf16")` wraps a training step in it, and
 # `precision.autocast(device, "bf16")` wraps inference. The bf16 run below repeats the warm-up +
@@ -352,8 +354,9 @@ print(f"this run on this CPU: bf16 training ran "
 # %% [markdown]
 # In this run, reading the float32 model in bf16 changed its accuracy by a few thousandths at
 # most and ran faster than float32 (the printout); training in bf16 saved less of its time.
-# Autocast speeds up only the operations it covers, the convolutions and matrix products of the
-# forward pass and their gradients; the rest of a step, Adam's update included, stays float32.
+# Autocast casts only at the operations it lists: the convolutions and matrix products run in
+# bf16, and the operations after them (batch normalisation, ReLU, pooling) run in bf16 on the
+# tensors they receive. The loss, the weights, their gradients and Adam's update stay float32.
 #
 # Part 6 closes the chapter with one table of every method; this part's rows go into the
 # chapter's ledger (`cmlib.optim.ledger`), from this run:

@@ -5,8 +5,9 @@ range of magnitudes, and between two and three significant decimal digits. So, u
 float16, whose small gradients underflow to 0, it needs no loss scaling. Under
 ``torch.autocast`` PyTorch runs the operations that profit from it (convolutions, matrix
 products) in bf16 and keeps some that need precision in float32: the losses on a CPU, and on a
-GPU also softmax and the normalisation layers (each device has its own lists). The weights,
-batch normalisation's running statistics and the optimiser's state stay float32. Chapter 09
+GPU also softmax and layer and group normalisation (each device has its own lists); the
+operations between them run in bf16 on the tensors they receive. The weights, their gradients,
+batch normalisation's statistics and the optimiser's state stay float32. Chapter 09
 part 5 measures its speed and its accuracy on a CPU; chapter 10 uses it on GPUs.
 """
 
