@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 from .. import runtime
 from ..data.cache import atomic_write_bytes
 from ..validate import check_int, check_number
@@ -107,8 +109,6 @@ def record(
     ]
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"higher_is_better must be a bool, got {type(higher_is_better).__name__}")
-    import torch  # here, so that reading the ledger needs no torch
-
     entry = Entry(
         method,
         part,
