@@ -257,9 +257,10 @@ print(f"{num_train} images {tuple(images.shape)} in {time.perf_counter() - start
 # * `09_optimisation`: optimisation methods, part 1, the contrastive temperature, fixed and
 #   learned; `09_optimisation_negatives`, part 2, batch size and mined hard negatives;
 #   `09_optimisation_imbalance`, part 3, modality imbalance and three repairs;
+#   `09_optimisation_gans`, part 4, stable GANs and chapter 04's cGAN repaired;
 #   `09_optimisation_schedules`, part 5, learning-rate schedules and bf16;
 #   `09_optimisation_gradients`, part 6, gradient clipping, accumulation and GradCache, and the
-#   chapter's closing table — §4.3 优化方法 (part 4, on stable GANs, is to come).
+#   chapter's closing table — §4.3 优化方法.
 # * `10_scaling_out`: scaling out, contrastive training on several processes with PyTorch DDP —
 #   §1.3 跨模态学习的挑战与机遇 (计算资源需求).
 # * `11_capstone_studio`: capstone, a prompt studio that finds, draws, describes and translates,

@@ -27,8 +27,8 @@
 #    once, to train with a batch that does not fit in memory. This part shows where it gives
 #    the large batch's gradient and where it does not, and the repair for contrastive losses.
 #
-# Then the chapter's closing table: every method of chapter 09 so far (part 4 is to come), the
-# failure it addresses, what it gained and what it cost in your runs.
+# Then the chapter's closing table: every method of chapter 09, the failure it addresses, what
+# it gained and what it cost in your runs (part 4's rows: in the long runs it loads).
 #
 # **Key terms.** gradient norm (梯度范数) · gradient clipping (梯度裁剪) · exploding gradient
 # (梯度爆炸) · recurrent network (循环神经网络) · gradient accumulation (梯度累积) ·
@@ -429,9 +429,9 @@ accumulation_table()
 #
 # Every part of this chapter recorded what it measured in the chapter's **ledger**
 # (`cmlib.optim.ledger`): for each method, the failure it addresses, one metric without and with
-# it, and the seconds of each run. This part adds its own rows. Part 4 (stable GANs) is still
-# to come and has no rows yet; where you have not run a part, its rows are missing too (the
-# printout names them).
+# it, and the seconds of each run. This part adds its own rows. Part 4's rows come from the
+# long runs it loads (seed 0, 6,000 steps each), not from a run of yours; where you have not run
+# a part, its rows are missing (the printout names them).
 
 # %%
 ledger.clear(6)  # this part's rows from an earlier run
@@ -459,7 +459,7 @@ closing = pd.DataFrame([{
     "part": e.part, "method": e.method, "failure it addresses": e.failure, "metric": e.metric,
     "without": e.without, "with": e.with_, "gain": e.gain,
     "time ×": e.time_factor if e.time_factor is not None else float("nan")} for e in entries])
-missing = sorted({1, 2, 3, 5} - set(closing["part"]))
+missing = sorted({1, 2, 3, 4, 5} - set(closing["part"]))
 print("parts whose rows are missing here (run them, then this cell again): "
       + (", ".join(map(str, missing)) if missing else "none"))
 runs = {(e.seed, e.profile) for e in entries}
@@ -477,7 +477,8 @@ closing.set_index(["part", "method"]).round(3)
 #   mined hard negative, on the other hand, lowered R@1 in all six of the course's runs: a
 #   steady effect, though not a checkpoint.
 # * **The rows measure different things**: R@1, a linear probe, a token accuracy, a gradient's
-#   error. Compare a row's "without" and "with", not one row's gain with another's.
+#   error, a GAN's diversity. Compare a row's "without" and "with", not one row's gain with
+#   another's.
 # * **Small time factors are noise** on a shared two-core machine. A factor within about a
 #   quarter of 1 can land anywhere in that band from one run to the next: runs of this notebook
 #   have put the clipped captioners, which differ from the unclipped ones only by rescaling the
@@ -485,13 +486,14 @@ closing.set_index(["part", "method"]).round(3)
 #   time (the chapter's notes). A factor in that band means something only where it repeats:
 #   bf16 training came out faster in every execution the notes record. The time of the bf16
 #   inference row is the test pass's, and the GradCache row's is one gradient computation on a
-#   batch of 256 (GradCache against plain accumulation, four micro-batches each); every other
-#   row's is training time.
+#   batch of 256 (GradCache against plain accumulation, four micro-batches each); part 4's are
+#   its long runs' training times, evaluations included; every other row's is training time.
 
 # %% [markdown]
 # The costs that are not noise are the structural ones: with a batch of 256 each step sees eight
 # times the examples, a mined negative needs a pass over the training set each epoch and a
-# second caption per image, GradCache a second forward pass, and bf16 saves time where the CPU
+# second caption per image, GradCache a second forward pass, the R1 penalty a second backward
+# pass through D and mode seeking a second generator pass, and bf16 saves time where the CPU
 # has bf16 arithmetic.
 
 # %% [markdown]

@@ -261,21 +261,26 @@ viz.show(fig, "Line plot of the training loss, log scale, against training step 
          "times it.")
 
 # %% [markdown]
-# **Learning checkpoint.** At five times the rate, warm-up + cosine still reaches a test
-# accuracy of at least 0.90 (18 classes: chance is 0.056). Over seeds 0–4 it stayed within a
-# few hundredths of its accuracy at the recipe's rate (−0.04 to +0.005), while the constant
-# rate's fell by 0.07 to 0.29 (the chapter's notes give each run).
+# How much each schedule lost at five times the rate, in this run (18 classes: chance is
+# 0.056):
 
 # %%
 high = pd.DataFrame(results).T["test accuracy"]
-checkpoint("warmup-cosine-holds-at-5x-rate", high["warmup-cosine, ×5 rate"], ">=", 0.90,
-           chance=1 / 18)
 print(f"this run, five times the rate: warm-up + cosine {high['warmup-cosine, ×5 rate']:.3f} "
       f"({high['warmup-cosine, ×5 rate'] - high['warmup-cosine']:+.3f} against the recipe's "
       f"rate), constant {high['constant, ×5 rate']:.3f} "
       f"({high['constant, ×5 rate'] - high['constant']:+.3f})")
 
 # %% [markdown]
+# On the machine that measured the course's seeds, warm-up + cosine at five times the rate
+# reached 0.931 to 0.975 over seeds 0–4 and one thread, within −0.04 to +0.005 of its accuracy
+# at the recipe's rate, while the constant rate fell by 0.07 to 0.29 (the chapter's notes give
+# each run). "Warm-up + cosine stays at 0.90 or above" looked like a checkpoint. On a second
+# machine, the same notebook with seed 0 reached 0.891: another CPU rounds differently, and the
+# run takes another path, as it would with another seed. A checkpoint must hold for every seed
+# on every machine, and 0.90 sat inside that spread, so the claim was withdrawn: what the
+# numbers above show is this run's outcome.
+#
 # ## 4. bfloat16: the same range, fewer digits
 #
 # A float32 number has 8 exponent bits and 23 mantissa bits; **bfloat16** (bf16) keeps the 8
@@ -386,8 +391,9 @@ print(f"{len(ledger.read())} methods in the ledger so far")
 #   0.24 over the course's seeds, and their order changed with the seed; the runs that end at a
 #   constant rate were the least predictable.
 # * At five times the rate the constant rate lost 0.07 to 0.29 of test accuracy over the
-#   course's seeds; warm-up + cosine lost at most 0.04 and stayed at 0.90 or above (a
-#   checkpoint).
+#   course's seeds; warm-up + cosine lost at most 0.04 there, on the machine that measured
+#   them. On a second machine the same seed 0 fell to 0.891: another CPU's rounding acts like
+#   another seed, so "stays at 0.90" is not a checkpoint (section 3 says why).
 # * bfloat16 keeps float32's range with fewer digits. Reading the float32 model in bf16 kept
 #   its accuracy within 0.01 (a checkpoint) and ran faster on this CPU; training in bf16 changes
 #   the run's path as a new seed would.

@@ -348,6 +348,26 @@ def test_r1_penalty_is_the_squared_gradient_norm_at_the_real_images():
         gan.r1_penalty(scores[:3], x)
 
 
+def test_r1_penalty_of_a_discriminator_reaches_its_weights_and_not_the_data():
+    from cmlib.generation.gan_losses import r1_penalty, r1_penalty_of
+
+    torch.manual_seed(0)
+    d = gan.ProjectionDiscriminator(COND, image_size=16, width=4, trunk="pooled").eval()
+    real, cond = torch.rand(6, 3, 16, 16, requires_grad=True), torch.randn(6, COND)
+    penalty = r1_penalty_of(d, real, cond)
+    x = real.detach().requires_grad_(True)
+    assert penalty.item() == pytest.approx(r1_penalty(d(x, cond), x).item(), rel=1e-6)
+    penalty.backward()
+    assert real.grad is None, "the penalty must not reach the real images"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())
+    with pytest.raises(TypeError, match="callable"):
+        r1_penalty_of("not a model", real, cond)
+    with pytest.raises(ValueError, match="cond"):
+        r1_penalty_of(d, real, cond[:3])
+    with pytest.raises(ValueError, match="real"):
+        r1_penalty_of(d, real.flatten(1), cond)
+
+
 def test_mode_seeking_loss_punishes_a_generator_that_ignores_its_noise():
     z_a, z_b = torch.zeros(4, 8), torch.ones(4, 8)  # noise distance 1
     far = gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.ones(4, 3, 2, 2), z_a, z_b)

@@ -185,7 +185,7 @@ def tiny_cgan(monkeypatch, models_dir):
         cgan,
         "reference_judge",
         lambda device, seed, progress=True: (
-            AttributeJudge(16, TINY_CGAN["judge_width"]).eval(),
+            AttributeJudge(16, 4).eval(),
             "untrained",
         ),
     )
@@ -208,6 +208,33 @@ def test_cgan_recipe_trains_ships_and_loads_back(tiny_cgan):
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a.cpu(), b), k
     assert cgan.evaluate(loaded, again["config"], 0, CPU) == pytest.approx(manifest["metrics"])
+
+
+def test_the_cgan_ablations_change_chapter_04s_recipe_one_thing_at_a_time():
+    known = recipes.recipes()
+    names = [r.name for r in cgan.ABLATIONS]
+    assert set(names) <= set(known) and len(set(names)) == len(names)
+    for recipe in cgan.ABLATIONS:
+        assert set(recipe.config) == set(cgan.CHAPTER_04), recipe.name
+        assert recipe.config["steps"] == cgan.CHAPTER_04["steps"], recipe.name
+        assert recipe.scored_by == ("ch04-judge",) and recipe.half and recipe.seeds == (0,)
+    changed = {
+        r.name: {k for k in r.config if r.config[k] != cgan.CHAPTER_04[k]} for r in cgan.ABLATIONS
+    }
+    assert changed["ch09-cgan-chapter04"] == set()
+    for name, key in (
+        ("ttur", "d_lr"),
+        ("spectral", "d_norm"),
+        ("r1", "r1_weight"),
+        ("mode-seeking", "mode_seeking"),
+    ):
+        assert changed[f"ch09-cgan-{name}"] == {key}
+    assert changed["ch09-cgan-repaired"] == set(cgan.REPAIR)
+    assert changed["ch09-cgan-repair-no-ema"] == set(cgan.REPAIR) | {"ema_decay"}
+    # the shipped recipe is the repair, trained longer
+    assert cgan.CONFIG == {**known["ch09-cgan-repaired"].config, "steps": cgan.CONFIG["steps"]}
+    with pytest.raises(ValueError, match="unknown config keys"):
+        cgan.ablation("typo", "a typo", mode_seeks=0.1)
 
 
 def test_same_seed_same_model(tiny_cgan):

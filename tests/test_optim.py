@@ -333,6 +333,22 @@ def test_the_chapters_solution_passes_exercise_9_6():
     assert check("9.6", solution, quiet=True, raise_on_failure=False)
 
 
+def test_the_chapters_solution_passes_exercise_9_8():
+    solution = chapter_solution(
+        "09_optimisation_gans", "def my_r1_penalty(", "9.8", "my_r1_penalty"
+    )
+    assert check("9.8", solution, quiet=True, raise_on_failure=False)
+
+
+def test_exercise_9_8_accepts_real_images_left_attached():
+    def attached(discriminator, real, cond):  # no detach: real itself is made to require grad
+        real = real.requires_grad_(True)
+        (grad,) = torch.autograd.grad(discriminator(real, cond).sum(), real, create_graph=True)
+        return grad.pow(2).flatten(1).sum(1).mean()
+
+    assert check("9.8", attached, quiet=True, raise_on_failure=False)
+
+
 def test_clearing_a_part_forgets_its_rows_only(tmp_path):
     from cmlib.optim import ledger
 

@@ -27,7 +27,8 @@ one lane, in order, and a chapter that loads another's model comes after it.
   146 s and 150 s in lane b of stops 47's fresh-clone runs. Parts 4 and 5 of chapter 06 load
   part 1's CycleGAN, and the solo stage ends before they start. Chapter 09 part 1 joined at stop
   53: it trains four dual encoders (about 95 s of two-thread time in all), and chapter 07 part
-  2, which trains two of them, took 112 s in lane b against 68 s alone.
+  2, which trains two of them, took 112 s in lane b against 68 s alone. Its parts 3–6 followed
+  (part 4 trains a cGAN live for 1,500 steps).
 * Lanes ``a`` and ``b`` then run side by side, one per pytest-xdist worker
   (``--lane-stage lanes``), balanced by the times this plugin reports. (A lane is an xdist
   *scope*, set by the scheduler below; xdist's own ``--dist loadgroup`` marks do not take with
@@ -82,6 +83,7 @@ LANES: dict[str, tuple[str, ...]] = {
         "09_optimisation",
         "09_optimisation_negatives",
         "09_optimisation_imbalance",
+        "09_optimisation_gans",
         "09_optimisation_schedules",
         "09_optimisation_gradients",
         "10_scaling_out",

@@ -58,6 +58,9 @@ class Exercise:
         gradient_outputs: with ``gradients``, the positions of the returned tuple that take
             part (``(0,)``: the loss only, so that values returned for logging may be
             detached); ``None`` for every floating-point output.
+        gradient_inputs: with ``gradients``, the positions of the arguments whose gradients
+            are compared (``None``: every floating-point tensor argument). An argument the
+            answer may detach or not, as it likes, is left out: real images under R1's penalty.
         normalize: for a value exercise, applied to the answer before it is compared (a
             prediction accepts ``"C"`` or ``"(c)"`` for ``"c"``).
     """
@@ -74,6 +77,7 @@ class Exercise:
     rtol: float = 1e-4
     gradients: bool = False
     gradient_outputs: tuple[int, ...] | None = None
+    gradient_inputs: tuple[int, ...] | None = None
     normalize: Callable[[Any], Any] | None = None
 
 
@@ -182,13 +186,18 @@ def _gradient_problem(ex: Exercise, answer: Callable, args: tuple, seed: int) ->
         )
         if not isinstance(total, torch.Tensor) or not total.requires_grad:
             return "no gradient flows back from its output to its inputs (a stray detach?)"
+        if ex.gradient_inputs is not None:
+            positions = [i for i in positions if i in ex.gradient_inputs]
         leaves = [inputs[i] for i in positions]
         grads.append(torch.autograd.grad(total, leaves, allow_unused=True))
     try:
         params = list(inspect.signature(ex.reference).parameters)
     except (TypeError, ValueError):  # a builtin or a wrapped callable: no names to give
         params = []
-    names = [params[i] if i < len(params) else f"argument {i + 1}" for i in _with_grad(args)[1]]
+    compared = [
+        i for i in _with_grad(args)[1] if ex.gradient_inputs is None or i in ex.gradient_inputs
+    ]
+    names = [params[i] if i < len(params) else f"argument {i + 1}" for i in compared]
     for name, want, got in zip(names, *grads):
         if want is None and got is None:
             continue

@@ -1,8 +1,8 @@
 """Chapter 09 exercises (optimisation methods): part 1, the learnable temperature with its clamp,
 and a predict-then-run question on a temperature of 1; part 2, a predict-then-run question on
 the batch size and the hardest negative of each image, its own scene left out; part 3, OGM's
-modulation coefficients; part 5, a warm-up with a cosine decay; part 6, a predict-then-run
-question on gradient accumulation."""
+modulation coefficients; part 4, the R1 penalty; part 5, a warm-up with a cosine decay; part 6,
+a predict-then-run question on gradient accumulation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import math
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..contrastive import hardest_negatives, learnable_clip_loss
+from ..generation.gan_losses import r1_penalty_of
 from ..imbalance import ogm_coefficients
 from ..optim.schedules import warmup_cosine
 from ..retrieval import clip_loss
@@ -261,6 +263,89 @@ register(
             _accuracy_scores,
         ),
         trials=6,
+    )
+)
+
+
+# ---------------------------------------------------------------- 9.8 the R1 penalty
+class _Critic(nn.Module):
+    """A small conditional critic ``D(x, c) -> (B,)``, a projection discriminator in miniature:
+    ``w·φ(x) + ⟨Vc, φ(x)⟩``, with smooth features so that its input gradient depends on ``x``."""
+
+    def __init__(self, seed: int, channels: int, cond_dim: int, width: int = 6) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.conv = nn.Conv2d(channels, width, 3, padding=1)
+        self.out = nn.Linear(width, 1)
+        self.embed = nn.Linear(cond_dim, width, bias=False)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        features = torch.tanh(self.conv(x)).mean((2, 3))
+        return self.out(features).squeeze(1) + (self.embed(c) * features).sum(1)
+
+
+def _r1_inputs(rng: np.random.Generator) -> tuple:
+    batch, channels, size, cond_dim = (int(rng.integers(2, 9)), 3, int(rng.integers(4, 9)), 5)
+    seed = int(rng.integers(2**31))
+    g = torch.Generator().manual_seed(seed)
+    real = torch.rand(batch, channels, size, size, generator=g)
+    cond = torch.randn(batch, cond_dim, generator=g)
+    return _Critic(seed, channels, cond_dim), real, cond
+
+
+def _input_gradients(discriminator, real, cond, create_graph=True, of_mean=False):
+    x = real.detach().requires_grad_(True)
+    scores = discriminator(x, cond)
+    (grad,) = torch.autograd.grad(
+        scores.mean() if of_mean else scores.sum(), x, create_graph=create_graph
+    )
+    return grad.flatten(1)
+
+
+def _no_create_graph(discriminator, real, cond):  # the value is right, D cannot learn from it
+    return _input_gradients(discriminator, real, cond, create_graph=False).pow(2).sum(1).mean()
+
+
+def _norm_not_squared(discriminator, real, cond):
+    return _input_gradients(discriminator, real, cond).norm(dim=1).mean()
+
+
+def _summed_over_the_batch(discriminator, real, cond):
+    return _input_gradients(discriminator, real, cond).pow(2).sum(1).sum()
+
+
+def _mean_over_pixels(discriminator, real, cond):
+    return _input_gradients(discriminator, real, cond).pow(2).mean()
+
+
+def _gradient_of_the_mean_score(discriminator, real, cond):  # each slope divided by the batch
+    return _input_gradients(discriminator, real, cond, of_mean=True).pow(2).sum(1).mean()
+
+
+register(
+    Exercise(
+        id="9.8",
+        title="the R1 penalty: the mean squared norm of D's gradient at the real images",
+        hint="x = real.detach().requires_grad_(True); scores = discriminator(x, cond); "
+        "(grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True) (the sum gives each "
+        "image its own slope; create_graph lets the penalty itself be differentiated, so that D "
+        "learns from it); then the squared norm of each image's gradient, "
+        "grad.pow(2).flatten(1).sum(1), averaged over the batch",
+        reference=r1_penalty_of,
+        make_inputs=_r1_inputs,
+        wrong_answers=(
+            _no_create_graph,
+            _norm_not_squared,
+            _summed_over_the_batch,
+            _mean_over_pixels,
+            _gradient_of_the_mean_score,
+        ),
+        trials=5,
+        gradients=True,
+        gradient_inputs=(2,),  # the prompt's embedding; the real images may be detached or not
     )
 )
 

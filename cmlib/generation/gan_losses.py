@@ -2,10 +2,13 @@
 
 :func:`cmlib.generation.gan.train_cgan` adds them up: the hinge losses of the two players, and,
 when asked, the R1 penalty in D's step and the mode-seeking term in G's. Each takes scores or
-images and returns a scalar; none knows about the models.
+images and returns a scalar; none knows about the models, except :func:`r1_penalty_of`, which
+takes the discriminator itself (chapter 09's exercise 9.8 writes it).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +43,32 @@ def r1_penalty(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         )
     (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def r1_penalty_of(
+    discriminator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    cond: torch.Tensor,
+) -> torch.Tensor:
+    """The R1 penalty of ``discriminator`` at ``real`` images with prompts ``cond``.
+
+    The images are taken as a leaf of their own (detached), so the penalty reaches D's weights
+    and the prompts' embedding, never the data.
+
+    Args:
+        discriminator: ``D(x, c) -> (B,)`` scores.
+        real: real images ``(B, C, H, W)``.
+        cond: their prompts' embeddings ``(B, D)``.
+
+    Returns:
+        a scalar that D can be trained on (its graph is kept).
+    """
+    if not callable(discriminator):
+        raise TypeError(f"discriminator must be callable, got {type(discriminator).__name__}")
+    check_tensor("real", real, ("B", "C", "H", "W"), floating=True, nonempty=True)
+    check_tensor("cond", cond, (len(real), "D"), floating=True)
+    x = real.detach().requires_grad_(True)
+    return r1_penalty(discriminator(x, cond), x)
 
 
 def mode_seeking_loss(

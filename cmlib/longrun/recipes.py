@@ -29,6 +29,7 @@ def recipes() -> dict[str, Recipe]:
     order = (
         judge.RECIPE,
         cgan.RECIPE,
+        *cgan.ABLATIONS,
         token_prior.RECIPE,
         referees.REFEREES,
         cyclegan.CYCLEGAN,
