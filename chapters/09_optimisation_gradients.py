@@ -219,8 +219,9 @@ print(f"this run, at the rate of 0.1: the clip acted on "
 
 # %% [markdown]
 # At a rate of 0.1 with no warm-up the norms reach about ten times the clip in the first few
-# dozen steps, then hover around 1 (the table's medians), above it on most steps. What the clip
-# did to the result depended on the seed. In this run the unclipped captioner did much worse
+# dozen steps, then hover around 1 (the table's medians): above it on most steps with the clip,
+# on fewer than half without it ("steps with norm > 1"). What the clip did to the result
+# depended on the seed. In this run the unclipped captioner did much worse
 # (the printout); over seeds 1–4 it was the clipped captioner that did worse, by 0.007 to 0.075
 # of free-running accuracy (the chapter's notes). The clipped runs also spent far more steps
 # above a norm of 1; these runs do not show why.
@@ -229,7 +230,7 @@ print(f"this run, at the rate of 0.1: the clip acted on "
 # cure is the rate and its schedule (part 5).
 #
 # **Try it.** Clip far below the usual norm: `caption_run("recipe, clipped at 0.05", 0.05)`
-# (about 15 s). Does Adam notice? Then think about what the same clip would do to SGD.
+# (10–15 s). Does Adam notice? Then think about what the same clip would do to SGD.
 
 # %% [markdown]
 # ## 2. Gradient accumulation
@@ -476,9 +477,9 @@ closing.set_index(["part", "method"]).round(3)
 #   some others. The clip at the rate of 0.1 cost seeds 1–4 a little, whatever it did here. The
 #   mined hard negative, on the other hand, lowered R@1 in all six of the course's runs: a
 #   steady effect, though not a checkpoint.
-# * **The rows measure different things**: R@1, a linear probe, a token accuracy, a gradient's
-#   error, a GAN's diversity. Compare a row's "without" and "with", not one row's gain with
-#   another's.
+# * **The rows measure different things**: R@1, a linear probe, a test accuracy, a token
+#   accuracy, a gradient's error, a GAN's diversity and fidelity.
+#   Compare a row's "without" and "with", not one row's gain with another's.
 # * **Small time factors are noise** on a shared two-core machine. A factor within about a
 #   quarter of 1 can land anywhere in that band from one run to the next: runs of this notebook
 #   have put the clipped captioners, which differ from the unclipped ones only by rescaling the
@@ -501,10 +502,9 @@ closing.set_index(["part", "method"]).round(3)
 #
 # * With Adam and the recipe's one-cycle schedule, the captioner's gradient norm stayed below 1
 #   after its first few dozen steps, so a clip at 1 acted only at the start (this run ended a
-#   few hundredths apart, one seed). At a constant rate of 0.1 the norms
-#   reached about ten times the clip; clipping rescued this run and cost the course's other
-#   seeds a little. It is insurance against a rare spike, not a cure for a rate that is too
-#   high.
+#   few hundredths apart, one seed). At a constant rate of 0.1 the norms reached about ten
+#   times the clip; clipping helped this run (the printout) and cost the course's other seeds
+#   a little. It is insurance against a rare spike, not a cure for a rate that is too high.
 # * Accumulated micro-batches give the whole batch's gradient when the loss is a mean of
 #   independent terms (cross-entropy without batch statistics), and not for CLIP's loss, where
 #   each micro-batch is a smaller contrastive problem with fewer negatives (checkpoints).
