@@ -30,14 +30,16 @@
 #    normalisation** (谱归一化), the **R1 gradient penalty** (R1梯度惩罚; exercise 9.8 builds
 #    it) and a **mode-seeking** term (模式寻求), beside chapter 04's **EMA generator**
 #    (指数移动平均生成器);
-# 3. their fidelity and diversity against training steps, one stabiliser at a time, then the
-#    repaired recipe over five seeds, which becomes the course's reference cGAN;
-# 4. a short live run of the repaired recipe beside its long run.
+# 3. their fidelity and diversity against training steps, one stabiliser at a time, then
+#    together;
+# 4. the three prompts no training image shows (held-out pairs): asking G for them, a teacher
+#    that G learns to fool, and heads that doubt G (CatGAN's entropy term);
+# 5. the shipped recipe over five seeds, which becomes the course's reference cGAN;
+# 6. a short live run of the shipped recipe beside its long run.
 #
-# Every curve of section 3 comes from a long run shipped with the course (`models/`): each
-# ablation took two to three minutes on two cores and the shipped repair six to seven, together
-# many times this notebook's budget. `make models NAMES="ch09-cgan-ttur" SEEDS="0"` trains one
-# again.
+# Every curve of sections 3 to 5 comes from a long run shipped with the course (`models/`):
+# each took two to eight minutes on two cores, together many times this notebook's budget.
+# `make models NAMES="ch09-cgan-ttur" SEEDS="0"` trains one again.
 #
 # **Key terms.** generative adversarial network, GAN (生成对抗网络) · mode collapse (模式崩溃) ·
 # two time-scale update rule, TTUR (双时间尺度更新规则) · spectral normalisation (谱归一化) ·
@@ -121,7 +123,7 @@ viz.show(
 # A GAN is two players, each taking gradient steps on its own loss. Nothing guarantees that such
 # a game converges: the discriminator D can sharpen its verdict faster than the generator G can
 # follow, and G can find a few images D scores well and stay there. Each stabiliser below
-# changes one thing about the game. `cmlib.generation.gan.train_cgan` has them all as
+# changes one thing about the game. `cmlib.generation.gan_training.train_cgan` has them all as
 # arguments.
 #
 # **Two time-scales** (TTUR, Heusel et al., 2017): D gets a larger learning rate than G, here
@@ -235,8 +237,8 @@ for name in ("chapter04", "repaired"):
 # initial weights and batches (seed 0), and scored every 500 steps. *repaired* is the
 # combination: spectral norm, two time-scales, both rates decayed linearly to 0 over the second
 # half (CycleGAN's schedule), mode seeking at 0.05, and the EMA generator. R1 (γ = 1) is
-# measured and not part of it. The dashed black line is the shipped recipe, the same
-# combination trained for 12,000 steps (its rates decay over the second 6,000).
+# measured and not part of it. The dashed black line is the shipped recipe: the same
+# combination with section 4's three changes for the held-out pairs, 6,000 steps.
 
 # %%
 LABELS = {
@@ -257,7 +259,7 @@ for name, label in LABELS.items():
 shipped_0 = store.read_manifest(cgan.RECIPE.name, ABLATION_SEED)
 for ax, key in ((axes[0], "seen"), (axes[1], "diversity")):
     ax.plot(shipped_0["curve"]["step"], shipped_0["curve"][key], "k--", lw=1.5,
-            label="repaired, 12,000 steps (shipped)")
+            label="shipped recipe (section 4), 6,000 steps")
 axes[0].axhline(0.85, color="grey", ls="--", label="target 0.85")
 axes[1].axhline(0.50, color="grey", ls=":", label="target 0.50")
 axes[0].set(title="seen-prompt fidelity against steps (seed 0)", xlabel="step",
@@ -268,9 +270,9 @@ axes[0].legend(fontsize=7)
 axes[1].legend(fontsize=7)
 fig.tight_layout()
 viz.show(fig, "Two line plots against training step for seven 6,000-step cGAN long runs of "
-         "seed 0 and the shipped 12,000-step repaired run: seen-prompt colour-and-shape "
-         "fidelity, and sample diversity relative to real images, with grey target lines at "
-         "0.85 and 0.50; the repaired recipe in a thick black line, the shipped one dashed.")
+         "seed 0 and the shipped 6,000-step run of section 4's recipe: seen-prompt colour-and-"
+         "shape fidelity, and sample diversity relative to real images, with grey target lines "
+         "at 0.85 and 0.50; the repaired recipe in a thick black line, the shipped one dashed.")
 
 # %%
 final = pd.DataFrame(
@@ -310,8 +312,8 @@ for name in LABELS:
 # * **Mode seeking** alone is the one change aimed at the collapse itself, and it moved it most:
 #   diversity 0.58 and seen fidelity 0.856, both bars cleared for this seed, by 0.08 and 0.006.
 # * **The repair**, all but R1 together, reached real images' variety (0.99), with seen
-#   fidelity 0.844 and still rising at 6,000 steps. The shipped recipe trains it twice as long
-#   (dashed): 0.933 and 0.917 at 12,000.
+#   fidelity 0.844, just short of the bar and still rising at 6,000 steps. The shipped recipe
+#   (dashed) adds section 4's changes and reaches 0.998 and 0.791 in as many steps.
 # * **The EMA** made no difference at the repair's end (0.844 against 0.840 without it): its
 #   rates decay to 0, so the last weights barely move and their average is nearly the weights
 #   themselves. An average helps a game that still moves at its last step.
@@ -323,13 +325,152 @@ for name in LABELS:
 # seeds was not measured: `make models NAMES="ch09-cgan-mode-seeking" SEEDS="1"` trains seed 1
 # of it in about three minutes, if you want to find out, and
 # `cmlib.longrun.recipes.load_long_run("ch09-cgan-mode-seeking", 1, DEVICE)` loads it.
+
+# %% [markdown]
+# ## 4. The held-out pairs: a teacher that can be fooled
 #
-# ## 4. The repaired recipe over five seeds
+# Chapter 04 also scores three prompts that no training image shows: "a red triangle", "a green
+# circle" and "a blue square", the **held-out pairs** (留出组合). A generator that has learnt
+# colour and shape as two separate things should compose them. The repair was built for
+# variety; here is what it did to these three prompts, beside chapter 04's recipe (seed 0,
+# colour+shape fidelity by the judge, 30 samples per prompt):
+
+# %%
+HELD_OUT_LABELS = {
+    "chapter04": "chapter 04's recipe",
+    "repaired": "the repair",
+    "composed": "+ composed prompts, heads that trust G",
+}
+fig, ax = plt.subplots(figsize=(8, 3.4))
+for name, label in HELD_OUT_LABELS.items():
+    curve = runs[name][1]["curve"]
+    ax.plot(curve["step"], curve["held-out"], lw=1.2, label=label)
+ax.plot(shipped_0["curve"]["step"], shipped_0["curve"]["held-out"], "k-", lw=2.5,
+        label="+ composed prompts, doubting heads (shipped)")
+ax.axhline(3 / (len(COLORS) * len(SHAPES)), color="grey", ls="--", label="3 × chance")
+ax.set(title="held-out-pair fidelity against steps (seed 0)", xlabel="step",
+       ylabel="colour+shape fidelity, held-out pairs", ylim=(0, 1.02))
+ax.legend(fontsize=7)
+fig.tight_layout()
+viz.show(fig, "Line plot of colour-and-shape fidelity on the three held-out prompt pairs "
+         "against training step, seed 0, for chapter 04's recipe, the repair, the repair with "
+         "composed prompts and trusting heads, and the shipped recipe with doubting heads in a "
+         "thick black line, with a dashed line at three times chance.")
+
+# %%
+held_table = pd.DataFrame({
+    label: {"held-out, peak": max(m["curve"]["held-out"]), **m["metrics"]}
+    for label, m in [(label, runs[name][1]) for name, label in HELD_OUT_LABELS.items()]
+    + [("+ composed prompts, doubting heads (shipped)", shipped_0)]
+}).transpose()
+held_table[["seen", "held-out", "held-out, peak", "diversity"]].round(3)
+
+# %% [markdown]
+# Read the first two rows of the table (seed 0; 30 samples per prompt, so each point carries a
+# few hundredths of sampling error). Chapter 04's recipe peaked at 0.511 and ended at 0.289; the
+# repair peaked at 0.667 and ended at 0.489. Both rise, then fall back as the seen prompts are
+# learnt: the repair is about variety, not composition. Trained 12,000 steps over five seeds,
+# the repair ended between 0.144 and 0.533, one seed below three times chance, and the judge
+# found the held-out prompts' colours and missed their shapes (the chapter's notes). Nothing in
+# the game ever asks G for a held-out pair. The other two rows change that.
 #
-# The repaired recipe, trained for 12,000 steps, is shipped for seeds 0–4 as `ch04-cgan`, the
-# course's reference cGAN from now on (chapter 04 part 3 loads it in its section 5b).
-# Their manifests' scores (as `make models` measured them), then this seed's model loaded and
-# scored again here by its reference judge:
+# **Composed prompts.** Nothing in the game ever asks G for a red triangle: every fake is drawn
+# for the prompt of a real image. StarGAN (Choi et al., 2018) trains its generator on target
+# attributes drawn at random instead, combinations included that no image has. The same here:
+# each step, G also draws a batch for prompts of pairs drawn from all 18, and D's colour and
+# shape heads, which learnt each attribute from real images of the seen pairs, are the only
+# teacher of those samples (no real-or-fake term: there is no real red triangle to compare
+# with). `pair_prompt_sampler` draws the prompts and the labels they name:
+
+# %%
+from cmlib.data.shapes.prompt_text import pair_prompt_sampler
+
+draw = pair_prompt_sampler(np.random.default_rng(SEED))
+texts, labels = draw(6)
+for text, c, s in zip(texts, labels["color"], labels["shape"]):
+    print(f"{text:<24} colour head should say {COLORS[c]:<7} shape head should say {SHAPES[s]}")
+
+# %% [markdown]
+# **A teacher that can be fooled.** The long run `ch09-cgan-composed` does this with the heads
+# as they were, trained on real images only. Its training also scored the held-out samples
+# with D's own heads, the teacher's view, beside the reference judge's:
+
+# %%
+HEADS = "held-out, D's heads"  # the curve of D's heads' reading
+composed_curve = runs["composed"][1]["curve"]
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True)
+for ax, curve, title in ((axes[0], composed_curve, "heads that trust G (ch09-cgan-composed)"),
+                         (axes[1], shipped_0["curve"], "doubting heads (shipped ch04-cgan)")):
+    ax.plot(curve["step"], curve["held-out"], "o-", ms=3, label="reference judge")
+    ax.plot(curve["step"], curve[HEADS], "s--", ms=3, label="D's own heads")
+    ax.set(title=title, xlabel="step", ylabel="held-out colour+shape fidelity", ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+fig.tight_layout()
+viz.show(fig, "Two line plots against training step, seed 0: held-out-pair fidelity as the "
+         "reference judge scores it and as the discriminator's own attribute heads score it, "
+         "for the run whose heads trust the generator and for the shipped run whose heads "
+         "doubt it.")
+
+# %%
+for name, curve in (("heads that trust G", composed_curve),
+                    ("doubting heads", shipped_0["curve"])):
+    gaps = np.array(curve[HEADS]) - np.array(curve["held-out"])
+    late = gaps[len(gaps) // 2:]  # the second half, while the rates decay
+    print(f"{name:<20} D's heads minus the judge, second half: mean {late.mean():+.3f}, "
+          f"widest {late.max():+.3f}; at the end {gaps[-1]:+.3f}")
+
+# %% [markdown]
+# For seed 0, over the second half of training, D's heads read the held-out samples as right
+# more often than the judge did: by 0.146 on average with heads that trust G, by 0.085 with
+# doubting ones (the printout). With trusting heads the teacher's reading stays at 0.99–1.00
+# while the judge's falls to 0.68–0.80 over the last 1,500 steps: G's samples satisfy the heads
+# that taught them better than they satisfy an independent judge, which is what a fooled
+# teacher looks like. The grid at the end of this section shows it in the "green circle" row:
+# a green blob with a magenta patch beside it. In one of the course's probes (seed 1, with a
+# real-or-fake term on the composed samples too; the chapter's notes) the gap was total: the
+# heads read 1.00 of "a red triangle" and "a green circle" as right, the judge 0.00.
+#
+# **Heads that doubt.** CatGAN (Springenberg, 2016) trains a classifier to be sure about real
+# images and unsure about generated ones. Here D's step adds, for G's samples of composed
+# prompts, the cross-entropy of each head against a uniform guess (`doubt_weight` in
+# `train_cgan`). It is smallest when the head cannot say which class it sees:
+
+# %%
+sure, unsure = torch.tensor([[6.0, 0, 0, 0, 0, 0]]), torch.zeros(1, 6)
+for name, logits in (("a sure colour head", sure), ("an unsure colour head", unsure)):
+    doubt = -torch.log_softmax(logits, dim=1).mean().item()
+    print(f"{name}: doubt term {doubt:.3f} (its floor is log 6 = {np.log(6):.3f})")
+
+# %% [markdown]
+# The doubt is meant to stop G passing by whatever makes the heads say "red triangle": heads
+# that learn to distrust G's samples of a prompt stay sure only of images they cannot tell
+# from real ones of a red shape and of a triangle. What it did, for seed 0 (the table above):
+# held-out fidelity 0.800 → 0.667 and variety 1.195 → 0.791, both lower, and seen fidelity
+# 0.847 → 0.998, from below the bar to above it. In a probe of seed 1 (the chapter's notes) it
+# raised the held-out fidelity instead, 0.656 → 0.933. Two seeds, two directions: the shipped
+# recipe keeps the doubt for the seen bar. Both runs here use mode seeking at 0.1, twice the
+# repair's: in a probe with doubt and mode seeking at 0.05 the variety fell to 0.49 (the
+# chapter's notes). The samples of the run whose heads trust G (seed 0), for the three held-out
+# prompts:
+
+# %%
+held_out_prompts = ["a red triangle", "a green circle", "a blue square"]
+trusting = runs["composed"][0]
+viz.show(
+    sample_grid(trusting["generator"], trusting["text"], held_out_prompts,
+                "heads that trust G (seed 0): the held-out prompts", seed=SEED),
+    "Grid of 16x16 samples for the three held-out prompts from the cGAN run whose "
+    "discriminator heads trust the generator, eight noise draws per row.",
+)
+
+# %% [markdown]
+# ## 5. The repaired recipe over five seeds
+#
+# The shipped recipe is the repair and the three changes of section 4 (composed prompts,
+# doubting heads, mode seeking at 0.1), trained for 6,000 steps. It is shipped for seeds 0–4 as
+# `ch04-cgan`, the course's reference cGAN from now on (chapter 04 part 3 loads it in its
+# section 5b). Their manifests' scores (as `make models` measured them), then this seed's model
+# loaded and scored again here by its reference judge:
 
 # %%
 table = {f"seed {s}": store.read_manifest(cgan.RECIPE.name, s)["metrics"] for s in range(5)}
@@ -338,8 +479,8 @@ print(seeds_table.round(3).to_string())
 print("min:", seeds_table.min().round(3).to_dict(), " mean:", seeds_table.mean().round(3).to_dict())
 
 # %% [markdown]
-# The held-out pairs are the hardest test: three prompts no training image shows. Their
-# fidelity over training, seed by seed, from the manifests:
+# The held-out pairs over training, seed by seed, from the manifests, beside the judge's and
+# D's heads' final readings:
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -347,22 +488,33 @@ for s in range(5):
     curve = store.read_manifest(cgan.RECIPE.name, s)["curve"]
     ax.plot(curve["step"], curve["held-out"], lw=1.2, label=f"seed {s}")
 ax.axhline(3 / (len(COLORS) * len(SHAPES)), color="grey", ls="--", label="3 × chance")
-ax.set(title="repaired cGAN: held-out-pair fidelity against steps", xlabel="step",
-       ylabel="colour+shape fidelity, held-out pairs", ylim=(0, 1))
+ax.set(title="shipped cGAN: held-out-pair fidelity against steps", xlabel="step",
+       ylabel="colour+shape fidelity, held-out pairs", ylim=(0, 1.02))
 ax.legend(fontsize=7, ncol=3)
 fig.tight_layout()
-viz.show(fig, "Line plot of the repaired cGAN's colour-and-shape fidelity on the three held-out "
+viz.show(fig, "Line plot of the shipped cGAN's colour-and-shape fidelity on the three held-out "
          "prompt pairs against training step, one line per seed 0 to 4, with a dashed line at "
          "three times chance.")
 
+# %%
+for s in range(5):
+    curve = store.read_manifest(cgan.RECIPE.name, s)["curve"]
+    half = len(curve["step"]) // 2  # the second half, while the rates decay
+    print(f"seed {s}: held-out from step {curve['step'][half]} on: min "
+          f"{min(curve['held-out'][half:]):.3f}; last: judge {curve['held-out'][-1]:.3f}, "
+          f"D's heads {curve[HEADS][-1]:.3f}")
+
 # %% [markdown]
-# Every seed's held-out fidelity peaks early (0.63–0.86 by 4,000 steps) and falls back as the
-# seen prompts are learnt. Over the second half it swings, between 0.00 and 0.33 for seeds 1
-# and 2, and it ends at 0.14–0.53. Seed 1 ends below three times chance, the bar chapter 04's
-# live run meets with its own recipe, so the repaired model carries no held-out checkpoint: the
-# repair is about variety, and composing pairs never seen stays fragile.
+# Every seed ends at 0.667 or above on the held-out pairs, where the repair alone ended at
+# 0.144–0.533. A score of 0.667 is two pairs of three drawn right; seeds 2 and 3 end there with
+# D's heads reading nearly all the held-out samples as right, so even doubting heads can be
+# fooled on one pair. Seed 0 dips to 0.356 at one evaluation of the second half before ending
+# at 0.667. The variety is lower than the repair's alone (0.79–0.99 against 0.92–1.09): pleasing
+# the heads narrows what G draws, and the 0.50 bar still holds on every seed.
 #
-# The checkpoints, on this seed's shipped model, loaded and scored again:
+# The checkpoints, on this seed's shipped model, loaded and scored again: chapter 04's bars for
+# seen prompts (0.85) and held-out pairs (three times chance), and the issue's bar for variety
+# (0.50 of real images'):
 
 # %%
 repaired, manifest, status = long_run(cgan.RECIPE.name, SEED, DEVICE)
@@ -370,24 +522,27 @@ judge, judge_status = reference_judge(DEVICE, SEED)
 rescored = cgan.evaluate(repaired, manifest["config"], SEED, DEVICE)
 print(f"{cgan.RECIPE.name} seed {SEED} ({status}), scored by ch04-judge seed {SEED}:",
       {k: round(v, 3) for k, v in rescored.items()})
-checkpoint("repaired-cgan-seen", rescored["seen"], ">=", 0.85)
+CHANCE = 1 / (len(COLORS) * len(SHAPES))
+checkpoint("repaired-cgan-seen", rescored["seen"], ">=", 0.85, chance=CHANCE)
+checkpoint("repaired-cgan-held-out", rescored["held-out"], ">=", 3 * CHANCE, chance=CHANCE)
 checkpoint("repaired-cgan-diversity", rescored["diversity"], ">=", 0.50);
 
 # %%
 viz.show(
-    sample_grid(repaired["generator"], repaired["text"], grid_prompts,
-                f"the repaired cGAN (seed {SEED}): eight noises per prompt", seed=SEED),
-    "Grid of 16x16 samples from the repaired cGAN long run, one row per prompt, eight noise "
-    "draws per row, the prompt written under each row's first image.",
+    sample_grid(repaired["generator"], repaired["text"], grid_prompts + held_out_prompts,
+                f"the shipped cGAN (seed {SEED}): eight noises per prompt", seed=SEED),
+    "Grid of 16x16 samples from the shipped cGAN long run, one row per prompt, four seen "
+    "prompts then the three held-out ones, eight noise draws per row, the prompt written under "
+    "each row's first image.",
 )
 
 # %% [markdown]
-# ## 5. The short run: the repaired recipe, live
+# ## 6. The short run: the shipped recipe, live
 #
-# The same recipe trained here for 1,500 steps instead of 12,000 (its rates decay over the
+# The same recipe trained here for 1,500 steps instead of 6,000 (its rates decay over the
 # second half of those), scored every 500 steps: the recipe's own trainer, `cgan.train`, the
 # one `make models` runs, with a shorter config. Read its source for the whole call to
-# `gan.train_cgan`, every stabiliser an argument:
+# `gan_training.train_cgan`, every stabiliser an argument:
 
 # %%
 LIVE_STEPS = runtime.pick(cpu=1500, gpu=6000)
@@ -396,7 +551,7 @@ runtime.seed_everything(SEED)
 live = cgan.build(config)
 start = time.perf_counter()
 live_run = cgan.train(live, config, SEED, DEVICE, progress=True)
-live_scores = {k: v[-1] for k, v in live_run.curve.items() if k != "step"}
+live_scores = {k: live_run.curve[k][-1] for k in rescored}  # the long run's three scores
 print(f"this run, {LIVE_STEPS} steps in {time.perf_counter() - start:.0f} s:",
       {k: round(v, 3) for k, v in live_scores.items()})
 
@@ -404,34 +559,35 @@ print(f"this run, {LIVE_STEPS} steps in {time.perf_counter() - start:.0f} s:",
 long_curve = manifest["curve"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
 for ax, key, target in ((axes[0], "seen", 0.85), (axes[1], "diversity", 0.50)):
-    ax.plot(long_curve["step"], long_curve[key], "k-", label="long run (12,000 steps, shipped)")
+    ax.plot(long_curve["step"], long_curve[key], "k-", label="long run (6,000 steps, shipped)")
     ax.plot(live_run.curve["step"], live_run.curve[key], "o-",
             label=f"this live run ({LIVE_STEPS} steps)")
     ax.axhline(target, color="grey", ls="--", label=f"target {target}")
-    ax.set(title=f"repaired cGAN, seed {SEED}: {key}", xlabel="step", ylabel=key)
+    ax.set(title=f"shipped cGAN recipe, seed {SEED}: {key}", xlabel="step", ylabel=key)
     ax.legend(fontsize=8)
 fig.tight_layout()
-viz.show(fig, "Two line plots against step for the repaired cGAN recipe: seen-prompt fidelity "
-         "and diversity of the shipped 12,000-step long run and of this notebook's short live "
+viz.show(fig, "Two line plots against step for the shipped cGAN recipe: seen-prompt fidelity "
+         "and diversity of the shipped 6,000-step long run and of this notebook's short live "
          "run, with dashed target lines.")
 
 # %%
 side = pd.DataFrame({f"live, {LIVE_STEPS} steps": live_scores,
-                     "long run, 12,000 steps": rescored}).transpose()
+                     "long run, 6,000 steps": rescored}).transpose()
 side.round(3)
 
 # %% [markdown]
-# In this run the 1,500 live steps reached seen fidelity 0.507 and diversity 0.789, against
-# 0.933 and 0.917 for the long run. The variety is there early, in the long run's curve as in
-# this one; the fidelity is what takes the long run's steps, and decaying the rates over a
-# short run's second half did not bring it to 0.85.
+# In this run the 1,500 live steps reached seen fidelity 0.787, held-out 0.667 and diversity
+# 0.887, against 0.998, 0.667 and 0.791 for the long run. The variety and the held-out pairs are
+# there early, in the long run's curves as in this one; the seen fidelity is what takes the long
+# run's steps, and decaying the rates over a short run's second half did not bring it to 0.85.
 #
-# ## 6. Into the chapter's ledger
+# ## 7. Into the chapter's ledger
 #
 # The seed-0 long runs of section 3 go into the chapter's ledger (`cmlib.optim.ledger`),
 # which part 6 turns into the closing table. Each stabiliser's row compares its long run with
 # chapter 04's recipe on diversity; the EMA's row compares the repaired recipe with and without
-# it on seen fidelity. The seconds are the long runs' training times, from their manifests.
+# it on seen fidelity; the last row compares the repair with the shipped recipe on the held-out
+# pairs. The seconds are the long runs' training times, from their manifests.
 
 # %%
 ledger.clear(4)  # this part's rows from an earlier run
@@ -446,6 +602,11 @@ ledger.record("EMA generator (in the repaired recipe)", 4, "the game's oscillati
               "step (long runs, seed 0)", "seen-prompt fidelity", no_ema["metrics"]["seen"],
               runs["repaired"][1]["metrics"]["seen"], no_ema["wall_seconds"],
               runs["repaired"][1]["wall_seconds"])
+repair = runs["repaired"][1]
+ledger.record("composed prompts, doubting heads (shipped recipe)", 4, "held-out pairs not "
+              "composed (long runs, seed 0)", "held-out-pair fidelity",
+              repair["metrics"]["held-out"], shipped_0["metrics"]["held-out"],
+              repair["wall_seconds"], shipped_0["wall_seconds"])
 print(f"{len(ledger.read())} methods in the ledger so far")
 
 # %% [markdown]
@@ -458,13 +619,17 @@ print(f"{len(ledger.read())} methods in the ledger so far")
 #   fidelity, and mode seeking, the one term aimed at the collapse itself, moved it most (0.58),
 #   with seen fidelity 0.856, down from 1.000 but above 0.85.
 # * Together — spectral norm, two time-scales, rates decayed to 0, mode seeking and the EMA —
-#   the repair reaches real images' variety. Trained for 12,000 steps it clears both bars on
-#   all five seeds: seen fidelity at least 0.85 and diversity at least 0.50 of real images'
-#   (checkpoints `repaired-cgan-seen` and `repaired-cgan-diversity`; section 4 prints each
-#   seed). It is the course's reference cGAN now (chapter 04 part 3, section 5b).
-# * Not repaired: the held-out pairs. Their fidelity peaks early (0.63–0.86 by 4,000 steps),
-#   falls back and swings, and ends between 0.14 and 0.53 over the five seeds; seed 1 ends
-#   below three times chance.
+#   the repair reaches real images' variety, and leaves the held-out pairs where they were:
+#   peaking mid-way and falling back.
+# * Asking G for every colour–shape pair, with D's attribute heads as the teacher (composed
+#   prompts), lifts the held-out pairs. On seed 0, heads that trust G read its samples as right
+#   more often than an independent judge did, and heads trained to doubt G's samples of those
+#   prompts (CatGAN's entropy term) less often. With doubting heads and mode seeking doubled,
+#   the shipped recipe clears all three bars on all five seeds: seen fidelity at least 0.85,
+#   held-out fidelity at least three times chance, and diversity at least 0.50 of real images'
+#   (checkpoints `repaired-cgan-seen`, `repaired-cgan-held-out` and `repaired-cgan-diversity`;
+#   section 5 prints each seed). It is the course's reference cGAN now (chapter 04 part 3,
+#   section 5b). Its held-out pairs are taught, not composed unaided: G has been asked for them.
 # * The EMA made no difference once the rates decay to 0. R1 (exercise 9.8) penalises the slope
 #   that spectral normalisation bounds by construction.
 # * A stabiliser's effect on one seed is an observation, not a law: spectral normalisation

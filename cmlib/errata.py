@@ -293,7 +293,8 @@ LISTINGS: dict[str, Listing] = {listing.name: listing for listing in (
             "The generator has no noise input and outputs one number; the discriminator sees the "
             "image concatenated with the generator's output instead of the condition, through a "
             "one-unit bottleneck.",
-            "cmlib.generation.gan.GlyphGenerator and ProjectionDiscriminator, trained by train_cgan"),
+            "cmlib.generation.gan.GlyphGenerator and ProjectionDiscriminator, trained by "
+            "gan_training.train_cgan"),
     Listing("CVAE", "§3.2.1.2 条件VAEs在跨模态学习中的应用", "条件VAE模型伪代码",
             "04_prompt_generation",
             "self.embed is never defined; the encoder emits 2 numbers with no mean/log-variance "

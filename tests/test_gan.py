@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from cmlib.data.shapes import prompt_text
-from cmlib.data.shapes.text import shapes_vocab
-from cmlib.generation import gan, prompts
+from cmlib.data.shapes import COLORS, HELDOUT_PAIRS, SEEN_PAIRS, SHAPES, prompt_text
+from cmlib.data.shapes.text import SHAPE_WORDS, shapes_vocab
+from cmlib.generation import gan, gan_losses, gan_training, prompts
 
 COND = 8
 
@@ -67,7 +67,7 @@ def test_train_cgan_runs_and_moves_the_generator(shapes):
     rng = np.random.default_rng(0)
     g, d, g_text, d_text = _tiny_players()
     before = [p.detach().clone() for p in g.parameters()]
-    hist = gan.train_cgan(
+    hist = gan_training.train_cgan(
         g,
         d,
         g_text,
@@ -85,7 +85,7 @@ def test_train_cgan_runs_and_moves_the_generator(shapes):
     assert len(hist.seconds) == 1 and hist.total_seconds > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, g.parameters()))
     with pytest.raises(ValueError, match="auxiliary"):
-        gan.train_cgan(
+        gan_training.train_cgan(
             g,
             d,
             g_text,
@@ -164,7 +164,7 @@ def test_train_cgan_ema_loads_the_average(shapes):
             COND, image_size=16, width=8, trunk="pooled", aux_classes={"color": 6, "shape": 3}
         )
         before = [p.detach().clone() for p in g.parameters()]
-        gan.train_cgan(
+        gan_training.train_cgan(
             g,
             d,
             g_text,
@@ -191,9 +191,13 @@ def test_train_cgan_ema_loads_the_average(shapes):
 
 
 def test_hinge_losses():
-    assert gan.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
-    assert gan.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
-    assert gan.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
+    assert (
+        gan_losses.discriminator_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])).item() == 0.0
+    )
+    assert (
+        gan_losses.discriminator_hinge_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
+    )
+    assert gan_losses.generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
 
 
 def _tiny_cgan(shapes, num_steps=4, before=None, **options):
@@ -208,7 +212,7 @@ def _tiny_cgan(shapes, num_steps=4, before=None, **options):
     g, d, g_text, d_text = _tiny_players()
     if before is not None:
         before(g)
-    history = gan.train_cgan(
+    history = gan_training.train_cgan(
         g,
         d,
         g_text,
@@ -244,7 +248,7 @@ def test_train_cgan_d_lr_sets_the_discriminators_rate(shapes):
     g, d, g_text, d_text = _tiny_players(aux=False)
     g_before = [p.detach().clone() for p in g.parameters()]
     d_before = [p.detach().clone() for p in d.parameters()]
-    gan.train_cgan(
+    gan_training.train_cgan(
         g, d, g_text, d_text, x, lambda idx: ["a red circle"] * len(idx), 3,
         torch.device("cpu"), batch_size=8, lr=1e-3, d_lr=0.0, progress=False,
     )  # fmt: skip
@@ -338,14 +342,14 @@ def test_r1_penalty_is_the_squared_gradient_norm_at_the_real_images():
     w = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
     x = torch.randn(5, 2, 2, requires_grad=True)
     scores = (x * w).flatten(1).sum(1)  # D(x) = <w, x>: its gradient is w for every image
-    assert gan.r1_penalty(scores, x).item() == pytest.approx((w**2).sum().item())
+    assert gan_losses.r1_penalty(scores, x).item() == pytest.approx((w**2).sum().item())
     quadratic = (x**2).flatten(1).sum(1)  # gradient 2x
     expected = (2 * x).pow(2).flatten(1).sum(1).mean().item()
-    assert gan.r1_penalty(quadratic, x).item() == pytest.approx(expected, rel=1e-5)
+    assert gan_losses.r1_penalty(quadratic, x).item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="require grad"):
-        gan.r1_penalty(scores.detach(), x.detach())
+        gan_losses.r1_penalty(scores.detach(), x.detach())
     with pytest.raises(ValueError, match="scores"):
-        gan.r1_penalty(scores[:3], x)
+        gan_losses.r1_penalty(scores[:3], x)
 
 
 def test_r1_penalty_of_a_discriminator_reaches_its_weights_and_not_the_data():
@@ -370,14 +374,16 @@ def test_r1_penalty_of_a_discriminator_reaches_its_weights_and_not_the_data():
 
 def test_mode_seeking_loss_punishes_a_generator_that_ignores_its_noise():
     z_a, z_b = torch.zeros(4, 8), torch.ones(4, 8)  # noise distance 1
-    far = gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.ones(4, 3, 2, 2), z_a, z_b)
-    near = gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.full((4, 3, 2, 2), 0.1), z_a, z_b)
-    same = gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.zeros(4, 3, 2, 2), z_a, z_b)
+    far = gan_losses.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.ones(4, 3, 2, 2), z_a, z_b)
+    near = gan_losses.mode_seeking_loss(
+        torch.zeros(4, 3, 2, 2), torch.full((4, 3, 2, 2), 0.1), z_a, z_b
+    )
+    same = gan_losses.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.zeros(4, 3, 2, 2), z_a, z_b)
     assert far.item() == pytest.approx(1.0, rel=1e-4)  # image distance 1 over noise distance 1
     assert near.item() == pytest.approx(10.0, rel=1e-3)
     assert same.item() > 1e4  # collapse: the loss is as large as its guard allows
     with pytest.raises(ValueError, match="fake_b"):
-        gan.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.zeros(3, 3, 2, 2), z_a, z_b)
+        gan_losses.mode_seeking_loss(torch.zeros(4, 3, 2, 2), torch.zeros(3, 3, 2, 2), z_a, z_b)
 
 
 def test_train_cgan_r1_and_mode_seeking_change_the_run(shapes, monkeypatch):
@@ -389,8 +395,8 @@ def test_train_cgan_r1_and_mode_seeking_change_the_run(shapes, monkeypatch):
         raise AssertionError("called although its weight is 0")
 
     with monkeypatch.context() as patch:  # off means off: neither term is even computed
-        patch.setattr(gan, "r1_penalty", never)
-        patch.setattr(gan, "mode_seeking_loss", never)
+        patch.setattr(gan_training, "r1_penalty", never)
+        patch.setattr(gan_training, "mode_seeking_loss", never)
         plain = weights()
     assert not torch.allclose(plain, weights(r1_weight=10.0))
     assert not torch.allclose(plain, weights(mode_seeking=1.0))
@@ -402,9 +408,64 @@ def test_train_cgan_r1_and_mode_seeking_change_the_run(shapes, monkeypatch):
 def test_the_gan_terms_reject_what_they_cannot_score():
     x = torch.randn(3, 2, requires_grad=True)
     with pytest.raises(ValueError, match="scores.requires_grad=False"):
-        gan.r1_penalty(torch.zeros(3), x)  # scores that do not depend on the images
+        gan_losses.r1_penalty(torch.zeros(3), x)  # scores that do not depend on the images
     z = torch.ones(2, 4)
-    same_noise = gan.mode_seeking_loss(torch.zeros(2, 3), torch.ones(2, 3), z, z)
+    same_noise = gan_losses.mode_seeking_loss(torch.zeros(2, 3), torch.ones(2, 3), z, z)
     assert torch.isfinite(same_noise)
     with pytest.raises(TypeError):
-        gan.mode_seeking_loss(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.long), z, z)
+        gan_losses.mode_seeking_loss(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.long), z, z)
+
+
+def test_pair_prompt_sampler_names_the_pairs_it_labels():
+    draw = prompt_text.pair_prompt_sampler(np.random.default_rng(0))
+    texts, labels = draw(400)
+    assert len(texts) == 400 and set(labels) == {"color", "shape"}
+    drawn = {(COLORS[int(c)], SHAPES[int(s)]) for c, s in zip(labels["color"], labels["shape"])}
+    assert drawn == set(SEEN_PAIRS + HELDOUT_PAIRS)  # every pair the vocabulary names
+    for text, c, s in zip(texts, labels["color"], labels["shape"]):
+        assert COLORS[int(c)] in text.split()
+        assert any(w in text for w in SHAPE_WORDS[SHAPES[int(s)]])
+    only = prompt_text.pair_prompt_sampler(np.random.default_rng(1), [("red", "triangle")])
+    assert set(only(5)[0]) <= {"a red triangle", *(f"a red {w}" for w in SHAPE_WORDS["triangle"])}
+    with pytest.raises(ValueError, match="pairs"):
+        prompt_text.pair_prompt_sampler(np.random.default_rng(0), [("pink", "circle")])
+    with pytest.raises(TypeError, match="numpy Generator"):
+        prompt_text.pair_prompt_sampler(0)
+
+
+def test_train_cgan_composed_prompts_teach_g_through_the_heads(shapes):
+    asked = []
+
+    def held_out_only(n):
+        asked.append(n)
+        return prompt_text.pair_prompt_sampler(np.random.default_rng(0), HELDOUT_PAIRS)(n)
+
+    def generator_weights(**options):
+        g, _, _ = _tiny_cgan(shapes, num_steps=3, **options)
+        return torch.cat([p.detach().flatten() for p in g.parameters()])
+
+    plain = generator_weights()
+    composed = generator_weights(composed_prompts=held_out_only)
+    assert asked == [16, 16, 16]  # one batch of the real batch's size per G step
+    assert not torch.allclose(plain, composed)
+    with pytest.raises(TypeError, match="composed_prompts must be callable"):
+        generator_weights(composed_prompts=[("red", "triangle")])
+    with pytest.raises(ValueError, match="heads"):
+        generator_weights(
+            composed_prompts=lambda n: (["a red circle"] * n, {"texture": torch.zeros(n).long()})
+        )
+
+
+def test_train_cgan_doubt_trains_the_heads_on_composed_fakes(shapes):
+    draw = prompt_text.pair_prompt_sampler(np.random.default_rng(0))
+
+    def head_weights(**options):
+        _, d, _ = _tiny_cgan(shapes, num_steps=3, composed_prompts=draw, **options)
+        return torch.cat([p.detach().flatten() for p in d.aux.parameters()])
+
+    trusting = head_weights()
+    assert not torch.allclose(trusting, head_weights(doubt_weight=1.0))
+    with pytest.raises(ValueError, match="needs composed_prompts"):
+        _tiny_cgan(shapes, num_steps=1, doubt_weight=1.0)
+    with pytest.raises(ValueError, match="doubt_weight"):
+        head_weights(doubt_weight=-1.0)

@@ -203,6 +203,9 @@ def test_cgan_recipe_trains_ships_and_loads_back(tiny_cgan):
     assert manifest["steps"] == 4 and manifest["curve"]["step"] == [2, 4]
     assert set(manifest["metrics"]) == {"seen", "held-out", "diversity"}
     assert manifest["curve"]["seen"][-1] == pytest.approx(manifest["metrics"]["seen"])
+    # with composed prompts, the curve also records what D's heads see in the held-out samples
+    heads = manifest["curve"]["held-out, D's heads"]
+    assert len(heads) == 2 and all(0 <= v <= 1 for v in heads)
     loaded, again = recipes.load_long_run("ch04-cgan", 0, CPU)
     assert again == manifest
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
@@ -215,11 +218,13 @@ def test_the_cgan_ablations_change_chapter_04s_recipe_one_thing_at_a_time():
     names = [r.name for r in cgan.ABLATIONS]
     assert set(names) <= set(known) and len(set(names)) == len(names)
     for recipe in cgan.ABLATIONS:
-        assert set(recipe.config) == set(cgan.CHAPTER_04), recipe.name
+        keys, known_keys = set(recipe.config), set(cgan.CHAPTER_04) | set(cgan.HELD_OUT)
+        assert set(cgan.CHAPTER_04) <= keys <= known_keys, recipe.name
         assert recipe.config["steps"] == cgan.CHAPTER_04["steps"], recipe.name
         assert recipe.scored_by == ("ch04-judge",) and recipe.half and recipe.seeds == (0,)
     changed = {
-        r.name: {k for k in r.config if r.config[k] != cgan.CHAPTER_04[k]} for r in cgan.ABLATIONS
+        r.name: {k for k in r.config if r.config[k] != cgan.CHAPTER_04.get(k)}
+        for r in cgan.ABLATIONS
     }
     assert changed["ch09-cgan-chapter04"] == set()
     for name, key in (
@@ -231,10 +236,12 @@ def test_the_cgan_ablations_change_chapter_04s_recipe_one_thing_at_a_time():
         assert changed[f"ch09-cgan-{name}"] == {key}
     assert changed["ch09-cgan-repaired"] == set(cgan.REPAIR)
     assert changed["ch09-cgan-repair-no-ema"] == set(cgan.REPAIR) | {"ema_decay"}
-    # the shipped recipe is the repair, trained longer
-    assert cgan.CONFIG == {**known["ch09-cgan-repaired"].config, "steps": cgan.CONFIG["steps"]}
+    # the shipped recipe is the repair, taught the held-out pairs by doubting heads; the last
+    # ablation is the same with heads that trust G
+    assert cgan.CONFIG == {**known["ch09-cgan-repaired"].config, **cgan.HELD_OUT}
+    assert known["ch09-cgan-composed"].config == {**cgan.CONFIG, "doubt_weight": 0.0}
     with pytest.raises(ValueError, match="unknown config keys"):
-        cgan.ablation("typo", "a typo", mode_seeks=0.1)
+        cgan.ablation("typo", "a misspelt key", mode_seekin=0.05)
 
 
 def test_same_seed_same_model(tiny_cgan):

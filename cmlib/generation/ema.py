@@ -2,9 +2,9 @@
 in the middle of training.
 
 A GAN's players oscillate; the average of the generator's recent weights draws steadier samples
-than its last step (:func:`cmlib.generation.gan.train_cgan` keeps one). :class:`WeightAverage`
-holds the average; :func:`evaluate_during_training` scores the model training would return at
-that step, then puts everything back as it was.
+than its last step (:func:`cmlib.generation.gan_training.train_cgan` keeps one).
+:class:`WeightAverage` holds the average; :func:`evaluate_during_training` scores the model
+training would return at that step, then puts everything back as it was.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The conditional GAN's losses (article §3.2.1.1 GANs在跨模态学习中的应用).
 
-:func:`cmlib.generation.gan.train_cgan` adds them up: the hinge losses of the two players, and,
-when asked, the R1 penalty in D's step and the mode-seeking term in G's. Each takes scores or
-images and returns a scalar; none knows about the models, except :func:`r1_penalty_of`, which
-takes the discriminator itself (chapter 09's exercise 9.8 writes it).
+:func:`cmlib.generation.gan_training.train_cgan` adds them up: the hinge losses of the two
+players, and, when asked, the R1 penalty in D's step and the mode-seeking term in G's. Each
+takes scores or images and returns a scalar; none knows about the models, except
+:func:`r1_penalty_of`, which takes the discriminator itself (chapter 09's exercise 9.8 writes it).
 """
 
 from __future__ import annotations

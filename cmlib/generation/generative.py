@@ -21,7 +21,7 @@ from ..data.shapes.prompt_text import EvalPrompt
 from ..judge import AttributeJudge, prompt_fidelity
 from ..text import Vocab
 from ..validate import check_int, check_tensor
-from . import gan, gan_losses, prompts
+from . import gan, gan_losses, gan_training, prompts
 from .cvae import CVAE
 
 
@@ -133,7 +133,7 @@ def cgan_name(seed: int) -> str:
 
 
 def _cgan_code() -> list:
-    return [gan, gan_losses, prompts, shapes]
+    return [gan, gan_losses, gan_training, prompts, shapes]
 
 
 def save_cgan(

@@ -114,6 +114,37 @@ def prompt_sampler(
     return prompts_for
 
 
+def pair_prompt_sampler(
+    rng: np.random.Generator, pairs: Sequence[tuple[str, str]] | None = None
+) -> Callable[[int], tuple[list[str], dict[str, torch.Tensor]]]:
+    """``n -> (n prompts, their labels)``: "a red circle" for pairs drawn uniformly from
+    ``pairs``, with synonyms, and the ``color`` and ``shape`` class ids each names.
+
+    With the default, every colour–shape pair the vocabulary can name, the three
+    :data:`HELDOUT_PAIRS` no image shows included: what a generator is asked to draw when its
+    teacher is a pair of attribute classifiers rather than images
+    (``cmlib.generation.gan_training.train_cgan``'s ``composed_prompts``).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+    pairs = tuple(SEEN_PAIRS + HELDOUT_PAIRS) if pairs is None else tuple(pairs)
+    unknown = [p for p in pairs if p[0] not in COLORS or p[1] not in SHAPES]
+    if not pairs or unknown:
+        raise ValueError(
+            f"pairs must be (colour, shape) pairs of ShapesWorld, got {unknown or pairs}"
+        )
+
+    def draw(n: int) -> tuple[list[str], dict[str, torch.Tensor]]:
+        picks = [pairs[k] for k in rng.integers(len(pairs), size=n)]
+        labels = {
+            "color": torch.tensor([COLORS.index(c) for c, _ in picks]),
+            "shape": torch.tensor([SHAPES.index(s) for _, s in picks]),
+        }
+        return [make_prompt(c, s, rng=rng) for c, s in picks], labels
+
+    return draw
+
+
 def paraphrase_prompts(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
     """Prompts with words ShapesWorld never uses: ``(prompt, colour, shape)`` for each pair and
     synonym.
