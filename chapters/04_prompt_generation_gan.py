@@ -239,8 +239,8 @@ for trunk, acc in trunk_accuracy.items():
 #
 # Two more choices: a learning rate of 5e-4 for both players with Adam's β₁ = 0.5, and an
 # **exponential moving average** (EMA) of G's weights, which is the generator we keep: the players'
-# oscillation averages out. (At a learning rate of 1e-3 some seeds ended with seen prompts drawn
-# in the wrong colour in the runs of chapter 04's notes: the game is sensitive to its seed at
+# oscillation averages out. (At a learning rate of 1e-3, one of five seeds drew some seen
+# prompts in the wrong colour in the course's earlier runs: the game is sensitive to its seed at
 # this budget.)
 
 # %%
@@ -462,8 +462,9 @@ print(f"diversity / real for '{prompt}': cGAN {diversity_ratio[prompt]:.2f}, CVA
 # %% [markdown]
 # What the table says, in words (each comparison within 0.02 is called level). Read it with the
 # sampling error in mind: the seen prompts' 450 samples (15 prompts × 30) carry about ±0.02, but
-# the held-out pairs' 90 samples (3 × 30) about ±0.05, so a held-out difference smaller than
-# that is within noise, whatever word it gets:
+# the held-out pairs' 90 samples (3 × 30) about ±0.05 each, and more in practice, since three
+# prompts move the score a whole prompt at a time. A held-out difference under about 0.1 is
+# within noise, whatever word it gets:
 
 # %%
 def compare(a, b):
@@ -541,7 +542,7 @@ checkpoint("repaired-cgan-diversity", repaired_results["diversity"], ">=", 0.50)
 # drew them right 0.998 of the time with 0.79 of real images' variety. Look at where that
 # variety is in its grid: within a row the object keeps its place and size, and the background
 # changes. The diversity ratio counts every pixel, so a varied background is enough to clear its
-# bar: the repaired G varies what it draws around the object more than the object itself.
+# bar: in this grid the repaired G varies the background more than the object.
 # On the held-out pairs the two were level here (0.656 and 0.667), and through MiniLM the
 # repaired cGAN drew all three right (1.000 against 0.722). The checkpoints above assert all of
 # section 5's bars on the shipped model of your seed; over seeds 0–4 its held-out fidelity ends

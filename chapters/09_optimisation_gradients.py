@@ -16,7 +16,7 @@
 #
 # **Prerequisites:** `05_captioning` (the attention captioner), `09_optimisation_negatives`
 # (part 2: a contrastive batch's negatives), `09_optimisation_schedules` (part 5). **Study
-# time:** about 30 minutes of reading and the question, plus about two minutes for the
+# time:** about 30 minutes of reading and the question, plus about a minute for the
 # notebook to run on a two-core laptop.
 #
 # Two habits act on the gradient itself, between the backward pass and the optimiser's step:
@@ -223,8 +223,8 @@ print(f"this run, at the rate of 0.1: the clip acted on "
 # on fewer than half without it ("steps with norm > 1"). What the clip did to the result
 # depended on the seed. In this run the unclipped captioner did much worse
 # (the printout); over seeds 1–4 it was the clipped captioner that did worse, by 0.007 to 0.075
-# of free-running accuracy (the chapter's notes). The clipped runs also spent far more steps
-# above a norm of 1; these runs do not show why.
+# of free-running accuracy (the chapter's notes). At the rate of 0.1 the clipped runs also spent
+# far more steps above a norm of 1; these runs do not show why.
 #
 # So clipping is insurance against a rare spike, not a cure for a rate that is too high. The
 # cure is the rate and its schedule (part 5).
@@ -480,22 +480,25 @@ closing.set_index(["part", "method"]).round(3)
 # * **The rows measure different things**: R@1, a linear probe, a test accuracy, a token
 #   accuracy, a gradient's error, a GAN's diversity and fidelity.
 #   Compare a row's "without" and "with", not one row's gain with another's.
-# * **Small time factors are noise** on a shared two-core machine. A factor within about a
-#   quarter of 1 can land anywhere in that band from one run to the next: runs of this notebook
-#   have put the clipped captioners, which differ from the unclipped ones only by rescaling the
+# * **Small time factors are noise** on a shared two-core machine: runs of this notebook have
+#   put the clipped captioners, which differ from the unclipped ones only by rescaling the
 #   gradients (both compute the norm, to log it), at 0.75, 0.87 and 1.00 of the unclipped ones'
-#   time (the chapter's notes). A factor in that band means something only where it repeats:
+#   time (the chapter's notes), so treat a factor within about a quarter of 1 as noise unless
+#   it repeats. Some do:
 #   bf16 training came out faster in every execution the notes record. The time of the bf16
 #   inference row is the test pass's, and the GradCache row's is one gradient computation on a
 #   batch of 256 (GradCache against plain accumulation, four micro-batches each); part 4's are
 #   its long runs' training times, evaluations included; every other row's is training time.
+#   Part 4's last row bundles three changes against the repair: composed prompts, doubting
+#   heads, and mode seeking doubled.
 
 # %% [markdown]
 # The costs that are not noise are the structural ones: with a batch of 256 each step sees eight
 # times the examples, a mined negative needs a pass over the training set each epoch and a
 # second caption per image, GradCache a second forward pass, the R1 penalty a second backward
-# pass through D and mode seeking a second generator pass, and bf16 saves time where the CPU
-# has bf16 arithmetic.
+# pass through D (though its factor here lies inside the noise band), mode seeking a second
+# generator pass, composed prompts with doubting heads an extra generator batch in each
+# player's step, and bf16 saves time where the CPU has bf16 arithmetic.
 
 # %% [markdown]
 # ## Summary
