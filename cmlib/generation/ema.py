@@ -58,7 +58,9 @@ class WeightAverage:
 
 
 @contextlib.contextmanager
-def _evaluating(modules: Sequence[nn.Module]) -> Iterator[None]:
+def evaluating(modules: Sequence[nn.Module]) -> Iterator[None]:
+    """``modules`` in eval mode inside the block (no batch-norm statistics or spectral-norm power
+    iterations updated), each back in its own mode afterwards, even if the block raised."""
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
@@ -85,7 +87,7 @@ def evaluate_during_training(
     """
     devices = [device] if device.type == "cuda" else []
     averaged = average.applied() if average is not None else contextlib.nullcontext()
-    with averaged, _evaluating(modules), torch.random.fork_rng(devices=devices), torch.no_grad():
+    with averaged, evaluating(modules), torch.random.fork_rng(devices=devices), torch.no_grad():
         metrics = evaluate(step)
     if not isinstance(metrics, dict):
         raise TypeError(f"evaluate must return a dict of numbers, got {type(metrics).__name__}")

@@ -35,7 +35,6 @@ Every model is scored by the shipped reference judge of its seed (``ch04-judge``
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sys
 from typing import Any
@@ -123,18 +122,6 @@ class HeadsAsJudge:
         return {k: v.argmax(1) for k, v in self.discriminator.classify(images).items()}
 
 
-@contextlib.contextmanager
-def evaluation_mode(module: nn.Module):
-    """``module`` in eval mode inside the block (spectral norm's power iteration is left as it
-    was, so scoring does not change the run), and back in its former mode after."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
-
-
 def build(config: dict[str, Any]) -> nn.ModuleDict:
     """The bundle: ``generator`` (a GlyphGenerator) and ``text`` (its bag-of-words prompt
     encoder)."""
@@ -205,7 +192,7 @@ def train(
         metrics = scores(referee, model["generator"], model["text"], config, seed, real)
         if config.get("composed_prompts"):  # the teacher's view of the pairs it alone teaches
             sets = evaluation_prompts(seed)["held-out"]
-            with evaluation_mode(discriminator):
+            with ema.evaluating([discriminator]):
                 metrics["held-out, D's heads"] = fidelity_over(
                     HeadsAsJudge(discriminator),
                     model["generator"],
