@@ -363,10 +363,22 @@ adv_loader = DataLoader(TensorDataset(clean_train, views_train.full_ids, views_t
                                       views_train.labels), batch_size=64, shuffle=True)
 
 
+def cross_modal_neighbours(model):
+    """Share of test images whose nearest test caption (cosine) has their class, and back."""
+    was_training = model.training
+    with torch.no_grad():
+        z_img, z_txt = model.eval().embed(*test_inputs)
+    model.train(was_training)
+    sim, labels = z_img @ z_txt.T, views_test.labels
+    return {"image_to_text": (labels[sim.argmax(1)] == labels).float().mean().item(),
+            "text_to_image": (labels[sim.argmax(0)] == labels).float().mean().item()}
+
+
 def evaluate_aligner(model):
     """Test accuracies of the task and the game's discriminator, and a fresh linear probe's."""
     return {**alignment_accuracies(model, *test_inputs, views_test.labels),
-            "probe_acc": modality_probe(model, train_inputs, test_inputs)}
+            "probe_acc": modality_probe(model, train_inputs, test_inputs),
+            **cross_modal_neighbours(model)}
 
 
 history = train_adversarial_alignment(
@@ -409,11 +421,40 @@ checkpoint(
 );
 
 # %% [markdown]
+# The task is too easy to show what the game costs or buys: it is perfect before and after. A
+# harder test of a *shared* space (共享空间) asks each modality to find the other: for each test
+# image, does its nearest test caption (by cosine) name its class, and for each caption, its
+# nearest image? Each direction was measured after every epoch, on the same test pairs.
+
+# %%
+NEIGHBOURS = ("image_to_text", "text_to_image")
+for k in NEIGHBOURS:
+    print(f"{k.replace('_', ' ')}: nearest neighbour of the right class "
+          f"{before[k]:.3f} before, {after[k]:.3f} after")
+neighbours_before = np.mean([before[k] for k in NEIGHBOURS])
+neighbours_after = np.mean([after[k] for k in NEIGHBOURS])
+print(f"mean of both directions: {neighbours_before:.3f} before, {neighbours_after:.3f} after")
+
+# %% [markdown]
+# > **Learning checkpoint.** The game makes the modalities find each other: the mean of the two
+# > nearest-neighbour accuracies rises by at least 0.10 from the warm-up to the end.
+
+# %%
+checkpoint("cross-modal-neighbours-gain", neighbours_after - neighbours_before, ">=", 0.10,
+           baseline=neighbours_before);
+
+# %% [markdown]
 # The answer to question 3.7 is (b), by the `task-kept` checkpoint above (the task accuracy is
 # printed before and after): the cosine classifier pulls both modalities' embeddings of a class
 # towards one direction, so the two clouds can meet without the classes mixing. The answers to
 # 3.10 and 3.11 are (b), by `probe-after` and `disc-after`: neither a fresh linear probe nor the
-# game's discriminator separates the two modalities any more.
+# game's discriminator separates the two modalities any more. And the game is what lets a
+# caption find its images: before it, in this run, a test image's nearest caption was of its
+# class 0.942 of the time but a caption's nearest image only 0.684 of the time. A likely reason:
+# the captions are a few points near their classes' directions, while the images are a cloud of
+# their own off to one side, so the image nearest a caption tends to be one that strays towards
+# the text cloud, whatever its class. Once the clouds overlap, both directions are near 1
+# (0.986 and 0.996 here).
 #
 # The claim is only as strong as the discriminator. A fresh **MLP** probe — one hidden layer —
 # still tells the modalities apart:
