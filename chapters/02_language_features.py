@@ -336,8 +336,8 @@ checkpoint("skipgram-shuffle-gain", shuffled.value - ours.value, ">=", 0.0, base
 #
 # The order of the updates is a choice of its own. Shuffled, the pairs of one step come from all
 # over the corpus rather than from a few neighbouring sentences, and in this run that moved
-# WordSim-353 by the difference printed above (the second checkpoint: shuffling never scored
-# below text order over the seeds runs, `chapters/notes/checkpoints.md`). The rest of the
+# WordSim-353 by the difference printed above (the second checkpoint: over seeds 0–4 shuffling
+# never scored below text order, `chapters/notes/checkpoints.md`). The rest of the
 # chapter uses the shuffled skip-gram, cmlib's default.
 
 # %% [markdown]
@@ -593,11 +593,11 @@ checkpoint("recurrent-order", max(lstm_acc, gru_acc), ">=", 0.95, chance=0.5);
 # %% [markdown]
 # ### How many sentences does word order take?
 #
-# Both recurrent models are perfect on the validation captions, so this task can no longer tell
+# The LSTM and the GRU are perfect on the validation captions, so this task can no longer tell
 # a good sequence model from a slightly broken one. A harder version of the same task gives
 # less data: the first 100 to 400 scenes (a few hundred captions) instead of 2,000. Every run
-# gets the same number of updates as the runs above, so only the number of different sentences
-# changes.
+# gets about as many updates as five epochs of the full data (the whole epochs that cover them),
+# so what changes is the number of different sentences.
 
 # %%
 UPDATES = 5 * len(train_loader)  # the runs above: 5 epochs of full batches
@@ -635,6 +635,8 @@ for name, marker in (("bag of embeddings", "o"), ("LSTM", "s")):
 ax.axhline(0.5, color="grey", ls=":", label="order-blind ceiling (0.5)")
 ax.set(title="Who is on the left? Accuracy against training captions", xscale="log",
        xlabel="training captions (log scale)", ylabel="validation accuracy", ylim=(0, 1.02))
+ax.set_xticks([n for n, _ in points], [str(n) for n, _ in points])
+ax.minorticks_off()
 ax.legend()
 viz.show(
     fig,
@@ -645,9 +647,9 @@ viz.show(
 
 # %% [markdown]
 # In this run the LSTM went from 0.704 on 245 captions to 0.996 on 490, while the bag of
-# embeddings stayed below 0.4 at every size: under 0.5 because, with so few sentences, it does
-# not even learn which colour goes with which shape. An order-aware model needs data too; no
-# amount of data lifts the bag above 0.5.
+# embeddings stayed below 0.4 at every size, and below 0.5 even on all 4,975 captions (0.439):
+# blind to order, it cannot tell which colour goes with which shape. An order-aware model needs
+# data too, but a few hundred sentences are enough here.
 #
 # > **Learning checkpoint.** Trained on the first 150 scenes (335 captions), the LSTM reads who
 # > is on the left with validation accuracy of at least 0.75, above the 0.5 that no order-blind
@@ -727,8 +729,9 @@ print(f"LSTM on your step: val accuracy {your_lstm_acc:.3f} in "
 checkpoint("your-lstm-order", your_lstm_acc, ">=", 0.95, chance=0.5);
 
 # %% [markdown]
-# On 2,000 scenes a small slip in a step can still end at 1.000. The harder version of the task
-# above, 150 scenes, is where a step that learns more slowly shows.
+# On 2,000 scenes nn.LSTM and your step both end at 1.000, so that checkpoint cannot tell a
+# step that learns more slowly from a right one. The harder version of the task above, 150
+# scenes, can.
 #
 # > **Learning checkpoint.** The LSTM on your step, trained on the same 150 scenes for the same
 # > number of updates, reaches validation accuracy of at least 0.75.
