@@ -185,8 +185,9 @@ checkpoint("late-fusion-ensemble", ensemble_acc, ">", max(member_acc.values()),
 # %% [markdown]
 # The answer to question 3.6 is (c): in this run the ensemble scored 0.552 against its better
 # member's 0.406 (the printed line above), and over seeds 0–4 it led by at least 0.14
-# (`chapters/notes/checkpoints.md`). The two members fail on different items: where the blur hides the shape, the caption
-# often names it, and where the caption lost its colour word, the image still shows the colour.
+# (`chapters/notes/checkpoints.md`). The two members fail on different items: where the blur
+# hides the shape, the caption often names it, and where the caption lost its colour word, the
+# image still shows the colour.
 #
 # ## 3 · Adversarial alignment (对抗性训练)
 #
