@@ -463,26 +463,34 @@ print(f"control (λ = 0 throughout): fresh linear probe "
       + f"; mean {neighbours_control:.3f} (the game: {neighbours_after:.3f})")
 
 # %% [markdown]
-# > **Learning checkpoint.** The game makes the modalities find each other: the mean of the two
-# > nearest-neighbour accuracies ends at least 0.10 above the control's.
+# The control answers the question, and not in the game's favour: the nearest-neighbour gain
+# came from the 25 extra epochs of the task, not from the adversary. Trained on the task alone,
+# the two clouds stay apart (the control's fresh probe above), yet each caption's nearest image
+# is of its class about as often as after the game: the shared cosine classifier already lines
+# both modalities of a class up along one direction. What the game adds is that no hyperplane
+# can tell the clouds apart any more. This is a negative result worth keeping: a measure of
+# alignment that the task alone moves just as far says little about the alignment method.
+#
+# So the claim worth checking is the harder version of `task-kept`: the game, while it merges
+# the clouds, must not cost the cross-modal structure the task built.
+#
+# > **Learning checkpoint.** After the game, the mean nearest-neighbour accuracy is within 0.05
+# > of the control's, or above it.
 
 # %%
-checkpoint("cross-modal-neighbours-over-control", neighbours_after - neighbours_control, ">=",
-           0.10, baseline=neighbours_control);
+checkpoint("cross-modal-neighbours-kept", neighbours_after, ">=", neighbours_control - 0.05,
+           baseline=neighbours_control);
 
 # %% [markdown]
 # The answer to question 3.7 is (b), by the `task-kept` checkpoint above (the task accuracy is
 # printed before and after): the cosine classifier pulls both modalities' embeddings of a class
 # towards one direction, so the two clouds can meet without the classes mixing. The answers to
 # 3.10 and 3.11 are (b), by `probe-after` and `disc-after`: neither a fresh linear probe nor the
-# game's discriminator separates the two modalities any more. And the game is what lets a
-# caption find its images, by the last checkpoint: before it, in this run, a test image's
-# nearest caption was of its
-# class 0.942 of the time but a caption's nearest image only 0.684 of the time. A likely reason:
-# the captions are a few points near their classes' directions, while the images are a cloud of
-# their own off to one side, so the image nearest a caption tends to be one that strays towards
-# the text cloud, whatever its class. Once the clouds overlap, both directions are near 1
-# (0.986 and 0.996 here).
+# game's discriminator separates the two modalities any more. The nearest neighbours tell a
+# more modest story: after the warm-up, in this run, a test image's nearest caption was of its
+# class 0.942 of the time but a caption's nearest image only 0.684 of the time; at the end both
+# were near 1 (0.986 and 0.996), but the control, which never played the game, ended near 1 as
+# well (printed above). The extra epochs of the task did most of that work.
 #
 # The claim is only as strong as the discriminator. A fresh **MLP** probe — one hidden layer —
 # still tells the modalities apart:
@@ -497,14 +505,14 @@ print(f"fresh MLP probe after alignment: {mlp_probe:.3f}   "
 # 150 points, while the images — every position and size slightly different — form a continuum
 # around them. Along every direction the two clouds now overlap almost completely (the linear
 # probe is near chance); but a non-linear discriminator can draw small regions around those
-# points and say "text" inside them. Playing the game against an MLP discriminator instead did
-# not close this gap in our runs: with weight decay the MLP dies (it answers 0.5 for everything,
-# before and after), and with a gradient penalty instead its own accuracy falls towards 0.5
-# while a fresh MLP probe stays near 1 — the encoders merely outrun it. Either way the game's
-# discriminator would have "passed", which is why a fresh probe is the honest measurement. What
-# adversarial alignment (对抗对齐) buys is indistinguishability *to the class of discriminators
-# it was trained against*; matching whole distributions is much harder (one face of the
-# modality gap, 模态鸿沟, that CLIP-style models show too).
+# points and say "text" inside them. In runs not shown here, playing the game against an MLP
+# discriminator instead did not close this gap: with weight decay the MLP dies (it answers 0.5
+# for everything, before and after), and with a gradient penalty instead its own accuracy falls
+# towards 0.5 while a fresh MLP probe stays near 1 — the encoders merely outrun it. Either way
+# the game's discriminator would have "passed", which is why a fresh probe is the honest
+# measurement. What adversarial alignment (对抗对齐) buys is indistinguishability *to the class
+# of discriminators it was trained against*; matching whole distributions is much harder (one
+# face of the modality gap, 模态鸿沟, that CLIP-style models show too).
 
 # %% [markdown]
 # ## Summary
