@@ -464,12 +464,13 @@ print(f"control (λ = 0 throughout): fresh linear probe "
 
 # %% [markdown]
 # The control answers the question, and not in the game's favour: the nearest-neighbour gain
-# came from the 25 extra epochs of the task, not from the adversary. Trained on the task alone,
-# the two clouds stay apart (the control's fresh probe above), yet each caption's nearest image
-# is of its class about as often as after the game: the shared cosine classifier already lines
-# both modalities of a class up along one direction. What the game adds is that no hyperplane
-# can tell the clouds apart any more. This is a negative result worth keeping: a measure of
-# alignment that the task alone moves just as far says little about the alignment method.
+# came almost entirely from the 25 extra epochs of the task, hardly at all from the adversary.
+# Trained on the task alone, the two clouds stay apart (the control's fresh probe above), yet
+# each caption's nearest image is of its class about as often as after the game: the shared
+# cosine classifier already lines both modalities of a class up along one direction. What the
+# game adds is that no hyperplane can tell the clouds apart any more. This is a negative result
+# worth keeping: a measure of alignment that the task alone moves just as far says little about
+# the alignment method.
 #
 # So the claim worth checking is the harder version of `task-kept`: the game, while it merges
 # the clouds, must not cost the cross-modal structure the task built.
