@@ -20,8 +20,8 @@
 #
 # **Prerequisites:** `02_language_features` (vocabularies and GRU sequence models), `03_fusion` (the
 # frozen grid backbone and attention) and the style prompts of `04_prompt_generation`. **Study
-# time:** about 60 minutes of reading and exercises, plus about 4 minutes for the notebook to run on
-# a two-core laptop.
+# time:** about 60 minutes of reading and exercises, plus about 2 minutes for the notebook to run on
+# a two-core laptop (more the first time, when the backbone is pretrained).
 #
 # An encoder reads one modality into a representation; a decoder writes the other modality from
 # it, **one token at a time**, each token conditioned on the ones before. Here the encoder reads a
@@ -63,7 +63,7 @@ checkpoint = Checkpoints("05_captioning")  # learning checkpoints: asserted and 
 DEVICE = runtime.device()
 print(runtime.describe())
 
-# Sizes for the two run profiles: the cpu profile runs in about 4 minutes on 2 cores.
+# Sizes for the two run profiles: the cpu profile runs in about 2 minutes on 2 cores.
 NUM_TRAIN = runtime.pick(cpu=4000, gpu=12000)
 NUM_TEST = 1000
 CAPTION_EPOCHS = runtime.pick(cpu=30, gpu=40)
@@ -196,7 +196,7 @@ memory = attention_model.memory(test_grids[:1])  # regions (1, 16, 66) and their
 h = torch.zeros(1, attention_model.hidden_dim)
 scores = attention_model.v(torch.tanh(attention_model.w_query(h)[:, None] + memory.keys))
 alpha = torch.softmax(scores.squeeze(2), dim=1)
-print("attention over the 16 regions (untrained, so nearly uniform):",
+print("attention over the 16 regions (untrained; uniform would be 1/16 = 0.0625 each):",
       np.round(alpha[0].detach().numpy(), 3))
 
 # %%
@@ -289,10 +289,10 @@ beams.sort_values("log-prob (no normalisation)", ascending=False).round(3)
 
 # %% [markdown]
 # In this run the longer caption won without normalisation, narrowly: the 8-token "a large purple
-# circle in the center" has the highest total (−2.529), just above the 7-token "a purple circle in
-# the center" (−2.534); the other 7-token captions, which also leave out the size, follow (−2.888
-# and lower). The mean per token keeps the same two first (−0.316 and −0.362) and lifts the four
-# 10- and 11-token captions (−0.398 to −0.403) above the two remaining 7-token ones.
+# circle in the center" has the highest total (−2.529), just above "a purple circle in the center"
+# (7 tokens, no size, −2.534); the other two 7-token captions, also without the size, follow
+# (−2.888 and −2.950). The mean per token keeps the same two first (−0.316 and −0.362) and lifts
+# the four 10- and 11-token captions (−0.398 to −0.403) above the two remaining 7-token ones.
 #
 # Over the whole test set: the mean caption length, and the share of captions that leave out the
 # sizes — the shortest template, "a purple circle in the center" — for beam widths 4 and 16 and
@@ -331,9 +331,9 @@ length_table.round(3)
 # 0.032.
 #
 # Beam search also *seeks the mode*, the single most probable caption; the last column shows how
-# often each setting writes exactly the canonical caption, whose words every template shares:
-# 0.397 for greedy, about 0.59 for width 4, 0.71 to 0.75 for width 16. Sampling goes the other
-# way.
+# often each setting writes exactly the canonical caption, whose words are the most common choice
+# among the references: 0.397 for greedy, about 0.59 for width 4, 0.71 to 0.75 for width 16.
+# Sampling does not seek the mode at all: it draws.
 
 # %% [markdown]
 # ## 7 · Evaluation by meaning

@@ -19,7 +19,7 @@
 #
 # **Prerequisites:** `07_retrieval` (the CLIP-style dual encoder and its contrastive loss); a
 # PyTorch training loop (loss, `backward`, optimiser step). **Study time:** about 25 minutes of
-# reading and exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
+# reading and exercises, plus about 1½ minutes for the notebook to run on a two-core laptop.
 #
 # Everything runs on this machine's CPU cores: two processes talking through the gloo backend
 # stand in for two GPUs talking through NCCL. The code is the same.
@@ -62,8 +62,8 @@ SEED = runtime.seed_everything()
 checkpoint = Checkpoints("10_scaling_out")  # learning checkpoints: asserted and recorded
 print(runtime.describe())
 
-# The gloo runs on CPU cores have the same size in both profiles (a few minutes on 2 cores); the gpu
-# profile adds a bigger NCCL run on the GPU (section 5).
+# The gloo runs on CPU cores have the same size in both profiles (about a minute on 2 cores);
+# the gpu profile adds a bigger NCCL run on the GPU (section 5).
 NUM_TRAIN = 5000
 NUM_EPOCHS = 6
 GLOBAL_BATCH = 128
@@ -196,8 +196,8 @@ checkpoint("gather-grad-max-diff", compared["gather"]["grad_max_diff"], "<=", 1e
 #
 # Now the real thing: chapter 07's model (its CNN and GRU towers) on ShapesWorld, trained once
 # by one process and once by two, with the same global batch of 128 and the same schedule. The
-# two-process run also saves a checkpoint after every epoch (rank 0 writes it). Each job prints
-# one JSON line per epoch from rank 0.
+# two-process run also saves a checkpoint after every epoch (rank 0 writes it). In each job rank 0
+# writes one JSON line per epoch, which the notebook reads back.
 
 # %%
 def train_job(name, nproc, *extra):
@@ -265,11 +265,10 @@ checkpoint("R@1-gap-two-vs-one", abs(r1_two - r1_one), "<=", 0.02, baseline=r1_o
 #
 # ## 4 · What gathering buys
 #
-# At a global batch of 128 this task is easy enough that 63 negatives per rank also reached R@1
-# 1.0, in an 8-epoch run of the same script without gathering
-# (`chapters/notes/10_scaling_out.md`). A difference can show
-# when the per-rank batch is small. Two processes, a global batch of 16
-# (8 per rank), with and without gathering:
+# At a global batch of 128 this task is easy enough that 63 negatives per positive (64 pairs per
+# rank) also reached R@1 1.0, in an 8-epoch run of the same script without gathering
+# (`chapters/notes/10_scaling_out.md`). A difference can show when the per-rank batch is small.
+# Two processes, a global batch of 16 (8 per rank), with and without gathering:
 
 # %%
 small = {name: train_job(f"small-{name}", 2, "--global-batch-size", 16, "--lr", 1e-3,
@@ -283,11 +282,11 @@ gain = small["gather"]["final"]["R@1"] - small["no gather"]["final"]["R@1"]
 print(f"this run: gathering changed R@1 by {gain:+.3f} (15 negatives per positive, against 7)")
 
 # %% [markdown]
-# At a global batch of 128 both runs end at R@1 1.0, so the checkpoints of section 3 would pass
+# At a global batch of 128 both of section 3's runs end at R@1 1.0, so its checkpoints would pass
 # even if something in the distributed run made it learn more slowly. The two-process gathering
 # run at a global batch of 16 ended at 0.665 in this run, far from that ceiling, which makes it
-# the harder test of the same training code. (It tests the training, not the gathering: in this
-# run the run without gathering cleared the same bar, at 0.509.)
+# the harder test of the same training code. (It tests the training, not the gathering: here the
+# run without gathering also cleared the bar, at 0.509.)
 #
 # > **Learning checkpoint.** Two processes with gathering, at a global batch of 16 for three
 # > epochs of 2,500 scenes, reach attribute R@1 ≥ 0.40 on the test set.
