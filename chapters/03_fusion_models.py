@@ -345,6 +345,7 @@ from cmlib.alignment import (
     modality_probe,
     train_adversarial_alignment,
 )
+from cmlib.retrieval import retrieval_metrics
 
 ADVERSARIAL_START = time.perf_counter()
 reversal = use_if_passed("3.5", reverse_gradient, grad_reverse, "the aligner trains with",
@@ -372,14 +373,16 @@ adv_loader = DataLoader(TensorDataset(clean_train, views_train.full_ids, views_t
 
 
 def cross_modal_neighbours(model):
-    """Share of test images whose nearest test caption (cosine) has their class, and back."""
+    """R@1 with class relevance: the share of test images whose nearest test caption (cosine)
+    has their class, and back."""
     was_training = model.training
     with torch.no_grad():
         z_img, z_txt = model.eval().embed(*test_inputs)
     model.train(was_training)
-    sim, labels = z_img @ z_txt.T, views_test.labels
-    return {"image_to_text": (labels[sim.argmax(1)] == labels).float().mean().item(),
-            "text_to_image": (labels[sim.argmax(0)] == labels).float().mean().item()}
+    sim, labels = (z_img @ z_txt.T).cpu(), views_test.labels
+    same_class = labels[:, None] == labels[None, :]
+    return {"image_to_text": retrieval_metrics(sim, same_class, ks=(1,))["R@1"],
+            "text_to_image": retrieval_metrics(sim.T, same_class.T, ks=(1,))["R@1"]}
 
 
 def evaluate_aligner(model):
