@@ -43,7 +43,9 @@ chapter 06 part 2 (158 s in lane b) in two and put the new part 6 in lane a, bes
 08's new part 3 in lane b; stop 48 moved part 3 of chapter 06 from lane b to the solo stage and
 part 6 back to lane b (lane a 903 s, lane b 864 s by stop 47's times). Chapter 09's parts 5 and
 6 joined the solo stage after its parts 1-3 (about 100 s each on two cores); part 6's closing
-table reads what the earlier parts recorded.
+table reads what the earlier parts recorded. Stop 59 moved chapter 03 part 2 (it loads nothing)
+to the end of lane b: stop 58's fresh-clone run had lane a at 1,057 s and lane b at 987 s, and
+the move leaves about 1,030 s and 1,014 s.
 
 Loaded with ``-p nbval_lanes`` (``tools/`` on ``PYTHONPATH``); without xdist and without
 ``--lane-stage`` every lane runs in one process, in the order above. It writes
@@ -90,7 +92,7 @@ LANES: dict[str, tuple[str, ...]] = {
     ),
     "a": ("04_prompt_generation_digits", "05", "03", "00", "01", "02"),
     # 06 parts 3-5 load part 1; 11 loads 04's and 06's
-    "b": ("06", "07_retrieval", "08", "11", "07_retrieval_relations"),
+    "b": ("06", "07_retrieval", "08", "11", "07_retrieval_relations", "03_fusion_models"),
 }
 SOLO = "solo"
 STAGES = ("all", SOLO, "lanes")

@@ -127,13 +127,28 @@ def test_a_newcomer_opens_runs_and_uses_a_widget(page, lab):
 GROUP = 7
 
 
+def frontend_states(page) -> dict:
+    """What JupyterLab's own panels say of each open document: loaded, and its kernel's status."""
+    return page.evaluate(
+        """() => Object.fromEntries([...window.jupyterapp.shell.widgets('main')]
+              .filter(w => w.context && w.sessionContext)
+              .map(w => [w.context.path, {
+                  loaded: w.context.isReady,
+                  session: Boolean(w.sessionContext.session),
+                  status: w.sessionContext.kernelDisplayStatus,
+              }]))"""
+    )
+
+
 def open_group(page, lab, paths: list[str], timeout: float = 120.0) -> None:
     """Open ``paths`` as double-clicks would, all at once; wait until each has an idle kernel.
 
-    On a loaded 2-core machine one kernel of seven now and then stays "starting" past the
-    timeout (seen in two fresh-clone CI runs, each time another notebook, every other kernel
-    idle). Such a kernel is restarted once, through the server as the Kernel menu would, and
-    waited for again: a kernel that cannot start at all still fails the test.
+    On a loaded 2-core machine one kernel of seven now and then is late: it stays "starting"
+    past the timeout, or its session is not even listed yet (seen in three fresh-clone CI runs,
+    each time another notebook, every other kernel idle). So the wait has a second round: a
+    kernel stuck "starting" is restarted once, through the server as the Kernel menu would, and
+    a session not yet listed is waited for again. A kernel that cannot start at all still fails
+    the test, with what the server and the frontend said.
     """
     page.evaluate(
         "paths => Promise.all(paths.map(path =>"
@@ -141,25 +156,32 @@ def open_group(page, lab, paths: list[str], timeout: float = 120.0) -> None:
         paths,
     )
     restarted: list[str] = []
+    late: list[str] = []
     for attempt in range(2):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             sessions = {s["path"]: s["kernel"] for s in lab.api("/api/sessions")}
             states = {path: kernel["execution_state"] for path, kernel in sessions.items()}
             if all(states.get(path) == "idle" for path in paths):
-                if restarted:
-                    print(f"restarted a kernel stuck starting for {restarted}; then idle")
+                if restarted or late:
+                    print(
+                        f"restarted a kernel stuck starting for {restarted}, waited again for "
+                        f"sessions not yet listed for {late}; then idle"
+                    )
                 return
             time.sleep(0.25)
         if attempt == 0:
             restarted = [p for p in paths if p in sessions and states[p] == "starting"]
-            if not restarted:
+            late = [p for p in paths if p not in sessions]
+            if not restarted and not late:
                 break
             for path in restarted:
                 lab.api(f"/api/kernels/{sessions[path]['id']}/restart", method="POST", timeout=60)
     raise TimeoutError(
-        f"no idle kernel after {timeout} s for some of {paths} (restarted once: {restarted}): "
-        f"{states}"
+        f"no idle kernel after {timeout} s for some of {paths} (restarted once: {restarted}; "
+        f"waited twice for: {late}): server {states}; frontend {frontend_states(page)}; "
+        f"dialogs {page.evaluate('window.__dialogs')}; "
+        f"server log:\n{lab.log.read_text()[-3000:]}"
     )
 
 
