@@ -475,13 +475,34 @@ TINY_TOKEN_PRIOR = {
 
 @pytest.fixture
 def tiny_token_prior(monkeypatch, models_dir):
-    """Chapter 05's token-model recipe on tiny data, with a referee trained for one epoch."""
-    tiny_referee = {"num_train": 32, "num_heldout": 40, "num_kept": 8, "num_epochs": 1}
-    monkeypatch.setattr(token_prior, "REFEREE", tiny_referee)
+    """Chapter 05's token-model recipe on tiny data, read by a small untrained judge (the recipe's
+    own, ``ch04-judge``, is not in the test's empty models folder)."""
+    torch.manual_seed(0)
+    judge = AttributeJudge(16, 4).eval()
+
+    def referee(model, seed):
+        return judge.to(next(model.parameters()).device)
+
+    monkeypatch.setattr(token_prior, "_referee", referee)
     # stored in float32, as the recipe first shipped: the tests below halve it
     tiny = dataclasses.replace(token_prior.RECIPE, config=TINY_TOKEN_PRIOR, half=False)
     monkeypatch.setattr(recipes, "recipes", lambda: {tiny.name: tiny})
     return tiny
+
+
+def test_token_prior_is_read_by_the_reference_judge_of_its_seed(monkeypatch):
+    judge, calls = AttributeJudge(16, 4), []
+
+    def reference_judge(device, seed, progress=True):
+        calls.append((device, seed, progress))
+        return judge, "loaded"
+
+    monkeypatch.setattr(token_prior, "reference_judge", reference_judge)
+    bundle = token_prior.build(TINY_TOKEN_PRIOR)
+    assert set(bundle) == {"codebook", "prior", "text"}  # no referee of its own
+    assert token_prior._referee(bundle, 3) is judge
+    assert calls == [(torch.device("cpu"), 3, False)]
+    assert token_prior.RECIPE.scored_by == ("ch04-judge",)
 
 
 def test_token_prior_recipe_trains_ships_and_loads_back(tiny_token_prior):

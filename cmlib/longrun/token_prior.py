@@ -4,17 +4,16 @@ Part 4 trains a 0.3M-parameter PixelCNN over image tokens for 10 epochs of 6,000
 a minute on two cores, and part 5 measures that its seen-prompt fidelity stays well short of
 0.80. This recipe trains the same model — same codebook recipe, gated PixelCNN, prompt encoder,
 loss, schedule and guidance — twice as wide, with more layers, on twice the images, for twice
-the epochs: 16–20 minutes on two cores. Part 5 shows it beside the live run, through the same
+the epochs: 12–14 minutes on two cores. Part 5 shows it beside the live run, through the same
 panel. (10 epochs reached 0.80 for one seed of three; ``chapters/notes/models.md`` has both.)
 
-The shipped bundle holds the codebook, the PixelCNN, its prompt encoder and the **referee**,
-so that the drift test scores the shipped model exactly as the manifest did. The referee is
-trained when training starts with what was chapter 04's reference recipe when these models
-shipped (:data:`REFEREE`: 16 wide, four epochs on clean images). The course's reference judge is
-now the robust long run ``ch04-judge`` (:func:`cmlib.judge.reference_judge`); this referee reads
-blurred true photos worse than it does, so the fidelity it gives is a cautious reading, and a
-rebuild that moves to the new judge is a rebuild of all three seeds
-(``chapters/notes/models.md``).
+The shipped bundle holds the codebook, the PixelCNN and its prompt encoder. Its samples are read
+by the course's reference judge of the same seed, the shipped long run ``ch04-judge``
+(:func:`cmlib.judge.reference_judge`), which reads perturbed true photos at 0.97 or more: the
+judge that scores part 4's live model too, so that the two sit in one panel on one scale. (Until
+2026-12-07 each bundle carried a referee of its own, trained with chapter 04's older, quicker
+recipe, which read blurred true photos at about 0.6 and counted some right samples wrong.) When
+``ch04-judge`` is trained again, these models' scores move with it (``scored_by``).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from ..generation import autoregressive, codebook, generative, prompts, token_re
 from ..generation.autoregressive import TokenImageGenerator
 from ..generation.generative import fidelity_over
 from ..generation.token_recipe import TokenPriorRecipe, token_prior_bundle
-from ..judge import AttributeJudge, judge_accuracy, train_reference_judge
+from ..judge import REFERENCE_RECIPE, AttributeJudge, judge_accuracy, reference_judge
 from .base import SHAPES_WORLD_CODE, Recipe, TrainResult
 
 #: the model's recipe: part 4's, with a 2× wider, 8-layer PixelCNN, 12,000 images, 20 epochs
@@ -54,32 +53,15 @@ CONFIG: dict[str, Any] = {
     "samples_per_prompt": 30,
     "eval_epochs": [2, 5, 10, 15, 20],
     "eval_samples_per_prompt": 10,
-    "judge_width": 16,
 }
 
-#: The referee's recipe (chapter 04's reference judge until stop 50): ``num_train`` seen-pair
-#: photos plus ``heldout[num_kept:num_heldout]``, four epochs, clean. It is not in
-#: :data:`CONFIG` (so that the shipped manifests keep matching it): a change here is not seen by
-#: the drift test's config check, only by its scores.
-REFEREE = {"num_train": 6000, "num_heldout": 1000, "num_kept": 500, "num_epochs": 4}
 
-
-def _train_referee(
-    referee: AttributeJudge,
-    config: dict[str, Any],
-    seed: int,
-    device: torch.device,
-    progress: bool,
-) -> None:
-    # the reference judge's data and trainer, with the old recipe's sizes and no perturbations
-    recipe = {
-        "image_size": config["image_size"],
-        "width": config["judge_width"],
-        "augment": False,
-        **REFEREE,
-    }
-    train_reference_judge(referee, recipe, seed, device, progress)
-    referee.eval()
+def _referee(model: nn.ModuleDict, seed: int) -> AttributeJudge:
+    """The reference judge of ``seed`` (loaded from ``models/``, or trained as its recipe says),
+    on the bundle's device."""
+    device = next(model.parameters()).device
+    judge, _ = reference_judge(device, seed, progress=False)
+    return judge
 
 
 def _model_recipe(config: dict[str, Any]) -> TokenPriorRecipe:
@@ -88,11 +70,8 @@ def _model_recipe(config: dict[str, Any]) -> TokenPriorRecipe:
 
 
 def build(config: dict[str, Any]) -> nn.ModuleDict:
-    """The bundle: ``codebook``, ``prior``, ``text`` (as part 4's registry entry) and
-    ``referee`` (an :class:`AttributeJudge`)."""
-    bundle = token_prior_bundle(_model_recipe(config))
-    bundle["referee"] = AttributeJudge(config["image_size"], config["judge_width"])
-    return bundle
+    """The bundle: ``codebook``, ``prior`` and ``text``, as part 4's registry entry."""
+    return token_prior_bundle(_model_recipe(config))
 
 
 def generator_of(model: nn.ModuleDict, config: dict[str, Any]) -> TokenImageGenerator:
@@ -109,13 +88,15 @@ def scores(
     judge: AttributeJudge | None = None,
 ) -> dict[str, float]:
     """Fidelity (colour, shape, both) on the seen prompts and on the held-out pairs, as part 5
-    scores the live model; ``sets`` limits it to some of ``("seen", "held-out")``. The bundle's
-    referee reads the samples, or ``judge`` if one is given (the same samples either way)."""
+    scores the live model; ``sets`` limits it to some of ``("seen", "held-out")``. The reference
+    judge of ``seed`` reads the samples, or ``judge`` if one is given (the same samples either
+    way)."""
     generator, prompt_sets = generator_of(model, config), evaluation_prompts(seed)
+    judge = _referee(model, seed) if judge is None else judge
     out = {}
     for name in sets or ("seen", "held-out"):
         result = fidelity_over(
-            model["referee"] if judge is None else judge,
+            judge,
             generator,
             model["text"],
             prompt_sets[name],
@@ -130,10 +111,10 @@ def scores(
 def train(
     model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device, progress: bool
 ) -> TrainResult:
-    """Train the referee (:data:`REFEREE`), fit the codebook, then train the PixelCNN and its
-    prompt encoder, scoring the seen prompts after each of ``eval_epochs``."""
+    """Fit the codebook, then train the PixelCNN and its prompt encoder, scoring the seen prompts
+    after each of ``eval_epochs``."""
     recipe = _model_recipe(config)
-    _train_referee(model["referee"], config, seed, device, progress)
+    judge = _referee(model.to(device), seed)
     images, _, prompt_fn = recipe.data(seed)
     book = recipe.fit_codebook(images, seed)
     model["codebook"].centres.copy_(book.centres)
@@ -146,7 +127,7 @@ def train(
         epoch += 1
         if epoch not in config["eval_epochs"]:
             return {}
-        seen = scores(model, config, seed, config["eval_samples_per_prompt"], ("seen",))
+        seen = scores(model, config, seed, config["eval_samples_per_prompt"], ("seen",), judge)
         scored[epoch] = seen["seen color+shape"]
         if progress:  # the short log of make models, between the bar's redraws
             tqdm.write(f"epoch {epoch}: seen {scored[epoch]:.3f}")
@@ -174,10 +155,11 @@ def fingerprint(
 ) -> dict[str, float]:
     """What the drift test recomputes, in seconds: the next-token loss (nats per token) on
     500 test images with their prompts (every weight, the codebook and the prompt encoder
-    move it), the fidelity of the first two seen prompts (the sampler and the referee), and
-    the codebook's ceiling (the referee on 1,000 real test images after a round trip through
-    tokens)."""
+    move it), the fidelity of the first two seen prompts (the sampler and the reference judge),
+    and the codebook's ceiling (the reference judge on 1,000 real test images after a round
+    trip through tokens)."""
     model.to(device).eval()
+    referee = _referee(model, seed)
     recipe = _model_recipe(config)
     x, attrs = one_object_photos("test", FINGERPRINT_IMAGES, config["image_size"], seed)
     tokens = model["codebook"].encode(x.to(device)).view(-1, recipe.grid, recipe.grid)
@@ -185,7 +167,7 @@ def fingerprint(
     logits = model["prior"](tokens, model["text"](texts).to(device))
     first = evaluation_prompts(seed)["seen"][:FINGERPRINT_PROMPTS]
     subset = fidelity_over(
-        model["referee"],
+        referee,
         generator_of(model, config),
         model["text"],
         first,
@@ -199,14 +181,14 @@ def fingerprint(
     return {
         "test nll": F.cross_entropy(logits, tokens).item(),
         "first seen prompts color+shape": subset["color+shape"],
-        "ceiling": judge_accuracy(model["referee"], round_trip, a_test)["color+shape"],
+        "ceiling": judge_accuracy(referee, round_trip, a_test)["color+shape"],
     }
 
 
 def evaluate(
     model: nn.ModuleDict, config: dict[str, Any], seed: int, device: torch.device
 ) -> dict[str, float]:
-    """The shipped model scored by the shipped referee: part 5's fidelities, and the
+    """The shipped model scored by the reference judge of its seed: part 5's fidelities, and the
     :func:`fingerprint` the drift test recomputes (the codebook's ceiling among them)."""
     model.to(device).eval()
     metrics = scores(model, config, seed, config["samples_per_prompt"])
@@ -220,7 +202,8 @@ RECIPE = Recipe(
     build=build,
     train=train,
     evaluate=evaluate,
-    # what fixes the result: the model and its trainer, the codebook, the data, the referee
+    # what fixes the result: the model and its trainer, the codebook, the data, the judge's code
+    # (the judge's weights are ch04-judge's, named in scored_by)
     code=[
         autoregressive,
         codebook,
@@ -234,6 +217,7 @@ RECIPE = Recipe(
         sys.modules[__name__],
     ],
     seeds=(0, 1, 2),
+    scored_by=(REFERENCE_RECIPE,),
     fingerprint=fingerprint,
     half=True,  # 4.4 MB a seed in float32; models/ holds 25 MB for the whole course
 )
