@@ -333,9 +333,10 @@ viz.show(
 
 # %% [markdown]
 # Chapter 04 put its CVAE (part 1) and cGAN (part 3) in the model registry. Here they are on the
-# same prompts and number of samples, by the same judge; the CVAE samples at the prior temperature τ = 0.3 its
-# chapter uses (the cGAN has no temperature). Where part 1 has not run on this machine the registry
-# trains its recipe first (about a minute); part 3's cGAN is shown where part 3 has run.
+# same prompts and number of samples, by the same judge; the CVAE samples at the prior
+# temperature τ = 0.3 its chapter uses (the cGAN has no temperature). Where part 1 has not run on
+# this machine the registry trains its recipe first (about a minute); part 3's cGAN is shown where
+# part 3 has run.
 
 # %%
 from cmlib.checkpoint import CheckpointError
