@@ -122,7 +122,7 @@ viz.show(
         ncols=8,
         title="Real ShapesWorld images with content, style and context prompts",
     ),
-    "Row of eight real ShapesWorld images, each captioned underneath with a prompt of the "
+    "Row of eight real ShapesWorld images, each captioned above with a prompt of the "
     "content, style or context kind.",
 )
 
@@ -464,13 +464,13 @@ viz.show(
     sample_grid(cvae, cvae_text, grid_prompts, "CVAE samples at temperature 1, one prompt per row",
                 seed=SEED, temperature=1.0),
     "Grid of 16x16 CVAE samples at temperature 1, one row per prompt, eight noise draws per row, "
-    "the prompt written under each row's first image.",
+    "the prompt written above each row's first image.",
 )
 viz.show(
     sample_grid(cvae, cvae_text, grid_prompts, f"CVAE samples at temperature {TEMPERATURE}",
                 seed=SEED, temperature=TEMPERATURE),
     f"Grid of 16x16 CVAE samples at temperature {TEMPERATURE}, one row per prompt, eight noise "
-    "draws per row, the prompt written under each row's first image.",
+    "draws per row, the prompt written above each row's first image.",
 )
 
 # %% [markdown]

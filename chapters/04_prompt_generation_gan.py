@@ -309,7 +309,7 @@ viz.show(
     sample_grid(generator, g_text, grid_prompts, "cGAN samples (EMA generator), one prompt per row",
                 seed=SEED),
     "Grid of 16x16 samples from the cGAN's EMA generator, one row per prompt, eight noise draws "
-    "per row, the prompt written under each row's first image.",
+    "per row, the prompt written above each row's first image.",
 )
 
 # %% [markdown]
@@ -526,7 +526,7 @@ viz.show(
     sample_grid(repaired["generator"], repaired["text"], grid_prompts,
                 "the repaired cGAN (long run): one prompt per row", seed=SEED),
     "Grid of 16x16 samples from the repaired cGAN long run, one row per prompt, eight noise "
-    "draws per row, the prompt written under each row's first image.",
+    "draws per row, the prompt written above each row's first image.",
 )
 
 # %%

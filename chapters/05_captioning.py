@@ -133,7 +133,7 @@ viz.show(
     show_images(test.images[:8], captions=[test.references[i][0] for i in range(8)], ncols=4,
                 title="test images and their canonical captions", cell_size=2.2),
     "Grid of eight ShapesWorld test images in two rows of four, each with its canonical caption "
-    "written underneath.",
+    "written above it.",
 )
 
 # %% [markdown]

@@ -130,7 +130,7 @@ viz.show(
                 captions=[label if i == 0 else "" for label in labels for i in range(8)],
                 title="Test images (top) and their round trips through two codebooks"),
     "Grid of the same eight test images in three rows: real, then round-tripped through the "
-    "smaller and the larger patch codebook, each row labelled under its first image.",
+    "smaller and the larger patch codebook, each row labelled above its first image.",
 )
 
 # %% [markdown]
@@ -248,7 +248,7 @@ viz.show(
                 f"temperature {TEMPERATURE}), one prompt per row", n=8, seed=SEED,
                 temperature=TEMPERATURE),
     "Grid of 16x16 samples from the guided token PixelCNN, one row per prompt, eight samples per "
-    "row, the prompt written under each row's first image.",
+    "row, the prompt written above each row's first image.",
 )
 
 # %% [markdown]

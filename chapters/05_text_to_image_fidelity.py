@@ -17,7 +17,7 @@
 # **Prerequisites:** `05_text_to_image` (part 4: the codebook, the PixelCNN, temperature and
 # guidance), `04_prompt_generation` and `04_prompt_generation_gan` (the judge, prompt fidelity,
 # and the CVAE and cGAN compared here). **Study time:** about 15 minutes of reading and
-# exercises, plus about 2 minutes for the notebook to run on a two-core laptop.
+# exercises, plus about a minute and a half for the notebook to run on a two-core laptop.
 #
 # Part 4 trained a PixelCNN that writes an image as 64 tokens, and showed a few of its samples.
 # A grid of samples is an impression; this part measures. The judge reads hundreds of samples,
@@ -78,7 +78,7 @@ prior, codebook = generator.prior, generator.codebook
 # %% [markdown]
 # The codebook's ceiling, as in part 4: the judge's colour+shape accuracy on real test images
 # after a round trip through tokens: a rough upper guide, since every sample is built from the
-# same codes (a typical sample can still read a little above it).
+# same codes (a judge's reading of samples can still land a little above it).
 
 # %%
 x_test, a_test = one_object_photos("test", 1000, 16, SEED)
@@ -146,7 +146,8 @@ viz.show(fig, "Line plot of the probabilities of the 40 likeliest codes for the 
 # %% [markdown]
 # Each lower temperature moves probability from the tail to the head: every draw becomes more
 # typical, and samples become less varied. Temperature alone does not use the prompt any more
-# than before; guidance does. Section 3 measures both on the judge.
+# than before; guidance does. Section 3 measures the two together on the judge: plain sampling
+# against guidance 3 at temperature 0.7.
 
 # %% [markdown]
 # ## 3. Prompt fidelity: plain, guided, held out
@@ -252,10 +253,11 @@ for label, (images, channels, depth, epochs, count) in sizes.items():
 
 # %% [markdown]
 # The same panel as section 3 (guidance 3, temperature 0.7, 30 samples per prompt), for the live
-# model and for each long-run seed. One judge reads them all: the course's reference judge of
-# the seed, chapter 04's long run `ch04-judge`, which reads blurred, noisy and shifted true photos
-# at 0.97 or more. The long runs' rows come from their manifests: `make models` scored them
-# with that judge when it trained them, and a unit test recomputes part of each.
+# model and for each long-run seed. One judge recipe reads them all: chapter 04's long run
+# `ch04-judge`, which reads blurred, noisy and shifted true photos at 0.97 or more; each long run
+# is read by the judge of its own seed, the live model by this run's. The long runs' rows come
+# from their manifests: `make models` scored them with that judge when it trained them, and a
+# unit test recomputes part of each.
 
 # %%
 panel = {"live (part 4)": {"seen colour": guided["color"], "seen shape": guided["shape"],
@@ -277,8 +279,9 @@ for label, row in panel.items():
 # > every shipped seed. It is asserted on the worst one. In the gpu profile, which trains the
 # > long run live for this run's seed, it is asserted on that seed.
 #
-# Each seed's fidelity comes from 30 samples of each of 15 prompts, 450 images, so it carries a
-# sampling error of about ±0.02; the margin the checkpoint prints is to be read against it.
+# Each seed's fidelity comes from 30 samples of each of 15 prompts, 450 images, so near 0.9 it
+# carries a sampling error of about ±0.015; the margin the checkpoint prints is to be read
+# against it.
 
 # %%
 long_seen = {label: row["seen colour+shape"] for label, row in panel.items()
@@ -322,7 +325,7 @@ viz.show(
                 f"Long-run samples (seed {LONG_SEEDS[0]}, guidance {GUIDANCE}, temperature "
                 f"{TEMPERATURE}), one prompt per row", n=8, seed=SEED, temperature=TEMPERATURE),
     "Grid of 16x16 samples from the long-run token PixelCNN, one row per prompt, eight samples "
-    "per row, the prompt written under each row's first image.",
+    "per row, the prompt written above each row's first image.",
 )
 
 # %% [markdown]
@@ -393,14 +396,15 @@ for label, (seen, held) in rows.items():
 # * The temperature reshapes each token's distribution: lower is more typical and less varied.
 #   It does not add information about the prompt.
 # * Guidance does: it pushes each token towards what this prompt makes likelier than no prompt.
-#   Its effect on seen-prompt fidelity in this run is printed in section 3, beside plain
-#   sampling, the held-out pairs and the codebook's ceiling.
+#   Its effect, with temperature 0.7, on seen-prompt fidelity in this run is printed in
+#   section 3, beside plain sampling, the held-out pairs and the codebook's ceiling.
 # * In the cpu profile the same model, wider and deeper and trained about 13 minutes instead of
 #   one, draws the seen prompts more faithfully than the live run (in this run, section 4's
-#   panel): every shipped seed reaches the 0.80 bar, read by the same reference judge as the
-#   live run (section 4's checkpoint). The held-out pairs are printed beside them.
+#   panel): every shipped seed reaches the 0.80 bar, read by the same reference-judge recipe
+#   as the live run (section 4's checkpoint). The held-out pairs are printed beside them.
 # * On the same judge and prompts, chapter 04's continuous generators are printed beside the
-#   token models; which draws more faithfully here is the table's, and this run's, answer.
+#   token models (the table closing section 4). In this run both read higher than every token
+#   model, on the seen prompts and on the held-out pairs.
 # * Once images are tokens, text-to-image is next-token prediction; what DALL·E adds is scale,
 #   a learned vocabulary, attention to the text, and reranking.
 

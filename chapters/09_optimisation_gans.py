@@ -112,7 +112,7 @@ viz.show(
     sample_grid(chapter04["generator"], chapter04["text"], grid_prompts,
                 "chapter 04's recipe, 6,000 steps (seed 0): eight noises per prompt", seed=SEED),
     "Grid of 16x16 samples from chapter 04's cGAN recipe trained 6,000 steps, one row per "
-    "prompt, eight noise draws per row, the prompt written under each row's first image.",
+    "prompt, eight noise draws per row, the prompt written above each row's first image.",
 )
 
 # %% [markdown]
@@ -546,7 +546,7 @@ viz.show(
     sample_grid(repaired["generator"], repaired["text"], grid_prompts + held_out_prompts,
                 f"the shipped cGAN (seed {SEED}): eight noises per prompt", seed=SEED),
     "Grid of 16x16 samples from the shipped cGAN long run, one row per prompt, four seen "
-    "prompts then the three held-out ones, eight noise draws per row, the prompt written under "
+    "prompts then the three held-out ones, eight noise draws per row, the prompt written above "
     "each row's first image.",
 )
 

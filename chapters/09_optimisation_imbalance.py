@@ -95,7 +95,7 @@ captions = [" ".join(imbalance.VOCAB[int(t)] for t in test.tokens[i])
 fig = viz.show_images(test.images[list(show)], captions, ncols=8,
                       title="Test items: image and caption (✗: the caption names another object)")
 viz.show(fig, "Eight test images of one coloured shape each under pixel noise, some showing "
-         "only noise, with their two-word captions underneath; wrong captions are marked with a "
+         "only noise, with their two-word captions above them; wrong captions are marked with a "
          "cross.")
 
 # %% [markdown]

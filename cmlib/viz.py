@@ -91,7 +91,7 @@ def show_images(
     cell_size: float = 1.6,
     wrap: int = 22,
 ):
-    """A grid of images, each with an optional caption underneath.
+    """A grid of images, each with an optional caption above it.
 
     Args:
         images: a tensor ``(N, C, H, W)`` or a sequence of images (CHW, HWC or PIL).

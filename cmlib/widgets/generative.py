@@ -26,7 +26,7 @@ def sample_grid(
     seed: int = 0,
     temperature: float = 1.0,
 ):
-    """One row of ``n`` samples per prompt, the prompt written under the row's first image."""
+    """One row of ``n`` samples per prompt, the prompt written above the row's first image."""
     images = torch.cat(
         [generate(model, encoder, p, n, seed=seed, temperature=temperature) for p in prompts]
     )
