@@ -34,6 +34,24 @@ def test_generator_and_discriminator_shapes():
         g(torch.rand(1, 1, 16, 16))
 
 
+def test_a_generator_without_downsampling_keeps_full_resolution_at_the_same_cost():
+    x = torch.rand(2, 3, 16, 16)
+    flat = cyclegan.ResnetGenerator(width=4, num_blocks=2, downsample=False)
+    sizes = []
+    flat.body.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape)))
+    y = flat(x)
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert sizes == [(2, 4, 16, 16)]  # the body never leaves 16 × 16, at the stem's width
+    # a block of w channels on 16² pixels costs what a block of 2w channels on 8² costs
+    down = cyclegan.ResnetGenerator(width=4, num_blocks=2)
+    flat_block, down_block = flat.body[0].body[0][1], down.body[1].body[0][1]
+    assert flat_block.weight.numel() * 16 * 16 == down_block.weight.numel() * 8 * 8
+    model = cyclegan.CycleGAN(width=4, num_blocks=1, downsample=False)
+    assert len(model.g.body) == len(model.f.body) == 1
+    with pytest.raises(TypeError, match="downsample"):
+        cyclegan.CycleGANConfig(downsample="no")
+
+
 def test_init_weights_draws_small_weights():
     g = cyclegan.ResnetGenerator(width=8)
     conv = g.stem[1]
@@ -250,6 +268,29 @@ def test_cycle_noise_starts_where_noise_from_says():
     assert early.steps["cycle_a"][:1] != clean.steps["cycle_a"][:1]
     with pytest.raises(ValueError, match="noise_from"):
         cyclegan.CycleGANConfig(cycle_noise=0.1, noise_from=1.0)
+
+
+def test_object_identity_stops_where_object_identity_until_says():
+    a, b = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+
+    def run(**changes):
+        torch.manual_seed(0)
+        model, config = _tiny()
+        config = dataclasses.replace(config, num_steps=4, object_identity=3.0, **changes)
+        return cyclegan.train_cyclegan(model, a, b, config, CPU, seed=0, progress=False)
+
+    always, stopped = run(), run(object_identity_until=0.5)
+    # two steps with the term, then two logged as 0 (every step keeps each term's entry)
+    assert stopped.steps["object_identity"][:2] == always.steps["object_identity"][:2]
+    assert min(stopped.steps["object_identity"][:2]) > 0
+    assert stopped.steps["object_identity"][2:] == [0.0, 0.0]
+    assert min(always.steps["object_identity"][2:]) > 0
+    # up to the stop the two runs are the same run, to the bit; after it they part
+    assert stopped.steps["loss"][:2] == always.steps["loss"][:2]
+    assert stopped.steps["cycle_a"][3] != always.steps["cycle_a"][3]
+    assert {len(v) for k, v in stopped.steps.items() if not k.startswith("eval")} == {4}
+    with pytest.raises(ValueError, match="object_identity_until"):
+        cyclegan.CycleGANConfig(object_identity_until=1.5)
 
 
 def test_train_cyclegan_is_seeded_and_changes_both_players():

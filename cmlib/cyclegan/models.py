@@ -66,7 +66,7 @@ class ResidualBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """An image-to-image generator: c7 → one stride-2 downsampling → residual blocks → upsample.
+    """An image-to-image generator: c3 → one stride-2 downsampling → residual blocks → upsample.
 
     Images live in [0, 1] outside and in [−1, 1] inside, so the output layer is a tanh. With
     ``skip=True`` the full-resolution features of the first layer are concatenated to the
@@ -77,23 +77,37 @@ class ResnetGenerator(nn.Module):
     Args:
         channels: image channels.
         width: channels of the first layer (the body has twice as many).
-        num_blocks: residual blocks at half resolution.
+        num_blocks: residual blocks in the body.
         skip: add the full-resolution skip connection.
+        downsample: run the body at half resolution with twice the width (the reference's
+            layout); ``False`` keeps it at full resolution and at ``width``, for the same
+            arithmetic per block. At 16 px a small object is 3 pixels across, 1.5 at half
+            resolution, where a square's corners and a circle's edge fall in one pixel.
 
     Shapes:
         ``forward(x (B, C, S, S))`` → ``(B, C, S, S)`` in [0, 1], S even.
     """
 
-    def __init__(self, channels: int = 3, width: int = 16, num_blocks: int = 3, skip: bool = True):
+    def __init__(
+        self,
+        channels: int = 3,
+        width: int = 16,
+        num_blocks: int = 3,
+        skip: bool = True,
+        downsample: bool = True,
+    ):
         super().__init__()
         self.channels, self.skip = channels, skip
         self.stem = _conv_block(channels, width, 3)
-        self.body = nn.Sequential(
-            _conv_block(width, 2 * width, 3, stride=2),
-            *[ResidualBlock(2 * width) for _ in range(num_blocks)],
-            nn.Upsample(scale_factor=2, mode="nearest"),
-            _conv_block(2 * width, width, 3),
-        )
+        if downsample:
+            self.body = nn.Sequential(
+                _conv_block(width, 2 * width, 3, stride=2),
+                *[ResidualBlock(2 * width) for _ in range(num_blocks)],
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                _conv_block(2 * width, width, 3),
+            )
+        else:  # 2w channels on (S/2)² pixels cost what w channels cost on S²
+            self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(num_blocks)])
         self.head = nn.Sequential(
             nn.ReflectionPad2d(1),
             nn.Conv2d(2 * width if skip else width, channels, 3),

@@ -62,7 +62,10 @@ def cyclegan_settings(
 
 def _build_cyclegan(settings: dict) -> CycleGAN:
     return CycleGAN(
-        width=settings["width"], num_blocks=settings["num_blocks"], skip=settings["skip"]
+        width=settings["width"],
+        num_blocks=settings["num_blocks"],
+        skip=settings["skip"],
+        downsample=settings.get("downsample", True),  # saved before the knob: downsampled
     )
 
 
@@ -178,7 +181,12 @@ class PartOne:
             )
         config = dataclasses.replace(self.config, **changes)
         runtime.seed_everything(seed)
-        model = CycleGAN(width=config.width, num_blocks=config.num_blocks)
+        model = CycleGAN(
+            width=config.width,
+            num_blocks=config.num_blocks,
+            skip=config.skip,
+            downsample=config.downsample,
+        )
         history = train_cyclegan(
             model, self.photos, self.sketches, config, device, seed=seed, progress=progress
         )

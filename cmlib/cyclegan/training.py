@@ -52,6 +52,9 @@ class CycleGANConfig:
             *as a fraction of* ``lambda_cycle``; 0, the reference's loss, leaves it out.
         object_identity: weight of the object-averaged identity error
             (:func:`object_identity_loss`) *as a fraction of* the identity weight; 0 leaves it out.
+        object_identity_until: fraction of the run after which the object-averaged identity
+            term stops (1: it never stops). It picks the colours early, where a cycle closed
+            through a colour swap would otherwise settle; later it only competes with the cycle.
         cycle_noise: standard deviation of Gaussian noise added to a translation before it is
             translated back in the cycles named by ``noisy_cycles``: a faint hidden message
             (section 6's steganography) does not survive it, so the image itself must carry
@@ -65,6 +68,8 @@ class CycleGANConfig:
         width: generator width (the discriminators are twice as wide).
         num_blocks: residual blocks in each generator.
         skip: give the generators their full-resolution skip connection.
+        downsample: run the generators' bodies at half resolution (``False``: at full
+            resolution, :class:`~cmlib.cyclegan.models.ResnetGenerator`).
     """
 
     num_steps: int = 1000
@@ -76,6 +81,7 @@ class CycleGANConfig:
     cycles: tuple[str, ...] = CYCLES
     object_weight: float = 0.0
     object_identity: float = 0.0
+    object_identity_until: float = 1.0
     cycle_noise: float = 0.0
     noisy_cycles: tuple[str, ...] = CYCLES
     noise_from: float = 0.0
@@ -84,6 +90,7 @@ class CycleGANConfig:
     width: int = 16
     num_blocks: int = 3
     skip: bool = True
+    downsample: bool = True
 
     def __post_init__(self):
         check_int("num_steps", self.num_steps)
@@ -93,6 +100,7 @@ class CycleGANConfig:
         check_number("lambda_identity", self.lambda_identity, 0.0)
         check_number("object_weight", self.object_weight, 0.0)
         check_number("object_identity", self.object_identity, 0.0)
+        check_number("object_identity_until", self.object_identity_until, 0.0, 1.0)
         check_number("cycle_noise", self.cycle_noise, 0.0)
         check_number("noise_from", self.noise_from, 0.0, 1.0, high_open=True)
         if self.object_identity > 0 and self.lambda_identity == 0:
@@ -101,6 +109,9 @@ class CycleGANConfig:
                 f"turns off; got object_identity={self.object_identity}"
             )
         check_number("decay_from", self.decay_from, 0.0, 1.0)
+        for name in ("skip", "downsample"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         check_int("pool_size", self.pool_size, minimum=0)
         for name in ("cycles", "noisy_cycles"):
             if not set(getattr(self, name)) <= set(CYCLES):
@@ -123,13 +134,15 @@ class CycleGAN(nn.Module):
         channels: image channels of both domains.
         width: generator width; the discriminators are twice as wide.
         num_blocks: residual blocks per generator.
-        skip: give the generators their full-resolution skip connection.
+        switches: ``skip`` (the generators' full-resolution skip connection, default on) and
+            ``downsample`` (their bodies at half resolution, default on), by name.
     """
 
-    def __init__(self, channels: int = 3, width: int = 16, num_blocks: int = 3, skip: bool = True):
+    def __init__(self, channels: int = 3, width: int = 16, num_blocks: int = 3, **switches: bool):
         super().__init__()
-        self.g = ResnetGenerator(channels, width, num_blocks, skip)
-        self.f = ResnetGenerator(channels, width, num_blocks, skip)
+        # G and F are built alike: the switches go to both, by name (skip=..., downsample=...)
+        self.g = ResnetGenerator(channels, width, num_blocks, **switches)
+        self.f = ResnetGenerator(channels, width, num_blocks, **switches)
         self.d_a = PatchDiscriminator(channels, 2 * width)
         self.d_b = PatchDiscriminator(channels, 2 * width)
 
@@ -166,12 +179,20 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 
 def _generator_losses(
-    model: CycleGAN, real_a, real_b, config: CycleGANConfig, noise: float | None = None
+    model: CycleGAN,
+    real_a,
+    real_b,
+    config: CycleGANConfig,
+    noise: float | None = None,
+    object_identity: float | None = None,
 ):
     """G and F's step: fool both Ds, close the cycles, leave own-domain images alone. The
     translations of ``config.noisy_cycles`` are noised by ``noise`` (``config.cycle_noise``
-    unless given: the training loop passes 0 before ``config.noise_from``)."""
+    unless given: the training loop passes 0 before ``config.noise_from``), and the
+    object-averaged identity term weighs ``object_identity`` (``config.object_identity``
+    unless given: the loop passes 0 after ``config.object_identity_until``)."""
     noise = config.cycle_noise if noise is None else noise
+    object_identity = config.object_identity if object_identity is None else object_identity
     fake_b, fake_a = model.g(real_a), model.f(real_b)
     losses = {
         "gan_g": lsgan_generator_loss(model.d_b(fake_b)),
@@ -197,10 +218,12 @@ def _generator_losses(
         losses["identity"] = weight * (
             identity_loss(same_b, real_b) + identity_loss(same_a, real_a)
         )
-        if config.object_identity > 0:  # a recoloured object on a white page costs little
-            losses["object_identity"] = (weight * config.object_identity) * (
+        if object_identity > 0:  # a recoloured object on a white page costs little
+            losses["object_identity"] = (weight * object_identity) * (
                 object_identity_loss(same_b, real_b) + object_identity_loss(same_a, real_a)
             )
+        elif config.object_identity > 0:  # stopped: logged as 0, so every step has each term
+            losses["object_identity"] = same_b.new_zeros(())
     return fake_a, fake_b, losses
 
 
@@ -268,6 +291,7 @@ def train_cyclegan(
     stream_b = endless_batches(len(images_b), config.batch_size, rng)
     history, start, scores = History(), time.perf_counter(), {}
     noise_start = int(config.noise_from * config.num_steps)
+    identity_stop = round(config.object_identity_until * config.num_steps)
     for step in progress_bar(range(config.num_steps), desc="CycleGAN", disable=not progress):
         real_a = images_a[next(stream_a)].to(device)
         real_b = images_b[next(stream_b)].to(device)
@@ -275,7 +299,10 @@ def train_cyclegan(
         _set_requires_grad(model.d_a, False)
         _set_requires_grad(model.d_b, False)
         noise = config.cycle_noise if step >= noise_start else 0.0  # no draws before it starts
-        fake_a, fake_b, losses = _generator_losses(model, real_a, real_b, config, noise)
+        object_identity = config.object_identity if step < identity_stop else 0.0
+        fake_a, fake_b, losses = _generator_losses(
+            model, real_a, real_b, config, noise, object_identity
+        )
         g_loss = sum(losses.values())
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -72,7 +72,12 @@ def cyclegan_config(config: dict[str, Any]) -> CycleGANConfig:
 
 def build_cyclegan(config: dict[str, Any]) -> CycleGAN:
     """The four networks (the discriminators ship too: a reader can train on from them)."""
-    return CycleGAN(width=config["width"], num_blocks=config["num_blocks"], skip=config["skip"])
+    return CycleGAN(
+        width=config["width"],
+        num_blocks=config["num_blocks"],
+        skip=config["skip"],
+        downsample=config["downsample"],
+    )
 
 
 def cyclegan_scores(
@@ -195,7 +200,7 @@ def _train_translators(
 
 
 #: Fields an ablation may not change: they change the networks, and so their initial weights.
-_NETWORK_FIELDS = ("width", "num_blocks", "skip")
+_NETWORK_FIELDS = ("width", "num_blocks", "skip", "downsample")
 
 
 def ablation(
