@@ -48,6 +48,13 @@ def test_a_generator_without_downsampling_keeps_full_resolution_at_the_same_cost
     assert flat_block.weight.numel() * 16 * 16 == down_block.weight.numel() * 8 * 8
     model = cyclegan.CycleGAN(width=4, num_blocks=1, downsample=False)
     assert len(model.g.body) == len(model.f.body) == 1
+    config = cyclegan.CycleGANConfig(width=4, num_blocks=1, downsample=False)
+    built = cyclegan.CycleGAN.from_config(config)
+    assert [tuple(p.shape) for p in built.parameters()] == [
+        tuple(p.shape) for p in model.parameters()
+    ]
+    with pytest.raises(TypeError, match="CycleGANConfig"):
+        cyclegan.CycleGAN.from_config({"width": 4})
     with pytest.raises(TypeError, match="downsample"):
         cyclegan.CycleGANConfig(downsample="no")
 

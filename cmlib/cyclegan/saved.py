@@ -60,15 +60,6 @@ def cyclegan_settings(
     }
 
 
-def _build_cyclegan(settings: dict) -> CycleGAN:
-    return CycleGAN(
-        width=settings["width"],
-        num_blocks=settings["num_blocks"],
-        skip=settings["skip"],
-        downsample=settings.get("downsample", True),  # saved before the knob: downsampled
-    )
-
-
 def save_cyclegan(
     model: CycleGAN,
     config: CycleGANConfig,
@@ -103,7 +94,11 @@ def load_or_train_cyclegan(
         return {}
 
     model, status = registry.load_or_train(
-        registry_name("cyclegan", seed), settings, _build_cyclegan, train, _code("cyclegan")
+        registry_name("cyclegan", seed),
+        settings,
+        lambda _: CycleGAN.from_config(config),  # the settings are this config's
+        train,
+        _code("cyclegan"),
     )
     return model.to(device).eval(), status
 
@@ -181,12 +176,7 @@ class PartOne:
             )
         config = dataclasses.replace(self.config, **changes)
         runtime.seed_everything(seed)
-        model = CycleGAN(
-            width=config.width,
-            num_blocks=config.num_blocks,
-            skip=config.skip,
-            downsample=config.downsample,
-        )
+        model = CycleGAN.from_config(config)
         history = train_cyclegan(
             model, self.photos, self.sketches, config, device, seed=seed, progress=progress
         )

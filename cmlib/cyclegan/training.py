@@ -146,6 +146,19 @@ class CycleGAN(nn.Module):
         self.d_a = PatchDiscriminator(channels, 2 * width)
         self.d_b = PatchDiscriminator(channels, 2 * width)
 
+    @classmethod
+    def from_config(cls, config: CycleGANConfig, channels: int = 3) -> CycleGAN:
+        """The four networks ``config`` asks for: its width, blocks, skip and downsampling."""
+        if not isinstance(config, CycleGANConfig):
+            raise TypeError(f"config must be a CycleGANConfig, got {type(config).__name__}")
+        return cls(
+            channels,
+            config.width,
+            config.num_blocks,
+            skip=config.skip,
+            downsample=config.downsample,
+        )
+
 
 def linear_decay(num_steps: int, decay_from: float):
     """The LR multiplier: 1 until ``decay_from · num_steps``, then linearly down to 0 at the end.

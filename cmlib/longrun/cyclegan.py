@@ -72,12 +72,7 @@ def cyclegan_config(config: dict[str, Any]) -> CycleGANConfig:
 
 def build_cyclegan(config: dict[str, Any]) -> CycleGAN:
     """The four networks (the discriminators ship too: a reader can train on from them)."""
-    return CycleGAN(
-        width=config["width"],
-        num_blocks=config["num_blocks"],
-        skip=config["skip"],
-        downsample=config["downsample"],
-    )
+    return CycleGAN.from_config(cyclegan_config(config))
 
 
 def cyclegan_scores(
