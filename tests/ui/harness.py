@@ -5,6 +5,15 @@ the student notebooks), with temporary Jupyter config, data, runtime, settings a
 folders, so nothing of the user's Jupyter home leaks in and nothing in the repository is
 written. It listens on a free loopback port with a random token and is stopped by its PID.
 
+Its kernels talk to it over Unix sockets (``KernelManager.transport=ipc``), not TCP. A TCP
+kernel's five ports are drawn from the ephemeral range, the same range every outgoing loopback
+connection takes its local port from, and are only claimed when the kernel binds them. When
+seven kernels start at once, one port now and then is taken first (in 840 kernel starts, seven
+at a time, one kernel died of ``Address already in use`` and one lost its heartbeat; in 420
+over Unix sockets, none did). A restart keeps the same ports, so it does not always help: a
+fresh-clone CI run failed on a kernel that stayed "starting" through one. ``make lab`` keeps
+TCP, where a reader opens one notebook at a time.
+
 The browser is Debian's ``/usr/bin/chromium`` driven by Playwright (``executable_path``): never
 ``playwright install``, which downloads a browser. Without Chromium or Playwright the tests
 skip with a message; with ``CMLIB_UI_TESTS=1`` (set by ``.ci/run``) they fail instead.
@@ -22,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -67,6 +77,15 @@ class Lab:
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.log = home / "server.log"
+        self.runtime: Path | None = None
+
+    def log_about(self, ids: list[str], lines: int = 40) -> str:
+        """The server log's last ``lines`` lines that name one of ``ids`` or report an error
+        (a kernel's own traceback lands in this log too)."""
+        marks = (*ids, "Traceback", "Error", "error:", "Address already in use", "[E ")
+        text = self.log.read_text().splitlines()
+        found = [line for line in text if any(mark in line for mark in marks)]
+        return "\n".join(found[-lines:])
 
     def url(self, path: str, workspace: str | None = None) -> str:
         """The lab URL of ``path`` (relative to the root), in a workspace of its own."""
@@ -92,6 +111,9 @@ class Lab:
                 "JUPYTERLAB_WORKSPACES_DIR",
             )
         }
+        # A Unix socket's path has at most 107 bytes, and pytest's scratch paths are long.
+        self.runtime = Path(tempfile.mkdtemp(prefix="lab-"))
+        dirs["JUPYTER_RUNTIME_DIR"] = self.runtime
         for folder in dirs.values():
             folder.mkdir(parents=True, exist_ok=True)
         docmanager = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "docmanager-extension"
@@ -117,6 +139,7 @@ class Lab:
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
+            "--KernelManager.transport=ipc",
             f"--IdentityProvider.token={self.token}",
             "--LabApp.default_url=/lab/tree/chapters",
             "--LabApp.expose_app_in_browser=True",
@@ -141,6 +164,11 @@ class Lab:
         )
 
     def stop(self) -> None:
+        self._stop()
+        if self.runtime is not None:
+            shutil.rmtree(self.runtime, ignore_errors=True)
+
+    def _stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         try:

@@ -143,12 +143,14 @@ def frontend_states(page) -> dict:
 def open_group(page, lab, paths: list[str], timeout: float = 120.0) -> None:
     """Open ``paths`` as double-clicks would, all at once; wait until each has an idle kernel.
 
-    On a loaded 2-core machine one kernel of seven now and then is late: it stays "starting"
-    past the timeout, or its session is not even listed yet (seen in three fresh-clone CI runs,
-    each time another notebook, every other kernel idle). So the wait has a second round: a
-    kernel stuck "starting" is restarted once, through the server as the Kernel menu would, and
-    a session not yet listed is waited for again. A kernel that cannot start at all still fails
-    the test, with what the server and the frontend said.
+    On a loaded 2-core machine one kernel of seven now and then was late: it stayed "starting"
+    past the timeout, or its session was not even listed yet (seen in four fresh-clone CI runs,
+    each time another notebook, every other kernel idle; in the fourth, a restart did not help).
+    The kernels then spoke TCP, and the likely cause was a port taken before the kernel bound
+    it; they now use Unix sockets (see ``harness.py``). The wait keeps a second round: a kernel
+    stuck "starting" is restarted once, through the server as the Kernel menu would, and a
+    session not yet listed is waited for again. A kernel that cannot start at all still fails
+    the test, with what the server and the frontend said and the server log's lines about it.
     """
     page.evaluate(
         "paths => Promise.all(paths.map(path =>"
@@ -177,11 +179,13 @@ def open_group(page, lab, paths: list[str], timeout: float = 120.0) -> None:
                 break
             for path in restarted:
                 lab.api(f"/api/kernels/{sessions[path]['id']}/restart", method="POST", timeout=60)
+    stuck = [sessions[p]["id"] for p in paths if p in sessions and states[p] != "idle"]
     raise TimeoutError(
         f"no idle kernel after {timeout} s for some of {paths} (restarted once: {restarted}; "
         f"waited twice for: {late}): server {states}; frontend {frontend_states(page)}; "
         f"dialogs {page.evaluate('window.__dialogs')}; "
-        f"server log:\n{lab.log.read_text()[-3000:]}"
+        f"server log, on these kernels and errors:\n"
+        f"{lab.log_about(stuck)}"
     )
 
 
