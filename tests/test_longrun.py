@@ -271,7 +271,7 @@ TINY_CYCLEGAN = {
     "num_blocks": 1,
 }
 
-TINY_NO_CYCLE = {**TINY_CYCLEGAN, "cycles": ()}
+TINY_NO_CYCLE = {**TINY_CYCLEGAN, "cycles": (), "cycle_noise": 0.0}
 
 
 @pytest.fixture
@@ -363,9 +363,10 @@ def test_an_ablation_names_the_fields_it_may_change():
         cyclegan.ablation("x", "y", lr=-1.0)
     with pytest.raises(TypeError, match="name"):
         cyclegan.ablation(None, "y", cycles=())
-    assert cyclegan.NO_CYCLE.config["cycles"] == ()
-    rest = {k: v for k, v in cyclegan.NO_CYCLE.config.items() if k != "cycles"}
-    assert rest == {k: v for k, v in cyclegan.CYCLEGAN_CONFIG.items() if k != "cycles"}
+    assert cyclegan.NO_CYCLE.config["cycles"] == () and cyclegan.NO_CYCLE.config["cycle_noise"] == 0
+    forced = ("cycles", "cycle_noise")  # no cycle, and so no noise on the way back
+    rest = {k: v for k, v in cyclegan.NO_CYCLE.config.items() if k not in forced}
+    assert rest == {k: v for k, v in cyclegan.CYCLEGAN_CONFIG.items() if k not in forced}
 
 
 def test_cyclegan_recipe_config_round_trips_through_json():
