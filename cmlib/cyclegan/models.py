@@ -66,17 +66,20 @@ class ResidualBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """An image-to-image generator: c3 → one stride-2 downsampling → residual blocks → upsample.
+    """An image-to-image generator: c3 → residual blocks → output layer, the blocks at half
+    resolution between a stride-2 downsampling and an upsampling (or, without ``downsample``,
+    at full resolution).
 
     Images live in [0, 1] outside and in [−1, 1] inside, so the output layer is a tanh. With
     ``skip=True`` the full-resolution features of the first layer are concatenated to the
-    upsampled ones before the output layer (one U-Net skip, Ronneberger et al., 2015): at 16 px a
+    body's output before the output layer (one U-Net skip, Ronneberger et al., 2015): at 16 px a
     shape is a few pixels across, and the skip hands its exact outline to the output instead of
     asking the half-resolution body to redraw it.
 
     Args:
         channels: image channels.
-        width: channels of the first layer (the body has twice as many).
+        width: channels of the first layer (the body has twice as many at half resolution,
+            as many at full resolution).
         num_blocks: residual blocks in the body.
         skip: add the full-resolution skip connection.
         downsample: run the body at half resolution with twice the width (the reference's
